@@ -1,0 +1,2 @@
+"""margincall's engine: an event-driven backtester for leveraged crypto perpetuals."""
+__version__ = "0.1.0"
