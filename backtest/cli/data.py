@@ -1,0 +1,237 @@
+"""``margincall data``: list, query, import and validate the market-data store.
+
+``register(app)`` adds the ``data`` group; the ``fetch`` command (``backtest/cli/fetch.py``)
+joins the same group through its ``add_commands(data_app)`` when that module exists.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+StoreOption = Annotated[Optional[Path], typer.Option(
+    "--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
+
+_BINANCE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "fundingRate", "aggTrades")
+_KINDS = (*_BINANCE_KINDS, "generic", "tiers")
+
+
+def _store(path: Path | None):
+    from data_loaders.store import MarketStore, default_root
+
+    return MarketStore(path or default_root())
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def ls(store: StoreOption = None,
+       dataset: Annotated[Optional[str], typer.Option(help="Only this dataset.")] = None) -> None:
+    """List what the store holds: ranges, rows, gaps (missing intervals), files and size."""
+    from rich.table import Table
+
+    market_store = _store(store)
+    listing = market_store.listing()
+    if dataset:
+        listing = listing.filter(listing["dataset"] == dataset)
+    if listing.is_empty():
+        _console().print(f"store {market_store.root} holds no data"
+                         f"{' for ' + dataset if dataset else ''}; import with `margincall data import PATH`")
+        return
+    table = Table(title=f"store {market_store.root}")
+    for column in ("dataset", "exchange", "symbol", "timeframe", "price type", "start (UTC)", "end (UTC)"):
+        table.add_column(column, no_wrap=True)
+    for column in ("rows", "gaps", "files", "size"):
+        table.add_column(column, justify="right")
+    for row in listing.iter_rows(named=True):
+        table.add_row(row["dataset"], row["exchange"], row["symbol"], row["timeframe"] or "-",
+                      row["price_type"] or "-", row["start"].strftime("%Y-%m-%d %H:%M"),
+                      row["end"].strftime("%Y-%m-%d %H:%M"), f"{row['rows']:,}",
+                      "-" if row["gaps"] is None else f"{row['gaps']:,}", str(row["files"]),
+                      _human_bytes(row["bytes"]))
+    _console().print(table)
+
+
+def query(sql: Annotated[str, typer.Argument(help="SQL over the views ohlcv, funding, risk_tiers, markets, trades.")],
+          store: StoreOption = None,
+          max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print.")] = 100) -> None:
+    """Run SQL against the DuckDB catalog of the store and print the result as a table."""
+    import duckdb
+    from rich.table import Table
+
+    con = _store(store).connect()
+    try:
+        cursor = con.execute(sql)
+        if cursor.description is None:
+            _console().print("ok")
+            return
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchmany(max_rows + 1)
+    except duckdb.Error as exc:
+        raise _fail(f"query failed: {exc}\nviews: ohlcv, funding, risk_tiers, markets, trades "
+                    "(see `margincall data ls`)") from None
+    table = Table(*columns)
+    for row in rows[:max_rows]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console = _console()
+    console.print(table)
+    if len(rows) > max_rows:
+        console.print(f"(first {max_rows} rows shown; raise --max-rows or add LIMIT)")
+
+
+def _import_one(market_store, path: Path, options: dict, strict: bool):
+    from data_loaders.binance_dump import import_dump
+    from data_loaders.generic import import_generic, parse_mapping
+    from data_loaders.tiers_import import import_tiers
+
+    kind = options["kind"]
+    suffix = path.suffix.lower()
+    if kind is None:
+        if suffix == ".json":
+            kind = "tiers"
+        elif options["map"] or suffix == ".parquet" or options["dataset"]:
+            kind = "generic"
+        else:
+            kind = "binance"
+    exchange = options["exchange"]
+    if kind == "tiers":
+        return import_tiers(market_store, path, exchange=exchange or "binanceusdm",
+                            effective_from=options["effective_from"], strict=strict)
+    if kind == "generic":
+        return import_generic(market_store, path, dataset=options["dataset"], exchange=exchange or "binanceusdm",
+                              symbol=options["symbol"], timeframe=options["timeframe"],
+                              price_type=options["price_type"], mapping=parse_mapping(options["map"]),
+                              ts_unit=options["ts_unit"], strict=strict)
+    return import_dump(market_store, path, kind=None if kind == "binance" else kind, symbol=options["symbol"],
+                       timeframe=options["timeframe"], price_type=options["price_type"], exchange=exchange,
+                       strict=strict)
+
+
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files: Binance dumps (.zip/.csv), generic .csv/.parquet, tier .json.")],
+    store: StoreOption = None,
+    kind: Annotated[Optional[str], typer.Option(help=f"One of {', '.join(_KINDS)} (default: from the name).")] = None,
+    symbol: Annotated[Optional[str], typer.Option(help="BTC/USDT:USDT or BTCUSDT (default: from the name).")] = None,
+    timeframe: Annotated[Optional[str], typer.Option(help="Candle timeframe, e.g. 1m, 1h.")] = None,
+    price_type: Annotated[Optional[str], typer.Option("--price-type", help="last, mark or index.")] = None,
+    exchange: Annotated[Optional[str], typer.Option(help="ccxt exchange id (default binanceusdm).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Generic files: ohlcv, funding, trades, markets, risk_tiers.")] = None,
+    map_: Annotated[Optional[str], typer.Option("--map", help="Generic files: ts=open_time,open=o,...")] = None,
+    ts_unit: Annotated[str, typer.Option("--ts-unit", help="Generic files: ms, us, s, ns or auto.")] = "ms",
+    effective_from: Annotated[Optional[str], typer.Option("--effective-from", help="Tier snapshots: YYYY-MM-DD.")] = None,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Drop bad rows (reported) instead of refusing the file.")] = False,
+) -> None:
+    """Import files into the store (atomic per file; overlapping data is de-duplicated, newer wins)."""
+    from rich.progress import Progress
+
+    from data_loaders.errors import DataError
+
+    if kind is not None and kind not in _KINDS:
+        raise _fail(f"--kind {kind!r}: expected one of {', '.join(_KINDS)}")
+    market_store = _store(store)
+    options = {"kind": kind, "symbol": symbol, "timeframe": timeframe, "price_type": price_type,
+               "exchange": exchange, "dataset": dataset, "map": map_, "ts_unit": ts_unit,
+               "effective_from": effective_from}
+    console = _console()
+    failures = 0
+    with Progress(console=console, transient=True, disable=len(paths) < 2) as progress:
+        task = progress.add_task("importing", total=len(paths))
+        for path in paths:
+            try:
+                result = _import_one(market_store, path, options, strict=not lenient)
+            except DataError as exc:
+                failures += 1
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            else:
+                w = result.write
+                console.print(
+                    f"[green]imported[/] {path.name}: {result.dataset} {result.exchange} {result.symbol}"
+                    f"{' ' + result.timeframe if result.timeframe else ''}"
+                    f"{' ' + result.price_type if result.price_type else ''}: {result.rows_read:,} rows read, "
+                    f"{w.rows_added:,} added, {w.rows_replaced:,} replaced, {w.rows_dropped:,} dropped",
+                    highlight=False)
+                for warning in result.warnings:
+                    console.print(f"  [yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            progress.advance(task)
+    if failures:
+        console.print(f"{failures} of {len(paths)} file(s) failed; the store keeps everything else.")
+        raise typer.Exit(1)
+
+
+def validate(
+    store: StoreOption = None,
+    exchange: Annotated[Optional[str], typer.Option(help="Only this exchange.")] = None,
+    symbol: Annotated[Optional[str], typer.Option(help="Only this symbol (unified).")] = None,
+    timeframe: Annotated[Optional[str], typer.Option(help="Only this candle timeframe.")] = None,
+    start: Annotated[Optional[str], typer.Option(help="Coverage range start (ISO date, UTC).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Coverage range end, exclusive.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too (gaps, coverage).")] = False,
+) -> None:
+    """Check stored data (sorting, duplicates, gaps, OHLC sanity, prices, checksums, mark/funding coverage)."""
+    from data_loaders.errors import DataError
+    from data_loaders.quality import validate_store
+
+    market_store = _store(store)
+    try:
+        reports, problems = validate_store(market_store, exchange=exchange, symbol=symbol, timeframe=timeframe,
+                                           start=start, end=end)
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    console = _console()
+    errors = sum(len(r.errors) for r in reports) + len(problems)
+    warnings = sum(len(r.issues) - len(r.errors) for r in reports)
+    for report in reports:
+        status = "[green]ok[/]" if not report.issues else "[red]errors[/]" if report.errors else "[yellow]warnings[/]"
+        console.print(f"{status} {report.subject}: {report.rows:,} rows", highlight=False)
+        for issue in report.issues:
+            console.print(f"   {issue.severity}: {issue.describe(row_word=report.row_word)}", highlight=False,
+                          soft_wrap=True)
+    for problem in problems:
+        console.print(f"[red]checksum[/] {problem}", highlight=False)
+    if not reports:
+        console.print(f"nothing stored matches in {market_store.root}")
+    console.print(f"{len(reports)} partition(s) checked: {errors} error(s), {warnings} warning(s)")
+    if errors or (strict and warnings):
+        raise typer.Exit(1)
+
+
+def data_app() -> typer.Typer:
+    """A fresh ``data`` sub-application with every data command (and ``fetch`` when available)."""
+    app = typer.Typer(name="data", help="Market data: list, query, import, validate (and fetch).",
+                      no_args_is_help=True)
+    app.command("ls")(ls)
+    app.command("query")(query)
+    app.command("import")(import_)
+    app.command("validate")(validate)
+    try:
+        fetch = importlib.import_module("backtest.cli.fetch")
+    except ModuleNotFoundError as exc:
+        if exc.name != "backtest.cli.fetch":
+            raise
+    else:
+        if hasattr(fetch, "add_commands"):
+            fetch.add_commands(app)
+    return app
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``data`` command group to the ``margincall`` app."""
+    app.add_typer(data_app(), name="data")

@@ -1,0 +1,344 @@
+"""Importer for Binance public-data dumps (https://data.binance.vision) — CSV or zip.
+
+Supported kinds and their columns (Binance's published formats; files since ~2022 carry a
+header row, older ones and spot files do not — both are accepted):
+
+=================  ========  ==========================================================
+kind               dataset   columns
+=================  ========  ==========================================================
+klines             ohlcv     open_time, open, high, low, close, volume, close_time,
+markPriceKlines              quote_volume, count, taker_buy_volume,
+indexPriceKlines             taker_buy_quote_volume, ignore   (12)
+fundingRate        funding   calc_time, funding_interval_hours, last_funding_rate  (3)
+aggTrades          trades    agg_trade_id, price, quantity, first_trade_id, last_trade_id,
+                             transact_time, is_buyer_maker [, is_best_match (spot)]  (7/8)
+=================  ========  ==========================================================
+
+Names follow Binance's tree, e.g.
+``futures/um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2020-03.zip``,
+``futures/um/monthly/markPriceKlines/BTCUSDT/1h/BTCUSDT-1h-2020-03.zip``,
+``futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2020-03.zip``,
+``futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2020-03-01.zip``.
+Symbol, timeframe and kind come from the name (kind from the folder, since candle files of
+every price type share one naming pattern; default ``klines``); the exchange from the
+``futures/um`` / ``futures/cm`` / ``spot`` folders (default ``binanceusdm``). Flags override.
+
+Timestamps are detected per value by magnitude: milliseconds (13 digits) or microseconds
+(16 digits; Binance switched spot dumps to microseconds on 2025-01-01). Seconds are refused.
+A ``.CHECKSUM`` file next to a zip (Binance publishes one per file) is verified.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from data_loaders.errors import ImportFormatError
+from data_loaders.schemas import timeframe_ms
+from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
+
+KINDS = {"klines": ("ohlcv", "last"), "markPriceKlines": ("ohlcv", "mark"),
+         "indexPriceKlines": ("ohlcv", "index"), "fundingRate": ("funding", None),
+         "aggTrades": ("trades", None)}
+BINANCE_EXCHANGES = ("binanceusdm", "binancecoinm", "binance")
+KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+                 "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore")
+FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
+AGG_COLUMNS = ("agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
+               "transact_time", "is_buyer_maker", "is_best_match")
+
+_DTYPES: dict[str, pl.DataType] = {
+    "open_time": pl.Int64(), "close_time": pl.Int64(), "count": pl.Int64(), "ignore": pl.String(),
+    "calc_time": pl.Int64(), "agg_trade_id": pl.Int64(), "first_trade_id": pl.Int64(),
+    "last_trade_id": pl.Int64(), "transact_time": pl.Int64(), "is_buyer_maker": pl.String(),
+    "is_best_match": pl.String(),
+}
+_CANDLE_NAME = re.compile(r"^(?P<sym>[A-Z0-9_]+)-(?P<tf>[0-9]+[smhdw])-(?P<date>\d{4}-\d{2}(?:-\d{2})?)$")
+_KIND_NAME = re.compile(r"^(?P<sym>[A-Z0-9_]+)-(?P<kind>fundingRate|aggTrades|trades|bookTicker|"
+                        r"metrics|bookDepth)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)$")
+_SUPPORTED_TEXT = ", ".join(KINDS)
+
+
+@dataclass(frozen=True)
+class DumpSpec:
+    """What a dump file holds, inferred from its path and the override flags."""
+
+    kind: str
+    dataset: str
+    exchange: str
+    symbol: str
+    timeframe: str | None
+    price_type: str | None
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".zip", ".csv"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def infer_spec(path: Path, *, kind: str | None = None, symbol: str | None = None,
+               timeframe: str | None = None, price_type: str | None = None,
+               exchange: str | None = None) -> DumpSpec:
+    """Infer kind, exchange, symbol, timeframe and price type of a dump from its path.
+
+    Flags given explicitly win over the name. ``price_type`` overrides the kind's (e.g. a
+    klines file renamed by hand that holds mark prices: ``kind="klines", price_type="mark"``).
+
+    Raises
+    ------
+    ImportFormatError
+        When the name does not follow Binance's pattern and no flag fills the gap.
+    """
+    stem = _stem(path)
+    candle, other = _CANDLE_NAME.match(stem), _KIND_NAME.match(stem)
+    folder_kind = next((p for p in reversed(path.parts[:-1]) if p in KINDS or p == "premiumIndexKlines"), None)
+    if kind is None:
+        kind = other.group("kind") if other else folder_kind or ("klines" if candle else None)
+    if kind not in KINDS:
+        found = kind or f"a name that is not Binance's ({path.name})"
+        raise ImportFormatError(
+            f"{path}: expected a Binance dump of kind {_SUPPORTED_TEXT}, found {found}; pass "
+            "--kind, or use --map for a generic CSV/Parquet file"
+        )
+    dataset, kind_price = KINDS[kind]
+    if exchange is None:
+        parts = [p.lower() for p in path.parts]
+        exchange = ("binancecoinm" if "cm" in parts and "futures" in parts
+                    else "binance" if "spot" in parts else "binanceusdm")
+    validate_exchange(exchange)
+    if exchange not in BINANCE_EXCHANGES:
+        raise ImportFormatError(
+            f"{path}: exchange {exchange!r} is not a Binance venue; expected one of "
+            f"{', '.join(BINANCE_EXCHANGES)} for data.binance.vision dumps"
+        )
+    native = (candle or other).group("sym") if (candle or other) else None
+    if symbol is None:
+        if native is None:
+            raise ImportFormatError(f"{path}: cannot read the symbol from the name; pass --symbol BTC/USDT:USDT")
+        symbol = unified_symbol(native, exchange=exchange)
+    else:
+        symbol = validate_symbol(symbol) if "/" in symbol else unified_symbol(symbol, exchange=exchange)
+    if dataset == "ohlcv":
+        if timeframe is None:
+            if not candle:
+                raise ImportFormatError(f"{path}: cannot read the timeframe from the name; pass --timeframe 1m")
+            timeframe = candle.group("tf")
+        timeframe_ms(timeframe)
+        price_type = price_type or kind_price
+    else:
+        timeframe, price_type = None, None
+    return DumpSpec(kind, dataset, exchange, symbol, timeframe, price_type)
+
+
+def read_csv_bytes(path: Path) -> bytes:
+    """The CSV bytes of a dump: the file itself, or the single matching member of a zip.
+
+    A zip must hold exactly one CSV named like the zip (Binance's convention); a sibling
+    ``<zip>.CHECKSUM`` file, when present, must match the zip's SHA-256.
+    """
+    if not path.exists():
+        raise ImportFormatError(f"{path}: no such file")
+    if path.suffix.lower() != ".zip":
+        return path.read_bytes()
+    checksum_file = path.with_name(path.name + ".CHECKSUM")
+    if checksum_file.exists():
+        expected = checksum_file.read_text().split()[0].lower()
+        found = hashlib.sha256(path.read_bytes()).hexdigest()
+        if expected != found:
+            raise ImportFormatError(
+                f"{path}: sha256 {found} differs from {checksum_file.name} ({expected}); the "
+                "download is corrupt or truncated: download it again"
+            )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            wanted = _stem(path) + ".csv"
+            if members != [wanted]:
+                raise ImportFormatError(
+                    f"{path}: expected one member {wanted!r}, found {members}; this zip does not "
+                    "hold the file its name promises: download it again or import the CSV itself"
+                )
+            return archive.read(wanted)
+    except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
+        raise ImportFormatError(
+            f"{path}: not a readable zip ({exc}); the download is truncated or corrupt: download it again"
+        ) from exc
+
+
+def zlib_error() -> type[Exception]:
+    """``zlib.error`` (raised by a zip with a damaged deflate stream)."""
+    import zlib
+
+    return zlib.error
+
+
+def _first_line(data: bytes) -> list[str]:
+    text = data[: 4096].decode("utf-8", errors="replace").splitlines()
+    return next(csv.reader(text[:1]), []) if text else []
+
+
+def _to_ms(raw: pl.Expr) -> pl.Expr:
+    """Epoch ms from ms or us integers (per value, by magnitude); seconds/ns become null."""
+    return (pl.when((raw >= 100_000_000_000) & (raw < 100_000_000_000_000)).then(raw)
+            .when((raw >= 100_000_000_000_000) & (raw < 100_000_000_000_000_000)).then(raw // 1000)
+            .otherwise(None))
+
+
+def parse(data: bytes, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFrame, int]:
+    """Parse dump CSV bytes into a canonical frame.
+
+    Returns
+    -------
+    (polars.DataFrame, int)
+        Canonical rows and the file line number of the first data row (1-based).
+    """
+    first = _first_line(data)
+    if not first:
+        raise ImportFormatError(f"{path}: the file is empty; expected a {spec.kind} CSV")
+    has_header = not first[0].strip().lstrip("-").isdigit()
+    names = {"ohlcv": KLINE_COLUMNS, "funding": FUNDING_COLUMNS, "trades": AGG_COLUMNS}[spec.dataset]
+    allowed = {"ohlcv": (12,), "funding": (3,), "trades": (7, 8)}[spec.dataset]
+    if len(first) not in allowed:
+        hint = _guess_kind(first) if has_header else None
+        raise ImportFormatError(
+            f"{path}: expected {' or '.join(map(str, allowed))} columns for a {spec.kind} dump, found "
+            f"{len(first)} ({','.join(first[:13])}){'; it looks like a ' + hint + ' file: pass --kind ' + hint if hint else ''}; "
+            "if it is not a Binance dump, import it with --map"
+        )
+    columns = list(names[: len(first)])
+    try:
+        raw = pl.read_csv(io.BytesIO(data), has_header=has_header, raise_if_empty=False,
+                          schema={c: _DTYPES.get(c, pl.Float64) for c in columns})
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
+        raise ImportFormatError(
+            f"{path}: cannot parse it as a {spec.kind} CSV ({str(exc).splitlines()[0]}{_odd_line(data, len(columns))}); "
+            "the file is truncated, has extra columns or is another kind: check it or pass --kind"
+        ) from exc
+    first_line = 2 if has_header else 1
+    _refuse_ragged(raw, path, first_line)
+    frame = _canonical(raw, spec)
+    _refuse_bad_time(frame, raw, spec, path, first_line)
+    return frame, first_line
+
+
+def _odd_line(data: bytes, width: int) -> str:
+    """Name the first line whose field count differs (only runs when parsing already failed)."""
+    for number, fields in enumerate(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"))), 1):
+        if fields and len(fields) != width:
+            return f"; line {number} has {len(fields)} fields, expected {width}"
+    return ""
+
+
+def _guess_kind(header: list[str]) -> str | None:
+    if header[:1] == ["calc_time"]:
+        return "fundingRate"
+    if header[:1] == ["agg_trade_id"]:
+        return "aggTrades"
+    if header[:1] == ["open_time"]:
+        return "klines"
+    return None
+
+
+def _refuse_ragged(raw: pl.DataFrame, path: Path, first_line: int) -> None:
+    """A short last line (a truncated download) parses as nulls: refuse it, naming the lines."""
+    needed = [c for c in raw.columns if c not in ("ignore", "is_best_match")]
+    bad = raw.with_row_index("_row").filter(pl.any_horizontal([pl.col(c).is_null() for c in needed]))["_row"]
+    if len(bad):
+        lines = ", ".join(str(r + first_line) for r in bad.head(5).to_list())
+        raise ImportFormatError(
+            f"{path}: {len(bad)} line(s) have missing fields (lines {lines}); expected "
+            f"{len(raw.columns)} values per line; the file looks truncated: download it again"
+        )
+
+
+def _canonical(raw: pl.DataFrame, spec: DumpSpec) -> pl.DataFrame:
+    ident = [pl.lit(spec.exchange).alias("exchange"), pl.lit(spec.symbol).alias("symbol")]
+    if spec.dataset == "ohlcv":
+        volume = pl.col("volume") if spec.price_type == "last" else pl.lit(None, dtype=pl.Float64)
+        return raw.select(*ident, pl.lit(spec.timeframe).alias("timeframe"),
+                          pl.lit(spec.price_type).alias("price_type"),
+                          _to_ms(pl.col("open_time")).alias("ts"), "open", "high", "low", "close",
+                          volume.alias("volume"))
+    if spec.dataset == "funding":
+        return raw.select(*ident, _to_ms(pl.col("calc_time")).alias("ts"),
+                          pl.col("last_funding_rate").cast(pl.Float64).alias("rate"),
+                          pl.col("funding_interval_hours").cast(pl.Float64).alias("interval_hours"),
+                          pl.lit(None, dtype=pl.Float64).alias("mark_price"))
+    maker = pl.col("is_buyer_maker").str.to_lowercase().str.strip_chars()
+    return raw.select(*ident, _to_ms(pl.col("transact_time")).alias("ts"),
+                      pl.col("price").cast(pl.Float64), pl.col("quantity").cast(pl.Float64).alias("qty"),
+                      pl.when(maker == "true").then(pl.lit("sell")).when(maker == "false")
+                      .then(pl.lit("buy")).otherwise(None).alias("side"),
+                      pl.col("agg_trade_id").cast(pl.Int64).alias("trade_id"))
+
+
+def _refuse_bad_time(frame: pl.DataFrame, raw: pl.DataFrame, spec: DumpSpec, path: Path,
+                     first_line: int) -> None:
+    bad = frame.with_row_index("_row").filter(pl.col("ts").is_null())["_row"]
+    if len(bad):
+        column = {"ohlcv": "open_time", "funding": "calc_time", "trades": "transact_time"}[spec.dataset]
+        sample = raw[column][int(bad[0])]
+        lines = ", ".join(str(r + first_line) for r in bad.head(5).to_list())
+        raise ImportFormatError(
+            f"{path}: {len(bad)} {column} value(s) are neither epoch milliseconds (13 digits) nor "
+            f"microseconds (16 digits), e.g. {sample} on line {lines.split(',')[0]} (lines {lines}); "
+            "seconds or nanoseconds are not Binance units: import such a file with "
+            "--map ts=<column> --ts-unit s"
+        )
+
+
+def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
+              timeframe: str | None = None, price_type: str | None = None,
+              exchange: str | None = None) -> tuple[DumpSpec, pl.DataFrame, int]:
+    """Infer, read and parse one dump file (nothing is written).
+
+    Returns
+    -------
+    (DumpSpec, polars.DataFrame, int)
+        The spec, the canonical frame and the file line of its first row.
+    """
+    path = Path(path)
+    spec = infer_spec(path, kind=kind, symbol=symbol, timeframe=timeframe, price_type=price_type,
+                      exchange=exchange)
+    frame, first_line = parse(read_csv_bytes(path), spec, path=path)
+    return spec, frame, first_line
+
+
+def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str | None = None,
+                timeframe: str | None = None, price_type: str | None = None,
+                exchange: str | None = None, strict: bool = True):
+    """Import one Binance dump file into ``store``.
+
+    Parameters
+    ----------
+    store : MarketStore
+        Destination.
+    path : str or Path
+        ``.zip`` or ``.csv`` in Binance's format.
+    kind, symbol, timeframe, price_type, exchange : str, optional
+        Overrides of what the path says (``symbol`` may be ``BTCUSDT`` or ``BTC/USDT:USDT``).
+    strict : bool, default True
+        Refuse the file on any data-quality error (nothing written); False drops bad rows.
+
+    Returns
+    -------
+    ImportResult
+    """
+    from data_loaders.store import ImportResult, store_checked
+
+    path = Path(path)
+    spec, frame, first_line = load_dump(path, kind=kind, symbol=symbol, timeframe=timeframe,
+                                        price_type=price_type, exchange=exchange)
+    result, warnings = store_checked(store, spec.dataset, frame, path=path, strict=strict,
+                                     source=f"binance-dump:{path.name}", first_line=first_line)
+    return ImportResult(path, spec.dataset, spec.exchange, spec.symbol, spec.timeframe, spec.price_type,
+                        frame.height, result, warnings)

@@ -1,0 +1,251 @@
+"""Importer for generic CSV / Parquet files through a column mapping.
+
+``--map ts=open_time,open=o,high=h`` maps canonical columns to the file's columns; canonical
+columns that the file already names need no mapping, and a few common aliases are tried
+automatically (``open_time``/``timestamp``/``date`` -> ``ts``, ``funding_rate`` -> ``rate``,
+``funding_interval_hours`` -> ``interval_hours``, ``quantity``/``amount`` -> ``qty``).
+Constant columns (``exchange``, ``symbol``, ``timeframe``, ``price_type``) come from flags
+when the file lacks them; a native symbol column (``BTCUSDT``) is mapped to the unified form,
+and without either the symbol is read from the file name (``binance_um_BTCUSDT_1h_...``).
+
+Integer timestamps are read in ``ts_unit`` (``ms`` by default; ``s``, ``us``, ``ns`` or
+``auto`` = by magnitude); datetime columns are used as they are (naive = UTC). The
+``/work/shared/data`` Parquet files import directly: their ``open_time`` /
+``funding_time_utc`` columns are aliases of ``ts``.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from data_loaders.errors import ImportFormatError, SchemaError
+from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms
+from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "ts": ("open_time", "funding_time_utc", "timestamp", "time", "date", "datetime", "transact_time"),
+    "rate": ("funding_rate", "fundingRate", "last_funding_rate"),
+    "interval_hours": ("funding_interval_hours",),
+    "mark_price": ("markPrice",),
+    "qty": ("quantity", "amount"),
+    "trade_id": ("id", "agg_trade_id"),
+}
+_NAME_SYMBOL = re.compile(r"(?:^|[_\-])([A-Z0-9]{2,}?(?:USDT|USDC|FDUSD|BUSD|USD)(?:_PERP)?)(?=[_\-.])")
+TS_UNITS = ("ms", "us", "s", "ns", "auto")
+_UNIT_FACTORS = {"s": ("mul", 1000), "ms": ("mul", 1), "us": ("div", 1000), "ns": ("div", 1_000_000)}
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """Parse ``"ts=open_time,open=o"`` into ``{"ts": "open_time", "open": "o"}``."""
+    mapping: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        canonical, sep, source = item.partition("=")
+        if not sep or not canonical.strip() or not source.strip():
+            raise SchemaError(
+                f"column mapping item {item!r}: expected CANONICAL=SOURCE, e.g. --map ts=open_time,open=o"
+            )
+        mapping[canonical.strip()] = source.strip()
+    return mapping
+
+
+def _read(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise ImportFormatError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pl.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pl.read_csv(path, infer_schema_length=10_000)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
+        raise ImportFormatError(
+            f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]}); the file is "
+            "corrupt or truncated: check it or export it again"
+        ) from exc
+    raise ImportFormatError(f"{path}: expected a .csv or .parquet file, found {suffix or 'no suffix'}")
+
+
+def _ts_expr(dtype: pl.DataType, column: str, unit: str, path: Path) -> pl.Expr:
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        return col
+    if dtype == pl.String:
+        return col.str.to_datetime(time_zone="UTC", time_unit="ms", strict=False)
+    if not dtype.is_numeric():
+        raise SchemaError(f"{path}: time column {column!r} has type {dtype}; expected integers or datetimes")
+    raw = col.cast(pl.Int64)
+    if unit == "auto":
+        return (pl.when(raw < 100_000_000_000).then(raw * 1000)
+                .when(raw < 100_000_000_000_000).then(raw)
+                .when(raw < 100_000_000_000_000_000).then(raw // 1000)
+                .otherwise(raw // 1_000_000))
+    op, factor = _UNIT_FACTORS[unit]
+    return raw * factor if op == "mul" else raw // factor
+
+
+def infer_dataset(columns: list[str]) -> str:
+    """Guess the dataset of a generic file from its columns (funding, trades, else ohlcv)."""
+    names = set(columns)
+    if names & {"rate", *ALIASES["rate"]}:
+        return "funding"
+    if "price" in names and names & {"qty", *ALIASES["qty"]} and "open" not in names:
+        return "trades"
+    return "ohlcv"
+
+
+def read_columns(path: Path) -> list[str]:
+    """Column names of a CSV/Parquet file without reading its rows."""
+    if path.suffix.lower() == ".parquet":
+        try:
+            return list(pl.read_parquet_schema(path))
+        except (pl.exceptions.ComputeError, OSError) as exc:
+            raise ImportFormatError(f"{path}: not a readable Parquet file ({exc}); export it again") from exc
+    return _read(path).columns
+
+
+def symbol_from_filename(path: Path) -> str | None:
+    """A native symbol such as ``BTCUSDT`` in a file name (``binance_um_BTCUSDT_1h_....parquet``)."""
+    match = _NAME_SYMBOL.search(path.name)
+    return match.group(1) if match else None
+
+
+def infer_timeframe(ts: pl.Series) -> str:
+    """Name the median step of a datetime series as a timeframe (``3600000`` ms -> ``"1h"``)."""
+    steps = ts.sort().dt.epoch("ms").diff().drop_nulls()
+    steps = steps.filter(steps > 0)
+    if steps.is_empty():
+        raise SchemaError("cannot infer the timeframe from fewer than two candles; pass --timeframe")
+    step = int(steps.median())
+    for unit, ms in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if step % ms == 0:
+            return f"{step // ms}{unit}"
+    raise SchemaError(f"median candle step {step} ms is not a whole number of seconds; the timestamps may "
+                      "be in another unit (pass --ts-unit s/ms/us) or pass --timeframe")
+
+
+def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str | None = None,
+                 timeframe: str | None = None, price_type: str | None = None,
+                 mapping: dict[str, str] | None = None, ts_unit: str = "ms") -> pl.DataFrame:
+    """Read a CSV/Parquet file into the columns of ``dataset`` (nothing is written).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.parquet``.
+    dataset : str
+        Target dataset (``ohlcv``, ``funding``, ``trades``, ``markets``, ``risk_tiers``).
+    exchange : str
+        Exchange id when the file has no ``exchange`` column.
+    symbol : str, optional
+        Unified (``BTC/USDT:USDT``) or native (``BTCUSDT``) symbol when the file has none.
+    timeframe, price_type : str, optional
+        For ohlcv; the timeframe is inferred from the median step when omitted,
+        ``price_type`` defaults to ``last``.
+    mapping : dict, optional
+        Canonical column -> file column.
+    ts_unit : {"ms", "us", "s", "ns", "auto"}
+        Unit of integer timestamps.
+
+    Returns
+    -------
+    polars.DataFrame
+        The dataset's columns (not yet conformed or validated).
+    """
+    path = Path(path)
+    schema = get_schema(dataset)
+    if ts_unit not in TS_UNITS:
+        raise SchemaError(f"--ts-unit {ts_unit!r}: expected one of {', '.join(TS_UNITS)}")
+    validate_exchange(exchange)
+    raw = _read(path)
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(schema.column_names))
+    if unknown:
+        raise SchemaError(f"--map names {unknown}, which are not {dataset} columns; expected some of {schema.column_names}")
+    for canonical in schema.column_names:
+        if canonical not in mapping and canonical not in raw.columns:
+            alias = next((a for a in ALIASES.get(canonical, ()) if a in raw.columns), None)
+            if alias:
+                mapping[canonical] = alias
+    missing_sources = sorted(v for v in mapping.values() if v not in raw.columns)
+    if missing_sources:
+        raise SchemaError(f"{path}: --map refers to column(s) {missing_sources}, which the file lacks; found {raw.columns}")
+    time_col = schema.time_column
+    exprs = []
+    for canonical, source in mapping.items():
+        if canonical == time_col:
+            exprs.append(_ts_expr(raw.schema[source], source, ts_unit, path).alias(canonical))
+        else:
+            exprs.append(pl.col(source).alias(canonical))
+    kept = [c for c in schema.column_names if c in raw.columns and c not in mapping]
+    for column in kept:
+        if column == time_col:
+            exprs.append(_ts_expr(raw.schema[column], column, ts_unit, path).alias(column))
+        else:
+            exprs.append(pl.col(column))
+    frame = raw.select(exprs)
+    if time_col not in frame.columns:
+        raise SchemaError(f"{path}: no time column; expected {time_col!r} or --map {time_col}=<column>; found {raw.columns}")
+    if frame.schema[time_col] != pl.Datetime and frame.schema[time_col].is_integer():
+        frame = frame.with_columns(pl.col(time_col).cast(pl.Datetime("ms", "UTC")))
+    return _fill_constants(frame, path, dataset=dataset, exchange=exchange, symbol=symbol,
+                           timeframe=timeframe, price_type=price_type)
+
+
+def _fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: str, symbol: str | None,
+                    timeframe: str | None, price_type: str | None) -> pl.DataFrame:
+    if "exchange" not in frame.columns:
+        frame = frame.with_columns(exchange=pl.lit(exchange))
+    if symbol is not None:
+        unified = validate_symbol(symbol) if "/" in symbol else unified_symbol(symbol, exchange=exchange)
+        frame = frame.with_columns(symbol=pl.lit(unified))
+    elif "symbol" in frame.columns:
+        natives = frame["symbol"].unique().to_list()
+        lookup = {n: unified_symbol(str(n), exchange=exchange) for n in natives}
+        frame = frame.with_columns(pl.col("symbol").replace_strict(lookup, return_dtype=pl.String))
+    else:
+        native = symbol_from_filename(path)
+        if native is None:
+            raise SchemaError(f"{path}: the file has no symbol column and its name holds no symbol "
+                              "such as BTCUSDT; pass --symbol BTC/USDT:USDT")
+        frame = frame.with_columns(symbol=pl.lit(unified_symbol(native, exchange=exchange)))
+    if dataset == "ohlcv":
+        if price_type is not None and price_type not in PRICE_TYPES:
+            raise SchemaError(f"--price-type {price_type!r}: expected one of {', '.join(PRICE_TYPES)}")
+        if "timeframe" not in frame.columns:
+            tf = timeframe or infer_timeframe(frame["ts"])
+            timeframe_ms(tf)
+            frame = frame.with_columns(timeframe=pl.lit(tf))
+        if "price_type" not in frame.columns:
+            frame = frame.with_columns(price_type=pl.lit(price_type or "last"))
+    return frame
+
+
+def import_generic(store, path: str | Path, *, dataset: str | None = None, exchange: str = "binanceusdm",
+                   symbol: str | None = None, timeframe: str | None = None, price_type: str | None = None,
+                   mapping: dict[str, str] | None = None, ts_unit: str = "ms", strict: bool = True):
+    """Import one generic CSV/Parquet file into ``store`` (see :func:`load_generic`).
+
+    ``dataset`` defaults to :func:`infer_dataset` of the file's columns.
+
+    Returns
+    -------
+    ImportResult
+    """
+    from data_loaders.store import ImportResult, store_checked
+
+    path = Path(path)
+    dataset = dataset or infer_dataset(read_columns(path))
+    frame = load_generic(path, dataset=dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
+                         price_type=price_type, mapping=mapping, ts_unit=ts_unit)
+    first_line = 2 if path.suffix.lower() == ".csv" else None
+    result, warnings = store_checked(store, dataset, frame, path=path, strict=strict,
+                                     source=f"file:{path.name}", first_line=first_line)
+    symbols = ",".join(sorted(frame["symbol"].unique().to_list()))
+    return ImportResult(path, dataset, exchange, symbols,
+                        frame["timeframe"][0] if dataset == "ohlcv" else None,
+                        frame["price_type"][0] if dataset == "ohlcv" else None,
+                        frame.height, result, warnings)
