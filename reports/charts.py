@@ -1,0 +1,296 @@
+"""Plotly figures of a run (built from :class:`reports.rundir.RunData`).
+
+Long series are downsampled with :mod:`reports.downsample` (extremes and liquidation bars
+kept); x axes are dates given as float milliseconds since the epoch (UTC). plotly is imported
+inside the functions so that importing :mod:`reports` stays cheap.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from reports.downsample import DEFAULT_BUCKETS, minmax_downsample, ohlc_downsample
+from reports.html import COLORS, SERIES_PALETTE, esc, fmt_money, fmt_num, ms_axis
+from reports.rundir import RunData
+
+MAX_TRADE_MARKERS = 4_000
+"""Entry/exit markers drawn at most; beyond this they are thinned evenly (liquidations never)."""
+
+
+def base_layout(*, height: int, title: str | None = None) -> dict[str, Any]:
+    """Shared look: white background, light grid, unified hover, legend on top."""
+    axis = {"gridcolor": COLORS["grid"], "zeroline": False, "linecolor": "#d1d5db",
+            "ticks": "outside", "tickcolor": "#d1d5db", "automargin": True}
+    layout: dict[str, Any] = {
+        "template": "none",
+        "height": height,
+        "margin": {"l": 60, "r": 24, "t": 36 if title else 16, "b": 36},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif",
+                 "size": 12, "color": COLORS["text"]},
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0},
+        "xaxis": {**axis, "type": "date"},
+        "yaxis": dict(axis),
+    }
+    if title:
+        layout["title"] = {"text": title, "x": 0, "font": {"size": 13}}
+    return layout
+
+
+def _style_axes(fig: Any, rows: int) -> None:
+    axis = {"gridcolor": COLORS["grid"], "zeroline": False, "linecolor": "#d1d5db",
+            "automargin": True}
+    for row in range(1, rows + 1):
+        fig.update_xaxes(type="date", row=row, col=1, **axis)
+        fig.update_yaxes(row=row, col=1, **axis)
+
+
+def _floats(frame: pl.DataFrame, column: str) -> np.ndarray:
+    return frame.get_column(column).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+
+def liquidation_bar_indices(run: RunData) -> np.ndarray:
+    """Indices of the equity rows at (or just before) each liquidation's fill time."""
+    if run.liquidations.height == 0:
+        return np.zeros(0, dtype=np.int64)
+    ts = run.ts_ms("equity")
+    liq = run.ts_ms("liquidations")
+    idx = np.searchsorted(ts, liq, side="right") - 1
+    return np.clip(idx, 0, ts.size - 1).astype(np.int64)
+
+
+def _liquidation_hover(run: RunData) -> list[str]:
+    rows = []
+    for rec in run.liquidations.iter_rows(named=True):
+        rows.append(
+            f"LIQUIDATION {esc(rec['side'])} {esc(fmt_num(rec['qty']))} @ "
+            f"{fmt_money(rec['fill_price'])}<br>"
+            f"mark {fmt_money(rec['mark_price'])} · LP {fmt_money(rec['liquidation_price'])}<br>"
+            f"margin lost {fmt_money(rec['margin_lost'])} · bad debt {fmt_money(rec['bad_debt'])}"
+        )
+    return rows
+
+
+def price_figure(run: RunData, *, buckets: int = DEFAULT_BUCKETS) -> Any:
+    """Price chart: last-price candles (or line), mark price, liquidation price, trades.
+
+    Candles come from the optional ``bars.parquet``; without it ``equity.last_price`` is drawn
+    as a line. Entries are green triangles (up = buy, down = sell), exits hollow circles,
+    liquidations red crosses at their fill price.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    ts = run.ts_ms("equity")
+    keep = liquidation_bar_indices(run)
+    symbol = run.symbol
+    bars = run.bars
+    if bars is not None and bars.height:
+        bars = bars.filter(pl.col("symbol") == symbol) if symbol != "?" else bars
+    if bars is not None and bars.height:
+        candles = ohlc_downsample(bars.get_column("ts").dt.epoch("ms").to_numpy(),
+                                  _floats(bars, "open"), _floats(bars, "high"),
+                                  _floats(bars, "low"), _floats(bars, "close"), buckets)
+        fig.add_trace(go.Candlestick(
+            x=ms_axis(candles.ts), open=candles.open, high=candles.high, low=candles.low,
+            close=candles.close, name="last price", increasing={"line": {"color": "#16a34a"}},
+            decreasing={"line": {"color": "#64748b"}}, hoverinfo="x+y"))
+    else:
+        x, y = minmax_downsample(ts, _floats(run.equity, "last_price"), buckets, keep)
+        fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="last price", mode="lines",
+                                 line={"color": COLORS["last"], "width": 1.3}))
+    x, y = minmax_downsample(ts, _floats(run.equity, "mark_price"), buckets, keep)
+    fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="mark price", mode="lines",
+                             line={"color": COLORS["mark"], "width": 1, "dash": "dot"}))
+    lp = _floats(run.equity, "liquidation_price")
+    if np.isfinite(lp).any():
+        x, y = minmax_downsample(ts, lp, buckets, keep)
+        fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="liquidation price", mode="lines",
+                                 connectgaps=False,
+                                 line={"color": COLORS["liq_price"], "width": 1.2, "dash": "dash"}))
+    _add_trade_markers(fig, run)
+    if run.liquidations.height:
+        fig.add_trace(go.Scatter(
+            x=ms_axis(run.ts_ms("liquidations")), y=_floats(run.liquidations, "fill_price"),
+            name="liquidation", mode="markers", hovertext=_liquidation_hover(run),
+            hoverinfo="text+x",
+            marker={"symbol": "x", "size": 13, "color": COLORS["liquidation"],
+                    "line": {"width": 1.5, "color": "#7f1d1d"}}))
+    layout = base_layout(height=480)
+    layout["xaxis"]["rangeslider"] = {"visible": False}
+    layout["yaxis"]["title"] = {"text": "price"}
+    fig.update_layout(**layout)
+    return fig
+
+
+def _add_trade_markers(fig: Any, run: RunData) -> None:
+    import plotly.graph_objects as go
+
+    fills = run.fills.filter(pl.col("reason") != "liquidation")
+    if fills.height == 0:
+        return
+    side = np.where(fills.get_column("side").to_numpy() == "buy", 1.0, -1.0)
+    after = _floats(fills, "position_qty_after")
+    before = after - side * _floats(fills, "qty")
+    entry = np.abs(after) > np.abs(before) + 1e-12
+    ts = fills.get_column("ts").dt.epoch("ms").to_numpy()
+    price = _floats(fills, "price")
+    for label, mask, marker in (
+        ("entry", entry, {"size": 10, "color": COLORS["buy"],
+                          "symbol": np.where(side > 0, "triangle-up", "triangle-down").tolist(),
+                          "line": {"width": 1, "color": "#14532d"}}),
+        ("exit", ~entry, {"size": 9, "color": "rgba(0,0,0,0)", "symbol": "circle",
+                          "line": {"width": 2, "color": COLORS["sell"]}}),
+    ):
+        idx = np.nonzero(mask)[0]
+        if idx.size == 0:
+            continue
+        if idx.size > MAX_TRADE_MARKERS:
+            idx = idx[np.linspace(0, idx.size - 1, MAX_TRADE_MARKERS).astype(np.int64)]
+        if isinstance(marker["symbol"], list):
+            marker = {**marker, "symbol": [marker["symbol"][i] for i in idx]}
+        text = [f"{label} {'buy' if side[i] > 0 else 'sell'} {abs(after[i] - before[i]):g} "
+                f"@ {price[i]:,.2f}" for i in idx]
+        fig.add_trace(go.Scatter(x=ms_axis(ts[idx]), y=price[idx], mode="markers", name=label,
+                                 marker=marker, hovertext=text, hoverinfo="text+x"))
+
+
+def equity_figure(run: RunData, *, buckets: int = DEFAULT_BUCKETS) -> Any:
+    """Equity over time (top) and drawdown from the running peak in percent (bottom)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from reports.metrics import drawdown_series
+
+    ts = run.ts_ms("equity")
+    keep = liquidation_bar_indices(run)
+    equity = _floats(run.equity, "equity")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        row_heights=[0.68, 0.32])
+    x, y = minmax_downsample(ts, equity, buckets, keep)
+    fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="equity", mode="lines",
+                             line={"color": COLORS["equity"], "width": 1.5}), row=1, col=1)
+    x, y = minmax_downsample(ts, _floats(run.equity, "wallet_balance"), buckets, keep)
+    fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="wallet balance", mode="lines",
+                             line={"color": "#94a3b8", "width": 1, "dash": "dot"}), row=1, col=1)
+    if keep.size:
+        fig.add_trace(go.Scatter(x=ms_axis(ts[keep]), y=equity[keep], name="liquidation",
+                                 mode="markers", hovertext=_liquidation_hover(run),
+                                 hoverinfo="text+x",
+                                 marker={"symbol": "x", "size": 12, "color": COLORS["liquidation"]}),
+                      row=1, col=1)
+    dd = drawdown_series(equity, run.initial_balance) * 100.0
+    x, y = minmax_downsample(ts, dd, buckets, keep)
+    fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="drawdown %", mode="lines", fill="tozeroy",
+                             line={"color": COLORS["drawdown"], "width": 1},
+                             fillcolor="rgba(225,29,72,0.15)"), row=2, col=1)
+    fig.update_layout(**{k: v for k, v in base_layout(height=520).items()
+                         if k not in ("xaxis", "yaxis")})
+    _style_axes(fig, 2)
+    fig.update_yaxes(title_text="equity", row=1, col=1)
+    fig.update_yaxes(title_text="drawdown %", row=2, col=1)
+    return fig
+
+
+def margin_figure(run: RunData, *, buckets: int = DEFAULT_BUCKETS) -> Any:
+    """Margin ratio (1 liquidates) and distance to liquidation in percent of mark."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    ts = run.ts_ms("equity")
+    keep = liquidation_bar_indices(run)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    x, y = minmax_downsample(ts, _floats(run.equity, "margin_ratio"), buckets, keep)
+    fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="margin ratio", mode="lines",
+                             line={"color": COLORS["margin"], "width": 1.3}), row=1, col=1)
+    fig.add_hline(y=1.0, line={"color": COLORS["liquidation"], "dash": "dash", "width": 1},
+                  annotation_text="liquidation (ratio 1)", annotation_position="top left",
+                  row=1, col=1)
+    dist = _floats(run.equity, "distance_to_liquidation") * 100.0
+    x, y = minmax_downsample(ts, dist, buckets, keep)
+    fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="distance to liquidation %", mode="lines",
+                             connectgaps=False, fill="tozeroy", fillcolor="rgba(13,148,136,0.12)",
+                             line={"color": COLORS["distance"], "width": 1.2}), row=2, col=1)
+    fig.update_layout(**{k: v for k, v in base_layout(height=440).items()
+                         if k not in ("xaxis", "yaxis")})
+    _style_axes(fig, 2)
+    fig.update_yaxes(title_text="MM / margin balance", row=1, col=1)
+    fig.update_yaxes(title_text="% of mark", rangemode="tozero", row=2, col=1)
+    return fig
+
+
+ATTRIBUTION_KEYS = ("price_move", "fees", "funding", "slippage", "liquidation_penalty")
+
+
+def attribution_figure(initial: float, attribution: dict[str, float]) -> Any:
+    """Waterfall from the initial balance through each PnL source to the final equity."""
+    import plotly.graph_objects as go
+
+    labels = ["initial balance", *[k.replace("_", " ") for k in ATTRIBUTION_KEYS], "final equity"]
+    values = [initial, *[float(attribution.get(k, 0.0)) for k in ATTRIBUTION_KEYS], 0.0]
+    fig = go.Figure(go.Waterfall(
+        x=labels, y=values, measure=["absolute", *["relative"] * len(ATTRIBUTION_KEYS), "total"],
+        connector={"line": {"color": "#cbd5e1"}},
+        increasing={"marker": {"color": "#16a34a"}}, decreasing={"marker": {"color": "#dc2626"}},
+        totals={"marker": {"color": COLORS["equity"]}},
+        text=[f"{v:+,.2f}" if 0 < i < len(values) - 1 else f"{v:,.2f}"
+              for i, v in enumerate(values[:-1])] + [f"{initial + sum(values[1:-1]):,.2f}"],
+        textposition="outside", name="PnL attribution"))
+    layout = base_layout(height=380)
+    layout["xaxis"] = {"type": "category", "gridcolor": COLORS["grid"]}
+    layout["hovermode"] = "closest"
+    layout["showlegend"] = False
+    fig.update_layout(**layout)
+    return fig
+
+
+def funding_figure(run: RunData) -> Any:
+    """Funding payments per settlement (bars, + received) and their running sum (line)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    ts = ms_axis(run.ts_ms("funding"))
+    pay = _floats(run.funding, "payment")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=ts, y=pay, name="payment",
+                         marker={"color": np.where(pay >= 0, COLORS["funding_pos"],
+                                                   COLORS["funding_neg"]).tolist(),
+                                 "line": {"width": 0}}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=ts, y=np.nancumsum(pay), name="cumulative", mode="lines",
+                             line={"color": COLORS["equity"], "width": 1.5}), secondary_y=True)
+    fig.update_layout(**{k: v for k, v in base_layout(height=320).items()
+                         if k not in ("xaxis", "yaxis")}, bargap=0)
+    fig.update_xaxes(type="date", gridcolor=COLORS["grid"])
+    fig.update_yaxes(title_text="payment (+ received)", gridcolor=COLORS["grid"], secondary_y=False)
+    fig.update_yaxes(title_text="cumulative", showgrid=False, secondary_y=True)
+    return fig
+
+
+def comparison_equity_figure(runs: Sequence[RunData], *, buckets: int = 1_000) -> Any:
+    """Equity curves of several runs overlaid, liquidations marked red."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, run in enumerate(runs):
+        color = SERIES_PALETTE[i % len(SERIES_PALETTE)]
+        ts = run.ts_ms("equity")
+        keep = liquidation_bar_indices(run)
+        equity = _floats(run.equity, "equity")
+        x, y = minmax_downsample(ts, equity, buckets, keep)
+        fig.add_trace(go.Scatter(x=ms_axis(x), y=y, mode="lines", name=esc(run.name),
+                                 legendgroup=str(i), line={"color": color, "width": 1.4}))
+        if keep.size:
+            fig.add_trace(go.Scatter(x=ms_axis(ts[keep]), y=equity[keep], mode="markers",
+                                     name=f"{esc(run.name)} liquidation", legendgroup=str(i),
+                                     showlegend=False,
+                                     marker={"symbol": "x", "size": 10,
+                                             "color": COLORS["liquidation"]}))
+    layout = base_layout(height=480)
+    layout["yaxis"]["title"] = {"text": "equity"}
+    fig.update_layout(**layout)
+    return fig
