@@ -15,7 +15,7 @@ StoreOption = Annotated[Optional[Path], typer.Option(
     "--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 
 _BINANCE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "fundingRate", "aggTrades")
-_KINDS = (*_BINANCE_KINDS, "generic", "tiers")
+_KINDS = (*_BINANCE_KINDS, "generic", "tiers", "markets")
 
 
 def _store(path: Path | None):
@@ -100,13 +100,14 @@ def query(sql: Annotated[str, typer.Argument(help="SQL over the views ohlcv, fun
 def _import_one(market_store, path: Path, options: dict, strict: bool):
     from data_loaders.binance_dump import import_dump
     from data_loaders.generic import import_generic, parse_mapping
+    from data_loaders.markets_import import import_markets, looks_like_markets
     from data_loaders.tiers_import import import_tiers
 
     kind = options["kind"]
     suffix = path.suffix.lower()
     if kind is None:
         if suffix == ".json":
-            kind = "tiers"
+            kind = "markets" if looks_like_markets(path) else "tiers"
         elif options["map"] or suffix == ".parquet" or options["dataset"]:
             kind = "generic"
         else:
@@ -115,6 +116,10 @@ def _import_one(market_store, path: Path, options: dict, strict: bool):
     if kind == "tiers":
         return import_tiers(market_store, path, exchange=exchange or "binanceusdm",
                             effective_from=options["effective_from"], strict=strict)
+    if kind == "markets":
+        return import_markets(market_store, path, exchange=exchange or "binanceusdm",
+                              effective_from=options["effective_from"],
+                              symbols=[options["symbol"]] if options["symbol"] else None, strict=strict)
     if kind == "generic":
         return import_generic(market_store, path, dataset=options["dataset"], exchange=exchange or "binanceusdm",
                               symbol=options["symbol"], timeframe=options["timeframe"],
@@ -126,7 +131,7 @@ def _import_one(market_store, path: Path, options: dict, strict: bool):
 
 
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Files: Binance dumps (.zip/.csv), generic .csv/.parquet, tier .json.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files: Binance dumps (.zip/.csv), generic .csv/.parquet, tier or market .json.")],
     store: StoreOption = None,
     kind: Annotated[Optional[str], typer.Option(help=f"One of {', '.join(_KINDS)} (default: from the name).")] = None,
     symbol: Annotated[Optional[str], typer.Option(help="BTC/USDT:USDT or BTCUSDT (default: from the name).")] = None,
@@ -136,7 +141,7 @@ def import_(
     dataset: Annotated[Optional[str], typer.Option(help="Generic files: ohlcv, funding, trades, markets, risk_tiers.")] = None,
     map_: Annotated[Optional[str], typer.Option("--map", help="Generic files: ts=open_time,open=o,...")] = None,
     ts_unit: Annotated[str, typer.Option("--ts-unit", help="Generic files: ms, us, s, ns or auto.")] = "ms",
-    effective_from: Annotated[Optional[str], typer.Option("--effective-from", help="Tier snapshots: YYYY-MM-DD.")] = None,
+    effective_from: Annotated[Optional[str], typer.Option("--effective-from", help="Tier/market snapshots: YYYY-MM-DD.")] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Drop bad rows (reported) instead of refusing the file.")] = False,
 ) -> None:
     """Import files into the store (atomic per file; overlapping data is de-duplicated, newer wins)."""
