@@ -1,0 +1,99 @@
+"""The account: wallet, positions of several symbols, leverage and margin mode per symbol.
+
+Wallet convention: ``wallet`` is the total wallet balance of the margin asset; isolated
+positions hold part of it as their isolated wallet (``Position.margin``), the rest is the
+cross wallet (``wallet - sum of isolated margins``), as on Binance USDⓈ-M.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from backtest.positions import Position
+
+__all__ = ["Account"]
+
+
+class Account:
+    """Wallet, positions and per-symbol settings of one run.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        The run's symbols (index = symbol id).
+    initial_balance : float
+        Starting wallet, margin asset.
+    leverage : list of float
+        Leverage per symbol.
+    margin_mode : list of str
+        ``isolated`` / ``cross`` per symbol.
+    hedge : bool
+        Hedge mode (long and short legs) instead of one-way.
+    pnl : callable
+        The venue's ``unrealized_pnl(*, signed_qty, entry_price, mark_price)``.
+    """
+
+    __slots__ = ("symbols", "wallet", "insurance_fund", "bad_debt", "leverage", "margin_mode",
+                 "hedge", "positions", "_by_key", "version", "sides")
+
+    def __init__(self, symbols: tuple[str, ...], initial_balance: float, leverage: list[float],
+                 margin_mode: list[str], hedge: bool, pnl: Any) -> None:
+        self.symbols = symbols
+        self.wallet = float(initial_balance)
+        self.insurance_fund = 0.0
+        self.bad_debt = 0.0
+        self.leverage = list(leverage)
+        self.margin_mode = list(margin_mode)
+        self.hedge = hedge
+        self.positions: list[Position] = []
+        self._by_key: dict[tuple[int, str], Position] = {}
+        self.version = 0
+        #: Sign of each symbol's net position (+1, -1, 0), kept current by :meth:`changed`.
+        self.sides = [0] * len(symbols)
+        sides = ("long", "short") if hedge else ("both",)
+        for sym, symbol in enumerate(symbols):
+            for side in sides:
+                pos = Position(len(self.positions), sym, symbol, side, margin_mode[sym],
+                               leverage[sym], pnl)
+                self.positions.append(pos)
+                self._by_key[(sym, side)] = pos
+
+    def position(self, sym: int, position_side: str) -> Position:
+        """The position of symbol ``sym`` on ``position_side`` (``both``/``long``/``short``)."""
+        return self._by_key[(sym, position_side)]
+
+    def legs(self, sym: int) -> list[Position]:
+        """All position slots of a symbol (one in one-way mode, two in hedge mode)."""
+        return [p for p in self.positions if p.sym == sym]
+
+    def open_positions(self) -> list[Position]:
+        """Positions with a non-zero quantity."""
+        return [p for p in self.positions if p.qty != 0.0]
+
+    def net_qty(self, sym: int) -> float:
+        """Net signed quantity of a symbol (long legs minus short legs)."""
+        return sum(p.qty for p in self.positions if p.sym == sym)
+
+    @property
+    def isolated_margin(self) -> float:
+        """Sum of isolated wallets, margin asset."""
+        return sum(p.margin for p in self.positions if p.qty != 0.0 and p.margin_mode == "isolated")
+
+    @property
+    def cross_wallet(self) -> float:
+        """Wallet minus the isolated wallets, margin asset."""
+        return self.wallet - self.isolated_margin
+
+    def unrealized(self, marks: list[float]) -> float:
+        """Unrealized PnL of all positions at ``marks`` (per symbol), margin asset."""
+        return sum(p.upnl(marks[p.sym]) for p in self.positions if p.qty != 0.0)
+
+    def equity(self, marks: list[float]) -> float:
+        """Wallet plus unrealized PnL at ``marks``."""
+        return self.wallet + self.unrealized(marks)
+
+    def changed(self) -> None:
+        """Note a state change (thresholds must be recomputed, net sides updated)."""
+        self.version += 1
+        for sym in range(len(self.symbols)):
+            net = self.net_qty(sym)
+            self.sides[sym] = (net > 0) - (net < 0)

@@ -1,0 +1,282 @@
+"""The broker: pre-trade checks (recorded rejections, never exceptions) and order fills.
+
+Checks, in order: lot size, reduce-only direction, min notional, the tier leverage cap of
+the resulting notional, and initial margin against the available balance
+(``cross wallet + cross unrealized PnL - cross initial margin``). Checks run when an order
+is submitted (at the bar close price) and again when it fills (at the fill price).
+"""
+from __future__ import annotations
+
+import math
+
+from backtest.orders import Order
+from backtest.positions import Position
+from backtest.state import RunState
+
+__all__ = ["Broker"]
+
+
+class Broker:
+    """Accepts, rejects and fills strategy orders against a :class:`RunState`."""
+
+    def __init__(self, state: RunState) -> None:
+        self.st = state
+
+    # ------------------------------------------------------------------ submission
+    def submit(self, order: Order, ref_price: float) -> Order:
+        """Check an order at submission and book it, or record its rejection."""
+        st = self.st
+        if order.qty is not None:
+            order.qty = st.round_qty(order.sym, order.qty)
+        problem = self._check(order, order.qty, ref_price, order.position_side)
+        if problem:
+            self.reject(order, *problem)
+        else:
+            st.book.add(order)
+        return order
+
+    def reject(self, order: Order, reason: str, message: str) -> None:
+        """Mark an order rejected and record the reason."""
+        order.status, order.ts_done = "rejected", self.st.now
+        if order not in self.st.book.all_orders:
+            self.st.book.record(order)
+        price = order.price if order.type == "limit" else order.stop_price
+        self.st.journal.rejection((self.st.now, order.order_id, order.symbol,
+                                   "buy" if order.side > 0 else "sell", order.type,
+                                   order.qty if order.qty is not None else math.nan, price,
+                                   reason, message))
+
+    def _slot(self, order: Order) -> Position:
+        return self.st.account.position(order.sym, order.position_side)
+
+    def _check(self, order: Order, qty: float | None, price: float, pside: str) -> tuple[str, str] | None:
+        if qty is None:  # sized when it fills
+            return None
+        st = self.st
+        market = st.markets[order.sym]
+        pos = st.account.position(order.sym, pside)
+        if qty <= 0 or (st.rounding and qty < market.min_qty - 1e-12):
+            return ("lot_size", f"{order.symbol}: quantity {qty} is below the minimum "
+                    f"{market.min_qty} (lot {market.lot_size}); increase the size")
+        reducing = pos.qty != 0.0 and (pos.qty > 0) != (order.side > 0)
+        if pside == "long" and order.side < 0 or pside == "short" and order.side > 0:
+            reducing = True
+        if order.reduce_only or order.type == "close_position":
+            if not reducing or pos.qty == 0.0:
+                return ("reduce_only_increase", f"{order.symbol}: reduce-only "
+                        f"{'buy' if order.side > 0 else 'sell'} of {qty} would open or increase the "
+                        f"{pside} position (current qty {pos.qty}); send a normal order instead")
+            return None
+        increase = qty - (abs(pos.qty) if reducing else 0.0)
+        if increase <= 1e-12:
+            return None
+        if reducing and pside != "both":
+            return ("reduce_only_increase", f"{order.symbol}: a {pside} leg cannot be reversed "
+                    "by one order in hedge mode; close it and open the other leg")
+        return self._check_increase(order.sym, order.symbol, increase, price, pos, order.reduce_only)
+
+    def _check_increase(self, sym: int, symbol: str, increase: float, price: float,
+                        pos: Position, reduce_only: bool) -> tuple[str, str] | None:
+        st = self.st
+        market = st.markets[sym]
+        notional = increase * price
+        if st.rounding and notional < market.min_notional:
+            return ("min_notional", f"{symbol}: order notional {notional:,.2f} is below the "
+                    f"minimum {market.min_notional:,.2f} USDT; increase the size")
+        leverage = st.account.leverage[sym]
+        total = (abs(pos.qty) + increase) * price if (pos.qty > 0) == (increase > 0) or pos.qty == 0 \
+            else notional
+        cap = st.margin.max_leverage(sym, total)
+        if leverage > cap + 1e-12:
+            return ("leverage_cap", f"{symbol}: leverage {leverage:g}x exceeds the tier cap "
+                    f"{cap:g}x for a position notional of {total:,.2f} USDT; lower the leverage "
+                    "or the size")
+        needed = notional / leverage + notional * st.fee_rates[sym][1]
+        available = self.available()
+        if needed > available + 1e-9:
+            return ("insufficient_margin", f"{symbol}: needs {needed:,.2f} USDT initial margin "
+                    f"and fee, available {available:,.2f} USDT; reduce the size or the leverage")
+        return None
+
+    def available(self) -> float:
+        """Available balance: cross wallet + cross UPNL - cross initial margin, USDT."""
+        st = self.st
+        acct = st.account
+        value = acct.cross_wallet
+        for pos in acct.positions:
+            if pos.qty != 0.0 and pos.margin_mode == "cross":
+                mark = st.marks[pos.sym]
+                value += pos.upnl(mark) - abs(pos.qty) * mark / pos.leverage
+        return value
+
+    # ------------------------------------------------------------------ fills
+    def fill_pending(self, bar_high: list[float], bar_low: list[float], bar_vol: list[float]) -> bool:
+        """Fill every pending (market-type) order at the current last price; True if any."""
+        st = self.st
+        orders = st.book.pending[:]
+        st.book.pending.clear()
+        for order in orders:
+            s = order.sym
+            self.execute(order, st.lasts[s], "taker", bar_high[s], bar_low[s], bar_vol[s])
+        return bool(orders)
+
+    def execute(self, order: Order, ref: float, liquidity: str, high: float, low: float,
+                volume: float) -> None:
+        """Fill an order at reference price ``ref`` (slippage applies to taker fills)."""
+        st = self.st
+        acct = st.account
+        sym = order.sym
+        if order.target is not None:
+            self._execute_target(order, ref, high, low, volume)
+            return
+        if order.type == "close_position":
+            legs = [order.position_side] if order.position_side != "both" or not acct.hedge \
+                else ["long", "short"]
+            done = False
+            for pside in legs:
+                pos = acct.position(sym, pside)
+                if pos.qty != 0.0:
+                    self._fill(order, pos, -pos.qty, ref, liquidity, high, low, volume, "reduce")
+                    done = True
+            self._finish(order, "filled" if done else "cancelled")
+            return
+        pos = acct.position(sym, order.position_side)
+        qty = order.qty or 0.0
+        signed = qty * order.side
+        reason = "reduce" if order.reduce_only else "strategy"
+        if order.reduce_only:
+            if pos.qty == 0.0 or (pos.qty > 0) == (signed > 0):
+                self.reject(order, "reduce_only_increase", f"{order.symbol}: reduce-only order "
+                            f"found no opposite position to reduce at fill (qty {pos.qty})")
+                return
+            signed = math.copysign(min(abs(signed), abs(pos.qty)), signed)
+            self._fill(order, pos, signed, ref, liquidity, high, low, volume, reason)
+            self._finish(order, "filled")
+            return
+        if pos.qty != 0.0 and (pos.qty > 0) != (signed > 0):
+            close = math.copysign(min(abs(signed), abs(pos.qty)), signed)
+            rest = signed - close
+            if abs(rest) > 1e-12:
+                problem = self._check_increase(sym, order.symbol, abs(rest),
+                                               self._slipped(order.side, sym, ref, abs(rest), liquidity,
+                                                             high, low, volume), pos, False)
+                if problem:
+                    self.reject(order, *problem)
+                    return
+            self._fill(order, pos, close, ref, liquidity, high, low, volume, reason)
+            if abs(rest) > 1e-12:
+                self._fill(order, pos, rest, ref, liquidity, high, low, volume, reason)
+        else:
+            price = self._slipped(order.side, sym, ref, abs(signed), liquidity, high, low, volume)
+            problem = self._check_increase(sym, order.symbol, abs(signed), price, pos, False)
+            if problem:
+                self.reject(order, *problem)
+                return
+            self._fill(order, pos, signed, ref, liquidity, high, low, volume, reason)
+        self._finish(order, "filled")
+
+    def _execute_target(self, order: Order, ref: float, high: float, low: float, volume: float) -> None:
+        """Bring the symbol's exposure to ``order.target`` x sizing basis (close first on a flip)."""
+        st = self.st
+        acct = st.account
+        sym = order.sym
+        target = order.target
+        want = (target > 0) - (target < 0)
+        legs = acct.legs(sym)
+        for pos in legs:  # close what points the other way (or everything for a flat target)
+            if pos.qty != 0.0 and ((pos.qty > 0) - (pos.qty < 0)) != want:
+                self._fill(order, pos, -pos.qty, ref, "taker", high, low, volume, "strategy")
+        if want == 0:
+            self._finish(order, "filled" if order.filled_qty else "cancelled")
+            return
+        pside = "both" if not acct.hedge else ("long" if want > 0 else "short")
+        pos = acct.position(sym, pside)
+        basis = acct.wallet if st.config.sizing_basis == "wallet" else acct.equity(st.marks)
+        desired = abs(target) * basis / ref
+        delta = desired - abs(pos.qty)
+        if pos.qty != 0.0 and order.tolerance is None:
+            delta = 0.0
+        elif pos.qty != 0.0 and abs(delta) <= (order.tolerance or 0.0) * desired:
+            delta = 0.0
+        qty = st.round_qty(sym, abs(delta))
+        if qty > 0:
+            side = want if delta > 0 else -want
+            if delta > 0:
+                price = self._slipped(side, sym, ref, qty, "taker", high, low, volume)
+                problem = self._check_increase(sym, order.symbol, qty, price, pos, False) \
+                    or self._check_lot(sym, order.symbol, qty)
+                if problem:
+                    self.reject(order, *problem)
+                    return
+            self._fill(order, pos, side * qty, ref, "taker", high, low, volume, "strategy")
+        if order.qty is None:
+            order.qty = order.filled_qty
+        self._finish(order, "filled" if order.filled_qty else "cancelled")
+
+    def _check_lot(self, sym: int, symbol: str, qty: float) -> tuple[str, str] | None:
+        market = self.st.markets[sym]
+        if self.st.rounding and qty < market.min_qty - 1e-12:
+            return ("lot_size", f"{symbol}: target size {qty} is below the minimum {market.min_qty}")
+        return None
+
+    def _finish(self, order: Order, status: str) -> None:
+        order.status, order.ts_done = status, self.st.now
+        if order.side == 0:
+            order.side = 1
+        if order.qty is None:
+            order.qty = order.filled_qty
+
+    def _slipped(self, side: int, sym: int, ref: float, qty: float, liquidity: str,
+                 high: float, low: float, volume: float) -> float:
+        if liquidity != "taker":
+            return ref
+        impact = self.st.slippage.impact(qty=qty, price=ref, bar_high=high, bar_low=low,
+                                         bar_volume=volume, forced=False)
+        if impact == 0.0:
+            return ref
+        return self.st.round_price(sym, ref * (1.0 + side * impact), side)
+
+    def _fill(self, order: Order, pos: Position, signed: float, ref: float, liquidity: str,
+              high: float, low: float, volume: float, reason: str) -> None:
+        """Apply one fill to ``pos`` and the wallet; record it."""
+        st = self.st
+        acct = st.account
+        side = 1 if signed > 0 else -1
+        qty = abs(signed)
+        price = self._slipped(side, pos.sym, ref, qty, liquidity, high, low, volume)
+        rate = st.fee_rates[pos.sym][0 if liquidity == "maker" else 1]
+        fee = qty * price * rate
+        slip_cost = qty * abs(price - ref)
+        before = pos.qty
+        increasing = before == 0.0 or (before > 0) == (signed > 0)
+        if increasing:
+            pos.leverage = acct.leverage[pos.sym]
+            pos.margin_mode = acct.margin_mode[pos.sym]
+        realized = pos.apply_fill(signed, price, st.now)
+        if pos.margin_mode == "isolated":
+            if increasing:
+                pos.margin += qty * price / pos.leverage
+            elif pos.qty == 0.0:
+                pos.margin = 0.0
+            else:
+                pos.margin *= abs(pos.qty) / abs(before)
+        acct.wallet += realized - fee
+        pos.trade_fees += fee
+        journal = st.journal
+        journal.fees += fee
+        journal.slippage += slip_cost
+        order.filled_qty += qty
+        if order.side == 0:
+            order.side = side
+        journal.fill((st.now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
+                      price, ref, (abs(price - ref) / ref) * 1e4 if ref else 0.0, slip_cost, fee,
+                      liquidity, realized, pos.qty, reason))
+        if pos.qty == 0.0:
+            journal.trade(pos.close_trade(st.now, "signal"))
+        if acct.wallet < 0.0:  # a loss beyond the wallet: the venue resets it, the fund pays
+            acct.bad_debt -= acct.wallet
+            acct.insurance_fund += acct.wallet
+            acct.wallet = 0.0
+        acct.changed()
+        if st.hooks is not None:
+            st.hooks.fill(order, pos, qty, price, side)

@@ -1,0 +1,174 @@
+"""``margincall run``: one backtest from a TOML run file and/or flags.
+
+Run file layout (every table optional; flags override the file)::
+
+    [data]
+    exchange = "binanceusdm"
+    symbols = ["BTC/USDT:USDT"]
+    timeframe = "1h"
+    detail_timeframe = "1m"
+    start = "2024-03-01"
+    end = "2024-04-01"
+    store = ".margincall/store"
+
+    [strategy]
+    name = "sma_cross"
+    params = { fast = 20, slow = 100 }
+
+    [run]              # any RunConfig key (initial_balance, leverage, margin_mode, ...)
+    leverage = 10
+    out = "runs/sma"   # output folder
+"""
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from backtest.errors import ConfigError, did_you_mean
+
+_TABLES = {"data": ("exchange", "symbols", "timeframe", "detail_timeframe", "start", "end", "store"),
+           "strategy": ("name", "params"),
+           "run": None}
+
+
+def _fail(message: str) -> typer.Exit:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Read and check a run file; errors name the key, what was expected and a suggestion."""
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"run file {path}: not found; pass an existing --config path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"run file {path}: not valid TOML ({exc})") from None
+    out: dict[str, dict[str, Any]] = {"data": {}, "strategy": {}, "run": {}}
+    for table, values in raw.items():
+        if table not in _TABLES:
+            raise ConfigError(f"run file {path}: unknown table [{table}]{did_you_mean(table, _TABLES)}; "
+                              f"expected {', '.join(f'[{t}]' for t in _TABLES)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"run file {path}: [{table}] must be a table, found {values!r}")
+        allowed = _TABLES[table]
+        for key in values:
+            if allowed is not None and key not in allowed:
+                raise ConfigError(f"run file {path}: unknown key [{table}].{key}"
+                                  f"{did_you_mean(key, allowed)}; expected one of {', '.join(allowed)}")
+        out[table] = dict(values)
+    return out
+
+
+def _parse_time(value: Any, key: str) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{key}: expected an ISO date such as 2024-03-01 or "
+                              f"2024-03-01T12:00, found {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param: expected key=value, found {pair!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def run_command(
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML run file.")] = None,
+    exchange: Annotated[Optional[str], typer.Option(help="ccxt exchange id (binanceusdm).")] = None,
+    symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Symbol, repeatable.")] = None,
+    timeframe: Annotated[Optional[str], typer.Option(help="Strategy timeframe (1m, 1h...).")] = None,
+    detail_timeframe: Annotated[Optional[str], typer.Option(help="Finer candles for the intrabar path.")] = None,
+    start: Annotated[Optional[str], typer.Option(help="Start (UTC ISO date).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="End, exclusive (UTC ISO date).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="Built-in name or module:Class.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter k=v, repeatable.")] = None,
+    leverage: Annotated[Optional[float], typer.Option(help="Leverage.")] = None,
+    margin_mode: Annotated[Optional[str], typer.Option(help="isolated or cross.")] = None,
+    balance: Annotated[Optional[float], typer.Option(help="Initial balance, USDT.")] = None,
+    venue: Annotated[Optional[str], typer.Option(help="Venue rules (binance_usdm).")] = None,
+    path_policy: Annotated[Optional[str], typer.Option(help="worst_case, adaptive, ohlc, olhc.")] = None,
+    slippage: Annotated[Optional[str], typer.Option(help="none, fixed or sqrt.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
+    store: Annotated[Optional[Path], typer.Option(help="Market store folder.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a backtest and write its results (Parquet, manifest.json, results.duckdb)."""
+    from backtest import MarketData, RunConfig, run_backtest
+    from backtest.errors import EngineError
+
+    try:
+        spec = load_run_file(config) if config else {"data": {}, "strategy": {}, "run": {}}
+        data_spec, strat_spec, run_spec = spec["data"], spec["strategy"], dict(spec["run"])
+        flags = {"initial_balance": balance, "leverage": leverage, "margin_mode": margin_mode,
+                 "venue": venue, "path_policy": path_policy, "slippage": slippage}
+        run_spec.update({k: v for k, v in flags.items() if v is not None})
+        out_dir = out or run_spec.pop("out", None)
+        run_spec.pop("out", None)
+        run_spec.setdefault("progress", progress)
+        run_config = RunConfig.from_mapping(run_spec, where=f"{config or 'flags'} [run]")
+        symbols = symbol or data_spec.get("symbols") or ["BTC/USDT:USDT"]
+        if isinstance(symbols, str):
+            symbols = [s.strip() for s in symbols.split(",")]
+        name = strategy or strat_spec.get("name") or "hold"
+        params = dict(strat_spec.get("params") or {})
+        params.update(_parse_params(param or []))
+        from data_loaders.store import MarketStore, default_root
+
+        market_store = MarketStore(store or data_spec.get("store") or default_root())
+        data = MarketData.from_store(
+            market_store, exchange=exchange or data_spec.get("exchange", "binanceusdm"),
+            symbols=symbols, timeframe=timeframe or data_spec.get("timeframe", "1h"),
+            start=_parse_time(start or data_spec.get("start"), "start"),
+            end=_parse_time(end or data_spec.get("end"), "end"),
+            detail_timeframe=detail_timeframe or data_spec.get("detail_timeframe"))
+        result = run_backtest(data, name, params=params, config=run_config)
+    except (EngineError, ValueError, LookupError) as exc:
+        raise _fail(str(exc)) from None
+    target = Path(out_dir) if out_dir else Path("runs") / (run_config.name or name.replace(":", "_"))
+    written = result.write(target)
+    _print_summary(result.summary, written)
+
+
+def _print_summary(summary: dict[str, Any], folder: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run written to {folder}", show_header=False)
+    rows = [("return", f"{summary['total_return']:+.2%}"),
+            ("final equity", f"{summary['final_equity']:,.2f} USDT"),
+            ("max drawdown", f"{summary['max_drawdown']:.2%}"),
+            ("liquidations", str(summary["n_liquidations"])),
+            ("fees", f"{summary['fees']:,.2f} USDT"),
+            ("funding (received - paid)",
+             f"{summary['funding_received'] - summary['funding_paid']:+,.2f} USDT"),
+            ("slippage", f"{summary['slippage_cost']:,.2f} USDT"),
+            ("bad debt", f"{summary['bad_debt']:,.2f} USDT"),
+            ("fills / rejections", f"{summary['n_fills']} / {summary['n_rejections']}")]
+    for key, value in rows:
+        table.add_row(key, value)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` command to the margincall app."""
+    app.command("run")(run_command)

@@ -1,0 +1,381 @@
+"""The strategy's view of the run: closed bars only, orders, positions, account.
+
+``Context`` reveals data up to the current closed bar: ``feature(name, ago=k)`` reads bar
+``i - k`` (k >= 0), ``bars()`` returns rows ``0..i``. Orders placed here fill no earlier
+than the next tick (the next bar's open for market orders).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import polars as pl
+
+from backtest.broker import Broker
+from backtest.errors import StrategyError, did_you_mean
+from backtest.orders import Order
+from backtest.state import RunState
+
+__all__ = ["AccountView", "Context", "Hooks", "PositionView"]
+
+
+class PositionView(NamedTuple):
+    """A read-only position snapshot at the bar close (prices in USDT, qty signed)."""
+
+    symbol: str
+    position_side: str
+    qty: float
+    entry_price: float
+    mark_price: float
+    unrealized_pnl: float
+    liquidation_price: float
+    bankruptcy_price: float
+    margin: float
+    leverage: float
+    margin_mode: str
+
+
+class AccountView(NamedTuple):
+    """A read-only account snapshot at the bar close (USDT)."""
+
+    wallet_balance: float
+    unrealized_pnl: float
+    equity: float
+    available_balance: float
+    insurance_fund: float
+    bad_debt: float
+
+
+class Context:
+    """What ``on_bar`` may see and do. One instance per run; the engine moves its bar index."""
+
+    __slots__ = ("_st", "_broker", "_i", "_synced", "_symbols", "_index", "_features", "_f0",
+                 "_frames", "_pending_target", "_sides", "_default")
+
+    def __init__(self, state: RunState, broker: Broker, features: list[dict[str, list]],
+                 frames: list[pl.DataFrame]) -> None:
+        self._st = state
+        self._broker = broker
+        self._i = -1
+        self._synced = -2
+        self._symbols = state.data.symbols
+        self._index = {s: k for k, s in enumerate(self._symbols)}
+        self._features = features
+        self._f0 = features[0]
+        self._frames = frames
+        self._pending_target: list[Order | None] = [None] * len(self._symbols)
+        self._sides = state.account.sides
+        self._default = self._symbols[0]
+
+    # ------------------------------------------------------------------ data
+    def _sym(self, symbol: str | None) -> int:
+        if symbol is None:
+            return 0
+        try:
+            return self._index[symbol]
+        except KeyError:
+            raise StrategyError(f"unknown symbol {symbol!r}{did_you_mean(symbol, self._index)}; "
+                                f"this run trades {', '.join(self._symbols)}") from None
+
+    @property
+    def bar_index(self) -> int:
+        """Index of the current (just closed) bar, 0-based."""
+        return self._i
+
+    @property
+    def ts(self) -> int:
+        """Open time of the current bar, UTC ms."""
+        return int(self._st.data.ts[self._i])
+
+    @property
+    def time(self) -> int:
+        """Close time of the current bar (now), UTC ms."""
+        return int(self._st.data.ts[self._i]) + self._st.data.interval_ms
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Symbols of the run."""
+        return self._symbols
+
+    def feature(self, name: str, symbol: str | None = None, ago: int = 0) -> Any:
+        """Value of feature/bar column ``name`` at the current bar (or ``ago`` bars back).
+
+        Raises
+        ------
+        StrategyError
+            Unknown column (with a suggestion) or ``ago`` < 0 (the future is not visible).
+        """
+        if symbol is None and not ago:
+            try:
+                return self._f0[name][self._i]
+            except KeyError:
+                pass
+        return self._feature(name, symbol, ago)
+
+    def _feature(self, name: str, symbol: str | None, ago: int) -> Any:
+        columns = self._f0 if symbol is None else self._features[self._sym(symbol)]
+        try:
+            column = columns[name]
+        except KeyError:
+            raise StrategyError(f"unknown feature {name!r}{did_you_mean(name, columns)}; "
+                                f"columns are {', '.join(columns)}") from None
+        if ago < 0:
+            raise StrategyError(f"feature {name!r}: ago={ago} would read the future; "
+                                "only closed bars are visible (ago >= 0)")
+        if ago > self._i:
+            return math.nan
+        return column[self._i - ago]
+
+    def price(self, symbol: str | None = None, kind: str = "close") -> float:
+        """Last-price ``open/high/low/close`` or ``mark`` (mark close) of the current bar."""
+        bars = self._st.bars[self._sym(symbol)]
+        array = bars.mark_close if kind == "mark" else getattr(bars, kind)
+        return float(array[self._i])
+
+    def bars(self, symbol: str | None = None) -> pl.DataFrame:
+        """Bars and features of ``symbol`` up to and including the current bar."""
+        return self._frames[self._sym(symbol)].slice(0, self._i + 1)
+
+    def last_funding_rate(self, symbol: str | None = None) -> float:
+        """Rate of the latest settlement at or before now (nan when none yet)."""
+        st = self._st
+        fund = st.data.funding[st.data.symbols[self._sym(symbol)]]
+        k = int(np.searchsorted(fund.ts, self.time, side="right")) - 1
+        return float(fund.rate[k]) if k >= 0 else math.nan
+
+    # ------------------------------------------------------------------ state views
+    def _sync(self) -> None:
+        if self._synced != self._i:
+            self._st.set_close_marks(self._i)
+            self._st.bar = self._i
+            self._synced = self._i
+
+    def position(self, symbol: str | None = None, side: str | None = None) -> PositionView:
+        """The position of ``symbol`` (``side`` long/short in hedge mode, else the net one)."""
+        self._sync()
+        st = self._st
+        s = self._sym(symbol)
+        pside = side or ("both" if not st.account.hedge else "long")
+        pos = st.account.position(s, pside)
+        mark = st.marks[s]
+        return PositionView(pos.symbol, pos.position_side, pos.qty, pos.entry_price, mark,
+                            pos.upnl(mark),
+                            pos.liquidation_price, pos.bankruptcy_price, pos.margin,
+                            pos.leverage if pos.qty else st.account.leverage[s], pos.margin_mode)
+
+    @property
+    def account(self) -> AccountView:
+        """Wallet, unrealized PnL, equity, available balance at the bar close."""
+        self._sync()
+        st = self._st
+        upnl = st.account.unrealized(st.marks)
+        return AccountView(st.account.wallet, upnl, st.account.wallet + upnl,
+                           self._broker.available(), st.account.insurance_fund, st.account.bad_debt)
+
+    def liquidation_price(self, symbol: str | None = None, side: str | None = None) -> float:
+        """Liquidation (mark) price of the position, nan when flat."""
+        return self.position(symbol, side).liquidation_price
+
+    # ------------------------------------------------------------------ orders
+    def _order(self, side: int, qty: float | None, symbol: str | None, type_: str, *,
+               price: float = math.nan, stop: float = math.nan, reduce_only: bool = False,
+               position_side: str | None = None, tag: str = "", target: float | None = None,
+               tolerance: float | None = None) -> Order:
+        self._sync()
+        st = self._st
+        s = self._sym(symbol)
+        pside = position_side or ("both" if not st.account.hedge else ("long" if side > 0 else "short"))
+        if st.account.hedge and pside == "both":
+            pside = "long" if side > 0 else "short"
+        order = Order(st.book.next_id(), s, self._symbols[s], side, type_, qty, price=price,
+                      stop_price=stop, reduce_only=reduce_only, position_side=pside,
+                      ts_created=st.now, tag=tag, target=target, tolerance=tolerance)
+        if qty is not None and not (qty > 0 and math.isfinite(qty)):
+            self._broker.reject(order, "lot_size", f"{order.symbol}: quantity must be a finite "
+                                f"number > 0, found {qty}")
+            return order
+        return self._broker.submit(order, price if type_ == "limit" else st.lasts[s])
+
+    def buy(self, qty: float, symbol: str | None = None, *, price: float | None = None,
+            stop: float | None = None, take_profit: float | None = None, reduce_only: bool = False,
+            position_side: str | None = None, tag: str = "") -> Order:
+        """Buy ``qty`` base units: market, or limit at ``price``, stop-market at ``stop``,
+        take-profit at ``take_profit`` (last-price triggers)."""
+        return self._typed(1, qty, symbol, price, stop, take_profit, reduce_only, position_side, tag)
+
+    def sell(self, qty: float, symbol: str | None = None, *, price: float | None = None,
+             stop: float | None = None, take_profit: float | None = None, reduce_only: bool = False,
+             position_side: str | None = None, tag: str = "") -> Order:
+        """Sell ``qty`` base units (see :meth:`buy`)."""
+        return self._typed(-1, qty, symbol, price, stop, take_profit, reduce_only, position_side, tag)
+
+    def _typed(self, side: int, qty: float, symbol: str | None, price: float | None,
+               stop: float | None, take_profit: float | None, reduce_only: bool,
+               position_side: str | None, tag: str) -> Order:
+        given = [k for k, v in (("price", price), ("stop", stop), ("take_profit", take_profit)) if v is not None]
+        if len(given) > 1:
+            raise StrategyError(f"order: pass at most one of price=, stop=, take_profit=; found {given}")
+        if price is not None:
+            return self._order(side, qty, symbol, "limit", price=float(price), reduce_only=reduce_only,
+                               position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
+        if stop is not None:
+            return self._order(side, qty, symbol, "stop_market", stop=float(stop), reduce_only=reduce_only,
+                               position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
+        if take_profit is not None:
+            return self._order(side, qty, symbol, "take_profit", stop=float(take_profit),
+                               reduce_only=reduce_only,
+                               position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
+        return self._order(side, qty, symbol, "market", reduce_only=reduce_only,
+                           position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
+
+    def _hedge_side(self, side: int, position_side: str | None, reduce_only: bool) -> str | None:
+        if position_side is not None or not self._st.account.hedge:
+            return position_side
+        # hedge mode: a reduce-only sell reduces the long leg, a plain sell opens the short leg
+        if reduce_only:
+            return "long" if side < 0 else "short"
+        return "long" if side > 0 else "short"
+
+    def close(self, symbol: str | None = None, position_side: str | None = None, tag: str = "") -> Order | None:
+        """Close the position (both legs in hedge mode unless ``position_side``) at the next tick."""
+        st = self._st
+        s = self._sym(symbol)
+        self._cancel_target(s)
+        if all(p.qty == 0.0 for p in st.account.legs(s)):
+            return None
+        if st.account.hedge and position_side is None:
+            legs = [p for p in st.account.legs(s) if p.qty != 0.0]
+            pside = "both" if len(legs) != 1 else legs[0].position_side
+        else:
+            pside = position_side or "both"
+        net = self._sides[s]
+        side = -net if net else 1
+        if pside in ("long", "short"):
+            side = -1 if pside == "long" else 1
+        self._cancel_target(s)
+        return self._order(side, None, symbol, "close_position", position_side=pside, tag=tag)
+
+    def target_exposure(self, fraction: float, symbol: str | None = None, *,
+                        tolerance: float | None = None, tag: str = "") -> Order | None:
+        """Hold ``fraction`` x sizing basis (wallet or equity) of notional; sign = side.
+
+        With ``tolerance=None`` an existing position on the same side is kept as is (no
+        rebalancing); otherwise it is resized when off by more than ``tolerance`` (relative).
+        A flip closes the old position, then opens the new one sized on the updated wallet.
+        Returns the order, or None when nothing needs doing.
+        """
+        s = 0 if symbol is None else self._sym(symbol)
+        want = (fraction > 0) - (fraction < 0)
+        pending = self._pending_target[s]
+        if pending is None and tolerance is None and self._sides[s] == want:
+            return None  # the common case, kept first: already on that side
+        if pending is not None:
+            if pending.status == "open":
+                if pending.target == fraction:
+                    return None
+                pending.status = "cancelled"
+                self._st.book.pending.remove(pending)
+            self._pending_target[s] = None
+        if tolerance is None and self._sides[s] == want:
+            return None
+        side = want or -self._sides[s] or 1
+        order = self._order(side, None, symbol, "market", target=float(fraction),
+                            tolerance=tolerance, tag=tag)
+        self._pending_target[s] = order
+        return order
+
+    def _cancel_target(self, s: int) -> None:
+        pending = self._pending_target[s]
+        if pending is not None and pending.status == "open":
+            pending.status = "cancelled"
+            self._st.book.pending.remove(pending)
+        self._pending_target[s] = None
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders not yet filled, cancelled or rejected (all symbols when ``symbol`` is None)."""
+        book = self._st.book
+        orders = [o for o in book.pending if o.status == "open"]
+        for resting in book.resting:
+            orders.extend(resting)
+        if symbol is not None:
+            s = self._sym(symbol)
+            orders = [o for o in orders if o.sym == s]
+        return orders
+
+    def cancel(self, order: Order) -> bool:
+        """Cancel an open order; True when it was open."""
+        if order.status != "open":
+            return False
+        self._sync()
+        order.status, order.ts_done = "cancelled", self._st.now
+        if order in self._st.book.pending:
+            self._st.book.pending.remove(order)
+        self._st.book.remove(order)
+        return True
+
+    def cancel_all(self, symbol: str | None = None) -> int:
+        """Cancel all open orders (of one symbol when given); return how many."""
+        self._sync()
+        return self._st.book.cancel_symbol(None if symbol is None else self._sym(symbol), self._st.now)
+
+    def set_leverage(self, leverage: float, symbol: str | None = None) -> bool:
+        """Change the symbol's leverage from now on; False (and a rejection row) when the tier
+        cap of the current position forbids it."""
+        self._sync()
+        st = self._st
+        s = self._sym(symbol)
+        notional = sum(abs(p.qty) for p in st.account.legs(s)) * st.marks[s]
+        cap = st.margin.max_leverage(s, notional)
+        if not (leverage > 0 and leverage <= cap):
+            st.journal.rejection((st.now, None, self._symbols[s], "", "set_leverage", math.nan,
+                                  float(leverage), "leverage_cap",
+                                  f"{self._symbols[s]}: leverage {leverage:g}x is not within (0, "
+                                  f"{cap:g}x], the tier cap for a notional of {notional:,.2f} USDT"))
+            return False
+        st.account.leverage[s] = float(leverage)
+        for pos in st.account.legs(s):
+            if pos.qty != 0.0:
+                pos.leverage = float(leverage)
+        st.account.changed()
+        st.refresh()
+        return True
+
+
+class Hooks:
+    """Calls the strategy's optional hooks (only those it overrides)."""
+
+    def __init__(self, strategy: Any, ctx: Context) -> None:
+        from backtest.strategy import Strategy
+
+        self.ctx = ctx
+        kind = type(strategy)
+        self._fill = self._hook(strategy, kind, Strategy, "on_fill")
+        self._funding = self._hook(strategy, kind, Strategy, "on_funding")
+        self._liq = self._hook(strategy, kind, Strategy, "on_liquidation")
+
+    @staticmethod
+    def _hook(strategy: Any, kind: type, base: type, name: str) -> Callable | None:
+        return getattr(strategy, name) if getattr(kind, name) is not getattr(base, name) else None
+
+    def fill(self, order: Order, pos: Any, qty: float, price: float, side: int) -> None:
+        """Forward a fill."""
+        if self._fill is not None:
+            self._fill(self.ctx, {"order_id": order.order_id, "symbol": pos.symbol,
+                                  "side": "buy" if side > 0 else "sell", "qty": qty, "price": price,
+                                  "position_qty": pos.qty, "tag": order.tag})
+
+    def funding(self, symbol: str, rate: float, mark: float, qty: float, payment: float) -> None:
+        """Forward a funding payment."""
+        if self._funding is not None:
+            self._funding(self.ctx, {"symbol": symbol, "rate": rate, "mark_price": mark,
+                                     "position_qty": qty, "payment": payment})
+
+    def liquidation(self, rows: list) -> None:
+        """Forward liquidation rows."""
+        if self._liq is not None:
+            from backtest.journal import LIQUIDATION_COLUMNS
+
+            for row in rows:
+                self._liq(self.ctx, dict(zip(LIQUIDATION_COLUMNS, row)))

@@ -1,0 +1,372 @@
+"""The engine: sequences one run. Every rule lives in the parts it calls.
+
+Phase order of one strategy bar ``i`` (docs/engine.md):
+
+1. **bar-open events**: funding settlements stamped at the bar's open (on the positions held
+   at that instant) and tier-table versions taking effect;
+2. **fills**: orders placed at the previous close fill at this bar's open tick;
+3. **path**: the intrabar walk (stop/limit triggers on the last price, liquidation triggers on
+   the mark price, funding stamped inside the bar), skipped when no threshold lies inside
+   the bar's ranges (range gating; identical results);
+4. **marking**: the bar's close values the account (done after the loop, vectorized, from
+   the journal's snapshots);
+5. **strategy**: ``on_bar`` sees the closed bar and places orders for the next tick.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from backtest.broker import Broker
+from backtest.config import RunConfig
+from backtest.context import Context, Hooks
+from backtest.errors import StrategyError
+from backtest.funding import FundingSchedule
+from backtest.intrabar import IntrabarWalker
+from backtest.liquidation import Liquidator
+from backtest.market_data import MarketData
+from backtest.metrics import BarState, summarize
+from backtest.results import RunResult, package_versions
+from backtest.slippage import make_slippage
+from backtest.state import RunState
+from backtest.strategy import Strategy, load_strategy
+
+__all__ = ["run_backtest"]
+
+
+class _Columns(dict):
+    """Feature columns converted to Python lists on first use (cheap per-bar reads)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        super().__init__()
+        self._frame = frame
+
+    def __missing__(self, key: str) -> list:
+        if key not in self._frame.columns:
+            raise KeyError(key)
+        values = self._frame.get_column(key).to_list()
+        self[key] = values
+        return values
+
+    def __iter__(self):  # noqa: ANN204 - names for did-you-mean messages
+        return iter(self._frame.columns)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._frame.columns
+
+
+def run_backtest(data: MarketData, strategy: str | type[Strategy] | Strategy = "hold", *,
+                 params: dict[str, Any] | None = None, config: RunConfig | None = None) -> RunResult:
+    """Run one backtest.
+
+    Parameters
+    ----------
+    data : MarketData
+        Bars (and funding, detail candles, tiers, specs) of the run's symbols.
+    strategy : str, Strategy subclass or instance
+        Built-in name, ``"module:Class"``, a class or an instance.
+    params : dict, optional
+        Strategy parameters (unknown names raise with a suggestion).
+    config : RunConfig, optional
+        Run configuration (default ``RunConfig()``).
+
+    Returns
+    -------
+    RunResult
+        Frames and summary of CONTRACTS §6.
+    """
+    config = config or RunConfig()
+    run = _Run(data, load_strategy(strategy, params), config)
+    run.loop()
+    return run.result()
+
+
+class _Run:
+    """One run's wiring and its bar loop."""
+
+    def __init__(self, data: MarketData, strategy: Strategy, config: RunConfig) -> None:
+        from backtest.venues.base import get_venue
+
+        if not len(data):
+            raise StrategyError("run_backtest: the market data has no bars; widen start/end")
+        self.data = data
+        self.strategy = strategy
+        self.config = config
+        self.warnings = list(data.quality_warnings)
+        self.venue = get_venue(config.venue)
+        st = RunState(data, config, self.venue, make_slippage(config.slippage, config.slippage_params),
+                      self.warnings)
+        self.st = st
+        st.margin.set_time(int(data.ts[0]))
+        self.broker = Broker(st)
+        self.liquidator = Liquidator(st)
+        self.funding = FundingSchedule(st)
+        self.walker = IntrabarWalker(st, self.broker, self.liquidator, self.funding,
+                                     policy=config.path_policy, gating=config.gating)
+        frames, columns = [], []
+        for symbol in data.symbols:
+            frame = strategy.features(data.frames[symbol])
+            if not isinstance(frame, pl.DataFrame) or frame.height != len(data):
+                raise StrategyError(
+                    f"{type(strategy).__name__}.features must return a polars DataFrame with one "
+                    f"row per bar ({len(data)}), found "
+                    f"{frame.height if isinstance(frame, pl.DataFrame) else type(frame).__name__}")
+            frames.append(frame)
+            columns.append(_Columns(frame))
+        self.ctx = Context(st, self.broker, columns, frames)
+        st.hooks = Hooks(strategy, self.ctx)
+        st.journal.snapshot(-1, st.account)
+        self._gate_arrays()
+
+    def _gate_arrays(self) -> None:
+        """Per strategy bar, the mark and last ranges the gate compares (detail-aware)."""
+        data = self.data
+        self.gates = []
+        for s, symbol in enumerate(data.symbols):
+            bars = data.bars[symbol]
+            arrays = [bars.mark_low, bars.mark_high, bars.low, bars.high]
+            if data.detail is not None:
+                detail = data.detail[symbol]
+                lo, hi = self.walker.d_lo, self.walker.d_hi
+                starts = np.asarray(lo)
+                nonempty = np.asarray(hi) > starts
+                clipped = np.minimum(starts, len(detail) - 1)
+                agg = [np.minimum.reduceat(detail.mark_low, clipped), np.maximum.reduceat(detail.mark_high, clipped),
+                       np.minimum.reduceat(detail.low, clipped), np.maximum.reduceat(detail.high, clipped)]
+                arrays = [np.where(nonempty, np.minimum(a, g) if k % 2 == 0 else np.maximum(a, g), a)
+                          for k, (a, g) in enumerate(zip(arrays, agg))]
+            if data.trades is not None:
+                trades = data.trades[symbol]
+                lo, hi = self.walker.t_lo, self.walker.t_hi
+                if trades.ts.size:
+                    starts = np.minimum(np.asarray(lo), trades.ts.size - 1)
+                    nonempty = np.asarray(hi) > np.asarray(lo)
+                    tmin = np.minimum.reduceat(trades.price, starts)
+                    tmax = np.maximum.reduceat(trades.price, starts)
+                    arrays[2] = np.where(nonempty, np.minimum(arrays[2], tmin), arrays[2])
+                    arrays[3] = np.where(nonempty, np.maximum(arrays[3], tmax), arrays[3])
+            # mark ranges as lists (read every bar); last ranges stay arrays until an order rests
+            self.gates.append([arrays[0].tolist(), arrays[1].tolist(), arrays[2], arrays[3]])
+
+    # ------------------------------------------------------------------ phases
+    def _bar_open(self, i: int) -> None:
+        st = self.st
+        st.bar = i
+        st.set_open_marks(i)
+        changed = False
+        for sym, k in self.funding.at_open.get(i, ()):
+            changed |= self.funding.settle(sym, k)
+        if st.margin.set_time(int(self.data.ts[i])):
+            changed = True
+        if changed:
+            st.refresh()
+
+    def _fill_open(self, i: int) -> None:
+        st = self.st
+        st.bar = i
+        st.set_open_marks(i)
+        bars = st.bars
+        self.broker.fill_pending([float(b.high[i]) for b in bars], [float(b.low[i]) for b in bars],
+                                 [float(b.volume[i]) for b in bars])
+        st.refresh()
+
+    def _walk(self, i: int) -> None:
+        self.st.bar = i
+        self.walker.walk(i)
+
+    # ------------------------------------------------------------------ loop
+    def loop(self) -> None:
+        """Run every bar, in chunks when a progress bar is shown."""
+        n = len(self.data)
+        self.strategy.on_start(self.ctx)
+        events = set(self.funding.at_open) | set(self.funding.inside)
+        ts = self.data.ts
+        t = int(ts[0])
+        while True:
+            nxt = self.st.margin.next_change(t)
+            if nxt is None or nxt > int(ts[-1]):
+                break
+            events.add(int(np.searchsorted(ts, nxt, side="left")))
+            t = nxt
+        self.event_bars = sorted(events) + [n]
+        self.forced = set(self.funding.inside)
+        if not self.config.progress:
+            self._range(0, n)
+            return
+        from rich.progress import Progress
+
+        every = self.config.progress_every
+        with Progress(transient=True) as progress:
+            task = progress.add_task("backtest", total=n)
+            for start in range(0, n, every):
+                self._range(start, min(n, start + every))
+                progress.update(task, completed=min(n, start + every))
+
+    def _range(self, start: int, stop: int) -> None:
+        if self.st.n_symbols == 1:
+            self._range_single(start, stop)
+        else:
+            self._range_multi(start, stop)
+
+    def _range_single(self, start: int, stop: int) -> None:
+        # The hot loop: locals only, one list read per gate, slow paths out of line.
+        st = self.st
+        ctx = self.ctx
+        on_bar = self.strategy.on_bar
+        margin = st.margin
+        book = st.book
+        pending = book.pending
+        gen = st.gen
+        ml, mh, ll, lh = self.gates[0]
+        orders = False  # any resting order: only then the last-price ranges are compared
+        events = self.event_bars
+        e = int(np.searchsorted(events, start))
+        next_event = events[e]
+        forced = self.forced
+        gating = self.config.gating
+        seen = -1
+        inf = math.inf
+        mb = ma = lb = la = 0.0
+        for i in range(start, stop):
+            if i == next_event:
+                self._bar_open(i)
+                e += 1
+                next_event = events[e]
+                if pending:
+                    self._fill_open(i)
+                if i in forced or not gating or ml[i] <= margin.mark_below[0] \
+                        or mh[i] >= margin.mark_above[0] or ll[i] <= book.last_below[0] \
+                        or lh[i] >= book.last_above[0]:
+                    self._walk(i)
+                ctx._i = i
+                on_bar(ctx)
+                continue
+            if pending:
+                self._fill_open(i)
+            if gen[0] != seen:
+                seen = gen[0]
+                if gating:
+                    mb, ma = margin.mark_below[0], margin.mark_above[0]
+                    lb, la = book.last_below[0], book.last_above[0]
+                else:
+                    mb, ma, lb, la = inf, -inf, inf, -inf
+                orders = lb != -inf or la != inf
+                if orders and not isinstance(ll, list):
+                    ll, lh = ll.tolist(), lh.tolist()
+            if ml[i] <= mb or mh[i] >= ma or orders and (ll[i] <= lb or lh[i] >= la):
+                self._walk(i)
+            ctx._i = i
+            on_bar(ctx)
+
+    def _range_multi(self, start: int, stop: int) -> None:
+        st = self.st
+        ctx = self.ctx
+        on_bar = self.strategy.on_bar
+        margin = st.margin
+        book = st.book
+        pending = book.pending
+        self.gates = [[g if isinstance(g, list) else g.tolist() for g in gate] for gate in self.gates]
+        gates = self.gates
+        nsym = st.n_symbols
+        events = self.event_bars
+        e = int(np.searchsorted(events, start))
+        next_event = events[e]
+        gating = self.config.gating
+        for i in range(start, stop):
+            force = not gating
+            if i == next_event:
+                self._bar_open(i)
+                e += 1
+                next_event = events[e]
+                force = force or i in self.forced
+            if pending:
+                self._fill_open(i)
+            if not force:
+                for s in range(nsym):
+                    ml, mh, ll, lh = gates[s]
+                    if ml[i] <= margin.mark_below[s] or mh[i] >= margin.mark_above[s] \
+                            or ll[i] <= book.last_below[s] or lh[i] >= book.last_above[s]:
+                        force = True
+                        break
+                if not force and margin.cross_multi:
+                    force = margin.cross_bound_gap(
+                        st.account, [gates[s][0][i] for s in range(nsym)],
+                        [gates[s][1][i] for s in range(nsym)]) <= 0.0
+            if force:
+                self._walk(i)
+            ctx._i = i
+            on_bar(ctx)
+
+    # ------------------------------------------------------------------ result
+    def result(self) -> RunResult:
+        """Close the books and build the RunResult."""
+        st = self.st
+        data = self.data
+        n = len(data)
+        st.set_close_marks(n - 1)
+        end_ts = int(data.ts[-1]) + data.interval_ms
+        open_trades = []
+        for pos in st.account.positions:
+            if pos.qty != 0.0:
+                exit_price = st.lasts[pos.sym]
+                open_trades.append(_open_trade_row(pos, end_ts, exit_price))
+        bars = BarState(st)
+        summary = summarize(st, bars, self.config.initial_balance)
+        journal = st.journal
+        trades_rows = journal.rows["trades"] + open_trades
+        builders = {
+            "equity": bars.equity_frame,
+            "positions": bars.positions_frame,
+            "orders": lambda: _orders_frame(journal, st.book.all_orders),
+            "fills": lambda: journal.frame("fills"),
+            "rejections": lambda: journal.frame("rejections"),
+            "funding": lambda: journal.frame("funding"),
+            "liquidations": lambda: journal.frame("liquidations"),
+            "trades": lambda: journal.frame("trades", trades_rows),
+        }
+        manifest = {
+            "config": self.config.to_dict(),
+            "strategy": {"name": type(self.strategy).__name__, "params": self.strategy.params()},
+            "venue": self.venue.describe() | {"tiers": _tier_record(data.symbols, st.margin.schedules),
+                                               "fees": [list(f) for f in st.fee_rates],
+                                               "liquidation_fee_rates": st.clearance},
+            "data": data.sources,
+            "quality_warnings": list(dict.fromkeys(self.warnings)),
+            "seed": self.config.seed,
+            "packages": package_versions(),
+            "symbols": list(data.symbols),
+            "timeframe": data.timeframe,
+            "detail_timeframe": data.detail_timeframe,
+        }
+        return RunResult(summary=summary, builders=builders, manifest=manifest)
+
+
+def _tier_record(symbols: tuple[str, ...], schedules: list) -> dict[str, list[dict[str, Any]]]:
+    """The tier tables a run used, per symbol and version (for the manifest)."""
+    from backtest.metrics import iso
+
+    return {symbol: [{"effective_from": iso(start), "label": table.label, "rows": table.to_rows()}
+                     for start, table in schedule.versions]
+            for symbol, schedule in zip(symbols, schedules)}
+
+
+def _open_trade_row(pos: Any, end_ts: int, exit_price: float) -> tuple:
+    """A trades row for a position still open at the end (valued at the last price)."""
+    entry = pos.trade_entry_notional / pos.trade_qty if pos.trade_qty else math.nan
+    pnl = pos.trade_pnl + pos.upnl(exit_price)
+    return (pos.symbol, "long" if pos.trade_side > 0 else "short", pos.trade_open_ts, end_ts,
+            pos.trade_qty, entry, exit_price, pnl, pos.trade_fees, pos.trade_funding, "end")
+
+
+def _orders_frame(journal: Any, orders: list) -> pl.DataFrame:
+    from backtest.journal import _SCHEMAS
+
+    rows = [o.row() for o in orders]
+    schema = _SCHEMAS["orders"]
+    frame = pl.DataFrame(rows, schema=[(k, pl.Int64 if v == pl.Datetime("ms", "UTC") else v)
+                                       for k, v in schema.items()], orient="row")
+    return frame.with_columns(pl.col("ts_created", "ts_done").cast(pl.Datetime("ms", "UTC")),
+                              pl.col("price", "stop_price").fill_nan(None))

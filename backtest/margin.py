@@ -1,0 +1,205 @@
+"""Margin: the account's requirements and liquidation thresholds through the venue's math.
+
+Nothing here is a venue formula: maintenance margin, liquidation and bankruptcy prices come
+from the :class:`backtest.venues.base.Venue` (for Binance USDⓈ-M the FAQ formulas in
+``backtest/venues/binance_usdm.py``). This module decides *which* positions form a margin
+pool (each isolated position alone; all cross positions together), feeds the venue the pool's
+wallet and legs, and caches the resulting thresholds the engine gates on.
+
+Worked example (isolated long, one tier 0.5 %, no maintenance amount): 10,000 USDT notional
+at 30,000 with 10x leverage posts 1,000 USDT; the venue's LP solves
+``1000 + 0.3333*(P - 30000) = 0.3333*P*0.005`` -> ``P = 27,135.68``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backtest.account import Account
+from backtest.positions import Position
+
+__all__ = ["MarginModel"]
+
+_SIDE_ARG = {"both": "both", "long": "long", "short": "short"}
+
+
+class MarginModel:
+    """Venue math applied to an :class:`Account`, with per-symbol tier tables in force.
+
+    Parameters
+    ----------
+    venue : Venue
+        Formulas (``maintenance_margin``, ``liquidation_price_resolved``, ``bankruptcy_price``).
+    schedules : list of TierSchedule
+        Tier schedule per symbol.
+    allow_before_first : bool
+        Use a schedule's earliest table before its first date.
+    warnings : list of str
+        Receives a warning when an earliest table is used early.
+    """
+
+    def __init__(self, venue: Any, schedules: list[Any], *, allow_before_first: bool,
+                 warnings: list[str]) -> None:
+        from backtest.venues.binance_usdm import Leg
+
+        self.venue = venue
+        self._leg = Leg
+        self.schedules = schedules
+        self.allow_before_first = allow_before_first
+        self.warnings = warnings
+        self.tables = [None] * len(schedules)
+        self.version_ts = [None] * len(schedules)
+        self.cross_multi = False
+        self.mark_below = [-math.inf] * len(schedules)
+        self.mark_above = [math.inf] * len(schedules)
+
+    # ------------------------------------------------------------------ tier tables
+    def set_time(self, ts: int) -> bool:
+        """Select the tables in force at ``ts`` (UTC ms); True when any table changed."""
+        changed = False
+        for sym, schedule in enumerate(self.schedules):
+            start = schedule.effective_from_at(ts)
+            if start != self.version_ts[sym]:
+                if ts < schedule.first_effective_ms and self.tables[sym] is None:
+                    if not self.allow_before_first:
+                        schedule.at(ts)  # raises the schedule's own clear TierError
+                    self.warnings.append(
+                        f"tiers {schedule.label}: no table known before the first version; the "
+                        "earliest one is used for earlier dates (allow_tiers_before_first)")
+                self.tables[sym] = schedule.at(ts, allow_before_first=True)
+                self.version_ts[sym] = start
+                changed = True
+        return changed
+
+    def next_change(self, ts: int) -> int | None:
+        """Earliest tier-version start after ``ts`` over all symbols, or None."""
+        best = None
+        for schedule in self.schedules:
+            for start, _ in schedule.versions:
+                if start > ts and (best is None or start < best):
+                    best = start
+                    break
+        return best
+
+    def tier(self, sym: int, notional: float) -> Any:
+        """The tier of ``sym`` for ``notional`` in the table in force."""
+        return self.tables[sym].for_notional(notional)
+
+    def tier_index(self, sym: int, notional: float) -> int:
+        """0-based tier index for ``notional``."""
+        return self.tables[sym].index_for(notional)
+
+    def maintenance(self, pos: Position, mark: float) -> float:
+        """Maintenance margin of a position at ``mark`` (venue formula, tier by notional)."""
+        notional = abs(pos.qty) * mark
+        return self.venue.maintenance_margin(notional, self.tables[pos.sym].for_notional(notional))
+
+    def max_leverage(self, sym: int, notional: float) -> float:
+        """Largest leverage allowed for ``notional`` (0 when above the last cap)."""
+        table = self.tables[sym]
+        if abs(notional) >= table.max_notional:
+            return 0.0
+        return table.for_notional(notional).max_leverage
+
+    # ------------------------------------------------------------------ pools
+    def _leg_of(self, pos: Position) -> Any:
+        side = 1 if pos.qty > 0 else -1
+        return self._leg(side, abs(pos.qty), pos.entry_price)
+
+    def _solve(self, wallet: float, legs: list[Position], sym: int, other_mm: float = 0.0,
+               other_upnl: float = 0.0) -> float:
+        kwargs = {}
+        for pos in legs:
+            kwargs[_SIDE_ARG[pos.position_side]] = self._leg_of(pos)
+        try:
+            return self.venue.liquidation_price_resolved(
+                wallet_balance=wallet, tiers=self.tables[sym], other_maintenance=other_mm,
+                other_unrealized=other_upnl, **kwargs)
+        except Exception:  # a table with no self-consistent tier: fall back to no threshold
+            return math.nan
+
+    def refresh(self, account: Account, marks: list[float]) -> None:
+        """Recompute every open position's liquidation/bankruptcy price and the gates.
+
+        Called after any state change (fill, funding, liquidation, leverage, tier version).
+        ``marks`` are the current mark prices (only multi-symbol cross pools use them).
+        """
+        n = len(self.schedules)
+        below = [-math.inf] * n
+        above = [math.inf] * n
+        cross: dict[int, list[Position]] = {}
+        for pos in account.positions:
+            if pos.qty == 0.0:
+                continue
+            if pos.margin_mode == "isolated":
+                lp = self._solve(pos.margin, [pos], pos.sym)
+                pos.liquidation_price = lp
+                pos.bankruptcy_price = self.venue.bankruptcy_price(
+                    wallet_balance=pos.margin, side=1 if pos.qty > 0 else -1, qty=abs(pos.qty),
+                    entry_price=pos.entry_price)
+                _gate(lp, pos.qty, pos.sym, below, above)
+            else:
+                cross.setdefault(pos.sym, []).append(pos)
+        self.cross_multi = len(cross) > 1
+        if cross:
+            cross_wallet = account.cross_wallet
+            for sym, legs in cross.items():
+                other_mm = other_upnl = 0.0
+                if self.cross_multi:
+                    for osym, olegs in cross.items():
+                        if osym != sym:
+                            for pos in olegs:
+                                other_mm += self.maintenance(pos, marks[osym])
+                                other_upnl += pos.upnl(marks[osym])
+                lp = self._solve(cross_wallet, legs, sym, other_mm, other_upnl)
+                net = sum(p.qty for p in legs)
+                for pos in legs:
+                    pos.liquidation_price = lp
+                    pos.bankruptcy_price = self.venue.bankruptcy_price(
+                        wallet_balance=cross_wallet, side=1 if pos.qty > 0 else -1,
+                        qty=abs(pos.qty), entry_price=pos.entry_price,
+                        other_unrealized=other_upnl + sum(
+                            p.upnl(marks[sym]) for p in legs if p is not pos))
+                if not self.cross_multi:
+                    _gate(lp, net if net != 0.0 else -1.0, sym, below, above)
+        self.mark_below = below
+        self.mark_above = above
+
+    def pool_gap(self, account: Account, positions: list[Position], marks: list[float]) -> float:
+        """Equity minus maintenance margin of a pool at ``marks`` (<= 0 liquidates)."""
+        if positions[0].margin_mode == "isolated":
+            pos = positions[0]
+            wallet = pos.margin
+        else:
+            wallet = account.cross_wallet
+        gap = wallet
+        for pos in positions:
+            mark = marks[pos.sym]
+            gap += pos.upnl(mark) - self.maintenance(pos, mark)
+        return gap
+
+    def cross_bound_gap(self, account: Account, lows: list[float], highs: list[float]) -> float:
+        """Lower bound of the cross pool's equity minus MM over a bar's mark ranges.
+
+        ``upnl - MM`` of one position is monotone in its mark (mmr < 1), so its minimum over
+        ``[low, high]`` is at an end; the sum of the minima bounds the pool from below.
+        """
+        gap = account.cross_wallet
+        for pos in account.positions:
+            if pos.qty == 0.0 or pos.margin_mode != "cross":
+                continue
+            lo, hi = lows[pos.sym], highs[pos.sym]
+            gap += min(pos.upnl(lo) - self.maintenance(pos, lo),
+                       pos.upnl(hi) - self.maintenance(pos, hi))
+        return gap
+
+
+def _gate(lp: float, direction: float, sym: int, below: list[float], above: list[float]) -> None:
+    """Add a pool's threshold: a net long breaches as the mark falls to LP, a short as it rises."""
+    if lp != lp:  # nan: equity - MM does not depend on the price
+        return
+    if direction > 0:
+        if lp > 0:
+            below[sym] = max(below[sym], lp)
+    else:
+        above[sym] = min(above[sym], lp if lp > 0 else 0.0)

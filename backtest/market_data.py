@@ -1,0 +1,425 @@
+"""Market data as the engine consumes it: validated columns per symbol on one time grid.
+
+``MarketData`` converts the frames once into NumPy arrays (and the engine turns those into
+Python lists once), so the bar loop never touches a DataFrame.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from backtest.errors import MarketDataError
+
+__all__ = ["BAR_COLUMNS", "MarketData", "SymbolBars", "SymbolFunding", "SymbolTrades", "timeframe_ms"]
+
+#: Columns of a bar frame (CONTRACTS §8); ``ts`` is the bar's open time.
+BAR_COLUMNS = ("open", "high", "low", "close", "volume",
+               "mark_open", "mark_high", "mark_low", "mark_close")
+_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """Length of a timeframe such as ``1m``, ``5m``, ``1h``, ``4h``, ``1d`` in milliseconds."""
+    text = str(timeframe).strip()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) < 1:
+        raise MarketDataError(
+            f"timeframe: expected a count and a unit like '1m', '5m', '1h', '1d', found {timeframe!r}")
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
+def _ts_ms(frame: pl.DataFrame, what: str) -> np.ndarray:
+    if "ts" not in frame.columns:
+        raise MarketDataError(f"{what}: missing column 'ts'; found columns {frame.columns}")
+    col = frame.get_column("ts")
+    if col.dtype == pl.Datetime or isinstance(col.dtype, pl.Datetime):
+        col = col.dt.cast_time_unit("ms").dt.epoch("ms") if hasattr(col.dt, "epoch") else col.cast(pl.Int64)
+    if col.null_count():
+        raise MarketDataError(f"{what}: column 'ts' has {col.null_count()} nulls; expected none")
+    return col.cast(pl.Int64).to_numpy().astype(np.int64, copy=False)
+
+
+def _check_sorted(ts: np.ndarray, what: str) -> None:
+    if ts.size > 1:
+        step = np.diff(ts)
+        bad = np.flatnonzero(step <= 0)
+        if bad.size:
+            k = int(bad[0])
+            kind = "duplicate" if step[k] == 0 else "unsorted"
+            raise MarketDataError(
+                f"{what}: timestamps must be strictly increasing; {kind} at row {k + 1} "
+                f"({_iso(int(ts[k]))} then {_iso(int(ts[k + 1]))}). Sort and de-duplicate the frame "
+                "(`margincall data validate` reports such rows)")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+
+@dataclass
+class SymbolBars:
+    """Bar columns of one symbol (float64 arrays, ``ts`` int64 UTC ms of the bar open)."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    mark_open: np.ndarray
+    mark_high: np.ndarray
+    mark_low: np.ndarray
+    mark_close: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, what: str, warnings: list[str]) -> SymbolBars:
+        """Validate a bar frame and convert its columns (missing mark columns -> last price)."""
+        ts = _ts_ms(frame, what)
+        _check_sorted(ts, what)
+        missing = [c for c in ("open", "high", "low", "close") if c not in frame.columns]
+        if missing:
+            raise MarketDataError(f"{what}: missing columns {missing}; expected ts, "
+                                  f"{', '.join(BAR_COLUMNS)} (found {frame.columns})")
+        arrays: dict[str, np.ndarray] = {}
+        for name in BAR_COLUMNS:
+            source = name
+            if name not in frame.columns:
+                if name == "volume":
+                    arrays[name] = np.full(ts.size, np.nan)
+                    continue
+                source = name.removeprefix("mark_")
+                if name == "mark_open":
+                    warnings.append(f"{what}: no mark-price columns; liquidations are checked on "
+                                    "the last price instead (load mark candles for exact results)")
+            col = frame.get_column(source).cast(pl.Float64)
+            if name != "volume" and col.null_count():
+                raise MarketDataError(f"{what}: column {source!r} has {col.null_count()} nulls; "
+                                      "expected a price in every row")
+            arrays[name] = col.to_numpy().astype(np.float64, copy=False)
+        bad = np.flatnonzero((arrays["high"] < np.maximum(arrays["open"], arrays["close"]))
+                             | (arrays["low"] > np.minimum(arrays["open"], arrays["close"]))
+                             | (arrays["low"] <= 0))
+        if bad.size:
+            k = int(bad[0])
+            raise MarketDataError(f"{what}: row {k} ({_iso(int(ts[k]))}) has low/high outside the "
+                                  "open/close or a non-positive price; fix or drop the row")
+        return cls(ts=ts, **arrays)
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+@dataclass
+class SymbolFunding:
+    """Funding settlements of one symbol: ``ts`` (UTC ms), ``rate``, ``interval_hours``,
+    ``mark_price`` (nan when not recorded: the bar's mark at the settlement is used)."""
+
+    ts: np.ndarray
+    rate: np.ndarray
+    interval_hours: np.ndarray
+    mark_price: np.ndarray
+
+    @classmethod
+    def empty(cls) -> SymbolFunding:
+        """No settlements."""
+        z = np.zeros(0)
+        return cls(np.zeros(0, dtype=np.int64), z, z, z)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, what: str) -> SymbolFunding:
+        """Validate a funding frame (``rate`` or ``funding_rate``; interval inferred if absent)."""
+        ts = _ts_ms(frame, what)
+        _check_sorted(ts, what)
+        rate_col = "rate" if "rate" in frame.columns else "funding_rate"
+        if rate_col not in frame.columns:
+            raise MarketDataError(f"{what}: missing column 'rate'; found {frame.columns}")
+        rate = frame.get_column(rate_col).cast(pl.Float64).fill_null(0.0).to_numpy()
+        if "interval_hours" in frame.columns:
+            hours = frame.get_column("interval_hours").cast(pl.Float64).to_numpy()
+        else:
+            hours = np.diff(ts, prepend=ts[0] - 8 * 3_600_000 if ts.size else 0) / 3_600_000.0
+        mark = (frame.get_column("mark_price").cast(pl.Float64).fill_null(np.nan).to_numpy()
+                if "mark_price" in frame.columns else np.full(ts.size, np.nan))
+        return cls(ts=ts, rate=np.asarray(rate, dtype=np.float64),
+                   interval_hours=np.asarray(hours, dtype=np.float64),
+                   mark_price=np.asarray(mark, dtype=np.float64))
+
+
+@dataclass
+class SymbolTrades:
+    """Trade ticks of one symbol: ``ts`` (UTC ms), ``price`` (quote), ``qty`` (base units)."""
+
+    ts: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, what: str) -> SymbolTrades:
+        """Validate a trades frame (``ts, price, qty[, side]``); timestamps non-decreasing."""
+        if not isinstance(frame, pl.DataFrame):
+            raise MarketDataError(f"{what}: expected a polars DataFrame (ts, price, qty, side), "
+                                  f"found {type(frame).__name__}")
+        ts = _ts_ms(frame, what)
+        if ts.size > 1 and np.any(np.diff(ts) < 0):
+            k = int(np.flatnonzero(np.diff(ts) < 0)[0])
+            raise MarketDataError(f"{what}: trades must be sorted by ts; row {k + 1} "
+                                  f"({_iso(int(ts[k + 1]))}) is earlier than row {k}; sort them")
+        for col in ("price", "qty"):
+            if col not in frame.columns:
+                raise MarketDataError(f"{what}: missing column {col!r}; found {frame.columns}")
+        price = frame.get_column("price").cast(pl.Float64).to_numpy()
+        if price.size and not np.all(price > 0):
+            raise MarketDataError(f"{what}: every trade price must be > 0")
+        return cls(ts=ts, price=price, qty=frame.get_column("qty").cast(pl.Float64).to_numpy())
+
+
+@dataclass
+class MarketData:
+    """Everything a run reads: bars per symbol on one grid, funding, detail bars, tiers, specs.
+
+    Build it with :meth:`from_frames` or :meth:`from_store`.
+    """
+
+    symbols: tuple[str, ...]
+    timeframe: str
+    interval_ms: int
+    bars: dict[str, SymbolBars]
+    frames: dict[str, pl.DataFrame]
+    funding: dict[str, SymbolFunding]
+    detail: dict[str, SymbolBars] | None
+    detail_timeframe: str | None
+    tiers: dict[str, Any]
+    markets: dict[str, Any]
+    exchange: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    quality_warnings: list[str] = field(default_factory=list)
+    trades: dict[str, SymbolTrades] | None = None
+
+    @property
+    def ts(self) -> np.ndarray:
+        """Bar open times (UTC ms) shared by all symbols."""
+        return self.bars[self.symbols[0]].ts
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @classmethod
+    def from_frames(cls, bars: Mapping[str, pl.DataFrame], funding: Mapping[str, pl.DataFrame] | None = None,
+                    *, timeframe: str, detail_bars: Mapping[str, pl.DataFrame] | None = None,
+                    detail_timeframe: str | None = None,
+                    trades: Mapping[str, pl.DataFrame] | None = None,
+                    tiers: Mapping[str, Any] | None = None, markets: Mapping[str, Any] | None = None,
+                    exchange: str = "binanceusdm", sources: Sequence[dict[str, Any]] = (),
+                    quality_warnings: Sequence[str] = ()) -> MarketData:
+        """Build from polars frames keyed by ccxt symbol.
+
+        Parameters
+        ----------
+        bars : mapping of str to DataFrame
+            ``ts, open, high, low, close, volume, mark_open, mark_high, mark_low, mark_close``.
+            All symbols must share the same timestamps.
+        funding : mapping of str to DataFrame, optional
+            ``ts, rate, interval_hours, mark_price`` (``funding_rate`` is accepted for ``rate``).
+        timeframe : str
+            The bars' timeframe (``1m``, ``1h`` ...); the strategy runs on these bars.
+        detail_bars : mapping of str to DataFrame, optional
+            Finer candles (same columns) that drive the intrabar path; every symbol or none.
+        detail_timeframe : str, optional
+            Their timeframe; inferred from the first two rows when omitted.
+        trades : mapping of str to DataFrame, optional
+            Trade ticks (``ts, price, qty, side``) of a single-symbol run: they become the
+            last-price ticks of the intrabar path (bars without trades use the candle path).
+        tiers : mapping of str to TierSchedule or TierTable, optional
+            Default: the venue's built-in schedule of each symbol.
+        markets : mapping of str to MarketSpec, optional
+            Default: the venue's built-in spec.
+        exchange : str
+            ccxt exchange id.
+        sources, quality_warnings
+            Provenance recorded in the manifest.
+        """
+        if not bars:
+            raise MarketDataError("MarketData: expected at least one symbol in bars={...}, found none")
+        warnings = list(quality_warnings)
+        interval = timeframe_ms(timeframe)
+        symbols = tuple(bars)
+        converted = {s: SymbolBars.from_frame(f, f"bars[{s!r}]", warnings) for s, f in bars.items()}
+        first = converted[symbols[0]]
+        for s in symbols[1:]:
+            if not np.array_equal(converted[s].ts, first.ts):
+                raise MarketDataError(
+                    f"bars[{s!r}]: timestamps differ from bars[{symbols[0]!r}] ({len(converted[s])} "
+                    f"vs {len(first)} rows); align all symbols on one grid (inner join on ts)")
+        if len(first) and np.any(np.diff(first.ts) % interval):
+            raise MarketDataError(f"bars: timestamps are not multiples of the {timeframe} timeframe "
+                                  "apart; pass the right timeframe= or resample the frame")
+        gaps = int(np.count_nonzero(np.diff(first.ts) != interval)) if len(first) > 1 else 0
+        if gaps:
+            warnings.append(f"bars: {gaps} gap(s) in the {timeframe} grid; the engine steps over them")
+        fund = {}
+        for s in symbols:
+            frame = (funding or {}).get(s)
+            fund[s] = SymbolFunding.empty() if frame is None else SymbolFunding.from_frame(frame, f"funding[{s!r}]")
+            if frame is None:
+                warnings.append(f"funding[{s!r}]: no funding data; no funding is applied")
+        detail = None
+        if detail_bars:
+            missing = [s for s in symbols if s not in detail_bars]
+            if missing:
+                raise MarketDataError(f"detail_bars: missing symbols {missing}; give detail candles "
+                                      "for every symbol or for none")
+            detail = {s: SymbolBars.from_frame(detail_bars[s], f"detail_bars[{s!r}]", warnings)
+                      for s in symbols}
+            dts = detail[symbols[0]].ts
+            for s in symbols[1:]:
+                if not np.array_equal(detail[s].ts, dts):
+                    raise MarketDataError(f"detail_bars[{s!r}]: timestamps differ from "
+                                          f"detail_bars[{symbols[0]!r}]; align them")
+            if detail_timeframe is None:
+                if dts.size < 2:
+                    raise MarketDataError("detail_bars: pass detail_timeframe= (fewer than 2 rows)")
+                detail_timeframe = f"{int(np.min(np.diff(dts)) // 60_000)}m"
+            if timeframe_ms(detail_timeframe) >= interval or interval % timeframe_ms(detail_timeframe):
+                raise MarketDataError(f"detail_timeframe: expected a timeframe finer than and dividing "
+                                      f"{timeframe}, found {detail_timeframe}")
+        trade_ticks = None
+        if trades:
+            if len(symbols) != 1 or detail_bars:
+                raise MarketDataError(
+                    "MarketData: trade-tick replay supports one symbol without detail candles; "
+                    f"found {len(symbols)} symbols{' and detail_bars' if detail_bars else ''}. Pass "
+                    "detail candles instead for several symbols")
+            if symbols[0] not in trades:
+                raise MarketDataError(f"trades: expected ticks for {symbols[0]!r}, found {sorted(trades)}")
+            trade_ticks = {symbols[0]: SymbolTrades.from_frame(trades[symbols[0]], f"trades[{symbols[0]!r}]")}
+        frames = {s: _feature_frame(bars[s], converted[s]) for s in symbols}
+        start_ms = int(first.ts[0]) if len(first) else None
+        venue_tiers, venue_markets = _venue_defaults(exchange, symbols, tiers, markets, start_ms,
+                                                     warnings)
+        return cls(symbols=symbols, timeframe=timeframe, interval_ms=interval, bars=converted,
+                   frames=frames, funding=fund, detail=detail, detail_timeframe=detail_timeframe,
+                   tiers=venue_tiers, markets=venue_markets, exchange=exchange,
+                   sources=list(sources), quality_warnings=warnings, trades=trade_ticks)
+
+    @classmethod
+    def from_store(cls, store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
+                   start: int | datetime | None = None, end: int | datetime | None = None,
+                   detail_timeframe: str | None = None) -> MarketData:
+        """Read bars (last + mark), funding, tiers and markets from a ``MarketStore``.
+
+        Tiers and markets fall back to the venue's built-in tables when the store has none;
+        funding falls back to none (recorded as a quality warning).
+        """
+        from data_loaders.errors import DataNotFoundError
+
+        bars, funding, detail, sources = {}, {}, {}, []
+        tiers: dict[str, Any] = {}
+        for symbol in symbols:
+            bars[symbol] = _store_bars(store, exchange, symbol, timeframe, start, end, sources)
+            if detail_timeframe:
+                detail[symbol] = _store_bars(store, exchange, symbol, detail_timeframe, start, end, sources)
+            try:
+                funding[symbol] = store.read("funding", exchange=exchange, symbol=symbol, start=start, end=end)
+                sources.append(_source(store, "funding", exchange, symbol, None, funding[symbol]))
+            except DataNotFoundError:
+                pass
+            try:
+                frame = store.read("risk_tiers", exchange=exchange, symbol=symbol)
+                if frame.height:
+                    from backtest.venues.tiers import TierSchedule
+                    tiers[symbol] = TierSchedule.from_frame(frame, exchange=exchange, symbol=symbol)
+            except DataNotFoundError:
+                pass
+        return cls.from_frames(bars, funding, timeframe=timeframe,
+                               detail_bars=detail or None, detail_timeframe=detail_timeframe,
+                               tiers=tiers or None, exchange=exchange, sources=sources)
+
+
+def _store_bars(store: Any, exchange: str, symbol: str, timeframe: str, start: Any, end: Any,
+                sources: list) -> pl.DataFrame:
+    from data_loaders.errors import DataNotFoundError
+
+    last = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe,
+                      price_type="last", start=start, end=end)
+    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, last, "last"))
+    frame = last.select("ts", "open", "high", "low", "close", "volume")
+    try:
+        mark = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe,
+                          price_type="mark", start=start, end=end)
+    except DataNotFoundError:
+        return frame
+    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, mark, "mark"))
+    mark = mark.select("ts", *[pl.col(c).alias(f"mark_{c}") for c in ("open", "high", "low", "close")])
+    joined = frame.join(mark, on="ts", how="inner", maintain_order="left")
+    if joined.height != frame.height:
+        raise MarketDataError(
+            f"store {exchange} {symbol} {timeframe}: {frame.height} last candles but only "
+            f"{joined.height} have a mark candle; fetch or import the missing mark candles")
+    return joined
+
+
+def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str | None,
+            frame: pl.DataFrame, price_type: str | None = None) -> dict[str, Any]:
+    """Provenance of a dataset read from the store: files with checksums, rows and range."""
+    entry: dict[str, Any] = {"dataset": dataset, "exchange": exchange, "symbol": symbol,
+                             "timeframe": timeframe, "price_type": price_type, "rows": frame.height}
+    if frame.height and "ts" in frame.columns:
+        entry["range"] = [str(frame["ts"].min()), str(frame["ts"].max())]
+    files = []
+    try:
+        kwargs = {"exchange": exchange, "symbol": symbol}
+        if timeframe is not None:
+            kwargs["timeframe"] = timeframe
+        if price_type is not None:
+            kwargs["price_type"] = price_type
+        directory = Path(store.partition_dir(dataset, **kwargs))
+        for path in sorted(directory.glob("*.parquet")):
+            files.append({"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    except Exception as exc:  # provenance is best effort; the data itself was read fine
+        entry["files_error"] = str(exc)
+    entry["files"] = files
+    return entry
+
+
+def _feature_frame(frame: pl.DataFrame, bars: SymbolBars) -> pl.DataFrame:
+    """The frame a strategy's ``features`` sees: canonical columns, ``ts`` as UTC datetime."""
+    data = {"ts": pl.Series("ts", bars.ts).cast(pl.Datetime("ms", "UTC"))}
+    for name in BAR_COLUMNS:
+        data[name] = getattr(bars, name)
+    return pl.DataFrame(data)
+
+
+def _venue_defaults(exchange: str, symbols: Sequence[str], tiers: Mapping[str, Any] | None,
+                    markets: Mapping[str, Any] | None, start_ms: int | None,
+                    warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tier schedules and market specs per symbol: given ones, else the venue's built-in
+    (the spec and fees in force at the run's first bar)."""
+    from backtest.venues.base import get_venue
+
+    out_tiers: dict[str, Any] = {}
+    out_markets: dict[str, Any] = {}
+    venue = None
+    for symbol in symbols:
+        if tiers and symbol in tiers:
+            out_tiers[symbol] = tiers[symbol]
+        if markets and symbol in markets:
+            out_markets[symbol] = markets[symbol]
+        if symbol not in out_tiers or symbol not in out_markets:
+            venue = venue or get_venue(exchange)
+            if symbol not in out_tiers:
+                out_tiers[symbol] = venue.tier_schedule(symbol)
+            if symbol not in out_markets:
+                try:
+                    out_markets[symbol] = venue.market(symbol, start_ms)
+                except Exception:  # the venue's data starts later: use its earliest-known spec
+                    out_markets[symbol] = venue.market(symbol)
+                    warnings.append(f"markets[{symbol!r}]: no built-in spec/fees known at the "
+                                    "first bar; the latest known ones are used")
+    return out_tiers, out_markets
+

@@ -1,0 +1,121 @@
+"""The mutable state of one run, shared by the engine's parts (never global)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backtest.account import Account
+from backtest.journal import Journal
+from backtest.margin import MarginModel
+from backtest.market_data import MarketData
+from backtest.orders import OrderBook
+
+__all__ = ["RunState"]
+
+
+class RunState:
+    """What one run knows at the current instant.
+
+    Attributes
+    ----------
+    data : MarketData
+    account : Account
+    margin : MarginModel
+    book : OrderBook
+    journal : Journal
+    marks, lasts : list of float
+        Current mark and last price per symbol (set by whichever phase is running).
+    bar : int
+        Index of the strategy bar being processed.
+    now : int
+        Current simulated time, UTC ms.
+    """
+
+    def __init__(self, data: MarketData, config: Any, venue: Any, slippage: Any,
+                 warnings: list[str]) -> None:
+        self.data = data
+        self.config = config
+        self.venue = venue
+        self.slippage = slippage
+        self.warnings = warnings
+        symbols = data.symbols
+        self.n_symbols = len(symbols)
+        self.account = Account(symbols, config.initial_balance,
+                               [float(config.for_symbol("leverage", s)) for s in symbols],
+                               [config.for_symbol("margin_mode", s) for s in symbols],
+                               config.position_mode == "hedge", venue.unrealized_pnl)
+        schedules = [_schedule(config.tiers, data.tiers, s) for s in symbols]
+        self.margin = MarginModel(venue, schedules, allow_before_first=config.allow_tiers_before_first,
+                                  warnings=warnings)
+        #: Counter bumped whenever a gating threshold may have changed.
+        self.gen = [0]
+        self.book = OrderBook(self.n_symbols, self.gen)
+        self.journal = Journal()
+        self.markets = [data.markets[s] for s in symbols]
+        self.bars = [data.bars[s] for s in symbols]
+        self.marks = [float(b.mark_open[0]) if len(b) else math.nan for b in self.bars]
+        self.lasts = [float(b.open[0]) if len(b) else math.nan for b in self.bars]
+        self.bar = 0
+        self.now = int(data.ts[0]) if len(data) else 0
+        self.hooks: Any = None  # the engine's callback dispatcher (strategy hooks)
+        self.fee_rates = [self._fees(m) for m in self.markets]
+        self.clearance = [self._clearance(s, m) for s, m in zip(symbols, self.markets)]
+        self.rounding = config.rounding
+
+    def _fees(self, market: Any) -> tuple[float, float]:
+        if self.config.fees is not None:
+            return self.config.fees
+        return market.maker_fee, market.taker_fee
+
+    def _clearance(self, symbol: str, market: Any) -> float:
+        if self.config.liquidation_fee_rate is not None:
+            return float(self.config.liquidation_fee_rate)
+        return market.liquidation_fee_rate
+
+    def set_close_marks(self, i: int) -> None:
+        """Current prices := the close of bar ``i`` (the instant the strategy acts)."""
+        for s, b in enumerate(self.bars):
+            self.marks[s] = float(b.mark_close[i])
+            self.lasts[s] = float(b.close[i])
+        self.now = int(self.data.ts[i]) + self.data.interval_ms
+
+    def set_open_marks(self, i: int) -> None:
+        """Current prices := the open of bar ``i``."""
+        for s, b in enumerate(self.bars):
+            self.marks[s] = float(b.mark_open[i])
+            self.lasts[s] = float(b.open[i])
+        self.now = int(self.data.ts[i])
+
+    def refresh(self) -> None:
+        """Recompute liquidation prices and gates after a state change; snapshot the bar."""
+        self.margin.refresh(self.account, self.marks)
+        self.journal.snapshot(self.bar, self.account)
+        self.gen[0] += 1
+
+    def round_qty(self, sym: int, qty: float) -> float:
+        """Round a quantity down to the symbol's lot (no-op when rounding is off)."""
+        if not self.rounding:
+            return qty
+        lot = self.markets[sym].lot_size
+        return math.floor(qty / lot + 1e-9) * lot
+
+    def round_price(self, sym: int, price: float, side: int) -> float:
+        """Round a slipped fill price to the tick, against the order (buys up, sells down)."""
+        if not self.rounding:
+            return price
+        tick = self.markets[sym].tick_size
+        units = price / tick
+        return (math.ceil(units - 1e-9) if side > 0 else math.floor(units + 1e-9)) * tick
+
+
+def _schedule(override: Any, data_tiers: dict[str, Any], symbol: str) -> Any:
+    """The tier schedule of ``symbol``: the config override, else the data's; tables wrapped."""
+    from backtest.venues.tiers import TierSchedule, TierTable
+
+    value = data_tiers[symbol]
+    if override is not None:
+        value = override.get(symbol, value) if isinstance(override, dict) else override
+    if isinstance(value, TierTable):
+        value = TierSchedule([(0, value)], label=f"{symbol} (override)")
+    return value
+

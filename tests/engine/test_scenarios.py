@@ -1,0 +1,401 @@
+"""Scenario tests: tiny candle tables, expected trades derived by hand from the formulas.
+
+Common setup (scenario.config): 10,000 USDT, 10x isolated, one maintenance tier of 0.5 % with
+no maintenance amount, no fees, no slippage, no rounding. A long of 1x wallet opened at 100
+holds qty 100 and posts 1,000 USDT, so its liquidation price is
+LP = (1000 - 100*100) / (100*0.005 - 100) = 90.4522613... and its bankruptcy price 90.
+"""
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from backtest import run_backtest
+from backtest.slippage import FixedBps
+from backtest.venues.tiers import TierTable
+from tests.engine.scenario import ETH, HOUR, MINUTE, SYMBOL, T0, Script, candles, config, market
+
+FLAT = (100.0, 100.0, 100.0, 100.0)
+LP_10X = (1000.0 - 100 * 100.0) / (100 * 0.005 - 100.0)
+
+
+def long_at_bar0(ctx) -> None:  # noqa: ANN001
+    ctx.target_exposure(1.0)
+
+
+def row(frame: pl.DataFrame, k: int = 0) -> dict:
+    return frame.row(k, named=True)
+
+
+def ms(value) -> int:  # noqa: ANN001 - datetime
+    return int(value.timestamp() * 1000)
+
+
+def test_liquidated_on_mark_low_fills_at_deeper_last_low():
+    rows = [FLAT, FLAT, (100, 100.5, 88, 95, 100, 100.2, 90.3, 96), (95, 96, 94, 95)]
+    result = run_backtest(market(rows), Script({0: long_at_bar0}), config=config())
+    liq = result.liquidations
+    assert liq.height == 1
+    r = row(liq)
+    assert r["liquidation_price"] == pytest.approx(LP_10X, rel=1e-12)
+    assert r["bankruptcy_price"] == pytest.approx(90.0)
+    # worst case for a long: open -> low -> high -> close; the mark crosses LP inside the
+    # first segment at f, the forced order fills at the segment end (the last-price low)
+    f = (100 - LP_10X) / (100 - 90.3)
+    assert r["mark_price"] == pytest.approx(LP_10X, rel=1e-9)
+    assert r["last_price"] == pytest.approx(100 + (88 - 100) * f, rel=1e-9)
+    assert ms(r["trigger_ts"]) == T0 + 2 * MINUTE + int(f * 20_000)
+    assert ms(r["ts"]) == T0 + 2 * MINUTE + 20_000
+    assert r["fill_price"] == pytest.approx(88.0)
+    remaining = 1000 + 100 * (88 - 100)  # -200: worse than bankruptcy
+    assert r["bad_debt"] == pytest.approx(-remaining)
+    assert r["insurance_fund_delta"] == pytest.approx(remaining)
+    assert r["margin_lost"] == pytest.approx(1000.0)
+    assert r["equity_after"] == pytest.approx(9000.0)
+    assert result.summary["final_equity"] == pytest.approx(9000.0)
+    assert result.summary["bad_debt"] == pytest.approx(200.0)
+    trade = row(result.trades)
+    assert trade["exit_reason"] == "liquidation" and trade["pnl"] == pytest.approx(-1000.0)
+
+
+def test_last_price_wick_without_mark_breach_does_not_liquidate():
+    rows = [FLAT, FLAT, (100, 100.5, 80, 95, 100, 100.2, 91, 96), (95, 96, 94, 95)]
+    result = run_backtest(market(rows), Script({0: long_at_bar0}), config=config())
+    assert result.liquidations.height == 0
+    equity = result.equity["equity"].to_list()
+    assert equity[2] == pytest.approx(10_000 + 100 * (96 - 100))
+    ratios = [100 * m * 0.005 / (1000 + 100 * (m - 100)) for m in (96, 95)]  # bar 2, bar 3 closes
+    assert result.summary["worst_margin_ratio"] == pytest.approx(max(ratios))
+
+
+@pytest.mark.parametrize("policy, rate, wallet, fund", [
+    ("insurance_fund", 0.01, 9000.0, 80.0),          # fee min(90.8, 80) = 80, nothing left
+    ("trader", 0.005, 9000.0 + 80.0 - 45.4, 45.4),   # fee 0.5% * 9080 = 45.4, trader keeps 34.6
+])
+def test_clearance_fee_and_remainder_policy(policy, rate, wallet, fund):
+    rows = [FLAT, FLAT, (100, 100.5, 90.8, 95, 100, 100.2, 90.3, 96), (95, 96, 94, 95)]
+    cfg = config(liquidation_fee_rate=rate, liquidation_remainder=policy)
+    result = run_backtest(market(rows), Script({0: long_at_bar0}), config=cfg)
+    r = row(result.liquidations)
+    assert r["fill_price"] == pytest.approx(90.8)
+    assert r["fee"] == pytest.approx(min(rate * 100 * 90.8, 80.0))
+    assert r["insurance_fund_delta"] == pytest.approx(fund)
+    assert r["bad_debt"] == 0.0
+    assert result.summary["final_equity"] == pytest.approx(wallet)
+
+
+def test_gap_through_liquidation_price_gives_bad_debt_paid_by_the_fund():
+    rows = [FLAT, FLAT, (85, 86, 84, 85.5), (85, 86, 84, 85)]
+    result = run_backtest(market(rows), Script({0: long_at_bar0}), config=config())
+    r = row(result.liquidations)
+    assert ms(r["trigger_ts"]) == T0 + 2 * MINUTE  # breached at the open
+    assert r["mark_price"] == pytest.approx(85.0)
+    assert r["fill_price"] == pytest.approx(84.0)  # the next tick: the low (worst case)
+    assert r["bad_debt"] == pytest.approx(600.0)    # 1000 + 100*(84-100)
+    assert r["insurance_fund_delta"] == pytest.approx(-600.0)
+    assert result.summary["final_equity"] == pytest.approx(9000.0)
+    assert min(result.equity["wallet_balance"].to_list()) >= 0.0
+
+
+def _hourly_flat(n: int = 24) -> list[tuple]:
+    return [FLAT] * n
+
+
+def test_funding_every_8h_at_recorded_mark():
+    funding = pl.DataFrame({"ts": [T0 + h * HOUR for h in (0, 8, 16)], "rate": [0.0001] * 3,
+                            "interval_hours": [8.0] * 3, "mark_price": [101.0] * 3}).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    data = market(_hourly_flat(), funding=funding, timeframe="1h")
+    result = run_backtest(data, Script({0: long_at_bar0}), config=config())
+    fund = result.funding
+    assert fund["ts"].to_list() == [row(fund, k)["ts"] for k in range(2)]
+    assert [ms(t) for t in fund["ts"]] == [T0 + 8 * HOUR, T0 + 16 * HOUR]  # 00:00 is before entry
+    assert fund["payment"].to_list() == pytest.approx([-100 * 101 * 0.0001] * 2)
+    assert result.summary["funding_paid"] == pytest.approx(2.02)
+    last = result.positions.tail(1).row(0, named=True)
+    assert last["isolated_margin"] == pytest.approx(1000 - 2.02)
+
+
+def test_funding_every_hour_uses_bar_mark_when_not_recorded_and_skips_the_entry_instant():
+    funding = pl.DataFrame({"ts": [T0 + h * HOUR for h in range(24)], "rate": [0.00002] * 24,
+                            "interval_hours": [1.0] * 24, "mark_price": [None] * 24}).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.col("mark_price").cast(pl.Float64))
+    data = market(_hourly_flat(), funding=funding, timeframe="1h")
+    result = run_backtest(data, Script({0: long_at_bar0}), config=config())
+    # the order fills at 01:00; the 01:00 settlement applies to positions held before it
+    assert result.funding.height == 22
+    assert result.summary["funding_paid"] == pytest.approx(22 * 100 * 100 * 0.00002)
+
+
+def test_stop_market_fills_at_its_trigger_with_taker_fee():
+    def protect(ctx):  # noqa: ANN001
+        ctx.sell(100, stop=95.0, reduce_only=True)
+
+    rows = [FLAT, FLAT, (100, 101, 94, 96), (96, 97, 95, 96)]
+    result = run_backtest(market(rows), Script({0: long_at_bar0, 1: protect}),
+                          config=config(fees=(0.0002, 0.0005)))
+    fills = result.fills
+    assert fills.height == 2
+    stop = row(fills, 1)
+    assert stop["price"] == pytest.approx(95.0) and stop["liquidity"] == "taker"
+    assert stop["fee"] == pytest.approx(100 * 95 * 0.0005)
+    assert stop["realized_pnl"] == pytest.approx(-500.0)
+    assert result.summary["final_equity"] == pytest.approx(10_000 - 5.0 - 500.0 - 4.75)
+    order = result.orders.filter(pl.col("type") == "stop_market").row(0, named=True)
+    assert order["status"] == "filled"
+
+
+def test_take_profit_fills_at_its_trigger():
+    def target(ctx):  # noqa: ANN001
+        ctx.sell(100, take_profit=110.0, reduce_only=True)
+
+    rows = [FLAT, FLAT, (100, 111, 99.5, 105), (105, 106, 104, 105)]
+    result = run_backtest(market(rows), Script({0: long_at_bar0, 1: target}),
+                          config=config(fees=(0.0002, 0.0005)))
+    tp = row(result.fills, 1)
+    assert tp["price"] == pytest.approx(110.0)
+    assert tp["realized_pnl"] == pytest.approx(1000.0)
+    assert tp["fee"] == pytest.approx(100 * 110 * 0.0005)
+
+
+def test_reduce_only_that_would_increase_is_rejected_not_raised():
+    rows = [FLAT, FLAT, FLAT]
+    result = run_backtest(market(rows), Script({0: lambda ctx: ctx.sell(1.0, reduce_only=True)}),
+                          config=config())
+    rej = row(result.rejections)
+    assert rej["reason"] == "reduce_only_increase"
+    assert ms(rej["ts"]) == T0 + MINUTE  # the bar-0 close
+    assert result.fills.height == 0
+    assert row(result.orders)["status"] == "rejected"
+
+
+def test_leverage_above_tier_cap_is_rejected():
+    capped = TierTable.from_rates([(0.0, 0.005, 20.0)])
+    attempts = {}
+
+    def act(ctx):  # noqa: ANN001
+        ctx.buy(10.0)
+        attempts["set"] = ctx.set_leverage(30.0)
+
+    result = run_backtest(market([FLAT] * 3), Script({0: act}),
+                          config=config(leverage=25.0, tiers=capped))
+    reasons = result.rejections["reason"].to_list()
+    assert reasons == ["leverage_cap", "leverage_cap"]
+    assert result.rejections["type"].to_list() == ["market", "set_leverage"]
+    assert attempts["set"] is False
+    assert result.fills.height == 0
+
+
+def test_min_notional_and_lot_size_rejections_with_venue_rounding():
+    def act(ctx):  # noqa: ANN001
+        ctx.buy(0.5)      # 50 USDT < 100 USDT BTC minimum notional
+        ctx.buy(0.0004)   # rounds to 0 at the 0.001 lot
+
+    result = run_backtest(market([FLAT] * 3), Script({0: act}), config=config(rounding=True))
+    assert result.rejections["reason"].to_list() == ["min_notional", "lot_size"]
+
+
+def test_cross_margin_loss_on_one_symbol_liquidates_both():
+    def both(ctx):  # noqa: ANN001
+        ctx.target_exposure(5.0, SYMBOL)
+        ctx.target_exposure(5.0, ETH)
+
+    crash = (100, 100.2, 80.5, 81, 100, 100.1, 80, 81)
+    data = market([FLAT, FLAT, crash, (81, 82, 80, 81)], extra={ETH: [FLAT] * 4})
+    result = run_backtest(data, Script({0: both}), config=config(margin_mode="cross"))
+    liq = result.liquidations
+    assert liq.height == 2 and set(liq["symbol"]) == {SYMBOL, ETH}
+    # equity = 10000 + 500*(P - 100); MM = 0.005*500*P + 0.005*500*100 -> breach at P <= 80.9045
+    trigger_mark = row(liq.filter(pl.col("symbol") == SYMBOL))["mark_price"]
+    assert trigger_mark == pytest.approx(40250 / 497.5, rel=1e-9)
+    remaining = 10_000 + 500 * (80.5 - 100)  # both closed at the segment end: BTC 80.5, ETH 100
+    assert liq["insurance_fund_delta"].sum() == pytest.approx(remaining)
+    assert liq["margin_lost"].sum() == pytest.approx(10_000)
+    assert result.summary["final_equity"] == pytest.approx(0.0)
+
+
+def test_hedge_mode_long_and_short_legs():
+    def open_legs(ctx):  # noqa: ANN001
+        ctx.buy(10.0)   # long leg
+        ctx.sell(10.0)  # short leg (hedge mode opens it)
+
+    def reduce_long(ctx):  # noqa: ANN001
+        ctx.sell(10.0, reduce_only=True)
+
+    # the short leg's own isolated LP is (100 + 10*100) / (10*0.005 + 10) = 109.45: 105 is safe
+    rows = [FLAT, FLAT, (100, 105, 100, 105), (105, 105, 105, 105), (105, 105, 105, 105)]
+    result = run_backtest(market(rows), Script({0: open_legs, 2: reduce_long}),
+                          config=config(position_mode="hedge"))
+    legs = result.positions.filter(pl.col("ts") == result.positions["ts"][0])
+    assert sorted(legs["position_side"]) == ["long", "short"]
+    assert sorted(legs["qty"]) == [-10.0, 10.0]
+    assert sorted(legs["isolated_margin"]) == [pytest.approx(100.0)] * 2
+    close = row(result.fills, 2)
+    assert close["realized_pnl"] == pytest.approx(50.0)  # 10 * (105 - 100)
+    assert result.liquidations.height == 0
+    last = result.positions.tail(1).row(0, named=True)
+    assert last["position_side"] == "short" and last["unrealized_pnl"] == pytest.approx(-50.0)
+    assert last["liquidation_price"] == pytest.approx(1100 / 10.05)
+
+
+def test_leverage_changed_mid_run_applies_to_the_next_position():
+    actions = {0: long_at_bar0, 1: lambda ctx: (ctx.set_leverage(5.0), ctx.close()),
+               2: long_at_bar0}
+    result = run_backtest(market([FLAT] * 5), Script(actions), config=config())
+    pos = result.positions
+    first = pos.filter(pl.col("ts") == pl.col("ts").min()).row(0, named=True)
+    last = pos.tail(1).row(0, named=True)
+    assert first["isolated_margin"] == pytest.approx(1000.0)
+    assert last["isolated_margin"] == pytest.approx(2000.0) and last["leverage"] == 5.0
+    assert last["liquidation_price"] == pytest.approx((2000 - 10_000) / (0.5 - 100))
+
+
+@pytest.mark.parametrize("policy, liquidated", [("adaptive", False), ("worst_case", True)])
+def test_path_policy_changes_the_outcome(policy, liquidated):
+    def target(ctx):  # noqa: ANN001
+        ctx.sell(100, take_profit=101.0, reduce_only=True)
+
+    rows = [FLAT, FLAT, (100, 101.5, 89, 95, 100, 101.2, 90, 95.5), (95, 96, 94, 95)]
+    result = run_backtest(market(rows), Script({0: long_at_bar0, 1: target}),
+                          config=config(path_policy=policy))
+    assert (result.liquidations.height == 1) is liquidated
+    if not liquidated:
+        assert row(result.fills, 1)["realized_pnl"] == pytest.approx(100.0)
+    else:
+        assert row(result.liquidations)["bad_debt"] == pytest.approx(100.0)  # 1000 + 100*(89-100)
+
+
+def test_detail_candles_drive_the_liquidation_inside_a_coarse_bar():
+    coarse = [FLAT, (100, 100, 89.5, 95, 100, 100, 90, 95), (95, 95, 95, 95)]
+    detail = [FLAT] * 60 + [FLAT] * 30 + [(100, 100, 89.5, 95, 100, 100, 90, 95)] \
+        + [(95, 95, 95, 95)] * 29 + [(95, 95, 95, 95)] * 60
+    script = Script({0: long_at_bar0})
+    fine = run_backtest(market(coarse, timeframe="1h", detail=detail, detail_timeframe="1m"),
+                        script, config=config())
+    assert script.seen == [0, 1, 2]  # the strategy runs on the hourly bars only
+    coarse_only = run_backtest(market(coarse, timeframe="1h"), Script({0: long_at_bar0}),
+                               config=config())
+    assert ms(row(fine.liquidations)["ts"]) == T0 + HOUR + 30 * MINUTE + 20_000
+    assert ms(row(coarse_only.liquidations)["ts"]) == T0 + HOUR + HOUR // 3
+    assert row(fine.liquidations)["fill_price"] == pytest.approx(89.5)
+
+
+def test_forced_orders_cost_more_than_orderly_exits():
+    def exit_(ctx):  # noqa: ANN001
+        ctx.close()
+
+    model = FixedBps(bps=2.0, forced_bps=10.0)
+    rows = [FLAT, FLAT, FLAT, (100, 100.5, 88, 95, 100, 100.2, 90.3, 96), FLAT]
+    orderly = run_backtest(market(rows), Script({0: long_at_bar0, 1: exit_}),
+                           config=config(slippage=model))
+    forced = run_backtest(market(rows), Script({0: long_at_bar0}), config=config(slippage=model))
+    assert row(orderly.fills, 1)["slippage_bps"] == pytest.approx(2.0)
+    liq = row(forced.liquidations)
+    assert liq["slippage_bps"] == pytest.approx(10.0)
+    assert liq["fill_price"] == pytest.approx(88 * (1 - 0.001))
+    assert liq["slippage_cost"] > row(orderly.fills, 1)["slippage_cost"]
+    assert math.isclose(sum(forced.summary["attribution"].values()),
+                        forced.summary["final_equity"] - 10_000, abs_tol=1e-6)
+
+
+def test_candle_helper_keeps_marks():
+    frame = candles([(1, 2, 0.5, 1.5, 1.1, 1.9, 0.6, 1.4)])
+    assert frame["mark_low"][0] == 0.6
+
+
+def _trades(rows: list[tuple[int, float]]) -> pl.DataFrame:
+    return pl.DataFrame({"ts": [t for t, _ in rows], "price": [p for _, p in rows],
+                         "qty": [0.1] * len(rows), "side": ["sell"] * len(rows)}).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+
+
+def _with_trades(rows: list[tuple], trades: pl.DataFrame):  # noqa: ANN202
+    from backtest import MarketData
+
+    return MarketData.from_frames({SYMBOL: candles(rows)}, timeframe="1m", trades={SYMBOL: trades})
+
+
+def test_trade_ticks_fill_a_stop_at_the_trade_that_crossed_it():
+    bar2 = T0 + 2 * MINUTE
+    ticks = _trades([(bar2 + 10_000, 99.0), (bar2 + 20_000, 96.0), (bar2 + 30_000, 93.0),
+                     (bar2 + 50_000, 97.0)])
+    rows = [FLAT, FLAT, (100, 100, 93, 97, 100, 100, 96, 97), (97, 97, 97, 97)]
+
+    def protect(ctx):  # noqa: ANN001
+        ctx.sell(100, stop=95.0, reduce_only=True)
+
+    result = run_backtest(_with_trades(rows, ticks), Script({0: long_at_bar0, 1: protect}),
+                          config=config())
+    stop = row(result.fills, 1)
+    assert stop["price"] == pytest.approx(93.0)  # the candle path would have filled at 95
+    assert ms(stop["ts"]) == bar2 + 30_000
+    assert stop["realized_pnl"] == pytest.approx(100 * (93 - 100))
+
+
+def test_trade_ticks_liquidation_fills_at_the_next_trade():
+    bar2 = T0 + 2 * MINUTE
+    ticks = _trades([(bar2 + 5_000, 99.0), (bar2 + 15_000, 95.0), (bar2 + 25_000, 89.0),
+                     (bar2 + 35_000, 92.0), (bar2 + 50_000, 96.0)])
+    rows = [FLAT, FLAT, (100, 100.5, 89, 96, 100, 100.2, 90.3, 96), (96, 96, 96, 96)]
+    result = run_backtest(_with_trades(rows, ticks), Script({0: long_at_bar0}), config=config())
+    r = row(result.liquidations)
+    # mark: 100 at the open, 100.2 at the highest trade (5 s), 90.3 at the lowest (25 s);
+    # at the 15 s trade it is 100.2 + (90.3 - 100.2) * 10/20 = 95.25, so LP is crossed between
+    # the 15 s and the 25 s trade and the forced sell meets the 25 s trade at 89
+    mark_15 = 100.2 + (90.3 - 100.2) * 0.5
+    f = (mark_15 - LP_10X) / (mark_15 - 90.3)
+    assert ms(r["trigger_ts"]) == bar2 + 15_000 + int(f * 10_000)
+    assert ms(r["ts"]) == bar2 + 25_000
+    assert r["fill_price"] == pytest.approx(89.0)
+    assert r["bad_debt"] == pytest.approx(100.0)
+
+
+TWO_TIERS = TierTable.from_rates([(0.0, 0.005, 50.0), (50_000.0, 0.01, 25.0)])  # cum 0 / 250
+
+
+def _tier_down_run(low: float):  # noqa: ANN202
+    rows = [FLAT, FLAT, (100, 100, low, 97, 100, 100, low, 97), (97, 97, 97, 97)]
+    cfg = config(leverage=20.0, tiers=TWO_TIERS, liquidation_fee_rate=0.005,
+                 liquidation_mode="tier_down")
+    return run_backtest(market(rows), Script({0: lambda ctx: ctx.target_exposure(6.0)}), config=cfg)
+
+
+def test_tier_down_liquidation_reduces_to_the_lower_bracket_and_survives():
+    result = _tier_down_run(95.5)
+    # 600 @ 100, isolated 3000; LP in bracket 2: (3000 + 250 - 60000) / (600*0.01 - 600)
+    lp = (3000 + 250 - 60_000) / (6 - 600)
+    keep = 50_000 / lp * (1 - 1e-9)          # just below the bracket-2 floor at the trigger mark
+    reduced = 600 - keep
+    fee = 0.005 * reduced * 95.5             # clearance fee on the reduced amount only
+    margin = 3000 + reduced * (95.5 - 100) - fee
+    liq = result.liquidations
+    assert liq.height == 1
+    r = row(liq)
+    assert r["liquidation_price"] == pytest.approx(lp, rel=1e-12) and r["tier"] == 2
+    assert r["qty"] == pytest.approx(reduced, rel=1e-9)
+    assert r["fee"] == pytest.approx(fee, rel=1e-9) and r["insurance_fund_delta"] == pytest.approx(fee)
+    last = result.positions.tail(1).row(0, named=True)
+    assert last["qty"] == pytest.approx(keep, rel=1e-9)
+    assert last["isolated_margin"] == pytest.approx(margin, rel=1e-9)
+    # the survivor's new LP is solved in bracket 1
+    assert last["liquidation_price"] == pytest.approx((margin - keep * 100) / (keep * 0.005 - keep),
+                                                      rel=1e-9)
+    assert result.summary["final_equity"] == pytest.approx(10_000 + reduced * (95.5 - 100) - fee
+                                                           + keep * (97 - 100), rel=1e-9)
+
+
+def test_tier_down_then_takeover_when_still_deficient():
+    result = _tier_down_run(95.0)
+    liq = result.liquidations
+    assert liq.height == 2  # the reduction, then the takeover of the rest at the same tick
+    assert liq["fill_price"].to_list() == pytest.approx([95.0, 95.0])
+    assert result.equity["position_qty"][-1] == 0.0
+    full = run_backtest(market([FLAT, FLAT, (100, 100, 95.0, 97, 100, 100, 95.0, 97), FLAT]),
+                        Script({0: lambda ctx: ctx.target_exposure(6.0)}),
+                        config=config(leverage=20.0, tiers=TWO_TIERS, liquidation_fee_rate=0.005))
+    assert full.liquidations.height == 1
+    # either way the trader loses the whole isolated margin of 3000
+    assert result.summary["final_equity"] == pytest.approx(7000.0)
+    assert full.summary["final_equity"] == pytest.approx(7000.0)
