@@ -174,6 +174,10 @@ class Context:
         return AccountView(st.account.wallet, upnl, st.account.wallet + upnl,
                            self._broker.available(), st.account.insurance_fund, st.account.bad_debt)
 
+    def fee_rates(self, symbol: str | None = None) -> tuple[float, float]:
+        """(maker, taker) trading-fee rates in force for ``symbol``, fractions of notional."""
+        return self._st.fee_rates[self._sym(symbol)]
+
     def liquidation_price(self, symbol: str | None = None, side: str | None = None) -> float:
         """Liquidation (mark) price of the position, nan when flat."""
         return self.position(symbol, side).liquidation_price

@@ -1,0 +1,175 @@
+"""The array path: a target-exposure signal array in, the event path's ``RunResult`` out.
+
+:func:`run_signals` gives exactly the result of :func:`backtest.run_backtest` with
+:class:`SignalStrategy` (an ``on_bar`` that calls ``ctx.target_exposure(signals[i])`` on every
+bar whose signal is not NaN): same fills, orders, funding, liquidations, equity and summary,
+bit for bit. Only the *scan* differs. The event path visits every bar in Python; this path
+finds, with NumPy, the next bar on which anything can happen and hands that bar to the very
+same phase code of the engine (``backtest.engine``: bar-open events, fills at the open, the
+intrabar walk, the strategy's order), which runs the shared accounting (``Account``,
+``Position``, ``MarginModel``, ``Liquidator``, ``FundingSchedule``, slippage, ``Journal``).
+
+Why the skipped bars are no-ops
+-------------------------------
+Between two state changes the account is frozen: positions, wallet and the cached
+liquidation thresholds (``MarginModel.mark_below`` / ``mark_above``) do not move. In the event
+path a bar then does something only when
+
+1. it is an *event bar*: a funding settlement or a tier-table version falls on it;
+2. an order is pending (it fills at this bar's open);
+3. its mark range (or last range, for resting orders) reaches a cached threshold, so the
+   intrabar walk runs (``ml[i] <= mark_below``, ``mh[i] >= mark_above``, ...);
+4. the strategy wants another side: ``sign(signals[i]) != current side`` (a target order with
+   ``tolerance=None`` is a no-op while the side already matches).
+
+Every other bar leaves no trace: equity and positions per bar are expanded from the journal's
+snapshots after the loop (``backtest.metrics.BarState``), identically for both paths. So the
+next bar to visit is the minimum of: the next event bar (a sorted list), the next action bar
+(the signal cut into runs of equal sign; per held side a reversed running minimum over the
+runs; one bisection per lookup, :class:`~backtest.fastpath_scan.ActionIndex`) and the next
+gate hit, the first ``mark_low[a:b] <= lp`` (or ``mark_high[a:b] >= lp`` for a short) in the
+window ``[a, b)`` that ends at the earlier of the two others. Windows follow each other, so
+the scan compares each bar about once.
+
+Cases the scan cannot vectorize fall back to visiting bars one by one, with the same result:
+``RunConfig(gating=False)`` (every bar walked), and a cross-margin pool spanning several
+symbols (``MarginModel.cross_multi``; its breach depends on all marks at once).
+
+Seam with the engine: the scan runs inside the engine's run object (``backtest.engine._Run``:
+its wiring, event schedule, progress chunks, ``_bar_open``, ``_fill_open``, ``_walk`` and
+``result``), replacing only its per-bar ``_range``; ``tests/engine/test_fastpath*.py`` assert
+table-by-table equality with the event path so that any drift of either loop fails loudly.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from backtest.config import RunConfig
+from backtest.errors import StrategyError
+from backtest.market_data import MarketData
+from backtest.results import RunResult
+from backtest.strategy import Strategy
+
+__all__ = ["SignalStrategy", "run_signals", "validate_signals"]
+
+
+class SignalStrategy(Strategy):
+    """Event-path twin of :func:`run_signals`: holds ``signals[i]`` as its target exposure.
+
+    On each bar ``i`` it calls ``ctx.target_exposure(signals[i, s], symbol)`` for every symbol
+    ``s`` whose signal is not NaN. A fraction is a multiple of the sizing basis (``wallet`` or
+    ``equity``, :class:`~backtest.config.RunConfig`), its sign the side, ``0.0`` flat. As with
+    ``target_exposure(tolerance=None)``, a position already on the wanted side is kept as is.
+
+    Parameters
+    ----------
+    signals : array_like
+        Shape ``(n_bars,)`` for one symbol or ``(n_bars, n_symbols)``; floats, NaN = no
+        opinion (keep whatever is held).
+    """
+
+    name = "signals"
+
+    def __init__(self, signals: Any) -> None:
+        super().__init__()
+        self._signals = _as_float_array(signals)
+        #: Per-symbol signal columns read by ``on_bar`` (lists, or arrays set by the scan).
+        self._columns: list[Any] | None = None
+        self._symbols: tuple[str | None, ...] = (None,)
+
+    def features(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """No features; checks that there is one signal row per bar."""
+        if self._signals.shape[:1] != (bars.height,):
+            raise StrategyError(
+                f"SignalStrategy: expected one signal row per bar ({bars.height}), found shape "
+                f"{self._signals.shape}; give one target exposure per bar (NaN for no signal)")
+        return bars
+
+    def on_start(self, ctx: Any) -> None:
+        """Check the signal columns against the run's symbols; cache them for ``on_bar``."""
+        symbols = ctx.symbols
+        self._signals = validate_signals(self._signals, self._signals.shape[0], symbols)
+        if self._columns is None:
+            self._columns = [self._signals[:, s].tolist() for s in range(len(symbols))]
+        self._symbols = (None,) if len(symbols) == 1 else symbols
+
+    def on_bar(self, ctx: Any) -> None:
+        """Target the signal of the closed bar for every symbol that has one."""
+        i = ctx.bar_index
+        for column, symbol in zip(self._columns, self._symbols):
+            value = column[i]
+            if value == value:
+                ctx.target_exposure(float(value), symbol)
+
+
+def validate_signals(signals: Any, n_bars: int, symbols: tuple[str, ...]) -> np.ndarray:
+    """Return ``signals`` as a ``(n_bars, n_symbols)`` float64 array, or raise.
+
+    Raises
+    ------
+    StrategyError
+        Wrong shape, or infinite values (NaN is allowed: it means "no opinion").
+    """
+    array = _as_float_array(signals)
+    if array.ndim == 1:
+        array = array[:, None]
+    expected = (n_bars, len(symbols))
+    if array.ndim != 2 or array.shape != expected:
+        raise StrategyError(
+            f"signals: expected shape {expected[0]} (one symbol) or {expected} (bars x symbols "
+            f"{', '.join(symbols)}), found {np.shape(signals)}; give one target exposure per "
+            "bar of the market data (NaN where there is no signal)")
+    bad = np.flatnonzero(np.isinf(array).any(axis=1))
+    if bad.size:
+        raise StrategyError(
+            f"signals: row {int(bad[0])} holds an infinite target exposure; expected a finite "
+            "fraction of the sizing basis (e.g. 1.0 long, -1.0 short, 0.0 flat) or NaN for no "
+            "signal")
+    return np.ascontiguousarray(array)
+
+
+def _as_float_array(signals: Any) -> np.ndarray:
+    try:
+        return np.asarray(signals, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StrategyError(
+            f"signals: expected numbers (target exposures, NaN for no signal), found "
+            f"{type(signals).__name__} that does not convert to float ({exc}); pass a float "
+            "NumPy array or a list of floats") from None
+
+
+def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = None) -> RunResult:
+    """Run target-exposure signals through the engine's accounting with a vectorized scan.
+
+    Parameters
+    ----------
+    data : MarketData
+        Bars, funding, tiers and specs of the run (as for :func:`backtest.run_backtest`).
+    signals : array_like of float
+        Target exposure per bar, decided at the bar's close (orders fill at the next open):
+        shape ``(n_bars,)`` for one symbol or ``(n_bars, n_symbols)``. A value is a fraction
+        of the sizing basis (``config.sizing_basis``: wallet or equity) of notional, signed by
+        side (``1.0`` long 1x, ``-1.0`` short 1x, ``0.0`` flat); ``NaN`` means no opinion
+        (keep what is held). A position already on the wanted side is not resized.
+    config : RunConfig, optional
+        Run configuration (default ``RunConfig()``).
+
+    Returns
+    -------
+    RunResult
+        Identical to ``run_backtest(data, SignalStrategy(signals), config=config)``.
+
+    Raises
+    ------
+    StrategyError
+        When the signal array does not match the data (shape, infinite values).
+    """
+    from backtest.fastpath_scan import SignalScanner
+
+    config = config or RunConfig()
+    scanner = SignalScanner(data, SignalStrategy(signals), config)
+    scanner.loop()
+    return scanner.result()
