@@ -326,6 +326,7 @@ class _Run:
             "funding": lambda: journal.frame("funding"),
             "liquidations": lambda: journal.frame("liquidations"),
             "trades": lambda: journal.frame("trades", trades_rows),
+            "bars": lambda: _bars_frame(data),
         }
         manifest = {
             "config": self.config.to_dict(),
@@ -351,6 +352,18 @@ def _tier_record(symbols: tuple[str, ...], schedules: list) -> dict[str, list[di
     return {symbol: [{"effective_from": iso(start), "label": table.label, "rows": table.to_rows()}
                      for start, table in schedule.versions]
             for symbol, schedule in zip(symbols, schedules)}
+
+
+def _bars_frame(data: MarketData) -> pl.DataFrame:
+    """The candles the run replayed (last OHLC and mark close), for the report's price chart."""
+    frames = []
+    for symbol in data.symbols:
+        frame = data.frames[symbol]
+        mark = pl.col("mark_close") if "mark_close" in frame.columns else pl.col("close")
+        frames.append(frame.select(
+            pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.lit(symbol).alias("symbol"),
+            pl.col("open", "high", "low", "close").cast(pl.Float64), mark.cast(pl.Float64).alias("mark_close")))
+    return pl.concat(frames)
 
 
 def _open_trade_row(pos: Any, end_ts: int, exit_price: float) -> tuple:

@@ -379,11 +379,16 @@ def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str
         if price_type is not None:
             kwargs["price_type"] = price_type
         directory = Path(store.partition_dir(dataset, **kwargs))
-        for path in sorted(directory.glob("*.parquet")):
+        for path in sorted(directory.rglob("*.parquet")):
             files.append({"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        entry["path"] = str(directory)
     except Exception as exc:  # provenance is best effort; the data itself was read fine
         entry["files_error"] = str(exc)
     entry["files"] = files
+    # One digest per dataset partition: the sha256 of its files' sha256 in path order, so a
+    # report can show a single checksum that changes when any stored file changes.
+    combined = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+    entry["sha256"] = combined if files else None
     return entry
 
 

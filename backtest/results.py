@@ -14,7 +14,7 @@ __all__ = ["OUTPUT_TABLES", "RunResult"]
 
 #: Parquet files a run writes, in order.
 OUTPUT_TABLES = ("equity", "positions", "orders", "fills", "rejections", "funding",
-                 "liquidations", "trades")
+                 "liquidations", "trades", "bars")
 
 
 class RunResult:

@@ -111,6 +111,8 @@ def run_command(
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
     store: Annotated[Optional[Path], typer.Option(help="Market store folder.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    report: Annotated[bool, typer.Option("--report/--no-report",
+                                         help="Write report.html into the run folder.")] = True,
 ) -> None:
     """Run a backtest and write its results (Parquet, manifest.json, results.duckdb)."""
     from backtest import MarketData, RunConfig, run_backtest
@@ -147,6 +149,10 @@ def run_command(
     target = Path(out_dir) if out_dir else Path("runs") / (run_config.name or name.replace(":", "_"))
     written = result.write(target)
     _print_summary(result.summary, written)
+    if report:
+        from reports import write_report
+
+        typer.echo(f"report: {write_report(written)}")
 
 
 def _print_summary(summary: dict[str, Any], folder: Path) -> None:

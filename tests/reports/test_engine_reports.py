@@ -1,7 +1,7 @@
 """Reports on real backtests: the engine (CONTRACTS §8) on the synthetic crash market.
 
-These tests need ``backtest.run_backtest``; until the engine lands they skip with a reason
-that says so (the report itself is covered on §6 fixture run directories meanwhile).
+The report is also covered on §6 fixture run directories; these tests close the loop on run
+directories the engine itself wrote.
 """
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ SYMBOL = "BTC/USDT:USDT"
 
 
 def _engine():
-    try:
-        backtest = importlib.import_module("backtest")
-        return backtest.run_backtest, backtest.RunConfig, backtest.MarketData
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"engine not available yet (backtest.run_backtest): {exc}")
+    backtest = importlib.import_module("backtest")
+    return backtest.run_backtest, backtest.RunConfig, backtest.MarketData
 
 
 @pytest.fixture(scope="module")
