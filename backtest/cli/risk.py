@@ -1,0 +1,373 @@
+"""``margincall replay | stress | mc | survive | sweep``: the risk lab on the command line.
+
+Heavy imports (polars, numpy, scipy, the engine, ray) happen inside the commands.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
+StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
+ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter NAME=VALUE (repeat).")]
+LeverageOpt = Annotated[str, typer.Option("--leverage", help="Comma-separated leverages, e.g. 2,5,10,20,50.")]
+ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")]
+SlippageOpt = Annotated[str, typer.Option("--slippage", help="Slippage model: none, fixed or sqrt.")]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _params(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _fail(f"--param {item!r}: expected NAME=VALUE, e.g. --param side=long")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _fail(f"{what} {text!r}: expected comma-separated numbers, e.g. 2,5,10") from None
+    if not values or any(v <= 0 for v in values):
+        raise _fail(f"{what} {text!r}: expected positive numbers, e.g. 2,5,10")
+    return values
+
+
+def _store(path: Path | None):
+    from data_loaders.store import MarketStore, default_root
+
+    return MarketStore(path or default_root())
+
+
+def _ms(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"time {text!r}: expected an ISO date or datetime in UTC, e.g. 2022-11-07 or 2022-11-09T14:00Z") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1000)
+
+
+def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
+    from rich.table import Table
+
+    columns = [c for c in (columns or frame.columns) if c in frame.columns]
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in frame.iter_rows(named=True):
+        table.add_row(*[(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns])
+    _console().print(table)
+
+
+def _risk_errors():
+    from backtest.errors import ConfigError
+    from backtest.risk.errors import RiskError
+
+    errors: tuple[type[Exception], ...] = (RiskError, ConfigError)
+    try:
+        from data_loaders.errors import DataError
+        errors += (DataError,)
+    except ImportError:
+        pass
+    return errors
+
+
+def replay(
+    crash: Annotated[str, typer.Option("--crash", help="'all' or comma-separated window names.")] = "all",
+    crashes: Annotated[Optional[list[Path]], typer.Option("--crashes", help="Extra crash TOML file (repeat).")] = None,
+    strategy: StrategyOpt = "hold",
+    param: ParamOpt = None,
+    leverage: LeverageOpt = "2,5,10,20,50",
+    symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Only these symbols (repeat).")] = None,
+    store: StoreOpt = None,
+    exchange: ExchangeOpt = "binanceusdm",
+    slippage: SlippageOpt = "sqrt",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to this Parquet file.")] = None,
+) -> None:
+    """Replay named crash windows: survived or liquidated, when, loss, worst margin ratio, slippage."""
+    from backtest.config import RunConfig
+    from backtest.risk.crashes import load_crashes
+    from backtest.risk.replay import replay_library
+
+    try:
+        windows = load_crashes(crashes or []).select(crash)
+        outcome = replay_library(windows, _store(store), strategy=strategy, params=_params(param),
+                                 leverages=_floats(leverage, "--leverage"), config=RunConfig(slippage=slippage),
+                                 exchange=exchange, symbols=symbol)
+    except _risk_errors() as exc:
+        raise _fail(str(exc)) from None
+    for message in outcome.missing:
+        _console().print(f"[yellow]missing data:[/] {message}", highlight=False, soft_wrap=True)
+    if outcome.table.height == 0:
+        raise _fail("no crash window could be replayed (see the missing-data messages above)")
+    _print_frame(outcome.table, "crash replays", ["crash", "symbol", "leverage", "survived", "first_liquidation",
+                                                  "hours_to_liquidation", "loss", "loss_pct", "worst_margin_ratio",
+                                                  "slippage_cost"])
+    for warning in sorted(set("; ".join(outcome.table["warnings"].to_list()).split("; ")) - {""}):
+        _console().print(f"[yellow]data quality:[/] {warning}", highlight=False, soft_wrap=True)
+    if out:
+        outcome.table.write_parquet(out)
+        _console().print(f"wrote {out}")
+
+
+def stress(
+    symbol: Annotated[str, typer.Option("--symbol", help="ccxt symbol, e.g. BTC/USDT:USDT.")],
+    start: Annotated[str, typer.Option("--start", help="Range start, UTC.")],
+    end: Annotated[str, typer.Option("--end", help="Range end, UTC, exclusive.")],
+    scenario: Annotated[list[str], typer.Option("--scenario", help="Scenario set, e.g. 'crash=shock:-0.3@2022-11-09T14:00Z+drought:5' (repeat).")],
+    timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
+    strategy: StrategyOpt = "hold",
+    param: ParamOpt = None,
+    leverage: LeverageOpt = "5,10,20",
+    store: StoreOpt = None,
+    exchange: ExchangeOpt = "binanceusdm",
+    slippage: SlippageOpt = "sqrt",
+) -> None:
+    """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
+    from backtest.config import RunConfig
+    from backtest.risk.crashes import timeframe_ms
+    from backtest.risk.data import load_window
+    from backtest.risk.scenarios import StressMarket, parse_scenario, run_stress
+
+    try:
+        sets = [parse_scenario(s) for s in scenario]
+        start_ms, end_ms = _ms(start), _ms(end)
+        data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
+                           end_ms=end_ms, label=f"stress range {start}..{end}", interval_ms=timeframe_ms(timeframe))
+        market = StressMarket(bars={symbol: data.bars}, funding={symbol: data.funding} if data.funding is not None else {})
+        table = run_stress(market, sets, timeframe=timeframe, strategy=strategy, params=_params(param),
+                           leverages=_floats(leverage, "--leverage"), config=RunConfig(slippage=slippage),
+                           exchange=exchange)
+    except _risk_errors() as exc:
+        raise _fail(str(exc)) from None
+    for warning in data.warnings:
+        _console().print(f"[yellow]data quality:[/] {warning}", highlight=False, soft_wrap=True)
+    _print_frame(table, "stress scenarios", ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return",
+                                             "max_drawdown", "worst_margin_ratio", "slippage_cost", "funding"])
+
+
+def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
+         price: str, model: str):
+    from backtest.risk.crashes import timeframe_ms
+    from backtest.risk.data import load_window
+    from backtest.risk.models import fit_model
+    from backtest.risk.paths import ReturnSample
+
+    start_ms = _ms(start) if start else 0
+    end_ms = _ms(end) if end else 4_102_444_800_000
+    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
+                       end_ms=end_ms, label=f"fit data {symbol} {timeframe}", interval_ms=timeframe_ms(timeframe))
+    sample = ReturnSample.from_bars(data.bars, price=price)
+    return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data
+
+
+def _tiers(exchange: str, symbol: str):
+    from backtest.venues.defaults import default_tier_schedule
+
+    return default_tier_schedule(exchange, symbol).at(2**62)
+
+
+
+
+def mc(
+    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles the model is fitted on (= simulation step).")] = "1h",
+    start: Annotated[Optional[str], typer.Option("--start")] = None,
+    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    price: Annotated[str, typer.Option("--price", help="Fit on 'mark' or 'last' candles.")] = "mark",
+    model: Annotated[str, typer.Option("--model", help="bootstrap, garch, jump or gbm.")] = "bootstrap",
+    leverage: LeverageOpt = "2,3,5,10,20,25,50,75,100,125",
+    side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
+    margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
+    horizon: Annotated[str, typer.Option("--horizon", help="Horizons in hours, comma-separated.")] = "1,4,24",
+    paths: Annotated[int, typer.Option("--paths")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="Threads.")] = 2,
+    store: StoreOpt = None,
+    exchange: ExchangeOpt = "binanceusdm",
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write the report sections to this HTML fragment file.")] = None,
+) -> None:
+    """Monte Carlo liquidation probability by leverage and horizon, with Wilson intervals."""
+    from backtest.risk.barriers import liquidation_barriers
+    from backtest.risk.montecarlo import LiquidationStudy
+
+    if side not in ("long", "short"):
+        raise _fail(f"--side must be long or short, found {side!r}")
+    try:
+        fitted, s0, data = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        hours = _floats(horizon, "--horizon")
+        barriers = liquidation_barriers(_floats(leverage, "--leverage"), side=1 if side == "long" else -1,
+                                        entry_price=s0, margin=margin, tiers=_tiers(exchange, symbol))
+        horizon_ms = [int(h * 3_600_000) for h in hours]
+        study = LiquidationStudy.run(fitted, barriers, horizon_ms=max(horizon_ms), n_paths=paths, seed=seed,
+                                     workers=workers)
+        table = study.table(horizon_ms)
+    except _risk_errors() as exc:
+        raise _fail(str(exc)) from None
+    _console().print(f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                                   for k, v in fitted.describe().items()), highlight=False)
+    _print_frame(table, f"P(liquidation) {symbol} {side}, entry {s0:,.2f}, margin {margin:,.0f} USDT",
+                 ["leverage", "horizon_hours", "probability", "ci_low", "ci_high", "median_ttl_hours",
+                  "liquidation_price", "allowed"])
+    if html:
+        from backtest.risk import report_sections as rs
+
+        html.write_text(rs.fit_table_section([fitted.describe()]) + rs.liquidation_heatmap_section(table)
+                        + rs.survival_table_section(table) + rs.fan_chart_section(study), encoding="utf-8")
+        _console().print(f"wrote {html}")
+
+
+def survive(
+    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
+    start: Annotated[Optional[str], typer.Option("--start")] = None,
+    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    price: Annotated[str, typer.Option("--price")] = "mark",
+    model: Annotated[str, typer.Option("--model")] = "bootstrap",
+    target: Annotated[float, typer.Option("--target", help="Highest acceptable P(liquidation within the horizon).")] = 0.01,
+    horizon: Annotated[float, typer.Option("--horizon", help="Horizon in hours.")] = 24.0,
+    side: Annotated[str, typer.Option("--side")] = "long",
+    margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
+    criterion: Annotated[str, typer.Option("--criterion", help="'estimate' or 'upper' (Wilson upper bound).")] = "estimate",
+    paths: Annotated[int, typer.Option("--paths")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    crash: Annotated[Optional[str], typer.Option("--crash", help="Also solve the largest leverage surviving these crash windows ('all' or names).")] = None,
+    crashes: Annotated[Optional[list[Path]], typer.Option("--crashes")] = None,
+    store: StoreOpt = None,
+    exchange: ExchangeOpt = "binanceusdm",
+) -> None:
+    """Largest leverage with P(liquidation within the horizon) <= target (and surviving named crashes)."""
+    from backtest.risk.montecarlo import simulate_first_passage
+    from backtest.risk.survival import crash_survival_leverage, max_leverage_mc
+
+    sign = 1 if side == "long" else -1
+    try:
+        fitted, s0, _ = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        steps = int(horizon * 3_600_000 // fitted.step_ms)
+        if steps < 1:
+            raise _fail(f"--horizon {horizon} h is shorter than one {timeframe} step")
+        passage = simulate_first_passage(fitted, barriers=[], side=sign, n_paths=paths, n_steps=steps, s0=s0,
+                                         seed=seed, workers=2)
+        tiers = _tiers(exchange, symbol)
+        result = max_leverage_mc(passage, target=target, margin=margin, tiers=tiers, entry_price=s0,
+                                 criterion=criterion)
+    except _risk_errors() as exc:
+        raise _fail(str(exc)) from None
+    if result.value is None:
+        _console().print(f"even 1x exceeds P = {target:.2%} over {horizon:g} h")
+    else:
+        d = result.detail
+        _console().print(f"largest leverage with P(liquidation within {horizon:g} h) <= {target:.2%} ({model}, "
+                         f"{criterion}): [bold]{result.value:.2f}x[/]  (P = {d['estimate']:.3%}, 95 % CI "
+                         f"[{d['ci_low']:.3%}, {d['ci_high']:.3%}], {d['n_paths']:,} paths)", highlight=False)
+    if crash:
+        from backtest.config import RunConfig
+        from backtest.risk.crashes import load_crashes, timeframe_ms
+        from backtest.risk.data import load_window
+        from backtest.risk.replay import survives_all
+
+        try:
+            inputs = []
+            for window in load_crashes(crashes or []).select(crash):
+                if symbol not in window.symbols:
+                    continue
+                data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=window.timeframe,
+                                   start_ms=window.start_ms, end_ms=window.end_ms,
+                                   label=f"crash window {window.name!r}", interval_ms=timeframe_ms(window.timeframe))
+                inputs.append((window, symbol, data))
+            survives = survives_all(inputs, strategy="hold", params={"side": side}, config=RunConfig(),
+                                    exchange=exchange)
+            crash_result = crash_survival_leverage(survives, lo=1.0, hi=125.0)
+        except _risk_errors() as exc:
+            raise _fail(str(exc)) from None
+        names = ", ".join(w.name for w, _, _ in inputs)
+        value = "none (even 1x is liquidated)" if crash_result.value is None else f"{crash_result.value:.2f}x"
+        _console().print(f"largest leverage surviving every crash ({names}): [bold]{value}[/]", highlight=False)
+
+
+def sweep(
+    data: Annotated[Optional[Path], typer.Option("--data", help="Bars Parquet file (engine bar format).")] = None,
+    funding: Annotated[Optional[Path], typer.Option("--funding", help="Funding Parquet file for --data.")] = None,
+    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe")] = "1m",
+    start: Annotated[Optional[str], typer.Option("--start", help="Store range start (without --data).")] = None,
+    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    strategy: StrategyOpt = "sma_cross",
+    leverage: LeverageOpt = "2,5,10",
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="Parameter values NAME=V1,V2,... (repeat).")] = None,
+    runner: Annotated[str, typer.Option("--runner", help="auto, engine or fastpath.")] = "auto",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Processes (default: all cores).")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run on a local Ray instance.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Address of an existing Ray cluster.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder for sweep.parquet and sweep.duckdb.")] = Path("runs/sweep"),
+    store: StoreOpt = None,
+    exchange: ExchangeOpt = "binanceusdm",
+) -> None:
+    """Sweep leverage x strategy parameters on all cores (or Ray); results in Parquet + DuckDB."""
+    from backtest.risk.sweep import DataSpec, make_grid, run_sweep
+
+    param_grid: dict[str, list[Any]] = {}
+    for item in grid or []:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise _fail(f"--grid {item!r}: expected NAME=V1,V2,..., e.g. --grid fast=20,50")
+        param_grid[key.strip()] = [_value(v.strip()) for v in values.split(",") if v.strip()]
+    if data is not None:
+        spec = DataSpec(symbol=symbol, timeframe=timeframe, bars_path=str(data),
+                        funding_path=str(funding) if funding else None, exchange=exchange)
+    else:
+        from data_loaders.store import default_root
+
+        spec = DataSpec(symbol=symbol, timeframe=timeframe, store_root=str(store or default_root()), exchange=exchange,
+                        start_ms=_ms(start), end_ms=_ms(end))
+    try:
+        configs = make_grid(_floats(leverage, "--leverage"), param_grid)
+        result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
+                           backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
+    except _risk_errors() as exc:
+        raise _fail(str(exc)) from None
+    columns = ["run_id", "leverage", *[f"p_{k}" for k in sorted(param_grid)], "total_return", "max_drawdown",
+               "n_liquidations", "final_equity"]
+    best = result.table.sort("total_return", descending=True).head(10)
+    _print_frame(best, f"top 10 of {result.table.height} runs ({result.seconds:.1f} s, {result.backend}, "
+                       f"{result.runner})", columns)
+    _console().print(f"wrote {result.parquet_path} and {result.duckdb_path} (view: sweep)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``replay``, ``stress``, ``mc``, ``survive`` and ``sweep`` to the ``margincall`` app."""
+    app.command("replay")(replay)
+    app.command("stress")(stress)
+    app.command("mc")(mc)
+    app.command("survive")(survive)
+    app.command("sweep")(sweep)

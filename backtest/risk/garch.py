@@ -1,0 +1,184 @@
+"""GARCH(1,1) with standardized Student-t innovations, fitted by maximum likelihood.
+
+Model (Bollerslev 1986; t innovations: Bollerslev 1987, REStat 69(3))::
+
+    r_t = mu + eps_t,   eps_t = sigma_t * z_t,   z_t ~ t_nu scaled to unit variance
+    sigma_t**2 = omega + alpha * eps_{t-1}**2 + beta * sigma_{t-1}**2
+
+The variance recursion is a first-order linear filter, evaluated with ``scipy.signal.lfilter``
+(no Python loop per observation), so a fit on 50,000 hourly returns takes about a second.
+Returns are scaled to unit sample variance before optimizing (better conditioning); the
+reported ``mu`` and ``omega`` are in the original units (log return per step).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import optimize, signal, special
+
+from backtest.risk.errors import FitError
+from backtest.risk.paths import PricePaths, assemble_paths
+
+__all__ = ["GarchT", "garch_t_loglik"]
+
+_MAX_PERSISTENCE = 0.9999
+
+
+def _variances(eps: np.ndarray, omega: float, alpha: float, beta: float, sigma2_0: float) -> np.ndarray:
+    """sigma2_t for t = 0..n-1 with sigma2_0 given (the sample variance by convention)."""
+    drive = np.empty_like(eps)
+    drive[0] = sigma2_0
+    drive[1:] = omega + alpha * eps[:-1] ** 2
+    # sigma2_t = drive_t + beta * sigma2_{t-1}, sigma2_{-1} = 0 so sigma2_0 = drive_0
+    return signal.lfilter([1.0], [1.0, -beta], drive)
+
+
+def garch_t_loglik(params: np.ndarray, returns: np.ndarray) -> float:
+    """Log-likelihood of GARCH(1,1)-t for ``params = (mu, omega, alpha, beta, nu)``.
+
+    Standardized-t density: ``Gamma((nu+1)/2) / (Gamma(nu/2) sqrt(pi (nu-2) sigma2))
+    * (1 + eps**2 / ((nu-2) sigma2)) ** (-(nu+1)/2)``. The recursion starts at the sample
+    variance of the returns.
+    """
+    mu, omega, alpha, beta, nu = (float(v) for v in params)
+    if omega <= 0 or alpha < 0 or beta < 0 or alpha + beta >= _MAX_PERSISTENCE or nu <= 2.0:
+        return -np.inf
+    eps = returns - mu
+    sigma2 = _variances(eps, omega, alpha, beta, float(np.var(returns)))
+    if np.any(sigma2 <= 0) or not np.all(np.isfinite(sigma2)):
+        return -np.inf
+    const = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(math.pi * (nu - 2))
+    ll = const - 0.5 * np.log(sigma2) - (nu + 1) / 2 * np.log1p(eps**2 / ((nu - 2) * sigma2))
+    return float(np.sum(ll))
+
+
+@dataclass(frozen=True)
+class GarchT:
+    """A fitted (or given) GARCH(1,1)-t model of one-step log returns.
+
+    Attributes
+    ----------
+    mu : float
+        Mean log return per step.
+    omega, alpha, beta : float
+        Variance recursion parameters (``omega`` in squared log return per step).
+    nu : float
+        Degrees of freedom of the t innovations (> 2).
+    step_ms : int
+        Step duration in milliseconds.
+    loglik : float
+        Maximized log-likelihood (nan when the model was given, not fitted).
+    n_obs : int
+        Returns used in the fit.
+    last_variance : float
+        Conditional variance for the step after the sample (used with ``start="last"``).
+    sample_variance : float
+        Variance of the fitted returns.
+    start : {"sample", "unconditional", "last"}
+        Initial variance of simulations: the sample variance (default), the stationary
+        ``omega / (1 - alpha - beta)``, or the one-step-ahead forecast at the end of the sample.
+        With crypto data the fitted persistence is close to 1 (0.998-0.9998), which makes the
+        stationary variance an unreliable extrapolation (it came out 5x the sample variance on
+        1m BTCUSDT); the sample variance is the robust default.
+    """
+
+    mu: float
+    omega: float
+    alpha: float
+    beta: float
+    nu: float
+    step_ms: int
+    loglik: float = float("nan")
+    n_obs: int = 0
+    last_variance: float = float("nan")
+    sample_variance: float = float("nan")
+    start: Literal["sample", "unconditional", "last"] = "sample"
+    name: str = field(default="garch_t", init=False)
+
+    @property
+    def persistence(self) -> float:
+        """``alpha + beta``."""
+        return self.alpha + self.beta
+
+    @property
+    def unconditional_variance(self) -> float:
+        """Stationary variance ``omega / (1 - alpha - beta)`` of a one-step return."""
+        return self.omega / (1.0 - self.persistence)
+
+    @classmethod
+    def fit(cls, returns: np.ndarray, *, step_ms: int,
+            start: Literal["sample", "unconditional", "last"] = "sample") -> GarchT:
+        """Fit by maximum likelihood (L-BFGS-B from a grid of starting points).
+
+        Parameters
+        ----------
+        returns : ndarray
+            One-step log returns (at least 500).
+        step_ms : int
+            Their step in milliseconds.
+        start : {"sample", "unconditional", "last"}
+            Initial variance used by :meth:`simulate`.
+        """
+        r = np.asarray(returns, dtype=float)
+        if r.size < 500 or not np.all(np.isfinite(r)):
+            raise FitError(f"GARCH-t fit: need >= 500 finite returns, found {r.size} "
+                           f"({int(np.count_nonzero(~np.isfinite(r)))} non-finite); use a longer range")
+        scale = float(np.std(r))
+        if scale <= 0:
+            raise FitError("GARCH-t fit: returns have zero variance (flat prices); nothing to fit")
+        x = r / scale
+
+        def objective(theta: np.ndarray) -> float:
+            value = garch_t_loglik(theta, x)
+            return 1e12 if not np.isfinite(value) else -value / x.size
+
+        bounds = [(-1.0, 1.0), (1e-8, 10.0), (0.0, 0.999), (0.0, 0.999), (2.05, 200.0)]
+        best = None
+        for alpha0, beta0, nu0 in ((0.05, 0.90, 5.0), (0.10, 0.80, 4.0), (0.15, 0.60, 8.0)):
+            theta0 = np.array([float(np.mean(x)), 1.0 - alpha0 - beta0, alpha0, beta0, nu0])
+            result = optimize.minimize(objective, theta0, method="L-BFGS-B", bounds=bounds)
+            if best is None or result.fun < best.fun:
+                best = result
+        assert best is not None
+        if best.fun >= 1e11:
+            raise FitError(f"GARCH-t fit: the optimizer found no admissible parameters ({best.message})")
+        mu, omega, alpha, beta, nu = (float(v) for v in best.x)
+        loglik = -best.fun * x.size - x.size * math.log(scale)  # density of r = density of x / scale
+        eps = x - mu
+        sigma2 = _variances(eps, omega, alpha, beta, float(np.var(x)))
+        last = omega + alpha * eps[-1] ** 2 + beta * sigma2[-1]
+        return cls(mu=mu * scale, omega=omega * scale**2, alpha=alpha, beta=beta, nu=nu, step_ms=step_ms,
+                   loglik=float(loglik), n_obs=int(r.size), last_variance=float(last * scale**2),
+                   sample_variance=float(np.var(r)), start=start)
+
+    def innovations(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Unit-variance Student-t draws."""
+        return rng.standard_t(self.nu, size=shape) * math.sqrt((self.nu - 2.0) / self.nu)
+
+    def simulate(self, rng: np.random.Generator, *, n_paths: int, n_steps: int, s0: float) -> PricePaths:
+        """Simulate paths; each step's extremes come from a Brownian bridge with that step's variance."""
+        z = self.innovations(rng, (n_paths, n_steps))
+        sigma2 = np.empty((n_paths, n_steps))
+        initial = {"last": self.last_variance, "unconditional": self.unconditional_variance,
+                   "sample": self.sample_variance}[self.start]
+        if not np.isfinite(initial):  # a model given by hand has no sample
+            initial = self.unconditional_variance
+        variance = np.full(n_paths, initial)
+        increments = np.empty((n_paths, n_steps))
+        for step in range(n_steps):  # a loop over time, vectorized over paths
+            sigma2[:, step] = variance
+            eps = np.sqrt(variance) * z[:, step]
+            increments[:, step] = self.mu + eps
+            variance = self.omega + self.alpha * eps * eps + self.beta * variance
+        return assemble_paths(math.log(s0), increments, sigma2, rng, self.step_ms)
+
+    def describe(self) -> dict[str, float | int | str]:
+        """Fitted parameters, log-likelihood and derived figures."""
+        return {"model": self.name, "mu": self.mu, "omega": self.omega, "alpha": self.alpha,
+                "beta": self.beta, "nu": self.nu, "persistence": self.persistence,
+                "unconditional_vol_step": math.sqrt(self.unconditional_variance),
+                "sample_vol_step": math.sqrt(self.sample_variance) if self.sample_variance == self.sample_variance else float("nan"),
+                "loglik": self.loglik, "n_obs": self.n_obs, "step_ms": self.step_ms, "start": self.start}

@@ -1,0 +1,180 @@
+"""Crash replays: run a strategy through each named crash window with the engine.
+
+For every (window, symbol, leverage) the engine runs the strategy on the window's candles
+(last + mark; mark = last with a warning when the mark is missing) and one row records the
+outcome: survived or liquidated, when, how much was lost, the worst margin ratio and the
+slippage paid. Missing data is never silently skipped: it is a :class:`MissingWindowDataError`
+whose message names the window, the data and the command that fetches or imports it
+(:func:`replay_library` collects those messages and replays what is available).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import polars as pl
+
+from backtest.risk.crashes import CrashWindow, timeframe_ms
+from backtest.risk.data import WindowData, load_window
+from backtest.risk.errors import MissingWindowDataError, RiskError
+
+__all__ = ["ReplayOutcome", "replay_library", "replay_window", "survives_all", "REPLAY_COLUMNS"]
+
+#: Columns of the crash-replay table, in order.
+REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived", "n_liquidations",
+                  "first_liquidation", "hours_to_liquidation", "entry_price", "liquidation_price", "loss",
+                  "loss_pct", "margin_lost", "worst_margin_ratio", "slippage_cost", "fees", "funding", "bad_debt",
+                  "final_equity", "warnings")
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ms(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, str):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """The rows of a replay and the windows that could not be replayed.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per (window, symbol, leverage), columns :data:`REPLAY_COLUMNS`.
+    missing : list of str
+        One message per (window, symbol) without data, with the command that fixes it.
+    """
+
+    table: pl.DataFrame
+    missing: list[str] = field(default_factory=list)
+
+
+def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strategy: Any = "hold",
+                  params: dict[str, Any] | None = None, leverages: Sequence[float], config: Any = None,
+                  exchange: str = "binanceusdm") -> list[dict[str, Any]]:
+    """Run the strategy through one window for every leverage; one result row each.
+
+    Parameters
+    ----------
+    window : CrashWindow
+        The crash window.
+    symbol : str
+        The symbol replayed (its candles are ``data``).
+    data : WindowData
+        Bars (+ funding, warnings) of the window, e.g. from :func:`load_window`.
+    strategy, params
+        As for ``backtest.run_backtest``.
+    leverages : sequence of float
+        Leverage grid; each run uses ``config.replace(leverage=lev)``.
+    config : RunConfig, optional
+        Base run configuration (default ``RunConfig()``).
+    """
+    from backtest import MarketData, RunConfig, run_backtest
+
+    if not leverages:
+        raise RiskError("replay: the leverage grid is empty; pass e.g. --leverage 2,5,10,20,50")
+    base = config or RunConfig()
+    market = MarketData.from_frames({symbol: data.bars}, {symbol: data.funding} if data.funding is not None else None,
+                                    timeframe=window.timeframe, exchange=exchange, quality_warnings=data.warnings)
+    warnings = "; ".join(dict.fromkeys(market.quality_warnings))
+    rows = []
+    for leverage in leverages:
+        result = run_backtest(market, strategy, params=params, config=base.replace(leverage=float(leverage)))
+        summary = result.summary
+        first_fill = result.fills.filter(pl.col("reason") == "strategy")
+        entry_ms = _ms(first_fill["ts"][0]) if first_fill.height else None
+        liqs = result.liquidations
+        first_liq = _ms(liqs["trigger_ts"][0]) if liqs.height else None
+        funding = summary.get("funding_paid", 0.0) - summary.get("funding_received", 0.0)
+        rows.append({
+            "crash": window.name, "title": window.title, "symbol": symbol, "timeframe": window.timeframe,
+            "leverage": float(leverage), "survived": liqs.height == 0, "n_liquidations": int(liqs.height),
+            "first_liquidation": _iso(first_liq),
+            "hours_to_liquidation": (first_liq - entry_ms) / 3_600_000 if first_liq is not None and entry_ms else None,
+            "entry_price": float(first_fill["price"][0]) if first_fill.height else None,
+            "liquidation_price": float(liqs["liquidation_price"][0]) if liqs.height else None,
+            "loss": summary["initial_balance"] - summary["final_equity"],
+            "loss_pct": -summary["total_return"], "margin_lost": summary.get("liquidation_loss", 0.0),
+            "worst_margin_ratio": summary.get("worst_margin_ratio"), "slippage_cost": summary.get("slippage_cost", 0.0),
+            "fees": summary.get("fees", 0.0), "funding": funding, "bad_debt": summary.get("bad_debt", 0.0),
+            "final_equity": summary["final_equity"], "warnings": warnings,
+        })
+    return rows
+
+
+def _empty_table() -> pl.DataFrame:
+    schema = {c: pl.String for c in REPLAY_COLUMNS}
+    schema.update({"leverage": pl.Float64, "survived": pl.Boolean, "n_liquidations": pl.Int64})
+    for c in ("hours_to_liquidation", "entry_price", "liquidation_price", "loss", "loss_pct", "margin_lost",
+              "worst_margin_ratio", "slippage_cost", "fees", "funding", "bad_debt", "final_equity"):
+        schema[c] = pl.Float64
+    return pl.DataFrame(schema=schema)
+
+
+def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any = "hold",
+                   params: dict[str, Any] | None = None, leverages: Sequence[float], config: Any = None,
+                   exchange: str = "binanceusdm", symbols: Sequence[str] | None = None,
+                   progress: Callable[[str], None] | None = None) -> ReplayOutcome:
+    """Replay every window (and symbol) that has data; collect the ones that do not.
+
+    Parameters
+    ----------
+    windows : sequence of CrashWindow
+        Windows to replay (``CrashLibrary.select(...)``).
+    store : MarketStore
+        Where the candles are read from.
+    symbols : sequence of str, optional
+        Restrict to these symbols (default: every window's own symbols).
+    progress : callable, optional
+        Called with a short label before each (window, symbol).
+    """
+    rows: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for window in windows:
+        for symbol in window.symbols:
+            if symbols is not None and symbol not in symbols:
+                continue
+            if progress:
+                progress(f"{window.name} {symbol}")
+            try:
+                data = load_window(store, exchange=exchange, symbol=symbol, timeframe=window.timeframe,
+                                   start_ms=window.start_ms, end_ms=window.end_ms,
+                                   label=f"crash window {window.name!r}", interval_ms=timeframe_ms(window.timeframe))
+            except MissingWindowDataError as exc:
+                missing.append(str(exc))
+                continue
+            rows.extend(replay_window(window, symbol, data, strategy=strategy, params=params, leverages=leverages,
+                                      config=config, exchange=exchange))
+    table = pl.DataFrame(rows, schema=_empty_table().schema) if rows else _empty_table()
+    return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing)
+
+
+def survives_all(windows: Sequence[tuple[CrashWindow, str, WindowData]], *, strategy: Any = "hold",
+                 params: dict[str, Any] | None = None, config: Any = None,
+                 exchange: str = "binanceusdm") -> Callable[[float], bool]:
+    """Leverage -> True when the strategy survives every given (window, symbol, data) replay.
+
+    For :func:`backtest.risk.survival.crash_survival_leverage`; the data is loaded once and
+    reused for every leverage tried (common inputs, monotone outcome for a held position).
+    """
+    def survives(leverage: float) -> bool:
+        for window, symbol, data in windows:
+            row = replay_window(window, symbol, data, strategy=strategy, params=params, leverages=[leverage],
+                                config=config, exchange=exchange)[0]
+            if not row["survived"]:
+                return False
+        return True
+
+    return survives

@@ -1,0 +1,497 @@
+"""Stress scenarios: composable transformations of market data.
+
+A scenario takes a :class:`StressMarket` (bar and funding frames in the engine's format, plus
+a slippage multiplier) and returns a new one; nothing is modified in place. Scenarios compose
+left to right with :class:`ScenarioSet` (``ScenarioSet("crash+drought", [Shock(...),
+LiquidityDrought(...)])``). Every transform keeps candles sane: ``low <= min(open, close)`` and
+``high >= max(open, close)``, prices > 0, for last and mark prices alike.
+
+Transforms
+----------
+* :class:`Shock` — every price from the first bar at or after ``at`` on is multiplied by
+  ``1 + pct``: the bar opens with a gap, so stops and liquidation prices are jumped over
+  (filled at the gapped open, not at their trigger).
+* :class:`VolatilityScale` — log returns are scaled by ``factor`` around their causal rolling
+  mean (the trend): ``r' = mu + factor * (r - mu)``; each bar's open/high/low are rescaled by the
+  same monotone map relative to the previous close, which keeps OHLC order.
+* :class:`FundingSpike` — funding rates inside a window are set to / increased by / multiplied by
+  a value.
+* :class:`MarkDivergence` — the mark candles inside a window are moved ``pct`` away from the last
+  price (a mark below last liquidates longs earlier than the traded price suggests).
+* :class:`LiquidityDrought` — slippage multiplied by ``multiplier`` through the engine's
+  slippage configuration (:meth:`StressMarket.config`). The engine's slippage interface has no
+  timestamp, so a drought applies to the whole run; combine it with a shock for a thin-book
+  crash.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import polars as pl
+
+from backtest.risk.errors import ScenarioError
+from backtest.risk.paths import to_ms
+
+__all__ = [
+    "FundingSpike",
+    "LiquidityDrought",
+    "MarkDivergence",
+    "ScaledSlippage",
+    "Scenario",
+    "ScenarioSet",
+    "Shock",
+    "StressMarket",
+    "VolatilityScale",
+    "check_ohlc",
+    "parse_scenario",
+    "run_stress",
+]
+
+_PRICE_GROUPS = (("open", "high", "low", "close"), ("mark_open", "mark_high", "mark_low", "mark_close"))
+
+
+def _ms(value: int | datetime | str) -> int:
+    if isinstance(value, bool):
+        raise ScenarioError(f"scenario time: expected UTC ms, an aware datetime or ISO text, found {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ScenarioError(f"scenario time {value!r}: expected ISO 8601 UTC such as 2022-11-09T14:00Z") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ScenarioError(f"scenario time {value.isoformat()}: naive datetime; give it a UTC time zone")
+        return int(value.timestamp() * 1000)
+    raise ScenarioError(f"scenario time: expected UTC ms, an aware datetime or ISO text, found {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class StressMarket:
+    """Market data under stress: frames in the engine's format and a slippage multiplier.
+
+    Attributes
+    ----------
+    bars : dict of str to DataFrame
+        Per symbol: ``ts, open, high, low, close, volume[, mark_open, mark_high, mark_low, mark_close]``.
+    funding : dict of str to DataFrame
+        Per symbol: ``ts, rate, interval_hours, mark_price``.
+    slippage_multiplier : float
+        Factor applied to every slippage impact (1 = unchanged).
+    applied : tuple of str
+        Descriptions of the transforms applied, in order.
+    """
+
+    bars: dict[str, pl.DataFrame]
+    funding: dict[str, pl.DataFrame] = field(default_factory=dict)
+    slippage_multiplier: float = 1.0
+    applied: tuple[str, ...] = ()
+
+    def with_bars(self, bars: dict[str, pl.DataFrame], note: str) -> StressMarket:
+        """A copy with other bars and one more note."""
+        return replace(self, bars=bars, applied=self.applied + (note,))
+
+    def market_data(self, *, timeframe: str, **kwargs: Any) -> Any:
+        """``backtest.MarketData.from_frames`` of the stressed frames (kwargs passed through)."""
+        from backtest.market_data import MarketData
+
+        warnings = list(kwargs.pop("quality_warnings", ())) + [f"stress: {note}" for note in self.applied]
+        return MarketData.from_frames(self.bars, self.funding or None, timeframe=timeframe,
+                                      quality_warnings=warnings, **kwargs)
+
+    def config(self, base: Any) -> Any:
+        """``base`` (a RunConfig) with its slippage model scaled by ``slippage_multiplier``."""
+        if self.slippage_multiplier == 1.0:
+            return base
+        from backtest.slippage import make_slippage
+
+        model = make_slippage(base.slippage, base.slippage_params)
+        return base.replace(slippage=ScaledSlippage(model, self.slippage_multiplier), slippage_params={})
+
+
+class ScaledSlippage:
+    """A slippage model whose impact is another model's times ``multiplier`` (capped at 1)."""
+
+    def __init__(self, base: Any, multiplier: float) -> None:
+        if not multiplier > 0:
+            raise ScenarioError(f"slippage multiplier must be > 0, found {multiplier}")
+        self.base = base
+        self.multiplier = float(multiplier)
+
+    def impact(self, *, qty: float, price: float, bar_high: float, bar_low: float, bar_volume: float,
+               forced: bool) -> float:
+        """The base model's impact times the multiplier, never above 100 %."""
+        value = self.base.impact(qty=qty, price=price, bar_high=bar_high, bar_low=bar_low,
+                                 bar_volume=bar_volume, forced=forced)
+        return min(1.0, value * self.multiplier)
+
+    def __repr__(self) -> str:
+        return f"ScaledSlippage({self.base!r}, multiplier={self.multiplier})"
+
+
+@runtime_checkable
+class Scenario(Protocol):
+    """A transformation of a :class:`StressMarket`."""
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """Return the transformed market (the input is not modified)."""
+        ...
+
+    def describe(self) -> str:
+        """One line saying what the scenario does."""
+        ...
+
+
+def _symbols(market: StressMarket, symbols: Sequence[str] | None) -> list[str]:
+    if symbols is None:
+        return list(market.bars)
+    unknown = [s for s in symbols if s not in market.bars]
+    if unknown:
+        raise ScenarioError(f"scenario symbols {unknown} are not in the market data (have {list(market.bars)})")
+    return list(symbols)
+
+
+def _in_window(ts: np.ndarray, start: int | None, end: int | None) -> np.ndarray:
+    mask = np.ones(ts.size, dtype=bool)
+    if start is not None:
+        mask &= ts >= start
+    if end is not None:
+        mask &= ts < end
+    return mask
+
+
+@dataclass(frozen=True)
+class Shock:
+    """An instantaneous move of ``pct`` (e.g. -0.3 = -30 %) at ``at``, kept afterwards.
+
+    The first bar whose open time is ``>= at`` and every later bar have all prices (last,
+    mark, funding mark) multiplied by ``1 + pct``; that bar opens with the gap.
+    """
+
+    pct: float
+    at: int | datetime | str
+    symbols: tuple[str, ...] | None = None
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """See the class docstring."""
+        if not self.pct > -1:
+            raise ScenarioError(f"shock pct must be > -1 (-100 %), found {self.pct}")
+        at = _ms(self.at)
+        factor = 1.0 + self.pct
+        bars = dict(market.bars)
+        funding = dict(market.funding)
+        for symbol in _symbols(market, self.symbols):
+            frame = bars[symbol]
+            ts = to_ms(frame["ts"])
+            if ts.size == 0 or at > ts[-1]:
+                raise ScenarioError(f"shock at {at} ms: no bar of {symbol} opens at or after it "
+                                    f"(data ends at {ts[-1] if ts.size else 'empty'}); pick a time inside the data")
+            after = pl.Series(ts >= at)
+            cols = [c for group in _PRICE_GROUPS for c in group if c in frame.columns]
+            bars[symbol] = frame.with_columns(
+                [pl.when(after).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in cols])
+            if symbol in funding and "mark_price" in funding[symbol].columns:
+                fts = pl.Series(to_ms(funding[symbol]["ts"]) >= at)
+                funding[symbol] = funding[symbol].with_columns(
+                    pl.when(fts).then(pl.col("mark_price") * factor).otherwise(pl.col("mark_price")).alias("mark_price"))
+        note = f"shock {self.pct:+.2%} at {at} ms"
+        return replace(market, bars=bars, funding=funding, applied=market.applied + (note,))
+
+    def describe(self) -> str:
+        """One line."""
+        return f"instantaneous shock of {self.pct:+.2%} at {self.at}"
+
+
+def scale_log_prices(opens: np.ndarray, highs: np.ndarray, lows: np.ndarray, closes: np.ndarray,
+                     factor: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
+    """Scale close-to-close log returns by ``factor`` (per bar) around a causal rolling mean.
+
+    ``r'_i = mu_i + k_i (r_i - mu_i)`` with ``mu_i`` the mean of the last ``window`` returns;
+    open/high/low of bar ``i`` map by ``x' = c'_{i-1} + k_i (ln x - c_{i-1}) + (1 - k_i) mu_i``,
+    an increasing map, so the candle stays ordered. Bar 0 is anchored on its own open.
+    """
+    logs = [np.log(a) for a in (opens, highs, lows, closes)]
+    c = logs[3]
+    prev = np.concatenate([[logs[0][0]], c[:-1]])
+    r = c - prev
+    csum = np.concatenate([[0.0], np.cumsum(r)])
+    idx = np.arange(r.size)
+    lo = np.maximum(0, idx - window + 1)
+    mu = (csum[idx + 1] - csum[lo]) / (idx + 1 - lo)
+    new_r = mu + factor * (r - mu)
+    new_c = logs[0][0] + np.cumsum(new_r)
+    new_prev = np.concatenate([[logs[0][0]], new_c[:-1]])
+    new_o, new_h, new_l = (np.exp(new_prev + factor * (x - prev) + (1.0 - factor) * mu) for x in logs[:3])
+    new_close = np.exp(new_c)
+    # the map is increasing, so only float rounding (1 ulp) can break the candle order; repair it
+    body_low, body_high = np.minimum(new_o, new_close), np.maximum(new_o, new_close)
+    return new_o, np.maximum(new_h, body_high), np.minimum(new_l, body_low), new_close
+
+
+@dataclass(frozen=True)
+class VolatilityScale:
+    """Scale volatility by ``factor`` inside ``[start, end)`` (whole range by default).
+
+    ``factor`` > 0; 2.0 doubles the log-return deviations from the rolling trend of
+    ``window`` bars. Last and mark candles are each transformed with their own trend.
+    """
+
+    factor: float
+    window: int = 24
+    start: int | datetime | str | None = None
+    end: int | datetime | str | None = None
+    symbols: tuple[str, ...] | None = None
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """See the class docstring."""
+        if not self.factor > 0 or self.window < 1:
+            raise ScenarioError(f"volatility scale: need factor > 0 and window >= 1 bar, found "
+                                f"factor={self.factor}, window={self.window}")
+        start = None if self.start is None else _ms(self.start)
+        end = None if self.end is None else _ms(self.end)
+        bars = dict(market.bars)
+        for symbol in _symbols(market, self.symbols):
+            frame = bars[symbol]
+            ts = to_ms(frame["ts"])
+            k = np.where(_in_window(ts, start, end), self.factor, 1.0)
+            updates = []
+            for group in _PRICE_GROUPS:
+                if not all(c in frame.columns for c in group):
+                    continue
+                arrays = [frame[c].to_numpy().astype(float) for c in group]
+                new = scale_log_prices(*arrays, factor=k, window=self.window)
+                updates += [pl.Series(c, v) for c, v in zip(group, new)]
+            bars[symbol] = frame.with_columns(updates)
+        return market.with_bars(bars, f"volatility x{self.factor:g} (trend window {self.window} bars)")
+
+    def describe(self) -> str:
+        """One line."""
+        return f"volatility scaled x{self.factor:g} around a {self.window}-bar trend"
+
+
+@dataclass(frozen=True)
+class FundingSpike:
+    """Funding rates inside ``[start, end)`` set to / raised by / multiplied by ``rate``.
+
+    ``mode``: ``"set"`` (rate = value, fraction per interval, + = longs pay), ``"add"`` or
+    ``"multiply"``.
+    """
+
+    rate: float
+    start: int | datetime | str
+    end: int | datetime | str
+    mode: Literal["set", "add", "multiply"] = "set"
+    symbols: tuple[str, ...] | None = None
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """See the class docstring."""
+        if self.mode not in ("set", "add", "multiply"):
+            raise ScenarioError(f"funding spike mode must be 'set', 'add' or 'multiply', found {self.mode!r}")
+        start, end = _ms(self.start), _ms(self.end)
+        if end <= start:
+            raise ScenarioError(f"funding spike: end must be after start, found {self.start} .. {self.end}")
+        funding = dict(market.funding)
+        touched = 0
+        for symbol in _symbols(market, self.symbols):
+            frame = funding.get(symbol)
+            if frame is None or frame.height == 0:
+                raise ScenarioError(f"funding spike: no funding data for {symbol}; load funding first "
+                                    "(margincall data fetch --dataset funding ...)")
+            col = "rate" if "rate" in frame.columns else "funding_rate"
+            inside = pl.Series(_in_window(to_ms(frame["ts"]), start, end))
+            touched += int(inside.sum())
+            value = {"set": pl.lit(self.rate), "add": pl.col(col) + self.rate,
+                     "multiply": pl.col(col) * self.rate}[self.mode]
+            funding[symbol] = frame.with_columns(pl.when(inside).then(value).otherwise(pl.col(col)).alias(col))
+        if touched == 0:
+            raise ScenarioError(f"funding spike: no funding settlement falls in [{self.start}, {self.end}); "
+                                "widen the window")
+        note = f"funding {self.mode} {self.rate:g} on {touched} settlement(s)"
+        return replace(market, funding=funding, applied=market.applied + (note,))
+
+    def describe(self) -> str:
+        """One line."""
+        return f"funding {self.mode} {self.rate:g} from {self.start} to {self.end}"
+
+
+@dataclass(frozen=True)
+class MarkDivergence:
+    """Mark candles inside ``[start, end)`` moved by ``pct`` relative to their own values.
+
+    ``pct = -0.02`` puts the mark 2 % below where it was (below the last price for a normal
+    basis): longs are liquidated earlier than the traded price suggests. Frames without mark
+    columns get them from the last price first.
+    """
+
+    pct: float
+    start: int | datetime | str
+    end: int | datetime | str
+    symbols: tuple[str, ...] | None = None
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """See the class docstring."""
+        if not self.pct > -1:
+            raise ScenarioError(f"mark divergence pct must be > -1, found {self.pct}")
+        start, end = _ms(self.start), _ms(self.end)
+        if end <= start:
+            raise ScenarioError(f"mark divergence: end must be after start, found {self.start} .. {self.end}")
+        bars = dict(market.bars)
+        for symbol in _symbols(market, self.symbols):
+            frame = bars[symbol]
+            for last, mark in zip(*_PRICE_GROUPS):
+                if mark not in frame.columns:
+                    frame = frame.with_columns(pl.col(last).alias(mark))
+            inside = pl.Series(_in_window(to_ms(frame["ts"]), start, end))
+            bars[symbol] = frame.with_columns(
+                [pl.when(inside).then(pl.col(c) * (1 + self.pct)).otherwise(pl.col(c)).alias(c)
+                 for c in _PRICE_GROUPS[1]])
+        return market.with_bars(bars, f"mark moved {self.pct:+.2%} from {start} to {end} ms")
+
+    def describe(self) -> str:
+        """One line."""
+        return f"mark price moved {self.pct:+.2%} from {self.start} to {self.end}"
+
+
+@dataclass(frozen=True)
+class LiquidityDrought:
+    """Every slippage impact multiplied by ``multiplier`` (through the engine's slippage config)."""
+
+    multiplier: float
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """See the class docstring."""
+        if not self.multiplier >= 1:
+            raise ScenarioError(f"liquidity drought multiplier must be >= 1, found {self.multiplier}")
+        return replace(market, slippage_multiplier=market.slippage_multiplier * self.multiplier,
+                       applied=market.applied + (f"slippage x{self.multiplier:g}",))
+
+    def describe(self) -> str:
+        """One line."""
+        return f"liquidity drought: slippage x{self.multiplier:g}"
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """A named composition of scenarios, applied left to right."""
+
+    name: str
+    scenarios: tuple[Scenario, ...] = ()
+
+    def __init__(self, name: str, scenarios: Iterable[Scenario] = ()) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "scenarios", tuple(scenarios))
+        for s in self.scenarios:
+            if not isinstance(s, Scenario):
+                raise ScenarioError(f"scenario set {name!r}: {s!r} is not a scenario (needs apply and describe)")
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        """Apply every scenario in order."""
+        for scenario in self.scenarios:
+            market = scenario.apply(market)
+        return market
+
+    def describe(self) -> str:
+        """The scenarios joined with ' + ' ("baseline" when empty)."""
+        return " + ".join(s.describe() for s in self.scenarios) or "baseline (no stress)"
+
+
+def check_ohlc(frame: pl.DataFrame) -> list[str]:
+    """Problems with candle sanity in ``frame`` (empty list when every row is sane)."""
+    problems = []
+    for o, h, l, c in _PRICE_GROUPS:
+        if not all(x in frame.columns for x in (o, h, l, c)):
+            continue
+        bad = frame.filter((pl.col(l) > pl.min_horizontal(o, c)) | (pl.col(h) < pl.max_horizontal(o, c))
+                           | (pl.col(l) <= 0) | ~pl.col(c).is_finite())
+        if bad.height:
+            problems.append(f"{bad.height} row(s) with insane {o.split('_')[0] if '_' in o else 'last'} candles")
+    return problems
+
+
+
+
+def parse_scenario(text: str) -> ScenarioSet:
+    """Parse a scenario set from the command-line mini-language.
+
+    Terms joined with ``+``; each term is ``kind:args``:
+
+    * ``shock:PCT@TIME`` — e.g. ``shock:-0.3@2022-11-09T14:00Z``
+    * ``vol:FACTOR[@START..END]`` — e.g. ``vol:2`` or ``vol:3@2022-11-08..2022-11-10``
+    * ``funding:RATE@START..END`` — rate set (fraction per interval), e.g. ``funding:0.003@2022-11-08..2022-11-10``
+    * ``mark:PCT@START..END`` — e.g. ``mark:-0.02@2022-11-09T00:00Z..2022-11-09T06:00Z``
+    * ``drought:MULTIPLIER`` — e.g. ``drought:5``
+
+    An optional ``NAME=`` prefix names the set (default: the text itself).
+    """
+    name, _, body = text.partition("=") if "=" in text.split(":", 1)[0] else ("", "", text)
+    name = name.strip() or text.strip()
+    terms = [t.strip() for t in body.split("+") if t.strip()]
+    if not terms:
+        raise ScenarioError(f"scenario {text!r}: empty; write e.g. shock:-0.3@2022-11-09T14:00Z+drought:5")
+    scenarios: list[Scenario] = []
+    for term in terms:
+        kind, sep, args = term.partition(":")
+        value_text, _, when = args.partition("@")
+        if not sep:
+            raise ScenarioError(f"scenario term {term!r}: expected KIND:ARGS with KIND one of shock, vol, funding, "
+                                "mark, drought")
+        try:
+            value = float(value_text)
+        except ValueError:
+            raise ScenarioError(f"scenario term {term!r}: {value_text!r} is not a number") from None
+        start, dots, end = when.partition("..")
+        if kind == "shock":
+            if not when or dots:
+                raise ScenarioError(f"scenario term {term!r}: a shock needs one time, e.g. shock:-0.3@2022-11-09T14:00Z")
+            scenarios.append(Shock(value, at=when))
+        elif kind == "vol":
+            if when and not dots:
+                raise ScenarioError(f"scenario term {term!r}: give a window START..END or none")
+            scenarios.append(VolatilityScale(value, start=start or None, end=end or None))
+        elif kind in ("funding", "mark"):
+            if not dots or not start or not end:
+                raise ScenarioError(f"scenario term {term!r}: needs a window, e.g. {kind}:{value_text}@2022-11-08..2022-11-10")
+            scenarios.append(FundingSpike(value, start=start, end=end) if kind == "funding"
+                             else MarkDivergence(value, start=start, end=end))
+        elif kind == "drought":
+            scenarios.append(LiquidityDrought(value))
+        else:
+            import difflib
+            close = difflib.get_close_matches(kind, ("shock", "vol", "funding", "mark", "drought"), n=1)
+            hint = f" — did you mean {close[0]!r}?" if close else ""
+            raise ScenarioError(f"scenario term {term!r}: unknown kind {kind!r}{hint}; kinds: shock, vol, funding, "
+                                "mark, drought")
+    return ScenarioSet(name, scenarios)
+
+
+def run_stress(market: StressMarket, scenario_sets: Sequence[ScenarioSet], *, timeframe: str, strategy: Any = "hold",
+               params: dict[str, Any] | None = None, leverages: Sequence[float] = (10.0,), config: Any = None,
+               exchange: str = "binanceusdm") -> pl.DataFrame:
+    """Run a strategy under a baseline and each scenario set; one row per (scenario, leverage).
+
+    Columns: ``scenario, description, leverage, survived, n_liquidations, first_liquidation_ts,
+    total_return, max_drawdown, worst_margin_ratio, slippage_cost, funding, bad_debt, final_equity``.
+    """
+    from backtest import RunConfig, run_backtest
+
+    base = config or RunConfig()
+    rows = []
+    for scenario in [ScenarioSet("baseline"), *scenario_sets]:
+        stressed = scenario.apply(market)
+        data = stressed.market_data(timeframe=timeframe, exchange=exchange)
+        run_config = stressed.config(base)
+        for leverage in leverages:
+            s = run_backtest(data, strategy, params=params, config=run_config.replace(leverage=float(leverage))).summary
+            rows.append({"scenario": scenario.name, "description": scenario.describe(), "leverage": float(leverage),
+                         "survived": s["n_liquidations"] == 0, "n_liquidations": s["n_liquidations"],
+                         "first_liquidation_ts": s.get("first_liquidation_ts"), "total_return": s["total_return"],
+                         "max_drawdown": s["max_drawdown"], "worst_margin_ratio": s.get("worst_margin_ratio"),
+                         "slippage_cost": s.get("slippage_cost", 0.0),
+                         "funding": s.get("funding_paid", 0.0) - s.get("funding_received", 0.0),
+                         "bad_debt": s.get("bad_debt", 0.0), "final_equity": s["final_equity"]})
+    return pl.DataFrame(rows)

@@ -1,0 +1,364 @@
+"""Parameter sweeps: many runs of one strategy over leverage x parameter grids, in parallel.
+
+Execution backends: all local cores (``concurrent.futures.ProcessPoolExecutor``, spawn
+context — polars is not fork-safe) by default, or Ray (``backend="ray"``; a local instance, or
+an existing cluster with ``ray_address``). Ray is an optional extra: ``pip install
+margincall[ray]``. Each worker loads the market data once (:class:`DataSpec` is small and
+picklable; the loaded data is cached per process) and runs chunks of configurations.
+
+Per-configuration runners are pluggable (:class:`Runner`): :class:`EngineRunner` runs the
+event engine (``backtest.run_backtest``), :class:`SignalRunner` feeds a vectorized signal
+(:mod:`backtest.risk.signals`) to the engine's array path ``backtest.fastpath.run_signals``.
+``runner="auto"`` takes the array path when the strategy has a vectorized signal and the
+array path is installed, the event engine otherwise.
+
+Results land in one Parquet table (``sweep.parquet``: one row per configuration, the swept
+values and the run summary) with a DuckDB view ``sweep`` (``sweep.duckdb``).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import multiprocessing
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from backtest.risk.errors import RiskError
+from backtest.risk.signals import resolve_signal
+
+__all__ = ["DataSpec", "EngineRunner", "Runner", "SignalRunner", "SweepConfig", "SweepResult", "make_grid",
+           "run_sweep", "write_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One point of a sweep: an id, a leverage and the strategy parameters."""
+
+    run_id: int
+    leverage: float
+    params: tuple[tuple[str, Any], ...]
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+
+def make_grid(leverages: Sequence[float], param_grid: Mapping[str, Sequence[Any]] | None = None,
+              *, keep: Callable[[dict[str, Any]], bool] | None = None) -> list[SweepConfig]:
+    """The Cartesian product of leverages and parameter values, numbered from 0.
+
+    ``keep`` filters parameter combinations (e.g. ``lambda p: p["fast"] < p["slow"]``).
+    """
+    if not leverages:
+        raise RiskError("sweep grid: no leverage given; pass e.g. --leverage 2,5,10")
+    names = sorted(param_grid or {})
+    values = [list((param_grid or {})[n]) for n in names]
+    for name, vals in zip(names, values):
+        if not vals:
+            raise RiskError(f"sweep grid: parameter {name!r} has no values")
+    configs = []
+    for lev in leverages:
+        for combo in itertools.product(*values):
+            params = dict(zip(names, combo))
+            if keep is None or keep(params):
+                configs.append(SweepConfig(len(configs), float(lev), tuple(params.items())))
+    if not configs:
+        raise RiskError("sweep grid: every combination was filtered out")
+    return configs
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a sweep's market data comes from (picklable; loaded once per worker).
+
+    Either ``bars_path`` (a Parquet file in the engine's bar format, plus ``funding_path``) or
+    ``store_root`` (a ``MarketStore`` read over ``[start_ms, end_ms)``).
+    """
+
+    symbol: str
+    timeframe: str
+    bars_path: str | None = None
+    funding_path: str | None = None
+    store_root: str | None = None
+    exchange: str = "binanceusdm"
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    def load(self) -> Any:
+        """The ``MarketData`` (cached per process)."""
+        return _load_market(self)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_market(spec: DataSpec) -> Any:
+    from backtest.market_data import MarketData
+
+    if spec.bars_path:
+        bars = pl.read_parquet(spec.bars_path)
+        funding = {spec.symbol: pl.read_parquet(spec.funding_path)} if spec.funding_path else None
+        return MarketData.from_frames({spec.symbol: bars}, funding, timeframe=spec.timeframe, exchange=spec.exchange)
+    if spec.store_root:
+        from data_loaders.store import MarketStore
+
+        return MarketData.from_store(MarketStore(spec.store_root), exchange=spec.exchange, symbols=[spec.symbol],
+                                     timeframe=spec.timeframe, start=spec.start_ms, end=spec.end_ms)
+    raise RiskError("sweep data: give bars_path (Parquet) or store_root (MarketStore)")
+
+
+class Runner(Protocol):
+    """Runs one configuration and returns the run summary (CONTRACTS §6 keys)."""
+
+    name: str
+
+    def run(self, market: Any, config: SweepConfig, base_config: Any) -> dict[str, Any]:
+        """Summary of one run."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineRunner:
+    """The event engine: ``run_backtest(market, strategy, params, config)``."""
+
+    strategy: str
+    name: str = "engine"
+
+    def run(self, market: Any, config: SweepConfig, base_config: Any) -> dict[str, Any]:
+        """See :class:`Runner`."""
+        from backtest import run_backtest
+
+        result = run_backtest(market, self.strategy, params=config.param_dict,
+                              config=base_config.replace(leverage=config.leverage))
+        return result.summary
+
+
+@dataclass(frozen=True)
+class SignalRunner:
+    """The array path: a vectorized signal into ``backtest.fastpath.run_signals``."""
+
+    strategy: str
+    name: str = "fastpath"
+
+    def run(self, market: Any, config: SweepConfig, base_config: Any) -> dict[str, Any]:
+        """See :class:`Runner`."""
+        from backtest.fastpath import run_signals
+
+        signal = resolve_signal(self.strategy)
+        if signal is None:
+            raise RiskError(f"strategy {self.strategy!r} has no vectorized signal; use runner='engine'")
+        close = market.bars[market.symbols[0]].close
+        signals = signal(close, config.param_dict)
+        result = run_signals(market, signals, config=base_config.replace(leverage=config.leverage))
+        return result.summary
+
+
+def pick_runner(strategy: str, runner: str = "auto") -> Runner:
+    """``"engine"``, ``"fastpath"`` or ``"auto"`` (array path when available for the strategy)."""
+    if runner == "engine":
+        return EngineRunner(strategy)
+    if runner == "fastpath":
+        return SignalRunner(strategy)
+    if runner != "auto":
+        raise RiskError(f"sweep runner must be 'auto', 'engine' or 'fastpath', found {runner!r}")
+    try:
+        import backtest.fastpath  # noqa: F401
+    except ImportError:
+        return EngineRunner(strategy)
+    return SignalRunner(strategy) if resolve_signal(strategy) is not None else EngineRunner(strategy)
+
+
+def _flat_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, Mapping):
+            for sub, v in value.items():
+                out[f"{key}_{sub}"] = v
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _config_values(config: Any) -> dict[str, Any]:
+    """The keyword arguments that rebuild ``config`` (RunConfig itself does not pickle)."""
+    from backtest.config import RunConfig
+
+    return {key: getattr(config, key) for key in RunConfig.describe()}
+
+
+def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
+               base_values: dict[str, Any]) -> list[dict[str, Any]]:
+    from backtest.config import RunConfig
+
+    base_config = RunConfig(**base_values)
+    market = spec.load()
+    rows = []
+    for config in configs:
+        t0 = time.perf_counter()
+        summary = runner.run(market, config, base_config)
+        row = {"run_id": config.run_id, "leverage": config.leverage}
+        row.update({f"p_{k}": v for k, v in config.params})
+        row.update(_flat_summary(summary))
+        row["runner"] = runner.name
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+    return rows
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A finished sweep: the table and where it was written (None when not written)."""
+
+    table: pl.DataFrame
+    parquet_path: Path | None = None
+    duckdb_path: Path | None = None
+    seconds: float = 0.0
+    backend: str = "local"
+    runner: str = "engine"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _chunks(configs: Sequence[SweepConfig], size: int) -> list[list[SweepConfig]]:
+    return [list(configs[i:i + size]) for i in range(0, len(configs), size)]
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="sweep runs", unit="run", disable=not enabled)
+
+
+def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, base_config: Any = None,
+              runner: str | Runner = "auto", workers: int | None = None, backend: str = "local",
+              ray_address: str | None = None, chunk_size: int | None = None, progress: bool = True,
+              out_dir: str | Path | None = None) -> SweepResult:
+    """Run every configuration and collect one row per run.
+
+    Parameters
+    ----------
+    spec : DataSpec
+        The market data.
+    strategy : str
+        Strategy name (or ``module:Class``; vectorized signals: name or ``module:function``).
+    configs : sequence of SweepConfig
+        From :func:`make_grid`.
+    base_config : RunConfig, optional
+        Shared run configuration; each run replaces the leverage.
+    runner : {"auto", "engine", "fastpath"} or Runner
+        Per-configuration runner.
+    workers : int, optional
+        Worker processes (default: all local cores). ``1`` runs in this process.
+    backend : {"local", "ray"}
+        Process pool or Ray tasks.
+    ray_address : str, optional
+        Address of an existing Ray cluster (implies ``backend="ray"``).
+    chunk_size : int, optional
+        Configurations per task (default: about 4 tasks per worker).
+    progress : bool, default True
+        Show a progress bar of runs done.
+    out_dir : path, optional
+        Write ``sweep.parquet`` and ``sweep.duckdb`` there.
+    """
+    import os
+
+    from backtest.config import RunConfig
+
+    if not configs:
+        raise RiskError("sweep: no configurations to run")
+    base = _config_values(base_config or RunConfig())
+    chosen = pick_runner(strategy, runner) if isinstance(runner, str) else runner
+    if ray_address:
+        backend = "ray"
+    if backend not in ("local", "ray"):
+        raise RiskError(f"sweep backend must be 'local' or 'ray', found {backend!r}")
+    workers = workers or os.cpu_count() or 1
+    size = chunk_size or max(1, math.ceil(len(configs) / (workers * 4)))
+    chunks = _chunks(configs, size)
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    bar = _progress(len(configs), progress)
+    try:
+        if backend == "ray":
+            rows = _run_ray(spec, chosen, chunks, base, workers, ray_address, bar)
+        elif workers == 1:
+            for chunk in chunks:
+                rows.extend(_run_chunk(spec, chosen, chunk, base))
+                bar.update(len(chunk))
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_run_chunk, spec, chosen, chunk, base): len(chunk) for chunk in chunks}
+                for future in as_completed(futures):
+                    rows.extend(future.result())
+                    bar.update(futures[future])
+    finally:
+        bar.close()
+    table = pl.DataFrame(rows, infer_schema_length=None).sort("run_id")
+    result = SweepResult(table=table, seconds=time.perf_counter() - t0, backend=backend, runner=chosen.name)
+    if out_dir is not None:
+        parquet, duck = write_sweep(table, out_dir)
+        result = SweepResult(table=table, parquet_path=parquet, duckdb_path=duck, seconds=result.seconds,
+                             backend=backend, runner=chosen.name)
+    return result
+
+
+def _run_ray(spec: DataSpec, runner: Runner, chunks: list[list[SweepConfig]], base: Any, workers: int,
+             address: str | None, bar: Any) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise RiskError("sweep on Ray: ray is not installed; `pip install margincall[ray]` "
+                        "(or run without --ray to use the local process pool)") from None
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(_run_chunk)
+        spec_ref, runner_ref, base_ref = ray.put(spec), ray.put(runner), ray.put(base)
+        pending = {remote.remote(spec_ref, runner_ref, chunk, base_ref): len(chunk) for chunk in chunks}
+        rows: list[dict[str, Any]] = []
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                rows.extend(ray.get(ref))
+                bar.update(pending.pop(ref))
+        return rows
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def write_sweep(table: pl.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``sweep.parquet`` and a DuckDB file with a view ``sweep`` over it."""
+    import duckdb
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    parquet = folder / "sweep.parquet"
+    tmp = folder / ".sweep.parquet.tmp"
+    table.write_parquet(tmp)
+    tmp.replace(parquet)
+    duck = folder / "sweep.duckdb"
+    if duck.exists():
+        duck.unlink()
+    con = duckdb.connect(str(duck))
+    try:
+        path = str(parquet.resolve()).replace("'", "''")
+        con.execute(f"CREATE VIEW sweep AS SELECT * FROM read_parquet('{path}')")
+    finally:
+        con.close()
+    return parquet, duck
+
+

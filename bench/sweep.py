@@ -1,0 +1,69 @@
+"""Benchmark: a 1,000-configuration sweep of the reference year (prints figures; not a timed test).
+
+Workload: ../shared/bench/WORKLOAD.md (525,600 one-minute bars of a synthetic BTC-like
+perpetual). Generate it first::
+
+    .venv/bin/python ../shared/bench/gen_workload.py --out /tmp/mc-workload
+
+The grid is SMA(fast) x SMA(slow) x leverage = 10 x 10 x 10 = 1,000 configurations of
+``sma_cross`` run through the engine's array path (``backtest.fastpath.run_signals``) by the
+sweep's process pool. ``--runner engine`` measures the event loop instead (use ``--limit``).
+
+Run: ``.venv/bin/python bench/sweep.py --data /tmp/mc-workload [--workers 2] [--ray]``
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backtest.risk.sweep import DataSpec, make_grid, run_sweep  # noqa: E402
+
+FAST = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+SLOW = [120, 150, 200, 250, 300, 350, 400, 450, 500, 600]
+LEVERAGE = [2, 3, 4, 5, 7, 10, 15, 20, 25, 50]  # 1x with 1x-wallet exposure cannot pay the fee: every bar is a rejection
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("/tmp/mc-workload"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runner", default="auto", choices=("auto", "engine", "fastpath"))
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N configurations")
+    parser.add_argument("--ray", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/mc-sweep-bench"))
+    args = parser.parse_args()
+    bars = args.data / "btcusdt_perp_1m.parquet"
+    if not bars.is_file():
+        sys.exit(f"{bars} not found; generate it with: .venv/bin/python ../shared/bench/gen_workload.py --out {args.data}")
+    from backtest.config import RunConfig
+    from backtest.venues.tiers import TierTable
+
+    # WORKLOAD.md cross-check model: one 0.5 % tier, no liquidation fee, 0.1 % liquidation slippage, taker 0.04 %
+    base = RunConfig(initial_balance=10_000.0, margin_mode="isolated", fees=(0.0002, 0.0004),
+                     tiers=TierTable.from_rates([(0.0, 0.005)], max_leverage=[125.0], label="workload single tier"),
+                     liquidation_fee_rate=0.0, slippage="fixed", slippage_params={"bps": 0.0, "forced_bps": 10.0},
+                     rounding=False)
+    spec = DataSpec(symbol="BTC/USDT:USDT", timeframe="1m", bars_path=str(bars),
+                    funding_path=str(args.data / "btcusdt_funding_8h.parquet"))
+    configs = make_grid(LEVERAGE, {"fast": FAST, "slow": SLOW})[: args.limit]
+    t0 = time.perf_counter()
+    spec.load()
+    load = time.perf_counter() - t0
+    result = run_sweep(spec, "sma_cross", configs, base_config=base, runner=args.runner, workers=args.workers,
+                       backend="ray" if args.ray else "local", out_dir=args.out)
+    per_run = result.table["seconds"]
+    print(f"configurations: {result.table.height} ({result.runner} runner, {result.backend}, {args.workers} workers)")
+    print(f"data load (one process): {load:.2f} s")
+    print(f"sweep wall time: {result.seconds:.2f} s  (per run: median {per_run.median():.3f} s, "
+          f"max {per_run.max():.3f} s)")
+    print(f"liquidated runs: {(result.table['n_liquidations'] > 0).sum()}; best total_return "
+          f"{result.table['total_return'].max():.4f}")
+    print(f"results: {result.parquet_path} + {result.duckdb_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Fixtures of the risk-lab tests: venue tier tables and real-data loaders (via shared_data)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from backtest.venues.defaults import default_tier_schedule
+
+
+@pytest.fixture(scope="session")
+def btc_tiers():
+    """The built-in BTC/USDT:USDT bracket table in force on 2023-06-01."""
+    return default_tier_schedule("binance_usdm", "BTC/USDT:USDT").at(1_685_577_600_000)
+
+
+def read_shared_bars(path: Path, *, mark: Path | None = None, start: str | None = None,
+                     end: str | None = None) -> pl.DataFrame:
+    """A shared kline file in the engine's bar format (``ts`` + OHLCV, mark columns when given)."""
+    frame = pl.read_parquet(path).select(
+        pl.col("open_time").alias("ts"), "open", "high", "low", "close", "volume")
+    if mark is not None:
+        marks = pl.read_parquet(mark).select(
+            pl.col("open_time").alias("ts"),
+            *[pl.col(c).alias(f"mark_{c}") for c in ("open", "high", "low", "close")])
+        frame = frame.join(marks, on="ts", how="inner")
+    if start is not None:
+        frame = frame.filter(pl.col("ts") >= pl.lit(start).str.to_datetime(time_zone="UTC").dt.cast_time_unit("ms"))
+    if end is not None:
+        frame = frame.filter(pl.col("ts") < pl.lit(end).str.to_datetime(time_zone="UTC").dt.cast_time_unit("ms"))
+    return frame.sort("ts")

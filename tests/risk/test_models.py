@@ -1,0 +1,113 @@
+"""Return models: GARCH-t and Merton recover known parameters; the bootstrap keeps the data's law."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from backtest.risk.bootstrap import StationaryBootstrap, optimal_block_length
+from backtest.risk.garch import GarchT
+from backtest.risk.jumps import MertonJump
+from backtest.risk.paths import GBM, ReturnSample
+
+HOUR = 3_600_000
+
+
+def _series(model, n, seed):
+    paths = model.simulate(np.random.default_rng(seed), n_paths=1, n_steps=n, s0=100.0)
+    return np.diff(paths.log_close[0])
+
+
+def test_garch_t_recovers_known_parameters():
+    truth = GarchT(mu=0.0002, omega=2e-6, alpha=0.08, beta=0.90, nu=5.0, step_ms=HOUR)
+    fit = GarchT.fit(_series(truth, 30_000, seed=3), step_ms=HOUR)
+    assert fit.alpha == pytest.approx(truth.alpha, abs=0.02)
+    assert fit.beta == pytest.approx(truth.beta, abs=0.03)
+    assert fit.nu == pytest.approx(truth.nu, abs=1.0)
+    assert fit.unconditional_variance == pytest.approx(truth.unconditional_variance, rel=0.25)
+    assert np.isfinite(fit.loglik) and fit.n_obs == 30_000
+
+
+def test_garch_loglik_is_maximal_at_the_fit():
+    truth = GarchT(mu=0.0, omega=1e-6, alpha=0.1, beta=0.85, nu=6.0, step_ms=HOUR)
+    r = _series(truth, 5_000, seed=4)
+    fit = GarchT.fit(r, step_ms=HOUR)
+    from backtest.risk.garch import garch_t_loglik
+    at_fit = garch_t_loglik(np.array([fit.mu, fit.omega, fit.alpha, fit.beta, fit.nu]), r)
+    assert at_fit == pytest.approx(fit.loglik, rel=1e-6)
+    nudged = garch_t_loglik(np.array([fit.mu, fit.omega, fit.alpha * 1.2, fit.beta * 0.98, fit.nu]), r)
+    assert nudged < at_fit
+
+
+def test_merton_recovers_known_parameters():
+    truth = MertonJump(mu=0.0, sigma=0.004, lam=0.03, mu_j=-0.01, sigma_j=0.03, step_ms=HOUR)
+    fit = MertonJump.fit(_series(truth, 40_000, seed=5), step_ms=HOUR)
+    assert fit.sigma == pytest.approx(truth.sigma, rel=0.05)
+    assert fit.lam == pytest.approx(truth.lam, rel=0.3)
+    assert fit.sigma_j == pytest.approx(truth.sigma_j, rel=0.2)
+    assert fit.variance_per_step() == pytest.approx(truth.variance_per_step(), rel=0.1)
+
+
+def _garch_sample(n=20_000, seed=11):
+    model = GarchT(mu=0.0, omega=2e-6, alpha=0.1, beta=0.88, nu=5.0, step_ms=HOUR)
+    paths = model.simulate(np.random.default_rng(seed), n_paths=1, n_steps=n, s0=100.0)
+    close = np.exp(paths.log_close[0])
+    import polars as pl
+    bars = pl.DataFrame({"ts": np.arange(n + 1, dtype=np.int64) * HOUR, "open": np.r_[close[0], close[:-1]],
+                         "high": np.r_[close[0], np.exp(paths.log_high[0])], "low": np.r_[close[0], np.exp(paths.log_low[0])],
+                         "close": close})
+    return ReturnSample.from_bars(bars)
+
+
+def test_bootstrap_preserves_the_return_distribution_and_clustering():
+    sample = _garch_sample()
+    boot = StationaryBootstrap.fit(sample)
+    assert 2 <= boot.block_length <= 3 * np.sqrt(sample.returns.size)
+    paths = boot.simulate(np.random.default_rng(0), n_paths=20, n_steps=2_000, s0=100.0)
+    r = np.diff(paths.log_close, axis=1)
+    pooled = r.ravel()
+    # same marginal law: two-sample KS does not reject, and the quantiles line up
+    assert stats.ks_2samp(pooled, sample.returns).pvalue > 0.01
+    for q in (0.01, 0.1, 0.5, 0.9, 0.99):
+        assert np.quantile(pooled, q) == pytest.approx(np.quantile(sample.returns, q), rel=0.1, abs=1e-4)
+    # blocks keep volatility clustering: lag-1 autocorrelation of |r| stays near the original
+    def acf1(x):
+        a = np.abs(x) - np.abs(x).mean()
+        return float(a[:-1] @ a[1:] / (a @ a))
+    original = acf1(sample.returns)
+    boot_acf = np.mean([acf1(row) for row in r])
+    iid = np.random.default_rng(1).permutation(sample.returns)
+    assert original > 0.1
+    assert boot_acf == pytest.approx(original, abs=0.06)
+    assert abs(acf1(iid)) < 0.05  # what resampling without blocks would give
+
+
+def test_bootstrap_lows_come_from_the_data():
+    sample = _garch_sample(n=3_000)
+    boot = StationaryBootstrap.fit(sample, block_length=5)
+    paths = boot.simulate(np.random.default_rng(2), n_paths=4, n_steps=500, s0=100.0)
+    excursions = paths.log_low - paths.log_close[:, :-1]
+    assert np.all(np.isin(np.round(excursions, 12), np.round(sample.low_excursions, 12)))
+    assert np.all(paths.log_low <= np.minimum(paths.log_close[:, :-1], paths.log_close[:, 1:]) + 1e-12)
+
+
+def test_block_length_short_for_independent_data():
+    x = np.abs(np.random.default_rng(3).standard_normal(10_000))
+    assert optimal_block_length(x) < 3
+
+
+@pytest.mark.parametrize("model", [
+    GBM(sigma_step=0.01),
+    GarchT(mu=0.0, omega=1e-6, alpha=0.1, beta=0.85, nu=5.0, step_ms=HOUR),
+    MertonJump(mu=0.0, sigma=0.004, lam=0.03, mu_j=-0.01, sigma_j=0.03, step_ms=HOUR),
+])
+def test_simulation_is_deterministic_and_candles_are_sane(model):
+    a = model.simulate(np.random.default_rng(42), n_paths=50, n_steps=100, s0=100.0)
+    b = model.simulate(np.random.default_rng(42), n_paths=50, n_steps=100, s0=100.0)
+    c = model.simulate(np.random.default_rng(43), n_paths=50, n_steps=100, s0=100.0)
+    np.testing.assert_array_equal(a.log_close, b.log_close)
+    np.testing.assert_array_equal(a.log_low, b.log_low)
+    assert not np.array_equal(a.log_close, c.log_close)
+    ends_low = np.minimum(a.log_close[:, :-1], a.log_close[:, 1:])
+    ends_high = np.maximum(a.log_close[:, :-1], a.log_close[:, 1:])
+    assert np.all(a.log_low <= ends_low + 1e-12) and np.all(a.log_high >= ends_high - 1e-12)
