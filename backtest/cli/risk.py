@@ -113,6 +113,7 @@ def replay(
     exchange: ExchangeOpt = "binanceusdm",
     slippage: SlippageOpt = "sqrt",
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to this Parquet file.")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Replay named crash windows: survived or liquidated, when, loss, worst margin ratio, slippage."""
     from backtest.config import RunConfig
@@ -138,6 +139,12 @@ def replay(
     if out:
         outcome.table.write_parquet(out)
         _console().print(f"wrote {out}")
+    if html:
+        from backtest.risk import report_sections as rs
+
+        rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
+            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
+        _console().print(f"wrote {html}")
 
 
 def stress(
@@ -152,6 +159,7 @@ def stress(
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
     slippage: SlippageOpt = "sqrt",
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
     from backtest.config import RunConfig
@@ -174,6 +182,16 @@ def stress(
         _console().print(f"[yellow]data quality:[/] {warning}", highlight=False, soft_wrap=True)
     _print_frame(table, "stress scenarios", ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return",
                                              "max_drawdown", "worst_margin_ratio", "slippage_cost", "funding"])
+    if html:
+        from backtest.risk import report_sections as rs
+
+        rs.write_risk_report(html, title="Stress scenarios", subtitle=f"{strategy} on {symbol}, {start} .. {end}",
+                             sections=[("stress", "Outcomes by scenario and leverage",
+                                        lambda t: rs._section(t, rs.table_html(table), css_class="mc-stress")),
+                                       ("stress-map", "Total return by scenario and leverage",
+                                        lambda t: rs.sweep_heatmap_section(table, x="leverage", y="scenario",
+                                                                           value="total_return", title=t))])
+        _console().print(f"wrote {html}")
 
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
@@ -215,7 +233,7 @@ def mc(
     workers: Annotated[int, typer.Option("--workers", help="Threads.")] = 2,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
-    html: Annotated[Optional[Path], typer.Option("--html", help="Write the report sections to this HTML fragment file.")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Monte Carlo liquidation probability by leverage and horizon, with Wilson intervals."""
     from backtest.risk.barriers import liquidation_barriers
@@ -242,8 +260,12 @@ def mc(
     if html:
         from backtest.risk import report_sections as rs
 
-        html.write_text(rs.fit_table_section([fitted.describe()]) + rs.liquidation_heatmap_section(table)
-                        + rs.survival_table_section(table) + rs.fan_chart_section(study), encoding="utf-8")
+        rs.write_risk_report(html, title=f"Liquidation probability: {symbol} {side}",
+                             subtitle=f"model {model}, {paths:,} paths, entry {s0:,.2f}, margin {margin:,.0f} USDT",
+                             sections=[("fit", "Fitted return model", lambda t: rs.fit_table_section([fitted.describe()], title=t)),
+                                       ("heatmap", "P(liquidation) by leverage and horizon", lambda t: rs.liquidation_heatmap_section(table, title=t)),
+                                       ("survival", "Survival table", lambda t: rs.survival_table_section(table, title=t)),
+                                       ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t))])
         _console().print(f"wrote {html}")
 
 
@@ -332,6 +354,7 @@ def sweep(
     out: Annotated[Path, typer.Option("--out", help="Output folder for sweep.parquet and sweep.duckdb.")] = Path("runs/sweep"),
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Sweep leverage x strategy parameters on all cores (or Ray); results in Parquet + DuckDB."""
     from backtest.risk.sweep import DataSpec, make_grid, run_sweep
@@ -362,6 +385,20 @@ def sweep(
     _print_frame(best, f"top 10 of {result.table.height} runs ({result.seconds:.1f} s, {result.backend}, "
                        f"{result.runner})", columns)
     _console().print(f"wrote {result.parquet_path} and {result.duckdb_path} (view: sweep)")
+    if html:
+        from backtest.risk import report_sections as rs
+
+        table = result.table
+        y = f"p_{sorted(param_grid)[0]}" if param_grid else "leverage"
+        sections = [("top", "Best runs", lambda t: rs._section(t, rs.table_html(best.select(
+            [c for c in columns if c in best.columns])), css_class="mc-sweep"))]
+        for metric, label in (("total_return", "Total return"), ("n_liquidations", "Liquidations"),
+                              ("max_drawdown", "Max drawdown")):
+            sections.append((f"map-{metric}", f"{label} by leverage and {y}",
+                             lambda t, m=metric: rs.sweep_heatmap_section(table, x="leverage", y=y, value=m, title=t)))
+        rs.write_risk_report(html, title=f"Sweep: {strategy}", subtitle=f"{table.height} runs on {symbol}",
+                             sections=sections)
+        _console().print(f"wrote {html}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,8 @@
 """HTML fragments of the risk lab for the report package.
 
 Each builder returns an HTML string: a ``<section>`` with an escaped heading and either a
-plotly figure (``fig.to_html(full_html=False, include_plotlyjs=False)``; the page must load
-plotly.js once) or a plain table. Every piece of text from data or users goes through
+plotly figure (a chart slot of :func:`reports.html.figure_html`, drawn by the report page's
+loader; :func:`write_risk_report` writes such a page) or a plain table. Every piece of text from data or users goes through
 :func:`html.escape`. plotly is imported inside the builders (``import backtest`` stays light).
 
 Builders: :func:`fan_chart_section`, :func:`liquidation_heatmap_section`,
@@ -29,16 +29,58 @@ __all__ = [
     "survival_table_section",
     "sweep_heatmap_section",
     "table_html",
+    "write_risk_report",
 ]
 
 
 def _section(title: str, body: str, *, css_class: str, note: str = "") -> str:
     note_html = f'<p class="mc-note">{html.escape(note)}</p>' if note else ""
-    return (f'<section class="mc-risk {css_class}"><h2>{html.escape(title)}</h2>{note_html}{body}</section>')
+    heading = f"<h2>{html.escape(title)}</h2>" if title else ""
+    return f'<section class="mc-risk {css_class}">{heading}{note_html}{body}</section>'
+
+
+def write_risk_report(out: Any, *, title: str, subtitle: str,
+                      sections: Sequence[tuple[str, str, Any]]) -> Any:
+    """Write a self-contained offline HTML page (plotly.js inlined once) of risk-lab sections.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The page to write (atomically).
+    title, subtitle : str
+        Page heading (plain text; escaped).
+    sections : sequence of (anchor id, heading, builder)
+        ``builder(title)`` returns one of this module's fragments; it is called with an empty
+        title because the page draws the heading of each card itself.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    from pathlib import Path
+
+    from reports.html import Section, render_page
+    from reports.single import write_html
+
+    out = Path(out)
+    cards = [Section(id=anchor, title=heading, body=builder("")) for anchor, heading, builder in sections]
+    page = render_page(title=title, subtitle=subtitle, sections=cards, out=out,
+                       footer="margincall risk lab")
+    return write_html(out, page)
 
 
 def _figure_html(fig: Any) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False)
+    # The report page's own loader draws the chart once plotly.js (loaded once, at the end of
+    # the page) is there; the slot id is derived from the figure so pages stay deterministic.
+    import hashlib
+
+    import plotly.io as pio
+
+    from reports.html import figure_html
+
+    digest = hashlib.sha1(pio.to_json(fig, validate=False, remove_uids=True).encode()).hexdigest()[:12]
+    return figure_html(fig, div_id=f"risk-{digest}")
 
 
 def _format(value: Any) -> str:
