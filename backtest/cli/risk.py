@@ -133,7 +133,7 @@ def replay(
         raise _fail("no crash window could be replayed (see the missing-data messages above)")
     _print_frame(outcome.table, "crash replays", ["crash", "symbol", "leverage", "survived", "first_liquidation",
                                                   "hours_to_liquidation", "loss", "loss_pct", "worst_margin_ratio",
-                                                  "slippage_cost"])
+                                                  "slippage_cost", "rejection"])
     for warning in sorted(set("; ".join(outcome.table["warnings"].to_list()).split("; ")) - {""}):
         _console().print(f"[yellow]data quality:[/] {warning}", highlight=False, soft_wrap=True)
     if out:

@@ -23,7 +23,8 @@ from backtest.risk.errors import MissingWindowDataError, RiskError
 __all__ = ["ReplayOutcome", "replay_library", "replay_window", "survives_all", "REPLAY_COLUMNS"]
 
 #: Columns of the crash-replay table, in order.
-REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived", "n_liquidations",
+REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived", "entered", "rejection",
+                  "n_liquidations",
                   "first_liquidation", "hours_to_liquidation", "entry_price", "liquidation_price", "loss",
                   "loss_pct", "margin_lost", "worst_margin_ratio", "slippage_cost", "fees", "funding", "bad_debt",
                   "final_equity", "warnings")
@@ -98,9 +99,16 @@ def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strateg
         liqs = result.liquidations
         first_liq = _ms(liqs["trigger_ts"][0]) if liqs.height else None
         funding = summary.get("funding_paid", 0.0) - summary.get("funding_received", 0.0)
+        # A position the venue refused to open (e.g. notional beyond the tier's leverage cap)
+        # did not survive anything: it never existed. Say why instead of counting it a survivor.
+        entered = first_fill.height > 0
+        rejections = result.rejections
+        rejection = (f"{rejections['reason'][0]}: {rejections['message'][0]}"
+                     if not entered and rejections.height else None)
         rows.append({
             "crash": window.name, "title": window.title, "symbol": symbol, "timeframe": window.timeframe,
-            "leverage": float(leverage), "survived": liqs.height == 0, "n_liquidations": int(liqs.height),
+            "leverage": float(leverage), "survived": entered and liqs.height == 0, "entered": entered,
+            "rejection": rejection, "n_liquidations": int(liqs.height),
             "first_liquidation": _iso(first_liq),
             "hours_to_liquidation": (first_liq - entry_ms) / 3_600_000 if first_liq is not None and entry_ms else None,
             "entry_price": float(first_fill["price"][0]) if first_fill.height else None,
@@ -116,7 +124,8 @@ def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strateg
 
 def _empty_table() -> pl.DataFrame:
     schema = {c: pl.String for c in REPLAY_COLUMNS}
-    schema.update({"leverage": pl.Float64, "survived": pl.Boolean, "n_liquidations": pl.Int64})
+    schema.update({"leverage": pl.Float64, "survived": pl.Boolean, "entered": pl.Boolean,
+                   "n_liquidations": pl.Int64})
     for c in ("hours_to_liquidation", "entry_price", "liquidation_price", "loss", "loss_pct", "margin_lost",
               "worst_margin_ratio", "slippage_cost", "fees", "funding", "bad_debt", "final_equity"):
         schema[c] = pl.Float64

@@ -187,7 +187,7 @@ def survival_table_section(table: pl.DataFrame, *, title: str = "Survival by lev
 
 def crash_replay_table_section(frame: pl.DataFrame, *, title: str = "Crash replays") -> str:
     """The crash-replay table (``backtest.risk.replay`` rows) as HTML; liquidated rows flagged."""
-    preferred = ("crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation",
+    preferred = ("crash", "symbol", "leverage", "survived", "rejection", "first_liquidation", "hours_to_liquidation",
                  "loss", "loss_pct", "worst_margin_ratio", "slippage_cost", "warnings")
     columns = [c for c in preferred if c in frame.columns]
     return _section(title, table_html(frame, columns=columns, row_class="survived"), css_class="mc-crashes")

@@ -139,3 +139,23 @@ def test_5m_windows_without_mark_fall_back_to_last(shared_data: Path, tmp_path: 
             assert row["loss"] > 0 and row["margin_lost"] > 0
     assert table.filter(pl.col("leverage") == 2.0)["survived"][0] is True
     assert table.filter(pl.col("leverage") == leverage)["survived"][0] is False
+
+
+def test_a_position_the_venue_refuses_is_not_a_survivor() -> None:
+    """125x of a 10,000 USDT wallet is 1.25M notional, beyond the 20x cap of that tier."""
+    from backtest.risk.crashes import CrashWindow
+    from backtest.risk.data import WindowData
+    from backtest.risk.replay import replay_window
+    from data_loaders.synthetic import engine_frames, generate_perpetual
+
+    market = generate_perpetual(symbol="BTC/USDT:USDT", days=2, crash_day=1, seed=3, timeframe="1h")
+    bars, funding = engine_frames(market)
+    start, end = int(bars["ts"][0].timestamp() * 1000), market.end_ms
+    window = CrashWindow(name="synthetic", title="synthetic crash", start_ms=start, end_ms=end,
+                         symbols=("BTC/USDT:USDT",), timeframe="1h", description="", source="test")
+    rows = replay_window(window, "BTC/USDT:USDT", WindowData(bars=bars, funding=funding, warnings=[]),
+                         leverages=[1.0, 125.0])
+    low, high = rows
+    assert low["entered"] and low["rejection"] is None
+    assert not high["entered"] and not high["survived"] and high["n_liquidations"] == 0
+    assert high["rejection"].startswith("leverage_cap")
