@@ -127,6 +127,10 @@ class RunConfig:
     def __setattr__(self, key: str, value: Any) -> None:
         raise ConfigError(f"RunConfig is immutable; use config.replace({key}=...) instead")
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickle as the keyword arguments that rebuild it (``__setattr__`` blocks the default)."""
+        return (_restore, ({k: getattr(self, k) for k in _FIELDS},))
+
     def __repr__(self) -> str:
         changed = ", ".join(f"{k}={getattr(self, k)!r}" for k in _FIELDS
                             if getattr(self, k) != _FIELDS[k][0])
@@ -248,3 +252,8 @@ class RunConfig:
                 f"symbol or a 'default' key, found keys {sorted(value)}"
             )
         return value
+
+
+def _restore(values: dict[str, Any]) -> RunConfig:
+    """Unpickle a :class:`RunConfig` (validated again, like any construction)."""
+    return RunConfig(**values)

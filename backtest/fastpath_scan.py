@@ -122,6 +122,8 @@ class SignalScanner:
         self.n_symbols = len(data.symbols)
         #: Bars handed to the engine's phases so far (the rest were skipped as no-ops).
         self.visited = 0
+        #: ``on_bar`` calls made on visited bars (the others would have been no-ops).
+        self.strategy_calls = 0
         self.gates = self.run.gate_ranges
         self._action_tables(strategy._signals)
         # on_bar reads the signal only on visited bars: views, not a list of every bar
@@ -235,6 +237,7 @@ class SignalScanner:
                 run._walk(j)
             ctx._i = j
             on_bar(ctx)
+            self.strategy_calls += 1
             i = j + 1
 
     def _loop_single(self, start: int, stop: int, events: list[int], forced: set[int]) -> None:
@@ -250,7 +253,7 @@ class SignalScanner:
         next_action = self.actions[0].next
         ml, mh, ll, lh = self.gates[0]
         inf = math.inf
-        visited = 0
+        visited = calls = 0
         e = int(np.searchsorted(events, start))
         i = start
         while i < stop:
@@ -289,9 +292,14 @@ class SignalScanner:
                     or ll[i] <= book.last_below[0] or lh[i] >= book.last_above[0]:
                 run._walk(i)
             ctx._i = i
-            on_bar(ctx)
+            # on_bar only where the signal wants another side: elsewhere its target order is
+            # a no-op (no order is pending at this point: the open fill just consumed it)
+            if next_action(i, sides[0]) == i:
+                on_bar(ctx)
+                calls += 1
             i += 1
         self.visited += visited
+        self.strategy_calls += calls
 
     def result(self) -> RunResult:
         """The run's :class:`RunResult` (built by the engine, as for the event path)."""

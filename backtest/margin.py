@@ -102,18 +102,40 @@ class MarginModel:
         return table.for_notional(notional).max_leverage
 
     # ------------------------------------------------------------------ pools
-    def _leg_of(self, pos: Position) -> Any:
+    def _leg_of(self, pos: Position, tier: Any) -> Any:
         side = 1 if pos.qty > 0 else -1
-        return self._leg(side, abs(pos.qty), pos.entry_price)
+        return self._leg(side, abs(pos.qty), pos.entry_price, tier.mmr, tier.cum)
 
     def _solve(self, wallet: float, legs: list[Position], sym: int, other_mm: float = 0.0,
                other_upnl: float = 0.0) -> float:
+        """The pool's liquidation price with brackets re-solved at the LP notional.
+
+        The venue's resolver starts every leg at the first bracket, solves, and stops when
+        the bracket of the notional at that price is still the first one; otherwise it
+        iterates. Most refreshes end there, so the first step is taken here with the venue's
+        plain ``liquidation_price`` (the same formula on the same legs: the same float) and
+        the resolver runs only when a leg lands in another bracket. Avoids two leg copies
+        and a validation per refresh, with identical results.
+        """
+        table = self.tables[sym]
+        first = table.tiers[0]
         kwargs = {}
         for pos in legs:
-            kwargs[_SIDE_ARG[pos.position_side]] = self._leg_of(pos)
+            kwargs[_SIDE_ARG[pos.position_side]] = self._leg_of(pos, first)
         try:
+            price = self.venue.liquidation_price(
+                wallet_balance=wallet, other_maintenance=other_mm, other_unrealized=other_upnl,
+                **kwargs)
+            if len(table.tiers) == 1:  # one bracket: the resolver's first step is final
+                return price
+            at = 0.0 if price != price else max(price, 0.0)  # the resolver's notional price
+            for leg in kwargs.values():
+                if table.index_for(leg.qty * at) != 0:
+                    break
+            else:
+                return price
             return self.venue.liquidation_price_resolved(
-                wallet_balance=wallet, tiers=self.tables[sym], other_maintenance=other_mm,
+                wallet_balance=wallet, tiers=table, other_maintenance=other_mm,
                 other_unrealized=other_upnl, **kwargs)
         except Exception:  # a table with no self-consistent tier: fall back to no threshold
             return math.nan

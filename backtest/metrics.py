@@ -8,6 +8,7 @@ per bar by notional, exactly as ``TierTable.for_notional`` does).
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +38,11 @@ def iso(ms: int | None) -> str | None:
 class BarState:
     """The account at every bar close, as arrays (one row per strategy bar).
 
+    Every column is computed on first use and cached (``functools.cached_property``): the
+    summary needs only the equity and the margin ratio, so a run whose frames are never
+    read (a sweep) never builds the liquidation/bankruptcy prices, leverages, distances or
+    the positions table. The values are the same whichever is asked first.
+
     Parameters
     ----------
     state : RunState
@@ -46,58 +52,147 @@ class BarState:
     def __init__(self, state: Any) -> None:
         data = state.data
         journal = state.journal
-        acct = state.account
         n = len(data)
         self.n = n
-        self.close_ts = data.ts + data.interval_ms
+        self._state = state
+        self._data = data
+        # per bar, the index of the last snapshot taken at or before it (forward fill):
+        # count of snapshots with bar <= i, minus one (snapshot bars strictly increase)
         snap_bar = np.asarray(journal.snap_bar, dtype=np.int64)
-        idx = np.searchsorted(snap_bar, np.arange(n), side="right") - 1
-        idx = np.maximum(idx, 0)
-        self.wallet = np.asarray(journal.snap_wallet, dtype=np.float64)[idx]
-        per = np.asarray(journal.snap_positions, dtype=np.float64)  # snaps x keys x 7
-        self.keys = acct.positions
-        self.qty = per[:, :, 1][idx].T          # keys x bars
-        self.entry = per[:, :, 2][idx].T
-        self.margin = per[:, :, 3][idx].T
-        self.leverage = per[:, :, 4][idx].T
-        self.lp = per[:, :, 5][idx].T
-        self.bp = per[:, :, 6][idx].T
+        inside = snap_bar[(snap_bar >= 0) & (snap_bar < n)]
+        idx = np.cumsum(np.bincount(inside, minlength=n)[:n])
+        idx += int(np.count_nonzero(snap_bar < 0)) - 1
+        self._idx = np.maximum(idx, 0, out=idx)
+        self._snap_wallet = journal.snap_wallet
+        self._snap_positions = journal.snap_positions
+        self.keys = state.account.positions
         self.mark = [b.mark_close for b in state.bars]
         self.last = [b.close for b in state.bars]
-        is_open = self.qty != 0.0
-        self.open = is_open
+
+    # ------------------------------------------------------------------ snapshot columns
+    @functools.cached_property
+    def close_ts(self) -> np.ndarray:
+        """Bar close instants, UTC ms."""
+        return self._data.ts + self._data.interval_ms
+
+    @functools.cached_property
+    def _per(self) -> np.ndarray:
+        return np.asarray(self._snap_positions, dtype=np.float64)  # snaps x keys x 7
+
+    def _field(self, j: int) -> np.ndarray:
+        return self._per[:, :, j][self._idx].T  # keys x bars
+
+    @functools.cached_property
+    def wallet(self) -> np.ndarray:
+        """Wallet balance per bar, USDT."""
+        return np.asarray(self._snap_wallet, dtype=np.float64)[self._idx]
+
+    qty = functools.cached_property(lambda self: self._field(1))
+    qty.__doc__ = "Signed quantity per position key and bar (keys x bars)."
+    entry = functools.cached_property(lambda self: self._field(2))
+    entry.__doc__ = "Entry price per key and bar, USDT."
+    margin = functools.cached_property(lambda self: self._field(3))
+    margin.__doc__ = "Isolated margin per key and bar, USDT."
+    leverage = functools.cached_property(lambda self: self._field(4))
+    leverage.__doc__ = "Leverage per key and bar."
+    lp = functools.cached_property(lambda self: self._field(5))
+    lp.__doc__ = "Liquidation price per key and bar, USDT."
+    bp = functools.cached_property(lambda self: self._field(6))
+    bp.__doc__ = "Bankruptcy price per key and bar, USDT."
+
+    @functools.cached_property
+    def open(self) -> np.ndarray:
+        """True where a key holds a position (keys x bars)."""
+        return (self._per[:, :, 1] != 0.0)[self._idx].T  # per snapshot, then spread over bars
+
+    # ------------------------------------------------------------------ valuation
+    @functools.cached_property
+    def upnl(self) -> np.ndarray:
+        """Unrealized PnL per key and bar at the close's mark, USDT (0 when flat)."""
+        venue = self._state.venue
+        is_open = self.open
         upnl = np.zeros_like(self.qty)
-        mm = np.zeros_like(self.qty)
-        notional = np.zeros_like(self.qty)
+        entry = np.nan_to_num(self._per[:, :, 2])[self._idx].T  # elementwise: per snapshot
         for k, pos in enumerate(self.keys):
             mark = self.mark[pos.sym]
-            q = self.qty[k]
-            upnl[k] = np.where(is_open[k], state.venue.unrealized_pnl(
-                signed_qty=q, entry_price=np.nan_to_num(self.entry[k]), mark_price=mark), 0.0)
-            notional[k] = np.abs(q) * mark
-            mm[k] = np.where(is_open[k], self._maintenance(state, pos.sym, notional[k], data.ts), 0.0)
-        self.upnl, self.mm, self.notional = upnl, mm, notional
-        iso_mask = np.array([p.margin_mode == "isolated" for p in self.keys])[:, None] & is_open
+            upnl[k] = np.where(is_open[k], venue.unrealized_pnl(
+                signed_qty=self.qty[k], entry_price=entry[k], mark_price=mark), 0.0)
+        return upnl
+
+    @functools.cached_property
+    def notional(self) -> np.ndarray:
+        """Absolute notional per key and bar at the close's mark, USDT."""
+        notional = np.zeros_like(self.qty)
+        for k, pos in enumerate(self.keys):
+            notional[k] = np.abs(self.qty[k]) * self.mark[pos.sym]
+        return notional
+
+    @functools.cached_property
+    def mm(self) -> np.ndarray:
+        """Maintenance margin per key and bar (venue formula, tier by notional), USDT."""
+        is_open = self.open
+        notional = self.notional
+        mm = np.zeros_like(self.qty)
+        for k, pos in enumerate(self.keys):
+            mm[k] = np.where(is_open[k], self._maintenance(self._state, pos.sym, notional[k],
+                                                           self._data.ts), 0.0)
+        return mm
+
+    @functools.cached_property
+    def _iso_mask(self) -> np.ndarray:
+        return np.array([p.margin_mode == "isolated" for p in self.keys])[:, None] & self.open
+
+    @functools.cached_property
+    def margin_ratio(self) -> np.ndarray:
+        """Worst margin ratio (MM / margin balance) over the account's pools per bar."""
+        n = self.n
+        is_open = self.open
+        iso_mask = self._iso_mask
         cross_mask = ~iso_mask & is_open
-        cross_balance = (self.wallet - np.where(iso_mask, self.margin, 0.0).sum(axis=0)
-                         + np.where(cross_mask, upnl, 0.0).sum(axis=0))
-        cross_mm = np.where(cross_mask, mm, 0.0).sum(axis=0)
-        ratio = np.zeros(n)
+        upnl, mm = self.upnl, self.mm
         with np.errstate(divide="ignore", invalid="ignore"):
             has_cross = cross_mask.any(axis=0)
-            ratio = np.where(has_cross, _ratio(cross_mm, cross_balance), 0.0)
+            if has_cross.any():
+                cross_balance = (self.wallet - np.where(iso_mask, self.margin, 0.0).sum(axis=0)
+                                 + np.where(cross_mask, upnl, 0.0).sum(axis=0))
+                cross_mm = np.where(cross_mask, mm, 0.0).sum(axis=0)
+                ratio = np.where(has_cross, _ratio(cross_mm, cross_balance), 0.0)
+            else:  # what the expression above gives without any cross position
+                ratio = np.zeros(n)
             for k in range(len(self.keys)):
+                if not iso_mask[k].any():
+                    continue  # np.where(False, ..., ratio) keeps ratio
                 r = _ratio(mm[k], self.margin[k] + upnl[k])
                 ratio = np.where(iso_mask[k], np.maximum(ratio, r), ratio)
-            dist = np.full(n, np.inf)
+        return ratio
+
+    @functools.cached_property
+    def distance(self) -> np.ndarray:
+        """Smallest relative distance of the mark to a liquidation price per bar (nan when flat)."""
+        dist = np.full(self.n, np.inf)
+        is_open = self.open
+        with np.errstate(divide="ignore", invalid="ignore"):
             for k, pos in enumerate(self.keys):
+                if not is_open[k].any():
+                    continue
                 d = np.abs(self.mark[pos.sym] - self.lp[k]) / self.mark[pos.sym]
                 dist = np.where(is_open[k] & np.isfinite(d), np.minimum(dist, d), dist)
-        self.margin_ratio = ratio
-        self.distance = np.where(np.isfinite(dist), dist, np.nan)
-        self.unrealized = upnl.sum(axis=0)
-        self.equity = self.wallet + self.unrealized
-        self.maintenance = mm.sum(axis=0)
+        return np.where(np.isfinite(dist), dist, np.nan)
+
+    @functools.cached_property
+    def unrealized(self) -> np.ndarray:
+        """Unrealized PnL of the account per bar, USDT."""
+        return self.upnl.sum(axis=0)
+
+    @functools.cached_property
+    def equity(self) -> np.ndarray:
+        """Wallet + unrealized PnL per bar, USDT."""
+        return self.wallet + self.unrealized
+
+    @functools.cached_property
+    def maintenance(self) -> np.ndarray:
+        """Maintenance margin of the account per bar, USDT."""
+        return self.mm.sum(axis=0)
 
     @staticmethod
     def _maintenance(state: Any, sym: int, notional: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -170,8 +265,8 @@ class BarState:
 
 def _ratio(mm: np.ndarray, balance: np.ndarray) -> np.ndarray:
     """Margin ratio MM / margin balance; inf when the balance is gone (venue margin_ratio)."""
-    return np.where(balance > 0, mm / np.where(balance > 0, balance, 1.0),
-                    np.where(mm > 0, np.inf, 0.0))
+    positive = balance > 0
+    return np.where(positive, mm / np.where(positive, balance, 1.0), np.where(mm > 0, np.inf, 0.0))
 
 
 def summarize(state: Any, bars: BarState, initial: float) -> dict[str, Any]:

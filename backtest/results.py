@@ -1,6 +1,7 @@
 """The result of a run: frames of CONTRACTS §6, the summary, and ``write(out_dir)``."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import datetime, timezone
@@ -103,7 +104,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of the packages that shape results."""
+    """Versions of the packages that shape results (a fresh dict per call)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str], ...]:
+    # installed versions do not change within a process; metadata lookups cost ~10 ms a run
     from importlib import metadata
 
     out = {}
@@ -112,4 +119,4 @@ def package_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
-    return out
+    return tuple(out.items())

@@ -141,20 +141,31 @@ class EngineRunner:
 
 @dataclass(frozen=True)
 class SignalRunner:
-    """The array path: a vectorized signal into ``backtest.fastpath.run_signals``."""
+    """The array path: a vectorized signal into ``backtest.fastpath.run_signals``.
+
+    The signal depends only on the strategy parameters, so a sweep computes it once per
+    parameter combination (:meth:`signals`) and reuses it for every leverage
+    (``run(..., signals=...)``).
+    """
 
     strategy: str
     name: str = "fastpath"
 
-    def run(self, market: Any, config: SweepConfig, base_config: Any) -> dict[str, Any]:
-        """See :class:`Runner`."""
-        from backtest.fastpath import run_signals
-
+    def signals(self, market: Any, params: Mapping[str, Any]) -> Any:
+        """The target-exposure array of ``params`` on ``market``'s first symbol."""
         signal = resolve_signal(self.strategy)
         if signal is None:
             raise RiskError(f"strategy {self.strategy!r} has no vectorized signal; use runner='engine'")
         close = market.bars[market.symbols[0]].close
-        signals = signal(close, config.param_dict)
+        return signal(close, dict(params))
+
+    def run(self, market: Any, config: SweepConfig, base_config: Any, *,
+            signals: Any = None) -> dict[str, Any]:
+        """See :class:`Runner`; ``signals`` (from :meth:`signals`) skips recomputing them."""
+        from backtest.fastpath import run_signals
+
+        if signals is None:
+            signals = self.signals(market, config.param_dict)
         result = run_signals(market, signals, config=base_config.replace(leverage=config.leverage))
         return result.summary
 
@@ -187,23 +198,19 @@ def _flat_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _config_values(config: Any) -> dict[str, Any]:
-    """The keyword arguments that rebuild ``config`` (RunConfig itself does not pickle)."""
-    from backtest.config import RunConfig
-
-    return {key: getattr(config, key) for key in RunConfig.describe()}
-
-
 def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
-               base_values: dict[str, Any]) -> list[dict[str, Any]]:
-    from backtest.config import RunConfig
-
-    base_config = RunConfig(**base_values)
+               base_config: Any) -> list[dict[str, Any]]:
     market = spec.load()
     rows = []
+    last: tuple[Any, Any] = (None, None)  # (params, signals): chunks are grouped by params
     for config in configs:
         t0 = time.perf_counter()
-        summary = runner.run(market, config, base_config)
+        if isinstance(runner, SignalRunner):
+            if last[0] != config.params:
+                last = (config.params, runner.signals(market, config.param_dict))
+            summary = runner.run(market, config, base_config, signals=last[1])
+        else:
+            summary = runner.run(market, config, base_config)
         row = {"run_id": config.run_id, "leverage": config.leverage}
         row.update({f"p_{k}": v for k, v in config.params})
         row.update(_flat_summary(summary))
@@ -211,6 +218,11 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
     return rows
+
+
+def _warm_worker(spec: DataSpec) -> None:
+    """Pool initializer: load the market data once per worker, before the first task."""
+    spec.load()
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,7 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
     ray_address : str, optional
         Address of an existing Ray cluster (implies ``backend="ray"``).
     chunk_size : int, optional
-        Configurations per task (default: about 4 tasks per worker).
+        Configurations per task (default: about 8 tasks per worker, for balance).
     progress : bool, default True
         Show a progress bar of runs done.
     out_dir : path, optional
@@ -273,15 +285,17 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
 
     if not configs:
         raise RiskError("sweep: no configurations to run")
-    base = _config_values(base_config or RunConfig())
+    base = base_config or RunConfig()
     chosen = pick_runner(strategy, runner) if isinstance(runner, str) else runner
     if ray_address:
         backend = "ray"
     if backend not in ("local", "ray"):
         raise RiskError(f"sweep backend must be 'local' or 'ray', found {backend!r}")
     workers = workers or os.cpu_count() or 1
-    size = chunk_size or max(1, math.ceil(len(configs) / (workers * 4)))
-    chunks = _chunks(configs, size)
+    size = chunk_size or max(1, math.ceil(len(configs) / (workers * 8)))
+    # runs sharing parameters (hence one signal) land in the same chunk, leverages inside
+    ordered = sorted(configs, key=lambda c: (repr(c.params), c.leverage, c.run_id))
+    chunks = _chunks(ordered, size)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     bar = _progress(len(configs), progress)
@@ -294,7 +308,8 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
                 bar.update(len(chunk))
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_worker,
+                                     initargs=(spec,)) as pool:
                 futures = {pool.submit(_run_chunk, spec, chosen, chunk, base): len(chunk) for chunk in chunks}
                 for future in as_completed(futures):
                     rows.extend(future.result())

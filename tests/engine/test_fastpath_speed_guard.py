@@ -1,0 +1,112 @@
+"""Structural speed guards of the array path (no timings: what is *not* done is asserted).
+
+* the summary is computed without building any output frame or the per-bar columns only
+  the frames need (liquidation/bankruptcy prices, leverage, distance to liquidation);
+* the scan calls the strategy only on bars where the signal asks for another side;
+* a margin refresh solves the liquidation price without the venue's iterative resolver when
+  the first bracket is self-consistent, with exactly the resolver's result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from backtest import MarketData, RunConfig, run_backtest, run_signals
+from backtest.fastpath import SignalStrategy
+from backtest.fastpath_scan import SignalScanner
+from backtest.positions import Position
+from backtest.venues.binance_usdm import Leg
+from backtest.venues.tiers import TierTable
+from data_loaders.synthetic import engine_frames, generate_perpetual
+
+BTC = "BTC/USDT:USDT"
+
+
+@pytest.fixture(scope="module")
+def data() -> MarketData:
+    market = generate_perpetual(symbol=BTC, days=10, crash_day=6, seed=11)
+    bars, funding = engine_frames(market)
+    return MarketData.from_frames({BTC: bars}, {BTC: funding}, timeframe="1m")
+
+
+def flips(n: int, every: int) -> np.ndarray:
+    """+1 / -1 alternating every ``every`` bars, NaN for the first 50."""
+    signals = np.where((np.arange(n) // every) % 2 == 0, 1.0, -1.0)
+    signals[:50] = np.nan
+    return signals
+
+
+def test_the_summary_builds_no_frame_and_no_frame_only_column(data: MarketData) -> None:
+    result = run_signals(data, flips(len(data), 700), config=RunConfig(leverage=20.0))
+    summary = result.summary
+    assert summary["n_fills"] > 0 and summary["n_liquidations"] >= 0
+    assert result._frames == {}  # noqa: SLF001 - no frame was built for the summary
+    bars = result._builders["equity"].__self__  # noqa: SLF001 - the run's BarState
+    built = set(vars(bars))
+    assert {"equity", "margin_ratio"} <= built
+    assert not {"lp", "bp", "leverage", "distance", "maintenance"} & built
+    # the frames are still there on demand, and consistent with the summary
+    equity = result.equity
+    assert set(result._frames) == {"equity"}  # noqa: SLF001
+    assert equity.get_column("equity")[-1] == summary["final_equity"]
+    assert equity.get_column("margin_ratio").max() == summary["worst_margin_ratio"]
+
+
+def test_frames_do_not_depend_on_what_was_asked_first(data: MarketData) -> None:
+    signals = flips(len(data), 500)
+    config = RunConfig(leverage=25.0)
+    first = run_signals(data, signals, config=config)
+    positions_first = first.positions  # per-bar columns before the summary's
+    second = run_signals(data, signals, config=config)
+    summary_first = json.dumps(second.summary, sort_keys=True)
+    assert json.dumps(first.summary, sort_keys=True) == summary_first
+    assert positions_first.equals(second.positions)
+    assert first.equity.equals(second.equity)
+
+
+def test_the_scan_calls_the_strategy_only_where_the_signal_changes_side(data: MarketData) -> None:
+    signals = flips(len(data), 300)
+    scanner = SignalScanner(data, SignalStrategy(signals), RunConfig(leverage=5.0))
+    scanner.loop()
+    result = scanner.result()
+    changes = int(np.count_nonzero(np.diff(np.sign(signals[50:])))) + 1
+    # each side change is acted on once (plus re-entries after a liquidation), never per bar
+    assert scanner.strategy_calls <= changes + 2 * result.summary["n_liquidations"]
+    assert scanner.strategy_calls < scanner.visited  # fill and funding bars need no call
+    event = run_backtest(data, SignalStrategy(signals), config=RunConfig(leverage=5.0))
+    assert event.fills.equals(result.fills) and event.equity.equals(result.equity)
+
+
+def test_the_refresh_matches_the_venue_resolver_without_calling_it(data: MarketData) -> None:
+    table = TierTable.from_rates([(0.0, 0.004), (50_000.0, 0.005), (250_000.0, 0.01),
+                                  (1_000_000.0, 0.025)], max_leverage=[125.0, 100.0, 50.0, 20.0])
+    scanner = SignalScanner(data, SignalStrategy(np.full(len(data), np.nan)),
+                            RunConfig(tiers=table, leverage=10.0))
+    margin = scanner.run.st.margin
+    venue = margin.venue
+    calls = []
+
+    def resolved(**kwargs):  # noqa: ANN003, ANN202
+        calls.append(kwargs)
+        return venue.liquidation_price_resolved(**kwargs)
+
+    margin.venue = dataclasses.replace(venue, liquidation_price_resolved=resolved)
+    rng = np.random.default_rng(2)
+    for k in range(300):
+        qty = float(rng.choice([0.05, 0.5, 3.0, 20.0, 60.0])) * float(rng.uniform(0.5, 1.5))
+        entry = float(rng.uniform(20_000, 40_000))
+        side = 1.0 if k % 2 else -1.0
+        pos = Position(0, 0, BTC, "both", "isolated", 10.0, venue.unrealized_pnl)
+        pos.qty, pos.entry_price = side * qty, entry
+        wallet = qty * entry / float(rng.choice([2.0, 10.0, 50.0]))
+        before = len(calls)
+        got = margin._solve(wallet, [pos], 0)  # noqa: SLF001
+        leg = Leg(1 if side > 0 else -1, qty, entry)  # no bracket: the resolver starts at the first
+        expected = venue.liquidation_price_resolved(wallet_balance=wallet, tiers=table, both=leg)
+        assert got == expected or (np.isnan(got) and np.isnan(expected))
+        if table.index_for(qty * max(expected, 0.0)) == 0:
+            assert len(calls) == before  # the first bracket held: no resolver call
+    assert calls, "some positions should need a higher bracket (and the resolver)"

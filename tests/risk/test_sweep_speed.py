@@ -1,0 +1,68 @@
+"""Sweep plumbing that keeps it fast: picklable configs, one signal per parameter set."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import polars as pl
+import pytest
+
+from backtest import MarketData, RunConfig, run_signals
+from backtest.risk.signals import sma_cross_signals
+from backtest.risk.sweep import DataSpec, SignalRunner, make_grid, run_sweep
+from backtest.venues.tiers import TierTable
+
+SYMBOL = "BTC/USDT:USDT"
+
+
+def test_run_config_pickles_to_an_equal_config():
+    config = RunConfig(leverage={"default": 3.0}, slippage="fixed", slippage_params={"bps": 1.0},
+                       tiers=TierTable.from_rates([(0.0, 0.005)], max_leverage=[125.0], label="one"),
+                       fees=(0.0002, 0.0004), rounding=False)
+    copy = pickle.loads(pickle.dumps(config))
+    assert copy == config and copy is not config
+    assert copy.for_symbol("leverage", SYMBOL) == 3.0
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> DataSpec:
+    rng = np.random.default_rng(9)
+    n = 3_000
+    close = 20_000 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    open_ = np.r_[20_000.0, close[:-1]]
+    high, low = np.maximum(open_, close) * 1.001, np.minimum(open_, close) * 0.999
+    ts = pl.Series("ts", np.arange(n, dtype=np.int64) * 60_000 + 1_672_531_200_000).cast(pl.Datetime("ms", "UTC"))
+    bars = pl.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
+                         "volume": np.full(n, 50.0), "mark_open": open_, "mark_high": high, "mark_low": low,
+                         "mark_close": close})
+    path = tmp_path_factory.mktemp("sweep_speed") / "bars.parquet"
+    bars.write_parquet(path)
+    return DataSpec(symbol=SYMBOL, timeframe="1m", bars_path=str(path))
+
+
+class CountingRunner(SignalRunner):
+    """A SignalRunner that records how often the signal is computed (in this process)."""
+
+    computed: list = []
+
+    def signals(self, market, params):  # noqa: ANN001, ANN201
+        CountingRunner.computed.append(tuple(sorted(params.items())))
+        return super().signals(market, params)
+
+
+def test_a_sweep_computes_one_signal_per_parameter_set_and_matches_direct_runs(spec):
+    CountingRunner.computed.clear()
+    grid = make_grid([2, 5, 20], {"fast": [5, 12], "slow": [40]})
+    base = RunConfig(slippage="none", rounding=False)
+    result = run_sweep(spec, "sma_cross", grid, base_config=base, runner=CountingRunner("sma_cross"),
+                       workers=1, chunk_size=len(grid), progress=False)
+    assert sorted(CountingRunner.computed) == [(("fast", 5), ("slow", 40)), (("fast", 12), ("slow", 40))]
+    assert result.table["run_id"].to_list() == list(range(len(grid)))
+    market: MarketData = spec.load()
+    close = market.bars[SYMBOL].close
+    for row in result.table.iter_rows(named=True):
+        direct = run_signals(market, sma_cross_signals(close, {"fast": row["p_fast"], "slow": row["p_slow"]}),
+                             config=base.replace(leverage=row["leverage"]))
+        assert row["final_equity"] == direct.summary["final_equity"]
+        assert row["max_drawdown"] == direct.summary["max_drawdown"]
+        assert row["n_fills"] == direct.summary["n_fills"]
