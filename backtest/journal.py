@@ -71,6 +71,16 @@ class Journal:
         self.funding_received = 0.0
         self.liquidation_penalty = 0.0
         self.clearance_fees = 0.0
+        # the highest margin ratio seen at a liquidation trigger (bar closes never see it: the
+        # pool is gone by then) and when
+        self.trigger_margin_ratio = 0.0
+        self.trigger_margin_ratio_ts: int | None = None
+
+    def note_margin_ratio(self, ts: int, ratio: float) -> None:
+        """Remember the margin ratio a pool reached at a liquidation trigger at ``ts`` (UTC ms)."""
+        if ratio > self.trigger_margin_ratio:
+            self.trigger_margin_ratio = ratio
+            self.trigger_margin_ratio_ts = ts
 
     def snapshot(self, bar: int, account) -> None:  # noqa: ANN001 - Account
         """Record the account's state as of bar ``bar`` (overrides earlier ones of that bar)."""

@@ -31,7 +31,7 @@ class Trigger:
     """Where and when a pool crossed its liquidation threshold."""
 
     __slots__ = ("positions", "ts", "marks", "lasts", "equity_before", "bankruptcy", "liq_price",
-                 "tiers")
+                 "tiers", "margin_ratio")
 
     def __init__(self, positions: list[Position], ts: int, marks: list[float], lasts: list[float],
                  equity_before: float, liq_price: list[float], bankruptcy: list[float],
@@ -44,6 +44,7 @@ class Trigger:
         self.liq_price = liq_price
         self.bankruptcy = bankruptcy
         self.tiers = tiers
+        self.margin_ratio = math.nan
 
 
 class Liquidator:
@@ -73,8 +74,26 @@ class Liquidator:
             notional = abs(pos.qty) * marks[pos.sym]
             tiers.append((st.margin.tier(pos.sym, notional).mmr,
                           st.margin.tier_index(pos.sym, notional) + 1))
-        return Trigger(positions, ts, list(marks), list(lasts), equity,
+        trig = Trigger(positions, ts, list(marks), list(lasts), equity,
                        [p.liquidation_price for p in positions], bankrupt, tiers)
+        trig.margin_ratio = self._margin_ratio(positions, marks, cross)
+        st.journal.note_margin_ratio(ts, trig.margin_ratio)
+        return trig
+
+    def _margin_ratio(self, positions: list[Position], marks: list[float], cross: bool) -> float:
+        """Maintenance margin / margin balance of the breached pool at the trigger (>= 1)."""
+        st = self.st
+        maintenance = 0.0
+        for pos in positions:
+            notional = abs(pos.qty) * marks[pos.sym]
+            maintenance += st.venue.maintenance_margin(notional, st.margin.tier(pos.sym, notional))
+        if cross:
+            balance = st.account.cross_wallet + sum(
+                p.upnl(marks[p.sym]) for p in st.account.positions
+                if p.qty != 0.0 and p.margin_mode == "cross")
+        else:
+            balance = sum(p.margin + p.upnl(marks[p.sym]) for p in positions)
+        return maintenance / balance if balance > 0 else math.inf
 
     def execute(self, trig: Trigger, refs: list[float], highs: list[float], lows: list[float],
                 volumes: list[float]) -> None:

@@ -289,6 +289,12 @@ def summarize(state: Any, bars: BarState, initial: float) -> dict[str, Any]:
     liqs = journal.rows["liquidations"]
     ratio = bars.margin_ratio
     worst = int(np.argmax(ratio)) if bars.n else None
+    # Bar closes only see pools that survived the bar; a liquidation trigger is the true peak.
+    worst_ratio = float(ratio[worst]) if worst is not None else 0.0
+    worst_ts = iso(int(ts[worst])) if worst is not None and ratio[worst] > 0 else None
+    if journal.trigger_margin_ratio > worst_ratio:
+        worst_ratio = float(journal.trigger_margin_ratio)
+        worst_ts = iso(int(journal.trigger_margin_ratio_ts))
     funding = journal.funding_received - journal.funding_paid
     attribution = {
         "fees": -journal.fees,
@@ -313,8 +319,8 @@ def summarize(state: Any, bars: BarState, initial: float) -> dict[str, Any]:
         "slippage_cost": journal.slippage,
         "bad_debt": state.account.bad_debt,
         "insurance_fund_delta": state.account.insurance_fund,
-        "worst_margin_ratio": float(ratio[worst]) if worst is not None else 0.0,
-        "worst_margin_ratio_ts": iso(int(ts[worst])) if worst is not None and ratio[worst] > 0 else None,
+        "worst_margin_ratio": worst_ratio,
+        "worst_margin_ratio_ts": worst_ts,
         "first_liquidation_ts": iso(int(liqs[0][0])) if liqs else None,
         "n_fills": len(journal.rows["fills"]),
         "n_rejections": len(journal.rows["rejections"]),

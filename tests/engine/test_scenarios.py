@@ -56,6 +56,12 @@ def test_liquidated_on_mark_low_fills_at_deeper_last_low():
     assert r["equity_after"] == pytest.approx(9000.0)
     assert result.summary["final_equity"] == pytest.approx(9000.0)
     assert result.summary["bad_debt"] == pytest.approx(200.0)
+    # at the crossing the pool's maintenance margin equals its margin balance: ratio 1, and that
+    # is the run's worst (bar closes after the liquidation never see the breached pool)
+    assert result.summary["worst_margin_ratio"] == pytest.approx(1.0, rel=1e-9)
+    from backtest.metrics import iso
+
+    assert result.summary["worst_margin_ratio_ts"] == iso(T0 + 2 * MINUTE + int(f * 20_000))
     trade = row(result.trades)
     assert trade["exit_reason"] == "liquidation" and trade["pnl"] == pytest.approx(-1000.0)
 
@@ -97,6 +103,10 @@ def test_gap_through_liquidation_price_gives_bad_debt_paid_by_the_fund():
     assert r["insurance_fund_delta"] == pytest.approx(-600.0)
     assert result.summary["final_equity"] == pytest.approx(9000.0)
     assert min(result.equity["wallet_balance"].to_list()) >= 0.0
+    # a gap breaches beyond the threshold: MM / balance at the open mark 85
+    gap_ratio = 100 * 85 * 0.005 / (1000 + 100 * (85 - 100))
+    assert gap_ratio < 0  # the pool is already below zero: the ratio is unbounded
+    assert result.summary["worst_margin_ratio"] == math.inf
 
 
 def _hourly_flat(n: int = 24) -> list[tuple]:
