@@ -32,16 +32,18 @@ def demo(
     console = Console()
     summaries = run_demo(out=out, seed=seed, log=console.print)
 
-    table = Table(title="Leverage ladder through the crash day (hold long, isolated)")
-    for column in ("run", "return", "max drawdown", "liquidations", "first liquidation", "bad debt"):
-        table.add_column(column)
+    table = Table(title="Through the synthetic crash (isolated margin)")
+    table.add_column("run", no_wrap=True)
+    for column in ("return", "max DD", "liqs", "first liquidation (UTC)", "bad debt"):
+        table.add_column(column, justify="right", no_wrap=True)
     for name, summary in summaries:
+        first = summary.get("first_liquidation_ts")
         table.add_row(
             name,
             f"{summary['total_return']:+.1%}",
             f"{summary['max_drawdown']:.1%}",
             str(summary["n_liquidations"]),
-            str(summary.get("first_liquidation_ts") or "-"),
+            first[:16].replace("T", " ") if first else "-",
             f"{summary['bad_debt']:.2f}",
         )
     console.print(table)
@@ -103,7 +105,6 @@ def run_demo(*, out: Path, seed: int = 7, log=print) -> list[tuple[str, dict]]:
         summaries.append((name, result.summary))
         if strategy == "hold":
             ladder_dirs.append(run_dir)
-        log(f"{name}: return {result.summary['total_return']:+.1%}, "
-            f"{result.summary['n_liquidations']} liquidation(s) -> {run_dir / 'report.html'}")
+        log(f"{name}: {result.summary['n_liquidations']} liquidation(s) -> {run_dir / 'report.html'}")
     write_comparison(ladder_dirs, out=out / "comparison.html")
     return summaries
