@@ -33,7 +33,7 @@ class Account:
     """
 
     __slots__ = ("symbols", "wallet", "insurance_fund", "bad_debt", "leverage", "margin_mode",
-                 "hedge", "positions", "_by_key", "version", "sides")
+                 "hedge", "positions", "_by_key", "version", "sides", "sym_legs")
 
     def __init__(self, symbols: tuple[str, ...], initial_balance: float, leverage: list[float],
                  margin_mode: list[str], hedge: bool, pnl: Any) -> None:
@@ -50,12 +50,18 @@ class Account:
         #: Sign of each symbol's net position (+1, -1, 0), kept current by :meth:`changed`.
         self.sides = [0] * len(symbols)
         sides = ("long", "short") if hedge else ("both",)
+        legs: list[tuple[Position, ...]] = []
         for sym, symbol in enumerate(symbols):
+            own = []
             for side in sides:
                 pos = Position(len(self.positions), sym, symbol, side, margin_mode[sym],
                                leverage[sym], pnl)
                 self.positions.append(pos)
                 self._by_key[(sym, side)] = pos
+                own.append(pos)
+            legs.append(tuple(own))
+        #: Position slots of each symbol (fixed for the run; one-way: one, hedge: long, short).
+        self.sym_legs = tuple(legs)
 
     def position(self, sym: int, position_side: str) -> Position:
         """The position of symbol ``sym`` on ``position_side`` (``both``/``long``/``short``)."""
@@ -63,7 +69,7 @@ class Account:
 
     def legs(self, sym: int) -> list[Position]:
         """All position slots of a symbol (one in one-way mode, two in hedge mode)."""
-        return [p for p in self.positions if p.sym == sym]
+        return list(self.sym_legs[sym])
 
     def open_positions(self) -> list[Position]:
         """Positions with a non-zero quantity."""
@@ -71,12 +77,16 @@ class Account:
 
     def net_qty(self, sym: int) -> float:
         """Net signed quantity of a symbol (long legs minus short legs)."""
-        return sum(p.qty for p in self.positions if p.sym == sym)
+        return sum(p.qty for p in self.sym_legs[sym])
 
     @property
     def isolated_margin(self) -> float:
         """Sum of isolated wallets, margin asset."""
-        return sum(p.margin for p in self.positions if p.qty != 0.0 and p.margin_mode == "isolated")
+        total = 0  # the same sequential sum as sum() (int start, slot order)
+        for p in self.positions:
+            if p.qty != 0.0 and p.margin_mode == "isolated":
+                total += p.margin
+        return total
 
     @property
     def cross_wallet(self) -> float:
@@ -94,6 +104,12 @@ class Account:
     def changed(self) -> None:
         """Note a state change (thresholds must be recomputed, net sides updated)."""
         self.version += 1
-        for sym in range(len(self.symbols)):
-            net = self.net_qty(sym)
-            self.sides[sym] = (net > 0) - (net < 0)
+        sides = self.sides
+        if self.hedge:
+            for sym, (long, short) in enumerate(self.sym_legs):
+                net = long.qty + short.qty  # = net_qty(sym): 0 + long + short
+                sides[sym] = (net > 0) - (net < 0)
+        else:
+            for sym, (pos,) in enumerate(self.sym_legs):
+                net = pos.qty
+                sides[sym] = (net > 0) - (net < 0)

@@ -11,7 +11,12 @@ import math
 
 from backtest.orders import Order
 from backtest.positions import Position
+from backtest.slippage import FixedBps, NoSlippage, SqrtImpact
 from backtest.state import RunState
+
+#: Slippage models whose ``impact`` is a pure function of its arguments: a slipped price
+#: computed for a pre-trade check can be reused by the fill with the same arguments.
+_PURE_SLIPPAGE = (NoSlippage, FixedBps, SqrtImpact)
 
 __all__ = ["Broker"]
 
@@ -26,8 +31,10 @@ class Broker:
     def submit(self, order: Order, ref_price: float) -> Order:
         """Check an order at submission and book it, or record its rejection."""
         st = self.st
-        if order.qty is not None:
-            order.qty = st.round_qty(order.sym, order.qty)
+        if order.qty is None:  # sized when it fills: nothing to check yet (see _check)
+            st.book.add(order)
+            return order
+        order.qty = st.round_qty(order.sym, order.qty)
         problem = self._check(order, order.qty, ref_price, order.position_side)
         if problem:
             self.reject(order, *problem)
@@ -78,13 +85,13 @@ class Broker:
     def _check_increase(self, sym: int, symbol: str, increase: float, price: float,
                         pos: Position, reduce_only: bool) -> tuple[str, str] | None:
         st = self.st
-        market = st.markets[sym]
         notional = increase * price
-        if st.rounding and notional < market.min_notional:
+        if st.rounding and notional < st.markets[sym].min_notional:
             return ("min_notional", f"{symbol}: order notional {notional:,.2f} is below the "
-                    f"minimum {market.min_notional:,.2f} USDT; increase the size")
+                    f"minimum {st.markets[sym].min_notional:,.2f} USDT; increase the size")
         leverage = st.account.leverage[sym]
-        total = (abs(pos.qty) + increase) * price if (pos.qty > 0) == (increase > 0) or pos.qty == 0 \
+        held = pos.qty
+        total = (abs(held) + increase) * price if (held > 0) == (increase > 0) or held == 0 \
             else notional
         cap = st.margin.max_leverage(sym, total)
         if leverage > cap + 1e-12:
@@ -102,8 +109,13 @@ class Broker:
         """Available balance: cross wallet + cross UPNL - cross initial margin, USDT."""
         st = self.st
         acct = st.account
-        value = acct.cross_wallet
-        for pos in acct.positions:
+        positions = acct.positions
+        isolated = 0  # Account.cross_wallet, inlined: the same sequential sum
+        for pos in positions:
+            if pos.qty != 0.0 and pos.margin_mode == "isolated":
+                isolated += pos.margin
+        value = acct.wallet - isolated
+        for pos in positions:
             if pos.qty != 0.0 and pos.margin_mode == "cross":
                 mark = st.marks[pos.sym]
                 value += pos.upnl(mark) - abs(pos.qty) * mark / pos.leverage
@@ -182,33 +194,39 @@ class Broker:
         sym = order.sym
         target = order.target
         want = (target > 0) - (target < 0)
-        legs = acct.legs(sym)
+        legs = acct.sym_legs[sym]  # one-way: (both,); hedge: (long, short)
         for pos in legs:  # close what points the other way (or everything for a flat target)
-            if pos.qty != 0.0 and ((pos.qty > 0) - (pos.qty < 0)) != want:
-                self._fill(order, pos, -pos.qty, ref, "taker", high, low, volume, "strategy")
+            held = pos.qty
+            if held != 0.0 and ((held > 0) - (held < 0)) != want:
+                self._fill(order, pos, -held, ref, "taker", high, low, volume, "strategy")
         if want == 0:
             self._finish(order, "filled" if order.filled_qty else "cancelled")
             return
-        pside = "both" if not acct.hedge else ("long" if want > 0 else "short")
-        pos = acct.position(sym, pside)
+        pos = legs[0] if want > 0 or not acct.hedge else legs[1]
         basis = acct.wallet if st.config.sizing_basis == "wallet" else acct.equity(st.marks)
         desired = abs(target) * basis / ref
-        delta = desired - abs(pos.qty)
-        if pos.qty != 0.0 and order.tolerance is None:
+        held = pos.qty
+        delta = desired - abs(held)
+        if held != 0.0 and order.tolerance is None:
             delta = 0.0
-        elif pos.qty != 0.0 and abs(delta) <= (order.tolerance or 0.0) * desired:
+        elif held != 0.0 and abs(delta) <= (order.tolerance or 0.0) * desired:
             delta = 0.0
-        qty = st.round_qty(sym, abs(delta))
+        qty = st.round_qty(sym, abs(delta)) if st.rounding else abs(delta)
         if qty > 0:
             side = want if delta > 0 else -want
             if delta > 0:
                 price = self._slipped(side, sym, ref, qty, "taker", high, low, volume)
-                problem = self._check_increase(sym, order.symbol, qty, price, pos, False) \
-                    or self._check_lot(sym, order.symbol, qty)
+                problem = self._check_increase(sym, order.symbol, qty, price, pos, False)
+                if problem is None and st.rounding:
+                    problem = self._check_lot(sym, order.symbol, qty)
                 if problem:
                     self.reject(order, *problem)
                     return
-            self._fill(order, pos, side * qty, ref, "taker", high, low, volume, "strategy")
+                if type(st.slippage) not in _PURE_SLIPPAGE:
+                    price = None  # a custom model is asked again at the fill, as always
+            else:
+                price = None
+            self._fill(order, pos, side * qty, ref, "taker", high, low, volume, "strategy", price)
         if order.qty is None:
             order.qty = order.filled_qty
         self._finish(order, "filled" if order.filled_qty else "cancelled")
@@ -237,22 +255,34 @@ class Broker:
         return self.st.round_price(sym, ref * (1.0 + side * impact), side)
 
     def _fill(self, order: Order, pos: Position, signed: float, ref: float, liquidity: str,
-              high: float, low: float, volume: float, reason: str) -> None:
-        """Apply one fill to ``pos`` and the wallet; record it."""
+              high: float, low: float, volume: float, reason: str,
+              slipped: float | None = None) -> None:
+        """Apply one fill to ``pos`` and the wallet; record it.
+
+        ``slipped``: the taker fill price when already computed by the pre-trade check with
+        the same arguments (pure slippage models only).
+        """
         st = self.st
         acct = st.account
+        sym = pos.sym
         side = 1 if signed > 0 else -1
         qty = abs(signed)
-        price = self._slipped(side, pos.sym, ref, qty, liquidity, high, low, volume)
-        rate = st.fee_rates[pos.sym][0 if liquidity == "maker" else 1]
+        if liquidity == "taker":
+            price = self._slipped(side, sym, ref, qty, liquidity, high, low, volume) \
+                if slipped is None else slipped
+            rate = st.fee_rates[sym][1]
+        else:
+            price = ref
+            rate = st.fee_rates[sym][0 if liquidity == "maker" else 1]
         fee = qty * price * rate
         slip_cost = qty * abs(price - ref)
         before = pos.qty
         increasing = before == 0.0 or (before > 0) == (signed > 0)
         if increasing:
-            pos.leverage = acct.leverage[pos.sym]
-            pos.margin_mode = acct.margin_mode[pos.sym]
-        realized = pos.apply_fill(signed, price, st.now)
+            pos.leverage = acct.leverage[sym]
+            pos.margin_mode = acct.margin_mode[sym]
+        now = st.now
+        realized = pos.apply_fill(signed, price, now)
         if pos.margin_mode == "isolated":
             if increasing:
                 pos.margin += qty * price / pos.leverage
@@ -268,15 +298,17 @@ class Broker:
         order.filled_qty += qty
         if order.side == 0:
             order.side = side
-        journal.fill((st.now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
-                      price, ref, (abs(price - ref) / ref) * 1e4 if ref else 0.0, slip_cost, fee,
-                      liquidity, realized, pos.qty, reason))
-        if pos.qty == 0.0:
-            journal.trade(pos.close_trade(st.now, "signal"))
+        after = pos.qty
+        journal.fill_rows.append((now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
+                                  price, ref, (abs(price - ref) / ref) * 1e4 if ref else 0.0, slip_cost,
+                                  fee, liquidity, realized, after, reason))
+        if after == 0.0:
+            journal.trade_rows.append(pos.close_trade(now, "signal"))
         if acct.wallet < 0.0:  # a loss beyond the wallet: the venue resets it, the fund pays
             acct.bad_debt -= acct.wallet
             acct.insurance_fund += acct.wallet
             acct.wallet = 0.0
         acct.changed()
-        if st.hooks is not None:
-            st.hooks.fill(order, pos, qty, price, side)
+        hooks = st.hooks
+        if hooks is not None and hooks.on_fill is not None:
+            hooks.fill(order, pos, qty, price, side)

@@ -187,11 +187,13 @@ class Context:
                price: float = math.nan, stop: float = math.nan, reduce_only: bool = False,
                position_side: str | None = None, tag: str = "", target: float | None = None,
                tolerance: float | None = None) -> Order:
-        self._sync()
+        if self._synced != self._i:
+            self._sync()
         st = self._st
-        s = self._sym(symbol)
-        pside = position_side or ("both" if not st.account.hedge else ("long" if side > 0 else "short"))
-        if st.account.hedge and pside == "both":
+        s = 0 if symbol is None else self._sym(symbol)
+        hedge = st.account.hedge
+        pside = position_side or ("both" if not hedge else ("long" if side > 0 else "short"))
+        if hedge and pside == "both":
             pside = "long" if side > 0 else "short"
         order = Order(st.book.next_id(), s, self._symbols[s], side, type_, qty, price=price,
                       stop_price=stop, reduce_only=reduce_only, position_side=pside,
@@ -355,7 +357,8 @@ class Hooks:
 
         self.ctx = ctx
         kind = type(strategy)
-        self._fill = self._hook(strategy, kind, Strategy, "on_fill")
+        #: The strategy's ``on_fill`` (None when not overridden: the broker then skips the call).
+        self.on_fill = self._hook(strategy, kind, Strategy, "on_fill")
         self._funding = self._hook(strategy, kind, Strategy, "on_funding")
         self._liq = self._hook(strategy, kind, Strategy, "on_liquidation")
 
@@ -365,10 +368,10 @@ class Hooks:
 
     def fill(self, order: Order, pos: Any, qty: float, price: float, side: int) -> None:
         """Forward a fill."""
-        if self._fill is not None:
-            self._fill(self.ctx, {"order_id": order.order_id, "symbol": pos.symbol,
-                                  "side": "buy" if side > 0 else "sell", "qty": qty, "price": price,
-                                  "position_qty": pos.qty, "tag": order.tag})
+        if self.on_fill is not None:
+            self.on_fill(self.ctx, {"order_id": order.order_id, "symbol": pos.symbol,
+                                    "side": "buy" if side > 0 else "sell", "qty": qty, "price": price,
+                                    "position_qty": pos.qty, "tag": order.tag})
 
     def funding(self, symbol: str, rate: float, mark: float, qty: float, payment: float) -> None:
         """Forward a funding payment."""

@@ -61,6 +61,9 @@ class Journal:
 
     def __init__(self) -> None:
         self.rows: dict[str, list[tuple]] = {name: [] for name in _SCHEMAS if name != "orders"}
+        #: ``rows["fills"]`` and ``rows["trades"]`` (the same lists), appended to on every fill.
+        self.fill_rows = self.rows["fills"]
+        self.trade_rows = self.rows["trades"]
         self.snap_bar: list[int] = []
         self.snap_wallet: list[float] = []
         self.snap_positions: list[list[tuple]] = []
@@ -96,7 +99,7 @@ class Journal:
 
     def fill(self, row: tuple) -> None:
         """Record a fills.parquet row (see :data:`FILL_COLUMNS`)."""
-        self.rows["fills"].append(row)
+        self.fill_rows.append(row)
 
     def rejection(self, row: tuple) -> None:
         """Record a rejections.parquet row."""
@@ -117,7 +120,7 @@ class Journal:
 
     def trade(self, row: tuple) -> None:
         """Record a trades.parquet row."""
-        self.rows["trades"].append(row)
+        self.trade_rows.append(row)
 
     def frame(self, name: str, rows: list[tuple] | None = None) -> pl.DataFrame:
         """The recorded rows of ``name`` as a frame with the CONTRACTS §6 columns and types."""

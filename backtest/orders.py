@@ -7,6 +7,8 @@ __all__ = ["ORDER_TYPES", "Order", "OrderBook"]
 
 #: Order types as written to orders.parquet.
 ORDER_TYPES = ("market", "limit", "stop_market", "take_profit", "close_position", "liquidation")
+#: Types that wait on the book for a price.
+_RESTING_TYPES = ("limit", "stop_market", "take_profit")
 
 
 class Order:
@@ -66,7 +68,7 @@ class Order:
     @property
     def resting(self) -> bool:
         """True for orders that wait for a price (limit, stop_market, take_profit)."""
-        return self.type in ("limit", "stop_market", "take_profit")
+        return self.type in _RESTING_TYPES
 
     def row(self) -> tuple:
         """The orders.parquet row."""
@@ -104,7 +106,7 @@ class OrderBook:
     def add(self, order: Order) -> None:
         """Register an accepted order (market -> pending, others -> resting)."""
         self.all_orders.append(order)
-        if order.resting:
+        if order.type in _RESTING_TYPES:
             self.resting[order.sym].append(order)
             self.refresh(order.sym)
         else:

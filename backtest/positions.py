@@ -93,8 +93,9 @@ class Position:
             else:
                 self.entry_price = (qty * self.entry_price + signed_qty * price) / new_qty
             self.qty = new_qty
-            self.trade_qty += abs(signed_qty)
-            self.trade_entry_notional += abs(signed_qty) * price
+            size = abs(signed_qty)
+            self.trade_qty += size
+            self.trade_entry_notional += size * price
             return 0.0
         closed = min(abs(signed_qty), abs(qty))
         realized = self.pnl(signed_qty=closed if qty > 0 else -closed,
