@@ -168,9 +168,13 @@ class _Run:
         st = self.st
         st.bar = i
         st.set_open_marks(i)
-        bars = st.bars
-        self.broker.fill_pending([float(b.high[i]) for b in bars], [float(b.low[i]) for b in bars],
-                                 [float(b.volume[i]) for b in bars])
+        views = st.range_views  # per symbol (high, low, volume) memoryviews: Python floats
+        if len(views) == 1:
+            high, low, volume = views[0]
+            self.broker.fill_pending([high[i]], [low[i]], [volume[i]])
+        else:
+            self.broker.fill_pending([v[0][i] for v in views], [v[1][i] for v in views],
+                                     [v[2][i] for v in views])
         st.refresh()
 
     def _walk(self, i: int) -> None:

@@ -74,6 +74,14 @@ class ActionIndex:
         return i if hit == r else self.run_start[hit]
 
 
+def _scalar_view(values: np.ndarray) -> Any:
+    """``values`` for per-element reads: a memoryview when float64 and contiguous (indexing it
+    gives the Python float equal to ``values[i]``), else the array itself."""
+    if values.dtype == np.float64 and values.flags.c_contiguous:
+        return memoryview(values)
+    return values
+
+
 class _ArrayRun(_Run):
     """The engine's run wiring and phases, with the gate ranges kept as NumPy arrays.
 
@@ -250,8 +258,11 @@ class SignalScanner:
         book = st.book
         pending = book.pending
         sides = st.account.sides
-        next_action = self.actions[0].next
+        action = self.actions[0]  # ActionIndex.next inlined (two lookups per visited bar)
+        starts, next_run, run_start = action.starts, action.next_run, action.run_start
         ml, mh, ll, lh = self.gates[0]
+        # scalar reads of bar i as Python floats (the same values; slices stay on the arrays)
+        vml, vmh, vll, vlh = (_scalar_view(a) for a in self.gates[0])
         inf = math.inf
         visited = calls = 0
         e = int(np.searchsorted(events, start))
@@ -259,7 +270,9 @@ class SignalScanner:
         while i < stop:
             if not pending:
                 end = min(events[e], stop)
-                act = next_action(i, sides[0])
+                r = bisect_right(starts, i) - 1
+                hit = next_run[sides[0]][r]
+                act = i if hit == r else run_start[hit]
                 if act < end:
                     end = act
                 if end > i:  # the first gate hit in [i, end): one slice per finite level
@@ -288,13 +301,14 @@ class SignalScanner:
                 force = i in forced
             if pending:
                 run._fill_open(i)
-            if force or ml[i] <= margin.mark_below[0] or mh[i] >= margin.mark_above[0] \
-                    or ll[i] <= book.last_below[0] or lh[i] >= book.last_above[0]:
+            if force or vml[i] <= margin.mark_below[0] or vmh[i] >= margin.mark_above[0] \
+                    or vll[i] <= book.last_below[0] or vlh[i] >= book.last_above[0]:
                 run._walk(i)
             ctx._i = i
             # on_bar only where the signal wants another side: elsewhere its target order is
             # a no-op (no order is pending at this point: the open fill just consumed it)
-            if next_action(i, sides[0]) == i:
+            r = bisect_right(starts, i) - 1
+            if next_run[sides[0]][r] == r:  # ActionIndex.next(i, side) == i
                 on_bar(ctx)
                 calls += 1
             i += 1

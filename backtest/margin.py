@@ -40,10 +40,14 @@ class MarginModel:
 
     def __init__(self, venue: Any, schedules: list[Any], *, allow_before_first: bool,
                  warnings: list[str]) -> None:
-        from backtest.venues.binance_usdm import Leg
+        from backtest.venues import binance_usdm
 
         self.venue = venue
-        self._leg = Leg
+        self._leg = binance_usdm.Leg
+        # Binance's one-leg liquidation price without building and checking a Leg (the same
+        # float); only when the venue's formula is Binance's own.
+        own = getattr(venue, "liquidation_price", None) is binance_usdm.liquidation_price
+        self._one_leg = binance_usdm._liquidation_price_one_leg if own else None
         self.schedules = schedules
         self.allow_before_first = allow_before_first
         self.warnings = warnings
@@ -119,6 +123,10 @@ class MarginModel:
         """
         table = self.tables[sym]
         first = table.tiers[0]
+        if self._one_leg is not None and len(legs) == 1:
+            price = self._solve_one(wallet, legs[0], table, first, other_mm, other_upnl)
+            if price is not None:
+                return price
         kwargs = {}
         for pos in legs:
             kwargs[_SIDE_ARG[pos.position_side]] = self._leg_of(pos, first)
@@ -138,6 +146,32 @@ class MarginModel:
                 wallet_balance=wallet, tiers=table, other_maintenance=other_mm,
                 other_unrealized=other_upnl, **kwargs)
         except Exception:  # a table with no self-consistent tier: fall back to no threshold
+            return math.nan
+
+    def _solve_one(self, wallet: float, pos: Position, table: Any, first: Any, other_mm: float,
+                   other_upnl: float) -> float | None:
+        """:meth:`_solve` of one leg through the venue's one-leg helper (the same float).
+
+        Returns None when the general path must decide: a leg that ``Leg``/``check_legs``
+        would reject (the general path turns that into its own outcome), or a first-step
+        price whose notional lies outside the first bracket (the resolver runs).
+        """
+        qty = pos.qty
+        side = 1 if qty > 0 else -1
+        size = abs(qty)
+        entry = pos.entry_price
+        kind = pos.position_side
+        if not (size >= 0 and entry > 0 and (kind == "both" or kind == ("long" if side == 1
+                                                                          else "short"))):
+            return None
+        try:
+            price = self._one_leg(wallet, side, size, entry, first.mmr, first.cum, other_mm,
+                                  other_upnl)
+            if len(table.tiers) == 1:
+                return price
+            at = 0.0 if price != price else max(price, 0.0)
+            return price if table.index_for(size * at) == 0 else None
+        except Exception:  # as in _solve: a table with no self-consistent tier -> no threshold
             return math.nan
 
     def refresh(self, account: Account, marks: list[float]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from backtest.account import Account
 from backtest.journal import Journal
 from backtest.margin import MarginModel
@@ -53,6 +55,16 @@ class RunState:
         self.journal = Journal()
         self.markets = [data.markets[s] for s in symbols]
         self.bars = [data.bars[s] for s in symbols]
+        # per-bar scalar reads through memoryviews: Python floats/ints, the same values as
+        # float(array[i]) / int(array[i]), without a NumPy scalar per read
+        self.open_views = [(_view(b.mark_open, np.float64), _view(b.open, np.float64))
+                           for b in self.bars]
+        self.close_views = [(_view(b.mark_close, np.float64), _view(b.close, np.float64))
+                            for b in self.bars]
+        #: Per symbol (high, low, volume) of each bar as memoryviews (fills at the open).
+        self.range_views = [(_view(b.high, np.float64), _view(b.low, np.float64),
+                             _view(b.volume, np.float64)) for b in self.bars]
+        self._ts = _view(data.ts, np.int64)
         self.marks = [float(b.mark_open[0]) if len(b) else math.nan for b in self.bars]
         self.lasts = [float(b.open[0]) if len(b) else math.nan for b in self.bars]
         self.bar = 0
@@ -74,17 +86,19 @@ class RunState:
 
     def set_close_marks(self, i: int) -> None:
         """Current prices := the close of bar ``i`` (the instant the strategy acts)."""
-        for s, b in enumerate(self.bars):
-            self.marks[s] = float(b.mark_close[i])
-            self.lasts[s] = float(b.close[i])
-        self.now = int(self.data.ts[i]) + self.data.interval_ms
+        marks, lasts = self.marks, self.lasts
+        for s, (mark_close, close) in enumerate(self.close_views):
+            marks[s] = mark_close[i]
+            lasts[s] = close[i]
+        self.now = self._ts[i] + self.data.interval_ms
 
     def set_open_marks(self, i: int) -> None:
         """Current prices := the open of bar ``i``."""
-        for s, b in enumerate(self.bars):
-            self.marks[s] = float(b.mark_open[i])
-            self.lasts[s] = float(b.open[i])
-        self.now = int(self.data.ts[i])
+        marks, lasts = self.marks, self.lasts
+        for s, (mark_open, open_) in enumerate(self.open_views):
+            marks[s] = mark_open[i]
+            lasts[s] = open_[i]
+        self.now = self._ts[i]
 
     def refresh(self) -> None:
         """Recompute liquidation prices and gates after a state change; snapshot the bar."""
@@ -106,6 +120,14 @@ class RunState:
         tick = self.markets[sym].tick_size
         units = price / tick
         return (math.ceil(units - 1e-9) if side > 0 else math.floor(units + 1e-9)) * tick
+
+
+def _view(values: Any, dtype: Any) -> memoryview:
+    """A memoryview of ``values`` as a contiguous ``dtype`` array (no copy when it already is).
+
+    Indexing it returns a Python float (int) equal to ``float(values[i])`` (``int(...)``).
+    """
+    return memoryview(np.ascontiguousarray(values, dtype=dtype))
 
 
 def _schedule(override: Any, data_tiers: dict[str, Any], symbol: str) -> Any:

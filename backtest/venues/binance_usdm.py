@@ -241,6 +241,25 @@ def liquidation_price(*, wallet_balance: float, both: Leg | None = None, long: L
     return _solve(wallet_balance, legs, other_maintenance, other_unrealized)
 
 
+def _liquidation_price_one_leg(wallet: float, side: int, qty: float, entry: float, mmr: float,
+                               cum: float, other_mm: float, other_upnl: float) -> float:
+    """:func:`liquidation_price` of one already-valid leg, without building or checking it.
+
+    The engine's hot path (``backtest.margin``): the same operations in the same order as
+    :func:`_solve` on ``[Leg(side, qty, entry, mmr, cum)]``, so the result is the same float
+    (``tests/venues/test_binance_fast_path.py`` checks ``==`` on random inputs). The caller
+    guarantees what ``Leg`` and :func:`check_legs` would validate: ``side`` is +1 or -1 (and
+    matches the hedge-mode leg), ``qty >= 0`` and ``entry > 0``.
+    """
+    numerator = wallet - other_mm + other_upnl
+    denominator = 0.0
+    numerator += cum - side * qty * entry
+    denominator += qty * mmr - side * qty
+    if denominator == 0.0:
+        return math.nan
+    return numerator / denominator
+
+
 @dataclass(frozen=True, slots=True)
 class LiquidationSolution:
     """A liquidation price together with the brackets it was solved with.
