@@ -125,11 +125,16 @@ class Broker:
     def fill_pending(self, bar_high: list[float], bar_low: list[float], bar_vol: list[float]) -> bool:
         """Fill every pending (market-type) order at the current last price; True if any."""
         st = self.st
-        orders = st.book.pending[:]
-        st.book.pending.clear()
+        pending = st.book.pending  # the scan holds this list: emptied in place
+        orders = pending[:]
+        pending.clear()
+        lasts = st.lasts
         for order in orders:
             s = order.sym
-            self.execute(order, st.lasts[s], "taker", bar_high[s], bar_low[s], bar_vol[s])
+            if order.target is not None:  # execute()'s first branch, without the detour
+                self._execute_target(order, lasts[s], bar_high[s], bar_low[s], bar_vol[s])
+            else:
+                self.execute(order, lasts[s], "taker", bar_high[s], bar_low[s], bar_vol[s])
         return bool(orders)
 
     def execute(self, order: Order, ref: float, liquidity: str, high: float, low: float,
@@ -227,9 +232,13 @@ class Broker:
             else:
                 price = None
             self._fill(order, pos, side * qty, ref, "taker", high, low, volume, "strategy", price)
+        filled = order.filled_qty
         if order.qty is None:
-            order.qty = order.filled_qty
-        self._finish(order, "filled" if order.filled_qty else "cancelled")
+            order.qty = filled
+        # _finish, inline (the order's side and quantity are set by now unless nothing filled)
+        order.status, order.ts_done = "filled" if filled else "cancelled", st.now
+        if order.side == 0:
+            order.side = 1
 
     def _check_lot(self, sym: int, symbol: str, qty: float) -> tuple[str, str] | None:
         market = self.st.markets[sym]
@@ -268,14 +277,15 @@ class Broker:
         side = 1 if signed > 0 else -1
         qty = abs(signed)
         if liquidity == "taker":
-            price = self._slipped(side, sym, ref, qty, liquidity, high, low, volume) \
-                if slipped is None else slipped
+            price = slipped if slipped is not None else \
+                self._slipped(side, sym, ref, qty, liquidity, high, low, volume)
             rate = st.fee_rates[sym][1]
         else:
             price = ref
             rate = st.fee_rates[sym][0 if liquidity == "maker" else 1]
         fee = qty * price * rate
-        slip_cost = qty * abs(price - ref)
+        slip = abs(price - ref)
+        slip_cost = qty * slip
         before = pos.qty
         increasing = before == 0.0 or (before > 0) == (signed > 0)
         if increasing:
@@ -283,13 +293,14 @@ class Broker:
             pos.margin_mode = acct.margin_mode[sym]
         now = st.now
         realized = pos.apply_fill(signed, price, now)
+        after = pos.qty
         if pos.margin_mode == "isolated":
             if increasing:
                 pos.margin += qty * price / pos.leverage
-            elif pos.qty == 0.0:
+            elif after == 0.0:
                 pos.margin = 0.0
             else:
-                pos.margin *= abs(pos.qty) / abs(before)
+                pos.margin *= abs(after) / abs(before)
         acct.wallet += realized - fee
         pos.trade_fees += fee
         journal = st.journal
@@ -298,9 +309,8 @@ class Broker:
         order.filled_qty += qty
         if order.side == 0:
             order.side = side
-        after = pos.qty
         journal.fill_rows.append((now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
-                                  price, ref, (abs(price - ref) / ref) * 1e4 if ref else 0.0, slip_cost,
+                                  price, ref, (slip / ref) * 1e4 if ref else 0.0, slip_cost,
                                   fee, liquidity, realized, after, reason))
         if after == 0.0:
             journal.trade_rows.append(pos.close_trade(now, "signal"))

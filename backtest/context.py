@@ -287,8 +287,17 @@ class Context:
         if tolerance is None and self._sides[s] == want:
             return None
         side = want or -self._sides[s] or 1
-        order = self._order(side, None, symbol, "market", target=float(fraction),
-                            tolerance=tolerance, tag=tag)
+        # what _order + Broker.submit do for a market order sized at the fill (qty None:
+        # nothing to check at submission, no quantity to validate), without the generic
+        # argument handling; this is the per-flip path of signal strategies
+        if self._synced != self._i:
+            self._sync()
+        st = self._st
+        pside = "both" if not st.account.hedge else ("long" if side > 0 else "short")
+        order = Order(st.book.next_id(), s, self._symbols[s], side, "market", None,
+                      position_side=pside, ts_created=st.now, tag=tag, target=float(fraction),
+                      tolerance=tolerance)
+        st.book.add(order)
         self._pending_target[s] = order
         return order
 
