@@ -157,11 +157,12 @@ class _Run:
         st.bar = i
         st.set_open_marks(i)
         changed = False
-        for sym, k in self.funding.at_open.get(i, ()):
-            changed |= self.funding.settle(sym, k)
-        if st.margin.set_time(int(self.data.ts[i])):
-            changed = True
-        if changed:
+        settlements = self.funding.at_open.get(i)
+        if settlements:
+            settle = self.funding.settle
+            for sym, k in settlements:
+                changed |= settle(sym, k)
+        if st.margin.set_time(st._ts[i]) or changed:
             st.refresh()
 
     def _fill_open(self, i: int) -> None:

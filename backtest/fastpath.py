@@ -79,6 +79,9 @@ class SignalStrategy(Strategy):
         #: Per-symbol signal columns read by ``on_bar`` (lists, or arrays set by the scan).
         self._columns: list[Any] | None = None
         self._symbols: tuple[str | None, ...] = (None,)
+        #: ``(array, symbols)`` once ``validate_signals`` accepted that very array for those
+        #: symbols (set by the scan, which validates first): ``on_start`` then skips the check.
+        self._validated: tuple[np.ndarray, tuple[str, ...]] | None = None
 
     def features(self, bars: pl.DataFrame) -> pl.DataFrame:
         """No features; checks that there is one signal row per bar."""
@@ -91,7 +94,9 @@ class SignalStrategy(Strategy):
     def on_start(self, ctx: Any) -> None:
         """Check the signal columns against the run's symbols; cache them for ``on_bar``."""
         symbols = ctx.symbols
-        self._signals = validate_signals(self._signals, self._signals.shape[0], symbols)
+        done = self._validated
+        if done is None or done[0] is not self._signals or done[1] != tuple(symbols):
+            self._signals = validate_signals(self._signals, self._signals.shape[0], symbols)
         if self._columns is None:
             self._columns = [self._signals[:, s].tolist() for s in range(len(symbols))]
         self._symbols = (None,) if len(symbols) == 1 else symbols
@@ -122,8 +127,8 @@ def validate_signals(signals: Any, n_bars: int, symbols: tuple[str, ...]) -> np.
             f"signals: expected shape {expected[0]} (one symbol) or {expected} (bars x symbols "
             f"{', '.join(symbols)}), found {np.shape(signals)}; give one target exposure per "
             "bar of the market data (NaN where there is no signal)")
-    bad = np.flatnonzero(np.isinf(array).any(axis=1))
-    if bad.size:
+    if np.isinf(array).any():
+        bad = np.flatnonzero(np.isinf(array).any(axis=1))
         raise StrategyError(
             f"signals: row {int(bad[0])} holds an infinite target exposure; expected a finite "
             "fraction of the sizing basis (e.g. 1.0 long, -1.0 short, 0.0 flat) or NaN for no "

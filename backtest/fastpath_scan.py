@@ -121,6 +121,7 @@ class SignalScanner:
 
     def __init__(self, data: MarketData, strategy: Any, config: RunConfig) -> None:
         strategy._signals = validate_signals(strategy._signals, len(data), data.symbols)
+        strategy._validated = (strategy._signals, tuple(data.symbols))
         self.run = _ArrayRun(data, strategy, config)
         self.run.scanner = self
         self.data = data

@@ -13,6 +13,7 @@ at 30,000 with 10x leverage posts 1,000 USDT; the venue's LP solves
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import Any
 
 from backtest.account import Account
@@ -56,12 +57,17 @@ class MarginModel:
         self.cross_multi = False
         self.mark_below = [-math.inf] * len(schedules)
         self.mark_above = [math.inf] * len(schedules)
+        #: Per symbol, ``[lo, hi)`` (UTC ms) over which the selected version stays in force.
+        self._span = [(math.inf, -math.inf)] * len(schedules)
 
     # ------------------------------------------------------------------ tier tables
     def set_time(self, ts: int) -> bool:
         """Select the tables in force at ``ts`` (UTC ms); True when any table changed."""
         changed = False
         for sym, schedule in enumerate(self.schedules):
+            lo, hi = self._span[sym]
+            if lo <= ts < hi:  # still inside the version in force: nothing to select
+                continue
             start = schedule.effective_from_at(ts)
             if start != self.version_ts[sym]:
                 if ts < schedule.first_effective_ms and self.tables[sym] is None:
@@ -73,6 +79,7 @@ class MarginModel:
                 self.tables[sym] = schedule.at(ts, allow_before_first=True)
                 self.version_ts[sym] = start
                 changed = True
+            self._span[sym] = _span(schedule, ts)
         return changed
 
     def next_change(self, ts: int) -> int | None:
@@ -184,16 +191,20 @@ class MarginModel:
         below = [-math.inf] * n
         above = [math.inf] * n
         cross: dict[int, list[Position]] = {}
+        bankruptcy_price = self.venue.bankruptcy_price
         for pos in account.positions:
-            if pos.qty == 0.0:
+            qty = pos.qty
+            if qty == 0.0:
                 continue
             if pos.margin_mode == "isolated":
-                lp = self._solve(pos.margin, [pos], pos.sym)
+                margin = pos.margin
+                sym = pos.sym
+                lp = self._solve(margin, [pos], sym)
                 pos.liquidation_price = lp
-                pos.bankruptcy_price = self.venue.bankruptcy_price(
-                    wallet_balance=pos.margin, side=1 if pos.qty > 0 else -1, qty=abs(pos.qty),
+                pos.bankruptcy_price = bankruptcy_price(
+                    wallet_balance=margin, side=1 if qty > 0 else -1, qty=abs(qty),
                     entry_price=pos.entry_price)
-                _gate(lp, pos.qty, pos.sym, below, above)
+                _gate(lp, qty, sym, below, above)
             else:
                 cross.setdefault(pos.sym, []).append(pos)
         self.cross_multi = len(cross) > 1
@@ -259,3 +270,15 @@ def _gate(lp: float, direction: float, sym: int, below: list[float], above: list
             below[sym] = max(below[sym], lp)
     else:
         above[sym] = min(above[sym], lp if lp > 0 else 0.0)
+
+
+def _span(schedule: Any, ts: int) -> tuple[float, float]:
+    """``[lo, hi)`` around ``ts`` over which ``schedule.effective_from_at`` stays the same.
+
+    Before the first version the earliest one applies, so the first span starts at -inf.
+    """
+    starts = [start for start, _ in schedule.versions]
+    index = bisect_right(starts, ts)
+    lo = starts[index - 1] if index > 1 else -math.inf
+    hi = starts[index] if index < len(starts) else math.inf
+    return lo, hi

@@ -94,10 +94,16 @@ class RunState:
 
     def set_open_marks(self, i: int) -> None:
         """Current prices := the open of bar ``i``."""
-        marks, lasts = self.marks, self.lasts
-        for s, (mark_open, open_) in enumerate(self.open_views):
-            marks[s] = mark_open[i]
-            lasts[s] = open_[i]
+        views = self.open_views
+        if len(views) == 1:
+            mark_open, open_ = views[0]
+            self.marks[0] = mark_open[i]
+            self.lasts[0] = open_[i]
+        else:
+            marks, lasts = self.marks, self.lasts
+            for s, (mark_open, open_) in enumerate(views):
+                marks[s] = mark_open[i]
+                lasts[s] = open_[i]
         self.now = self._ts[i]
 
     def refresh(self) -> None:
