@@ -66,15 +66,13 @@ def _store(path: Path | None):
 def _ms(text: str | None) -> int | None:
     if text is None:
         return None
-    from datetime import datetime, timezone
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import to_ms
 
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise _fail(f"time {text!r}: expected an ISO date or datetime in UTC, e.g. 2022-11-07 or 2022-11-09T14:00Z") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp() * 1000)
+        return to_ms(text)
+    except DataError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:

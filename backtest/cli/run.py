@@ -22,7 +22,7 @@ Run file layout (every table optional; flags override the file)::
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -67,19 +67,15 @@ def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _parse_time(value: Any, key: str) -> int | None:
-    if value is None or isinstance(value, int):
-        return value
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{key}: expected an ISO date such as 2024-03-01 or "
-                              f"2024-03-01T12:00, found {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+    if value is None:
+        return None
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import to_ms
+
+    try:
+        return to_ms(value if isinstance(value, (int, datetime)) else str(value))
+    except DataError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
