@@ -155,10 +155,11 @@ def timeframe_ms(timeframe: str) -> int:
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-def to_ms(value: object) -> int:
+def to_ms(value: object, *, naive: str = "utc") -> int:
     """Convert an ``int`` (epoch ms), ``datetime`` or ISO string to epoch milliseconds (UTC).
 
-    Naive datetimes and strings without an offset are read as UTC.
+    Naive datetimes and strings without an offset are read as UTC (``naive="utc"``) or
+    refused (``naive="reject"``, for inputs where a missing zone is more likely a mistake).
     """
     from datetime import datetime, timezone
 
@@ -176,6 +177,9 @@ def to_ms(value: object) -> int:
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
+            if naive == "reject":
+                raise SchemaError(f"time {value.isoformat()}: naive datetime; give it a UTC time zone "
+                                  "(e.g. 2022-11-09T14:00Z)")
             value = value.replace(tzinfo=timezone.utc)
         return int(round(value.timestamp() * 1000))
     raise SchemaError(f"time {value!r}: expected epoch ms, a datetime or an ISO date")

@@ -55,20 +55,14 @@ _PRICE_GROUPS = (("open", "high", "low", "close"), ("mark_open", "mark_high", "m
 
 
 def _ms(value: int | datetime | str) -> int:
-    if isinstance(value, bool):
-        raise ScenarioError(f"scenario time: expected UTC ms, an aware datetime or ISO text, found {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ScenarioError(f"scenario time {value!r}: expected ISO 8601 UTC such as 2022-11-09T14:00Z") from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ScenarioError(f"scenario time {value.isoformat()}: naive datetime; give it a UTC time zone")
-        return int(value.timestamp() * 1000)
-    raise ScenarioError(f"scenario time: expected UTC ms, an aware datetime or ISO text, found {type(value).__name__}")
+    """A scenario instant in UTC ms; a time without a zone is refused (likely a mistake)."""
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import to_ms as parse_ms
+
+    try:
+        return parse_ms(value, naive="reject")
+    except DataError as exc:
+        raise ScenarioError(f"scenario {exc}") from None
 
 
 @dataclass(frozen=True)

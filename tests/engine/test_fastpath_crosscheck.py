@@ -9,9 +9,7 @@ be exactly equal.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -21,27 +19,8 @@ import pytest
 from backtest import MarketData, run_backtest, run_signals
 from backtest.results import OUTPUT_TABLES
 
-PROJECT = Path(__file__).resolve().parents[2]
 SYMBOL = "BTC/USDT:USDT"
 DAYS = 45
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    """bench/run_workload.py as a module (configurations and the signal)."""
-    return _load("run_workload_under_test", PROJECT / "bench" / "run_workload.py")
-
-
-@pytest.fixture(scope="module")
-def generator(shared_dir: Path) -> ModuleType:
-    return _load("gen_workload_under_test", shared_dir / "bench" / "gen_workload.py")
 
 
 def workload_slice(generator: ModuleType, seed: int) -> MarketData:

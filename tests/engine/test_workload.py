@@ -1,7 +1,6 @@
 """bench/run_workload.py: its output line, its configurations and the --generate path."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,26 +10,8 @@ import pytest
 
 from backtest.slippage import SqrtImpact
 
-PROJECT = Path(__file__).resolve().parents[2]
 KEYS = {"total_s", "loop_s", "bars_per_s", "peak_rss_mib", "fills", "liquidation_ts",
         "final_equity", "n_liquidations", "funding_total", "fees_total"}
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    return _load("run_workload_cli_under_test", PROJECT / "bench" / "run_workload.py")
-
-
-@pytest.fixture(scope="module")
-def generator(shared_dir: Path) -> ModuleType:
-    return _load("gen_workload_cli_under_test", shared_dir / "bench" / "gen_workload.py")
 
 
 @pytest.fixture(scope="module")
