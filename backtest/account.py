@@ -101,11 +101,15 @@ class Account:
         """Wallet plus unrealized PnL at ``marks``."""
         return self.wallet + self.unrealized(marks)
 
-    def changed(self) -> None:
-        """Note a state change (thresholds must be recomputed, net sides updated)."""
+    def changed(self, sym: int | None = None) -> None:
+        """Note a state change (net sides updated): of symbol ``sym`` only, or of every one."""
         self.version += 1
         sides = self.sides
-        if self.hedge:
+        if sym is not None:  # a fill: only that symbol's legs moved
+            legs = self.sym_legs[sym]
+            net = legs[0].qty if len(legs) == 1 else legs[0].qty + legs[1].qty
+            sides[sym] = (net > 0) - (net < 0)
+        elif self.hedge:
             for sym, (long, short) in enumerate(self.sym_legs):
                 net = long.qty + short.qty  # = net_qty(sym): 0 + long + short
                 sides[sym] = (net > 0) - (net < 0)

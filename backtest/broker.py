@@ -257,8 +257,10 @@ class Broker:
                  high: float, low: float, volume: float) -> float:
         if liquidity != "taker":
             return ref
-        impact = self.st.slippage.impact(qty=qty, price=ref, bar_high=high, bar_low=low,
-                                         bar_volume=volume, forced=False)
+        impact = self.st.taker_impact
+        if impact is None:
+            impact = self.st.slippage.impact(qty=qty, price=ref, bar_high=high, bar_low=low,
+                                             bar_volume=volume, forced=False)
         if impact == 0.0:
             return ref
         return self.st.round_price(sym, ref * (1.0 + side * impact), side)
@@ -318,7 +320,7 @@ class Broker:
             acct.bad_debt -= acct.wallet
             acct.insurance_fund += acct.wallet
             acct.wallet = 0.0
-        acct.changed()
+        acct.changed(sym)
         hooks = st.hooks
         if hooks is not None and hooks.on_fill is not None:
             hooks.fill(order, pos, qty, price, side)

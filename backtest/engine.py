@@ -309,6 +309,10 @@ class _Run:
     def result(self) -> RunResult:
         """Close the books and build the RunResult."""
         st = self.st
+        # the strategy hooks are the only way back from the state to the run's context: drop
+        # them once the loop is over so that a finished run is freed by reference counting
+        # (a sweep frees thousands of runs; the cyclic collector would traverse every row)
+        st.hooks = None
         data = self.data
         n = len(data)
         st.set_close_marks(n - 1)

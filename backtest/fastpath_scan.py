@@ -136,7 +136,7 @@ class SignalScanner:
         self.gates = self.run.gate_ranges
         self._action_tables(strategy._signals)
         # on_bar reads the signal only on visited bars: views, not a list of every bar
-        strategy._columns = [strategy._signals[:, s] for s in range(self.n_symbols)]
+        strategy._columns = [_scalar_view(strategy._signals[:, s]) for s in range(self.n_symbols)]
 
     # ------------------------------------------------------------------ precomputation
     def _action_tables(self, signals: np.ndarray) -> None:
@@ -254,7 +254,9 @@ class SignalScanner:
         run = self.run
         st = run.st
         ctx = run.ctx
-        on_bar = self.strategy.on_bar
+        # SignalStrategy.on_bar for one symbol, inlined: the signal of the bar as the target
+        target = ctx.target_exposure
+        column = memoryview(np.ascontiguousarray(self.strategy._signals[:, 0]))  # Python floats
         margin = st.margin
         book = st.book
         pending = book.pending
@@ -310,7 +312,9 @@ class SignalScanner:
             # a no-op (no order is pending at this point: the open fill just consumed it)
             r = bisect_right(starts, i) - 1
             if next_run[sides[0]][r] == r:  # ActionIndex.next(i, side) == i
-                on_bar(ctx)
+                value = column[i]
+                if value == value:
+                    target(value)
                 calls += 1
             i += 1
         self.visited += visited
@@ -318,4 +322,5 @@ class SignalScanner:
 
     def result(self) -> RunResult:
         """The run's :class:`RunResult` (built by the engine, as for the event path)."""
+        self.run.scanner = None  # no run <-> scanner cycle left: a finished run is freed at once
         return self.run.result()

@@ -39,6 +39,9 @@ class RunState:
         self.config = config
         self.venue = venue
         self.slippage = slippage
+        #: The orderly taker impact when the model's answer depends on none of its arguments
+        #: (exactly NoSlippage / FixedBps), else None: the broker then asks the model per fill.
+        self.taker_impact = _constant_taker_impact(slippage)
         self.warnings = warnings
         symbols = data.symbols
         self.n_symbols = len(symbols)
@@ -65,6 +68,7 @@ class RunState:
         self.range_views = [(_view(b.high, np.float64), _view(b.low, np.float64),
                              _view(b.volume, np.float64)) for b in self.bars]
         self._ts = _view(data.ts, np.int64)
+        self._interval = int(data.interval_ms)
         self.marks = [float(b.mark_open[0]) if len(b) else math.nan for b in self.bars]
         self.lasts = [float(b.open[0]) if len(b) else math.nan for b in self.bars]
         self.bar = 0
@@ -86,11 +90,17 @@ class RunState:
 
     def set_close_marks(self, i: int) -> None:
         """Current prices := the close of bar ``i`` (the instant the strategy acts)."""
-        marks, lasts = self.marks, self.lasts
-        for s, (mark_close, close) in enumerate(self.close_views):
-            marks[s] = mark_close[i]
-            lasts[s] = close[i]
-        self.now = self._ts[i] + self.data.interval_ms
+        views = self.close_views
+        if len(views) == 1:
+            mark_close, close = views[0]
+            self.marks[0] = mark_close[i]
+            self.lasts[0] = close[i]
+        else:
+            marks, lasts = self.marks, self.lasts
+            for s, (mark_close, close) in enumerate(views):
+                marks[s] = mark_close[i]
+                lasts[s] = close[i]
+        self.now = self._ts[i] + self._interval
 
     def set_open_marks(self, i: int) -> None:
         """Current prices := the open of bar ``i``."""
@@ -126,6 +136,16 @@ class RunState:
         tick = self.markets[sym].tick_size
         units = price / tick
         return (math.ceil(units - 1e-9) if side > 0 else math.floor(units + 1e-9)) * tick
+
+
+def _constant_taker_impact(slippage: Any) -> float | None:
+    """``slippage.impact(..., forced=False)`` when it is the same for every fill, else None."""
+    from backtest.slippage import FixedBps, NoSlippage
+
+    if type(slippage) not in (FixedBps, NoSlippage):  # subclasses may depend on the fill
+        return None
+    return slippage.impact(qty=1.0, price=1.0, bar_high=1.0, bar_low=1.0, bar_volume=math.nan,
+                           forced=False)
 
 
 def _view(values: Any, dtype: Any) -> memoryview:

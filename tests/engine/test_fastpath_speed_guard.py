@@ -9,15 +9,19 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 
 from backtest import MarketData, RunConfig, run_backtest, run_signals
 from backtest.fastpath import SignalStrategy
 from backtest.fastpath_scan import SignalScanner
 from backtest.positions import Position
+from backtest.slippage import FixedBps
+from backtest.state import _constant_taker_impact
 from backtest.venues.binance_usdm import Leg
 from backtest.venues.tiers import TierTable
 from data_loaders.synthetic import engine_frames, generate_perpetual
@@ -110,3 +114,42 @@ def test_the_refresh_matches_the_venue_resolver_without_calling_it(data: MarketD
         if table.index_for(qty * max(expected, 0.0)) == 0:
             assert len(calls) == before  # the first bracket held: no resolver call
     assert calls, "some positions should need a higher bracket (and the resolver)"
+
+
+def test_a_finished_run_is_freed_without_the_cyclic_collector(data: MarketData) -> None:
+    """A sweep runs thousands of runs: each must go with its last reference (no cycle left
+    for the collector to traverse, row by row)."""
+    signals = flips(len(data), 400)
+    gc.collect()
+    gc.disable()
+    try:
+        result = run_signals(data, signals, config=RunConfig(leverage=20.0))
+        assert result.summary["n_fills"] > 0
+        del result
+        event = run_backtest(data, SignalStrategy(signals), config=RunConfig(leverage=20.0))
+        assert event.summary["n_fills"] > 0
+        del event
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_fill_dependent_slippage_subclass_is_asked_at_every_fill(data: MarketData) -> None:
+    """The broker caches the taker impact of FixedBps/NoSlippage only: a subclass whose
+    answer depends on the fill is still asked each time."""
+
+    class SizeBps(FixedBps):
+        def impact(self, *, qty: float, price: float, bar_high: float, bar_low: float,
+                   bar_volume: float, forced: bool) -> float:
+            return qty * price * 1e-9
+
+    signals = flips(len(data), 900)
+    scanner = SignalScanner(data, SignalStrategy(signals), RunConfig(leverage=3.0, slippage="fixed"))
+    scanner.run.st.slippage = SizeBps(0.0)
+    scanner.run.st.taker_impact = _constant_taker_impact(scanner.run.st.slippage)
+    assert scanner.run.st.taker_impact is None
+    scanner.loop()
+    fills = scanner.result().fills
+    slipped = fills.filter(pl.col("slippage_bps") > 0)
+    assert slipped.height == fills.height > 0
+    assert slipped.get_column("slippage_bps").n_unique() > 1  # sized by each fill
