@@ -42,6 +42,7 @@ table-by-table equality with the event path so that any drift of either loop fai
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ from backtest.market_data import MarketData
 from backtest.results import RunResult
 from backtest.strategy import Strategy
 
-__all__ = ["SignalStrategy", "run_signals", "validate_signals"]
+__all__ = ["PreparedSignals", "SignalStrategy", "prepare_signals", "run_signals", "validate_signals"]
 
 
 class SignalStrategy(Strategy):
@@ -146,6 +147,52 @@ def _as_float_array(signals: Any) -> np.ndarray:
             "NumPy array or a list of floats") from None
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedSignals:
+    """Signals checked against one market's bars and symbols, with the scan's action tables.
+
+    Runs that differ only in their configuration (a leverage sweep) share one: the check and
+    the per-symbol :class:`~backtest.fastpath_scan.ActionIndex` tables are computed once.
+    Build it with :func:`prepare_signals`; read-only (the array is not writeable).
+
+    Attributes
+    ----------
+    signals : ndarray of float, shape (n_bars, n_symbols)
+        Target exposure per bar and symbol (NaN = no opinion), not writeable.
+    symbols : tuple of str
+        The symbols of the market data the signals were checked against.
+    actions : tuple
+        One ``ActionIndex`` per symbol (where the signal next asks for another side).
+    """
+
+    signals: np.ndarray
+    symbols: tuple[str, ...]
+    actions: tuple[Any, ...]
+
+
+def prepare_signals(data: MarketData, signals: Any) -> PreparedSignals:
+    """Check ``signals`` against ``data`` once, for several :func:`run_signals` calls.
+
+    Parameters
+    ----------
+    data : MarketData
+        The market the runs will replay.
+    signals : array_like of float
+        As for :func:`run_signals`.
+
+    Raises
+    ------
+    StrategyError
+        When the signal array does not match the data (shape, infinite values).
+    """
+    from backtest.fastpath_scan import ActionIndex
+
+    array = np.array(validate_signals(signals, len(data), tuple(data.symbols)), dtype=np.float64)
+    array.setflags(write=False)
+    return PreparedSignals(array, tuple(data.symbols),
+                           tuple(ActionIndex(array[:, s]) for s in range(array.shape[1])))
+
+
 def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = None) -> RunResult:
     """Run target-exposure signals through the engine's accounting with a vectorized scan.
 
@@ -153,12 +200,13 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
     ----------
     data : MarketData
         Bars, funding, tiers and specs of the run (as for :func:`backtest.run_backtest`).
-    signals : array_like of float
+    signals : array_like of float, or PreparedSignals
         Target exposure per bar, decided at the bar's close (orders fill at the next open):
         shape ``(n_bars,)`` for one symbol or ``(n_bars, n_symbols)``. A value is a fraction
         of the sizing basis (``config.sizing_basis``: wallet or equity) of notional, signed by
         side (``1.0`` long 1x, ``-1.0`` short 1x, ``0.0`` flat); ``NaN`` means no opinion
         (keep what is held). A position already on the wanted side is not resized.
+        A :class:`PreparedSignals` of the same data skips the per-run check.
     config : RunConfig, optional
         Run configuration (default ``RunConfig()``).
 
@@ -170,11 +218,21 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
     Raises
     ------
     StrategyError
-        When the signal array does not match the data (shape, infinite values).
+        When the signal array does not match the data (shape, infinite values), or prepared
+        signals were checked against other data.
     """
     from backtest.fastpath_scan import SignalScanner
 
     config = config or RunConfig()
-    scanner = SignalScanner(data, SignalStrategy(signals), config)
+    if isinstance(signals, PreparedSignals):
+        if signals.symbols != tuple(data.symbols) or signals.signals.shape[0] != len(data):
+            raise StrategyError(
+                f"signals: prepared for {signals.signals.shape[0]} bars of "
+                f"{', '.join(signals.symbols)}, but the market data has {len(data)} bars of "
+                f"{', '.join(data.symbols)}; prepare them with prepare_signals(data, signals) "
+                "on the data of the run")
+        scanner = SignalScanner(data, SignalStrategy(signals.signals), config, actions=signals.actions)
+    else:
+        scanner = SignalScanner(data, SignalStrategy(signals), config)
     scanner.loop()
     return scanner.result()

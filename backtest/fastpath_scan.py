@@ -117,10 +117,15 @@ class SignalScanner:
         Holds the signal array (validated here to ``(n_bars, n_symbols)``).
     config : RunConfig
         The run configuration.
+    actions : sequence of ActionIndex, optional
+        The action tables of the strategy's signals, already validated for ``data``
+        (``backtest.fastpath.prepare_signals``); computed here when not given.
     """
 
-    def __init__(self, data: MarketData, strategy: Any, config: RunConfig) -> None:
-        strategy._signals = validate_signals(strategy._signals, len(data), data.symbols)
+    def __init__(self, data: MarketData, strategy: Any, config: RunConfig,
+                 actions: Any = None) -> None:
+        if actions is None:
+            strategy._signals = validate_signals(strategy._signals, len(data), data.symbols)
         strategy._validated = (strategy._signals, tuple(data.symbols))
         self.run = _ArrayRun(data, strategy, config)
         self.run.scanner = self
@@ -134,7 +139,10 @@ class SignalScanner:
         #: ``on_bar`` calls made on visited bars (the others would have been no-ops).
         self.strategy_calls = 0
         self.gates = self.run.gate_ranges
-        self._action_tables(strategy._signals)
+        if actions is None:
+            self._action_tables(strategy._signals)
+        else:
+            self.actions = list(actions)
         # on_bar reads the signal only on visited bars: views, not a list of every bar
         strategy._columns = [_scalar_view(strategy._signals[:, s]) for s in range(self.n_symbols)]
 

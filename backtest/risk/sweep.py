@@ -153,12 +153,15 @@ class SignalRunner:
     name: str = "fastpath"
 
     def signals(self, market: Any, params: Mapping[str, Any]) -> Any:
-        """The target-exposure array of ``params`` on ``market``'s first symbol."""
+        """The target exposures of ``params`` on ``market``'s first symbol, checked once
+        (``backtest.fastpath.PreparedSignals``: every leverage of the sweep reuses them)."""
         signal = resolve_signal(self.strategy)
         if signal is None:
             raise RiskError(f"strategy {self.strategy!r} has no vectorized signal; use runner='engine'")
+        from backtest.fastpath import prepare_signals
+
         close = market.bars[market.symbols[0]].close
-        return signal(close, dict(params))
+        return prepare_signals(market, signal(close, dict(params)))
 
     def run(self, market: Any, config: SweepConfig, base_config: Any, *,
             signals: Any = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 
 from backtest import MarketData, RunConfig, run_backtest, run_signals
 from backtest.errors import StrategyError
-from backtest.fastpath import SignalStrategy, validate_signals
+from backtest.fastpath import PreparedSignals, SignalStrategy, prepare_signals, validate_signals
 from backtest.fastpath_scan import ActionIndex, SignalScanner, next_true_index
 from backtest.orders import Order
 from backtest.results import OUTPUT_TABLES
@@ -143,6 +143,21 @@ def test_run_signals_rejects_a_signal_of_the_wrong_length(btc_data: MarketData) 
 def test_signal_strategy_rejects_a_signal_of_the_wrong_length(btc_data: MarketData) -> None:
     with pytest.raises(StrategyError, match=f"one signal row per bar \\({len(btc_data)}\\)"):
         run_backtest(btc_data, SignalStrategy(np.ones(10)))
+
+
+def test_prepared_signals_run_like_raw_signals_and_are_reused(btc_data: MarketData,
+                                                               pair_data: MarketData) -> None:
+    signals = random_signals(len(btc_data), 7)
+    prepared = prepare_signals(btc_data, signals)
+    assert isinstance(prepared, PreparedSignals) and not prepared.signals.flags.writeable
+    signals[:] = 1.0  # the caller's array may change afterwards: the prepared copy does not
+    raw = random_signals(len(btc_data), 7)
+    for leverage in (3.0, 40.0):  # one preparation, several configurations
+        config = RunConfig(leverage=leverage, fees=(0.0002, 0.0004))
+        assert_identical(run_signals(btc_data, raw, config=config),
+                         run_signals(btc_data, prepared, config=config))
+    with pytest.raises(StrategyError, match="prepare them with prepare_signals"):
+        run_signals(pair_data, prepared)
 
 
 def test_no_signal_means_no_trade(btc_data: MarketData) -> None:
