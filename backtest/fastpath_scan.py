@@ -19,9 +19,11 @@ from backtest.fastpath import validate_signals
 from backtest.market_data import MarketData
 from backtest.results import RunResult
 
-__all__ = ["ActionIndex", "SignalScanner", "next_true_index"]
+__all__ = ["ActionIndex", "SignalScanner", "block_extremes", "next_true_index"]
 
 _NO_SIGNAL = 2
+#: Bars per block of :func:`block_extremes` (as a shift: 64 bars).
+_BLOCK_SHIFT = 6
 
 
 def next_true_index(mask: np.ndarray) -> np.ndarray:
@@ -72,6 +74,37 @@ class ActionIndex:
         r = bisect_right(self.starts, i) - 1
         hit = self.next_run[side][r]
         return i if hit == r else self.run_start[hit]
+
+
+def block_extremes(values: np.ndarray, *, lowest: bool) -> tuple[float, ...]:
+    """Per block of 64 consecutive values, the least (``lowest``) or the greatest, NaN ignored.
+
+    A block of NaN only gives NaN. Block ``b`` covers ``values[64*b : 64*(b+1)]``; a window
+    of values whose covering blocks all have a least value above a level has no value at or
+    below it (that is all the scan asks of them).
+    """
+    if not values.size:
+        return ()
+    starts = np.arange(0, values.size, 1 << _BLOCK_SHIFT)
+    with np.errstate(invalid="ignore"):
+        return tuple((np.fmin if lowest else np.fmax).reduceat(values, starts).tolist())
+
+
+def _mark_blocks(data: MarketData, s: int, low: np.ndarray, high: np.ndarray) -> tuple[tuple, tuple]:
+    """:func:`block_extremes` of symbol ``s``'s mark ranges, cached on ``data`` for its own arrays.
+
+    Like the funding maps, they depend only on the market data: runs sharing it compute them
+    once (read-only tuples; the entry is rebuilt if the arrays were replaced).
+    """
+    bars = data.bars[data.symbols[s]]
+    own = low is bars.mark_low and high is bars.mark_high
+    cache = data.__dict__.setdefault("_run_cache", {}) if own else {}
+    hit = cache.get(("mark_blocks", s))
+    if hit is not None and hit[0] is low and hit[1] is high:
+        return hit[2]
+    blocks = (block_extremes(low, lowest=True), block_extremes(high, lowest=False))
+    cache[("mark_blocks", s)] = (low, high, blocks)
+    return blocks
 
 
 def _scalar_view(values: np.ndarray) -> Any:
@@ -272,6 +305,8 @@ class SignalScanner:
         action = self.actions[0]  # ActionIndex.next inlined (two lookups per visited bar)
         starts, next_run, run_start = action.starts, action.next_run, action.run_start
         ml, mh, ll, lh = self.gates[0]
+        # a window whose 64-bar blocks all stay clear of the level needs no element test
+        low_blocks, high_blocks = _mark_blocks(self.data, 0, ml, mh)
         # scalar reads of bar i as Python floats (the same values; slices stay on the arrays)
         vml, vmh, vll, vlh = (_scalar_view(a) for a in self.gates[0])
         inf = math.inf
@@ -289,16 +324,20 @@ class SignalScanner:
                 if end > i:  # the first gate hit in [i, end): one slice per finite level
                     level = margin.mark_below[0]
                     if level != -inf:
-                        hit = ml[i:end] <= level
-                        k = int(hit.argmax())
-                        if hit[k]:
-                            end = i + k
+                        b, last = i >> _BLOCK_SHIFT, (end - 1) >> _BLOCK_SHIFT
+                        if not (low_blocks[b] if b == last else min(low_blocks[b:last + 1])) > level:
+                            hit = ml[i:end] <= level
+                            k = int(hit.argmax())
+                            if hit[k]:
+                                end = i + k
                     level = margin.mark_above[0]
                     if level != inf and end > i:
-                        hit = mh[i:end] >= level
-                        k = int(hit.argmax())
-                        if hit[k]:
-                            end = i + k
+                        b, last = i >> _BLOCK_SHIFT, (end - 1) >> _BLOCK_SHIFT
+                        if not (high_blocks[b] if b == last else max(high_blocks[b:last + 1])) < level:
+                            hit = mh[i:end] >= level
+                            k = int(hit.argmax())
+                            if hit[k]:
+                                end = i + k
                     if book.last_below[0] != -inf or book.last_above[0] != inf:
                         end = self._last_hit(i, end)
                 if end >= stop:

@@ -206,7 +206,7 @@ class BarState:
                 if zeros and self._all_isolated:
                     # np.where(iso, np.maximum(ratio, r), ratio) with ratio all zeros, in place;
                     # off the isolated pool (flat) ratio's value is 0.0
-                    np.maximum(ratio, r, out=r)
+                    np.maximum(0.0, r, out=r)  # the same floats as with the zeros array
                     ratio = self._zero_where_flat(k, r)
                 else:
                     ratio = np.where(iso_mask[k], np.maximum(ratio, r), ratio)

@@ -16,7 +16,7 @@ import pytest
 from backtest import MarketData, RunConfig, run_backtest, run_signals
 from backtest.errors import StrategyError
 from backtest.fastpath import PreparedSignals, SignalStrategy, prepare_signals, validate_signals
-from backtest.fastpath_scan import ActionIndex, SignalScanner, next_true_index
+from backtest.fastpath_scan import ActionIndex, SignalScanner, block_extremes, next_true_index
 from backtest.orders import Order
 from backtest.results import OUTPUT_TABLES
 from data_loaders.synthetic import demo_dataset, engine_frames, generate_perpetual
@@ -84,6 +84,31 @@ def test_next_true_index_matches_a_brute_force_scan() -> None:
         for i in range(size + 1):
             hits = np.flatnonzero(mask[i:])
             assert got[i] == (i + hits[0] if hits.size else size)
+
+
+def test_block_extremes_are_the_nan_ignoring_extremes_of_each_64_bar_block() -> None:
+    rng = np.random.default_rng(4)
+    for size in (0, 1, 63, 64, 65, 1_000):
+        values = rng.normal(100.0, 5.0, size)
+        values[rng.random(size) < 0.05] = np.nan
+        if size >= 130:
+            values[64:128] = np.nan  # a block without any number
+        lows, highs = block_extremes(values, lowest=True), block_extremes(values, lowest=False)
+        assert len(lows) == len(highs) == -(-size // 64)
+        for b, (lo, hi) in enumerate(zip(lows, highs)):
+            block = values[64 * b: 64 * (b + 1)]
+            if np.isnan(block).all():
+                assert np.isnan(lo) and np.isnan(hi)
+            else:
+                assert lo == np.nanmin(block) and hi == np.nanmax(block)
+        # what the scan relies on: blocks clear of a level -> no value in the window reaches it
+        for _ in range(200 if size else 0):
+            i = int(rng.integers(0, size))
+            end = int(rng.integers(i + 1, size + 1))
+            level = float(rng.normal(100.0, 8.0))
+            covering = lows[i // 64: (end - 1) // 64 + 1]
+            if min(covering) > level:
+                assert not (values[i:end] <= level).any()
 
 
 def test_action_index_matches_a_brute_force_scan() -> None:
