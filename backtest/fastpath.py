@@ -29,7 +29,10 @@ next bar to visit is the minimum of: the next event bar (a sorted list), the nex
 runs; one bisection per lookup, :class:`~backtest.fastpath_scan.ActionIndex`) and the next
 gate hit, the first ``mark_low[a:b] <= lp`` (or ``mark_high[a:b] >= lp`` for a short) in the
 window ``[a, b)`` that ends at the earlier of the two others. Windows follow each other, so
-the scan compares each bar about once.
+the scan compares each bar about once; a window whose 64-bar blocks all keep their lowest mark
+above ``lp`` (highest below, for a short) is passed without comparing its bars
+(:func:`~backtest.fastpath_scan.block_extremes`, computed once per ``MarketData``).
+:func:`prepare_signals` checks a signal and builds its action tables once for several runs.
 
 Cases the scan cannot vectorize fall back to visiting bars one by one, with the same result:
 ``RunConfig(gating=False)`` (every bar walked), and a cross-margin pool spanning several
