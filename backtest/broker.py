@@ -257,10 +257,13 @@ class Broker:
                  high: float, low: float, volume: float) -> float:
         if liquidity != "taker":
             return ref
-        impact = self.st.taker_impact
+        st = self.st
+        impact = st.taker_impact
         if impact is None:
-            impact = self.st.slippage.impact(qty=qty, price=ref, bar_high=high, bar_low=low,
-                                             bar_volume=volume, forced=False)
+            impact = st.slippage.impact(qty=qty, price=ref, bar_high=high, bar_low=low,
+                                        bar_volume=volume, forced=False)
+        if st.impact_scales[sym] is not None:
+            impact = st.scaled_impact(sym, impact)
         if impact == 0.0:
             return ref
         return self.st.round_price(sym, ref * (1.0 + side * impact), side)

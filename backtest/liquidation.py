@@ -116,9 +116,9 @@ class Liquidator:
             side = -1 if pos.qty > 0 else 1  # the closing order's side
             qty = abs(pos.qty)
             ref = refs[pos.sym]
-            impact = st.slippage.impact(qty=qty, price=ref, bar_high=highs[pos.sym],
-                                        bar_low=lows[pos.sym], bar_volume=volumes[pos.sym],
-                                        forced=True)
+            impact = st.scaled_impact(pos.sym, st.slippage.impact(
+                qty=qty, price=ref, bar_high=highs[pos.sym], bar_low=lows[pos.sym],
+                bar_volume=volumes[pos.sym], forced=True))
             price = st.round_price(pos.sym, ref * (1.0 + side * impact), side) if impact else ref
             pnl = pos.upnl(price)
             pnl_total += pnl
@@ -197,9 +197,9 @@ class Liquidator:
                 continue
             side = -1 if pos.qty > 0 else 1
             ref = refs[pos.sym]
-            impact = st.slippage.impact(qty=qty, price=ref, bar_high=highs[pos.sym],
-                                        bar_low=lows[pos.sym], bar_volume=volumes[pos.sym],
-                                        forced=True)
+            impact = st.scaled_impact(pos.sym, st.slippage.impact(
+                qty=qty, price=ref, bar_high=highs[pos.sym], bar_low=lows[pos.sym],
+                bar_volume=volumes[pos.sym], forced=True))
             price = st.round_price(pos.sym, ref * (1.0 + side * impact), side) if impact else ref
             fee = qty * price * st.clearance[pos.sym]
             slip_cost = qty * abs(price - ref)

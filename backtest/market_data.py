@@ -22,6 +22,9 @@ __all__ = ["BAR_COLUMNS", "MarketData", "SymbolBars", "SymbolFunding", "SymbolTr
 #: Columns of a bar frame (CONTRACTS §8); ``ts`` is the bar's open time.
 BAR_COLUMNS = ("open", "high", "low", "close", "volume",
                "mark_open", "mark_high", "mark_low", "mark_close")
+#: Optional bar column: factor on every slippage impact of fills in that bar (1 = the model's
+#: own book; 5 = a book five times thinner, e.g. a liquidity drought of a stress scenario).
+SLIPPAGE_SCALE = "slippage_scale"
 _UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -76,6 +79,8 @@ class SymbolBars:
     mark_high: np.ndarray
     mark_low: np.ndarray
     mark_close: np.ndarray
+    #: Per-bar factor on slippage impacts (``slippage_scale`` column), None when absent.
+    slippage_scale: np.ndarray | None = None
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, what: str, warnings: list[str]) -> SymbolBars:
@@ -109,7 +114,7 @@ class SymbolBars:
             k = int(bad[0])
             raise MarketDataError(f"{what}: row {k} ({_iso(int(ts[k]))}) has low/high outside the "
                                   "open/close or a non-positive price; fix or drop the row")
-        return cls(ts=ts, **arrays)
+        return cls(ts=ts, **arrays, slippage_scale=_slippage_scale(frame, ts, what))
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -390,6 +395,24 @@ def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str
     combined = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
     entry["sha256"] = combined if files else None
     return entry
+
+
+def _slippage_scale(frame: pl.DataFrame, ts: np.ndarray, what: str) -> np.ndarray | None:
+    """The optional ``slippage_scale`` column as float64, checked finite and > 0 in every row."""
+    if SLIPPAGE_SCALE not in frame.columns:
+        return None
+    col = frame.get_column(SLIPPAGE_SCALE).cast(pl.Float64)
+    if col.null_count():
+        raise MarketDataError(f"{what}: column {SLIPPAGE_SCALE!r} has {col.null_count()} nulls; "
+                              "expected a factor in every row (1.0 where the book is normal)")
+    values = col.to_numpy().astype(np.float64, copy=False)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if bad.size:
+        k = int(bad[0])
+        raise MarketDataError(f"{what}: row {k} ({_iso(int(ts[k]))}) has {SLIPPAGE_SCALE} "
+                              f"{values[k]}; expected a finite factor > 0 (1.0 = the slippage "
+                              "model's own impact)")
+    return values
 
 
 def _feature_frame(frame: pl.DataFrame, bars: SymbolBars) -> pl.DataFrame:

@@ -42,6 +42,9 @@ class RunState:
         #: The orderly taker impact when the model's answer depends on none of its arguments
         #: (exactly NoSlippage / FixedBps), else None: the broker then asks the model per fill.
         self.taker_impact = _constant_taker_impact(slippage)
+        #: Per symbol, the bars' slippage factors (``slippage_scale`` column) or None.
+        self.impact_scales = [None if b.slippage_scale is None else _view(b.slippage_scale, np.float64)
+                              for b in (data.bars[s] for s in data.symbols)]
         self.warnings = warnings
         symbols = data.symbols
         self.n_symbols = len(symbols)
@@ -121,6 +124,13 @@ class RunState:
         self.margin.refresh(self.account, self.marks)
         self.journal.snapshot(self.bar, self.account)
         self.gen[0] += 1
+
+    def scaled_impact(self, sym: int, impact: float) -> float:
+        """``impact`` times the current bar's ``slippage_scale`` of ``sym`` (capped at 1)."""
+        scale = self.impact_scales[sym]
+        if scale is None:
+            return impact
+        return min(1.0, impact * scale[self.bar])
 
     def round_qty(self, sym: int, qty: float) -> float:
         """Round a quantity down to the symbol's lot (no-op when rounding is off)."""

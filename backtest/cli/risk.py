@@ -149,7 +149,7 @@ def stress(
     symbol: Annotated[str, typer.Option("--symbol", help="ccxt symbol, e.g. BTC/USDT:USDT.")],
     start: Annotated[str, typer.Option("--start", help="Range start, UTC.")],
     end: Annotated[str, typer.Option("--end", help="Range end, UTC, exclusive.")],
-    scenario: Annotated[list[str], typer.Option("--scenario", help="Scenario set, e.g. 'crash=shock:-0.3@2022-11-09T14:00Z+drought:5' (repeat).")],
+    scenario: Annotated[list[str], typer.Option("--scenario", help="Scenario set, e.g. 'crash=shock:-0.3@2022-11-09T14:00Z+drought:5@2022-11-09T13:00Z..2022-11-09T16:00Z' (repeat); terms shock:PCT@T, vol:F[@A..B], funding:RATE@A..B, mark:PCT@A..B, drought:M[@A..B].")],
     timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
     strategy: StrategyOpt = "hold",
     param: ParamOpt = None,

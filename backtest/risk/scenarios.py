@@ -18,10 +18,11 @@ Transforms
   a value.
 * :class:`MarkDivergence` — the mark candles inside a window are moved ``pct`` away from the last
   price (a mark below last liquidates longs earlier than the traded price suggests).
-* :class:`LiquidityDrought` — slippage multiplied by ``multiplier`` through the engine's
-  slippage configuration (:meth:`StressMarket.config`). The engine's slippage interface has no
-  timestamp, so a drought applies to the whole run; combine it with a shock for a thin-book
-  crash.
+* :class:`LiquidityDrought` — slippage multiplied by ``multiplier``: over the whole run through
+  the engine's slippage configuration (:meth:`StressMarket.config`), or inside a window
+  ``[start, end)`` through the bars' ``slippage_scale`` column (the engine multiplies the
+  impact of every fill in such a bar, strategy and liquidation fills alike). Combine it with a
+  shock for a thin-book crash.
 """
 from __future__ import annotations
 
@@ -353,20 +354,53 @@ class MarkDivergence:
 
 @dataclass(frozen=True)
 class LiquidityDrought:
-    """Every slippage impact multiplied by ``multiplier`` (through the engine's slippage config)."""
+    """Every slippage impact multiplied by ``multiplier``: in ``[start, end)``, or the whole run.
+
+    With a window, the bars of ``symbols`` (default: all) inside it get ``slippage_scale``
+    multiplied by ``multiplier`` (a column of 1.0 is added where there was none); without one,
+    the run's slippage model is scaled (:meth:`StressMarket.config`). Impacts are capped at 100 %.
+    """
 
     multiplier: float
+    start: int | datetime | str | None = None
+    end: int | datetime | str | None = None
+    symbols: tuple[str, ...] | None = None
 
     def apply(self, market: StressMarket) -> StressMarket:
         """See the class docstring."""
         if not self.multiplier >= 1:
             raise ScenarioError(f"liquidity drought multiplier must be >= 1, found {self.multiplier}")
-        return replace(market, slippage_multiplier=market.slippage_multiplier * self.multiplier,
-                       applied=market.applied + (f"slippage x{self.multiplier:g}",))
+        if self.start is None and self.end is None:
+            return replace(market, slippage_multiplier=market.slippage_multiplier * self.multiplier,
+                           applied=market.applied + (f"slippage x{self.multiplier:g}",))
+        if self.start is None or self.end is None:
+            raise ScenarioError("liquidity drought: give both start and end of the window, or neither "
+                                "(the whole run)")
+        from backtest.market_data import SLIPPAGE_SCALE
+
+        start, end = _ms(self.start), _ms(self.end)
+        if end <= start:
+            raise ScenarioError(f"liquidity drought: end must be after start, found {self.start} .. {self.end}")
+        bars = dict(market.bars)
+        touched = 0
+        for symbol in _symbols(market, self.symbols):
+            frame = bars[symbol]
+            if SLIPPAGE_SCALE not in frame.columns:
+                frame = frame.with_columns(pl.lit(1.0).alias(SLIPPAGE_SCALE))
+            inside = pl.Series(_in_window(to_ms(frame["ts"]), start, end))
+            touched += int(inside.sum())
+            bars[symbol] = frame.with_columns(
+                pl.when(inside).then(pl.col(SLIPPAGE_SCALE) * self.multiplier)
+                .otherwise(pl.col(SLIPPAGE_SCALE)).alias(SLIPPAGE_SCALE))
+        if touched == 0:
+            raise ScenarioError(f"liquidity drought: no bar falls in [{self.start}, {self.end}); widen the window")
+        return market.with_bars(bars, f"slippage x{self.multiplier:g} on {touched} bar(s) from {start} to {end} ms")
 
     def describe(self) -> str:
         """One line."""
-        return f"liquidity drought: slippage x{self.multiplier:g}"
+        if self.start is None and self.end is None:
+            return f"liquidity drought: slippage x{self.multiplier:g}"
+        return f"liquidity drought: slippage x{self.multiplier:g} from {self.start} to {self.end}"
 
 
 @dataclass(frozen=True)
@@ -418,7 +452,8 @@ def parse_scenario(text: str) -> ScenarioSet:
     * ``vol:FACTOR[@START..END]`` — e.g. ``vol:2`` or ``vol:3@2022-11-08..2022-11-10``
     * ``funding:RATE@START..END`` — rate set (fraction per interval), e.g. ``funding:0.003@2022-11-08..2022-11-10``
     * ``mark:PCT@START..END`` — e.g. ``mark:-0.02@2022-11-09T00:00Z..2022-11-09T06:00Z``
-    * ``drought:MULTIPLIER`` — e.g. ``drought:5``
+    * ``drought:MULTIPLIER[@START..END]`` — e.g. ``drought:5`` (whole run) or
+      ``drought:10@2022-11-09T13:00Z..2022-11-09T16:00Z``
 
     An optional ``NAME=`` prefix names the set (default: the text itself).
     """
@@ -453,7 +488,10 @@ def parse_scenario(text: str) -> ScenarioSet:
             scenarios.append(FundingSpike(value, start=start, end=end) if kind == "funding"
                              else MarkDivergence(value, start=start, end=end))
         elif kind == "drought":
-            scenarios.append(LiquidityDrought(value))
+            if when and (not dots or not start or not end):
+                raise ScenarioError(f"scenario term {term!r}: give a window START..END or none, e.g. "
+                                    f"drought:{value_text}@2022-11-09T13:00Z..2022-11-09T16:00Z")
+            scenarios.append(LiquidityDrought(value, start=start or None, end=end or None))
         else:
             import difflib
             close = difflib.get_close_matches(kind, ("shock", "vol", "funding", "mark", "drought"), n=1)

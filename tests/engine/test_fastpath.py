@@ -250,6 +250,22 @@ def test_ungated_engine_gives_the_same_result(btc_data: MarketData) -> None:
     assert_identical(gated, ungated_array)
 
 
+def test_a_slippage_scale_column_gives_the_same_result() -> None:
+    bars, funding = engine_frames(generate_perpetual(symbol=BTC, days=20, crash_day=12, seed=3))
+    scale = np.where((np.arange(bars.height) // 37) % 2 == 1, 6.0, 1.0)  # thin-book stretches
+    data = MarketData.from_frames({BTC: bars.with_columns(pl.Series("slippage_scale", scale))},
+                                  {BTC: funding}, timeframe="1m")
+    signals = random_signals(len(data), 9)
+    config = RunConfig(leverage=40.0, slippage="fixed", slippage_params={"bps": 2.0, "forced_bps": 8.0},
+                       rounding=False)
+    event, array = both_paths(data, signals, config)
+    assert_identical(event, array)
+    bps = array.fills.get_column("slippage_bps").to_numpy()
+    assert np.isclose(bps, 12.0).any() and np.isclose(bps, 2.0).any()
+    forced = array.liquidations.get_column("slippage_bps").to_numpy()
+    assert np.isclose(forced, 48.0).any()  # forced 8 bps x6 in the thin stretches
+
+
 def test_progress_chunks_give_the_same_result(btc_data: MarketData, pair_data: MarketData) -> None:
     for data, seed in ((btc_data, 7), (pair_data, 8)):
         signals = random_signals(len(data), seed, columns=len(data.symbols))

@@ -22,6 +22,17 @@ def test_unsorted_and_duplicate_timestamps_are_named():
         MarketData.from_frames({SYMBOL: dup}, timeframe="1m")
 
 
+@pytest.mark.parametrize(("value", "found"), [(None, "1 nulls"), (0.0, "slippage_scale 0.0"),
+                                                (-2.0, "slippage_scale -2.0"),
+                                                (float("inf"), "slippage_scale inf")])
+def test_a_bad_slippage_scale_is_named_with_its_row(value, found):
+    frame = candles([FLAT, FLAT, FLAT]).with_columns(
+        pl.Series("slippage_scale", [1.0, value, 1.0], dtype=pl.Float64))
+    with pytest.raises(MarketDataError, match=found) as err:
+        MarketData.from_frames({SYMBOL: frame}, timeframe="1m")
+    assert "slippage_scale" in str(err.value) and ("row 1" in str(err.value) or value is None)
+
+
 def test_missing_columns_and_bad_timeframe_are_named():
     with pytest.raises(MarketDataError, match="missing columns \\['close'\\]"):
         MarketData.from_frames({SYMBOL: candles([FLAT]).drop("close")}, timeframe="1m")

@@ -12,7 +12,7 @@ import math
 import polars as pl
 import pytest
 
-from backtest import run_backtest
+from backtest import MarketData, run_backtest
 from backtest.slippage import FixedBps
 from backtest.venues.tiers import TierTable
 from tests.engine.scenario import ETH, HOUR, MINUTE, SYMBOL, T0, Script, candles, config, market
@@ -409,3 +409,32 @@ def test_tier_down_then_takeover_when_still_deficient():
     # either way the trader loses the whole isolated margin of 3000
     assert result.summary["final_equity"] == pytest.approx(7000.0)
     assert full.summary["final_equity"] == pytest.approx(7000.0)
+
+
+def test_slippage_scale_column_multiplies_fills_in_its_bars_only():
+    """A thin book in bars 3-4 (``slippage_scale`` 5): the orderly exit and the forced fill
+    there pay five times the model's bps; the entry at bar 1 pays the model's own."""
+    def exit_(ctx):  # noqa: ANN001
+        ctx.close()
+
+    model = FixedBps(bps=2.0, forced_bps=10.0)
+    rows = [FLAT, FLAT, FLAT, (100, 100.5, 88, 95, 100, 100.2, 90.3, 96), FLAT]
+    thin = [1.0, 1.0, 5.0, 5.0, 1.0]
+
+    def with_scale(scale: list[float]) -> MarketData:
+        frame = candles(rows).with_columns(pl.Series("slippage_scale", scale))
+        return MarketData.from_frames({SYMBOL: frame}, timeframe="1m")
+
+    orderly = run_backtest(with_scale(thin), Script({0: long_at_bar0, 1: exit_}), config=config(slippage=model))
+    assert row(orderly.fills, 0)["slippage_bps"] == pytest.approx(2.0)  # bar 1: normal book
+    assert row(orderly.fills, 1)["slippage_bps"] == pytest.approx(10.0)  # bar 2: x5
+    forced = run_backtest(with_scale(thin), Script({0: long_at_bar0}), config=config(slippage=model))
+    liq = row(forced.liquidations)
+    assert liq["slippage_bps"] == pytest.approx(50.0)  # forced 10 bps x5 in bar 3
+    assert liq["fill_price"] == pytest.approx(88 * (1 - 0.005))
+    normal = run_backtest(with_scale([1.0] * 5), Script({0: long_at_bar0}), config=config(slippage=model))
+    assert row(normal.liquidations)["slippage_bps"] == pytest.approx(10.0)
+    # an impact is never above 100 %: a huge factor fills at zero, not below
+    huge = run_backtest(with_scale([1.0, 1.0, 1.0, 1e9, 1.0]), Script({0: long_at_bar0}),
+                        config=config(slippage=model))
+    assert row(huge.liquidations)["fill_price"] == 0.0

@@ -47,10 +47,11 @@ def test_replay_without_any_data_fails_clearly(tmp_path: Path):
 
 def test_stress_mc_survive_commands(store_dir: Path, tmp_path: Path):
     result = _invoke("stress", "--symbol", SYMBOL, "--timeframe", "5m", "--start", "2024-08-04", "--end", "2024-08-07",
-                     "--scenario", "crash=shock:-0.2@2024-08-04T12:00Z+drought:3", "--leverage", "3",
-                     "--store", str(store_dir))
+                     "--scenario", "crash=shock:-0.2@2024-08-04T12:00Z+drought:3",
+                     "--scenario", "thin=shock:-0.2@2024-08-04T12:00Z+drought:3@2024-08-04T11:00Z..2024-08-04T14:00Z",
+                     "--leverage", "3", "--store", str(store_dir))
     assert result.exit_code == 0, result.output
-    assert "baseline" in result.output and "crash" in result.output
+    assert "baseline" in result.output and "crash" in result.output and "thin" in result.output
     html = tmp_path / "mc.html"
     result = _invoke("mc", "--timeframe", "5m", "--price", "last", "--model", "gbm", "--leverage", "5,50",
                      "--horizon", "1,6", "--paths", "500", "--store", str(store_dir), "--html", str(html))

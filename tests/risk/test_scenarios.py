@@ -16,6 +16,8 @@ from backtest.risk.scenarios import (
     StressMarket,
     VolatilityScale,
     check_ohlc,
+    parse_scenario,
+    run_stress,
 )
 
 HOUR = 3_600_000
@@ -132,3 +134,60 @@ def test_bad_scenarios_raise_clearly(market):
     with pytest.raises(ScenarioError, match="naive datetime"):
         from datetime import datetime
         Shock(-0.1, at=datetime(2020, 1, 1)).apply(market)
+
+
+def test_windowed_drought_scales_the_bars_inside_only(market):
+    out = LiquidityDrought(5.0, start=10 * HOUR, end=20 * HOUR).apply(market)
+    scale = out.bars[SYMBOL]["slippage_scale"].to_numpy()
+    np.testing.assert_array_equal(scale[10:20], 5.0)
+    np.testing.assert_array_equal(np.r_[scale[:10], scale[20:]], 1.0)
+    assert out.slippage_multiplier == 1.0  # the run's model is untouched: only those bars
+    both = LiquidityDrought(2.0, start=15 * HOUR, end=30 * HOUR).apply(out).bars[SYMBOL]["slippage_scale"]
+    np.testing.assert_array_equal(both.to_numpy()[[9, 12, 17, 25, 30]], [1.0, 5.0, 10.0, 2.0, 1.0])
+    assert "from" in LiquidityDrought(5.0, start=10 * HOUR, end=20 * HOUR).describe()
+    assert "slippage_scale" not in market.bars[SYMBOL].columns  # the input is never modified
+    with pytest.raises(ScenarioError, match="both start and end"):
+        LiquidityDrought(5.0, start=10 * HOUR).apply(market)
+    with pytest.raises(ScenarioError, match="no bar falls"):
+        LiquidityDrought(5.0, start=10_000 * HOUR, end=10_001 * HOUR).apply(market)
+    with pytest.raises(ScenarioError, match="end must be after start"):
+        LiquidityDrought(5.0, start=20 * HOUR, end=10 * HOUR).apply(market)
+    with pytest.raises(ScenarioError, match=">= 1"):
+        LiquidityDrought(0.5, start=10 * HOUR, end=20 * HOUR).apply(market)
+
+
+def test_parse_scenario_reads_a_drought_window():
+    parsed = parse_scenario("thin=shock:-0.2@2022-11-09T14:00Z+drought:10@2022-11-09T13:00Z..2022-11-09T16:00Z")
+    assert parsed.name == "thin"
+    drought = parsed.scenarios[1]
+    assert isinstance(drought, LiquidityDrought) and drought.multiplier == 10.0
+    assert (drought.start, drought.end) == ("2022-11-09T13:00Z", "2022-11-09T16:00Z")
+    whole = parse_scenario("drought:3").scenarios[0]
+    assert whole.start is None and whole.end is None
+    with pytest.raises(ScenarioError, match="START..END or none"):
+        parse_scenario("drought:3@2022-11-09T13:00Z")
+
+
+def test_a_drought_around_the_crash_makes_the_forced_fill_dearer(market):
+    from backtest.config import RunConfig
+    from backtest.slippage import FixedBps
+
+    crash = Shock(-0.2, at=300 * HOUR)
+    sets = [ScenarioSet("crash", [crash]),
+            ScenarioSet("crash+thin", [crash, LiquidityDrought(10.0, start=299 * HOUR, end=302 * HOUR)]),
+            ScenarioSet("crash+thin-later", [crash, LiquidityDrought(10.0, start=400 * HOUR, end=402 * HOUR)])]
+    from backtest.venues.tiers import TierTable
+
+    config = RunConfig(slippage=FixedBps(bps=2.0, forced_bps=10.0), rounding=False, fees=(0.0, 0.0),
+                       liquidation_fee_rate=0.0,
+                       tiers=TierTable.from_rates([(0.0, 0.005)], max_leverage=[125.0]))
+    table = run_stress(market, sets, timeframe="1h", strategy="hold", leverages=(5.0,), config=config)
+    rows = {r["scenario"]: r for r in table.iter_rows(named=True)}
+    assert not rows["crash"]["survived"] and not rows["crash+thin"]["survived"]
+    assert rows["crash"]["first_liquidation_ts"] == rows["crash+thin"]["first_liquidation_ts"]
+    entry_cost = rows["baseline"]["slippage_cost"]  # the entry fill only: the baseline survives
+    assert rows["baseline"]["survived"]
+    forced = rows["crash"]["slippage_cost"] - entry_cost
+    assert rows["crash+thin"]["slippage_cost"] - entry_cost == pytest.approx(10 * forced, rel=1e-9)
+    # a drought after the position is gone changes nothing
+    assert rows["crash+thin-later"]["slippage_cost"] == rows["crash"]["slippage_cost"]
