@@ -34,7 +34,7 @@ from backtest.slippage import make_slippage
 from backtest.state import RunState
 from backtest.strategy import Strategy, load_strategy
 
-__all__ = ["run_backtest"]
+__all__ = ["RunLoop", "run_backtest"]
 
 
 class _Columns(dict):
@@ -79,13 +79,20 @@ def run_backtest(data: MarketData, strategy: str | type[Strategy] | Strategy = "
         Frames and summary of CONTRACTS §6.
     """
     config = config or RunConfig()
-    run = _Run(data, load_strategy(strategy, params), config)
+    run = RunLoop(data, load_strategy(strategy, params), config)
     run.loop()
     return run.result()
 
 
-class _Run:
-    """One run's wiring and its bar loop."""
+class RunLoop:
+    """One run's wiring, its phases and its bar loop.
+
+    The phases of strategy bar ``i`` (the module docstring's order) are the seam another
+    loop drives (the array path, ``backtest.fastpath_scan``): :meth:`bar_open`,
+    :meth:`fill_open`, :meth:`walk`, then the strategy at the close (``ctx`` at bar ``i``).
+    :meth:`loop` schedules the event bars (``event_bars``, ``forced``) and hands ranges of
+    bars to :meth:`run_bars`, the part a subclass replaces; :meth:`result` closes the books.
+    """
 
     def __init__(self, data: MarketData, strategy: Strategy, config: RunConfig) -> None:
         from backtest.venues.base import get_venue
@@ -119,10 +126,13 @@ class _Run:
         self.ctx = Context(st, self.broker, columns, frames)
         st.hooks = Hooks(strategy, self.ctx)
         st.journal.snapshot(-1, st.account)
-        self._gate_arrays()
+        self.build_gates()
 
-    def _gate_arrays(self) -> None:
-        """Per strategy bar, the mark and last ranges the gate compares (detail-aware)."""
+    def build_gates(self) -> None:
+        """Per strategy bar, the mark and last ranges the gate compares (detail-aware).
+
+        Sets ``gates``: per symbol ``[mark_low, mark_high, last_low, last_high]``.
+        """
         data = self.data
         self.gates = []
         for s, symbol in enumerate(data.symbols):
@@ -152,7 +162,8 @@ class _Run:
             self.gates.append([arrays[0].tolist(), arrays[1].tolist(), arrays[2], arrays[3]])
 
     # ------------------------------------------------------------------ phases
-    def _bar_open(self, i: int) -> None:
+    def bar_open(self, i: int) -> None:
+        """Phase 1 of bar ``i``: settlements stamped at its open, tier versions taking effect."""
         st = self.st
         st.bar = i
         st.set_open_marks(i)
@@ -165,7 +176,8 @@ class _Run:
         if st.margin.set_time(st._ts[i]) or changed:
             st.refresh()
 
-    def _fill_open(self, i: int) -> None:
+    def fill_open(self, i: int) -> None:
+        """Phase 2 of bar ``i``: pending orders fill at its open tick; thresholds refreshed."""
         st = self.st
         st.bar = i
         st.set_open_marks(i)
@@ -178,7 +190,8 @@ class _Run:
                                      [v[2][i] for v in views])
         st.refresh()
 
-    def _walk(self, i: int) -> None:
+    def walk(self, i: int) -> None:
+        """Phase 3 of bar ``i``: the intrabar path (triggers, liquidations, inside funding)."""
         self.st.bar = i
         self.walker.walk(i)
 
@@ -199,7 +212,7 @@ class _Run:
         self.event_bars = sorted(events) + [n]
         self.forced = set(self.funding.inside)
         if not self.config.progress:
-            self._range(0, n)
+            self.run_bars(0, n)
             return
         from rich.progress import Progress
 
@@ -207,16 +220,17 @@ class _Run:
         with Progress(transient=True) as progress:
             task = progress.add_task("backtest", total=n)
             for start in range(0, n, every):
-                self._range(start, min(n, start + every))
+                self.run_bars(start, min(n, start + every))
                 progress.update(task, completed=min(n, start + every))
 
-    def _range(self, start: int, stop: int) -> None:
+    def run_bars(self, start: int, stop: int) -> None:
+        """Every phase of bars ``[start, stop)`` in order (the per-bar loop, range-gated)."""
         if self.st.n_symbols == 1:
-            self._range_single(start, stop)
+            self._bars_single(start, stop)
         else:
-            self._range_multi(start, stop)
+            self._bars_multi(start, stop)
 
-    def _range_single(self, start: int, stop: int) -> None:
+    def _bars_single(self, start: int, stop: int) -> None:
         # The hot loop: locals only, one list read per gate, slow paths out of line.
         st = self.st
         ctx = self.ctx
@@ -237,20 +251,20 @@ class _Run:
         mb = ma = lb = la = 0.0
         for i in range(start, stop):
             if i == next_event:
-                self._bar_open(i)
+                self.bar_open(i)
                 e += 1
                 next_event = events[e]
                 if pending:
-                    self._fill_open(i)
+                    self.fill_open(i)
                 if i in forced or not gating or ml[i] <= margin.mark_below[0] \
                         or mh[i] >= margin.mark_above[0] or ll[i] <= book.last_below[0] \
                         or lh[i] >= book.last_above[0]:
-                    self._walk(i)
+                    self.walk(i)
                 ctx._i = i
                 on_bar(ctx)
                 continue
             if pending:
-                self._fill_open(i)
+                self.fill_open(i)
             if gen[0] != seen:
                 seen = gen[0]
                 if gating:
@@ -262,11 +276,11 @@ class _Run:
                 if orders and not isinstance(ll, list):
                     ll, lh = ll.tolist(), lh.tolist()
             if ml[i] <= mb or mh[i] >= ma or orders and (ll[i] <= lb or lh[i] >= la):
-                self._walk(i)
+                self.walk(i)
             ctx._i = i
             on_bar(ctx)
 
-    def _range_multi(self, start: int, stop: int) -> None:
+    def _bars_multi(self, start: int, stop: int) -> None:
         st = self.st
         ctx = self.ctx
         on_bar = self.strategy.on_bar
@@ -283,12 +297,12 @@ class _Run:
         for i in range(start, stop):
             force = not gating
             if i == next_event:
-                self._bar_open(i)
+                self.bar_open(i)
                 e += 1
                 next_event = events[e]
                 force = force or i in self.forced
             if pending:
-                self._fill_open(i)
+                self.fill_open(i)
             if not force:
                 for s in range(nsym):
                     ml, mh, ll, lh = gates[s]
@@ -301,7 +315,7 @@ class _Run:
                         st.account, [gates[s][0][i] for s in range(nsym)],
                         [gates[s][1][i] for s in range(nsym)]) <= 0.0
             if force:
-                self._walk(i)
+                self.walk(i)
             ctx._i = i
             on_bar(ctx)
 

@@ -38,9 +38,9 @@ Cases the scan cannot vectorize fall back to visiting bars one by one, with the 
 ``RunConfig(gating=False)`` (every bar walked), and a cross-margin pool spanning several
 symbols (``MarginModel.cross_multi``; its breach depends on all marks at once).
 
-Seam with the engine: the scan runs inside the engine's run object (``backtest.engine._Run``:
-its wiring, event schedule, progress chunks, ``_bar_open``, ``_fill_open``, ``_walk`` and
-``result``), replacing only its per-bar ``_range``; ``tests/engine/test_fastpath*.py`` assert
+Seam with the engine: the scan runs inside the engine's run object (``backtest.engine.RunLoop``:
+its wiring, event schedule, progress chunks, ``bar_open``, ``fill_open``, ``walk`` and
+``result``), replacing only its per-bar ``run_bars``; ``tests/engine/test_fastpath*.py`` assert
 table-by-table equality with the event path so that any drift of either loop fails loudly.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from backtest.config import RunConfig
-from backtest.engine import _Run
+from backtest.engine import RunLoop
 from backtest.fastpath import validate_signals
 from backtest.market_data import MarketData
 from backtest.results import RunResult
@@ -115,7 +115,7 @@ def _scalar_view(values: np.ndarray) -> Any:
     return values
 
 
-class _ArrayRun(_Run):
+class _ArrayRun(RunLoop):
     """The engine's run wiring and phases, with the gate ranges kept as NumPy arrays.
 
     The event loop reads its gate ranges as Python lists (fast per-bar reads); the scan
@@ -123,10 +123,10 @@ class _ArrayRun(_Run):
     ticks widen the ranges (then the engine's own aggregation is reused).
     """
 
-    def _gate_arrays(self) -> None:
+    def build_gates(self) -> None:
         data = self.data
         if data.detail is not None or getattr(data, "trades", None) is not None:
-            super()._gate_arrays()
+            super().build_gates()
             self.gate_ranges = [tuple(np.asarray(a, dtype=np.float64) for a in g)
                                 for g in self.gates]
         else:
@@ -134,7 +134,7 @@ class _ArrayRun(_Run):
             self.gate_ranges = [(b.mark_low, b.mark_high, b.low, b.high)
                                 for b in (data.bars[s] for s in data.symbols)]
 
-    def _range(self, start: int, stop: int) -> None:
+    def run_bars(self, start: int, stop: int) -> None:
         """Bars ``[start, stop)``: the scan instead of the per-bar loop (same schedule)."""
         self.scanner.scan(start, stop)
 
@@ -263,7 +263,7 @@ class SignalScanner:
             self._loop_general(start, stop, run.event_bars, run.forced)
 
     def _loop_general(self, start: int, stop: int, events: list[int], forced: set[int]) -> None:
-        """Any number of symbols, gated or not (mirrors ``_Run._range_multi``)."""
+        """Any number of symbols, gated or not (mirrors ``RunLoop._bars_multi``)."""
         run = self.run
         ctx = run.ctx
         on_bar = self.strategy.on_bar
@@ -278,20 +278,20 @@ class SignalScanner:
             self.visited += 1
             force = not gating
             if j == events[e]:
-                run._bar_open(j)
+                run.bar_open(j)
                 e += 1
                 force = force or j in forced
             if pending:
-                run._fill_open(j)
+                run.fill_open(j)
             if force or self._gate(j):
-                run._walk(j)
+                run.walk(j)
             ctx._i = j
             on_bar(ctx)
             self.strategy_calls += 1
             i = j + 1
 
     def _loop_single(self, start: int, stop: int, events: list[int], forced: set[int]) -> None:
-        """One symbol, gated: the hot path, with the scan inlined (mirrors ``_range_single``)."""
+        """One symbol, gated: the hot path, with the scan inlined (mirrors ``_bars_single``)."""
         run = self.run
         st = run.st
         ctx = run.ctx
@@ -346,14 +346,14 @@ class SignalScanner:
             visited += 1
             force = False
             if i == events[e]:
-                run._bar_open(i)
+                run.bar_open(i)
                 e += 1
                 force = i in forced
             if pending:
-                run._fill_open(i)
+                run.fill_open(i)
             if force or vml[i] <= margin.mark_below[0] or vmh[i] >= margin.mark_above[0] \
                     or vll[i] <= book.last_below[0] or vlh[i] >= book.last_above[0]:
-                run._walk(i)
+                run.walk(i)
             ctx._i = i
             # on_bar only where the signal wants another side: elsewhere its target order is
             # a no-op (no order is pending at this point: the open fill just consumed it)
