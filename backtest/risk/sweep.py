@@ -245,6 +245,18 @@ def _warm_worker(spec: DataSpec) -> None:
     gc.freeze()
 
 
+def _run_chunk_warm(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
+                    base_config: Any) -> list[dict[str, Any]]:
+    """:func:`_run_chunk` in a worker that has no initializer (Ray): warm it on its first task.
+
+    A worker that was warmed has frozen its GC (``gc.freeze``), so the freeze count is the
+    once-per-process mark; no module state is kept.
+    """
+    if gc.get_freeze_count() == 0:
+        _warm_worker(spec)
+    return _run_chunk(spec, runner, configs, base_config)
+
+
 def _keep_freed_memory() -> None:
     """Let this worker's C allocator reuse the memory of one run's arrays in the next.
 
@@ -381,7 +393,7 @@ def _run_ray(spec: DataSpec, runner: Runner, chunks: list[list[SweepConfig]], ba
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        remote = ray.remote(_run_chunk)
+        remote = ray.remote(_run_chunk_warm)
         spec_ref, runner_ref, base_ref = ray.put(spec), ray.put(runner), ray.put(base)
         pending = {remote.remote(spec_ref, runner_ref, chunk, base_ref): len(chunk) for chunk in chunks}
         rows: list[dict[str, Any]] = []
