@@ -114,7 +114,9 @@ class SymbolBars:
             k = int(bad[0])
             raise MarketDataError(f"{what}: row {k} ({_iso(int(ts[k]))}) has low/high outside the "
                                   "open/close or a non-positive price; fix or drop the row")
-        return cls(ts=ts, **arrays, slippage_scale=_slippage_scale(frame, ts, what))
+        bars = cls(ts=ts, **arrays, slippage_scale=_slippage_scale(frame, ts, what))
+        _read_only(bars)
+        return bars
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -151,9 +153,11 @@ class SymbolFunding:
             hours = np.diff(ts, prepend=ts[0] - 8 * 3_600_000 if ts.size else 0) / 3_600_000.0
         mark = (frame.get_column("mark_price").cast(pl.Float64).fill_null(np.nan).to_numpy()
                 if "mark_price" in frame.columns else np.full(ts.size, np.nan))
-        return cls(ts=ts, rate=np.asarray(rate, dtype=np.float64),
-                   interval_hours=np.asarray(hours, dtype=np.float64),
-                   mark_price=np.asarray(mark, dtype=np.float64))
+        funding = cls(ts=ts, rate=np.asarray(rate, dtype=np.float64),
+                      interval_hours=np.asarray(hours, dtype=np.float64),
+                      mark_price=np.asarray(mark, dtype=np.float64))
+        _read_only(funding)
+        return funding
 
 
 @dataclass
@@ -395,6 +399,17 @@ def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str
     combined = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
     entry["sha256"] = combined if files else None
     return entry
+
+
+def _read_only(columns: Any) -> None:
+    """Make every array column of ``columns`` read-only.
+
+    Runs sharing one ``MarketData`` cache what they derive from its columns (funding maps,
+    block extremes of the mark ranges); a column is therefore replaced, never edited in place.
+    """
+    for value in vars(columns).values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
 
 
 def _slippage_scale(frame: pl.DataFrame, ts: np.ndarray, what: str) -> np.ndarray | None:

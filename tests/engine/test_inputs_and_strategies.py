@@ -33,6 +33,15 @@ def test_a_bad_slippage_scale_is_named_with_its_row(value, found):
     assert "slippage_scale" in str(err.value) and ("row 1" in str(err.value) or value is None)
 
 
+def test_market_columns_are_read_only_so_shared_caches_stay_true():
+    funding = pl.DataFrame({"ts": [T0], "rate": [1e-4]}).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    data = MarketData.from_frames({SYMBOL: candles([FLAT, FLAT])}, {SYMBOL: funding}, timeframe="1m")
+    with pytest.raises(ValueError, match="read-only"):
+        data.bars[SYMBOL].mark_low[0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        data.funding[SYMBOL].rate[0] = 1.0
+
+
 def test_missing_columns_and_bad_timeframe_are_named():
     with pytest.raises(MarketDataError, match="missing columns \\['close'\\]"):
         MarketData.from_frames({SYMBOL: candles([FLAT]).drop("close")}, timeframe="1m")
