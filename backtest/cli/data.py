@@ -24,10 +24,10 @@ def _store(path: Path | None):
     return MarketStore(path or default_root())
 
 
-def _console():
-    from rich.console import Console
+def _console():  # noqa: ANN202 - rich Console
+    from backtest.cli.output import console
 
-    return Console()
+    return console()
 
 
 def _fail(message: str) -> typer.Exit:

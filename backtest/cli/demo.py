@@ -26,10 +26,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
 ) -> None:
     """Run the built-in strategies at 2-50x through a synthetic crash and write the reports."""
-    from rich.console import Console
+    from backtest.cli.output import console as output_console
     from rich.table import Table
 
-    console = Console()
+    console = output_console()
     summaries = run_demo(out=out, seed=seed, log=console.print)
 
     table = Table(title="Through the synthetic crash (isolated margin)")

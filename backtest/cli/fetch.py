@@ -85,14 +85,14 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
               until: str | None, what: str, store: Path | None, max_tries: int, lenient: bool,
               client_factory: ClientFactory | None = None) -> None:
     """Body of ``margincall data fetch`` (prints progress and a summary; exits 1 on errors)."""
-    from rich.console import Console
+    from backtest.cli.output import console as output_console
 
     from data_loaders.ccxt_client import create_exchange, credentials_from_env
     from data_loaders.ccxt_fetch import FetchRequest, RetryPolicy, fetch_to_store
     from data_loaders.errors import DataError
     from data_loaders.store import MarketStore, default_root
 
-    console = Console(stderr=True)
+    console = output_console(stderr=True)
     try:
         request = FetchRequest(
             exchange=exchange,

@@ -36,12 +36,12 @@ def report(
                            "next to the report and referenced relatively).")] = "inline",
 ) -> None:
     """Write an offline HTML report of a backtest run, or a comparison of several runs."""
-    from rich.console import Console
+    from backtest.cli.output import console as output_console
 
     from reports import RunDirError, write_comparison, write_report
     from reports.rundir import is_run_dir
 
-    console = Console()
+    console = output_console()
     if plotlyjs not in ("inline", "beside"):
         console.print(f"[bold red]error:[/] --plotlyjs must be 'inline' or 'beside', found "
                       f"{plotlyjs!r}", highlight=False, soft_wrap=True)

@@ -17,10 +17,10 @@ ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id o
 SlippageOpt = Annotated[str, typer.Option("--slippage", help="Slippage model: none, fixed or sqrt.")]
 
 
-def _console():
-    from rich.console import Console
+def _console():  # noqa: ANN202 - rich Console
+    from backtest.cli.output import console
 
-    return Console()
+    return console()
 
 
 def _fail(message: str) -> typer.Exit:

@@ -36,9 +36,9 @@ _TABLES = {"data": ("exchange", "symbols", "timeframe", "detail_timeframe", "sta
 
 
 def _fail(message: str) -> typer.Exit:
-    from rich.console import Console
+    from backtest.cli.output import console as output_console
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    output_console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -152,7 +152,7 @@ def run_command(
 
 
 def _print_summary(summary: dict[str, Any], folder: Path) -> None:
-    from rich.console import Console
+    from backtest.cli.output import console as output_console
     from rich.table import Table
 
     table = Table(title=f"run written to {folder}", show_header=False)
@@ -168,7 +168,7 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
             ("fills / rejections", f"{summary['n_fills']} / {summary['n_rejections']}")]
     for key, value in rows:
         table.add_row(key, value)
-    Console().print(table)
+    output_console().print(table)
 
 
 def register(app: typer.Typer) -> None:
