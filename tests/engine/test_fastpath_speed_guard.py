@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import weakref
 
 import numpy as np
 import polars as pl
@@ -120,16 +121,16 @@ def test_a_finished_run_is_freed_without_the_cyclic_collector(data: MarketData) 
     """A sweep runs thousands of runs: each must go with its last reference (no cycle left
     for the collector to traverse, row by row)."""
     signals = flips(len(data), 400)
-    gc.collect()
     gc.disable()
     try:
-        result = run_signals(data, signals, config=RunConfig(leverage=20.0))
-        assert result.summary["n_fills"] > 0
-        del result
-        event = run_backtest(data, SignalStrategy(signals), config=RunConfig(leverage=20.0))
-        assert event.summary["n_fills"] > 0
-        del event
-        assert gc.collect() == 0
+        for run in (lambda: run_signals(data, signals, config=RunConfig(leverage=20.0)),
+                    lambda: run_backtest(data, SignalStrategy(signals), config=RunConfig(leverage=20.0))):
+            result = run()
+            assert result.summary["n_fills"] > 0
+            state = weakref.ref(result._builders["equity"].__self__._state)  # noqa: SLF001
+            assert state() is not None
+            del result
+            assert state() is None, "the run's state outlived its result: a reference cycle"
     finally:
         gc.enable()
 
