@@ -45,7 +45,7 @@ class Broker:
     def reject(self, order: Order, reason: str, message: str) -> None:
         """Mark an order rejected and record the reason."""
         order.status, order.ts_done = "rejected", self.st.now
-        if order not in self.st.book.all_orders:
+        if not self.st.book.has(order):
             self.st.book.record(order)
         price = order.price if order.type == "limit" else order.stop_price
         self.st.journal.rejection((self.st.now, order.order_id, order.symbol,

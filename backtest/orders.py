@@ -85,12 +85,14 @@ class OrderBook:
     highest "trigger when the last price falls to" price and the lowest "rises to" price.
     """
 
-    __slots__ = ("all_orders", "pending", "resting", "last_below", "last_above", "_next_id", "gen")
+    __slots__ = ("all_orders", "pending", "resting", "last_below", "last_above", "_next_id", "gen",
+                 "_booked")
 
     def __init__(self, n_symbols: int, gen: list[int] | None = None) -> None:
         #: Change counter shared with the run state (the bar loop reloads its gates on change).
         self.gen = gen if gen is not None else [0]
         self.all_orders: list[Order] = []
+        self._booked: set[int] = set()  # ids of all_orders: membership without a list scan
         self.pending: list[Order] = []
         self.resting: list[list[Order]] = [[] for _ in range(n_symbols)]
         self.last_below = [-math.inf] * n_symbols
@@ -106,6 +108,7 @@ class OrderBook:
     def add(self, order: Order) -> None:
         """Register an accepted order (market -> pending, others -> resting)."""
         self.all_orders.append(order)
+        self._booked.add(order.order_id)
         if order.type in _RESTING_TYPES:
             self.resting[order.sym].append(order)
             self.refresh(order.sym)
@@ -115,6 +118,11 @@ class OrderBook:
     def record(self, order: Order) -> None:
         """Register an order that is already done (rejected, liquidation)."""
         self.all_orders.append(order)
+        self._booked.add(order.order_id)
+
+    def has(self, order: Order) -> bool:
+        """True when ``order`` is registered (added or recorded); constant time."""
+        return order.order_id in self._booked
 
     def remove(self, order: Order) -> None:
         """Take a resting order off the book (filled or cancelled)."""

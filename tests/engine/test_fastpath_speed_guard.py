@@ -154,3 +154,27 @@ def test_a_fill_dependent_slippage_subclass_is_asked_at_every_fill(data: MarketD
     slipped = fills.filter(pl.col("slippage_bps") > 0)
     assert slipped.height == fills.height > 0
     assert slipped.get_column("slippage_bps").n_unique() > 1  # sized by each fill
+
+
+def test_a_rejection_never_scans_the_order_list(data: MarketData, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording a rejected order is constant time: a run rejected at every bar (a wallet
+    below the minimum notional, say) must not compare it with every earlier order (that
+    was quadratic: 37 s for a year of 1m bars instead of 1 s)."""
+    from backtest.orders import Order
+
+    compared = []
+
+    def counting_eq(self, other):  # noqa: ANN001, ANN202
+        compared.append(1)
+        return self is other
+
+    monkeypatch.setattr(Order, "__eq__", counting_eq)
+    signals = np.full(len(data), 5.0)  # 5x the wallet at 2x leverage: refused at every bar
+    for result in (run_signals(data, signals, config=RunConfig(leverage=2.0)),
+                   run_backtest(data, SignalStrategy(signals), config=RunConfig(leverage=2.0))):
+        rejections = result.rejections
+        assert rejections.height >= len(data) - 1
+        assert compared == []
+        orders = result.orders.filter(pl.col("status") == "rejected")
+        assert orders.height == rejections.height  # each rejected order recorded exactly once
+        assert orders.get_column("order_id").n_unique() == orders.height
