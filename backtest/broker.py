@@ -1,7 +1,8 @@
 """The broker: pre-trade checks (recorded rejections, never exceptions) and order fills.
 
-Checks, in order: lot size, reduce-only direction, min notional, the tier leverage cap of
-the resulting notional, and initial margin against the available balance
+Checks, in order: the venue's open-order limits (resting orders per symbol, and stop /
+take-profit orders among them), lot size, reduce-only direction, min notional, the tier
+leverage cap of the resulting notional, and initial margin against the available balance
 (``cross wallet + cross unrealized PnL - cross initial margin``). Checks run when an order
 is submitted (at the bar close price) and again when it fills (at the fill price).
 """
@@ -35,7 +36,8 @@ class Broker:
             st.book.add(order)
             return order
         order.qty = st.round_qty(order.sym, order.qty)
-        problem = self._check(order, order.qty, ref_price, order.position_side)
+        problem = self._order_limit(order) if order.resting else None
+        problem = problem or self._check(order, order.qty, ref_price, order.position_side)
         if problem:
             self.reject(order, *problem)
         else:
@@ -52,6 +54,22 @@ class Broker:
                                    "buy" if order.side > 0 else "sell", order.type,
                                    order.qty if order.qty is not None else math.nan, price,
                                    reason, message))
+
+    def _order_limit(self, order: Order) -> tuple[str, str] | None:
+        """The venue's cap on resting orders per symbol (and on stop / take-profit ones)."""
+        venue = self.st.venue
+        resting = self.st.book.resting[order.sym]
+        cap = venue.max_open_orders
+        if cap is not None and len(resting) >= cap:
+            return ("max_open_orders", f"{order.symbol}: {len(resting)} orders already rest on the "
+                    f"book and the venue allows {cap} per symbol; cancel some before placing another")
+        cap = venue.max_stop_orders
+        if cap is not None and order.type != "limit":
+            stops = sum(1 for o in resting if o.type != "limit")
+            if stops >= cap:
+                return ("max_stop_orders", f"{order.symbol}: {stops} stop / take-profit orders "
+                        f"already rest and the venue allows {cap} per symbol; cancel one first")
+        return None
 
     def _slot(self, order: Order) -> Position:
         return self.st.account.position(order.sym, order.position_side)

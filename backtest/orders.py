@@ -110,8 +110,15 @@ class OrderBook:
         self.all_orders.append(order)
         self._booked.add(order.order_id)
         if order.type in _RESTING_TYPES:
-            self.resting[order.sym].append(order)
-            self.refresh(order.sym)
+            sym = order.sym
+            self.resting[sym].append(order)
+            # refresh(sym)'s fold with the new order as its last step (constant time: a
+            # strategy may keep hundreds of orders resting)
+            if order.trigger_below:
+                self.last_below[sym] = max(self.last_below[sym], order.trigger)
+            else:
+                self.last_above[sym] = min(self.last_above[sym], order.trigger)
+            self.gen[0] += 1
         else:
             self.pending.append(order)
 
@@ -126,10 +133,16 @@ class OrderBook:
 
     def remove(self, order: Order) -> None:
         """Take a resting order off the book (filled or cancelled)."""
-        book = self.resting[order.sym]
+        sym = order.sym
+        book = self.resting[sym]
         if order in book:
             book.remove(order)
-            self.refresh(order.sym)
+            # only the order holding a threshold moves it (NaN triggers never hold one)
+            held = self.last_below[sym] if order.trigger_below else self.last_above[sym]
+            if order.trigger == held:
+                self.refresh(sym)
+            else:
+                self.gen[0] += 1
 
     def cancel_symbol(self, sym: int | None, ts: int) -> int:
         """Cancel the open orders of one symbol (or all when ``sym`` is None); return count."""

@@ -62,6 +62,11 @@ class Venue:
         Pure formulas with the call conventions of the module docstring.
     rule_versions : mapping
         Sources of the formulas (written to the run manifest).
+    max_open_orders : int or None
+        Most orders resting on one symbol at once (limit, stop and take-profit together);
+        None = no limit.
+    max_stop_orders : int or None
+        Most stop / take-profit ("algo") orders resting on one symbol at once; None = no limit.
     """
 
     name: str
@@ -75,6 +80,8 @@ class Venue:
     unrealized_pnl: Callable[..., float]
     rule_versions: MappingProxyType[str, str] = field(
         default_factory=lambda: MappingProxyType({}))
+    max_open_orders: int | None = None
+    max_stop_orders: int | None = None
 
     def tier_schedule(self, symbol: str) -> TierSchedule:
         """Built-in bracket tables of ``symbol`` (see :func:`defaults.default_tier_schedule`)."""

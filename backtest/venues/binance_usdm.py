@@ -471,7 +471,11 @@ def _venue() -> Venue:
             "liquidation_price_reference": "freqtrade/freqtrade@c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb freqtrade/exchange/binance.py",
             "liquidation_fee": "bradkyle/Qenv@bf999d43d5dc3794ead63314f292a40df1120cfe logic/binance.md",
             "tiers": "freqtrade/freqtrade freqtrade/exchange/binance_leverage_tiers.json snapshots 2022-02..2024-05",
+            "order_limits": "/fapi/v1/exchangeInfo symbol filters MAX_NUM_ORDERS limit 200, "
+                            "MAX_NUM_ALGO_ORDERS limit 10 (BTCUSDT, ETHUSDT)",
         }),
+        max_open_orders=200,
+        max_stop_orders=10,
     )
 
 

@@ -438,3 +438,30 @@ def test_slippage_scale_column_multiplies_fills_in_its_bars_only():
     huge = run_backtest(with_scale([1.0, 1.0, 1.0, 1e9, 1.0]), Script({0: long_at_bar0}),
                         config=config(slippage=model))
     assert row(huge.liquidations)["fill_price"] == 0.0
+
+
+def test_the_venue_caps_resting_orders_per_symbol():
+    """Binance USDⓈ-M: 200 open orders per symbol (MAX_NUM_ORDERS), 10 of them stop /
+    take-profit (MAX_NUM_ALGO_ORDERS); beyond, each order is a rejection row."""
+    placed: list = []
+
+    def flood(ctx):  # noqa: ANN001
+        for k in range(12):
+            placed.append(ctx.buy(1.0, stop=150.0 + k))  # far above: never triggers
+        for k in range(195):
+            placed.append(ctx.buy(1.0, price=50.0 - k * 0.1))  # far below: never fills
+
+    def one_more(ctx):  # noqa: ANN001
+        ctx.cancel(placed[0])
+        placed.append(ctx.buy(1.0, stop=149.0))
+
+    result = run_backtest(market([FLAT] * 4), Script({0: flood, 1: one_more}),
+                          config=config(venue="binance_usdm"))
+    reasons = result.rejections.get_column("reason").to_list()
+    assert reasons.count("max_stop_orders") == 2  # stops 11 and 12
+    assert reasons.count("max_open_orders") == 5  # limits 191..195: 10 stops + 190 limits rest
+    accepted = [o for o in placed[:207] if o.status != "rejected"]
+    assert len(accepted) == 200 and sum(o.type == "stop_market" for o in accepted) == 10
+    assert placed[-1].status == "open"  # cancelling a stop makes room for another
+    message = result.rejections.filter(pl.col("reason") == "max_open_orders").get_column("message")[0]
+    assert "allows 200 per symbol" in message
