@@ -1,38 +1,24 @@
 """``margincall data``: list, query, import and validate the market-data store.
 
 ``register(app)`` adds the ``data`` group; the ``fetch`` command (``backtest/cli/fetch.py``)
-joins the same group through its ``add_commands(data_app)`` when that module exists.
+joins the same group through its ``add_commands(data_app)``.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from backtest.cli.output import console as _console
+from backtest.cli.output import fail as _fail
+from backtest.cli.output import open_store as _store
 
 StoreOption = Annotated[Optional[Path], typer.Option(
     "--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 
 _BINANCE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "fundingRate", "aggTrades")
 _KINDS = (*_BINANCE_KINDS, "generic", "tiers", "markets")
-
-
-def _store(path: Path | None):
-    from data_loaders.store import MarketStore, default_root
-
-    return MarketStore(path or default_root())
-
-
-def _console():  # noqa: ANN202 - rich Console
-    from backtest.cli.output import console
-
-    return console()
-
-
-def _fail(message: str) -> typer.Exit:
-    _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
 
 
 def _human_bytes(n: int) -> str:
@@ -226,14 +212,9 @@ def data_app() -> typer.Typer:
     app.command("query")(query)
     app.command("import")(import_)
     app.command("validate")(validate)
-    try:
-        fetch = importlib.import_module("backtest.cli.fetch")
-    except ModuleNotFoundError as exc:
-        if exc.name != "backtest.cli.fetch":
-            raise
-    else:
-        if hasattr(fetch, "add_commands"):
-            fetch.add_commands(app)
+    from backtest.cli.fetch import add_commands
+
+    add_commands(app)
     return app
 
 

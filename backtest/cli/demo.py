@@ -77,7 +77,6 @@ def run_demo(*, out: Path, seed: int = 7, log=print) -> list[tuple[str, dict]]:
     write_to_store(store, markets, source=f"synthetic:seed={seed}")
     log(f"Generated the synthetic market (seed {seed}) into {out / 'store'}")
 
-    market = markets[SYMBOL]
     data = MarketData.from_store(
         store,
         exchange="binanceusdm",
@@ -86,7 +85,6 @@ def run_demo(*, out: Path, seed: int = 7, log=print) -> list[tuple[str, dict]]:
         start=None,
         end=None,
     )
-    del market
 
     plans: list[tuple[str, str, dict, float]] = [
         (f"hold-long-{lev:g}x", "hold", {"side": "long"}, lev) for lev in LADDER

@@ -87,7 +87,6 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
     """Body of ``margincall data fetch`` (prints progress and a summary; exits 1 on errors)."""
     from backtest.cli.output import console as output_console
 
-    from data_loaders.ccxt_client import create_exchange, credentials_from_env
     from data_loaders.ccxt_fetch import FetchRequest, RetryPolicy, fetch_to_store
     from data_loaders.errors import DataError
     from data_loaders.store import MarketStore, default_root
@@ -99,10 +98,8 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
             symbols=tuple(s.strip() for item in symbols for s in item.split(",") if s.strip()),
             timeframe=timeframe, since=since, until=until,
             what=tuple(w.strip() for w in what.split(",") if w.strip()))
-        if client_factory is None:
-            client = create_exchange(exchange, credentials=credentials_from_env(exchange))
-        else:
-            client = client_factory(exchange)
+        # None: fetch_to_store builds the rate-limited ccxt client with environment credentials
+        client = client_factory(exchange) if client_factory is not None else None
         root = store or default_root()
         with _RichProgress(console) as progress:
             report = fetch_to_store(request, MarketStore(root), client=client,

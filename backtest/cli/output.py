@@ -1,9 +1,12 @@
-"""The CLI's console: rich output that stays readable when written to a file or a pipe."""
+"""What the CLI commands share: the console, error exits, the store and ``--param`` values."""
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
+
+import typer
 
 #: Width of the output when it is not a terminal (rich would use 80 and wrap wide tables
 #: cell by cell); ``COLUMNS`` in the environment still decides when set.
@@ -18,3 +21,45 @@ def console(*, stderr: bool = False) -> Any:
     interactive = hasattr(stream, "isatty") and stream.isatty()
     width = None if interactive or os.environ.get("COLUMNS") else PIPE_WIDTH
     return Console(stderr=stderr, width=width)
+
+
+def fail(message: str, *, stderr: bool = False) -> typer.Exit:
+    """Print ``error: message`` and return the exit (exit code 1) for the caller to raise."""
+    console(stderr=stderr).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def open_store(path: Path | None) -> Any:
+    """The ``MarketStore`` at ``path``, else the default one."""
+    from data_loaders.store import MarketStore, default_root
+
+    return MarketStore(path or default_root())
+
+
+def option_value(text: str) -> Any:
+    """A command-line value as int, float, bool (``true``/``false``) or the text itself."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, Any]:
+    """``--param NAME=VALUE`` options as a dict (values through :func:`option_value`).
+
+    Raises
+    ------
+    backtest.errors.ConfigError
+        For a pair without ``=`` or without a name.
+    """
+    from backtest.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r}: expected NAME=VALUE, e.g. --param side=long")
+        out[key.strip()] = option_value(value.strip())
+    return out

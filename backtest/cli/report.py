@@ -37,15 +37,14 @@ def report(
 ) -> None:
     """Write an offline HTML report of a backtest run, or a comparison of several runs."""
     from backtest.cli.output import console as output_console
+    from backtest.cli.output import fail
 
     from reports import RunDirError, write_comparison, write_report
     from reports.rundir import is_run_dir
 
     console = output_console()
     if plotlyjs not in ("inline", "beside"):
-        console.print(f"[bold red]error:[/] --plotlyjs must be 'inline' or 'beside', found "
-                      f"{plotlyjs!r}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise fail(f"--plotlyjs must be 'inline' or 'beside', found {plotlyjs!r}")
     try:
         if len(run_dirs) == 1 and is_run_dir(run_dirs[0]):
             written = write_report(run_dirs[0], out=out, plotlyjs=plotlyjs)  # type: ignore[arg-type]
@@ -53,7 +52,6 @@ def report(
             target = out if out is not None else _default_comparison_out(run_dirs)
             written = write_comparison(list(run_dirs), out=target, plotlyjs=plotlyjs)  # type: ignore[arg-type]
     except RunDirError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
     size_mb = written.stat().st_size / 1e6
     console.print(f"wrote {written} ({size_mb:.1f} MB)", highlight=False, soft_wrap=True)

@@ -9,6 +9,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from backtest.cli.output import console as _console
+from backtest.cli.output import fail as _fail
+from backtest.cli.output import open_store as _store
+from backtest.cli.output import option_value as _value
+from backtest.cli.output import parse_params
+
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
 ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter NAME=VALUE (repeat).")]
@@ -17,34 +23,13 @@ ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id o
 SlippageOpt = Annotated[str, typer.Option("--slippage", help="Slippage model: none, fixed or sqrt.")]
 
 
-def _console():  # noqa: ANN202 - rich Console
-    from backtest.cli.output import console
-
-    return console()
-
-
-def _fail(message: str) -> typer.Exit:
-    _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
-
-
-def _value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def _params(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _fail(f"--param {item!r}: expected NAME=VALUE, e.g. --param side=long")
-        out[key.strip()] = _value(value.strip())
-    return out
+    from backtest.errors import ConfigError
+
+    try:
+        return parse_params(items)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -55,12 +40,6 @@ def _floats(text: str, what: str) -> list[float]:
     if not values or any(v <= 0 for v in values):
         raise _fail(f"{what} {text!r}: expected positive numbers, e.g. 2,5,10")
     return values
-
-
-def _store(path: Path | None):
-    from data_loaders.store import MarketStore, default_root
-
-    return MarketStore(path or default_root())
 
 
 def _ms(text: str | None) -> int | None:

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from backtest.cli.output import fail, parse_params
 from backtest.errors import ConfigError, did_you_mean
 
 _TABLES = {"data": ("exchange", "symbols", "timeframe", "detail_timeframe", "start", "end", "store"),
@@ -36,10 +37,7 @@ _TABLES = {"data": ("exchange", "symbols", "timeframe", "detail_timeframe", "sta
 
 
 def _fail(message: str) -> typer.Exit:
-    from backtest.cli.output import console as output_console
-
-    output_console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return fail(message, stderr=True)
 
 
 def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -76,16 +74,6 @@ def _parse_time(value: Any, key: str) -> int | None:
         return to_ms(value if isinstance(value, (int, datetime)) else str(value))
     except DataError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--param: expected key=value, found {pair!r}")
-        params[key.strip()] = value.strip()
-    return params
 
 
 def run_command(
@@ -129,7 +117,7 @@ def run_command(
             symbols = [s.strip() for s in symbols.split(",")]
         name = strategy or strat_spec.get("name") or "hold"
         params = dict(strat_spec.get("params") or {})
-        params.update(_parse_params(param or []))
+        params.update(parse_params(param))
         from data_loaders.store import MarketStore, default_root
 
         market_store = MarketStore(store or data_spec.get("store") or default_root())

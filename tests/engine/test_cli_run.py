@@ -68,3 +68,18 @@ def test_run_unknown_symbol_is_a_clear_error(store, tmp_path):
                                               "--out", str(tmp_path / "x"), "--no-progress"])
     assert result.exit_code == 1
     assert "DOGE/USDT:USDT" in result.output
+
+
+def test_numeric_param_flags_reach_the_strategy_as_numbers(store, tmp_path):
+    """``--param exposure=2``: the same parsing as the risk commands (was a str, and hold's
+    ``exposure > 0`` raised a TypeError traceback)."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(build_app(), ["run", "--store", str(store), "--timeframe", "1h",
+                                              "--param", "exposure=2", "--param", "side=short",
+                                              "--out", str(out), "--no-progress", "--no-report"])
+    assert result.exit_code == 0, result.output
+    params = json.loads((out / "manifest.json").read_text())["strategy"]["params"]
+    assert params["exposure"] == 2 and params["side"] == "short"
+    result = CliRunner().invoke(build_app(), ["run", "--store", str(store), "--param", "exposure",
+                                              "--out", str(tmp_path / "y"), "--no-progress"])
+    assert result.exit_code == 1 and "expected NAME=VALUE" in result.output
