@@ -33,7 +33,7 @@ class Account:
     """
 
     __slots__ = ("symbols", "wallet", "insurance_fund", "bad_debt", "leverage", "margin_mode",
-                 "hedge", "positions", "_by_key", "version", "sides", "sym_legs")
+                 "hedge", "positions", "_by_key", "sides", "sym_legs")
 
     def __init__(self, symbols: tuple[str, ...], initial_balance: float, leverage: list[float],
                  margin_mode: list[str], hedge: bool, pnl: Any) -> None:
@@ -46,7 +46,6 @@ class Account:
         self.hedge = hedge
         self.positions: list[Position] = []
         self._by_key: dict[tuple[int, str], Position] = {}
-        self.version = 0
         #: Sign of each symbol's net position (+1, -1, 0), kept current by :meth:`changed`.
         self.sides = [0] * len(symbols)
         sides = ("long", "short") if hedge else ("both",)
@@ -70,10 +69,6 @@ class Account:
     def legs(self, sym: int) -> list[Position]:
         """All position slots of a symbol (one in one-way mode, two in hedge mode)."""
         return list(self.sym_legs[sym])
-
-    def open_positions(self) -> list[Position]:
-        """Positions with a non-zero quantity."""
-        return [p for p in self.positions if p.qty != 0.0]
 
     def net_qty(self, sym: int) -> float:
         """Net signed quantity of a symbol (long legs minus short legs)."""
@@ -103,17 +98,8 @@ class Account:
 
     def changed(self, sym: int | None = None) -> None:
         """Note a state change (net sides updated): of symbol ``sym`` only, or of every one."""
-        self.version += 1
         sides = self.sides
-        if sym is not None:  # a fill: only that symbol's legs moved
-            legs = self.sym_legs[sym]
-            net = legs[0].qty if len(legs) == 1 else legs[0].qty + legs[1].qty
-            sides[sym] = (net > 0) - (net < 0)
-        elif self.hedge:
-            for sym, (long, short) in enumerate(self.sym_legs):
-                net = long.qty + short.qty  # = net_qty(sym): 0 + long + short
-                sides[sym] = (net > 0) - (net < 0)
-        else:
-            for sym, (pos,) in enumerate(self.sym_legs):
-                net = pos.qty
-                sides[sym] = (net > 0) - (net < 0)
+        for s in (sym,) if sym is not None else range(len(sides)):  # a fill moves one symbol
+            legs = self.sym_legs[s]
+            net = legs[0].qty if len(legs) == 1 else legs[0].qty + legs[1].qty  # long + short
+            sides[s] = (net > 0) - (net < 0)

@@ -39,15 +39,19 @@ class Broker:
         problem = self._order_limit(order) if order.resting else None
         problem = problem or self._check(order, order.qty, ref_price, order.position_side)
         if problem:
-            self.reject(order, *problem)
+            self.reject(order, *problem, record=True)
         else:
             st.book.add(order)
         return order
 
-    def reject(self, order: Order, reason: str, message: str) -> None:
-        """Mark an order rejected and record the reason."""
+    def reject(self, order: Order, reason: str, message: str, *, record: bool = False) -> None:
+        """Mark an order rejected and record the reason.
+
+        ``record``: the order was refused before it reached the book (at submission), so the
+        book records it now; an order rejected at its fill is already in the book.
+        """
         order.status, order.ts_done = "rejected", self.st.now
-        if not self.st.book.has(order):
+        if record:
             self.st.book.record(order)
         price = order.price if order.type == "limit" else order.stop_price
         self.st.journal.rejection((self.st.now, order.order_id, order.symbol,
@@ -280,11 +284,7 @@ class Broker:
         if impact is None:
             impact = st.slippage.impact(qty=qty, price=ref, bar_high=high, bar_low=low,
                                         bar_volume=volume, forced=False)
-        if st.impact_scales[sym] is not None:
-            impact = st.scaled_impact(sym, impact)
-        if impact == 0.0:
-            return ref
-        return self.st.round_price(sym, ref * (1.0 + side * impact), side)
+        return st.slipped_price(sym, side, ref, impact)
 
     def _fill(self, order: Order, pos: Position, signed: float, ref: float, liquidity: str,
               high: float, low: float, volume: float, reason: str,

@@ -200,7 +200,7 @@ class Context:
                       ts_created=st.now, tag=tag, target=target, tolerance=tolerance)
         if qty is not None and not (qty > 0 and math.isfinite(qty)):
             self._broker.reject(order, "lot_size", f"{order.symbol}: quantity must be a finite "
-                                f"number > 0, found {qty}")
+                                f"number > 0, found {qty}", record=True)
             return order
         return self._broker.submit(order, price if type_ == "limit" else st.lasts[s])
 
@@ -260,7 +260,6 @@ class Context:
         side = -net if net else 1
         if pside in ("long", "short"):
             side = -1 if pside == "long" else 1
-        self._cancel_target(s)
         return self._order(side, None, symbol, "close_position", position_side=pside, tag=tag)
 
     def target_exposure(self, fraction: float, symbol: str | None = None, *,
@@ -278,12 +277,9 @@ class Context:
         if pending is None and tolerance is None and self._sides[s] == want:
             return None  # the common case, kept first: already on that side
         if pending is not None:
-            if pending.status == "open":
-                if pending.target == fraction:
-                    return None
-                pending.status = "cancelled"
-                self._st.book.pending.remove(pending)
-            self._pending_target[s] = None
+            if pending.status == "open" and pending.target == fraction:
+                return None
+            self._cancel_target(s)
         if tolerance is None and self._sides[s] == want:
             return None
         side = want or -self._sides[s] or 1

@@ -335,7 +335,9 @@ class RunLoop:
         for pos in st.account.positions:
             if pos.qty != 0.0:
                 exit_price = st.lasts[pos.sym]
-                open_trades.append(_open_trade_row(pos, end_ts, exit_price))
+                # still open at the end: valued at the last price
+                open_trades.append(pos.trade_row(end_ts, exit_price,
+                                                 pos.trade_pnl + pos.upnl(exit_price), "end"))
         bars = BarState(st)
         summary = summarize(st, bars, self.config.initial_balance)
         journal = st.journal
@@ -387,14 +389,6 @@ def _bars_frame(data: MarketData) -> pl.DataFrame:
             pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.lit(symbol).alias("symbol"),
             pl.col("open", "high", "low", "close").cast(pl.Float64), mark.cast(pl.Float64).alias("mark_close")))
     return pl.concat(frames)
-
-
-def _open_trade_row(pos: Any, end_ts: int, exit_price: float) -> tuple:
-    """A trades row for a position still open at the end (valued at the last price)."""
-    entry = pos.trade_entry_notional / pos.trade_qty if pos.trade_qty else math.nan
-    pnl = pos.trade_pnl + pos.upnl(exit_price)
-    return (pos.symbol, "long" if pos.trade_side > 0 else "short", pos.trade_open_ts, end_ts,
-            pos.trade_qty, entry, exit_price, pnl, pos.trade_fees, pos.trade_funding, "end")
 
 
 def _orders_frame(journal: Any, orders: list) -> pl.DataFrame:

@@ -41,10 +41,6 @@ class FundingSchedule:
         #: Per symbol, the settlements as tuples of Python numbers: (ts, rate, mark_price).
         self._values = tables[2]
 
-    def event_bars(self) -> list[int]:
-        """Sorted bar indices with any settlement."""
-        return sorted(set(self.at_open) | set(self.inside))
-
     def settle(self, sym: int, k: int) -> bool:
         """Apply settlement ``k`` of symbol ``sym`` to its open positions; True if any paid."""
         st = self.st

@@ -59,8 +59,7 @@ class Liquidator:
         st = self.st
         cross = positions[0].margin_mode == "cross"
         st.book.cancel_symbol(None if cross else positions[0].sym, ts)
-        equity = st.account.wallet + sum(
-            p.upnl(marks[p.sym]) for p in st.account.positions if p.qty != 0.0)
+        equity = st.account.equity(marks)
         bankrupt = []
         tiers = []
         for pos in positions:
@@ -71,9 +70,8 @@ class Liquidator:
                     qty=abs(pos.qty), entry_price=pos.entry_price, other_unrealized=others))
             else:
                 bankrupt.append(pos.bankruptcy_price)
-            notional = abs(pos.qty) * marks[pos.sym]
-            tiers.append((st.margin.tier(pos.sym, notional).mmr,
-                          st.margin.tier_index(pos.sym, notional) + 1))
+            index = st.margin.tier_index(pos.sym, abs(pos.qty) * marks[pos.sym])
+            tiers.append((st.margin.tables[pos.sym].tiers[index].mmr, index + 1))
         trig = Trigger(positions, ts, list(marks), list(lasts), equity,
                        [p.liquidation_price for p in positions], bankrupt, tiers)
         trig.margin_ratio = self._margin_ratio(positions, marks, cross)
@@ -85,8 +83,7 @@ class Liquidator:
         st = self.st
         maintenance = 0.0
         for pos in positions:
-            notional = abs(pos.qty) * marks[pos.sym]
-            maintenance += st.venue.maintenance_margin(notional, st.margin.tier(pos.sym, notional))
+            maintenance += st.margin.maintenance(pos, marks[pos.sym])
         if cross:
             balance = st.account.cross_wallet + sum(
                 p.upnl(marks[p.sym]) for p in st.account.positions
@@ -94,6 +91,23 @@ class Liquidator:
         else:
             balance = sum(p.margin + p.upnl(marks[p.sym]) for p in positions)
         return maintenance / balance if balance > 0 else math.inf
+
+    def _forced_price(self, sym: int, side: int, qty: float, ref: float, highs: list[float],
+                      lows: list[float], volumes: list[float]) -> float:
+        """The forced order's fill price: ``ref`` moved by the model's forced impact."""
+        st = self.st
+        impact = st.slippage.impact(qty=qty, price=ref, bar_high=highs[sym], bar_low=lows[sym],
+                                    bar_volume=volumes[sym], forced=True)
+        return st.slipped_price(sym, side, ref, impact)
+
+    def _forced_order(self, pos: Position, side: int, qty: float, trig_ts: int, tag: str) -> Order:
+        """A filled liquidation order of ``qty`` closing ``pos``, recorded in the book."""
+        st = self.st
+        order = Order(st.book.next_id(), pos.sym, pos.symbol, side, "liquidation", qty,
+                      position_side=pos.position_side, ts_created=trig_ts, tag=tag)
+        order.status, order.ts_done, order.filled_qty = "filled", st.now, qty
+        st.book.record(order)
+        return order
 
     def execute(self, trig: Trigger, refs: list[float], highs: list[float], lows: list[float],
                 volumes: list[float]) -> None:
@@ -116,10 +130,7 @@ class Liquidator:
             side = -1 if pos.qty > 0 else 1  # the closing order's side
             qty = abs(pos.qty)
             ref = refs[pos.sym]
-            impact = st.scaled_impact(pos.sym, st.slippage.impact(
-                qty=qty, price=ref, bar_high=highs[pos.sym], bar_low=lows[pos.sym],
-                bar_volume=volumes[pos.sym], forced=True))
-            price = st.round_price(pos.sym, ref * (1.0 + side * impact), side) if impact else ref
+            price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
             pnl = pos.upnl(price)
             pnl_total += pnl
             fee_due += qty * price * st.clearance[pos.sym]
@@ -148,10 +159,7 @@ class Liquidator:
             share = qty * price / notional_total
             slip_cost = qty * abs(price - ref)
             journal.slippage += slip_cost
-            order = Order(st.book.next_id(), pos.sym, pos.symbol, side, "liquidation", qty,
-                          position_side=pos.position_side, ts_created=trig.ts, tag="liquidation")
-            order.status, order.ts_done, order.filled_qty = "filled", st.now, qty
-            st.book.record(order)
+            order = self._forced_order(pos, side, qty, trig.ts, "liquidation")
             entry = pos.entry_price
             margin_mode = pos.margin_mode
             realized = pos.apply_fill(side * qty, price, st.now)
@@ -169,8 +177,7 @@ class Liquidator:
                          -trader_delta * share, fund_delta * share, bad_debt * share,
                          trig.equity_before, math.nan, mmr, tier])
         acct.changed()
-        equity_after = acct.wallet + sum(
-            p.upnl(st.marks[p.sym]) for p in acct.positions if p.qty != 0.0)
+        equity_after = acct.equity(st.marks)
         for row in rows:
             row[20] = equity_after
             journal.liquidation(tuple(row))
@@ -197,10 +204,7 @@ class Liquidator:
                 continue
             side = -1 if pos.qty > 0 else 1
             ref = refs[pos.sym]
-            impact = st.scaled_impact(pos.sym, st.slippage.impact(
-                qty=qty, price=ref, bar_high=highs[pos.sym], bar_low=lows[pos.sym],
-                bar_volume=volumes[pos.sym], forced=True))
-            price = st.round_price(pos.sym, ref * (1.0 + side * impact), side) if impact else ref
+            price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
             fee = qty * price * st.clearance[pos.sym]
             slip_cost = qty * abs(price - ref)
             entry = pos.entry_price
@@ -213,17 +217,13 @@ class Liquidator:
             journal.clearance_fees += fee
             journal.liquidation_penalty -= fee
             journal.slippage += slip_cost
-            order = Order(st.book.next_id(), pos.sym, pos.symbol, side, "liquidation", qty,
-                          position_side=pos.position_side, ts_created=trig.ts, tag="tier_down")
-            order.status, order.ts_done, order.filled_qty = "filled", st.now, qty
-            st.book.record(order)
+            order = self._forced_order(pos, side, qty, trig.ts, "tier_down")
             journal.fill((st.now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
                           price, ref, abs(price - ref) / ref * 1e4, slip_cost, fee, "liquidation",
                           realized, pos.qty, "liquidation"))
             i = trig.positions.index(pos)
             mmr, tier = trig.tiers[i]
-            equity_after = acct.wallet + sum(p.upnl(st.marks[p.sym]) for p in acct.positions
-                                             if p.qty != 0.0)
+            equity_after = acct.equity(st.marks)
             journal.liquidation((st.now, trig.ts, pos.symbol, "long" if side < 0 else "short", qty,
                                  pos.margin_mode, entry, trig.marks[pos.sym], trig.lasts[pos.sym],
                                  trig.liq_price[i], trig.bankruptcy[i], price, ref,

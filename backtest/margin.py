@@ -199,12 +199,7 @@ class MarginModel:
             if pos.margin_mode == "isolated":
                 margin = pos.margin
                 sym = pos.sym
-                lp = None
-                if self._one_leg is not None:  # _solve's first branch, without the detour
-                    table = self.tables[sym]
-                    lp = self._solve_one(margin, pos, table, table.tiers[0], 0.0, 0.0)
-                if lp is None:
-                    lp = self._solve(margin, [pos], sym)
+                lp = self._solve(margin, [pos], sym)
                 pos.liquidation_price = lp
                 pos.bankruptcy_price = bankruptcy_price(
                     wallet_balance=margin, side=1 if qty > 0 else -1, qty=abs(qty),

@@ -129,7 +129,7 @@ class BarState:
     @functools.cached_property
     def _flat(self) -> np.ndarray:
         """``~open``: True where a key holds no position (keys x bars)."""
-        return self._expand(self._per[:, :, 1] == 0.0).T
+        return ~self.open
 
     def _zero_where_flat(self, k: int, values: np.ndarray) -> np.ndarray:
         """``np.where(open[k], values, 0.0)``, in place in ``values`` (a fresh array)."""

@@ -85,14 +85,12 @@ class OrderBook:
     highest "trigger when the last price falls to" price and the lowest "rises to" price.
     """
 
-    __slots__ = ("all_orders", "pending", "resting", "last_below", "last_above", "_next_id", "gen",
-                 "_booked")
+    __slots__ = ("all_orders", "pending", "resting", "last_below", "last_above", "_next_id", "gen")
 
     def __init__(self, n_symbols: int, gen: list[int] | None = None) -> None:
         #: Change counter shared with the run state (the bar loop reloads its gates on change).
         self.gen = gen if gen is not None else [0]
         self.all_orders: list[Order] = []
-        self._booked: set[int] = set()  # ids of all_orders: membership without a list scan
         self.pending: list[Order] = []
         self.resting: list[list[Order]] = [[] for _ in range(n_symbols)]
         self.last_below = [-math.inf] * n_symbols
@@ -108,7 +106,6 @@ class OrderBook:
     def add(self, order: Order) -> None:
         """Register an accepted order (market -> pending, others -> resting)."""
         self.all_orders.append(order)
-        self._booked.add(order.order_id)
         if order.type in _RESTING_TYPES:
             sym = order.sym
             self.resting[sym].append(order)
@@ -125,24 +122,20 @@ class OrderBook:
     def record(self, order: Order) -> None:
         """Register an order that is already done (rejected, liquidation)."""
         self.all_orders.append(order)
-        self._booked.add(order.order_id)
-
-    def has(self, order: Order) -> bool:
-        """True when ``order`` is registered (added or recorded); constant time."""
-        return order.order_id in self._booked
 
     def remove(self, order: Order) -> None:
         """Take a resting order off the book (filled or cancelled)."""
         sym = order.sym
-        book = self.resting[sym]
-        if order in book:
-            book.remove(order)
-            # only the order holding a threshold moves it (NaN triggers never hold one)
-            held = self.last_below[sym] if order.trigger_below else self.last_above[sym]
-            if order.trigger == held:
-                self.refresh(sym)
-            else:
-                self.gen[0] += 1
+        try:
+            self.resting[sym].remove(order)
+        except ValueError:  # not resting (a market order, or already gone)
+            return
+        # only the order holding a threshold moves it (NaN triggers never hold one)
+        held = self.last_below[sym] if order.trigger_below else self.last_above[sym]
+        if order.trigger == held:
+            self.refresh(sym)
+        else:
+            self.gen[0] += 1
 
     def cancel_symbol(self, sym: int | None, ts: int) -> int:
         """Cancel the open orders of one symbol (or all when ``sym`` is None); return count."""

@@ -109,14 +109,18 @@ class Position:
         self.trade_pnl += realized
         return realized
 
+    def trade_row(self, exit_ts: int, exit_price: float, pnl: float, exit_reason: str) -> tuple:
+        """The round trip so far as a trades.parquet row tuple (entry = average fill price)."""
+        entry = self.trade_entry_notional / self.trade_qty if self.trade_qty else math.nan
+        return (self.symbol, "long" if self.trade_side > 0 else "short", self.trade_open_ts,
+                exit_ts, self.trade_qty, entry, exit_price, pnl, self.trade_fees,
+                self.trade_funding, exit_reason)
+
     def close_trade(self, exit_ts: int, exit_reason: str) -> tuple:
         """The finished round trip as a trades.parquet row tuple; resets the bookkeeping."""
-        entry = self.trade_entry_notional / self.trade_qty if self.trade_qty else math.nan
         exit_price = (self.trade_exit_notional / self.trade_exit_qty
                       if self.trade_exit_qty else math.nan)
-        row = (self.symbol, "long" if self.trade_side > 0 else "short", self.trade_open_ts,
-               exit_ts, self.trade_qty, entry, exit_price, self.trade_pnl, self.trade_fees,
-               self.trade_funding, exit_reason)
+        row = self.trade_row(exit_ts, exit_price, self.trade_pnl, exit_reason)
         self._reset_trade()
         self.entry_price = math.nan
         self.margin = 0.0

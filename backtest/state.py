@@ -78,7 +78,7 @@ class RunState:
         self.now = int(data.ts[0]) if len(data) else 0
         self.hooks: Any = None  # the engine's callback dispatcher (strategy hooks)
         self.fee_rates = [self._fees(m) for m in self.markets]
-        self.clearance = [self._clearance(s, m) for s, m in zip(symbols, self.markets)]
+        self.clearance = [self._clearance(m) for m in self.markets]
         self.rounding = config.rounding
 
     def _fees(self, market: Any) -> tuple[float, float]:
@@ -86,38 +86,26 @@ class RunState:
             return self.config.fees
         return market.maker_fee, market.taker_fee
 
-    def _clearance(self, symbol: str, market: Any) -> float:
+    def _clearance(self, market: Any) -> float:
         if self.config.liquidation_fee_rate is not None:
             return float(self.config.liquidation_fee_rate)
         return market.liquidation_fee_rate
 
     def set_close_marks(self, i: int) -> None:
         """Current prices := the close of bar ``i`` (the instant the strategy acts)."""
-        views = self.close_views
-        if len(views) == 1:
-            mark_close, close = views[0]
-            self.marks[0] = mark_close[i]
-            self.lasts[0] = close[i]
-        else:
-            marks, lasts = self.marks, self.lasts
-            for s, (mark_close, close) in enumerate(views):
-                marks[s] = mark_close[i]
-                lasts[s] = close[i]
+        self._set_prices(self.close_views, i)
         self.now = self._ts[i] + self._interval
 
     def set_open_marks(self, i: int) -> None:
         """Current prices := the open of bar ``i``."""
-        views = self.open_views
-        if len(views) == 1:
-            mark_open, open_ = views[0]
-            self.marks[0] = mark_open[i]
-            self.lasts[0] = open_[i]
-        else:
-            marks, lasts = self.marks, self.lasts
-            for s, (mark_open, open_) in enumerate(views):
-                marks[s] = mark_open[i]
-                lasts[s] = open_[i]
+        self._set_prices(self.open_views, i)
         self.now = self._ts[i]
+
+    def _set_prices(self, views: list[tuple[memoryview, memoryview]], i: int) -> None:
+        marks, lasts = self.marks, self.lasts
+        for s, (mark, last) in enumerate(views):
+            marks[s] = mark[i]
+            lasts[s] = last[i]
 
     def refresh(self) -> None:
         """Recompute liquidation prices and gates after a state change; snapshot the bar."""
@@ -125,12 +113,15 @@ class RunState:
         self.journal.snapshot(self.bar, self.account)
         self.gen[0] += 1
 
-    def scaled_impact(self, sym: int, impact: float) -> float:
-        """``impact`` times the current bar's ``slippage_scale`` of ``sym`` (capped at 1)."""
+    def slipped_price(self, sym: int, side: int, ref: float, impact: float) -> float:
+        """``ref`` moved against ``side`` by ``impact`` (times the bar's ``slippage_scale``,
+        capped at 1), rounded to the tick against the order; ``ref`` itself when no impact."""
         scale = self.impact_scales[sym]
-        if scale is None:
-            return impact
-        return min(1.0, impact * scale[self.bar])
+        if scale is not None:
+            impact = min(1.0, impact * scale[self.bar])
+        if impact == 0.0:
+            return ref
+        return self.round_price(sym, ref * (1.0 + side * impact), side)
 
     def round_qty(self, sym: int, qty: float) -> float:
         """Round a quantity down to the symbol's lot (no-op when rounding is off)."""

@@ -70,10 +70,6 @@ class Tier:
     mmr: float
     cum: float
 
-    def contains(self, notional: float) -> bool:
-        """Return True when ``floor <= notional < cap``."""
-        return self.floor <= notional < self.cap
-
     def maintenance_margin(self, notional: float) -> float:
         """Return ``abs(notional) * mmr - cum`` in the notional's unit."""
         return abs(notional) * self.mmr - self.cum
