@@ -382,6 +382,8 @@ def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str
         entry["range"] = [str(frame["ts"].min()), str(frame["ts"].max())]
     files = []
     try:
+        from data_loaders.store import sha256_file  # lazy: the engine does not need data_loaders
+
         kwargs = {"exchange": exchange, "symbol": symbol}
         if timeframe is not None:
             kwargs["timeframe"] = timeframe
@@ -389,7 +391,7 @@ def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str
             kwargs["price_type"] = price_type
         directory = Path(store.partition_dir(dataset, **kwargs))
         for path in sorted(directory.rglob("*.parquet")):
-            files.append({"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+            files.append({"path": str(path), "sha256": sha256_file(path)})
         entry["path"] = str(directory)
     except Exception as exc:  # provenance is best effort; the data itself was read fine
         entry["files_error"] = str(exc)

@@ -30,7 +30,6 @@ A ``.CHECKSUM`` file next to a zip (Binance publishes one per file) is verified.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import zipfile
@@ -41,6 +40,7 @@ import polars as pl
 
 from data_loaders.errors import ImportFormatError
 from data_loaders.schemas import timeframe_ms
+from data_loaders.store import sha256_file
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
 KINDS = {"klines": ("ohlcv", "last"), "markPriceKlines": ("ohlcv", "mark"),
@@ -152,7 +152,7 @@ def read_csv_bytes(path: Path) -> bytes:
     checksum_file = path.with_name(path.name + ".CHECKSUM")
     if checksum_file.exists():
         expected = checksum_file.read_text().split()[0].lower()
-        found = hashlib.sha256(path.read_bytes()).hexdigest()
+        found = sha256_file(path)
         if expected != found:
             raise ImportFormatError(
                 f"{path}: sha256 {found} differs from {checksum_file.name} ({expected}); the "

@@ -201,9 +201,9 @@ class CcxtFetcher:
 
     def _fetch_one(self, name: str, request: FetchRequest, markets: dict[str, dict], now: int) -> None:
         if name == "markets":
-            self._snapshot("markets", request.symbols, now, lambda s: self._markets_frame(markets[s], now))
+            self._snapshot("markets", request.symbols, lambda s: self._markets_frame(markets[s], now))
         elif name == "tiers":
-            self._snapshot("risk_tiers", request.symbols, now, self._tiers_loader(request.symbols, now))
+            self._snapshot("risk_tiers", request.symbols, self._tiers_loader(request.symbols, now))
         else:
             for symbol in request.symbols:
                 if name == "funding":
@@ -301,7 +301,7 @@ class CcxtFetcher:
                 float(stored.get_column("interval_hours")[-1]))
 
     # --- snapshots (markets, tiers) -------------------------------------------------------
-    def _snapshot(self, dataset: str, symbols: tuple[str, ...], now: int,
+    def _snapshot(self, dataset: str, symbols: tuple[str, ...],
                   load: Callable[[str], pl.DataFrame]) -> None:
         task = self.progress.start(f"{dataset} snapshot", len(symbols))
         for symbol in symbols:

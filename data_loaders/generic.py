@@ -52,7 +52,7 @@ def parse_mapping(text: str | None) -> dict[str, str]:
     return mapping
 
 
-def _read(path: Path) -> pl.DataFrame:
+def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -60,7 +60,7 @@ def _read(path: Path) -> pl.DataFrame:
         if suffix == ".parquet":
             return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
-            return pl.read_csv(path, infer_schema_length=10_000)
+            return pl.read_csv(path, infer_schema_length=10_000, n_rows=n_rows)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         raise ImportFormatError(
             f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]}); the file is "
@@ -104,7 +104,7 @@ def read_columns(path: Path) -> list[str]:
             return list(pl.read_parquet_schema(path))
         except (pl.exceptions.ComputeError, OSError) as exc:
             raise ImportFormatError(f"{path}: not a readable Parquet file ({exc}); export it again") from exc
-    return _read(path).columns
+    return _read(path, n_rows=1).columns  # the header (and one row), not the whole file
 
 
 def symbol_from_filename(path: Path) -> str | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from data_loaders.errors import DataValidationError
+from data_loaders.errors import DataNotFoundError, DataValidationError
 from data_loaders.schemas import CONTRACT_TYPES, PRICE_TYPES, TRADE_SIDES, get_schema, timeframe_ms
 
 MIN_TS_MS = 1_230_940_800_000  # 2009-01-03, the Bitcoin genesis block
@@ -355,8 +355,12 @@ def validate_store(store, *, exchange: str | None = None, symbol: str | None = N
     end_ms = to_ms(end) if end is not None else None
     reports: list[QualityReport] = []
     spans: dict[tuple[str, str], tuple[int, int]] = {}
+    ohlcv_parts: list[dict] = []
     for dataset in DATASETS:
-        for part in store.partitions(dataset):
+        parts = store.partitions(dataset)
+        if dataset == "ohlcv":
+            ohlcv_parts = parts  # reused by the coverage checks instead of walking the tree again
+        for part in parts:
             if (exchange and part["exchange"] != exchange) or (symbol and part["symbol"] != symbol):
                 continue
             if dataset == "ohlcv" and timeframe and part["timeframe"] != timeframe:
@@ -375,15 +379,18 @@ def validate_store(store, *, exchange: str | None = None, symbol: str | None = N
                               max(hi, int(times.max()) + timeframe_ms(part["timeframe"])))
     for (ex, sym), (lo, hi) in spans.items():
         lo, hi = start_ms if start_ms is not None else lo, end_ms if end_ms is not None else hi
-        reports.extend(_coverage_reports(store, ex, sym, lo, hi, timeframe))
+        reports.extend(_coverage_reports(store, ex, sym, lo, hi, timeframe, ohlcv_parts))
     return reports, store.verify()
 
 
 def _coverage_reports(store, exchange: str, symbol: str, start_ms: int, end_ms: int,
-                      timeframe: str | None) -> list[QualityReport]:
-    """Mark-candle and funding coverage of ``[start_ms, end_ms)`` for one perpetual."""
+                      timeframe: str | None, ohlcv_parts: list[dict]) -> list[QualityReport]:
+    """Mark-candle and funding coverage of ``[start_ms, end_ms)`` for one perpetual.
+
+    ``ohlcv_parts`` is ``store.partitions("ohlcv")``, already walked by :func:`validate_store`.
+    """
     out = []
-    marks = [p for p in store.partitions("ohlcv") if p["exchange"] == exchange and p["symbol"] == symbol
+    marks = [p for p in ohlcv_parts if p["exchange"] == exchange and p["symbol"] == symbol
              and p["price_type"] == "mark" and (timeframe is None or p["timeframe"] == timeframe)]
     empty = pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC")})
     for part in marks or [{"timeframe": timeframe or "1h", "missing": True}]:
@@ -393,13 +400,13 @@ def _coverage_reports(store, exchange: str, symbol: str, start_ms: int, end_ms: 
         out.append(check_coverage(frame, dataset="ohlcv", start_ms=start_ms, end_ms=end_ms,
                                   interval_ms=timeframe_ms(part["timeframe"]),
                                   subject=f"coverage: mark {part['timeframe']} {exchange} {symbol}"))
-    funding = store.coverage("funding", exchange=exchange, symbol=symbol)
-    frame = empty
     interval_ms = 8 * 3_600_000
-    if funding:
+    try:  # one read: a missing funding partition is an empty series, not an error
         frame = store.read("funding", exchange=exchange, symbol=symbol, start=start_ms, end=end_ms)
-        if frame.height:
-            interval_ms = int(frame["interval_hours"].min() * 3_600_000)
+    except DataNotFoundError:
+        frame = empty
+    if frame.height:
+        interval_ms = int(frame["interval_hours"].min() * 3_600_000)
     out.append(check_coverage(frame, dataset="funding", start_ms=start_ms, end_ms=end_ms,
                               interval_ms=interval_ms, subject=f"coverage: funding {exchange} {symbol}"))
     return out

@@ -351,10 +351,13 @@ class MarketStore:
     def _not_found(self, dataset: str, exchange: str, symbol: str, timeframe: str | None,
                    price_type: str | None, why: str) -> str:
         asked = " ".join(str(v) for v in (dataset, exchange, symbol, timeframe, price_type) if v)
-        stored = self.listing()
-        stored = stored.filter(pl.col("dataset") == dataset) if not stored.is_empty() else stored
+        # Folder names only (no Parquet reads): callers that expect a miss (coverage, optional
+        # funding/tiers/mark inputs) must not pay a scan of the whole store. Partitions without
+        # a data file are skipped, as in :meth:`listing`.
+        stored = [p for p in self.partitions(dataset)
+                  if any(not f.name.startswith(".") for f in p["path"].glob("year=*/*.parquet"))]
         have = sorted({" ".join(str(v) for v in (r["exchange"], r["symbol"], r["timeframe"], r["price_type"]) if v)
-                       for r in stored.iter_rows(named=True)})
+                       for r in stored})
         shown = "; ".join(have[:20]) + (" ..." if len(have) > 20 else "") if have else "nothing"
         return (f"{asked}: {why} in store {self.root}; stored {dataset}: {shown}. Fetch it with "
                 f"`margincall data fetch` or import a file with `margincall data import PATH --store {self.root}`")

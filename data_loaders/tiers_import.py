@@ -36,14 +36,12 @@ def maintenance_amounts(floors: list[float], rates: list[float]) -> list[float]:
     """Binance's cumulative maintenance amounts: ``cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1})``.
 
     Source: Binance USDT-M "Leverage and Margin" FAQ (maintenance amount column), units USDT.
+    Delegates to :func:`backtest.venues.tiers.maintenance_amounts` (same recursion, same floats),
+    so the importer and the engine cannot drift apart.
     """
-    out, cum, previous = [], 0.0, None
-    for floor, rate in zip(floors, rates):
-        if previous is not None:
-            cum += floor * (rate - previous)
-        out.append(cum)
-        previous = rate
-    return out
+    from backtest.venues.tiers import maintenance_amounts as venue_amounts  # lazy: keep data_loaders light
+
+    return venue_amounts(zip(floors, rates))
 
 
 def _cap(value: object) -> float:
