@@ -8,6 +8,7 @@ the small table sorter are inline.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -194,21 +195,28 @@ def kv_table_html(rows: Sequence[tuple[str, Any]], *, table_id: str | None = Non
 
 
 # ----------------------------------------------------------------------------- figures
-def figure_html(figure: Any, *, div_id: str, height: int | None = None) -> str:
+def figure_html(figure: Any, *, div_id: str | None = None, height: int | None = None,
+                id_prefix: str = "chart-") -> str:
     """A chart slot: an empty ``div`` and the figure's JSON in a non-executed script tag.
 
     Parameters
     ----------
     figure : plotly.graph_objects.Figure
         The chart; numpy arrays are serialized as compact typed arrays.
-    div_id : str
-        The target element id.
+    div_id : str, optional
+        The target element id. When omitted it is ``id_prefix`` followed by the first 12 hex
+        digits of the SHA-1 of the figure's JSON, so pages stay deterministic.
     height : int, optional
         Pixel height of the slot (the figure's layout height is used otherwise).
+    id_prefix : str, default "chart-"
+        Prefix of the derived id; ignored when ``div_id`` is given.
     """
     import plotly.io as pio
 
     payload = pio.to_json(figure, validate=False, remove_uids=True)
+    if div_id is None:
+        # derived from the payload already serialized here, so the figure is serialized once
+        div_id = f"{id_prefix}{hashlib.sha1(payload.encode()).hexdigest()[:12]}"
     style = f' style="height:{int(height)}px"' if height else ""
     return (f'<div class="chart" id="{esc(div_id)}"{style}></div>'
             f'<script type="application/json" class="plotly-figure" data-target="{esc(div_id)}">'

@@ -29,7 +29,7 @@ __all__ = ["CHUNK_PATHS", "FAN_QUANTILES", "FirstPassage", "LiquidationStudy", "
 
 #: Paths per simulation chunk (fixed so that results do not depend on the thread count).
 CHUNK_PATHS = 1_000
-#: Quantiles of the price across paths kept for fan charts.
+#: Quantiles drawn as the bands of fan charts (:meth:`LiquidationStudy.equity_fan`).
 FAN_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 #: Paths whose prices are kept for the fan chart (the first ones simulated).
 FAN_PATHS = 2_000
@@ -54,8 +54,6 @@ class FirstPassage:
         Simulated steps per path.
     step_ms : int
         Step duration in milliseconds.
-    fan : ndarray, shape (len(FAN_QUANTILES), n_steps + 1)
-        Price quantiles across (up to) the first ``FAN_PATHS`` paths at each grid point.
     sample_close : ndarray of float32, shape (min(n_paths, FAN_PATHS), n_steps + 1)
         Prices of the first paths, kept for equity fans and charts.
     """
@@ -66,7 +64,6 @@ class FirstPassage:
     side: int
     n_steps: int
     step_ms: int
-    fan: np.ndarray
     sample_close: np.ndarray
 
     @property
@@ -148,9 +145,8 @@ def simulate_first_passage(
     hit_step = np.concatenate([p[0] for p in parts], axis=1)
     extreme = np.concatenate([p[1] for p in parts])
     fan_paths = np.concatenate([p[2] for p in parts if p[2] is not None], axis=0)
-    fan = np.quantile(fan_paths, FAN_QUANTILES, axis=0)
     return FirstPassage(hit_step=hit_step, extreme=extreme, barriers=levels, side=side, n_steps=n_steps,
-                        step_ms=model.step_ms, fan=fan, sample_close=fan_paths)
+                        step_ms=model.step_ms, sample_close=fan_paths)
 
 
 @dataclass(frozen=True)

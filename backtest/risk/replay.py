@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from backtest.risk.crashes import CrashWindow, timeframe_ms
 from backtest.risk.data import WindowData, load_window
 from backtest.risk.errors import MissingWindowDataError, RiskError
+
+if TYPE_CHECKING:
+    from backtest.market_data import MarketData
 
 __all__ = ["ReplayOutcome", "replay_library", "replay_window", "survives_all", "REPLAY_COLUMNS"]
 
@@ -82,13 +85,27 @@ def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strateg
     config : RunConfig, optional
         Base run configuration (default ``RunConfig()``).
     """
-    from backtest import MarketData, RunConfig, run_backtest
-
     if not leverages:
         raise RiskError("replay: the leverage grid is empty; pass e.g. --leverage 2,5,10,20,50")
+    market = _window_market(window, symbol, data, exchange=exchange)
+    return _replay_market(window, symbol, market, strategy=strategy, params=params, leverages=leverages,
+                          config=config)
+
+
+def _window_market(window: CrashWindow, symbol: str, data: WindowData, *, exchange: str) -> MarketData:
+    from backtest import MarketData
+
+    return MarketData.from_frames({symbol: data.bars}, {symbol: data.funding} if data.funding is not None else None,
+                                  timeframe=window.timeframe, exchange=exchange, quality_warnings=data.warnings)
+
+
+def _replay_market(window: CrashWindow, symbol: str, market: MarketData, *, strategy: Any,
+                   params: dict[str, Any] | None, leverages: Sequence[float], config: Any) -> list[dict[str, Any]]:
+    # The part of replay_window after the MarketData is built: a run only reads the market
+    # (it copies the quality warnings), so one MarketData serves any number of leverages.
+    from backtest import RunConfig, run_backtest
+
     base = config or RunConfig()
-    market = MarketData.from_frames({symbol: data.bars}, {symbol: data.funding} if data.funding is not None else None,
-                                    timeframe=window.timeframe, exchange=exchange, quality_warnings=data.warnings)
     warnings = "; ".join(dict.fromkeys(market.quality_warnings))
     rows = []
     for leverage in leverages:
@@ -178,10 +195,16 @@ def survives_all(windows: Sequence[tuple[CrashWindow, str, WindowData]], *, stra
     For :func:`backtest.risk.survival.crash_survival_leverage`; the data is loaded once and
     reused for every leverage tried (common inputs, monotone outcome for a held position).
     """
+    # Each window's MarketData is built the first time that window is replayed (so a bad
+    # window raises exactly when it did before) and reused for every later leverage.
+    markets: dict[int, MarketData] = {}
+
     def survives(leverage: float) -> bool:
-        for window, symbol, data in windows:
-            row = replay_window(window, symbol, data, strategy=strategy, params=params, leverages=[leverage],
-                                config=config, exchange=exchange)[0]
+        for k, (window, symbol, data) in enumerate(windows):
+            if k not in markets:
+                markets[k] = _window_market(window, symbol, data, exchange=exchange)
+            row = _replay_market(window, symbol, markets[k], strategy=strategy, params=params, leverages=[leverage],
+                                 config=config)[0]
             if not row["survived"]:
                 return False
         return True

@@ -151,6 +151,29 @@ def _symbols(market: StressMarket, symbols: Sequence[str] | None) -> list[str]:
     return list(symbols)
 
 
+def _optional_ms(value: int | datetime | str | None) -> int | None:
+    return None if value is None else _ms(value)
+
+
+def _window(what: str, start: int | datetime | str, end: int | datetime | str) -> tuple[int, int]:
+    """``[start, end)`` in UTC ms; ``what`` (e.g. "funding spike") starts the error message."""
+    start_ms, end_ms = _ms(start), _ms(end)
+    if end_ms <= start_ms:
+        raise ScenarioError(f"{what}: end must be after start, found {start} .. {end}")
+    return start_ms, end_ms
+
+
+def _require_touched(touched: int, what: str, item: str, start: Any, end: Any) -> None:
+    # a window that selects nothing would silently stress nothing: say so instead
+    if touched == 0:
+        raise ScenarioError(f"{what}: no {item} falls in [{start}, {end}); widen the window")
+
+
+def _where(mask: pl.Series, column: str, expr: pl.Expr) -> pl.Expr:
+    """``expr`` where ``mask`` is True, ``column`` unchanged elsewhere (named ``column``)."""
+    return pl.when(mask).then(expr).otherwise(pl.col(column)).alias(column)
+
+
 def _in_window(ts: np.ndarray, start: int | None, end: int | None) -> np.ndarray:
     mask = np.ones(ts.size, dtype=bool)
     if start is not None:
@@ -188,12 +211,11 @@ class Shock:
                                     f"(data ends at {ts[-1] if ts.size else 'empty'}); pick a time inside the data")
             after = pl.Series(ts >= at)
             cols = [c for group in _PRICE_GROUPS for c in group if c in frame.columns]
-            bars[symbol] = frame.with_columns(
-                [pl.when(after).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in cols])
+            bars[symbol] = frame.with_columns([_where(after, c, pl.col(c) * factor) for c in cols])
             if symbol in funding and "mark_price" in funding[symbol].columns:
                 fts = pl.Series(to_ms(funding[symbol]["ts"]) >= at)
                 funding[symbol] = funding[symbol].with_columns(
-                    pl.when(fts).then(pl.col("mark_price") * factor).otherwise(pl.col("mark_price")).alias("mark_price"))
+                    _where(fts, "mark_price", pl.col("mark_price") * factor))
         note = f"shock {self.pct:+.2%} at {at} ms"
         return replace(market, bars=bars, funding=funding, applied=market.applied + (note,))
 
@@ -247,8 +269,7 @@ class VolatilityScale:
         if not self.factor > 0 or self.window < 1:
             raise ScenarioError(f"volatility scale: need factor > 0 and window >= 1 bar, found "
                                 f"factor={self.factor}, window={self.window}")
-        start = None if self.start is None else _ms(self.start)
-        end = None if self.end is None else _ms(self.end)
+        start, end = _optional_ms(self.start), _optional_ms(self.end)
         bars = dict(market.bars)
         for symbol in _symbols(market, self.symbols):
             frame = bars[symbol]
@@ -287,9 +308,7 @@ class FundingSpike:
         """See the class docstring."""
         if self.mode not in ("set", "add", "multiply"):
             raise ScenarioError(f"funding spike mode must be 'set', 'add' or 'multiply', found {self.mode!r}")
-        start, end = _ms(self.start), _ms(self.end)
-        if end <= start:
-            raise ScenarioError(f"funding spike: end must be after start, found {self.start} .. {self.end}")
+        start, end = _window("funding spike", self.start, self.end)
         funding = dict(market.funding)
         touched = 0
         for symbol in _symbols(market, self.symbols):
@@ -302,10 +321,8 @@ class FundingSpike:
             touched += int(inside.sum())
             value = {"set": pl.lit(self.rate), "add": pl.col(col) + self.rate,
                      "multiply": pl.col(col) * self.rate}[self.mode]
-            funding[symbol] = frame.with_columns(pl.when(inside).then(value).otherwise(pl.col(col)).alias(col))
-        if touched == 0:
-            raise ScenarioError(f"funding spike: no funding settlement falls in [{self.start}, {self.end}); "
-                                "widen the window")
+            funding[symbol] = frame.with_columns(_where(inside, col, value))
+        _require_touched(touched, "funding spike", "funding settlement", self.start, self.end)
         note = f"funding {self.mode} {self.rate:g} on {touched} settlement(s)"
         return replace(market, funding=funding, applied=market.applied + (note,))
 
@@ -332,9 +349,7 @@ class MarkDivergence:
         """See the class docstring."""
         if not self.pct > -1:
             raise ScenarioError(f"mark divergence pct must be > -1, found {self.pct}")
-        start, end = _ms(self.start), _ms(self.end)
-        if end <= start:
-            raise ScenarioError(f"mark divergence: end must be after start, found {self.start} .. {self.end}")
+        start, end = _window("mark divergence", self.start, self.end)
         bars = dict(market.bars)
         for symbol in _symbols(market, self.symbols):
             frame = bars[symbol]
@@ -343,8 +358,7 @@ class MarkDivergence:
                     frame = frame.with_columns(pl.col(last).alias(mark))
             inside = pl.Series(_in_window(to_ms(frame["ts"]), start, end))
             bars[symbol] = frame.with_columns(
-                [pl.when(inside).then(pl.col(c) * (1 + self.pct)).otherwise(pl.col(c)).alias(c)
-                 for c in _PRICE_GROUPS[1]])
+                [_where(inside, c, pl.col(c) * (1 + self.pct)) for c in _PRICE_GROUPS[1]])
         return market.with_bars(bars, f"mark moved {self.pct:+.2%} from {start} to {end} ms")
 
     def describe(self) -> str:
@@ -378,9 +392,7 @@ class LiquidityDrought:
                                 "(the whole run)")
         from backtest.market_data import SLIPPAGE_SCALE
 
-        start, end = _ms(self.start), _ms(self.end)
-        if end <= start:
-            raise ScenarioError(f"liquidity drought: end must be after start, found {self.start} .. {self.end}")
+        start, end = _window("liquidity drought", self.start, self.end)
         bars = dict(market.bars)
         touched = 0
         for symbol in _symbols(market, self.symbols):
@@ -390,10 +402,8 @@ class LiquidityDrought:
             inside = pl.Series(_in_window(to_ms(frame["ts"]), start, end))
             touched += int(inside.sum())
             bars[symbol] = frame.with_columns(
-                pl.when(inside).then(pl.col(SLIPPAGE_SCALE) * self.multiplier)
-                .otherwise(pl.col(SLIPPAGE_SCALE)).alias(SLIPPAGE_SCALE))
-        if touched == 0:
-            raise ScenarioError(f"liquidity drought: no bar falls in [{self.start}, {self.end}); widen the window")
+                _where(inside, SLIPPAGE_SCALE, pl.col(SLIPPAGE_SCALE) * self.multiplier))
+        _require_touched(touched, "liquidity drought", "bar", self.start, self.end)
         return market.with_bars(bars, f"slippage x{self.multiplier:g} on {touched} bar(s) from {start} to {end} ms")
 
     def describe(self) -> str:

@@ -114,3 +114,19 @@ def test_study_deterministic_and_thread_independent(btc_tiers):
     hour = table.filter(table["horizon_hours"] == 1)["probability"].to_list()
     assert day == sorted(day) and all(h <= d for h, d in zip(hour, day))
     assert (table["ci_low"] <= table["probability"]).all() and (table["probability"] <= table["ci_high"]).all()
+
+
+def test_time_to_liquidation_distribution_agrees_with_the_table(btc_tiers):
+    from backtest.risk.barriers import liquidation_barriers
+    barriers = liquidation_barriers([5, 20, 50], side=1, entry_price=ENTRY, margin=MARGIN, tiers=btc_tiers)
+    study = LiquidationStudy.run(GBM(sigma_step=SIGMA, step_ms=300_000), barriers,
+                                 horizon_ms=STEPS * 300_000, n_paths=2_500, seed=9)
+    ttl = study.time_to_liquidation()
+    table = study.table()
+    for row in table.iter_rows(named=True):
+        hours = ttl.filter(ttl["leverage"] == row["leverage"])["hours"]
+        assert hours.len() == row["n_liquidated"]  # one row per liquidated path
+        if hours.len():
+            assert hours.median() == pytest.approx(row["median_ttl_hours"])
+            assert hours.max() <= STEPS * 300_000 / 3_600_000 and hours.min() > 0
+    assert ttl["path"].n_unique() <= 2_500
