@@ -140,7 +140,6 @@ def stress(
 ) -> None:
     """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
     from backtest.config import RunConfig
-    from backtest.risk.crashes import timeframe_ms
     from backtest.risk.data import load_window
     from backtest.risk.scenarios import StressMarket, parse_scenario, run_stress
 
@@ -148,7 +147,7 @@ def stress(
         sets = [parse_scenario(s) for s in scenario]
         start_ms, end_ms = _ms(start), _ms(end)
         data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
-                           end_ms=end_ms, label=f"stress range {start}..{end}", interval_ms=timeframe_ms(timeframe))
+                           end_ms=end_ms, label=f"stress range {start}..{end}")
         market = StressMarket(bars={symbol: data.bars}, funding={symbol: data.funding} if data.funding is not None else {})
         table = run_stress(market, sets, timeframe=timeframe, strategy=strategy, params=_params(param),
                            leverages=_floats(leverage, "--leverage"), config=RunConfig(slippage=slippage),
@@ -173,7 +172,6 @@ def stress(
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
          price: str, model: str):
-    from backtest.risk.crashes import timeframe_ms
     from backtest.risk.data import load_window
     from backtest.risk.models import fit_model
     from backtest.risk.paths import ReturnSample
@@ -181,7 +179,7 @@ def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: 
     start_ms = _ms(start) if start else 0
     end_ms = _ms(end) if end else 4_102_444_800_000
     data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
-                       end_ms=end_ms, label=f"fit data {symbol} {timeframe}", interval_ms=timeframe_ms(timeframe))
+                       end_ms=end_ms, label=f"fit data {symbol} {timeframe}")
     sample = ReturnSample.from_bars(data.bars, price=price)
     return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data
 
@@ -291,19 +289,13 @@ def survive(
                          f"[{d['ci_low']:.3%}, {d['ci_high']:.3%}], {d['n_paths']:,} paths)", highlight=False)
     if crash:
         from backtest.config import RunConfig
-        from backtest.risk.crashes import load_crashes, timeframe_ms
-        from backtest.risk.data import load_window
-        from backtest.risk.replay import survives_all
+        from backtest.risk.crashes import load_crashes
+        from backtest.risk.replay import load_crash_window, survives_all
 
         try:
-            inputs = []
-            for window in load_crashes(crashes or []).select(crash):
-                if symbol not in window.symbols:
-                    continue
-                data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=window.timeframe,
-                                   start_ms=window.start_ms, end_ms=window.end_ms,
-                                   label=f"crash window {window.name!r}", interval_ms=timeframe_ms(window.timeframe))
-                inputs.append((window, symbol, data))
+            market_store = _store(store)
+            inputs = [(window, symbol, load_crash_window(market_store, window, symbol, exchange=exchange))
+                      for window in load_crashes(crashes or []).select(crash) if symbol in window.symbols]
             survives = survives_all(inputs, strategy="hold", params={"side": side}, config=RunConfig(),
                                     exchange=exchange)
             crash_result = crash_survival_leverage(survives, lo=1.0, hi=125.0)

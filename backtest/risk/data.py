@@ -60,7 +60,7 @@ class WindowData:
 
 
 def load_window(store: Any, *, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int,
-                label: str, interval_ms: int) -> WindowData:
+                label: str) -> WindowData:
     """Read last + mark candles and funding of ``[start_ms, end_ms)`` from a ``MarketStore``.
 
     Parameters
@@ -73,16 +73,16 @@ def load_window(store: Any, *, exchange: str, symbol: str, timeframe: str, start
         UTC ms range, end exclusive.
     label : str
         Name of the window for messages (e.g. ``crash window '2020-03-12'``).
-    interval_ms : int
-        Candle interval, to judge coverage.
 
     Raises
     ------
     MissingWindowDataError
         When no last-price candle of the range is stored.
     """
+    from backtest.risk.crashes import timeframe_ms
     from data_loaders.errors import DataError
 
+    interval_ms = timeframe_ms(timeframe)  # to judge coverage
     fetch = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms, end_ms=end_ms)
     span = f"{_iso_day(start_ms)} .. {_iso_day(end_ms - 1)}"
     try:

@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from backtest.risk.crashes import CrashWindow, timeframe_ms
+from backtest.risk.crashes import CrashWindow
 from backtest.risk.data import WindowData, load_window
 from backtest.risk.errors import MissingWindowDataError, RiskError
 
 if TYPE_CHECKING:
     from backtest.market_data import MarketData
 
-__all__ = ["ReplayOutcome", "replay_library", "replay_window", "survives_all", "REPLAY_COLUMNS"]
+__all__ = ["ReplayOutcome", "load_crash_window", "replay_library", "replay_window", "survives_all",
+           "REPLAY_COLUMNS"]
 
 #: Columns of the crash-replay table, in order.
 REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived", "entered", "rejection",
@@ -175,9 +176,7 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
             if progress:
                 progress(f"{window.name} {symbol}")
             try:
-                data = load_window(store, exchange=exchange, symbol=symbol, timeframe=window.timeframe,
-                                   start_ms=window.start_ms, end_ms=window.end_ms,
-                                   label=f"crash window {window.name!r}", interval_ms=timeframe_ms(window.timeframe))
+                data = load_crash_window(store, window, symbol, exchange=exchange)
             except MissingWindowDataError as exc:
                 missing.append(str(exc))
                 continue
@@ -185,6 +184,12 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
                                       config=config, exchange=exchange))
     table = pl.DataFrame(rows, schema=_empty_table().schema) if rows else _empty_table()
     return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing)
+
+
+def load_crash_window(store: Any, window: CrashWindow, symbol: str, *, exchange: str) -> WindowData:
+    """The stored data of ``symbol`` over crash ``window`` (see :func:`backtest.risk.data.load_window`)."""
+    return load_window(store, exchange=exchange, symbol=symbol, timeframe=window.timeframe,
+                       start_ms=window.start_ms, end_ms=window.end_ms, label=f"crash window {window.name!r}")
 
 
 def survives_all(windows: Sequence[tuple[CrashWindow, str, WindowData]], *, strategy: Any = "hold",
