@@ -8,14 +8,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from backtest.errors import MarketDataError
+from backtest.errors import MarketDataError, utc_text
 
 __all__ = ["BAR_COLUMNS", "MarketData", "SymbolBars", "SymbolFunding", "SymbolTrades", "timeframe_ms"]
 
@@ -61,8 +61,7 @@ def _check_sorted(ts: np.ndarray, what: str) -> None:
                 "(`margincall data validate` reports such rows)")
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+_iso = utc_text
 
 
 @dataclass

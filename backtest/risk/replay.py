@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+from backtest.errors import utc_text
 
 from backtest.risk.crashes import CrashWindow
 from backtest.risk.data import WindowData, load_window
@@ -35,9 +37,7 @@ REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return None if ms is None else utc_text(ms)
 
 
 def _ms(value: Any) -> int | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
+from backtest.errors import utc_text
 from backtest.venues.errors import VersionError
 
 __all__ = ["ClearanceFee", "FeeRates", "RateSchedule"]
@@ -52,8 +52,7 @@ class ClearanceFee:
 V = TypeVar("V", FeeRates, ClearanceFee)
 
 
-def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+_iso = utc_text
 
 
 class RateSchedule(Generic[V]):

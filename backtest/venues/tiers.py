@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from backtest.errors import utc_text
 from backtest.venues.errors import TierError
 
 if TYPE_CHECKING:  # polars is only needed by the frame constructors
@@ -329,8 +330,7 @@ def _ms(ts: int | datetime) -> int:
     return int(ts)
 
 
-def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+_iso = utc_text
 
 
 class TierSchedule:
