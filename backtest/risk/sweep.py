@@ -233,27 +233,20 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
     return rows
 
 
-def _warm_worker(spec: DataSpec) -> None:
-    """Pool initializer: load the market data once per worker, before the first task.
-
-    The loaded data and the imported modules live as long as the worker: ``gc.freeze()``
-    moves them to the permanent generation so later collections do not traverse them.
-    The worker's allocator keeps freed memory (:func:`_keep_freed_memory`).
-    """
-    _keep_freed_memory()
-    spec.load()
-    gc.freeze()
-
-
 def _run_chunk_warm(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
                     base_config: Any) -> list[dict[str, Any]]:
-    """:func:`_run_chunk` in a worker that has no initializer (Ray): warm it on its first task.
+    """:func:`_run_chunk` in a worker process (pool or Ray), warming the worker on its first task.
 
-    A worker that was warmed has frozen its GC (``gc.freeze``), so the freeze count is the
-    once-per-process mark; no module state is kept.
+    Warming loads the market data once per worker; the data and the imported modules live as
+    long as the worker, so ``gc.freeze()`` moves them to the permanent generation (later
+    collections do not traverse them), and the allocator keeps freed memory
+    (:func:`_keep_freed_memory`). The freeze count is the once-per-process mark: no module
+    state is kept.
     """
     if gc.get_freeze_count() == 0:
-        _warm_worker(spec)
+        _keep_freed_memory()
+        spec.load()
+        gc.freeze()
     return _run_chunk(spec, runner, configs, base_config)
 
 
@@ -361,9 +354,9 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
                 bar.update(len(chunk))
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_worker,
-                                     initargs=(spec,)) as pool:
-                futures = {pool.submit(_run_chunk, spec, chosen, chunk, base): len(chunk) for chunk in chunks}
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_run_chunk_warm, spec, chosen, chunk, base): len(chunk)
+                           for chunk in chunks}
                 for future in as_completed(futures):
                     rows.extend(future.result())
                     bar.update(futures[future])
