@@ -311,8 +311,8 @@ table.data td{padding:6px 10px;border-bottom:1px solid #f1f5f9;white-space:nowra
 table.data td.num{text-align:right}
 table.data tbody tr:nth-child(even){background:#fcfcfd}
 table.data tbody tr:hover{background:#f1f5f9}
-table.data tr.liq td{color:#991b1b}
-table.data tr.liq{background:#fef2f2}
+table.data tr.liq td,table.data tr.mc-bad td{color:#991b1b}
+table.data tr.liq,table.data tr.mc-bad{background:#fef2f2}
 table.kv{border-collapse:collapse;font-size:13px;width:100%}
 table.kv th{text-align:left;color:var(--muted);font-weight:500;padding:5px 16px 5px 0;
 vertical-align:top;white-space:nowrap;width:1%}

@@ -34,7 +34,7 @@ __all__ = [
 
 
 def _section(title: str, body: str, *, css_class: str, note: str = "") -> str:
-    note_html = f'<p class="mc-note">{html.escape(note)}</p>' if note else ""
+    note_html = f'<p class="note mc-note">{html.escape(note)}</p>' if note else ""
     heading = f"<h2>{html.escape(title)}</h2>" if title else ""
     return f'<section class="mc-risk {css_class}">{heading}{note_html}{body}</section>'
 
@@ -97,6 +97,8 @@ def table_html(frame: pl.DataFrame, *, columns: Sequence[str] | None = None,
     """A plain ``<table>`` of ``frame`` (escaped cells, numbers formatted).
 
     ``row_class`` names a boolean column; rows where it is False get ``class="mc-bad"``.
+    The table also carries the report page's ``data`` class (styled and sortable like the run
+    report's tables); the page styles ``mc-bad`` rows as it styles liquidation rows.
     """
     columns = list(columns or frame.columns)
     headers = list(headers or columns)
@@ -106,7 +108,7 @@ def table_html(frame: pl.DataFrame, *, columns: Sequence[str] | None = None,
         attr = ' class="mc-bad"' if row_class is not None and row.get(row_class) is False else ""
         cells = "".join(f"<td>{html.escape(_format(row[c]))}</td>" for c in columns)
         rows.append(f"<tr{attr}>{cells}</tr>")
-    return f'<table class="mc-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<table class="data mc-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def fan_chart_section(study: LiquidationStudy, *, leverage: float | None = None,
