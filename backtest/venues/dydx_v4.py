@@ -1,0 +1,343 @@
+"""dYdX v4 perpetuals (USDC subaccounts, oracle-priced): margin, liquidation, funding; pure.
+
+Units: sizes in base units (signed: + long, - short), prices in USDC per base unit (the oracle
+price; dYdX has no separate mark price), money in USDC. The protocol computes in integer
+quantums (1 quote quantum = 1e-6 USDC) and exact rationals; these functions do the same
+internally with :class:`fractions.Fraction` (a float is read as its shortest decimal, so 0.1
+is one tenth) and return floats. Margin fractions are fractions (0.05 = 5 %); ``*_ppm``
+arguments are parts per million as the chain stores them.
+
+Sources (dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30 unless noted):
+
+* [LT] ``protocol/x/perpetuals/types/liquidity_tier.go`` (``GetMaintenanceMarginPpm``,
+  ``GetInitialMarginQuoteQuantums``: open-interest-scaled IMF, IMR rounded up) and
+  ``protocol/x/perpetuals/lib/lib.go`` (``GetMarginRequirementsInQuoteQuantums``).
+* [LIQ] ``protocol/x/clob/keeper/liquidations.go`` (``GetBankruptcyPriceInQuoteQuantums``
+  ``-DNNV - TNC*|DMMR|/TMMR`` rounded toward +inf; ``GetFillablePrice``
+  ``(PNNV - ABR*SMMR*PMMR)/PS``; ``GetLiquidationInsuranceFundDelta``) and its tests.
+* [RISK] ``protocol/lib/margin/risk.go`` (liquidatable iff ``MMR > 0 and TNC < MMR``).
+* [FUND] ``protocol/x/perpetuals/funding/funding.go`` (``GetFundingIndexDelta``) and
+  ``protocol/lib/quantums.go`` (``BaseToQuoteQuantums``, truncation toward zero), funding
+  clamp ``|rate| <= 600 % (IMF - MMF)`` in ``liquidity_tier.go`` (``GetMaxAbsFundingClampPpm``).
+* [GEN] ``protocol/testing/genesis.sh`` (mainnet-like parameters: liquidity tiers, fillable
+  price config BA 1,000,000 ppm / SMMR 1,500,000 ppm, max liquidation fee 15,000 ppm,
+  per-block limits).
+* Project summary: ../shared/specs/margin_rules.md §7, ../shared/specs/cascades.md §C.6.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType
+
+from backtest.venues.errors import VenueError
+
+__all__ = [
+    "GENESIS_TIERS",
+    "LiquidityTier",
+    "Position",
+    "QUOTE_QUANTUM",
+    "Risk",
+    "Subaccount",
+    "bankruptcy_quote",
+    "clamp_funding_rate",
+    "fillable_price",
+    "funding_index_delta",
+    "funding_payment",
+    "initial_margin_quantums",
+    "insurance_fund_delta",
+    "is_liquidatable",
+    "liquidatable_notional",
+    "risk",
+]
+
+#: One quote quantum, USDC.
+QUOTE_QUANTUM = 1e-6
+_PPM = 1_000_000
+_QUOTE_ATOMIC_RESOLUTION = -6
+_EIGHT_HOURS_S = 8 * 3600
+
+
+def _exact(value: float | int | str | Fraction) -> Fraction:
+    """``value`` as an exact rational; floats through their shortest decimal (0.1 -> 1/10)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise VenueError(f"dYdX v4: expected a finite number, found {value!r}")
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+def _ppm(name: str, value: int) -> int:
+    if not isinstance(value, int) or value < 0:
+        raise VenueError(f"dYdX v4: {name} must be a non-negative integer (ppm), found {value!r}")
+    return value
+
+
+# ---- liquidity tiers and initial margin ----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class LiquidityTier:
+    """A liquidity tier: initial margin, maintenance fraction and open-interest caps.
+
+    Attributes
+    ----------
+    initial_margin_ppm : int
+        Base IMF, ppm (20,000 = 2 %).
+    maintenance_fraction_ppm : int
+        MMF as a share of IMF, ppm (600,000 = 60 %: MMF = 1.2 % for a 2 % IMF).
+    open_interest_lower_cap, open_interest_upper_cap : int
+        OI notional (quote quantums) between which the IMF is scaled up to 1; an upper cap
+        of 0 disables the scaling.
+    """
+
+    initial_margin_ppm: int
+    maintenance_fraction_ppm: int
+    open_interest_lower_cap: int = 0
+    open_interest_upper_cap: int = 0
+
+    def __post_init__(self) -> None:
+        if _ppm("initial_margin_ppm", self.initial_margin_ppm) > _PPM:
+            raise VenueError(f"dYdX v4: initial_margin_ppm must be <= 1,000,000, found {self.initial_margin_ppm}")
+        if _ppm("maintenance_fraction_ppm", self.maintenance_fraction_ppm) > _PPM:
+            raise VenueError("dYdX v4: maintenance_fraction_ppm must be <= 1,000,000, "
+                             f"found {self.maintenance_fraction_ppm}")
+        if self.open_interest_lower_cap > self.open_interest_upper_cap:
+            raise VenueError(f"dYdX v4: open_interest_lower_cap {self.open_interest_lower_cap} "
+                             f"exceeds open_interest_upper_cap {self.open_interest_upper_cap}")
+
+    @property
+    def imf(self) -> float:
+        """Base initial-margin fraction."""
+        return self.initial_margin_ppm / _PPM
+
+    @property
+    def maintenance_margin_ppm(self) -> int:
+        """``IMF*maintenance fraction`` in ppm, rounded down as the chain does ([LT])."""
+        return self.initial_margin_ppm * self.maintenance_fraction_ppm // _PPM
+
+    @property
+    def mmf(self) -> float:
+        """Maintenance-margin fraction ``IMF*maintenance_fraction``."""
+        return self.maintenance_margin_ppm / _PPM
+
+
+#: Liquidity tiers of the genesis script ([GEN]; mainnet values are governed on chain and may
+#: differ, margin_rules.md §14 q.7). No open-interest caps are set for these here.
+GENESIS_TIERS: MappingProxyType[str, LiquidityTier] = MappingProxyType({
+    "large_cap": LiquidityTier(20_000, 600_000),
+    "mid_cap": LiquidityTier(100_000, 500_000),
+    "long_tail": LiquidityTier(200_000, 500_000),
+})
+
+
+def initial_margin_quantums(*, quote_quantums: int, tier: LiquidityTier,
+                            open_interest_quantums: int) -> int:
+    """Initial margin of a position with the open-interest-scaled IMF, quote quantums.
+
+    ``IMF_eff = IMF + (1 - IMF)*clip((OI - lower)/(upper - lower), 0, 1)``; the requirement
+    is ``ceil(IMF_eff*quote_quantums)`` and never above ``quote_quantums``. Exact port of
+    ``GetInitialMarginQuoteQuantums`` ([LT]).
+
+    Parameters
+    ----------
+    quote_quantums : int
+        Absolute position notional at the oracle price, quote quantums (1e-6 USDC).
+    open_interest_quantums : int
+        The market's open interest notional, quote quantums.
+    """
+    upper, lower = tier.open_interest_upper_cap, tier.open_interest_lower_cap
+    if upper != 0 and open_interest_quantums >= upper:
+        return quote_quantums
+    base = Fraction(tier.initial_margin_ppm, _PPM)
+    if upper == 0 or open_interest_quantums <= lower:
+        return math.ceil(base * quote_quantums)
+    scaling = Fraction(open_interest_quantums - lower, upper - lower)
+    effective = base + scaling * (1 - base)
+    return min(math.ceil(effective * quote_quantums), quote_quantums)
+
+
+# ---- subaccounts and risk -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A perpetual position of a subaccount.
+
+    Attributes
+    ----------
+    size : float
+        Signed size, base units (+ long, - short).
+    oracle_price : float
+        Oracle price, USDC.
+    mmf : float
+        Maintenance-margin fraction of the market's liquidity tier (``LiquidityTier.mmf``).
+    """
+
+    size: float
+    oracle_price: float
+    mmf: float
+
+    def net_notional(self, size: Fraction | None = None) -> Fraction:
+        """Signed notional ``size*oracle`` (PNNV), USDC, exact."""
+        return (_exact(self.size) if size is None else size) * _exact(self.oracle_price)
+
+    def maintenance(self, size: Fraction | None = None) -> Fraction:
+        """Maintenance requirement ``|size|*oracle*MMF`` (PMMR), USDC, exact."""
+        return abs(self.net_notional(size)) * _exact(self.mmf)
+
+
+@dataclass(frozen=True, slots=True)
+class Subaccount:
+    """USDC balance and perpetual positions of one subaccount.
+
+    ``isolated=True`` is a subaccount holding an isolated-market position: it may hold only
+    that one position, and its risk is computed on its own ([RISK]; isolated markets live in
+    their own subaccount). A cross subaccount nets every position it holds.
+    """
+
+    usdc: float
+    positions: tuple[Position, ...]
+    isolated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.isolated and len(self.positions) > 1:
+            raise VenueError(f"dYdX v4: an isolated subaccount holds one position, found "
+                             f"{len(self.positions)}; put each isolated market in its own subaccount")
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """Total net collateral and maintenance requirement of a subaccount, USDC."""
+
+    tnc: float
+    mmr: float
+
+
+def _totals(account: Subaccount) -> tuple[Fraction, Fraction]:
+    tnc = _exact(account.usdc) + sum((p.net_notional() for p in account.positions), Fraction(0))
+    mmr = sum((p.maintenance() for p in account.positions), Fraction(0))
+    return tnc, mmr
+
+
+def risk(account: Subaccount) -> Risk:
+    """``TNC = USDC + sum(size*oracle)``, ``MMR = sum(|size|*oracle*MMF)``, USDC. [RISK]."""
+    tnc, mmr = _totals(account)
+    return Risk(float(tnc), float(mmr))
+
+
+def is_liquidatable(account: Subaccount) -> bool:
+    """Liquidatable iff ``MMR > 0 and TNC < MMR`` ([RISK])."""
+    tnc, mmr = _totals(account)
+    return mmr > 0 and tnc < mmr
+
+
+def _target(account: Subaccount, target: int) -> Position:
+    if not 0 <= target < len(account.positions):
+        raise VenueError(f"dYdX v4: position index {target} is out of range; the subaccount "
+                         f"holds {len(account.positions)} position(s)")
+    return account.positions[target]
+
+
+def bankruptcy_quote(account: Subaccount, *, target: int, delta_size: float,
+                     quantum: float = QUOTE_QUANTUM) -> float:
+    """Quote amount at which closing ``delta_size`` of a position leaves TNC's share at zero, USDC.
+
+    ``-DNNV - TNC*|DMMR|/TMMR`` where DNNV/DMMR are the changes of the position's net notional
+    and maintenance requirement; the division is floored to the quantum so the result rounds
+    toward +inf (closing at it never needs the insurance fund). Positive: the seller of a long
+    must receive at least this; negative: the buyer-back of a short may pay at most its
+    magnitude. Source: [LIQ] ``GetBankruptcyPriceInQuoteQuantums``.
+    """
+    position = _target(account, target)
+    size, delta = _exact(position.size), _exact(delta_size)
+    if size * delta >= 0 or abs(delta) > abs(size):
+        raise VenueError(f"dYdX v4: delta_size {delta_size} must reduce the position of size "
+                         f"{position.size} (opposite sign, at most its size)")
+    tnc, tmmr = _totals(account)
+    dnnv = position.net_notional(size + delta) - position.net_notional(size)
+    dmmr = position.maintenance(size + delta) - position.maintenance(size)
+    q = _exact(quantum)
+    share = math.floor(tnc * abs(dmmr) / tmmr / q) * q if tmmr else Fraction(0)
+    return float(-dnnv - share)
+
+
+def fillable_price(account: Subaccount, *, target: int,
+                   bankruptcy_adjustment_ppm: int = 1_000_000,
+                   spread_to_mmr_ppm: int = 1_500_000) -> float:
+    """Worst price of the protocol's liquidation order, USDC per base unit.
+
+    ``(PNNV - ABR*SMMR*PMMR)/PS`` with ``ABR = clamp(BA*(1 - TNC/TMMR), 0, 1)``. Defaults are
+    the genesis script's BA 100 % and SMMR 150 % ([GEN]; the unit tests use SMMR 10 %).
+    Source: [LIQ] ``GetFillablePrice``.
+    """
+    position = _target(account, target)
+    if _exact(position.size) == 0:
+        raise VenueError("dYdX v4: the target position has size 0; nothing to liquidate")
+    tnc, tmmr = _totals(account)
+    ba = Fraction(_ppm("bankruptcy_adjustment_ppm", bankruptcy_adjustment_ppm), _PPM)
+    smmr = Fraction(_ppm("spread_to_mmr_ppm", spread_to_mmr_ppm), _PPM)
+    abr = min(max(ba * (1 - tnc / tmmr), Fraction(0)), Fraction(1))
+    price = (position.net_notional() - abr * smmr * position.maintenance()) / _exact(position.size)
+    return float(price)
+
+
+def insurance_fund_delta(*, quote_received: float, bankruptcy: float, fill_notional: float,
+                         max_liquidation_fee_ppm: int = 15_000) -> float:
+    """Payment between the liquidated subaccount and the insurance fund, USDC.
+
+    ``delta = quote_received - bankruptcy``; negative: the fund covers it; positive: the
+    subaccount pays ``min(max fee x |fill notional|, delta)`` (1.5 % in [GEN]).
+    Source: [LIQ] ``GetLiquidationInsuranceFundDelta``.
+    """
+    delta = _exact(quote_received) - _exact(bankruptcy)
+    if delta <= 0:
+        return float(delta)
+    fee = abs(_exact(fill_notional)) * Fraction(_ppm("max_liquidation_fee_ppm", max_liquidation_fee_ppm), _PPM)
+    return float(min(fee, delta))
+
+
+def liquidatable_notional(*, position_notional: float, subaccount_liquidated: float = 0.0,
+                          min_position_notional: float = 1_000.0,
+                          max_position_portion: float = 0.1,
+                          subaccount_block_limit: float = 100_000.0) -> float:
+    """Largest notional of a position one block may liquidate, USDC.
+
+    ``min(max(min notional, portion x |notional|), block limit - already liquidated)``, and the
+    whole position when that covers it. Defaults are the genesis script's per-block limits
+    ([GEN]; margin_rules.md §7); the step-size rounding of the chain is left to the caller.
+    """
+    notional = abs(position_notional)
+    per_position = max(min_position_notional, max_position_portion * notional)
+    limit = min(per_position, max(0.0, subaccount_block_limit - subaccount_liquidated))
+    return notional if notional <= limit else limit
+
+
+# ---- funding --------------------------------------------------------------------------------
+
+def clamp_funding_rate(rate_8h: float, *, tier: LiquidityTier, clamp_factor: float = 6.0) -> float:
+    """Clamp an 8-hour rate to ``±clamp_factor*(IMF - MMF)`` (600 %), fraction. Source: [FUND]."""
+    cap = clamp_factor * (tier.initial_margin_ppm - tier.maintenance_margin_ppm) / _PPM
+    return min(max(rate_8h, -cap), cap)
+
+
+def funding_index_delta(*, rate_ppm_8h: int, seconds: int, price_value: int,
+                        price_exponent: int, atomic_resolution: int) -> int:
+    """Change of the funding index, ppm of quote quantums per base quantum.
+
+    ``trunc(trunc(seconds*rate_ppm*price*10^(exp + atomic_res + 6)) / 28800)``: the 8-hour
+    rate pro-rated by the elapsed seconds, both divisions truncated toward zero. Exact port of
+    ``GetFundingIndexDelta`` ([FUND]).
+    """
+    value = Fraction(seconds * rate_ppm_8h * price_value) * Fraction(10) ** (
+        price_exponent + atomic_resolution - _QUOTE_ATOMIC_RESOLUTION)
+    scaled = int(value)  # int() truncates toward zero like big.Int.Quo
+    return int(Fraction(scaled, _EIGHT_HOURS_S))
+
+
+def funding_payment(*, signed_size: float, oracle_price: float, rate_8h: float,
+                    seconds: float) -> float:
+    """Funding of a position over ``seconds``, USDC, + = received (positive rate: longs pay).
+
+    ``-size*oracle*rate_8h*seconds/28800`` (the index delta in USDC units). Source: [FUND].
+    """
+    return -signed_size * oracle_price * rate_8h * seconds / _EIGHT_HOURS_S
