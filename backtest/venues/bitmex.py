@@ -129,8 +129,8 @@ def _positive(name: str, value: float) -> float:
 
 
 def _rate(name: str, value: float) -> float:
-    if not 0 <= value < 1:
-        raise VenueError(f"BitMEX: {name} must be a fraction in [0, 1), found {value!r} "
+    if not 0 <= value <= 1:
+        raise VenueError(f"BitMEX: {name} must be a fraction in [0, 1], found {value!r} "
                          "(write 0.5 % as 0.005)")
     return value
 
