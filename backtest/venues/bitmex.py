@@ -63,6 +63,7 @@ __all__ = [
     "position_margins",
     "premium_index",
     "risk_limit_margins",
+    "takeover_insurance_delta",
 ]
 
 SATOSHI_PER_XBT = 100_000_000
@@ -300,6 +301,19 @@ def bankruptcy_price(*, side: int, contracts: float, pos_cost: float, pos_init: 
     if tick is None or not math.isfinite(price) or price == 0.0:
         return price
     return round_price(price, tick=tick, mode="up" if s == 1 else "down")
+
+
+def takeover_insurance_delta(*, side: int, contracts: float, bankruptcy_price: float,
+                             fill_price: float, contract_usd: float = 1.0) -> float:
+    """Insurance-fund result of closing a taken-over position, XBT (+ = the fund gains).
+
+    The liquidation engine takes the position over at the bankruptcy price and works it in the
+    market: a fill better than bankruptcy goes to the Insurance Fund, a worse one is paid by
+    it (then ADL if the fund cannot). Equals the position's PnL from the bankruptcy price to
+    the fill. Source: [LIQ].
+    """
+    return inverse_pnl(side=side, contracts=contracts, entry_price=bankruptcy_price,
+                       exit_price=fill_price, contract_usd=contract_usd)
 
 
 # ---- funding and fair price ---------------------------------------------------------------

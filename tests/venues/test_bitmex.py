@@ -64,6 +64,15 @@ def test_black_thursday_long_liquidated_by_hand() -> None:
     bp = bitmex.bankruptcy_price(side=LONG, contracts=10_000, pos_cost=m.pos_cost, pos_init=m.pos_init)
     assert equity_xbt(bp) == pytest.approx(m.pos_comm, abs=1e-3)
 
+    # taken over at 7,272.73 and closed by the engine at 7,200 in the gap: the fund pays
+    # 10,000*(1/7,272.73 - 1/7,200) = 10,000*(0.0001375 - 0.000138889) = -0.0138889 XBT
+    paid = bitmex.takeover_insurance_delta(side=LONG, contracts=10_000, bankruptcy_price=bp,
+                                           fill_price=7_200)
+    assert paid == pytest.approx(10_000 * (0.0001375 - 1 / 7_200), rel=1e-9)
+    assert paid == pytest.approx(-0.0138889, abs=1e-7)
+    assert bitmex.takeover_insurance_delta(side=LONG, contracts=10_000, bankruptcy_price=bp,
+                                           fill_price=7_300) > 0
+
 
 def test_adverse_funding_raises_maintenance_and_moves_the_price() -> None:
     base = bitmex.position_margins(side=LONG, contracts=10_000, avg_entry_price=8_000,
