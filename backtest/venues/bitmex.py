@@ -282,7 +282,7 @@ def liquidation_price(*, side: int, contracts: float, pos_cost: float, pos_margi
     """
     s = _side(side)
     price = _price_where_loss(s, contracts, pos_cost, pos_margin - pos_maint)
-    if tick is None or not math.isfinite(price) or price == 0.0:
+    if tick is None or not math.isfinite(price):
         return price
     return round_price(price, tick=tick, mode="up" if s == 1 else "down")
 
@@ -298,7 +298,7 @@ def bankruptcy_price(*, side: int, contracts: float, pos_cost: float, pos_init: 
     """
     s = _side(side)
     price = _price_where_loss(s, contracts, pos_cost, pos_init)
-    if tick is None or not math.isfinite(price) or price == 0.0:
+    if tick is None or not math.isfinite(price):
         return price
     return round_price(price, tick=tick, mode="up" if s == 1 else "down")
 

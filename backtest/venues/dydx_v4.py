@@ -274,6 +274,9 @@ def fillable_price(account: Subaccount, *, target: int,
     if _exact(position.size) == 0:
         raise VenueError("dYdX v4: the target position has size 0; nothing to liquidate")
     tnc, tmmr = _totals(account)
+    if tmmr == 0:
+        raise VenueError("dYdX v4: the subaccount's maintenance requirement is 0, so it is not "
+                         "liquidatable and has no fillable price; check the positions' mmf")
     ba = Fraction(_ppm("bankruptcy_adjustment_ppm", bankruptcy_adjustment_ppm), _PPM)
     smmr = Fraction(_ppm("spread_to_mmr_ppm", spread_to_mmr_ppm), _PPM)
     abr = min(max(ba * (1 - tnc / tmmr), Fraction(0)), Fraction(1))

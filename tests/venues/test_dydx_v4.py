@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backtest.venues import dydx_v4 as dydx
 from backtest.venues.errors import VenueError
@@ -125,5 +127,21 @@ def test_bad_input_names_the_subject() -> None:
         dydx.LiquidityTier(2_000_000, 500_000)
     with pytest.raises(VenueError, match="lower_cap"):
         dydx.LiquidityTier(20_000, 500_000, open_interest_lower_cap=5, open_interest_upper_cap=1)
+    with pytest.raises(VenueError, match="maintenance requirement is 0"):
+        dydx.fillable_price(dydx.Subaccount(0.0, (dydx.Position(1.0, 100.0, 0.0),)), target=0)
     with pytest.raises(VenueError, match="finite"):
         dydx.risk(dydx.Subaccount(float("nan"), ()))
+
+
+@given(size=st.integers(-10**5, 10**5).filter(bool).map(lambda n: n / 1000),
+       price=st.integers(1, 10**6).map(lambda n: n / 100),
+       usdc=st.integers(-10**8, 10**8).map(lambda n: n / 100),
+       mmf=st.sampled_from([0.012, 0.05, 0.1]))
+def test_closing_at_the_bankruptcy_quote_leaves_less_than_a_quantum(size: float, price: float,
+                                                                   usdc: float, mmf: float) -> None:
+    account = dydx.Subaccount(usdc, (dydx.Position(size, price, mmf),))
+    quote = dydx.bankruptcy_quote(account, target=0, delta_size=-size)
+    # closing everything at the quote leaves USDC + quote = TNC - floor(TNC): in [0, 1e-6);
+    # values stay below 1e6 USDC so the float result is good to ~1e-10
+    left = usdc + quote
+    assert -1e-9 <= left < dydx.QUOTE_QUANTUM + 1e-9
