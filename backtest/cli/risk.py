@@ -141,7 +141,8 @@ def stress(
     """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
     from backtest.config import RunConfig
     from backtest.risk.data import load_window
-    from backtest.risk.scenarios import StressMarket, parse_scenario, run_stress
+    from backtest.risk.scenarios import StressMarket, parse_scenario
+    from backtest.risk.stress import run_stress
 
     try:
         sets = [parse_scenario(s) for s in scenario]
