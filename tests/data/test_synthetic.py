@@ -454,7 +454,7 @@ def test_stored_demo_loads_into_market_data_with_detail(demo, tmp_path):
                                  detail_timeframe="1m")
     # the store holds no tiers or markets: the built-in tables are used, each named with its
     # effective_from (one loader for every command); nothing else is wrong with the data
-    assert sorted(w.split(":")[0] for w in data.quality_warnings) == sorted(
+    assert sorted(w.split(": ")[0] for w in data.quality_warnings) == sorted(
         f"{kind} {s}" for kind in ("tiers", "markets") for s in (BTC, ETH))
     assert all("built-in" in w and "effective_from" in w for w in data.quality_warnings)
     assert data.bars[BTC].ts.size == 30 * 24 and data.detail[ETH].ts.size == 30 * 1440
