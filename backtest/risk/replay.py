@@ -64,10 +64,14 @@ class ReplayOutcome:
         One row per (window, symbol, leverage), columns :data:`REPLAY_COLUMNS`.
     missing : list of str
         One message per (window, symbol) without data, with the command that fixes it.
+    warnings : list of str
+        The data-quality warnings of every window replayed, each once (mark = last price,
+        built-in tables used ...), for the console.
     """
 
     table: pl.DataFrame
     missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strategy: Any = "hold",
@@ -195,6 +199,7 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
     """
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
+    warnings: list[str] = []
     for window in windows:
         for symbol in window.symbols:
             if symbols is not None and symbol not in symbols:
@@ -206,10 +211,11 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
             except MissingWindowDataError as exc:
                 missing.append(str(exc))
                 continue
+            warnings.extend(data.warnings)
             rows.extend(replay_window(window, symbol, data, strategy=strategy, params=params, leverages=leverages,
                                       config=config, exchange=exchange))
     table = pl.DataFrame(rows, schema=_empty_table().schema) if rows else _empty_table()
-    return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing)
+    return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing, warnings=list(dict.fromkeys(warnings)))
 
 
 def load_crash_window(store: Any, window: CrashWindow, symbol: str, *, exchange: str) -> WindowData:
