@@ -204,10 +204,15 @@ def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int 
             warnings.append(f"{what}: {symbol} {timeframe} covers {last.height} of {expected} bars of {span}; "
                             f"the run uses what is stored (complete it with `{fetch}`)")
     frame = last.select("ts", *_OHLC, "volume")
+    from data_loaders.schemas import to_ms
+
+    # the mark fetch command covers what the run reads, also when no range was given
+    covered = (to_ms(frame["ts"][0]) if start_ms is None else start_ms,
+               to_ms(frame["ts"][-1]) + timeframe_ms(timeframe) if end_ms is None else end_ms)
     mark = _read(store, "ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="mark",
                  start=start_ms, end=end_ms)
-    fetch_mark = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
-                               end_ms=end_ms, what="mark")
+    fetch_mark = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=covered[0],
+                               end_ms=covered[1], what="mark")
     if mark is None or mark.height == 0:
         warnings.append(f"{what}: no {timeframe} mark-price candles of {symbol}; mark = last price (liquidations "
                         "trigger on traded wicks, which Binance does not do: results are pessimistic). Fetch the "
