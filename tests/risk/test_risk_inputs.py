@@ -199,3 +199,28 @@ def test_replay_takes_the_balance_and_sizing_options_of_run(store_dir, tmp_path)
     # the options are one definition shared with run
     from backtest.cli import run, risk, shared
     assert run.BalanceOpt is shared.BalanceOpt is risk.BalanceOpt
+
+
+def test_a_leverage_the_engine_refuses_is_one_row_and_the_ladder_goes_on(store_dir):
+    """``ConfigError`` for one leverage (here RunConfig's own refusal of inf; the engine's tier-cap
+    check raises the same class) becomes a refused row in replay and stress tables."""
+    from backtest import RunConfig
+    from backtest.risk.crashes import load_crashes
+    from backtest.risk.data import load_window
+    from backtest.risk.replay import replay_window
+    from backtest.risk.scenarios import StressMarket
+    from backtest.risk.stress import run_stress
+
+    data = load_window(MarketStoreAt(store_dir), exchange="binanceusdm", symbol=BTC, timeframe="5m",
+                       start_ms=None, end_ms=None, label="ladder")
+    config = RunConfig(slippage="none")
+    rows = replay_window(load_crashes().get("2024-08-05"), BTC, data, params={"side": "long"},
+                         leverages=[2.0, math.inf, 3.0], config=config)
+    market = StressMarket(bars={BTC: data.bars}, tiers={BTC: data.tiers}, markets={BTC: data.market})
+    table = run_stress(market, [], timeframe="5m", params={"side": "long"}, leverages=(2.0, math.inf, 3.0),
+                       config=config)
+    for ladder in (rows, list(table.iter_rows(named=True))):
+        first, refused, last = ladder
+        assert first["entered"] and last["entered"]
+        assert not refused["survived"] and not refused["entered"]
+        assert refused["rejection"].startswith("refused: ") and "leverage" in refused["rejection"]
