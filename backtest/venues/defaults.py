@@ -323,8 +323,7 @@ def resolve_tier_schedule(exchange: str, symbol: str, stored: TierSchedule | Non
     for index in _versions_in(starts, start_ms, end_ms):
         if cutoff is not None and starts[index] >= cutoff:
             continue
-        if start_ms is not None and start_ms < starts[index] and index == 0:
-            continue  # before every version: the engine's own error (or allow_tiers_before_first) decides
+        # (dates before every version: the engine's own error, or allow_tiers_before_first, decides)
         reason = ("the store has no risk_tiers for it; import the venue's bracket history with "
                   "`margincall data import PATH` (risk_tiers) for exact dated tables" if cutoff is None else
                   f"the stored risk_tiers start {utc_text(cutoff)}")

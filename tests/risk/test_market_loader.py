@@ -243,3 +243,24 @@ def test_funding_has_the_runs_sign_in_stress_and_replay(crash_store):
     assert table["net_funding_received"][0] == pytest.approx(received_minus_paid, rel=1e-12)
     summary = result.summary
     assert table["net_funding_received"][0] == pytest.approx(summary["funding_received"] - summary["funding_paid"])
+
+
+def test_resolve_tier_schedule_switches_at_the_first_stored_version_and_names_the_span():
+    from backtest.venues.defaults import resolve_tier_schedule
+    from backtest.venues.tiers import TierSchedule
+
+    stored = TierSchedule.from_frame(_custom_tiers("2022-02-13T05:02:07"), exchange=EXCHANGE, symbol=BTC)
+    built_in = default_tier_schedule(EXCHANGE, BTC)
+    warnings: list[str] = []
+    merged = resolve_tier_schedule(EXCHANGE, BTC, stored, start_ms=_ms("2022-02-01T00:00"),
+                                   end_ms=_ms("2022-03-01T00:00"), warnings=warnings)
+    assert merged.at(_ms("2022-02-13T05:02:06")) == built_in.at(_ms("2022-02-13T05:02:06"))
+    assert merged.at(_ms("2022-02-13T05:02:07")) == stored.at(_ms("2022-02-13T05:02:07"))
+    assert len(warnings) == 1 and "2022-02-01 00:00:00 UTC .. 2022-02-13 05:02:07 UTC" in warnings[0]
+    assert "effective_from 2019-09-08 00:00:00 UTC" in warnings[0]
+    # a run entirely inside the stored range: the stored schedule itself, nothing to say
+    warnings.clear()
+    assert resolve_tier_schedule(EXCHANGE, BTC, stored, start_ms=_ms("2023-01-01T00:00"),
+                                 end_ms=_ms("2023-02-01T00:00"), warnings=warnings).at(_ms("2023-01-02T00:00")) \
+        == stored.at(_ms("2023-01-02T00:00"))
+    assert warnings == []
