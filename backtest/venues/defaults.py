@@ -309,15 +309,17 @@ def resolve_tier_schedule(exchange: str, symbol: str, stored: TierSchedule | Non
             raise
         built_in = None
     if stored is None:
-        schedule = built_in
         cutoff = None
+        schedule = TierSchedule(_labelled(built_in.versions, "built-in"), label=f"{built_in.label} (built-in)")
     else:
         cutoff = stored.first_effective_ms
         earlier = [v for v in built_in.versions if v[0] < cutoff] if built_in is not None else []
+        label = (f"{stored.label} (stored from {utc_text(cutoff)}, built-in before)" if earlier
+                 else f"{stored.label} (stored)")
+        schedule = TierSchedule([*_labelled(earlier, "built-in"), *_labelled(stored.versions, "stored risk_tiers")],
+                                label=label)
         if not earlier:
-            return stored
-        schedule = TierSchedule([*earlier, *stored.versions],
-                                label=f"{stored.label} (stored from {utc_text(cutoff)}, built-in before)")
+            return schedule
     starts = [start for start, _ in schedule.versions]
     source = _built_in_label(exchange)
     for index in _versions_in(starts, start_ms, end_ms):
@@ -333,6 +335,11 @@ def resolve_tier_schedule(exchange: str, symbol: str, stored: TierSchedule | Non
         warnings.append(f"tiers {symbol}: {source}, table effective_from {utc_text(starts[index])}, used for "
                         f"{_span_text(lo, hi)} ({reason})")
     return schedule
+
+
+def _labelled(versions: Any, source: str) -> list[tuple[int, TierTable]]:
+    """The versions with their source in each table's label (shown by the manifest and ``mc``)."""
+    return [(start, TierTable(table.tiers, label=f"{table.label} ({source})")) for start, table in versions]
 
 
 def resolve_market(exchange: str, symbol: str, stored_rows: list[dict[str, Any]] | None, *,

@@ -86,7 +86,8 @@ def test_a_run_spanning_the_first_stored_table_uses_built_in_before_and_stored_a
     before, after = _ms("2022-02-12T00:00"), _ms("2022-02-14T00:00")
     assert schedule.at(before) == built_in.at(before)
     assert schedule.at(after) == stored.at(after)
-    assert schedule.at(after).label.startswith(stored.label)  # the stored version, not a built-in copy
+    assert schedule.at(after).label.endswith("(stored risk_tiers)")  # named by its source
+    assert schedule.at(before).label.endswith("(built-in)")
     warnings = [w for w in data.quality_warnings if w.startswith(f"tiers {BTC}")]
     assert len(warnings) == 1
     assert "built-in" in warnings[0] and "effective_from 2019-09-08 00:00:00 UTC" in warnings[0]
@@ -220,6 +221,8 @@ def test_every_command_says_mark_equals_last_on_the_console(crash_store, tmp_pat
         assert result.exit_code == 0, (name, result.output)
         assert "data quality:" in result.output and "mark = last price" in result.output, (name, result.output)
         assert "built-in venue data" in result.output, name  # which tier table was used, named
+        if name == "mc":
+            assert "2024-05-30 (built-in)" in result.output  # the table the barriers were solved with
 
 
 def test_funding_has_the_runs_sign_in_stress_and_replay(crash_store):
