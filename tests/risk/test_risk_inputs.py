@@ -224,3 +224,11 @@ def test_a_leverage_the_engine_refuses_is_one_row_and_the_ladder_goes_on(store_d
         assert first["entered"] and last["entered"]
         assert not refused["survived"] and not refused["entered"]
         assert refused["rejection"].startswith("refused: ") and "leverage" in refused["rejection"]
+
+
+def test_reversed_stress_range_and_low_replay_leverage_are_refused(store_dir):
+    result = _invoke("stress", "--symbol", BTC, "--timeframe", "5m", "--start", "2024-08-07", "--end", "2024-08-04",
+                     "--scenario", "s=drought:2", "--store", str(store_dir))
+    _refused(result, "--end", "after --start")
+    _refused(_invoke("replay", "--crash", "2024-08-05", "--leverage", "0.5,2", "--store", str(store_dir)),
+             "--leverage", ">= 1", "0.5")
