@@ -5,11 +5,9 @@ Python lists once), so the bar loop never touches a DataFrame.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -321,85 +319,14 @@ class MarketData:
                    detail_timeframe: str | None = None) -> MarketData:
         """Read bars (last + mark), funding, tiers and markets from a ``MarketStore``.
 
-        Tiers and markets fall back to the venue's built-in tables when the store has none;
-        funding falls back to none (recorded as a quality warning).
+        The one loader of every command (:func:`backtest.market_loader.load_market`): mark =
+        last where no mark candle is stored, stored tiers and markets where they cover the
+        date, the venue's built-in dated tables otherwise, each fallback a quality warning.
         """
-        from data_loaders.errors import DataNotFoundError
+        from backtest.market_loader import load_market
 
-        bars, funding, detail, sources = {}, {}, {}, []
-        tiers: dict[str, Any] = {}
-        for symbol in symbols:
-            bars[symbol] = _store_bars(store, exchange, symbol, timeframe, start, end, sources)
-            if detail_timeframe:
-                detail[symbol] = _store_bars(store, exchange, symbol, detail_timeframe, start, end, sources)
-            try:
-                funding[symbol] = store.read("funding", exchange=exchange, symbol=symbol, start=start, end=end)
-                sources.append(_source(store, "funding", exchange, symbol, None, funding[symbol]))
-            except DataNotFoundError:
-                pass
-            try:
-                frame = store.read("risk_tiers", exchange=exchange, symbol=symbol)
-                if frame.height:
-                    from backtest.venues.tiers import TierSchedule
-                    tiers[symbol] = TierSchedule.from_frame(frame, exchange=exchange, symbol=symbol)
-            except DataNotFoundError:
-                pass
-        return cls.from_frames(bars, funding, timeframe=timeframe,
-                               detail_bars=detail or None, detail_timeframe=detail_timeframe,
-                               tiers=tiers or None, exchange=exchange, sources=sources)
-
-
-def _store_bars(store: Any, exchange: str, symbol: str, timeframe: str, start: Any, end: Any,
-                sources: list) -> pl.DataFrame:
-    from data_loaders.errors import DataNotFoundError
-
-    last = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe,
-                      price_type="last", start=start, end=end)
-    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, last, "last"))
-    frame = last.select("ts", "open", "high", "low", "close", "volume")
-    try:
-        mark = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe,
-                          price_type="mark", start=start, end=end)
-    except DataNotFoundError:
-        return frame
-    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, mark, "mark"))
-    mark = mark.select("ts", *[pl.col(c).alias(f"mark_{c}") for c in ("open", "high", "low", "close")])
-    joined = frame.join(mark, on="ts", how="inner", maintain_order="left")
-    if joined.height != frame.height:
-        raise MarketDataError(
-            f"store {exchange} {symbol} {timeframe}: {frame.height} last candles but only "
-            f"{joined.height} have a mark candle; fetch or import the missing mark candles")
-    return joined
-
-
-def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str | None,
-            frame: pl.DataFrame, price_type: str | None = None) -> dict[str, Any]:
-    """Provenance of a dataset read from the store: files with checksums, rows and range."""
-    entry: dict[str, Any] = {"dataset": dataset, "exchange": exchange, "symbol": symbol,
-                             "timeframe": timeframe, "price_type": price_type, "rows": frame.height}
-    if frame.height and "ts" in frame.columns:
-        entry["range"] = [str(frame["ts"].min()), str(frame["ts"].max())]
-    files = []
-    try:
-        from data_loaders.store import sha256_file  # lazy: the engine does not need data_loaders
-
-        kwargs = {"exchange": exchange, "symbol": symbol}
-        if timeframe is not None:
-            kwargs["timeframe"] = timeframe
-        if price_type is not None:
-            kwargs["price_type"] = price_type
-        directory = Path(store.partition_dir(dataset, **kwargs))
-        for path in sorted(directory.rglob("*.parquet")):
-            files.append({"path": str(path), "sha256": sha256_file(path)})
-        entry["path"] = str(directory)
-    except Exception as exc:  # provenance is best effort; the data itself was read fine
-        entry["files_error"] = str(exc)
-    entry["files"] = files
-    # One digest per dataset partition: the sha256 of its files' sha256 in path order, so a
-    # report can show a single checksum that changes when any stored file changes.
-    combined = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
-    entry["sha256"] = combined if files else None
-    return entry
+        return load_market(store, exchange=exchange, symbols=symbols, timeframe=timeframe, start=start,
+                           end=end, detail_timeframe=detail_timeframe).market_data()
 
 
 def _read_only(columns: Any) -> None:

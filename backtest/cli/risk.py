@@ -14,13 +14,17 @@ from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
 from backtest.cli.output import option_value as _value
 from backtest.cli.output import parse_params
+from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings, run_config
+from rich.markup import escape
 
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
 ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter NAME=VALUE (repeat).")]
-LeverageOpt = Annotated[str, typer.Option("--leverage", help="Comma-separated leverages, e.g. 2,5,10,20,50.")]
+LeverageOpt = Annotated[str, typer.Option("--leverage", help="Comma-separated leverages >= 1, e.g. 2,5,10,20,50.")]
 ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")]
-SlippageOpt = Annotated[str, typer.Option("--slippage", help="Slippage model: none, fixed or sqrt.")]
+#: Prices a return model can be fitted on.
+PRICE_TYPES = ("mark", "last")
+SIDES = ("long", "short")
 
 
 def _params(items: list[str] | None) -> dict[str, Any]:
@@ -33,13 +37,43 @@ def _params(items: list[str] | None) -> dict[str, Any]:
 
 
 def _floats(text: str, what: str) -> list[float]:
+    """Comma-separated finite numbers > 0 (an option's values), else a clear error exit."""
+    import math
+
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise _fail(f"{what} {text!r}: expected comma-separated numbers, e.g. 2,5,10") from None
-    if not values or any(v <= 0 for v in values):
-        raise _fail(f"{what} {text!r}: expected positive numbers, e.g. 2,5,10")
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise _fail(f"{what} {text!r}: expected finite numbers > 0, e.g. 2,5,10")
     return values
+
+
+def _leverages(text: str) -> list[float]:
+    """``--leverage`` values: finite and >= 1 (below 1 the margin would exceed the position)."""
+    values = _floats(text, "--leverage")
+    low = [v for v in values if v < 1]
+    if low:
+        raise _fail(f"--leverage {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
+                    "e.g. --leverage 1,2,5,10")
+    return values
+
+
+def _choice(value: str, option: str, choices: tuple[str, ...]) -> str:
+    from backtest.errors import did_you_mean
+
+    if value not in choices:
+        raise _fail(f"{option} {value!r}: expected one of {', '.join(choices)}{did_you_mean(value, choices)}")
+    return value
+
+
+def _positive(value: float, option: str, example: str, *, upper: float | None = None) -> float:
+    import math
+
+    if not math.isfinite(value) or value <= 0 or (upper is not None and value >= upper):
+        bound = f" and < {upper:g}" if upper is not None else ""
+        raise _fail(f"{option} {value!r}: expected a finite number > 0{bound}, e.g. {option} {example}")
+    return value
 
 
 def _ms(text: str | None) -> int | None:
@@ -55,22 +89,29 @@ def _ms(text: str | None) -> int | None:
 
 
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     columns = [c for c in (columns or frame.columns) if c in frame.columns]
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns])
+        table.add_row(*[escape(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns])
     _console().print(table)
 
 
-def _risk_errors():
-    from backtest.errors import ConfigError
-    from backtest.risk.errors import RiskError
+#: Column headers that say what a figure's sign means.
+HEADERS = {"net_funding_received": "funding (received − paid), USDT"}
 
-    errors: tuple[type[Exception], ...] = (RiskError, ConfigError)
+
+def _risk_errors():
+    """The project's error base classes each risk command maps to a clear message."""
+    from backtest.errors import EngineError
+    from backtest.risk.errors import RiskError
+    from backtest.venues.errors import VenueError
+
+    errors: tuple[type[Exception], ...] = (RiskError, EngineError, VenueError)
     try:
         from data_loaders.errors import DataError
         errors += (DataError,)
@@ -79,49 +120,55 @@ def _risk_errors():
     return errors
 
 
+def _window_label(start: str | None, end: str | None) -> str:
+    return f"{start or 'first stored bar'} .. {end or 'last stored bar'}"
+
+
 def replay(
     crash: Annotated[str, typer.Option("--crash", help="'all' or comma-separated window names.")] = "all",
     crashes: Annotated[Optional[list[Path]], typer.Option("--crashes", help="Extra crash TOML file (repeat).")] = None,
     strategy: StrategyOpt = "hold",
     param: ParamOpt = None,
     leverage: LeverageOpt = "2,5,10,20,50",
+    balance: BalanceOpt = None,
+    margin_mode: MarginModeOpt = None,
+    path_policy: PathPolicyOpt = None,
+    slippage: SlippageOpt = None,
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Only these symbols (repeat).")] = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
-    slippage: SlippageOpt = "sqrt",
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to this Parquet file.")] = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Replay named crash windows: survived or liquidated, when, loss, worst margin ratio, slippage."""
-    from backtest.config import RunConfig
     from backtest.risk.crashes import load_crashes
     from backtest.risk.replay import replay_library
 
+    leverages = _leverages(leverage)
     try:
+        config = run_config(balance=balance, margin_mode=margin_mode, path_policy=path_policy, slippage=slippage)
         windows = load_crashes(crashes or []).select(crash)
         outcome = replay_library(windows, _store(store), strategy=strategy, params=_params(param),
-                                 leverages=_floats(leverage, "--leverage"), config=RunConfig(slippage=slippage),
-                                 exchange=exchange, symbols=symbol)
+                                 leverages=leverages, config=config, exchange=exchange, symbols=symbol)
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
     for message in outcome.missing:
-        _console().print(f"[yellow]missing data:[/] {message}", highlight=False, soft_wrap=True)
+        _console().print(f"[yellow]missing data:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if outcome.table.height == 0:
         raise _fail("no crash window could be replayed (see the missing-data messages above)")
-    _print_frame(outcome.table, "crash replays", ["crash", "symbol", "leverage", "survived", "first_liquidation",
-                                                  "hours_to_liquidation", "loss", "loss_pct", "worst_margin_ratio",
-                                                  "slippage_cost", "rejection"])
-    for warning in sorted(set("; ".join(outcome.table["warnings"].to_list()).split("; ")) - {""}):
-        _console().print(f"[yellow]data quality:[/] {warning}", highlight=False, soft_wrap=True)
+    print_data_warnings(outcome.warnings)
+    _print_frame(outcome.table, f"crash replays ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
+                 ["crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
+                  "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     if out:
         outcome.table.write_parquet(out)
-        _console().print(f"wrote {out}")
+        _console().print(f"wrote {escape(str(out))}")
     if html:
         from backtest.risk import report_sections as rs
 
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
             ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
-        _console().print(f"wrote {html}")
+        _console().print(f"wrote {escape(str(html))}")
 
 
 def stress(
@@ -133,31 +180,38 @@ def stress(
     strategy: StrategyOpt = "hold",
     param: ParamOpt = None,
     leverage: LeverageOpt = "5,10,20",
+    balance: BalanceOpt = None,
+    margin_mode: MarginModeOpt = None,
+    path_policy: PathPolicyOpt = None,
+    slippage: SlippageOpt = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
-    slippage: SlippageOpt = "sqrt",
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
-    from backtest.config import RunConfig
     from backtest.risk.data import load_window
-    from backtest.risk.scenarios import StressMarket, parse_scenario, run_stress
+    from backtest.risk.scenarios import StressMarket, parse_scenario
+    from backtest.risk.stress import run_stress
 
+    leverages = _leverages(leverage)
     try:
+        config = run_config(balance=balance, margin_mode=margin_mode, path_policy=path_policy, slippage=slippage)
         sets = [parse_scenario(s) for s in scenario]
         start_ms, end_ms = _ms(start), _ms(end)
+        if end_ms <= start_ms:
+            raise _fail(f"--end {end!r}: expected a time after --start {start!r}; the range is [start, end)")
         data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
                            end_ms=end_ms, label=f"stress range {start}..{end}")
-        market = StressMarket(bars={symbol: data.bars}, funding={symbol: data.funding} if data.funding is not None else {})
+        market = StressMarket(bars={symbol: data.bars}, funding={symbol: data.funding} if data.funding is not None else {},
+                              tiers={symbol: data.tiers}, markets={symbol: data.market}, warnings=tuple(data.warnings))
         table = run_stress(market, sets, timeframe=timeframe, strategy=strategy, params=_params(param),
-                           leverages=_floats(leverage, "--leverage"), config=RunConfig(slippage=slippage),
-                           exchange=exchange)
+                           leverages=leverages, config=config, exchange=exchange)
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
-    for warning in data.warnings:
-        _console().print(f"[yellow]data quality:[/] {warning}", highlight=False, soft_wrap=True)
-    _print_frame(table, "stress scenarios", ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return",
-                                             "max_drawdown", "worst_margin_ratio", "slippage_cost", "funding"])
+    print_data_warnings(data.warnings)
+    _print_frame(table, f"stress scenarios ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
+                 ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
+                  "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     if html:
         from backtest.risk import report_sections as rs
 
@@ -167,29 +221,25 @@ def stress(
                                        ("stress-map", "Total return by scenario and leverage",
                                         lambda t: rs.sweep_heatmap_section(table, x="leverage", y="scenario",
                                                                            value="total_return", title=t))])
-        _console().print(f"wrote {html}")
+        _console().print(f"wrote {escape(str(html))}")
 
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
          price: str, model: str):
+    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry)."""
     from backtest.risk.data import load_window
     from backtest.risk.models import fit_model
     from backtest.risk.paths import ReturnSample
 
-    start_ms = _ms(start) if start else 0
-    end_ms = _ms(end) if end else 4_102_444_800_000
-    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
-                       end_ms=end_ms, label=f"fit data {symbol} {timeframe}")
+    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
+                       end_ms=_ms(end), label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
+    print_data_warnings(data.warnings)
     sample = ReturnSample.from_bars(data.bars, price=price)
-    return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data
-
-
-def _tiers(exchange: str, symbol: str):
-    from backtest.venues.defaults import default_tier_schedule
-
-    return default_tier_schedule(exchange, symbol).at(2**62)
-
-
+    # the simulated position opens at the close of the last fitted bar: the tier table in force
+    # then (stored where it covers the date, built-in otherwise), not the newest one
+    entry_ms = data.last_ms + sample.step_ms
+    return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, \
+        data.tiers.at(entry_ms)
 
 
 def mc(
@@ -214,21 +264,25 @@ def mc(
     from backtest.risk.barriers import liquidation_barriers
     from backtest.risk.montecarlo import LiquidationStudy
 
-    if side not in ("long", "short"):
-        raise _fail(f"--side must be long or short, found {side!r}")
+    _choice(side, "--side", SIDES)
+    _choice(price, "--price", PRICE_TYPES)
+    leverages, hours = _leverages(leverage), _floats(horizon, "--horizon")
+    _positive(margin, "--margin", "10000")
+    _count(paths, "--paths", "10000")
+    _count(workers, "--workers", "2")
     try:
-        fitted, s0, data = _fit(store, exchange, symbol, timeframe, start, end, price, model)
-        hours = _floats(horizon, "--horizon")
-        barriers = liquidation_barriers(_floats(leverage, "--leverage"), side=1 if side == "long" else -1,
-                                        entry_price=s0, margin=margin, tiers=_tiers(exchange, symbol))
+        fitted, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        barriers = liquidation_barriers(leverages, side=1 if side == "long" else -1, entry_price=s0, margin=margin,
+                                        tiers=tiers, clearance_fee_rate=data.market.liquidation_fee_rate)
         horizon_ms = [int(h * 3_600_000) for h in hours]
         study = LiquidationStudy.run(fitted, barriers, horizon_ms=max(horizon_ms), n_paths=paths, seed=seed,
                                      workers=workers)
         table = study.table(horizon_ms)
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
-    _console().print(f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                                                   for k, v in fitted.describe().items()), highlight=False)
+    _console().print(escape(f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                                          for k, v in fitted.describe().items())), highlight=False)
+    _console().print(escape(f"tiers: {tiers.label}"), highlight=False)
     _print_frame(table, f"P(liquidation) {symbol} {side}, entry {s0:,.2f}, margin {margin:,.0f} USDT",
                  ["leverage", "horizon_hours", "probability", "ci_low", "ci_high", "median_ttl_hours",
                   "liquidation_price", "allowed"])
@@ -241,7 +295,13 @@ def mc(
                                        ("heatmap", "P(liquidation) by leverage and horizon", lambda t: rs.liquidation_heatmap_section(table, title=t)),
                                        ("survival", "Survival table", lambda t: rs.survival_table_section(table, title=t)),
                                        ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t))])
-        _console().print(f"wrote {html}")
+        _console().print(f"wrote {escape(str(html))}")
+
+
+def _count(value: int, option: str, example: str) -> int:
+    if value < 1:
+        raise _fail(f"{option} {value}: expected a whole number >= 1, e.g. {option} {example}")
+    return value
 
 
 def survive(
@@ -249,11 +309,11 @@ def survive(
     timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
     start: Annotated[Optional[str], typer.Option("--start")] = None,
     end: Annotated[Optional[str], typer.Option("--end")] = None,
-    price: Annotated[str, typer.Option("--price")] = "mark",
+    price: Annotated[str, typer.Option("--price", help="Fit on 'mark' or 'last' candles.")] = "mark",
     model: Annotated[str, typer.Option("--model")] = "bootstrap",
     target: Annotated[float, typer.Option("--target", help="Highest acceptable P(liquidation within the horizon).")] = 0.01,
     horizon: Annotated[float, typer.Option("--horizon", help="Horizon in hours.")] = 24.0,
-    side: Annotated[str, typer.Option("--side")] = "long",
+    side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
     margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
     criterion: Annotated[str, typer.Option("--criterion", help="'estimate' or 'upper' (Wilson upper bound).")] = "estimate",
     paths: Annotated[int, typer.Option("--paths")] = 10_000,
@@ -267,15 +327,21 @@ def survive(
     from backtest.risk.montecarlo import simulate_first_passage
     from backtest.risk.survival import crash_survival_leverage, max_leverage_mc
 
+    _choice(side, "--side", SIDES)
+    _choice(price, "--price", PRICE_TYPES)
+    _choice(criterion, "--criterion", ("estimate", "upper"))
+    _positive(target, "--target", "0.01", upper=1.0)
+    _positive(horizon, "--horizon", "24")
+    _positive(margin, "--margin", "10000")
+    _count(paths, "--paths", "10000")
     sign = 1 if side == "long" else -1
     try:
-        fitted, s0, _ = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        fitted, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
         steps = int(horizon * 3_600_000 // fitted.step_ms)
         if steps < 1:
             raise _fail(f"--horizon {horizon} h is shorter than one {timeframe} step")
         passage = simulate_first_passage(fitted, barriers=[], side=sign, n_paths=paths, n_steps=steps, s0=s0,
                                          seed=seed, workers=2)
-        tiers = _tiers(exchange, symbol)
         result = max_leverage_mc(passage, target=target, margin=margin, tiers=tiers, entry_price=s0,
                                  criterion=criterion)
     except _risk_errors() as exc:
@@ -284,11 +350,10 @@ def survive(
         _console().print(f"even 1x exceeds P = {target:.2%} over {horizon:g} h")
     else:
         d = result.detail
-        _console().print(f"largest leverage with P(liquidation within {horizon:g} h) <= {target:.2%} ({model}, "
+        _console().print(f"largest leverage with P(liquidation within {horizon:g} h) <= {target:.2%} ({escape(model)}, "
                          f"{criterion}): [bold]{result.value:.2f}x[/]  (P = {d['estimate']:.3%}, 95 % CI "
                          f"[{d['ci_low']:.3%}, {d['ci_high']:.3%}], {d['n_paths']:,} paths)", highlight=False)
     if crash:
-        from backtest.config import RunConfig
         from backtest.risk.crashes import load_crashes
         from backtest.risk.replay import load_crash_window, survives_all
 
@@ -296,14 +361,16 @@ def survive(
             market_store = _store(store)
             inputs = [(window, symbol, load_crash_window(market_store, window, symbol, exchange=exchange))
                       for window in load_crashes(crashes or []).select(crash) if symbol in window.symbols]
-            survives = survives_all(inputs, strategy="hold", params={"side": side}, config=RunConfig(),
+            for _, _, window_data in inputs:
+                print_data_warnings(window_data.warnings)
+            survives = survives_all(inputs, strategy="hold", params={"side": side}, config=run_config(),
                                     exchange=exchange)
             crash_result = crash_survival_leverage(survives, lo=1.0, hi=125.0)
         except _risk_errors() as exc:
             raise _fail(str(exc)) from None
         names = ", ".join(w.name for w, _, _ in inputs)
         value = "none (even 1x is liquidated)" if crash_result.value is None else f"{crash_result.value:.2f}x"
-        _console().print(f"largest leverage surviving every crash ({names}): [bold]{value}[/]", highlight=False)
+        _console().print(f"largest leverage surviving every crash ({escape(names)}): [bold]{value}[/]", highlight=False)
 
 
 def sweep(

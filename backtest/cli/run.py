@@ -29,6 +29,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from backtest.cli.output import fail, parse_params
+from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings
 from backtest.errors import ConfigError, did_you_mean
 
 _TABLES = {"data": ("exchange", "symbols", "timeframe", "detail_timeframe", "start", "end", "store"),
@@ -87,11 +88,11 @@ def run_command(
     strategy: Annotated[Optional[str], typer.Option(help="Built-in name or module:Class.")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter k=v, repeatable.")] = None,
     leverage: Annotated[Optional[float], typer.Option(help="Leverage.")] = None,
-    margin_mode: Annotated[Optional[str], typer.Option(help="isolated or cross.")] = None,
-    balance: Annotated[Optional[float], typer.Option(help="Initial balance, USDT.")] = None,
+    margin_mode: MarginModeOpt = None,
+    balance: BalanceOpt = None,
     venue: Annotated[Optional[str], typer.Option(help="Venue rules (binance_usdm).")] = None,
-    path_policy: Annotated[Optional[str], typer.Option(help="worst_case, adaptive, ohlc, olhc.")] = None,
-    slippage: Annotated[Optional[str], typer.Option(help="none, fixed or sqrt.")] = None,
+    path_policy: PathPolicyOpt = None,
+    slippage: SlippageOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
     store: Annotated[Optional[Path], typer.Option(help="Market store folder.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -132,6 +133,7 @@ def run_command(
         raise _fail(str(exc)) from None
     target = Path(out_dir) if out_dir else Path("runs") / (run_config.name or name.replace(":", "_"))
     written = result.write(target)
+    print_data_warnings(result.manifest.get("quality_warnings", ()))
     _print_summary(result.summary, written)
     if report:
         from reports import write_report

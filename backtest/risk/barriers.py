@@ -88,7 +88,7 @@ def position_barrier(
     Parameters
     ----------
     leverage : float
-        Notional / margin (> 0).
+        Notional / margin, finite and >= 1 (below 1 the margin exceeds the position).
     side : int
         +1 long, -1 short.
     entry_price : float
@@ -100,9 +100,10 @@ def position_barrier(
     clearance_fee_rate : float, default 0
         Liquidation clearance fee, fraction of the liquidated notional.
     """
-    if not leverage > 0 or not entry_price > 0 or not margin > 0 or side not in (1, -1):
+    if not (math.isfinite(leverage) and leverage >= 1 and math.isfinite(entry_price) and entry_price > 0
+            and math.isfinite(margin) and margin > 0) or side not in (1, -1):
         raise RiskError(
-            f"liquidation barrier: need leverage > 0, entry_price > 0, margin > 0 and side +1/-1; "
+            f"liquidation barrier: need a finite leverage >= 1, entry_price > 0, margin > 0 and side +1/-1; "
             f"found leverage={leverage}, entry_price={entry_price}, margin={margin}, side={side}"
         )
     notional = margin * leverage

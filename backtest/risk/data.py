@@ -1,43 +1,25 @@
-"""Reading the risk lab's market data from the store, with the mark-price fallback made explicit.
+"""The risk lab's market data: one symbol over a range, read through the one store loader.
 
-Crash replays and fits need last-price candles, mark-price candles and funding for a symbol
-over a range. Missing last-price candles raise :class:`MissingWindowDataError` naming the
-window, the data and the exact command that fetches or imports it. Missing mark candles do not
-stop a replay: the mark is taken equal to the last price and a data-quality warning says so
-(liquidations then trigger on traded wicks, which is pessimistic for the trader: Binance
-liquidates on the mark price, which is smoother — in the 2020-03-13 02:00 UTC hour the BTCUSDT
-mark low was 3,801.83 against a last-price low of 3,621.81).
+Crash replays, stress runs and fits read the store with
+:func:`backtest.market_loader.load_market`, the loader of every command (``run`` and
+``sweep`` too): last-price candles (required), mark candles (mark = last with a warning where
+missing: Binance liquidates on the mark price, which is smoother — in the 2020-03-13 02:00 UTC
+hour the BTCUSDT mark low was 3,801.83 against a last-price low of 3,621.81), funding, and the
+stored tiers and markets where they cover the date (the built-in dated tables otherwise, named
+in a warning). Missing last-price candles raise :class:`MissingWindowDataError` naming the
+window, the data and the exact command that fetches or imports it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
 
+from backtest.market_loader import fetch_command, import_command
 from backtest.risk.errors import MissingWindowDataError
 
 __all__ = ["WindowData", "fetch_command", "import_command", "load_window"]
-
-
-def _iso_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-
-
-def fetch_command(*, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int,
-                  what: str = "ohlcv,mark,funding") -> str:
-    """The ``margincall data fetch`` command line that downloads the range (end day inclusive)."""
-    until = _iso_day(end_ms + 86_399_999)  # --until is exclusive: round the end up to a whole day
-    return (f"margincall data fetch --exchange {exchange} --symbol {symbol} --timeframe {timeframe} "
-            f"--since {_iso_day(start_ms)} --until {until} --what {what}")
-
-
-def import_command(*, symbol: str, timeframe: str, price_type: str = "last") -> str:
-    """The ``margincall data import`` command line for a local Binance dump file."""
-    kind = "markPriceKlines" if price_type == "mark" else "klines"
-    return (f"margincall data import PATH --kind {kind} --symbol {symbol} --timeframe {timeframe}"
-            + (" --price-type mark" if price_type == "mark" else ""))
 
 
 @dataclass(frozen=True)
@@ -51,17 +33,48 @@ class WindowData:
     funding : DataFrame or None
         ``ts, rate, interval_hours, mark_price`` or None when none is stored.
     warnings : list of str
-        Data-quality warnings (mark fallback, partial coverage, no funding).
+        Data-quality warnings (mark fallback, partial coverage, built-in tables used).
+    tiers : TierSchedule or None
+        The symbol's tier schedule (stored where it covers the date, built-in before); None:
+        the venue's built-in schedule.
+    market : MarketSpec or None
+        The symbol's contract spec and fees; None: the venue's built-in spec.
+    sources : list of dict
+        Provenance of what was read.
     """
 
     bars: pl.DataFrame
     funding: pl.DataFrame | None
     warnings: list[str] = field(default_factory=list)
+    tiers: Any = None
+    market: Any = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def market_kwargs(self, symbol: str) -> dict[str, Any]:
+        """``tiers=`` / ``markets=`` / ``sources=`` for ``MarketData.from_frames`` of ``symbol``."""
+        return {"tiers": None if self.tiers is None else {symbol: self.tiers},
+                "markets": None if self.market is None else {symbol: self.market},
+                "sources": self.sources}
+
+    def market_data(self, symbol: str, *, timeframe: str, exchange: str) -> Any:
+        """The window as ``backtest.MarketData`` (tables and warnings kept)."""
+        from backtest.market_data import MarketData
+
+        return MarketData.from_frames({symbol: self.bars}, None if self.funding is None else {symbol: self.funding},
+                                      timeframe=timeframe, exchange=exchange, quality_warnings=self.warnings,
+                                      **self.market_kwargs(symbol))
+
+    @property
+    def last_ms(self) -> int:
+        """Open time of the last bar, UTC ms."""
+        from data_loaders.schemas import to_ms
+
+        return to_ms(self.bars["ts"][-1])
 
 
-def load_window(store: Any, *, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int,
-                label: str) -> WindowData:
-    """Read last + mark candles and funding of ``[start_ms, end_ms)`` from a ``MarketStore``.
+def load_window(store: Any, *, exchange: str, symbol: str, timeframe: str, start_ms: int | None,
+                end_ms: int | None, label: str) -> WindowData:
+    """Read one symbol's candles, funding, tiers and market over ``[start_ms, end_ms)``.
 
     Parameters
     ----------
@@ -69,8 +82,8 @@ def load_window(store: Any, *, exchange: str, symbol: str, timeframe: str, start
         The store (``data_loaders.store.MarketStore``).
     exchange, symbol, timeframe : str
         What to read.
-    start_ms, end_ms : int
-        UTC ms range, end exclusive.
+    start_ms, end_ms : int or None
+        UTC ms range, end exclusive (None: open).
     label : str
         Name of the window for messages (e.g. ``crash window '2020-03-12'``).
 
@@ -79,55 +92,12 @@ def load_window(store: Any, *, exchange: str, symbol: str, timeframe: str, start
     MissingWindowDataError
         When no last-price candle of the range is stored.
     """
-    from backtest.risk.crashes import timeframe_ms
-    from data_loaders.errors import DataError
+    from backtest.market_loader import MissingStoreDataError, load_market
 
-    interval_ms = timeframe_ms(timeframe)  # to judge coverage
-    fetch = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms, end_ms=end_ms)
-    span = f"{_iso_day(start_ms)} .. {_iso_day(end_ms - 1)}"
     try:
-        last = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="last",
-                          start=start_ms, end=end_ms)
-    except DataError as exc:
-        raise MissingWindowDataError(
-            f"{label}: no {timeframe} last-price candles of {symbol} on {exchange} for {span} in the store "
-            f"({exc.__class__.__name__}). Fetch them with `{fetch}` or import a dump with "
-            f"`{import_command(symbol=symbol, timeframe=timeframe)}`") from None
-    if last.height == 0:
-        raise MissingWindowDataError(
-            f"{label}: the store has {symbol} {timeframe} candles on {exchange}, but none in {span}. "
-            f"Fetch them with `{fetch}` or import a dump with `{import_command(symbol=symbol, timeframe=timeframe)}`")
-    warnings: list[str] = []
-    expected = (end_ms - start_ms) // interval_ms
-    if last.height < expected:
-        warnings.append(f"{label}: {symbol} {timeframe} covers {last.height} of {expected} bars of {span}; "
-                        f"the replay runs on what is stored (complete it with `{fetch}`)")
-    bars = last.select("ts", "open", "high", "low", "close", "volume")
-    try:
-        mark = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="mark",
-                          start=start_ms, end=end_ms)
-    except DataError:
-        mark = pl.DataFrame()
-    if mark.height:
-        mark = mark.select("ts", *[pl.col(c).alias(f"mark_{c}") for c in ("open", "high", "low", "close")])
-        joined = bars.join(mark, on="ts", how="left", maintain_order="left")
-        missing = joined["mark_close"].null_count()
-        if missing:
-            warnings.append(f"{label}: {missing} of {joined.height} {symbol} {timeframe} bars have no mark candle; "
-                            "mark = last price on those bars (fetch the mark candles: "
-                            f"`{fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms, end_ms=end_ms, what='mark')}`)")
-            joined = joined.with_columns([pl.col(f"mark_{c}").fill_null(pl.col(c)) for c in ("open", "high", "low", "close")])
-        bars = joined
-    else:
-        warnings.append(f"{label}: no {timeframe} mark-price candles of {symbol}; mark = last price (liquidations "
-                        "trigger on traded wicks, which Binance does not do: results are pessimistic). Fetch the mark "
-                        f"with `{fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms, end_ms=end_ms, what='mark')}`")
-        bars = bars.with_columns([pl.col(c).alias(f"mark_{c}") for c in ("open", "high", "low", "close")])
-    try:
-        funding = store.read("funding", exchange=exchange, symbol=symbol, start=start_ms, end=end_ms)
-        funding = funding.select("ts", "rate", "interval_hours", "mark_price") if funding.height else None
-    except DataError:
-        funding = None
-    if funding is None:
-        warnings.append(f"{label}: no funding of {symbol} stored for {span}; no funding is applied")
-    return WindowData(bars=bars, funding=funding, warnings=warnings)
+        loaded = load_market(store, exchange=exchange, symbols=[symbol], timeframe=timeframe, start=start_ms,
+                             end=end_ms, label=label)
+    except MissingStoreDataError as exc:
+        raise MissingWindowDataError(str(exc)) from None
+    return WindowData(bars=loaded.bars[symbol], funding=loaded.funding.get(symbol), warnings=loaded.warnings,
+                      tiers=loaded.tiers[symbol], market=loaded.markets[symbol], sources=loaded.sources)

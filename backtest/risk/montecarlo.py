@@ -13,6 +13,7 @@ whatever the number of worker threads.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from backtest.risk.errors import RiskError
 from backtest.risk.paths import ReturnModel
 from backtest.risk.stats import wilson_interval
 
-__all__ = ["CHUNK_PATHS", "FAN_QUANTILES", "FirstPassage", "LiquidationStudy", "simulate_first_passage"]
+__all__ = ["CHUNK_PATHS", "FAN_QUANTILES", "FirstPassage", "LiquidationStudy", "available_memory_bytes",
+           "memory_estimate_bytes", "simulate_first_passage"]
 
 #: Paths per simulation chunk (fixed so that results do not depend on the thread count).
 CHUNK_PATHS = 1_000
@@ -33,6 +35,56 @@ CHUNK_PATHS = 1_000
 FAN_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 #: Paths whose prices are kept for the fan chart (the first ones simulated).
 FAN_PATHS = 2_000
+#: float64 arrays of shape (chunk paths, steps) alive at once while a chunk is simulated and
+#: scanned (indices or shocks, log close/low/high, running extreme, one comparison mask).
+_CELLS_PER_STEP = 6
+#: Largest share of the available memory a simulation may plan to use.
+MEMORY_SHARE = 0.5
+
+
+def memory_estimate_bytes(*, n_paths: int, n_steps: int, n_barriers: int, workers: int = 1) -> int:
+    """Peak memory of :func:`simulate_first_passage`, bytes (an estimate, on the high side).
+
+    Chunks of :data:`CHUNK_PATHS` paths in flight on ``workers`` threads, each holding
+    ``_CELLS_PER_STEP`` float64 arrays of ``(paths, steps)``; plus the kept fan paths (float32),
+    the hit steps of every barrier (int32 per path and barrier) and the path extremes.
+    """
+    chunk = min(CHUNK_PATHS, n_paths)
+    in_flight = max(1, min(int(workers), -(-n_paths // CHUNK_PATHS)))
+    simulate = in_flight * chunk * (n_steps + 1) * 8 * _CELLS_PER_STEP
+    fan = min(n_paths, FAN_PATHS) * (n_steps + 1) * 4
+    return int(simulate + fan + n_paths * (4 * max(n_barriers, 1) + 8))
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations (Linux ``MemAvailable``, else free pages); None if unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(n_paths: int, n_steps: int, n_barriers: int, workers: int) -> None:
+    """Refuse a simulation whose estimated memory exceeds :data:`MEMORY_SHARE` of what is available."""
+    need = memory_estimate_bytes(n_paths=n_paths, n_steps=n_steps, n_barriers=n_barriers, workers=workers)
+    available = available_memory_bytes()
+    if available is None or need <= MEMORY_SHARE * available:
+        return
+    gib = 1024 ** 3
+    raise RiskError(
+        f"Monte Carlo: {n_paths:,} paths x {n_steps:,} steps x {n_barriers} leverage(s) on {workers} thread(s) "
+        f"needs about {need / gib:,.1f} GiB, more than {MEMORY_SHARE:.0%} of the {available / gib:,.1f} GiB "
+        "available; shorten the horizon (--horizon), use a coarser step (--timeframe), or fewer --paths / "
+        "--workers")
 
 
 @dataclass(frozen=True)
@@ -127,10 +179,11 @@ def simulate_first_passage(
     workers : int, default 1
         Threads simulating chunks (numpy releases the GIL in the heavy kernels).
     """
-    if n_paths < 1 or n_steps < 1 or not s0 > 0 or side not in (1, -1):
-        raise RiskError(f"Monte Carlo: need n_paths >= 1, n_steps >= 1, s0 > 0, side +1/-1; found "
+    if n_paths < 1 or n_steps < 1 or not (math.isfinite(s0) and s0 > 0) or side not in (1, -1):
+        raise RiskError(f"Monte Carlo: need n_paths >= 1, n_steps >= 1, a finite s0 > 0, side +1/-1; found "
                         f"n_paths={n_paths}, n_steps={n_steps}, s0={s0}, side={side}")
     levels = np.asarray(barriers, dtype=float)
+    _check_memory(int(n_paths), int(n_steps), int(levels.size), max(1, int(workers)))
     with np.errstate(divide="ignore"):
         log_barriers = np.where(levels > 0, np.log(np.where(levels > 0, levels, 1.0)), -np.inf)
     sizes = [min(CHUNK_PATHS, n_paths - start) for start in range(0, n_paths, CHUNK_PATHS)]

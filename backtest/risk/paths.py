@@ -209,6 +209,10 @@ class ReturnSample:
         min_returns : int, default 100
             Fewer usable returns raise :class:`FitError`.
         """
+        if price not in ("last", "mark"):
+            # any other name would silently model the last price: refuse it
+            raise FitError(f"return sample: price must be 'mark' or 'last', found {price!r}; Binance "
+                           "liquidates on the mark price, so fit on 'mark' when mark candles are stored")
         prefix = "mark_" if price == "mark" else ""
         needed = [ts_column, f"{prefix}high", f"{prefix}low", f"{prefix}close"]
         missing = [c for c in needed if c not in bars.columns]

@@ -25,14 +25,18 @@ from backtest.risk.errors import MissingWindowDataError, RiskError
 if TYPE_CHECKING:
     from backtest.market_data import MarketData
 
-__all__ = ["ReplayOutcome", "load_crash_window", "replay_library", "replay_window", "survives_all",
+__all__ = ["FUNDING_COLUMN", "ReplayOutcome", "net_funding_received", "position_outcome", "load_crash_window", "replay_library", "replay_window", "survives_all",
            "REPLAY_COLUMNS"]
+
+#: Net funding of a run, USDT, received - paid (+ = the trader received): the sign of ``run``'s
+#: summary and report, named in the column of every risk table (replay, stress).
+FUNDING_COLUMN = "net_funding_received"
 
 #: Columns of the crash-replay table, in order.
 REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived", "entered", "rejection",
                   "n_liquidations",
                   "first_liquidation", "hours_to_liquidation", "entry_price", "liquidation_price", "loss",
-                  "loss_pct", "margin_lost", "worst_margin_ratio", "slippage_cost", "fees", "funding", "bad_debt",
+                  "loss_pct", "margin_lost", "worst_margin_ratio", "slippage_cost", "fees", FUNDING_COLUMN, "bad_debt",
                   "final_equity", "warnings")
 
 
@@ -60,10 +64,14 @@ class ReplayOutcome:
         One row per (window, symbol, leverage), columns :data:`REPLAY_COLUMNS`.
     missing : list of str
         One message per (window, symbol) without data, with the command that fixes it.
+    warnings : list of str
+        The data-quality warnings of every window replayed, each once (mark = last price,
+        built-in tables used ...), for the console.
     """
 
     table: pl.DataFrame
     missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strategy: Any = "hold",
@@ -94,10 +102,33 @@ def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strateg
 
 
 def _window_market(window: CrashWindow, symbol: str, data: WindowData, *, exchange: str) -> MarketData:
-    from backtest import MarketData
+    return data.market_data(symbol, timeframe=window.timeframe, exchange=exchange)
 
-    return MarketData.from_frames({symbol: data.bars}, {symbol: data.funding} if data.funding is not None else None,
-                                  timeframe=window.timeframe, exchange=exchange, quality_warnings=data.warnings)
+
+def net_funding_received(summary: dict[str, Any]) -> float:
+    """Funding received - paid over a run, USDT (+ = the trader received; ``run``'s convention)."""
+    return summary.get("funding_received", 0.0) - summary.get("funding_paid", 0.0)
+
+
+def position_outcome(result: Any) -> tuple[bool, str | None]:
+    """``(entered, rejection)`` of a run: whether a strategy fill opened a position, and if not why.
+
+    A run whose position never opened survived nothing (it never existed): the caller reports
+    it as not opened with the venue's reason (e.g. ``leverage_cap: ...``), never as survived.
+    """
+    entered = bool(result.fills.filter(pl.col("reason") == "strategy").height)
+    if entered:
+        return True, None
+    rejections = result.rejections
+    if rejections.height:
+        return False, f"{rejections['reason'][0]}: {rejections['message'][0]}"
+    return False, "not opened: the strategy placed no order that filled"
+
+
+def refused_row(leverage: float, exc: Exception) -> dict[str, Any]:
+    """The fields of a row whose run the engine refused before it started (e.g. leverage above the cap)."""
+    return {"leverage": float(leverage), "survived": False, "entered": False, "rejection": f"refused: {exc}",
+            "n_liquidations": 0}
 
 
 def _replay_market(window: CrashWindow, symbol: str, market: MarketData, *, strategy: Any,
@@ -105,27 +136,26 @@ def _replay_market(window: CrashWindow, symbol: str, market: MarketData, *, stra
     # The part of replay_window after the MarketData is built: a run only reads the market
     # (it copies the quality warnings), so one MarketData serves any number of leverages.
     from backtest import RunConfig, run_backtest
+    from backtest.errors import ConfigError
 
     base = config or RunConfig()
     warnings = "; ".join(dict.fromkeys(market.quality_warnings))
+    head = {"crash": window.name, "title": window.title, "symbol": symbol, "timeframe": window.timeframe}
     rows = []
     for leverage in leverages:
-        result = run_backtest(market, strategy, params=params, config=base.replace(leverage=float(leverage)))
+        try:
+            result = run_backtest(market, strategy, params=params, config=base.replace(leverage=float(leverage)))
+        except ConfigError as exc:  # refused before the run (e.g. above the venue's cap): one row, not the ladder
+            rows.append({**head, **refused_row(leverage, exc), "warnings": warnings})
+            continue
         summary = result.summary
         first_fill = result.fills.filter(pl.col("reason") == "strategy")
         entry_ms = _ms(first_fill["ts"][0]) if first_fill.height else None
         liqs = result.liquidations
         first_liq = _ms(liqs["trigger_ts"][0]) if liqs.height else None
-        funding = summary.get("funding_paid", 0.0) - summary.get("funding_received", 0.0)
-        # A position the venue refused to open (e.g. notional beyond the tier's leverage cap)
-        # did not survive anything: it never existed. Say why instead of counting it a survivor.
-        entered = first_fill.height > 0
-        rejections = result.rejections
-        rejection = (f"{rejections['reason'][0]}: {rejections['message'][0]}"
-                     if not entered and rejections.height else None)
+        entered, rejection = position_outcome(result)
         rows.append({
-            "crash": window.name, "title": window.title, "symbol": symbol, "timeframe": window.timeframe,
-            "leverage": float(leverage), "survived": entered and liqs.height == 0, "entered": entered,
+            **head, "leverage": float(leverage), "survived": entered and liqs.height == 0, "entered": entered,
             "rejection": rejection, "n_liquidations": int(liqs.height),
             "first_liquidation": _iso(first_liq),
             "hours_to_liquidation": (first_liq - entry_ms) / 3_600_000 if first_liq is not None and entry_ms else None,
@@ -134,8 +164,8 @@ def _replay_market(window: CrashWindow, symbol: str, market: MarketData, *, stra
             "loss": summary["initial_balance"] - summary["final_equity"],
             "loss_pct": -summary["total_return"], "margin_lost": summary.get("liquidation_loss", 0.0),
             "worst_margin_ratio": summary.get("worst_margin_ratio"), "slippage_cost": summary.get("slippage_cost", 0.0),
-            "fees": summary.get("fees", 0.0), "funding": funding, "bad_debt": summary.get("bad_debt", 0.0),
-            "final_equity": summary["final_equity"], "warnings": warnings,
+            "fees": summary.get("fees", 0.0), FUNDING_COLUMN: net_funding_received(summary),
+            "bad_debt": summary.get("bad_debt", 0.0), "final_equity": summary["final_equity"], "warnings": warnings,
         })
     return rows
 
@@ -145,7 +175,7 @@ def _empty_table() -> pl.DataFrame:
     schema.update({"leverage": pl.Float64, "survived": pl.Boolean, "entered": pl.Boolean,
                    "n_liquidations": pl.Int64})
     for c in ("hours_to_liquidation", "entry_price", "liquidation_price", "loss", "loss_pct", "margin_lost",
-              "worst_margin_ratio", "slippage_cost", "fees", "funding", "bad_debt", "final_equity"):
+              "worst_margin_ratio", "slippage_cost", "fees", FUNDING_COLUMN, "bad_debt", "final_equity"):
         schema[c] = pl.Float64
     return pl.DataFrame(schema=schema)
 
@@ -169,6 +199,7 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
     """
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
+    warnings: list[str] = []
     for window in windows:
         for symbol in window.symbols:
             if symbols is not None and symbol not in symbols:
@@ -180,10 +211,11 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
             except MissingWindowDataError as exc:
                 missing.append(str(exc))
                 continue
+            warnings.extend(data.warnings)
             rows.extend(replay_window(window, symbol, data, strategy=strategy, params=params, leverages=leverages,
                                       config=config, exchange=exchange))
     table = pl.DataFrame(rows, schema=_empty_table().schema) if rows else _empty_table()
-    return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing)
+    return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing, warnings=list(dict.fromkeys(warnings)))
 
 
 def load_crash_window(store: Any, window: CrashWindow, symbol: str, *, exchange: str) -> WindowData:

@@ -31,6 +31,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import math
+import re
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 
@@ -49,21 +53,50 @@ __all__ = [
     "VolatilityScale",
     "check_ohlc",
     "parse_scenario",
-    "run_stress",
 ]
 
+#: A calendar date alone: read as 00:00 UTC of that day.
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PRICE_GROUPS = (("open", "high", "low", "close"), ("mark_open", "mark_high", "mark_low", "mark_close"))
 
 
 def _ms(value: int | datetime | str) -> int:
-    """A scenario instant in UTC ms; a time without a zone is refused (likely a mistake)."""
+    """A scenario instant in UTC ms.
+
+    A date alone (``2022-11-08``) is that day's 00:00 UTC (the documented window syntax
+    ``funding:0.003@2022-11-08..2022-11-10``); a time of day without a zone is refused (likely
+    a mistake: local time or UTC?).
+    """
     from data_loaders.errors import DataError
     from data_loaders.schemas import to_ms as parse_ms
 
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        value = f"{value.strip()}T00:00:00Z"
     try:
         return parse_ms(value, naive="reject")
     except DataError as exc:
         raise ScenarioError(f"scenario {exc}") from None
+
+
+def _number(what: str, value: Any, expected: str, ok: Callable[[float], bool], example: str) -> None:
+    """Refuse a non-finite or out-of-range scenario value with the subject, expectation and fix."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{what}: expected {expected}, found {value!r}; e.g. {example}") from None
+    if not math.isfinite(number) or not ok(number):
+        raise ScenarioError(f"{what}: expected {expected}, found {value!r}; e.g. {example}")
+
+
+def _check_window(what: str, start: Any, end: Any, *, optional: bool) -> None:
+    """A window's ends parse and ``end > start`` (both or neither when ``optional``)."""
+    if start is None and end is None and optional:
+        return
+    if start is None or end is None:
+        if optional:
+            return  # "give both or neither" is said where the window is used
+        raise ScenarioError(f"{what}: expected a window START..END, found start={start!r}, end={end!r}")
+    _window(what, start, end)
 
 
 @dataclass(frozen=True)
@@ -80,12 +113,20 @@ class StressMarket:
         Factor applied to every slippage impact (1 = unchanged).
     applied : tuple of str
         Descriptions of the transforms applied, in order.
+    tiers, markets : dict, optional
+        Per symbol tier schedule and market spec (e.g. from the store loader); None: the
+        venue's built-in tables.
+    warnings : tuple of str
+        Data-quality warnings of the unstressed data (kept in every run's manifest).
     """
 
     bars: dict[str, pl.DataFrame]
     funding: dict[str, pl.DataFrame] = field(default_factory=dict)
     slippage_multiplier: float = 1.0
     applied: tuple[str, ...] = ()
+    tiers: dict[str, Any] | None = None
+    markets: dict[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
 
     def with_bars(self, bars: dict[str, pl.DataFrame], note: str) -> StressMarket:
         """A copy with other bars and one more note."""
@@ -95,7 +136,9 @@ class StressMarket:
         """``backtest.MarketData.from_frames`` of the stressed frames (kwargs passed through)."""
         from backtest.market_data import MarketData
 
-        warnings = list(kwargs.pop("quality_warnings", ())) + [f"stress: {note}" for note in self.applied]
+        warnings = [*self.warnings, *kwargs.pop("quality_warnings", ()), *(f"stress: {n}" for n in self.applied)]
+        kwargs.setdefault("tiers", self.tiers)
+        kwargs.setdefault("markets", self.markets)
         return MarketData.from_frames(self.bars, self.funding or None, timeframe=timeframe,
                                       quality_warnings=warnings, **kwargs)
 
@@ -195,6 +238,11 @@ class Shock:
     at: int | datetime | str
     symbols: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        _number("shock pct", self.pct, "a finite fraction > -1 (-0.3 = -30 %)", lambda v: v > -1,
+                "shock:-0.3@2022-11-09T14:00Z")
+        _ms(self.at)
+
     def apply(self, market: StressMarket) -> StressMarket:
         """See the class docstring."""
         if not self.pct > -1:
@@ -264,6 +312,11 @@ class VolatilityScale:
     end: int | datetime | str | None = None
     symbols: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        _number("volatility scale factor", self.factor, "a finite factor > 0 (2 doubles the volatility)",
+                lambda v: v > 0, "vol:2 or vol:3@2022-11-08..2022-11-10")
+        _check_window("volatility scale", self.start, self.end, optional=True)
+
     def apply(self, market: StressMarket) -> StressMarket:
         """See the class docstring."""
         if not self.factor > 0 or self.window < 1:
@@ -303,6 +356,11 @@ class FundingSpike:
     end: int | datetime | str
     mode: Literal["set", "add", "multiply"] = "set"
     symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _number("funding spike rate", self.rate, "a finite rate (fraction per interval, + = longs pay)",
+                lambda v: True, "funding:0.003@2022-11-08..2022-11-10")
+        _check_window("funding spike", self.start, self.end, optional=False)
 
     def apply(self, market: StressMarket) -> StressMarket:
         """See the class docstring."""
@@ -345,6 +403,11 @@ class MarkDivergence:
     end: int | datetime | str
     symbols: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        _number("mark divergence pct", self.pct, "a finite fraction > -1 (-0.02 = 2 % below)", lambda v: v > -1,
+                "mark:-0.02@2022-11-09T00:00Z..2022-11-09T06:00Z")
+        _check_window("mark divergence", self.start, self.end, optional=False)
+
     def apply(self, market: StressMarket) -> StressMarket:
         """See the class docstring."""
         if not self.pct > -1:
@@ -379,6 +442,11 @@ class LiquidityDrought:
     start: int | datetime | str | None = None
     end: int | datetime | str | None = None
     symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _number("liquidity drought multiplier", self.multiplier, "a finite multiplier >= 1 (5 = five times the "
+                "slippage)", lambda v: v >= 1, "drought:5 or drought:10@2022-11-09T13:00Z..2022-11-09T16:00Z")
+        _check_window("liquidity drought", self.start, self.end, optional=True)
 
     def apply(self, market: StressMarket) -> StressMarket:
         """See the class docstring."""
@@ -482,7 +550,11 @@ def parse_scenario(text: str) -> ScenarioSet:
         try:
             value = float(value_text)
         except ValueError:
-            raise ScenarioError(f"scenario term {term!r}: {value_text!r} is not a number") from None
+            raise ScenarioError(f"scenario term {term!r}: expected a number after {kind}:, found "
+                                f"{value_text!r}; e.g. shock:-0.3@2022-11-09T14:00Z") from None
+        if not math.isfinite(value):
+            raise ScenarioError(f"scenario term {term!r}: expected a finite number, found {value_text!r}; "
+                                "e.g. shock:-0.3@2022-11-09T14:00Z, drought:5, vol:2")
         start, dots, end = when.partition("..")
         if kind == "shock":
             if not when or dots:
@@ -509,31 +581,3 @@ def parse_scenario(text: str) -> ScenarioSet:
             raise ScenarioError(f"scenario term {term!r}: unknown kind {kind!r}{hint}; kinds: shock, vol, funding, "
                                 "mark, drought")
     return ScenarioSet(name, scenarios)
-
-
-def run_stress(market: StressMarket, scenario_sets: Sequence[ScenarioSet], *, timeframe: str, strategy: Any = "hold",
-               params: dict[str, Any] | None = None, leverages: Sequence[float] = (10.0,), config: Any = None,
-               exchange: str = "binanceusdm") -> pl.DataFrame:
-    """Run a strategy under a baseline and each scenario set; one row per (scenario, leverage).
-
-    Columns: ``scenario, description, leverage, survived, n_liquidations, first_liquidation_ts,
-    total_return, max_drawdown, worst_margin_ratio, slippage_cost, funding, bad_debt, final_equity``.
-    """
-    from backtest import RunConfig, run_backtest
-
-    base = config or RunConfig()
-    rows = []
-    for scenario in [ScenarioSet("baseline"), *scenario_sets]:
-        stressed = scenario.apply(market)
-        data = stressed.market_data(timeframe=timeframe, exchange=exchange)
-        run_config = stressed.config(base)
-        for leverage in leverages:
-            s = run_backtest(data, strategy, params=params, config=run_config.replace(leverage=float(leverage))).summary
-            rows.append({"scenario": scenario.name, "description": scenario.describe(), "leverage": float(leverage),
-                         "survived": s["n_liquidations"] == 0, "n_liquidations": s["n_liquidations"],
-                         "first_liquidation_ts": s.get("first_liquidation_ts"), "total_return": s["total_return"],
-                         "max_drawdown": s["max_drawdown"], "worst_margin_ratio": s.get("worst_margin_ratio"),
-                         "slippage_cost": s.get("slippage_cost", 0.0),
-                         "funding": s.get("funding_paid", 0.0) - s.get("funding_received", 0.0),
-                         "bad_debt": s.get("bad_debt", 0.0), "final_equity": s["final_equity"]})
-    return pl.DataFrame(rows)

@@ -12,15 +12,18 @@ max_leverage], ...]). ``effective_from`` is a TOML UTC datetime.
 """
 from __future__ import annotations
 
+import bisect
 import functools
+import math
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from backtest.venues.errors import UnknownSymbolError, UnknownVenueError
+from backtest.errors import utc_text
+from backtest.venues.errors import UnknownSymbolError, UnknownVenueError, VersionError
 from backtest.venues.fees import ClearanceFee, FeeRates, RateSchedule
 from backtest.venues.markets import MarketSpec
 from backtest.venues.tiers import Tier, TierSchedule, TierTable
@@ -35,6 +38,8 @@ __all__ = [
     "default_tier_schedule",
     "fee_schedule",
     "known_symbols",
+    "resolve_market",
+    "resolve_tier_schedule",
     "venue_data",
 ]
 
@@ -240,3 +245,199 @@ def default_market(exchange: str, symbol: str, ts_ms: int | None = None) -> Mark
         min_qty=float(row["min_qty"]), min_notional=float(row["min_notional"]),
         maker_fee=fees.maker, taker_fee=fees.taker, liquidation_fee_rate=clearance.rate,
     )
+
+
+# ---------------------------------------------------------------------- stored or built-in
+#: Where a built-in table comes from, for the warnings that name it.
+BUILT_IN_SOURCE = "built-in venue data (backtest/venues/data/{file})"
+_MARKET_FIELDS = ("base", "quote", "settle", "contract_type", "contract_size", "tick_size", "lot_size",
+                  "min_qty", "min_notional", "maker_fee", "taker_fee", "liquidation_fee_rate")
+
+
+def _built_in_label(exchange: str) -> str:
+    try:
+        return BUILT_IN_SOURCE.format(file=DATA_FILES[_resolve_name(exchange)])
+    except (UnknownVenueError, KeyError):
+        return "built-in venue data"
+
+
+def _span_text(start_ms: int | None, end_ms: int | None) -> str:
+    if start_ms is None:
+        return "the run"
+    return f"{utc_text(start_ms)} .. {utc_text(end_ms) if end_ms is not None else 'the end'}"
+
+
+def _versions_in(starts: list[int], start_ms: int | None, end_ms: int | None) -> list[int]:
+    """Indices of the versions in force at some instant of ``[start_ms, end_ms)``."""
+    if start_ms is None:
+        return list(range(len(starts)))
+    first = max(0, bisect.bisect_right(starts, start_ms) - 1)
+    return [i for i in range(first, len(starts)) if i == first or end_ms is None or starts[i] < end_ms]
+
+
+def resolve_tier_schedule(exchange: str, symbol: str, stored: TierSchedule | None, *,
+                          start_ms: int | None, end_ms: int | None, warnings: list[str]) -> TierSchedule:
+    """The bracket tables of ``symbol``: stored ones where they cover the date, built-in before.
+
+    One rule for every command (``run``, ``sweep``, ``replay``, ``stress``, ``mc``,
+    ``survive``): the stored ``risk_tiers`` versions apply from their first
+    ``effective_from`` on; before it (or when nothing is stored) the built-in dated versions
+    apply. A run spanning both uses each where it applies (the schedule switches at the first
+    stored version). Every built-in version in force during ``[start_ms, end_ms)`` is named in
+    a warning (source and ``effective_from``).
+
+    Parameters
+    ----------
+    exchange, symbol : str
+        Market (ccxt ids).
+    stored : TierSchedule or None
+        The store's versions (``risk_tiers``), None when it has none.
+    start_ms, end_ms : int or None
+        The run's time range, UTC ms (``end_ms`` exclusive); None = unknown / open.
+    warnings : list of str
+        Receives one line per built-in version used.
+
+    Raises
+    ------
+    UnknownSymbolError
+        When nothing is stored and the venue has no built-in tiers for ``symbol``.
+    """
+    try:
+        built_in: TierSchedule | None = default_tier_schedule(exchange, symbol)
+    except (UnknownSymbolError, UnknownVenueError):
+        if stored is None:
+            raise
+        built_in = None
+    if stored is None:
+        cutoff = None
+        schedule = TierSchedule(_labelled(built_in.versions, "built-in"), label=f"{built_in.label} (built-in)")
+    else:
+        cutoff = stored.first_effective_ms
+        earlier = [v for v in built_in.versions if v[0] < cutoff] if built_in is not None else []
+        label = (f"{stored.label} (stored from {utc_text(cutoff)}, built-in before)" if earlier
+                 else f"{stored.label} (stored)")
+        schedule = TierSchedule([*_labelled(earlier, "built-in"), *_labelled(stored.versions, "stored risk_tiers")],
+                                label=label)
+        if not earlier:
+            return schedule
+    starts = [start for start, _ in schedule.versions]
+    source = _built_in_label(exchange)
+    for index in _versions_in(starts, start_ms, end_ms):
+        if cutoff is not None and starts[index] >= cutoff:
+            continue
+        # (dates before every version: the engine's own error, or allow_tiers_before_first, decides)
+        reason = ("the store has no risk_tiers for it; import the venue's bracket history with "
+                  "`margincall data import PATH` (risk_tiers) for exact dated tables" if cutoff is None else
+                  f"the stored risk_tiers start {utc_text(cutoff)}")
+        until = starts[index + 1] if index + 1 < len(starts) else None
+        lo = starts[index] if start_ms is None else max(start_ms, starts[index])
+        hi = until if end_ms is None else (end_ms if until is None else min(end_ms, until))
+        warnings.append(f"tiers {symbol}: {source}, table effective_from {utc_text(starts[index])}, used for "
+                        f"{_span_text(lo, hi)} ({reason})")
+    return schedule
+
+
+def _labelled(versions: Any, source: str) -> list[tuple[int, TierTable]]:
+    """The versions with their source in each table's label (shown by the manifest and ``mc``)."""
+    return [(start, TierTable(table.tiers, label=f"{table.label} ({source})")) for start, table in versions]
+
+
+def resolve_market(exchange: str, symbol: str, stored_rows: list[dict[str, Any]] | None, *,
+                   start_ms: int | None, end_ms: int | None, warnings: list[str]) -> MarketSpec:
+    """The contract spec, fees and liquidation fee of ``symbol`` for a run starting at ``start_ms``.
+
+    The stored ``markets`` row in force at ``start_ms`` (latest ``effective_from <= start``)
+    when there is one, else the built-in dated spec (named in a warning with its source and
+    ``effective_from``). A stored field recorded as unknown (NaN, e.g. the fees of an
+    exchangeInfo import) takes the built-in value in force at ``start_ms``. The engine keeps
+    one spec per symbol for a run: a version taking effect inside the run is named in a
+    warning and not applied.
+
+    Parameters
+    ----------
+    exchange, symbol : str
+        Market (ccxt ids).
+    stored_rows : list of dict or None
+        The store's ``markets`` rows of the symbol (``effective_from`` as int UTC ms or aware
+        datetime), None or empty when it has none.
+    start_ms, end_ms : int or None
+        The run's time range, UTC ms (None: unknown; the newest version is used).
+    warnings : list of str
+        Receives the lines naming built-in values used and versions not applied.
+
+    Raises
+    ------
+    UnknownSymbolError
+        When neither the store nor the venue's built-in data knows the symbol's spec.
+    """
+    rows = sorted((dict(r, effective_from=_row_ms(r["effective_from"])) for r in stored_rows or []),
+                  key=lambda r: r["effective_from"])
+    starts = [r["effective_from"] for r in rows]
+    at = start_ms if start_ms is not None else (starts[-1] if starts else None)
+    built_in = _built_in_market(exchange, symbol, at, warnings)
+    source = _built_in_label(exchange)
+    index = bisect.bisect_right(starts, at) - 1 if at is not None and rows else -1
+    if index < 0:
+        if built_in is None:
+            raise _unknown_symbol(venue_data(exchange), symbol, "market spec") if not rows else UnknownSymbolError(
+                f"{exchange} {symbol}: the stored markets start {utc_text(starts[0])}, after the run's start "
+                f"{utc_text(int(at))}, and there is no built-in spec; import an older markets snapshot or start later")
+        reason = ("the store has no markets rows for it; import them with `margincall data import PATH` "
+                  "(exchangeInfo or a ccxt markets dump)" if not rows else
+                  f"the stored markets start {utc_text(starts[0])}")
+        warnings.append(f"markets {symbol}: {source}, spec effective_from {utc_text(built_in.effective_from)} "
+                        f"(tick {built_in.tick_size:g}, lot {built_in.lot_size:g}, taker fee {built_in.taker_fee:g}, "
+                        f"liquidation fee {built_in.liquidation_fee_rate:g}) used for {_span_text(start_ms, end_ms)} "
+                        f"({reason})")
+        later = [s for s in starts if start_ms is not None and start_ms < s and (end_ms is None or s < end_ms)]
+        _warn_not_applied(symbol, later, warnings)
+        return built_in
+    row = rows[index]
+    values: dict[str, Any] = {}
+    filled = []
+    for name in _MARKET_FIELDS:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            if built_in is None:
+                raise UnknownSymbolError(
+                    f"{exchange} {symbol}: the stored markets row effective_from {utc_text(row['effective_from'])} "
+                    f"has no {name} and there is no built-in value; re-import the markets with it, or set it "
+                    "in the run config (fees=, liquidation_fee_rate=)")
+            value = getattr(built_in, name)
+            filled.append(name)
+        values[name] = value
+    if filled:
+        warnings.append(f"markets {symbol}: the stored spec effective_from {utc_text(row['effective_from'])} "
+                        f"has no {', '.join(filled)}; {source} values in force at the start are used")
+    later = [s for s in starts[index + 1:] if end_ms is None or s < end_ms]
+    _warn_not_applied(symbol, later, warnings)
+    return MarketSpec(exchange=row.get("exchange", exchange), symbol=symbol, effective_from=row["effective_from"],
+                      **{k: (float(v) if k not in ("base", "quote", "settle", "contract_type") else str(v))
+                         for k, v in values.items()})
+
+
+def _warn_not_applied(symbol: str, starts: list[int], warnings: list[str]) -> None:
+    if starts:
+        warnings.append(f"markets {symbol}: a spec version takes effect inside the run "
+                        f"({', '.join(utc_text(s) for s in starts)}); the engine keeps the spec in force "
+                        "at the first bar for the whole run")
+
+
+def _built_in_market(exchange: str, symbol: str, at: int | None, warnings: list[str]) -> MarketSpec | None:
+    """The built-in spec at ``at`` (the earliest one, with a warning, before it); None if unknown."""
+    try:
+        return default_market(exchange, symbol, at)
+    except (UnknownSymbolError, UnknownVenueError):
+        return None
+    except VersionError:
+        spec = default_market(exchange, symbol, None)
+        first = min(_ms(r["effective_from"]) for r in venue_data(exchange).markets[symbol])
+        warnings.append(f"markets {symbol}: no built-in spec or fee is known at {utc_text(int(at))} (the first "
+                        f"takes effect {utc_text(first)}); the latest known values are used")
+        return spec
+
+
+def _row_ms(value: Any) -> int:
+    if isinstance(value, datetime):
+        return _ms(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return int(value)

@@ -452,6 +452,10 @@ def test_stored_demo_loads_into_market_data_with_detail(demo, tmp_path):
     write_to_store(store, demo)
     data = MarketData.from_store(store, exchange=EXCHANGE, symbols=[BTC, ETH], timeframe="1h",
                                  detail_timeframe="1m")
-    assert data.quality_warnings == []
+    # the store holds no tiers or markets: the built-in tables are used, each named with its
+    # effective_from (one loader for every command); nothing else is wrong with the data
+    assert sorted(w.split(": ")[0] for w in data.quality_warnings) == sorted(
+        f"{kind} {s}" for kind in ("tiers", "markets") for s in (BTC, ETH))
+    assert all("built-in" in w and "effective_from" in w for w in data.quality_warnings)
     assert data.bars[BTC].ts.size == 30 * 24 and data.detail[ETH].ts.size == 30 * 1440
     assert data.funding[BTC].ts.size == 90

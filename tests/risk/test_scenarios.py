@@ -17,8 +17,8 @@ from backtest.risk.scenarios import (
     VolatilityScale,
     check_ohlc,
     parse_scenario,
-    run_stress,
 )
+from backtest.risk.stress import run_stress
 
 HOUR = 3_600_000
 SYMBOL = "BTC/USDT:USDT"

@@ -1,0 +1,295 @@
+"""The one market-data loader of every command: candles, funding, tiers and markets from a store.
+
+``run``, ``sweep``, ``replay``, ``stress``, ``mc`` and ``survive`` all read the store through
+:func:`load_market`, so they apply the same rules:
+
+* **Last-price candles** are required; when none are stored for the range the error names the
+  market, the range and the command that fetches (or imports) them.
+* **Mark candles**: Binance liquidates on the mark price. Bars without a stored mark candle
+  take mark = last price, and a data-quality warning says so with the command that fetches
+  the mark (liquidations then trigger on traded wicks: pessimistic for the trader).
+* **Funding**: the stored settlements of the range (none: the engine warns and applies none).
+* **Risk tiers and market specs**: the stored ``risk_tiers`` / ``markets`` where they cover
+  the date, the venue's built-in dated tables otherwise
+  (:func:`backtest.venues.defaults.resolve_tier_schedule`,
+  :func:`~backtest.venues.defaults.resolve_market`); each built-in table used is named in a
+  warning with its source and ``effective_from``.
+
+Every warning lands in :attr:`LoadedMarket.warnings` and from there in the
+``MarketData.quality_warnings`` that each command prints (and the run manifest records).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from backtest.errors import MarketDataError
+from backtest.market_data import MarketData, timeframe_ms
+
+__all__ = ["LoadedMarket", "MissingStoreDataError", "fetch_command", "import_command", "load_market"]
+
+_OHLC = ("open", "high", "low", "close")
+
+
+class MissingStoreDataError(MarketDataError, LookupError):
+    """The store holds no last-price candles of a market over the range asked for."""
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def fetch_command(*, exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None,
+                  what: str = "ohlcv,mark,funding") -> str:
+    """The ``margincall data fetch`` command line that downloads the range (end day inclusive)."""
+    since = f" --since {_day(start_ms)}" if start_ms is not None else " --since YYYY-MM-DD"
+    until = f" --until {_day(end_ms + 86_399_999)}" if end_ms is not None else ""  # --until is exclusive
+    return (f"margincall data fetch --exchange {exchange} --symbol {symbol} --timeframe {timeframe}"
+            f"{since}{until} --what {what}")
+
+
+def import_command(*, symbol: str, timeframe: str, price_type: str = "last") -> str:
+    """The ``margincall data import`` command line for a local Binance dump file."""
+    kind = "markPriceKlines" if price_type == "mark" else "klines"
+    return (f"margincall data import PATH --kind {kind} --symbol {symbol} --timeframe {timeframe}"
+            + (" --price-type mark" if price_type == "mark" else ""))
+
+
+@dataclass(frozen=True)
+class LoadedMarket:
+    """What :func:`load_market` read: engine-format frames plus the tables and warnings.
+
+    Attributes
+    ----------
+    exchange, timeframe : str
+        The market and the bars' timeframe.
+    bars : dict of str to DataFrame
+        Per symbol ``ts, open, high, low, close, volume, mark_open, mark_high, mark_low,
+        mark_close`` (mark = last where no mark candle is stored, with a warning).
+    funding : dict of str to DataFrame
+        Per symbol with stored settlements: ``ts, rate, interval_hours, mark_price``.
+    detail : dict of str to DataFrame or None
+        Finer candles (same columns) when a detail timeframe was asked for.
+    detail_timeframe : str or None
+        Their timeframe.
+    tiers : dict of str to TierSchedule
+        Stored versions where they cover the date, built-in before.
+    markets : dict of str to MarketSpec
+        The spec in force at the first bar (stored, else built-in).
+    sources : list of dict
+        Provenance (files, checksums, rows, range) for the manifest.
+    warnings : list of str
+        Data-quality warnings (mark fallback, partial coverage, built-in tables used).
+    """
+
+    exchange: str
+    timeframe: str
+    bars: dict[str, pl.DataFrame]
+    funding: dict[str, pl.DataFrame]
+    tiers: dict[str, Any]
+    markets: dict[str, Any]
+    detail: dict[str, pl.DataFrame] | None = None
+    detail_timeframe: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def market_data(self) -> MarketData:
+        """The loaded frames as :class:`~backtest.market_data.MarketData` (tables and warnings kept)."""
+        return MarketData.from_frames(self.bars, self.funding or None, timeframe=self.timeframe,
+                                      detail_bars=self.detail, detail_timeframe=self.detail_timeframe,
+                                      tiers=self.tiers, markets=self.markets, exchange=self.exchange,
+                                      sources=self.sources, quality_warnings=self.warnings)
+
+
+def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
+                start: int | datetime | None = None, end: int | datetime | None = None,
+                detail_timeframe: str | None = None, label: str | None = None) -> LoadedMarket:
+    """Read candles (last + mark), funding, tiers and markets of ``[start, end)`` from a store.
+
+    Parameters
+    ----------
+    store : MarketStore
+        ``data_loaders.store.MarketStore``.
+    exchange : str
+        ccxt exchange id of the stored data.
+    symbols : sequence of str
+        ccxt unified symbols.
+    timeframe : str
+        Candle timeframe of the strategy bars.
+    start, end : int (UTC ms) or datetime, optional
+        Range, end exclusive; None = everything stored.
+    detail_timeframe : str, optional
+        Finer candles for the intrabar path.
+    label : str, optional
+        What the data is for, starting every message (e.g. ``crash window '2020-03-12'``).
+
+    Raises
+    ------
+    MissingStoreDataError
+        No last-price candle of a symbol in the range (the message has the fetch command).
+    MarketDataError
+        Stored tiers the engine cannot use (the message names the fix).
+    """
+    from data_loaders.schemas import to_ms
+
+    start_ms = None if start is None else to_ms(start)
+    end_ms = None if end is None else to_ms(end)
+    what = label or f"{exchange} {timeframe} data"
+    warnings: list[str] = []
+    sources: list[dict[str, Any]] = []
+    bars, detail, funding, tiers, markets = {}, {}, {}, {}, {}
+    for symbol in symbols:
+        bars[symbol] = _bars(store, exchange, symbol, timeframe, start_ms, end_ms, what, sources, warnings)
+        if detail_timeframe:
+            detail[symbol] = _bars(store, exchange, symbol, detail_timeframe, start_ms, end_ms, what, sources,
+                                   warnings)
+        frame = _read(store, "funding", exchange=exchange, symbol=symbol, start=start_ms, end=end_ms)
+        if frame is not None and frame.height:
+            funding[symbol] = frame.select("ts", "rate", "interval_hours", "mark_price")
+            sources.append(_source(store, "funding", exchange, symbol, None, frame))
+        ts = bars[symbol]["ts"]
+        first = to_ms(ts[0])
+        last = to_ms(ts[-1]) + timeframe_ms(timeframe)
+        tiers[symbol] = _tiers(store, exchange, symbol, first, last, sources, warnings)
+        markets[symbol] = _markets(store, exchange, symbol, first, last, sources, warnings)
+    return LoadedMarket(exchange=exchange, timeframe=timeframe, bars=bars, funding=funding, tiers=tiers,
+                        markets=markets, detail=detail or None, detail_timeframe=detail_timeframe,
+                        sources=sources, warnings=warnings)
+
+
+def _read(store: Any, dataset: str, **query: Any) -> pl.DataFrame | None:
+    """``store.read(dataset, ...)``, None when nothing of it is stored."""
+    from data_loaders.errors import DataNotFoundError
+
+    try:
+        return store.read(dataset, **query)
+    except DataNotFoundError:
+        return None
+
+
+def _span(start_ms: int | None, end_ms: int | None) -> str:
+    if start_ms is None or end_ms is None:
+        return "the whole stored range"
+    return f"{_day(start_ms)} .. {_day(end_ms - 1)}"
+
+
+def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None,
+          what: str, sources: list[dict[str, Any]], warnings: list[str]) -> pl.DataFrame:
+    """Last candles joined with the mark ones; mark = last (warned) where no mark is stored."""
+    from data_loaders.errors import DataNotFoundError
+
+    fetch = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms, end_ms=end_ms)
+    fix = f"Fetch them with `{fetch}` or import a dump with `{import_command(symbol=symbol, timeframe=timeframe)}`"
+    span = _span(start_ms, end_ms)
+    try:
+        last = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="last",
+                          start=start_ms, end=end_ms)
+    except DataNotFoundError as exc:
+        raise MissingStoreDataError(
+            f"{what}: no {timeframe} last-price candles of {symbol} on {exchange} for {span} in the store "
+            f"({exc}). {fix}") from None
+    if last.height == 0:
+        raise MissingStoreDataError(
+            f"{what}: the store has {symbol} {timeframe} candles on {exchange}, but none in {span}. {fix}")
+    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, last, "last"))
+    if start_ms is not None and end_ms is not None:
+        expected = (end_ms - start_ms) // timeframe_ms(timeframe)
+        if last.height < expected:
+            warnings.append(f"{what}: {symbol} {timeframe} covers {last.height} of {expected} bars of {span}; "
+                            f"the run uses what is stored (complete it with `{fetch}`)")
+    frame = last.select("ts", *_OHLC, "volume")
+    from data_loaders.schemas import to_ms
+
+    # the mark fetch command covers what the run reads, also when no range was given
+    covered = (to_ms(frame["ts"][0]) if start_ms is None else start_ms,
+               to_ms(frame["ts"][-1]) + timeframe_ms(timeframe) if end_ms is None else end_ms)
+    mark = _read(store, "ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="mark",
+                 start=start_ms, end=end_ms)
+    fetch_mark = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=covered[0],
+                               end_ms=covered[1], what="mark")
+    if mark is None or mark.height == 0:
+        warnings.append(f"{what}: no {timeframe} mark-price candles of {symbol}; mark = last price (liquidations "
+                        "trigger on traded wicks, which Binance does not do: results are pessimistic). Fetch the "
+                        f"mark with `{fetch_mark}`")
+        return frame.with_columns([pl.col(c).alias(f"mark_{c}") for c in _OHLC])
+    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, mark, "mark"))
+    mark = mark.select("ts", *[pl.col(c).alias(f"mark_{c}") for c in _OHLC])
+    joined = frame.join(mark, on="ts", how="left", maintain_order="left")
+    missing = joined["mark_close"].null_count()
+    if missing:
+        warnings.append(f"{what}: {missing} of {joined.height} {symbol} {timeframe} bars have no mark candle; "
+                        f"mark = last price on those bars (fetch the mark candles: `{fetch_mark}`)")
+        joined = joined.with_columns([pl.col(f"mark_{c}").fill_null(pl.col(c)) for c in _OHLC])
+    return joined
+
+
+def _tiers(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, sources: list[dict[str, Any]],
+           warnings: list[str]) -> Any:
+    from backtest.venues.defaults import resolve_tier_schedule
+    from backtest.venues.errors import TierError
+    from backtest.venues.tiers import TierSchedule
+
+    frame = _read(store, "risk_tiers", exchange=exchange, symbol=symbol)
+    stored = None
+    if frame is not None and frame.height:
+        try:
+            stored = TierSchedule.from_frame(frame, exchange=exchange, symbol=symbol)
+        except TierError as exc:
+            raise MarketDataError(
+                f"stored risk_tiers of {exchange} {symbol}: the engine cannot use them ({exc}). Remove the bad "
+                "import (`margincall data rm`) and import a valid tier table") from None
+        sources.append(_source(store, "risk_tiers", exchange, symbol, None, frame))
+    return resolve_tier_schedule(exchange, symbol, stored, start_ms=start_ms, end_ms=end_ms, warnings=warnings)
+
+
+def _markets(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, sources: list[dict[str, Any]],
+             warnings: list[str]) -> Any:
+    from backtest.venues.defaults import resolve_market
+
+    frame = _read(store, "markets", exchange=exchange, symbol=symbol)
+    rows = None
+    if frame is not None and frame.height:
+        rows = frame.to_dicts()
+        sources.append(_source(store, "markets", exchange, symbol, None, frame))
+    try:
+        return resolve_market(exchange, symbol, rows, start_ms=start_ms, end_ms=end_ms, warnings=warnings)
+    except ValueError as exc:  # a stored row MarketSpec refuses (e.g. tick size 0)
+        raise MarketDataError(f"stored markets of {exchange} {symbol}: {exc}. Re-import the markets "
+                              "(`margincall data import`) or remove the bad rows (`margincall data rm`)") from None
+
+
+def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str | None,
+            frame: pl.DataFrame, price_type: str | None = None) -> dict[str, Any]:
+    """Provenance of a dataset read from the store: files with checksums, rows and range."""
+    entry: dict[str, Any] = {"dataset": dataset, "exchange": exchange, "symbol": symbol,
+                             "timeframe": timeframe, "price_type": price_type, "rows": frame.height}
+    time_column = "ts" if "ts" in frame.columns else "effective_from" if "effective_from" in frame.columns else None
+    if frame.height and time_column:
+        entry["range"] = [str(frame[time_column].min()), str(frame[time_column].max())]
+    files = []
+    try:
+        from data_loaders.store import sha256_file
+
+        kwargs = {"exchange": exchange, "symbol": symbol}
+        if timeframe is not None:
+            kwargs["timeframe"] = timeframe
+        if price_type is not None:
+            kwargs["price_type"] = price_type
+        directory = Path(store.partition_dir(dataset, **kwargs))
+        for path in sorted(directory.rglob("*.parquet")):
+            files.append({"path": str(path), "sha256": sha256_file(path)})
+        entry["path"] = str(directory)
+    except Exception as exc:  # provenance is best effort; the data itself was read fine
+        entry["files_error"] = str(exc)
+    entry["files"] = files
+    # One digest per dataset partition: the sha256 of its files' sha256 in path order, so a
+    # report can show a single checksum that changes when any stored file changes.
+    combined = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+    entry["sha256"] = combined if files else None
+    return entry
