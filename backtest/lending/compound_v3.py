@@ -30,6 +30,7 @@ __all__ = [
     "Holding",
     "Purchase",
     "absorb",
+    "absorbed_base_balance",
     "buy_collateral",
     "collateral_value",
     "is_borrow_collateralized",
@@ -152,6 +153,16 @@ class Absorption:
         return self.new_base_balance - self.old_base_balance
 
 
+def absorbed_base_balance(*, base_balance: float, base_price: float,
+                          holdings: Iterable[Holding]) -> float:
+    """Base balance after ``absorb``: ``max(0, balance + sum(value * liquidationFactor) /
+    basePrice)`` (tokens). The formula alone; :func:`absorb` also checks the account is
+    liquidatable and does the reserve accounting. Source: [COMET] ``absorbInternal``; vector
+    ``comet-absorb-more-than-enough``."""
+    _debt_usd(base_balance, base_price)
+    return max(0.0, base_balance + collateral_value(holdings, "liquidation") / base_price)
+
+
 def absorb(*, base_balance: float, base_price: float, holdings: Iterable[Holding],
            reserves: float) -> Absorption:
     """``absorb`` one account: seize *all* collateral, credit ``sum(value * liquidationFactor)
@@ -176,7 +187,8 @@ def absorb(*, base_balance: float, base_price: float, holdings: Iterable[Holding
     if not is_liquidatable(base_balance=base_balance, base_price=base_price, holdings=items):
         return Absorption(False, base_balance, base_balance, 0.0, MappingProxyType({}), reserves)
     credited = collateral_value(items, "liquidation")
-    new_balance = max(0.0, base_balance + credited / base_price)
+    new_balance = absorbed_base_balance(base_balance=base_balance, base_price=base_price,
+                                        holdings=items)
     seized: dict[str, float] = {}
     for h in items:
         seized[h.config.asset] = seized.get(h.config.asset, 0.0) + h.amount
