@@ -162,7 +162,8 @@ def bark(*, ink: float, art: float, rate: float, chop: float, room: float = math
             dart = art  # the remnant would be dusty: liquidate the whole vault
         elif dart * rate < dust:
             return Bark("dusty_auction", 0.0, 0.0, 0.0, 0.0, 0.0, ink, art)
-    dink = ink * dart / art if art else 0.0
+    # a whole-vault liquidation takes exactly ink (ink * art / art can round above ink)
+    dink = ink if dart == art else ink * dart / art
     if dink <= 0:
         return Bark("null_auction", 0.0, 0.0, 0.0, 0.0, 0.0, ink, art)
     due = dart * rate
@@ -194,7 +195,8 @@ class LinearDecrease:
     def price(self, top: float, elapsed: float) -> float:
         """Auction price after ``elapsed`` seconds, DAI per gem."""
         t = _elapsed(elapsed)
-        return 0.0 if t >= self.tau else non_negative("top", top) * (self.tau - t) / self.tau
+        # the factor first, as the contract does (rmul(top, (tau - dur) * RAY / tau)): <= 1
+        return 0.0 if t >= self.tau else non_negative("top", top) * ((self.tau - t) / self.tau)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ def bite(*, ink: float, art: float, rate: float, chop: float, lump: float = math
     rate = positive("ilk rate", rate)
     penalty = at_least("chop", chop, 1.0, "the penalty multiplier, 1.13 = 13 %")
     lot = min(ink, positive("lump", lump, allow_inf=True))
-    taken = min(art, lot * art / ink) if ink else 0.0
+    taken = art if lot == ink else min(art, lot * art / ink)
     due = taken * rate
     return Bite(lot, taken, due, due * penalty, ink - lot, art - taken)
 
