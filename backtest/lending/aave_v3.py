@@ -62,11 +62,11 @@ __all__ = [
 
 #: HF at or below which 100 % of the debt may be repaid ([LL30], [LL33]: 0.95e18).
 CLOSE_FACTOR_HF_THRESHOLD = 0.95
-#: Share of the debt repayable above that HF ([LL30]/[LL33] ``DEFAULT_LIQUIDATION_CLOSE_FACTOR`` 0.5e4 bps).
+#: Share of the debt repayable above that HF ([LL30]/[LL33]: 0.5e4 bps).
 DEFAULT_CLOSE_FACTOR = 0.5
-#: v3.3: below this collateral or debt (base currency, USD market: 2,000e8) 100 % is repayable ([LL33]).
+#: v3.3: below this collateral or debt (base currency; 2,000e8 USD) 100 % is repayable ([LL33]).
 MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD = 2000.0
-#: v3.3: a partial liquidation must leave at least this much of debt and collateral ([LL33]: threshold / 2).
+#: v3.3: a partial liquidation must leave this much of debt and collateral ([LL33]: threshold/2).
 MIN_LEFTOVER_BASE = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD / 2
 
 VERSIONS = ("3.0", "3.1", "3.2", "3.3")
@@ -224,12 +224,14 @@ class Position:
 
     def __post_init__(self) -> None:
         for side in ("collateral", "debt"):
-            clean = {a: non_negative(f"position {side} {a}", v) for a, v in getattr(self, side).items()}
+            clean = {asset: non_negative(f"position {side} {asset}", amount)
+                     for asset, amount in getattr(self, side).items()}
             object.__setattr__(self, side, MappingProxyType(clean))
 
 
 def _price(prices: Mapping[str, float], asset: str) -> float:
-    return positive(f"price of {asset}", lookup("price", asset, prices, "Aave oracle"))  # type: ignore[arg-type]
+    price = lookup("price", asset, prices, "Aave oracle")
+    return positive(f"price of {asset}", price)  # type: ignore[arg-type]
 
 
 def health_factor(collateral: Iterable[tuple[float, float]], debt_base: float) -> float:
