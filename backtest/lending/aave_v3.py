@@ -29,6 +29,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from backtest.errors import did_you_mean
+from backtest.lending import aave_kernels as kernels
+from backtest.lending.aave_kernels import (
+    CLOSE_FACTOR_HF_THRESHOLD,
+    DEFAULT_CLOSE_FACTOR,
+    MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD,
+    MIN_LEFTOVER_BASE,
+)
 from backtest.lending.checks import at_least, fraction, lookup, non_negative, positive
 from backtest.lending.errors import LendingParameterError
 
@@ -59,15 +66,6 @@ __all__ = [
     "max_partial_leaving_dust_floor",
     "toxic_loan_to_value",
 ]
-
-#: HF at or below which 100 % of the debt may be repaid ([LL30], [LL33]: 0.95e18).
-CLOSE_FACTOR_HF_THRESHOLD = 0.95
-#: Share of the debt repayable above that HF ([LL30]/[LL33]: 0.5e4 bps).
-DEFAULT_CLOSE_FACTOR = 0.5
-#: v3.3: below this collateral or debt (base currency; 2,000e8 USD) 100 % is repayable ([LL33]).
-MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD = 2000.0
-#: v3.3: a partial liquidation must leave this much of debt and collateral ([LL33]: threshold/2).
-MIN_LEFTOVER_BASE = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD / 2
 
 VERSIONS = ("3.0", "3.1", "3.2", "3.3")
 
@@ -361,7 +359,7 @@ def borrow_refusal(position: Position, prices: Mapping[str, float], market: Mark
 
 def close_factor_v30(health_factor: float) -> float:
     """v3.0-v3.2 close factor: 0.5 of the reserve's debt, 1.0 when ``HF <= 0.95``. Source: [LL30]."""
-    return 1.0 if health_factor <= CLOSE_FACTOR_HF_THRESHOLD else DEFAULT_CLOSE_FACTOR
+    return float(kernels.close_factor_v30(health_factor))
 
 
 def max_liquidatable_debt_v30(reserve_debt: float, health_factor: float) -> float:
@@ -383,10 +381,8 @@ def max_liquidatable_debt_v33(*, reserve_collateral_base: float, reserve_debt_ba
     collateral = non_negative("reserve_collateral_base", reserve_collateral_base)
     reserve_debt = non_negative("reserve_debt_base", reserve_debt_base)
     total_debt = non_negative("total_debt_base", total_debt_base)
-    if (collateral >= threshold_base and reserve_debt >= threshold_base
-            and health_factor > CLOSE_FACTOR_HF_THRESHOLD):
-        return min(reserve_debt, total_debt * DEFAULT_CLOSE_FACTOR)
-    return reserve_debt
+    return float(kernels.max_liquidatable_debt_v33(collateral, reserve_debt, total_debt,
+                                                   health_factor, threshold_base))
 
 
 def max_partial_leaving_dust_floor(balance_base: float,
@@ -434,13 +430,9 @@ def collateral_to_seize(*, debt_to_cover: float, debt_price: float, collateral_p
     balance = non_negative("collateral_balance", collateral_balance)
     bonus = at_least("liquidation_bonus", liquidation_bonus, 1.0, "a multiplier >= 1")
     fee_share = fraction("liquidation_protocol_fee", liquidation_protocol_fee)
-    seized = debt * p_debt / p_coll * bonus
-    capped = seized > balance
-    if capped:
-        seized = balance
-        debt = balance * p_coll / p_debt / bonus
-    fee = (seized - seized / bonus) * fee_share
-    return Seizure(debt, seized, seized - fee, fee, capped)
+    k = kernels.seize(debt, p_debt, p_coll, balance, bonus, fee_share)
+    return Seizure(float(k.debt_repaid), float(k.collateral_seized),
+                   float(k.collateral_to_liquidator), float(k.protocol_fee), bool(k.capped))
 
 
 @dataclass(frozen=True)
