@@ -202,6 +202,7 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
         "collateral_sold", "deficit")}
     oracle_price, oracle_time, fresh = math.nan, -math.inf, True
     pending = False   # liquidatable positions left unliquidated (unprofitable) last step
+    idx = np.zeros(0, dtype=np.int64)   # rows at risk at the last check
     total_deficit = 0.0
     for i in range(t.size):
         pool = pool.arbitraged(market[i], config.arbitrage_share)
@@ -212,11 +213,14 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
             oracle_price, oracle_time, fresh = source, t[i], True
         n_liq, repaid_sum, sold_sum, deficit_step = 0, 0.0, 0.0, 0.0
         if fresh or pending:
-            # HF < 1 <=> coll * price * LT < debt; only these rows are touched below
-            active = debt > 0
-            at_risk = active & (coll * oracle_price * lt < debt)
-            toxic |= active & (debt * bonus > coll * oracle_price)
-            idx = np.flatnonzero(at_risk)
+            # HF < 1 <=> coll * price * LT < debt. A full scan only when the oracle moved:
+            # between updates only rows already at risk can be (still) liquidatable.
+            if fresh:
+                active = debt > 0
+                toxic |= active & (debt * bonus > coll * oracle_price)
+                idx = np.flatnonzero(active & (coll * oracle_price * lt < debt))
+            else:
+                idx = idx[coll[idx] * oracle_price * lt[idx] < debt[idx]]
             pending = False
             if idx.size:
                 s = _liquidation_amounts(coll[idx], debt[idx], lt[idx], bonus[idx],
