@@ -7,6 +7,11 @@
   ``absorb``, ``quoteCollateral`` / ``buyCollateral``.
 * :mod:`backtest.lending.maker` — vault safety, ``Dog.bark``, Clipper price curves, ``take``.
 * :mod:`backtest.lending.maker_flipper` — ``Cat.bite`` and the Flipper auctions of 2020.
+* :mod:`backtest.lending.aave_kernels` — the Aave close-factor and seizure rules as numpy
+  kernels shared by the scalar API and the simulation.
+* :mod:`backtest.lending.oracle`, :mod:`backtest.lending.amm`,
+  :mod:`backtest.lending.simulation` — the vectorized simulation core: push-oracle and OSM
+  paths, a constant-product pool, positions as arrays liquidated by profit-seeking agents.
 * :mod:`backtest.lending.errors` — the errors raised for invalid input.
 
 Outcomes (a refused liquidation, a losing bid, bad debt) are fields of the returned records;

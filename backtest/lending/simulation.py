@@ -216,7 +216,7 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
             # HF < 1 <=> coll * price * LT < debt. A full scan only when the oracle moved:
             # between updates only rows already at risk can be (still) liquidatable.
             if fresh:
-                active = debt > 0
+                active = (debt > 0) & (coll > 0)   # nothing left to seize: not a candidate
                 toxic |= active & (debt * bonus > coll * oracle_price)
                 idx = np.flatnonzero(active & (coll * oracle_price * lt < debt))
             else:
