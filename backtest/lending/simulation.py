@@ -220,7 +220,7 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
                 toxic |= active & (debt * bonus > coll * oracle_price)
                 idx = np.flatnonzero(active & (coll * oracle_price * lt < debt))
             else:
-                idx = idx[coll[idx] * oracle_price * lt[idx] < debt[idx]]
+                idx = idx[(coll[idx] > 0) & (coll[idx] * oracle_price * lt[idx] < debt[idx])]
             pending = False
             if idx.size:
                 s = _liquidation_amounts(coll[idx], debt[idx], lt[idx], bonus[idx],
@@ -248,7 +248,8 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
                     records.append({
                         "step": np.full(rows.size, i, dtype=np.float64), "position": rows,
                         "oracle_price": np.full(rows.size, oracle_price),
-                        "debt_repaid": s.debt_repaid[go], "collateral_seized": s.collateral_seized[go],
+                        "debt_repaid": s.debt_repaid[go],
+                        "collateral_seized": s.collateral_seized[go],
                         "collateral_to_liquidator": sold, "protocol_fee": s.protocol_fee[go],
                         "estimated_proceeds": estimate[go], "realised_proceeds": realised,
                         "gas_cost": np.full(rows.size, config.gas_cost),
