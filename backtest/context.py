@@ -10,7 +10,6 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
 import polars as pl
 
 from backtest.broker import Broker
@@ -140,10 +139,18 @@ class Context:
 
     def last_funding_rate(self, symbol: str | None = None) -> float:
         """Rate of the latest settlement at or before now (nan when none yet)."""
+        from backtest.strategy import settled_rates
+
         st = self._st
         fund = st.data.funding[st.data.symbols[self._sym(symbol)]]
-        k = int(np.searchsorted(fund.ts, self.time, side="right")) - 1
-        return float(fund.rate[k]) if k >= 0 else math.nan
+        return float(settled_rates(fund, self.time))
+
+    def signal_inputs(self) -> Any:
+        """The run's :class:`~backtest.strategy.SignalInputs` (what a vectorized signal reads;
+        the array path builds the same from the market data and the run configuration)."""
+        from backtest.strategy import SignalInputs
+
+        return SignalInputs.of_run(self._st.data, self._st.config)
 
     # ------------------------------------------------------------------ state views
     def _sync(self) -> None:
