@@ -278,6 +278,10 @@ class Context:
         A flip closes the old position, then opens the new one sized on the updated wallet.
         Returns the order, or None when nothing needs doing.
         """
+        if not math.isfinite(fraction):
+            raise StrategyError(
+                f"target_exposure: expected a finite fraction of the sizing basis (1.0 long 1x, -1.0 "
+                f"short, 0.0 flat), found {fraction!r}; skip the call to keep what is held")
         s = 0 if symbol is None else self._sym(symbol)
         want = (fraction > 0) - (fraction < 0)
         pending = self._pending_target[s]

@@ -335,7 +335,7 @@ def strategy_class(spec: str | type[Strategy]) -> type[Strategy]:
         if not hasattr(module, attr):
             names = _strategies_in(module)
             raise StrategyError(f"strategy {spec!r}: {where!r} has no {attr!r}"
-                                f"{did_you_mean(attr, names)}; strategies there: {names}")
+                                f"{did_you_mean(attr, names)}; strategies there: {', '.join(names) or '(none)'}")
         cls = getattr(module, attr)
     if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
         raise StrategyError(f"strategy {spec!r}: expected a subclass of backtest.Strategy, found "

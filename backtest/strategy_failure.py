@@ -55,13 +55,15 @@ def _hook_frame(exc: BaseException, strategy: Any) -> tuple[str, TracebackType] 
         code = getattr(func, "__code__", None)
         if code is not None:
             codes[code] = hook
+    found = None
     tb = exc.__traceback__
     while tb is not None:
         hook = codes.get(tb.tb_frame.f_code)
-        if hook is not None:
-            return hook, tb
+        # the outermost hook, except that a signal is named rather than the on_bar trading it
+        if hook is not None and (found is None or hook == "signal"):
+            found = hook, tb
         tb = tb.tb_next
-    return None
+    return found
 
 
 def strategy_failure(exc: BaseException, strategy: Any, *, closed: tuple[int, int] | None,
