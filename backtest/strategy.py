@@ -332,6 +332,11 @@ def strategy_class(spec: str | type[Strategy]) -> type[Strategy]:
             except ImportError as exc:
                 raise StrategyError(f"strategy {spec!r}: cannot import module {where!r} ({exc}); "
                                     "check the name, or pass a file as 'path/to/file.py:Class'") from None
+            except Exception as exc:  # noqa: BLE001 - the user's module failed while importing
+                from backtest.strategy_failure import user_traceback
+
+                raise StrategyError(f"strategy {spec!r}: importing module {where!r} raised "
+                                    f"{type(exc).__name__}: {exc}\n{user_traceback(exc)}") from None
         if not hasattr(module, attr):
             names = _strategies_in(module)
             raise StrategyError(f"strategy {spec!r}: {where!r} has no {attr!r}"

@@ -151,3 +151,17 @@ def test_a_non_finite_target_exposure_is_a_mistake_not_a_flat_order(fraction: fl
 
     with pytest.raises(StrategyFailed, match=r"target_exposure: expected a finite fraction.*found (nan|inf|-inf)"):
         run_backtest(market([FLAT] * 3, timeframe="1h"), Bad, config=config())
+
+
+def test_a_failing_signal_is_named_as_the_signal():
+    import numpy as np
+
+    from backtest import Strategy
+
+    class BadSignal(Strategy):
+        def signal(self, inputs):  # noqa: ANN001, ANN201
+            return np.log(inputs.close) / undefined_name  # noqa: F821
+
+    with pytest.raises(StrategyFailed, match="strategy BadSignal: signal raised NameError") as info:
+        run_backtest(market([FLAT] * 3, timeframe="1h"), BadSignal, config=config())
+    assert "undefined_name" in str(info.value) and "backtest/strategy.py" not in str(info.value)

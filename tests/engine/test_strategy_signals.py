@@ -138,3 +138,27 @@ def test_a_user_signal_strategy_runs_identically_on_both_paths(data: MarketData)
     assert_identical(event, run_signals(data, strategy_signals(Momentum, {"lookback": 120}, data, config),
                                         config=config))
     assert event.fills.height > 5
+
+
+def test_a_signal_strategy_run_is_freed_without_the_cyclic_collector(data: MarketData) -> None:
+    """The base on_bar keeps its run's signal next to the context: no cycle may outlive the run."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        result = run_backtest(data, "sma_cross", params={"fast": 12, "slow": 90}, config=RunConfig(leverage=5.0))
+        assert result.summary["n_fills"] > 0
+        state = weakref.ref(result._builders["equity"].__self__._state)  # noqa: SLF001
+        del result
+        assert state() is None, "the run's state outlived its result: a reference cycle"
+    finally:
+        gc.enable()
+
+
+def test_one_instance_run_twice_recomputes_its_signal_per_run(data: MarketData) -> None:
+    strategy = strategy_class("hold")()
+    low = run_backtest(data, strategy, config=RunConfig(leverage=2.0, slippage="none"))
+    high = run_backtest(data, strategy, config=RunConfig(leverage=10.0, slippage="none"))
+    assert high.fills["qty"][0] > 4 * low.fills["qty"][0]
+    assert_identical(high, run_backtest(data, "hold", config=RunConfig(leverage=10.0, slippage="none")))
