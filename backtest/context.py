@@ -10,7 +10,6 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
 import polars as pl
 
 from backtest.broker import Broker
@@ -140,10 +139,18 @@ class Context:
 
     def last_funding_rate(self, symbol: str | None = None) -> float:
         """Rate of the latest settlement at or before now (nan when none yet)."""
+        from backtest.strategy import settled_rates
+
         st = self._st
         fund = st.data.funding[st.data.symbols[self._sym(symbol)]]
-        k = int(np.searchsorted(fund.ts, self.time, side="right")) - 1
-        return float(fund.rate[k]) if k >= 0 else math.nan
+        return float(settled_rates(fund, self.time))
+
+    def signal_inputs(self) -> Any:
+        """The run's :class:`~backtest.strategy.SignalInputs` (what a vectorized signal reads;
+        the array path builds the same from the market data and the run configuration)."""
+        from backtest.strategy import SignalInputs
+
+        return SignalInputs.of_run(self._st.data, self._st.config)
 
     # ------------------------------------------------------------------ state views
     def _sync(self) -> None:
@@ -271,6 +278,10 @@ class Context:
         A flip closes the old position, then opens the new one sized on the updated wallet.
         Returns the order, or None when nothing needs doing.
         """
+        if not math.isfinite(fraction):
+            raise StrategyError(
+                f"target_exposure: expected a finite fraction of the sizing basis (1.0 long 1x, -1.0 "
+                f"short, 0.0 flat), found {fraction!r}; skip the call to keep what is held")
         s = 0 if symbol is None else self._sym(symbol)
         want = (fraction > 0) - (fraction < 0)
         pending = self._pending_target[s]

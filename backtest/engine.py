@@ -115,7 +115,7 @@ class RunLoop:
                                      policy=config.path_policy, gating=config.gating)
         frames, columns = [], []
         for symbol in data.symbols:
-            frame = strategy.features(data.frames[symbol])
+            frame = self.guarded(strategy.features, data.frames[symbol])
             if not isinstance(frame, pl.DataFrame) or frame.height != len(data):
                 raise StrategyError(
                     f"{type(strategy).__name__}.features must return a polars DataFrame with one "
@@ -199,7 +199,7 @@ class RunLoop:
     def loop(self) -> None:
         """Run every bar, in chunks when a progress bar is shown."""
         n = len(self.data)
-        self.strategy.on_start(self.ctx)
+        self.guarded(self.strategy.on_start, self.ctx)
         events = set(self.funding.at_open) | set(self.funding.inside)
         ts = self.data.ts
         t = int(ts[0])
@@ -212,7 +212,7 @@ class RunLoop:
         self.event_bars = sorted(events) + [n]
         self.forced = set(self.funding.inside)
         if not self.config.progress:
-            self.run_bars(0, n)
+            self.guarded(self.run_bars, 0, n)
             return
         from rich.progress import Progress
 
@@ -220,8 +220,24 @@ class RunLoop:
         with Progress(transient=True) as progress:
             task = progress.add_task("backtest", total=n)
             for start in range(0, n, every):
-                self.run_bars(start, min(n, start + every))
+                self.guarded(self.run_bars, start, min(n, start + every))
                 progress.update(task, completed=min(n, start + every))
+
+    def guarded(self, call: Any, *args: Any) -> Any:
+        """``call(*args)`` where strategy code runs: an exception raised in the strategy's code
+        becomes a ``StrategyFailed`` naming the hook, the bar and the user's lines
+        (``backtest.strategy_failure``); the engine's own errors pass unchanged."""
+        try:
+            return call(*args)
+        except Exception as exc:
+            from backtest.strategy_failure import strategy_failure
+
+            ctx = getattr(self, "ctx", None)
+            closed = (ctx.bar_index, ctx.time) if ctx is not None and ctx.bar_index >= 0 else None
+            failure = strategy_failure(exc, self.strategy, closed=closed, current=(self.st.bar, self.st.now))
+            if failure is None:
+                raise
+            raise failure from None
 
     def run_bars(self, start: int, stop: int) -> None:
         """Every phase of bars ``[start, stop)`` in order (the per-bar loop, range-gated)."""

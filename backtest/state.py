@@ -12,7 +12,7 @@ from backtest.margin import MarginModel
 from backtest.market_data import MarketData
 from backtest.orders import OrderBook
 
-__all__ = ["RunState"]
+__all__ = ["RunState", "run_fee_rates"]
 
 
 class RunState:
@@ -77,14 +77,9 @@ class RunState:
         self.bar = 0
         self.now = int(data.ts[0]) if len(data) else 0
         self.hooks: Any = None  # the engine's callback dispatcher (strategy hooks)
-        self.fee_rates = [self._fees(m) for m in self.markets]
+        self.fee_rates = [run_fee_rates(config, m) for m in self.markets]
         self.clearance = [self._clearance(m) for m in self.markets]
         self.rounding = config.rounding
-
-    def _fees(self, market: Any) -> tuple[float, float]:
-        if self.config.fees is not None:
-            return self.config.fees
-        return market.maker_fee, market.taker_fee
 
     def _clearance(self, market: Any) -> float:
         if self.config.liquidation_fee_rate is not None:
@@ -137,6 +132,15 @@ class RunState:
         tick = self.markets[sym].tick_size
         units = price / tick
         return (math.ceil(units - 1e-9) if side > 0 else math.floor(units + 1e-9)) * tick
+
+
+def run_fee_rates(config: Any, market: Any) -> tuple[float, float]:
+    """(maker, taker) trading-fee rates a run charges on ``market``: ``config.fees`` when set,
+    else the market's own (fractions of notional). Shared by the run state and the inputs of
+    a strategy's vectorized signal (``backtest.strategy.SignalInputs``)."""
+    if config.fees is not None:
+        return config.fees
+    return market.maker_fee, market.taker_fee
 
 
 def _constant_taker_impact(slippage: Any) -> float | None:

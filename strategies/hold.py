@@ -1,8 +1,9 @@
 """``hold``: constant-leverage long or short from the first bar."""
 from __future__ import annotations
 
-from backtest.errors import StrategyError
-from backtest.strategy import Strategy
+import numpy as np
+
+from backtest.strategy import Param, SignalInputs, Strategy
 
 # Part of the wallet kept free so lot rounding and entry slippage never push the opening
 # order over the available margin.
@@ -10,34 +11,29 @@ _SIZING_RESERVE = 0.01
 
 
 class Hold(Strategy):
-    """Open ``exposure`` x wallet of notional on the first bar and hold it.
+    """Open a position on the first bar and hold it.
 
-    With ``exposure = None`` (the default) the position uses the whole wallet at the run's
+    Exposure is notional / wallet (the run's sizing basis), as everywhere: ``exposure=1`` at
+    any leverage ``L`` is a notional of 1x the wallet, with margin ``wallet / L``. With
+    ``exposure = None`` (the default) the position uses the whole wallet at the run's
     leverage: notional ``N = W (1 - reserve) / (1/L + taker_fee)``, so the initial margin
     ``N/L`` plus the opening fee ``N * taker_fee`` fit in the wallet ``W``. That is "the same
-    strategy at 2, 5, 10, 20, 50x": effective leverage equals the configured one. After a
+    strategy at 2, 5, 10, 20, 50x": effective leverage equals the configured one, in the
+    event engine and in a sweep's array path alike (both trade :meth:`signal`). After a
     liquidation the position is re-opened at the next bar when ``reenter`` is true.
     """
 
-    side = "long"
-    exposure: float | None = None
-    reenter = False
+    name = "hold"
+    side = Param("long", choices=("long", "short"), doc="side of the position")
+    exposure = Param(None, kind=float, gt=0.0, optional=True,
+                     doc="notional / wallet; none = the whole wallet at the run's leverage")
+    reenter = Param(False, doc="re-open after a liquidation")
 
-    def on_start(self, ctx) -> None:  # noqa: ANN001 - Context
-        if self.side not in ("long", "short"):
-            raise StrategyError(f"hold: side must be 'long' or 'short', found {self.side!r}")
-        if self.exposure is not None and not self.exposure > 0:
-            raise StrategyError(f"hold: exposure must be > 0 (notional / wallet), found {self.exposure!r}")
-        self._entered = False
-
-    def on_bar(self, ctx) -> None:  # noqa: ANN001 - Context
-        if not self._entered or self.reenter:
-            exposure = self.exposure if self.exposure is not None else self._full_exposure(ctx)
-            ctx.target_exposure(exposure if self.side == "long" else -exposure)
-            self._entered = True
-
-    @staticmethod
-    def _full_exposure(ctx) -> float:  # noqa: ANN001 - Context
-        leverage = ctx.position().leverage
-        taker = ctx.fee_rates()[1]
-        return (1.0 - _SIZING_RESERVE) / (1.0 / leverage + taker)
+    def signal(self, inputs: SignalInputs) -> np.ndarray:
+        """The exposure on the first bar (every bar with ``reenter``), NaN elsewhere."""
+        exposure = self.exposure
+        if exposure is None:
+            exposure = (1.0 - _SIZING_RESERVE) / (1.0 / inputs.leverage + inputs.taker_fee)
+        out = np.full(inputs.close.size, np.nan)
+        out[:None if self.reenter else 1] = exposure if self.side == "long" else -exposure
+        return out

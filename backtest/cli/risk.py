@@ -393,14 +393,10 @@ def sweep(
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Sweep leverage x strategy parameters on all cores (or Ray); results in Parquet + DuckDB."""
+    from backtest.errors import EngineError
     from backtest.risk.sweep import DataSpec, make_grid, run_sweep
 
-    param_grid: dict[str, list[Any]] = {}
-    for item in grid or []:
-        key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise _fail(f"--grid {item!r}: expected NAME=V1,V2,..., e.g. --grid fast=20,50")
-        param_grid[key.strip()] = [_value(v.strip()) for v in values.split(",") if v.strip()]
+    param_grid = _grid(grid)
     if data is not None:
         spec = DataSpec(symbol=symbol, timeframe=timeframe, bars_path=str(data),
                         funding_path=str(funding) if funding else None, exchange=exchange)
@@ -413,8 +409,12 @@ def sweep(
         configs = make_grid(_floats(leverage, "--leverage"), param_grid)
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
-    except _risk_errors() as exc:
+    except (*_risk_errors(), EngineError) as exc:
         raise _fail(str(exc)) from None
+    from rich.markup import escape
+
+    for note in result.extra.get("notes", []):
+        _console().print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     columns = ["run_id", "leverage", *[f"p_{k}" for k in sorted(param_grid)], "total_return", "max_drawdown",
                "n_liquidations", "final_equity"]
     best = result.table.sort("total_return", descending=True).head(10)
@@ -435,6 +435,25 @@ def sweep(
         rs.write_risk_report(html, title=f"Sweep: {strategy}", subtitle=f"{table.height} runs on {symbol}",
                              sections=sections)
         _console().print(f"wrote {html}")
+
+
+def _grid(items: list[str] | None) -> dict[str, list[Any]]:
+    """``--grid NAME=V1,V2`` options as {name: values}; the strategy checks names and values."""
+    param_grid: dict[str, list[Any]] = {}
+    for item in items or []:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise _fail(f"--grid {item!r}: expected NAME=V1,V2,..., e.g. --grid fast=20,50")
+        parsed = [_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise _fail(f"--grid {item!r}: parameter {key!r} has no values; expected NAME=V1,V2,..., "
+                        f"e.g. --grid {key}=20,50")
+        if key in param_grid:
+            raise _fail(f"--grid {item!r}: parameter {key!r} is given twice; put all its values in one "
+                        f"option, e.g. --grid {key}=20,50")
+        param_grid[key] = parsed
+    return param_grid
 
 
 def register(app: typer.Typer) -> None:

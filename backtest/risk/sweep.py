@@ -7,10 +7,15 @@ margincall[ray]``. Each worker loads the market data once (:class:`DataSpec` is 
 picklable; the loaded data is cached per process) and runs chunks of configurations.
 
 Per-configuration runners are pluggable (:class:`Runner`): :class:`EngineRunner` runs the
-event engine (``backtest.run_backtest``), :class:`SignalRunner` feeds a vectorized signal
-(:mod:`backtest.risk.signals`) to the engine's array path ``backtest.fastpath.run_signals``.
-``runner="auto"`` takes the array path when the strategy has a vectorized signal and the
-array path is installed, the event engine otherwise.
+event engine (``backtest.run_backtest``), :class:`SignalRunner` feeds the strategy's own
+vectorized signal (``Strategy.signal``, the one its event path trades) to the engine's array
+path ``backtest.fastpath.run_signals``. ``runner="auto"`` takes the array path when the
+strategy declares a signal, the event engine otherwise (with a note in the result).
+
+Every grid point's parameters are checked by the strategy's own declarations before any run
+(unknown names get a did-you-mean, bad values a message naming what is expected); points whose
+parameters conflict (``sma_cross`` with ``fast >= slow``) are skipped and counted in a note.
+A grid above :data:`MAX_SWEEP_RUNS` runs is refused before it is built.
 
 Results land in one Parquet table (``sweep.parquet``: one row per configuration, the swept
 values and the run summary) with a DuckDB view ``sweep`` (``sweep.duckdb``).
@@ -22,6 +27,7 @@ import gc
 import itertools
 import math
 import multiprocessing
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,13 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import polars as pl
 
 from backtest.risk.errors import RiskError
-from backtest.risk.signals import resolve_signal
+from backtest.risk.signals import has_signal, strategy_signals
 
-__all__ = ["DataSpec", "EngineRunner", "Runner", "SignalRunner", "SweepConfig", "SweepResult", "make_grid",
-           "run_sweep", "write_sweep"]
+__all__ = ["MAX_SWEEP_RUNS", "DataSpec", "EngineRunner", "Runner", "SignalRunner", "SweepConfig", "SweepResult",
+           "check_configs", "make_grid", "run_sweep", "write_sweep"]
+
+#: Largest number of runs a sweep accepts (a grid is refused before it is built above it).
+MAX_SWEEP_RUNS = 100_000
+#: Local worker processes per core at most (more only add start-up time and memory).
+MAX_WORKERS_PER_CORE = 4
+#: Ray tasks in flight at most (a cluster's size is not known here).
+MAX_RAY_WORKERS = 4_096
 
 
 @dataclass(frozen=True)
@@ -60,11 +74,19 @@ def make_grid(leverages: Sequence[float], param_grid: Mapping[str, Sequence[Any]
     """
     if not leverages:
         raise RiskError("sweep grid: no leverage given; pass e.g. --leverage 2,5,10")
+    for lev in leverages:
+        if isinstance(lev, bool) or not isinstance(lev, numbers.Real) or not (math.isfinite(lev) and lev > 0):
+            raise RiskError(f"sweep grid: leverage {lev!r} is not a finite number > 0; pass e.g. --leverage 2,5,10")
     names = sorted(param_grid or {})
     values = [list((param_grid or {})[n]) for n in names]
     for name, vals in zip(names, values):
         if not vals:
-            raise RiskError(f"sweep grid: parameter {name!r} has no values")
+            raise RiskError(f"sweep grid: parameter {name!r} has no values; pass e.g. --grid {name}=10,20")
+    total = len(leverages) * math.prod(len(v) for v in values)
+    if total > MAX_SWEEP_RUNS:
+        sizes = " x ".join([f"{len(leverages)} leverages"] + [f"{len(v)} {n}" for n, v in zip(names, values)])
+        raise RiskError(f"sweep grid: {total:,} runs ({sizes}) is more than the {MAX_SWEEP_RUNS:,} a sweep "
+                        "accepts; use fewer values per parameter or split the sweep")
     configs = []
     for lev in leverages:
         for combo in itertools.product(*values):
@@ -142,51 +164,112 @@ class EngineRunner:
 
 @dataclass(frozen=True)
 class SignalRunner:
-    """The array path: a vectorized signal into ``backtest.fastpath.run_signals``.
+    """The array path: the strategy's own signal (``Strategy.signal``) into ``run_signals``.
 
-    The signal depends only on the strategy parameters, so a sweep computes it once per
-    parameter combination (:meth:`signals`) and reuses it for every leverage
-    (``run(..., signals=...)``).
+    The signal is computed for each run (it may depend on the leverage and fees, as ``hold``'s
+    full-wallet size does); runs whose signal is the same array as the previous run's reuse
+    its checked form (:meth:`signals` with ``previous``), so a leverage sweep of a signal that
+    ignores the leverage prepares it once per parameter combination.
     """
 
     strategy: str
     name: str = "fastpath"
 
-    def signals(self, market: Any, params: Mapping[str, Any]) -> Any:
-        """The target exposures of ``params`` on ``market``'s first symbol, checked once
-        (``backtest.fastpath.PreparedSignals``: every leverage of the sweep reuses them)."""
-        signal = resolve_signal(self.strategy)
-        if signal is None:
-            raise RiskError(f"strategy {self.strategy!r} has no vectorized signal; use runner='engine'")
+    def signals(self, market: Any, params: Mapping[str, Any], run_config: Any, previous: Any = None) -> Any:
+        """The checked target exposures (``backtest.fastpath.PreparedSignals``) of one run;
+        ``previous`` when it holds the very same values."""
+        raw = strategy_signals(self.strategy, params, market, run_config)
+        if previous is not None and np.array_equal(previous.signals, raw, equal_nan=True):
+            return previous
+        return self.prepare(market, raw)
+
+    def prepare(self, market: Any, raw: Any) -> Any:
+        """``backtest.fastpath.prepare_signals`` (the check and the scan's action tables)."""
         from backtest.fastpath import prepare_signals
 
-        close = market.bars[market.symbols[0]].close
-        return prepare_signals(market, signal(close, dict(params)))
+        return prepare_signals(market, raw)
 
     def run(self, market: Any, config: SweepConfig, base_config: Any, *,
             signals: Any = None) -> dict[str, Any]:
         """See :class:`Runner`; ``signals`` (from :meth:`signals`) skips recomputing them."""
         from backtest.fastpath import run_signals
 
+        run_config = base_config.replace(leverage=config.leverage)
         if signals is None:
-            signals = self.signals(market, config.param_dict)
-        result = run_signals(market, signals, config=base_config.replace(leverage=config.leverage))
-        return result.summary
+            signals = self.signals(market, config.param_dict, run_config)
+        return run_signals(market, signals, config=run_config).summary
 
 
 def pick_runner(strategy: str, runner: str = "auto") -> Runner:
-    """``"engine"``, ``"fastpath"`` or ``"auto"`` (array path when available for the strategy)."""
-    if runner == "engine":
+    """``"engine"``, ``"fastpath"`` or ``"auto"`` (the array path when the strategy declares a signal)."""
+    if runner not in ("auto", "engine", "fastpath"):
+        raise RiskError(f"sweep runner must be 'auto', 'engine' or 'fastpath', found {runner!r}"
+                        f"{_did_you_mean(runner, ('auto', 'engine', 'fastpath'))}")
+    signal = has_signal(strategy)
+    if runner == "engine" or (runner == "auto" and not signal):
         return EngineRunner(strategy)
-    if runner == "fastpath":
-        return SignalRunner(strategy)
-    if runner != "auto":
-        raise RiskError(f"sweep runner must be 'auto', 'engine' or 'fastpath', found {runner!r}")
-    try:
-        import backtest.fastpath  # noqa: F401
-    except ImportError:
-        return EngineRunner(strategy)
-    return SignalRunner(strategy) if resolve_signal(strategy) is not None else EngineRunner(strategy)
+    if not signal:
+        raise RiskError(f"sweep: strategy {strategy!r} has no vectorized signal (it decides in on_bar), so it "
+                        "cannot run on the array path; use --runner engine (or auto)")
+    return SignalRunner(strategy)
+
+
+def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    from backtest.errors import did_you_mean
+
+    return did_you_mean(str(name), candidates)
+
+
+def check_configs(strategy: str, configs: Sequence[SweepConfig]) -> tuple[list[SweepConfig], list[str]]:
+    """The configurations whose parameters the strategy accepts, renumbered, and notes.
+
+    Each distinct parameter set is checked once by the strategy's declarations (what ``run``
+    does with ``--param``). An unknown name or a bad value raises; a conflicting combination
+    (``ParameterConflict``) is skipped and counted in the notes.
+
+    Raises
+    ------
+    backtest.errors.StrategyError
+        Unknown strategy or parameter (with a suggestion), or a bad value.
+    RiskError
+        Every configuration conflicts.
+    """
+    from backtest.strategy import ParameterConflict, strategy_class
+
+    cls = strategy_class(strategy)
+    verdicts: dict[tuple[tuple[str, Any], ...], str | None] = {}
+    kept: list[SweepConfig] = []
+    for config in configs:
+        if config.params not in verdicts:
+            try:
+                cls(**config.param_dict)
+                verdicts[config.params] = None
+            except ParameterConflict as exc:
+                verdicts[config.params] = str(exc)
+        if verdicts[config.params] is None:
+            kept.append(SweepConfig(len(kept), config.leverage, config.params))
+    conflicts = [v for v in verdicts.values() if v]
+    if not kept:
+        raise RiskError(f"sweep grid: every parameter combination conflicts, e.g. {conflicts[0]}")
+    notes = []
+    if conflicts:
+        notes.append(f"skipped {len(configs) - len(kept)} of {len(configs)} runs ({len(conflicts)} parameter "
+                     f"combinations) whose parameters conflict, e.g. {conflicts[0]}")
+    return kept, notes
+
+
+def _check_workers(workers: Any, backend: str) -> int:
+    import os
+
+    cores = os.cpu_count() or 1
+    if workers is None:
+        return cores
+    limit = MAX_WORKERS_PER_CORE * cores if backend == "local" else MAX_RAY_WORKERS
+    where = f"this machine has {cores} cores" if backend == "local" else "Ray tasks in flight"
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= limit:
+        raise RiskError(f"sweep workers: expected a whole number from 1 to {limit} ({where}), found "
+                        f"{workers!r}; pass e.g. --workers {cores}")
+    return workers
 
 
 def _flat_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,7 +289,7 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
                base_config: Any) -> list[dict[str, Any]]:
     market = spec.load()
     rows = []
-    last: tuple[Any, Any] = (None, None)  # (params, signals): chunks are grouped by params
+    prepared: Any = None  # the previous run's checked signal (chunks are grouped by params)
     for config in configs:
         t0 = time.perf_counter()
         # One run allocates many short-lived containers (orders, fill rows) and frees them
@@ -216,9 +299,9 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
         gc.disable()
         try:
             if isinstance(runner, SignalRunner):
-                if last[0] != config.params:
-                    last = (config.params, runner.signals(market, config.param_dict))
-                summary = runner.run(market, config, base_config, signals=last[1])
+                prepared = runner.signals(market, config.param_dict, base_config.replace(leverage=config.leverage),
+                                          previous=prepared)
+                summary = runner.run(market, config, base_config, signals=prepared)
             else:
                 summary = runner.run(market, config, base_config)
         finally:
@@ -305,9 +388,10 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
     spec : DataSpec
         The market data.
     strategy : str
-        Strategy name (or ``module:Class``; vectorized signals: name or ``module:function``).
+        Strategy name, ``module:Class`` or ``path/file.py:Class``.
     configs : sequence of SweepConfig
-        From :func:`make_grid`.
+        From :func:`make_grid`; checked by :func:`check_configs` (conflicting parameter sets
+        are skipped, noted in ``SweepResult.extra["notes"]``).
     base_config : RunConfig, optional
         Shared run configuration; each run replaces the leverage.
     runner : {"auto", "engine", "fastpath"} or Runner
@@ -325,19 +409,22 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
     out_dir : path, optional
         Write ``sweep.parquet`` and ``sweep.duckdb`` there.
     """
-    import os
-
     from backtest.config import RunConfig
 
     if not configs:
         raise RiskError("sweep: no configurations to run")
-    base = base_config or RunConfig()
-    chosen = pick_runner(strategy, runner) if isinstance(runner, str) else runner
     if ray_address:
         backend = "ray"
     if backend not in ("local", "ray"):
         raise RiskError(f"sweep backend must be 'local' or 'ray', found {backend!r}")
-    workers = workers or os.cpu_count() or 1
+    workers = _check_workers(workers, backend)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise RiskError(f"sweep chunk_size: expected a whole number >= 1, found {chunk_size!r}")
+    base = base_config or RunConfig()
+    configs, notes = check_configs(strategy, configs)
+    chosen = pick_runner(strategy, runner) if isinstance(runner, str) else runner
+    if runner == "auto" and isinstance(chosen, EngineRunner):
+        notes.append(f"{strategy} has no vectorized signal (it decides in on_bar): every run used the event engine")
     size = chunk_size or max(1, math.ceil(len(configs) / (workers * 8)))
     # runs sharing parameters (hence one signal) land in the same chunk, leverages inside
     ordered = sorted(configs, key=lambda c: (repr(c.params), c.leverage, c.run_id))
@@ -363,11 +450,12 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
     finally:
         bar.close()
     table = pl.DataFrame(rows, infer_schema_length=None).sort("run_id")
-    result = SweepResult(table=table, seconds=time.perf_counter() - t0, backend=backend, runner=chosen.name)
+    result = SweepResult(table=table, seconds=time.perf_counter() - t0, backend=backend, runner=chosen.name,
+                         extra={"notes": notes})
     if out_dir is not None:
         parquet, duck = write_sweep(table, out_dir)
         result = SweepResult(table=table, parquet_path=parquet, duckdb_path=duck, seconds=result.seconds,
-                             backend=backend, runner=chosen.name)
+                             backend=backend, runner=chosen.name, extra={"notes": notes})
     return result
 
 

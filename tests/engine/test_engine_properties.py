@@ -203,7 +203,7 @@ def test_config_and_strategy_errors_suggest_the_right_name(crash_data):
         run_backtest(crash_data, "sma_cross", params={"fsat": 3})
     with pytest.raises(StrategyError, match="did you mean 'sma_cross'"):
         run_backtest(crash_data, "sma_cros")
-    with pytest.raises(StrategyError, match="expects int"):
+    with pytest.raises(StrategyError, match="expects a whole number >= 1, found .abc."):
         run_backtest(crash_data, "sma_cross", params={"fast": "abc"})
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from backtest.risk.errors import RiskError
-from backtest.risk.signals import rolling_mean, sma_cross_signals
+from backtest.risk.signals import strategy_signals
 from backtest.risk.sweep import DataSpec, EngineRunner, make_grid, run_sweep
 
 SYMBOL = "BTC/USDT:USDT"
@@ -42,12 +42,16 @@ def test_grid_and_filter():
         make_grid([], {})
 
 
-def test_signals_match_their_definition():
-    x = np.arange(10, dtype=float)
-    np.testing.assert_allclose(rolling_mean(x, 3)[2:], np.arange(1, 9))
-    assert np.isnan(rolling_mean(x, 3)[:2]).all()
+def test_sma_cross_signal_follows_its_averages():
+    from backtest import MarketData, RunConfig
+
     close = np.r_[np.linspace(100, 50, 60), np.linspace(50, 150, 60)]
-    s = sma_cross_signals(close, {"fast": 5, "slow": 20})
+    ts = pl.Series("ts", np.arange(close.size, dtype=np.int64) * 3_600_000 + 1_672_531_200_000)
+    bars = pl.DataFrame({"ts": ts.cast(pl.Datetime("ms", "UTC")), "open": close, "high": close, "low": close,
+                         "close": close, "volume": np.full(close.size, 1.0), "mark_open": close,
+                         "mark_high": close, "mark_low": close, "mark_close": close})
+    data = MarketData.from_frames({SYMBOL: bars}, None, timeframe="1h")
+    s = strategy_signals("sma_cross", {"fast": 5, "slow": 20}, data, RunConfig())[:, 0]
     assert np.isnan(s[:19]).all() and s[30] == -1.0 and s[-1] == 1.0
 
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from backtest import MarketData, RunConfig, run_signals
-from backtest.risk.signals import sma_cross_signals
+from backtest.risk.signals import strategy_signals
 from backtest.risk.sweep import DataSpec, SignalRunner, make_grid, run_sweep
 from backtest.venues.tiers import TierTable
 
@@ -41,28 +41,39 @@ def spec(tmp_path_factory) -> DataSpec:
 
 
 class CountingRunner(SignalRunner):
-    """A SignalRunner that records how often the signal is computed (in this process)."""
+    """A SignalRunner that records how often a signal is checked and prepared (in this process)."""
 
     computed: list = []
 
-    def signals(self, market, params):  # noqa: ANN001, ANN201
-        CountingRunner.computed.append(tuple(sorted(params.items())))
-        return super().signals(market, params)
+    def prepare(self, market, raw):  # noqa: ANN001, ANN201
+        CountingRunner.computed.append(raw.copy())
+        return super().prepare(market, raw)
 
 
-def test_a_sweep_computes_one_signal_per_parameter_set_and_matches_direct_runs(spec):
+def test_a_sweep_prepares_one_signal_per_parameter_set_and_matches_direct_runs(spec):
     CountingRunner.computed.clear()
     grid = make_grid([2, 5, 20], {"fast": [5, 12], "slow": [40]})
     base = RunConfig(slippage="none", rounding=False)
     result = run_sweep(spec, "sma_cross", grid, base_config=base, runner=CountingRunner("sma_cross"),
                        workers=1, chunk_size=len(grid), progress=False)
-    assert sorted(CountingRunner.computed) == [(("fast", 5), ("slow", 40)), (("fast", 12), ("slow", 40))]
+    # sma_cross's signal ignores the leverage: one prepared signal per parameter set
+    assert len(CountingRunner.computed) == 2
     assert result.table["run_id"].to_list() == list(range(len(grid)))
     market: MarketData = spec.load()
-    close = market.bars[SYMBOL].close
     for row in result.table.iter_rows(named=True):
-        direct = run_signals(market, sma_cross_signals(close, {"fast": row["p_fast"], "slow": row["p_slow"]}),
-                             config=base.replace(leverage=row["leverage"]))
+        config = base.replace(leverage=row["leverage"])
+        direct = run_signals(market, strategy_signals("sma_cross", {"fast": row["p_fast"], "slow": row["p_slow"]},
+                                                      market, config), config=config)
         assert row["final_equity"] == direct.summary["final_equity"]
         assert row["max_drawdown"] == direct.summary["max_drawdown"]
         assert row["n_fills"] == direct.summary["n_fills"]
+
+
+def test_a_leverage_dependent_signal_is_prepared_per_leverage(spec):
+    CountingRunner.computed.clear()
+    grid = make_grid([2, 5, 20], {"side": ["long"]})
+    run_sweep(spec, "hold", grid, base_config=RunConfig(slippage="none"), runner=CountingRunner("hold"),
+              workers=1, chunk_size=len(grid), progress=False)
+    # hold's default size is the whole wallet at the run's leverage: one signal per leverage
+    firsts = [float(raw[0, 0]) for raw in CountingRunner.computed]
+    assert len(firsts) == 3 and firsts[0] < firsts[1] < firsts[2]
