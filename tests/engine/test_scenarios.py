@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from backtest import MarketData, run_backtest
+from backtest.errors import ConfigError
 from backtest.slippage import FixedBps
 from backtest.venues.tiers import TierTable
 from tests.engine.scenario import (ETH, HOUR, LATENCY, MINUTE, SYMBOL, T0, Script, candles, config,
@@ -195,21 +196,40 @@ def test_reduce_only_that_would_increase_is_rejected_not_raised():
     assert row(result.orders)["status"] == "rejected"
 
 
-def test_leverage_above_tier_cap_is_rejected():
+def test_leverage_above_tier_cap_is_refused_before_the_run_and_rejected_mid_run():
     capped = TierTable.from_rates([(0.0, 0.005, 20.0)])
+    # configured above the cap: refused before the first bar, with the cap and the bracket
+    with pytest.raises(ConfigError, match=r"BTC/USDT:USDT: leverage 25x is above the venue's "
+                                          r"cap 20x .*bracket 1 .*max 20x.*Lower the leverage"):
+        run_backtest(market([FLAT] * 3), Script({0: long_at_bar0}),
+                     config=config(leverage=25.0, tiers=capped))
     attempts = {}
 
     def act(ctx):  # noqa: ANN001
-        ctx.buy(10.0)
         attempts["set"] = ctx.set_leverage(30.0)
+        ctx.buy(10.0)
 
     result = run_backtest(market([FLAT] * 3), Script({0: act}),
-                          config=config(leverage=25.0, tiers=capped))
-    reasons = result.rejections["reason"].to_list()
-    assert reasons == ["leverage_cap", "leverage_cap"]
-    assert result.rejections["type"].to_list() == ["market", "set_leverage"]
+                          config=config(leverage=10.0, tiers=capped))
+    # a change asked mid-run is an outcome: a rejection row, the order fills at 10x
+    assert result.rejections["reason"].to_list() == ["leverage_cap"]
+    assert result.rejections["type"].to_list() == ["set_leverage"]
     assert attempts["set"] is False
-    assert result.fills.height == 0
+    assert result.fills.height == 1
+
+
+def test_the_pre_run_leverage_check_uses_the_configured_notional():
+    two = TierTable.from_rates([(0.0, 0.005, 50.0), (50_000.0, 0.01, 25.0)])
+
+    class Sized(Script):
+        exposure = 2.0  # 20,000 notional: bracket 1 allows 50x
+
+    run_backtest(market([FLAT] * 3), Sized({}), config=config(leverage=40.0, tiers=two))
+    # hold-like strategies without an exposure post the whole wallet: 400,000 in bracket 2
+    with pytest.raises(ConfigError, match=r"leverage 40x is above the venue's cap 25x for the "
+                                          r"configured position notional 400,000\.00 USDT: "
+                                          r"bracket 2"):
+        run_backtest(market([FLAT] * 3), Script({}), config=config(leverage=40.0, tiers=two))
 
 
 def test_min_notional_and_lot_size_rejections_with_venue_rounding():
@@ -587,3 +607,27 @@ def test_the_venue_caps_resting_orders_per_symbol():
     assert placed[-1].status == "open"  # cancelling a stop makes room for another
     message = result.rejections.filter(pl.col("reason") == "max_open_orders").get_column("message")[0]
     assert "allows 200 per symbol" in message
+
+
+@pytest.mark.parametrize("offset", [8 * HOUR, 8 * HOUR + 30 * MINUTE])  # at an open, inside a bar
+def test_funding_beyond_the_margin_empties_the_pool_and_liquidates_at_that_instant(offset):
+    # 50 % per 8 h on a long of 100 @ 100 (isolated 1,000): the payment is 5,000
+    funding = pl.DataFrame({"ts": [T0 + offset], "rate": [0.5], "interval_hours": [8.0],
+                            "mark_price": [100.0]}).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    data = market(_hourly_flat(), funding=funding, timeframe="1h")
+    result = run_backtest(data, Script({0: long_at_bar0}), config=config())
+    assert result.funding["payment"].to_list() == pytest.approx([-5000.0])
+    # the pool pays what it has (1,000); the other 4,000 is bad debt paid by the fund
+    assert result.summary["bad_debt"] == pytest.approx(4000.0)
+    assert min(result.equity["wallet_balance"].to_list()) >= 0.0
+    assert min(result.positions["isolated_margin"].to_list()) >= 0.0
+    liq = row(result.liquidations)
+    # an empty pool is below maintenance at once: the liquidation triggers at the settlement
+    assert ms(liq["trigger_ts"]) == T0 + offset
+    assert liq["bad_debt"] == pytest.approx(0.0)  # flat prices: nothing left to lose
+    assert result.summary["final_equity"] == pytest.approx(9000.0)
+    s = result.summary
+    # money is conserved: trader + fund = initial + price PnL + funding
+    assert s["final_equity"] + s["insurance_fund_delta"] == pytest.approx(
+        10_000 + _cash_pnl(result) + result.funding["payment"].sum())
