@@ -631,3 +631,19 @@ def test_funding_beyond_the_margin_empties_the_pool_and_liquidates_at_that_insta
     # money is conserved: trader + fund = initial + price PnL + funding
     assert s["final_equity"] + s["insurance_fund_delta"] == pytest.approx(
         10_000 + _cash_pnl(result) + result.funding["payment"].sum())
+
+
+def test_liquidation_latency_is_configurable_and_validated():
+    rows = [FLAT, FLAT, (100, 100.5, 88, 95, 100, 100.2, 90.3, 96), (95, 96, 94, 95)]
+    bar = T0 + 2 * MINUTE
+    trig = trigger_ms(bar, MINUTE, (100, 90.3, 100.2, 96), LP_10X)
+    for latency in (0, 250, 5_000):
+        result = run_backtest(market(rows), Script({0: long_at_bar0}),
+                              config=config(liquidation_latency_ms=latency))
+        r = row(result.liquidations)
+        assert ms(r["ts"]) == trig + latency
+        assert r["fill_price"] == pytest.approx(path_at(bar, MINUTE, (100, 88, 100.5, 95),
+                                                        trig + latency), rel=1e-12)
+    for bad in (-1, 1.5, float("nan"), "1s", True):
+        with pytest.raises(ConfigError, match="liquidation_latency_ms: expected a whole number"):
+            config(liquidation_latency_ms=bad)
