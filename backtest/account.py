@@ -96,6 +96,51 @@ class Account:
         """Wallet plus unrealized PnL at ``marks``."""
         return self.wallet + self.unrealized(marks)
 
+    def credit(self, amount: float, pos: Position | None = None) -> float:
+        """Add ``amount`` (signed, margin asset) to a pool's wallet; return the shortfall.
+
+        The pool is ``pos``'s isolated wallet when ``pos`` is isolated, else the cross wallet.
+        A debit larger than the pool's balance takes the pool to zero, never below: the rest
+        is the shortfall, bad debt paid by the insurance fund (Binance: "Negative wallet
+        balances are reset to zero by the fund", margin_rules.md §2.1 step 3). This is the
+        one wallet floor of the engine: funding, liquidations and fills all settle through it.
+
+        Parameters
+        ----------
+        amount : float
+            Money added to the pool (negative: taken from it), margin asset.
+        pos : Position, optional
+            The position whose pool pays or receives (None: the cross wallet).
+
+        Returns
+        -------
+        float
+            The part of a debit the pool could not pay (>= 0), margin asset.
+        """
+        isolated = pos is not None and pos.margin_mode == "isolated"
+        balance = pos.margin if isolated else self.wallet - self.isolated_margin
+        shortfall = 0.0
+        if balance + amount < 0.0:
+            shortfall = -(balance + amount)
+            amount = -max(balance, 0.0)
+        self.wallet += amount
+        if isolated:
+            pos.margin += amount
+        self.cover(shortfall)
+        return shortfall
+
+    def cover(self, shortfall: float = 0.0) -> None:
+        """Book ``shortfall`` as bad debt paid by the fund, and reset a negative wallet to zero.
+
+        The floor's bookkeeping (see :meth:`credit`): the fund pays what the trader cannot.
+        """
+        if self.wallet < 0.0:
+            shortfall -= self.wallet
+            self.wallet = 0.0
+        if shortfall > 0.0:
+            self.bad_debt += shortfall
+            self.insurance_fund -= shortfall
+
     def changed(self, sym: int | None = None) -> None:
         """Note a state change (net sides updated): of symbol ``sym`` only, or of every one."""
         sides = self.sides

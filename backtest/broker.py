@@ -338,9 +338,7 @@ class Broker:
         if after == 0.0:
             journal.trade_rows.append(pos.close_trade(now, "signal"))
         if acct.wallet < 0.0:  # a loss beyond the wallet: the venue resets it, the fund pays
-            acct.bad_debt -= acct.wallet
-            acct.insurance_fund += acct.wallet
-            acct.wallet = 0.0
+            acct.cover()
         acct.changed(sym)
         hooks = st.hooks
         if hooks is not None and hooks.on_fill is not None:

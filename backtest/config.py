@@ -22,6 +22,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "path_policy": PATH_POLICIES,
     "liquidation_remainder": ("insurance_fund", "trader"),
     "liquidation_mode": ("full", "tier_down"),
+    "liquidation_latency_ms": (1000, "ms from a liquidation trigger to its forced fill (>= 0)"),
     "sizing_basis": ("wallet", "equity"),
 }
 
@@ -40,6 +41,7 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "liquidation_fee_rate": (None, "clearance fee fraction overriding the venue's, or None"),
     "liquidation_remainder": ("insurance_fund", "who keeps margin left after a liquidation"),
     "liquidation_mode": ("full", "full takeover, or tier_down: first reduce to the lower bracket"),
+    "liquidation_latency_ms": (1000, "ms from a liquidation trigger to its forced fill (>= 0)"),
     "sizing_basis": ("wallet", "what target_exposure fractions refer to: wallet or equity"),
     "rounding": (True, "round prices to the tick and quantities to the lot"),
     "gating": (True, "skip the intrabar path when no threshold lies in the bar's range"),
@@ -85,6 +87,12 @@ class RunConfig:
         ``full``: the whole pool is taken over at once. ``tier_down``: positions above the
         first bracket are first reduced to the floor of their bracket (Binance "smart
         liquidation"); the takeover follows only if the pool is still deficient.
+    liquidation_latency_ms : int
+        Milliseconds from a liquidation trigger (the mark crossing the liquidation price) to
+        the forced order's fill, read on the intrabar path at that time (docs/engine.md
+        "Liquidation"). Default 1,000 ms: Binance's liquidation engine acts on the mark-price
+        update that breaches (the mark is published every second), not at the candle's next
+        extreme minutes later; raise it to model a slower takeover.
     sizing_basis : {'wallet', 'equity'}
         What ``target_exposure`` fractions are a multiple of.
     rounding : bool
@@ -222,6 +230,12 @@ class RunConfig:
         rate = self.liquidation_fee_rate
         if rate is not None and not (isinstance(rate, (int, float)) and 0 <= rate < 1):
             self._fail("liquidation_fee_rate", "a fraction in [0, 1) or None", rate)
+        latency = self.liquidation_latency_ms
+        if not isinstance(latency, (int, float)) or isinstance(latency, bool) \
+                or not math.isfinite(latency) or latency < 0 or latency != int(latency):
+            self._fail("liquidation_latency_ms", "a whole number of milliseconds >= 0 (e.g. 1000)",
+                       latency)
+        object.__setattr__(self, "liquidation_latency_ms", int(latency))
         for key in ("rounding", "gating", "allow_tiers_before_first", "progress"):
             if not isinstance(getattr(self, key), bool):
                 self._fail(key, "true or false", getattr(self, key))

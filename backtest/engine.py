@@ -84,6 +84,25 @@ def run_backtest(data: MarketData, strategy: str | type[Strategy] | Strategy = "
     return run.result()
 
 
+def _configured_notional(strategy: Strategy, sym: int, balance: float, leverage: float) -> float:
+    """The position notional a run is configured for (USDT), for the pre-run leverage check.
+
+    A strategy's numeric ``exposure`` parameter (notional / wallet, the ``target_exposure``
+    unit) or the largest finite signal of an array strategy gives ``balance * exposure``;
+    otherwise the whole balance is the initial margin: ``balance * leverage``.
+    """
+    signals = getattr(strategy, "_signals", None)
+    if isinstance(signals, np.ndarray) and signals.ndim in (1, 2):
+        column = np.abs(signals if signals.ndim == 1 else signals[:, min(sym, signals.shape[1] - 1)])
+        column = column[np.isfinite(column)]
+        return balance * float(column.max()) if column.size else 0.0
+    exposure = getattr(strategy, "exposure", None)
+    if isinstance(exposure, (int, float)) and not isinstance(exposure, bool) \
+            and math.isfinite(exposure) and exposure != 0:
+        return balance * abs(float(exposure))
+    return balance * leverage
+
+
 class RunLoop:
     """One run's wiring, its phases and its bar loop.
 
@@ -108,6 +127,11 @@ class RunLoop:
                       self.warnings)
         self.st = st
         st.margin.set_time(int(data.ts[0]))
+        for sym, symbol in enumerate(data.symbols):
+            leverage = st.account.leverage[sym]
+            st.margin.check_leverage(sym, symbol, leverage,
+                                     _configured_notional(strategy, sym, config.initial_balance,
+                                                          leverage), int(data.ts[0]))
         self.broker = Broker(st)
         self.liquidator = Liquidator(st)
         self.funding = FundingSchedule(st)

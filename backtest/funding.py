@@ -4,7 +4,9 @@ A settlement at ``ts`` applies to the positions held at that instant, before any
 fills at the same instant (CONTRACTS §2). The payment is the venue's
 ``funding_payment(signed_qty, mark_price, rate)`` (+ = received); the mark is the recorded
 settlement mark when the data has it, else the current mark of the path. Isolated positions
-settle against their isolated wallet. The interval (8 h, 4 h, 1 h) is whatever the data's
+settle against their isolated wallet. A payment larger than its pool's balance goes through the
+account's wallet floor (``Account.credit``: the pool ends at zero, the fund pays the rest as bad
+debt) and the pool's liquidation check runs at the settlement instant. The interval (8 h, 4 h, 1 h) is whatever the data's
 timestamps say.
 """
 from __future__ import annotations
@@ -53,9 +55,9 @@ class FundingSchedule:
             if pos.sym != sym or pos.qty == 0.0:
                 continue
             payment = st.venue.funding_payment(signed_qty=pos.qty, mark_price=mark, rate=rate)
-            st.account.wallet += payment
-            if pos.margin_mode == "isolated":
-                pos.margin += payment
+            # a payment beyond the pool's balance empties the pool (the fund pays the rest);
+            # the liquidation check runs at this instant (IntrabarWalker / RunLoop.bar_open)
+            st.account.credit(payment, pos)
             pos.trade_funding += payment
             st.journal.funding((ts_k, symbol, rate, mark, pos.qty, payment, pos.margin_mode))
             paid = True

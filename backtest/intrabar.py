@@ -8,14 +8,20 @@ segment the walker finds the earliest event and handles it, then looks again fro
    gap at the open fills at the open);
 3. a margin pool whose liquidation threshold the *mark* price crosses (the trigger).
 
-A triggered pool is frozen (its orders cancelled) and its forced order fills at the end of
-the segment, i.e. at the next tick's last price, then slippage; a breach already present at
-a candle's open fills at the candle's next tick. Ties at one instant: funding, then orders,
-then liquidation triggers.
+A triggered pool is frozen (its orders cancelled) and the venue's liquidation engine takes it
+over at once: its forced order fills at the path's *last* price at the trigger time plus the
+configured latency (``RunConfig.liquidation_latency_ms``, default 1,000 ms: Binance's engine
+acts on the mark update that breaches, not minutes later), read on the same linear path the
+ticks use (on a trade path: the latest trade at that time), then the slippage model. A fill
+time past the walked candle's last tick is held at that tick (the next candle is not walked
+yet). A breach already present at a candle's open (a gap, or a funding settlement that
+empties the pool) triggers at the open. Ties at one instant: funding, then orders, then
+liquidation triggers; a funding settlement is followed by the liquidation check at its instant.
 """
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 import numpy as np
 
@@ -56,6 +62,8 @@ class IntrabarWalker:
         self.funding = funding
         self.policy = policy
         self.gating = gating
+        #: Milliseconds from a liquidation trigger to its forced fill (RunConfig).
+        self.latency = int(state.config.liquidation_latency_ms)
         data = state.data
         self.n = state.n_symbols
         if data.detail is not None:
@@ -179,12 +187,38 @@ class IntrabarWalker:
         for k in range(1, len(times)):
             self._events(lasts, marks, k, 0.0, times, triggered, highs, lows, vols)
             self._set_point(lasts, marks, k, 1.0, times[k])
-            if triggered:
-                refs = list(st.lasts)
-                for trig in triggered:
-                    self.liquidator.execute(trig, refs, highs, lows, vols)
+            if triggered:  # a pool taken over in this segment is checked again from the next
                 triggered.clear()
                 st.refresh()
+
+    def _lasts_at(self, lasts: list, times: list | tuple, t: float) -> list[float]:
+        """Each symbol's last price at time ``t`` on the walked path (held at its last tick).
+
+        Linear between ticks, as :meth:`_set_point`; on a trade path (discrete) the latest
+        trade at or before ``t``.
+        """
+        if t >= times[-1]:
+            return [path[-1] for path in lasts]
+        k = bisect_right(times, t)  # times[k - 1] <= t < times[k]
+        if k == 0:
+            return [path[0] for path in lasts]
+        if self._discrete:
+            return [path[k - 1] for path in lasts]
+        ta, tb = times[k - 1], times[k]
+        f = (t - ta) / (tb - ta)
+        return [path[k - 1] + (path[k] - path[k - 1]) * f for path in lasts]
+
+    def _take_over(self, trig: Trigger, lasts: list, times: list | tuple, highs: list,
+                   lows: list, vols: list) -> None:
+        """The liquidation engine's fill of a triggered pool: trigger time plus latency."""
+        st = self.st
+        fill_ts = min(trig.ts + self.latency, times[-1])
+        refs = self._lasts_at(lasts, times, fill_ts)
+        now = st.now
+        st.now = int(fill_ts)
+        self.liquidator.execute(trig, refs, highs, lows, vols)
+        st.now = now
+        st.refresh()
 
     def _set_point(self, lasts: list, marks: list, k: int, f: float, t: float) -> None:
         """Current prices := the path at fraction f of the segment ending at tick k.
@@ -268,8 +302,9 @@ class IntrabarWalker:
                     f = 1.0
                 self._fill_resting(order, price, liquidity, highs[s], lows[s], vols[s])
             else:
-                triggered.append(self.liquidator.trigger(best[3], st.now, st.marks, st.lasts))
-                st.refresh()
+                trig = self.liquidator.trigger(best[3], st.now, st.marks, st.lasts)
+                triggered.append(trig)
+                self._take_over(trig, lasts, times, highs, lows, vols)
 
     def _first_breach(self, marks: list, k: int, f: float, triggered: list,
                       at_open: bool) -> tuple[float, list] | None:

@@ -11,10 +11,15 @@ Accounting (margin_rules.md §2.1 "What happens at liquidation"), for a pool wit
   policy ``trader``: the trader keeps ``E - fee`` when ``E >= 0``;
 * ``bad_debt = max(0, -E)``; the wallet never goes below zero.
 
-With ``liquidation_mode="tier_down"`` a position above the first bracket is first reduced to
-the floor of its bracket by a forced order (clearance fee on the reduced amount only, its PnL
-and fee settled against the pool); only if the pool is still below maintenance at that fill
-does the takeover above follow (Binance "smart liquidation", margin_rules.md §2.1 step 2).
+With ``liquidation_mode="tier_down"`` the venue's pure plan (``binance_usdm.tier_down_plan``,
+Binance "smart liquidation", margin_rules.md §2.1 step 2) reduces the position bracket by
+bracket, in one trigger, until the remainder is above maintenance at the trigger mark. Each
+step is a forced order with the takeover's accounting for the closed part: the trader's PnL at
+the fill or at the bankruptcy price, whichever is better for the trader (the rest is the
+fund's loss, bad debt), the clearance fee ``min(rate * q * F, what is left)``. If no bracket
+brings the pool back, the takeover above closes it at once.
+
+Every change of the wallet goes through ``Account.credit`` (the one wallet floor).
 """
 from __future__ import annotations
 
@@ -144,13 +149,12 @@ class Liquidator:
             trader_delta = -max(pool_wallet, 0.0)
             fund_delta = remaining
         bad_debt = max(0.0, -remaining)
-        acct.wallet += trader_delta
-        if acct.wallet < 0.0:
-            bad_debt += -acct.wallet
-            fund_delta += acct.wallet
-            acct.wallet = 0.0
-        acct.insurance_fund += fund_delta
-        acct.bad_debt += bad_debt
+        shortfall = acct.credit(trader_delta, positions[0] if not cross else None)
+        if shortfall:  # already booked by the wallet floor; the rows show it too
+            bad_debt += shortfall
+            fund_delta -= shortfall
+        acct.insurance_fund += fund_delta + shortfall
+        acct.bad_debt += bad_debt - shortfall
         journal.clearance_fees += fee
         journal.liquidation_penalty += trader_delta - pnl_total
         notional_total = sum(q * p for _, _, q, _, p, _ in fills) or 1.0
@@ -186,53 +190,104 @@ class Liquidator:
 
     def _tier_down(self, trig: Trigger, positions: list[Position], refs: list[float],
                    highs: list[float], lows: list[float], volumes: list[float]) -> bool:
-        """Reduce positions above the first bracket to their bracket floor; True if compliant."""
+        """Reduce the pool bracket by bracket (the venue's plan); True if it is compliant.
+
+        The plan (``venue.tier_down_plan``, pure) gives the quantities; each step is a forced
+        order filled like the takeover's, its PnL bounded by the pool's bankruptcy price
+        (:meth:`_reduce`). False (nothing done or still deficient) leaves the rest to the
+        full takeover of :meth:`execute`.
+        """
         st = self.st
         acct = st.account
-        journal = st.journal
-        reduced = False
+        plan_of = st.venue.tier_down_plan
+        if plan_of is None:
+            return False
+        cross = positions[0].margin_mode == "cross"
+        marks = st.marks
+        plans = []
         for pos in positions:
-            mark = trig.marks[pos.sym]
-            table = st.margin.tables[pos.sym]
-            index = table.index_for(abs(pos.qty) * mark)
-            if index == 0:
-                continue
-            floor = table.tiers[index].floor
-            keep = st.round_qty(pos.sym, floor / mark * (1.0 - 1e-9))
-            qty = abs(pos.qty) - keep
-            if qty <= 0.0 or keep <= 0.0:
-                continue
-            side = -1 if pos.qty > 0 else 1
-            ref = refs[pos.sym]
-            price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
-            fee = qty * price * st.clearance[pos.sym]
-            slip_cost = qty * abs(price - ref)
-            entry = pos.entry_price
-            realized = pos.apply_fill(side * qty, price, st.now)
-            acct.wallet += realized - fee
-            if pos.margin_mode == "isolated":
-                pos.margin += realized - fee
-            acct.insurance_fund += fee
-            pos.trade_pnl -= fee
-            journal.clearance_fees += fee
-            journal.liquidation_penalty -= fee
-            journal.slippage += slip_cost
-            order = self._forced_order(pos, side, qty, trig.ts, "tier_down")
-            journal.fill((st.now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
-                          price, ref, abs(price - ref) / ref * 1e4, slip_cost, fee, "liquidation",
-                          realized, pos.qty, "liquidation"))
-            i = trig.positions.index(pos)
-            mmr, tier = trig.tiers[i]
-            equity_after = acct.equity(st.marks)
-            journal.liquidation((st.now, trig.ts, pos.symbol, "long" if side < 0 else "short", qty,
-                                 pos.margin_mode, entry, trig.marks[pos.sym], trig.lasts[pos.sym],
-                                 trig.liq_price[i], trig.bankruptcy[i], price, ref,
-                                 abs(price - ref) / ref * 1e4, slip_cost, fee, fee - realized, fee,
-                                 0.0, trig.equity_before, equity_after, mmr, tier))
-            reduced = True
+            mark = marks[pos.sym]
+            others = [p for p in positions if p is not pos]
+            if cross:
+                balance = acct.cross_wallet + sum(p.upnl(marks[p.sym]) for p in positions)
+            else:
+                balance = pos.margin + pos.upnl(mark)
+            plan = plan_of(qty=abs(pos.qty), mark_price=mark, margin_balance=balance,
+                           tiers=st.margin.tables[pos.sym], clearance_rate=st.clearance[pos.sym],
+                           other_maintenance=sum(st.margin.maintenance(p, marks[p.sym])
+                                                 for p in others),
+                           lot_size=st.markets[pos.sym].lot_size if st.rounding else 0.0)
+            if plan.takeover and len(positions) == 1:
+                return False  # no bracket brings it back: the takeover closes it all at once
+            plans.append((pos, plan))
+        reduced = False
+        for pos, plan in plans:
+            for qty in plan.steps:
+                if pos.qty == 0.0 or qty <= 0.0:
+                    break
+                self._reduce(trig, pos, positions, min(qty, abs(pos.qty)), refs, highs, lows,
+                             volumes, cross)
+                reduced = True
         if not reduced:
             return False
         acct.changed()
         st.refresh()
         live = [p for p in positions if p.qty != 0.0]
         return not live or st.margin.pool_gap(acct, live, st.marks) > 0.0
+
+    def _reduce(self, trig: Trigger, pos: Position, positions: list[Position], qty: float,
+                refs: list[float], highs: list[float], lows: list[float], volumes: list[float],
+                cross: bool) -> None:
+        """One tier-down step: close ``qty`` of ``pos`` by a forced order, bounded by bankruptcy.
+
+        The accounting has the takeover's form for the closed part: the trader's PnL is taken
+        at the fill price or at the pool's bankruptcy price, whichever is better for the
+        trader (a fill worse than bankruptcy is the fund's loss, bad debt); the clearance fee
+        is ``min(rate * q * F, what the pool has left)``; the pool's margin stays in the pool
+        for the remainder. Settled through the account's wallet floor.
+        """
+        st = self.st
+        acct = st.account
+        journal = st.journal
+        marks = st.marks
+        sign = 1 if pos.qty > 0 else -1
+        side = -sign  # the closing order's side
+        ref = refs[pos.sym]
+        price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
+        wallet = acct.cross_wallet if cross else pos.margin
+        others = sum(p.upnl(marks[p.sym]) for p in positions if p is not pos and p.qty != 0.0) \
+            if cross else 0.0
+        bankrupt = st.venue.bankruptcy_price(wallet_balance=wallet, side=sign, qty=abs(pos.qty),
+                                             entry_price=pos.entry_price, other_unrealized=others)
+        bounded = price
+        if bankrupt == bankrupt:
+            bounded = max(price, bankrupt) if sign > 0 else min(price, bankrupt)
+        beyond = qty * abs(price - bounded)  # the fill worse than bankruptcy: the fund's loss
+        entry = pos.entry_price
+        pnl_at_fill = sign * qty * (price - entry)
+        realized = pos.apply_fill(side * qty, bounded, st.now)
+        fee = min(qty * price * st.clearance[pos.sym], max(wallet + realized, 0.0))
+        shortfall = acct.credit(realized - fee, pos)
+        acct.insurance_fund += fee - beyond
+        acct.bad_debt += beyond
+        trader_delta = realized - fee + shortfall
+        pos.trade_pnl -= fee
+        slip_cost = qty * abs(price - ref)
+        journal.clearance_fees += fee
+        journal.liquidation_penalty += trader_delta - pnl_at_fill
+        journal.slippage += slip_cost
+        order = self._forced_order(pos, side, qty, trig.ts, "tier_down")
+        journal.fill((st.now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
+                      price, ref, abs(price - ref) / ref * 1e4, slip_cost, fee, "liquidation",
+                      trader_delta, pos.qty, "liquidation"))
+        if pos.qty == 0.0:
+            journal.trade(pos.close_trade(st.now, "liquidation"))
+        i = trig.positions.index(pos)
+        mmr, tier = trig.tiers[i]
+        acct.changed(pos.sym)
+        journal.liquidation((st.now, trig.ts, pos.symbol, "long" if sign > 0 else "short", qty,
+                             pos.margin_mode, entry, trig.marks[pos.sym], trig.lasts[pos.sym],
+                             trig.liq_price[i], trig.bankruptcy[i], price, ref,
+                             abs(price - ref) / ref * 1e4, slip_cost, fee, -trader_delta,
+                             fee - beyond - shortfall, beyond + shortfall, trig.equity_before,
+                             acct.equity(marks), mmr, tier))

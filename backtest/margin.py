@@ -112,6 +112,41 @@ class MarginModel:
             return 0.0
         return table.for_notional(notional).max_leverage
 
+    def check_leverage(self, sym: int, symbol: str, leverage: float, notional: float,
+                       ts: int) -> None:
+        """Refuse, before a run, a leverage above the bracket cap of the configured notional.
+
+        Binance caps the leverage of a position by the bracket its notional falls in ("the
+        allowed leverage is capped by the bracket the notional falls in", margin_rules.md
+        §2.1 "Initial margin"; the leverage-bracket endpoint): an order above the cap is
+        refused, so a run configured so would only collect rejections.
+
+        Raises
+        ------
+        ConfigError
+            Naming the symbol, the leverage asked, the cap, the bracket and the fix.
+        """
+        from backtest.errors import ConfigError, utc_text
+
+        table = self.tables[sym]
+        cap = self.max_leverage(sym, notional)
+        if leverage <= cap + 1e-12:
+            return
+        index = table.index_for(notional)
+        tier = table.tiers[index]
+        first = table.tiers[0].max_leverage
+        where = (f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} USDT, max "
+                 f"{tier.max_leverage:g}x)" if cap > 0 else
+                 f"above the largest bracket cap {table.max_notional:,.0f} USDT (no leverage "
+                 "allows it)")
+        raise ConfigError(
+            f"{symbol}: leverage {leverage:g}x is above the venue's cap {cap:g}x for the "
+            f"configured position notional {notional:,.2f} USDT: {where}, in the tier table in "
+            f"force at {utc_text(ts)} (Binance caps leverage by the notional's bracket). Lower "
+            f"the leverage to {cap:g}x or less" + (f" or the position size (up to {first:g}x "
+                                                  "in the first bracket)" if cap > 0 else
+                                                  ", or the balance / exposure"))
+
     # ------------------------------------------------------------------ pools
     def _leg_of(self, pos: Position, tier: Any) -> Any:
         side = 1 if pos.qty > 0 else -1

@@ -6,6 +6,7 @@ inside the functions so that importing :mod:`reports` stays cheap.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import polars as pl
 
 from reports.downsample import DEFAULT_BUCKETS, minmax_downsample, ohlc_downsample
 from reports.html import COLORS, SERIES_PALETTE, esc, fmt_money, fmt_num, ms_axis
+from reports.metrics import run_worst_margin_ratio
 from reports.rundir import RunData
 
 MAX_TRADE_MARKERS = 4_000
@@ -205,7 +207,23 @@ def margin_figure(run: RunData, *, buckets: int = DEFAULT_BUCKETS) -> Any:
     ts = run.ts_ms("equity")
     keep = liquidation_bar_indices(run)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    x, y = minmax_downsample(ts, _floats(run.equity, "margin_ratio"), buckets, keep)
+    ratios = _floats(run.equity, "margin_ratio")
+    x, y = minmax_downsample(ts, ratios, buckets, keep)
+    # the run's worst ratio (a liquidation trigger lies between bar closes): the same figure
+    # as the report card, drawn on the line so that it reaches the liquidation line
+    worst, worst_ts = run_worst_margin_ratio(run.summary, ratios, ts)
+    if worst is not None and worst_ts is not None:
+        finite = y[np.isfinite(y)] if len(y) else y
+        shown = worst if math.isfinite(worst) else max(2.0, float(finite.max()) if len(finite) else 2.0)
+        at = int(np.searchsorted(x, worst_ts))
+        x = np.insert(np.asarray(x, dtype=np.int64), at, int(worst_ts))
+        y = np.insert(np.asarray(y, dtype=np.float64), at, shown)
+        fig.add_trace(go.Scatter(
+            x=ms_axis(np.asarray([worst_ts], dtype=np.int64)), y=[shown], mode="markers",
+            name="worst margin ratio", marker={"color": COLORS["liquidation"], "size": 8},
+            hovertext=[f"worst margin ratio {worst:.3f}" if math.isfinite(worst)
+                       else "margin balance gone (ratio unbounded)"], hoverinfo="text+x"),
+            row=1, col=1)
     fig.add_trace(go.Scatter(x=ms_axis(x), y=y, name="margin ratio", mode="lines",
                              line={"color": COLORS["margin"], "width": 1.3}), row=1, col=1)
     fig.add_hline(y=1.0, line={"color": COLORS["liquidation"], "dash": "dash", "width": 1},

@@ -239,6 +239,28 @@ def worst_margin_ratio(margin_ratio: np.ndarray, ts_ms: np.ndarray) -> tuple[flo
     return float(values[pos]), int(np.asarray(ts_ms, dtype=np.int64)[pos])
 
 
+def run_worst_margin_ratio(summary: dict | None, margin_ratio: np.ndarray,
+                           ts_ms: np.ndarray) -> tuple[float | None, int | None]:
+    """The run's worst margin ratio and its time: ONE figure for every surface.
+
+    The engine computes it once (``backtest.metrics.summarize``: the bar closes and every
+    liquidation trigger, where the ratio is >= 1) and writes it to ``manifest.json``'s
+    summary; the report card and the margin chart show that figure. Only a run folder
+    without it (older runs) falls back to the bar closes of ``equity.parquet``.
+    """
+    summary = summary or {}
+    value = summary.get("worst_margin_ratio")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        stamp = summary.get("worst_margin_ratio_ts")
+        ts = None
+        if isinstance(stamp, str) and stamp:
+            from datetime import datetime
+
+            ts = int(round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000))
+        return float(value), ts
+    return worst_margin_ratio(margin_ratio, ts_ms)
+
+
 @dataclass(frozen=True)
 class HeadlineMetrics:
     """The numbers at the top of a report (fractions, margin-asset money, ms timestamps)."""
@@ -289,6 +311,7 @@ def headline_metrics(
     fills: pl.DataFrame,
     funding: pl.DataFrame,
     liquidations: pl.DataFrame,
+    summary: dict | None = None,
 ) -> HeadlineMetrics:
     """Compute every headline metric of a run from its §6 tables.
 
@@ -301,6 +324,9 @@ def headline_metrics(
     fills, funding, liquidations : polars.DataFrame
         ``fills.parquet`` (fees, slippage), ``funding.parquet`` (payments, + = received) and
         ``liquidations.parquet`` (``margin_lost``, ``bad_debt``).
+    summary : dict, optional
+        ``manifest.json``'s summary: its worst margin ratio is the one shown
+        (:func:`run_worst_margin_ratio`).
 
     Returns
     -------
@@ -323,7 +349,8 @@ def headline_metrics(
         if funding.height
         else np.zeros(0)
     )
-    ratio_ts = worst_margin_ratio(
+    ratio_ts = run_worst_margin_ratio(
+        summary,
         equity.get_column("margin_ratio").cast(pl.Float64).fill_null(float("nan")).to_numpy(), ts
     )
     first_liq = int(_ts_ms(liquidations).min()) if liquidations.height else None

@@ -35,7 +35,8 @@ MAX_TABLE_ROWS = 2_000
 def compute_metrics(run: RunData) -> HeadlineMetrics:
     """Headline metrics of a run from its tables."""
     return headline_metrics(run.equity, initial_balance=run.initial_balance, fills=run.fills,
-                            funding=run.funding, liquidations=run.liquidations)
+                            funding=run.funding, liquidations=run.liquidations,
+                            summary=run.summary)
 
 
 def _card(label: str, value: str, detail: str = "", tone: str = "") -> str:

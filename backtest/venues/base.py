@@ -67,6 +67,9 @@ class Venue:
         None = no limit.
     max_stop_orders : int or None
         Most stop / take-profit ("algo") orders resting on one symbol at once; None = no limit.
+    tier_down_plan : callable or None
+        The venue's partial liquidation by bracket (``binance_usdm.tier_down_plan``); None
+        when the venue has none (``liquidation_mode="tier_down"`` then takes over in full).
     """
 
     name: str
@@ -82,6 +85,7 @@ class Venue:
         default_factory=lambda: MappingProxyType({}))
     max_open_orders: int | None = None
     max_stop_orders: int | None = None
+    tier_down_plan: Callable[..., Any] | None = None
 
     def tier_schedule(self, symbol: str) -> TierSchedule:
         """Built-in bracket tables of ``symbol`` (see :func:`defaults.default_tier_schedule`)."""

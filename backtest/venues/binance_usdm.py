@@ -51,6 +51,8 @@ __all__ = [
     "margin_ratio",
     "next_maintenance_amount",
     "resolve_liquidation",
+    "TierDownPlan",
+    "tier_down_plan",
     "unrealized_pnl",
 ]
 
@@ -455,6 +457,92 @@ def auto_exchange_amount(deficit: float, rate: float) -> float:
     return abs(deficit) / rate
 
 
+@dataclass(frozen=True)
+class TierDownPlan:
+    """The partial liquidation of one breached position, bracket by bracket.
+
+    Attributes
+    ----------
+    steps : tuple of float
+        Quantities (base units, > 0) the forced orders close, in order; each brings the
+        position into the next lower bracket.
+    remainder : float
+        Size left after the steps (base units).
+    takeover : bool
+        True when the remainder is still at or below maintenance at the trigger mark (or
+        nothing can be kept): the full takeover at the bankruptcy price follows.
+    """
+
+    steps: tuple[float, ...]
+    remainder: float
+    takeover: bool
+
+
+def tier_down_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: TierTable,
+                   clearance_rate: float, other_maintenance: float = 0.0,
+                   lot_size: float = 0.0) -> TierDownPlan:
+    """Binance "smart liquidation": reduce a breached position bracket by bracket.
+
+    Source: margin_rules.md §2.1 "What happens at liquidation" step 2 (Binance FAQ
+    "Liquidation Protocol", https://docs.traderwagon.com/faq/futures-trading-introduction/liquidation-protocol):
+    the engine first tries to bring the account back into compliance by reducing large
+    positions towards lower brackets, charging the liquidation fee on the liquidated amount
+    only; step 3: if still deficient, the position is taken over at the bankruptcy price.
+
+    Each step closes, at the trigger mark, what takes the notional just below the floor of
+    its bracket (lot-rounded down). Closing at the mark moves PnL from unrealized to the
+    wallet, so the margin balance changes only by the step's clearance fee
+    (``rate * q * mark``). The plan stops at the first step after which
+    ``margin_balance - fees - other_maintenance - MM(remainder)`` is > 0 (compliant); when
+    the first bracket is reached without compliance, ``takeover`` is set.
+
+    Parameters
+    ----------
+    qty : float
+        Absolute position size, base units (> 0).
+    mark_price : float
+        Mark price at the trigger, USDT.
+    margin_balance : float
+        The pool's margin balance at the trigger mark (wallet + UPNL), USDT.
+    tiers : TierTable
+        The bracket table in force.
+    clearance_rate : float
+        Liquidation (clearance) fee fraction of the liquidated notional.
+    other_maintenance : float
+        Maintenance margin of the pool's other positions at their marks (cross), USDT.
+    lot_size : float
+        Quantity step (0: no rounding).
+
+    Returns
+    -------
+    TierDownPlan
+    """
+    if not (qty > 0 and mark_price > 0):
+        raise ValueError(f"tier_down_plan: expected qty > 0 and mark_price > 0, found "
+                         f"qty={qty!r}, mark_price={mark_price!r}")
+    steps: list[float] = []
+    held = qty
+    balance = margin_balance
+    index = tiers.index_for(held * mark_price)
+    while index > 0:
+        keep = tiers.tiers[index].floor / mark_price * (1.0 - 1e-9)
+        if lot_size > 0:
+            keep = math.floor(keep / lot_size + 1e-9) * lot_size
+        keep = min(keep, held)
+        if keep <= 0.0:
+            break
+        step = held - keep
+        if step > 0.0:
+            steps.append(step)
+            balance -= clearance_rate * step * mark_price
+            held = keep
+        index = tiers.index_for(held * mark_price)
+        maintenance = maintenance_margin(held * mark_price, tiers.tiers[index])
+        if balance - other_maintenance - maintenance > 0.0:
+            return TierDownPlan(tuple(steps), held, False)
+    return TierDownPlan(tuple(steps), held, True)
+
+
 def _venue() -> Venue:
     return Venue(
         name="binance_usdm",
@@ -466,9 +554,11 @@ def _venue() -> Venue:
         bankruptcy_price=bankruptcy_price,
         funding_payment=funding_payment,
         unrealized_pnl=unrealized_pnl,
+        tier_down_plan=tier_down_plan,
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93",
             "liquidation_price_reference": "freqtrade/freqtrade@c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb freqtrade/exchange/binance.py",
+            "tier_down": "https://docs.traderwagon.com/faq/futures-trading-introduction/liquidation-protocol",
             "liquidation_fee": "bradkyle/Qenv@bf999d43d5dc3794ead63314f292a40df1120cfe logic/binance.md",
             "tiers": "freqtrade/freqtrade freqtrade/exchange/binance_leverage_tiers.json snapshots 2022-02..2024-05",
             "order_limits": "/fapi/v1/exchangeInfo symbol filters MAX_NUM_ORDERS limit 200, "

@@ -73,3 +73,33 @@ class Script(Strategy):
         action = self.actions.get(ctx.bar_index)
         if action is not None:
             action(ctx)
+
+
+#: RunConfig.liquidation_latency_ms default: a forced order fills this long after its trigger.
+LATENCY = 1_000
+
+
+def path_at(start: int, interval: int, prices: tuple[float, float, float, float], t: float) -> float:
+    """The price at time ``t`` on a candle's four-tick path (docs/engine.md "Intrabar path").
+
+    ``prices`` are the four ticks in path order (open, first extreme, second extreme, close),
+    at ``start``, ``+iv//3``, ``+2*iv//3`` and ``+iv-1``; linear in between, held after the last.
+    """
+    times = (start, start + interval // 3, start + (2 * interval) // 3, start + interval - 1)
+    if t >= times[-1]:
+        return prices[-1]
+    for k in range(1, 4):
+        if t < times[k]:
+            f = (t - times[k - 1]) / (times[k] - times[k - 1])
+            return prices[k - 1] + (prices[k] - prices[k - 1]) * f
+    return prices[-1]
+
+
+def trigger_ms(start: int, interval: int, marks: tuple[float, float, float, float], lp: float,
+               k: int = 1) -> int:
+    """Trigger time (ms, floored as the engine stamps it) where the mark path of segment
+    ``k - 1 -> k`` reaches ``lp``."""
+    times = (start, start + interval // 3, start + (2 * interval) // 3, start + interval - 1)
+    ta, tb = times[k - 1], times[k]
+    f = (marks[k - 1] - lp) / (marks[k - 1] - marks[k])
+    return int(ta + (tb - ta) * f)

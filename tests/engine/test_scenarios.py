@@ -13,9 +13,11 @@ import polars as pl
 import pytest
 
 from backtest import MarketData, run_backtest
+from backtest.errors import ConfigError
 from backtest.slippage import FixedBps
 from backtest.venues.tiers import TierTable
-from tests.engine.scenario import ETH, HOUR, MINUTE, SYMBOL, T0, Script, candles, config, market
+from tests.engine.scenario import (ETH, HOUR, LATENCY, MINUTE, SYMBOL, T0, Script, candles, config,
+                                   market, path_at, trigger_ms)
 
 FLAT = (100.0, 100.0, 100.0, 100.0)
 LP_10X = (1000.0 - 100 * 100.0) / (100 * 0.005 - 100.0)
@@ -42,20 +44,25 @@ def test_liquidated_on_mark_low_fills_at_deeper_last_low():
     assert r["liquidation_price"] == pytest.approx(LP_10X, rel=1e-12)
     assert r["bankruptcy_price"] == pytest.approx(90.0)
     # worst case for a long: open -> low -> high -> close; the mark crosses LP inside the
-    # first segment at f, the forced order fills at the segment end (the last-price low)
+    # first segment at f; the liquidation engine fills 1 s later on the last-price path:
+    # trigger at 19,685 ms, fill at 20,685 ms = 685 ms into the low (88) -> high (100.5) leg
     f = (100 - LP_10X) / (100 - 90.3)
     assert r["mark_price"] == pytest.approx(LP_10X, rel=1e-9)
     assert r["last_price"] == pytest.approx(100 + (88 - 100) * f, rel=1e-9)
-    assert ms(r["trigger_ts"]) == T0 + 2 * MINUTE + int(f * 20_000)
-    assert ms(r["ts"]) == T0 + 2 * MINUTE + 20_000
-    assert r["fill_price"] == pytest.approx(88.0)
-    remaining = 1000 + 100 * (88 - 100)  # -200: worse than bankruptcy
+    trig = T0 + 2 * MINUTE + int(f * 20_000)
+    assert ms(r["trigger_ts"]) == trig
+    assert ms(r["ts"]) == trig + LATENCY
+    fill = 88 + (100.5 - 88) * (trig + LATENCY - (T0 + 2 * MINUTE + 20_000)) / 20_000
+    assert fill == pytest.approx(path_at(T0 + 2 * MINUTE, MINUTE, (100, 88, 100.5, 95), trig + LATENCY))
+    assert r["fill_price"] == pytest.approx(fill, rel=1e-12)
+    remaining = 1000 + 100 * (fill - 100)  # about -191: worse than bankruptcy
+    assert remaining < 0
     assert r["bad_debt"] == pytest.approx(-remaining)
     assert r["insurance_fund_delta"] == pytest.approx(remaining)
     assert r["margin_lost"] == pytest.approx(1000.0)
     assert r["equity_after"] == pytest.approx(9000.0)
     assert result.summary["final_equity"] == pytest.approx(9000.0)
-    assert result.summary["bad_debt"] == pytest.approx(200.0)
+    assert result.summary["bad_debt"] == pytest.approx(-remaining)
     # at the crossing the pool's maintenance margin equals its margin balance: ratio 1, and that
     # is the run's worst (bar closes after the liquidation never see the breached pool)
     assert result.summary["worst_margin_ratio"] == pytest.approx(1.0, rel=1e-9)
@@ -76,17 +83,23 @@ def test_last_price_wick_without_mark_breach_does_not_liquidate():
     assert result.summary["worst_margin_ratio"] == pytest.approx(max(ratios))
 
 
-@pytest.mark.parametrize("policy, rate, wallet, fund", [
-    ("insurance_fund", 0.01, 9000.0, 80.0),          # fee min(90.8, 80) = 80, nothing left
-    ("trader", 0.005, 9000.0 + 80.0 - 45.4, 45.4),   # fee 0.5% * 9080 = 45.4, trader keeps 34.6
-])
-def test_clearance_fee_and_remainder_policy(policy, rate, wallet, fund):
+@pytest.mark.parametrize("policy, rate", [("insurance_fund", 0.01), ("trader", 0.005)])
+def test_clearance_fee_and_remainder_policy(policy, rate):
     rows = [FLAT, FLAT, (100, 100.5, 90.8, 95, 100, 100.2, 90.3, 96), (95, 96, 94, 95)]
     cfg = config(liquidation_fee_rate=rate, liquidation_remainder=policy)
     result = run_backtest(market(rows), Script({0: long_at_bar0}), config=cfg)
     r = row(result.liquidations)
-    assert r["fill_price"] == pytest.approx(90.8)
-    assert r["fee"] == pytest.approx(min(rate * 100 * 90.8, 80.0))
+    bar = T0 + 2 * MINUTE
+    fill = path_at(bar, MINUTE, (100, 90.8, 100.5, 95),
+                   trigger_ms(bar, MINUTE, (100, 90.3, 100.2, 96), LP_10X) + LATENCY)
+    left = 1000 + 100 * (fill - 100)   # what the isolated wallet has at the fill (~81)
+    fee = min(rate * 100 * fill, left)  # 1 %: all of it; 0.5 %: 0.5 % of the notional
+    if policy == "insurance_fund":
+        wallet, fund = 9000.0, left        # the trader loses the wallet; the fund gets the rest
+    else:
+        wallet, fund = 9000.0 + left - fee, fee  # the trader keeps what the fee leaves
+    assert r["fill_price"] == pytest.approx(fill, rel=1e-12)
+    assert r["fee"] == pytest.approx(fee)
     assert r["insurance_fund_delta"] == pytest.approx(fund)
     assert r["bad_debt"] == 0.0
     assert result.summary["final_equity"] == pytest.approx(wallet)
@@ -98,9 +111,11 @@ def test_gap_through_liquidation_price_gives_bad_debt_paid_by_the_fund():
     r = row(result.liquidations)
     assert ms(r["trigger_ts"]) == T0 + 2 * MINUTE  # breached at the open
     assert r["mark_price"] == pytest.approx(85.0)
-    assert r["fill_price"] == pytest.approx(84.0)  # the next tick: the low (worst case)
-    assert r["bad_debt"] == pytest.approx(600.0)    # 1000 + 100*(84-100)
-    assert r["insurance_fund_delta"] == pytest.approx(-600.0)
+    # 1 s into the open (85) -> low (84) leg (worst case): 85 - 1 * 1000 / 20000
+    fill = 85 + (84 - 85) * LATENCY / 20_000
+    assert r["fill_price"] == pytest.approx(fill)
+    assert r["bad_debt"] == pytest.approx(-(1000 + 100 * (fill - 100)))  # 505
+    assert r["insurance_fund_delta"] == pytest.approx(1000 + 100 * (fill - 100))
     assert result.summary["final_equity"] == pytest.approx(9000.0)
     assert min(result.equity["wallet_balance"].to_list()) >= 0.0
     # a gap breaches beyond the threshold: MM / balance at the open mark 85
@@ -181,21 +196,40 @@ def test_reduce_only_that_would_increase_is_rejected_not_raised():
     assert row(result.orders)["status"] == "rejected"
 
 
-def test_leverage_above_tier_cap_is_rejected():
+def test_leverage_above_tier_cap_is_refused_before_the_run_and_rejected_mid_run():
     capped = TierTable.from_rates([(0.0, 0.005, 20.0)])
+    # configured above the cap: refused before the first bar, with the cap and the bracket
+    with pytest.raises(ConfigError, match=r"BTC/USDT:USDT: leverage 25x is above the venue's "
+                                          r"cap 20x .*bracket 1 .*max 20x.*Lower the leverage"):
+        run_backtest(market([FLAT] * 3), Script({0: long_at_bar0}),
+                     config=config(leverage=25.0, tiers=capped))
     attempts = {}
 
     def act(ctx):  # noqa: ANN001
-        ctx.buy(10.0)
         attempts["set"] = ctx.set_leverage(30.0)
+        ctx.buy(10.0)
 
     result = run_backtest(market([FLAT] * 3), Script({0: act}),
-                          config=config(leverage=25.0, tiers=capped))
-    reasons = result.rejections["reason"].to_list()
-    assert reasons == ["leverage_cap", "leverage_cap"]
-    assert result.rejections["type"].to_list() == ["market", "set_leverage"]
+                          config=config(leverage=10.0, tiers=capped))
+    # a change asked mid-run is an outcome: a rejection row, the order fills at 10x
+    assert result.rejections["reason"].to_list() == ["leverage_cap"]
+    assert result.rejections["type"].to_list() == ["set_leverage"]
     assert attempts["set"] is False
-    assert result.fills.height == 0
+    assert result.fills.height == 1
+
+
+def test_the_pre_run_leverage_check_uses_the_configured_notional():
+    two = TierTable.from_rates([(0.0, 0.005, 50.0), (50_000.0, 0.01, 25.0)])
+
+    class Sized(Script):
+        exposure = 2.0  # 20,000 notional: bracket 1 allows 50x
+
+    run_backtest(market([FLAT] * 3), Sized({}), config=config(leverage=40.0, tiers=two))
+    # hold-like strategies without an exposure post the whole wallet: 400,000 in bracket 2
+    with pytest.raises(ConfigError, match=r"leverage 40x is above the venue's cap 25x for the "
+                                          r"configured position notional 400,000\.00 USDT: "
+                                          r"bracket 2"):
+        run_backtest(market([FLAT] * 3), Script({}), config=config(leverage=40.0, tiers=two))
 
 
 def test_min_notional_and_lot_size_rejections_with_venue_rounding():
@@ -220,7 +254,11 @@ def test_cross_margin_loss_on_one_symbol_liquidates_both():
     # equity = 10000 + 500*(P - 100); MM = 0.005*500*P + 0.005*500*100 -> breach at P <= 80.9045
     trigger_mark = row(liq.filter(pl.col("symbol") == SYMBOL))["mark_price"]
     assert trigger_mark == pytest.approx(40250 / 497.5, rel=1e-9)
-    remaining = 10_000 + 500 * (80.5 - 100)  # both closed at the segment end: BTC 80.5, ETH 100
+    # both closed 1 s after the trigger: BTC on its last path (ETH stays at 100)
+    bar = T0 + 2 * MINUTE
+    fill = path_at(bar, MINUTE, (100, 80.5, 100.2, 81),
+                   trigger_ms(bar, MINUTE, (100, 80, 100.1, 81), trigger_mark) + LATENCY)
+    remaining = 10_000 + 500 * (fill - 100)
     assert liq["insurance_fund_delta"].sum() == pytest.approx(remaining)
     assert liq["margin_lost"].sum() == pytest.approx(10_000)
     assert result.summary["final_equity"] == pytest.approx(0.0)
@@ -274,7 +312,10 @@ def test_path_policy_changes_the_outcome(policy, liquidated):
     if not liquidated:
         assert row(result.fills, 1)["realized_pnl"] == pytest.approx(100.0)
     else:
-        assert row(result.liquidations)["bad_debt"] == pytest.approx(100.0)  # 1000 + 100*(89-100)
+        bar = T0 + 2 * MINUTE
+        fill = path_at(bar, MINUTE, (100, 89, 101.5, 95),
+                       trigger_ms(bar, MINUTE, (100, 90, 101.2, 95.5), LP_10X) + LATENCY)
+        assert row(result.liquidations)["bad_debt"] == pytest.approx(-(1000 + 100 * (fill - 100)))
 
 
 def test_detail_candles_drive_the_liquidation_inside_a_coarse_bar():
@@ -287,9 +328,14 @@ def test_detail_candles_drive_the_liquidation_inside_a_coarse_bar():
     assert script.seen == [0, 1, 2]  # the strategy runs on the hourly bars only
     coarse_only = run_backtest(market(coarse, timeframe="1h"), Script({0: long_at_bar0}),
                                config=config())
-    assert ms(row(fine.liquidations)["ts"]) == T0 + HOUR + 30 * MINUTE + 20_000
-    assert ms(row(coarse_only.liquidations)["ts"]) == T0 + HOUR + HOUR // 3
-    assert row(fine.liquidations)["fill_price"] == pytest.approx(89.5)
+    start = T0 + HOUR + 30 * MINUTE  # the detail minute that crosses
+    trig = trigger_ms(start, MINUTE, (100, 90, 100, 95), LP_10X)
+    assert ms(row(fine.liquidations)["trigger_ts"]) == trig
+    assert ms(row(fine.liquidations)["ts"]) == trig + LATENCY
+    coarse_trig = trigger_ms(T0 + HOUR, HOUR, (100, 90, 100, 95), LP_10X)
+    assert ms(row(coarse_only.liquidations)["ts"]) == coarse_trig + LATENCY
+    assert row(fine.liquidations)["fill_price"] == pytest.approx(
+        path_at(start, MINUTE, (100, 89.5, 100, 95), trig + LATENCY))
 
 
 def test_forced_orders_cost_more_than_orderly_exits():
@@ -304,7 +350,11 @@ def test_forced_orders_cost_more_than_orderly_exits():
     assert row(orderly.fills, 1)["slippage_bps"] == pytest.approx(2.0)
     liq = row(forced.liquidations)
     assert liq["slippage_bps"] == pytest.approx(10.0)
-    assert liq["fill_price"] == pytest.approx(88 * (1 - 0.001))
+    bar = T0 + 3 * MINUTE  # the LP is the slipped entry's (100.02), read from the row
+    ref = path_at(bar, MINUTE, (100, 88, 100.5, 95),
+                  trigger_ms(bar, MINUTE, (100, 90.3, 100.2, 96), liq["liquidation_price"]) + LATENCY)
+    assert liq["reference_price"] == pytest.approx(ref)
+    assert liq["fill_price"] == pytest.approx(ref * (1 - 0.001))
     assert liq["slippage_cost"] > row(orderly.fills, 1)["slippage_cost"]
     assert math.isclose(sum(forced.summary["attribution"].values()),
                         forced.summary["final_equity"] - 10_000, abs_tol=1e-6)
@@ -344,7 +394,7 @@ def test_trade_ticks_fill_a_stop_at_the_trade_that_crossed_it():
     assert stop["realized_pnl"] == pytest.approx(100 * (93 - 100))
 
 
-def test_trade_ticks_liquidation_fills_at_the_next_trade():
+def test_trade_ticks_liquidation_fills_at_the_trade_in_force_after_the_latency():
     bar2 = T0 + 2 * MINUTE
     ticks = _trades([(bar2 + 5_000, 99.0), (bar2 + 15_000, 95.0), (bar2 + 25_000, 89.0),
                      (bar2 + 35_000, 92.0), (bar2 + 50_000, 96.0)])
@@ -353,11 +403,13 @@ def test_trade_ticks_liquidation_fills_at_the_next_trade():
     r = row(result.liquidations)
     # mark: 100 at the open, 100.2 at the highest trade (5 s), 90.3 at the lowest (25 s);
     # at the 15 s trade it is 100.2 + (90.3 - 100.2) * 10/20 = 95.25, so LP is crossed between
-    # the 15 s and the 25 s trade and the forced sell meets the 25 s trade at 89
+    # the 15 s and the 25 s trade (at 24.69 s); 1 s later the last trade is the 25 s one at 89
     mark_15 = 100.2 + (90.3 - 100.2) * 0.5
     f = (mark_15 - LP_10X) / (mark_15 - 90.3)
-    assert ms(r["trigger_ts"]) == bar2 + 15_000 + int(f * 10_000)
-    assert ms(r["ts"]) == bar2 + 25_000
+    trig = bar2 + 15_000 + int(f * 10_000)
+    assert ms(r["trigger_ts"]) == trig
+    assert bar2 + 25_000 <= trig + LATENCY < bar2 + 35_000
+    assert ms(r["ts"]) == trig + LATENCY
     assert r["fill_price"] == pytest.approx(89.0)
     assert r["bad_debt"] == pytest.approx(100.0)
 
@@ -365,11 +417,13 @@ def test_trade_ticks_liquidation_fills_at_the_next_trade():
 TWO_TIERS = TierTable.from_rates([(0.0, 0.005, 50.0), (50_000.0, 0.01, 25.0)])  # cum 0 / 250
 
 
-def _tier_down_run(low: float):  # noqa: ANN202
-    rows = [FLAT, FLAT, (100, 100, low, 97, 100, 100, low, 97), (97, 97, 97, 97)]
-    cfg = config(leverage=20.0, tiers=TWO_TIERS, liquidation_fee_rate=0.005,
-                 liquidation_mode="tier_down")
-    return run_backtest(market(rows), Script({0: lambda ctx: ctx.target_exposure(6.0)}), config=cfg)
+def _tier_down_run(low: float, last_low: float | None = None, mode: str = "tier_down",
+                   tiers: TierTable = TWO_TIERS, exposure: float = 6.0):  # noqa: ANN202
+    last_low = low if last_low is None else last_low
+    rows = [FLAT, FLAT, (100, 100, last_low, 97, 100, 100, low, 97), (97, 97, 97, 97)]
+    cfg = config(leverage=20.0, tiers=tiers, liquidation_fee_rate=0.005, liquidation_mode=mode)
+    return run_backtest(market(rows), Script({0: lambda ctx: ctx.target_exposure(exposure)}),
+                        config=cfg)
 
 
 def test_tier_down_liquidation_reduces_to_the_lower_bracket_and_survives():
@@ -378,37 +432,122 @@ def test_tier_down_liquidation_reduces_to_the_lower_bracket_and_survives():
     lp = (3000 + 250 - 60_000) / (6 - 600)
     keep = 50_000 / lp * (1 - 1e-9)          # just below the bracket-2 floor at the trigger mark
     reduced = 600 - keep
-    fee = 0.005 * reduced * 95.5             # clearance fee on the reduced amount only
-    margin = 3000 + reduced * (95.5 - 100) - fee
+    # the plan at the trigger mark: balance = MM(600 @ lp) = 600*lp*1% - 250, less the fee on
+    # the reduced part, is above the remainder's bracket-1 MM -> one step is enough
+    assert 600 * lp * 0.01 - 250 - 0.005 * reduced * lp - keep * lp * 0.005 > 0
+    bar = T0 + 2 * MINUTE
+    fill = path_at(bar, MINUTE, (100, 95.5, 100, 97),
+                   trigger_ms(bar, MINUTE, (100, 95.5, 100, 97), lp) + LATENCY)
+    assert fill > 100 - 3000 / 600            # better than bankruptcy (95): no bound needed
+    fee = 0.005 * reduced * fill              # clearance fee on the reduced amount only
+    margin = 3000 + reduced * (fill - 100) - fee  # the pool keeps its margin for the remainder
     liq = result.liquidations
     assert liq.height == 1
     r = row(liq)
     assert r["liquidation_price"] == pytest.approx(lp, rel=1e-12) and r["tier"] == 2
     assert r["qty"] == pytest.approx(reduced, rel=1e-9)
+    assert r["fill_price"] == pytest.approx(fill, rel=1e-12)
     assert r["fee"] == pytest.approx(fee, rel=1e-9) and r["insurance_fund_delta"] == pytest.approx(fee)
+    assert r["bad_debt"] == 0.0
     last = result.positions.tail(1).row(0, named=True)
     assert last["qty"] == pytest.approx(keep, rel=1e-9)
     assert last["isolated_margin"] == pytest.approx(margin, rel=1e-9)
     # the survivor's new LP is solved in bracket 1
     assert last["liquidation_price"] == pytest.approx((margin - keep * 100) / (keep * 0.005 - keep),
                                                       rel=1e-9)
-    assert result.summary["final_equity"] == pytest.approx(10_000 + reduced * (95.5 - 100) - fee
+    assert result.summary["final_equity"] == pytest.approx(10_000 + reduced * (fill - 100) - fee
                                                            + keep * (97 - 100), rel=1e-9)
 
 
 def test_tier_down_then_takeover_when_still_deficient():
     result = _tier_down_run(95.0)
     liq = result.liquidations
-    assert liq.height == 2  # the reduction, then the takeover of the rest at the same tick
-    assert liq["fill_price"].to_list() == pytest.approx([95.0, 95.0])
+    # the step leaves the pool compliant at the trigger mark, the mark keeps falling to 95
+    # and the remainder (bracket 1: no lower bracket) is taken over in full
+    assert liq.height == 2
+    assert liq["qty"].sum() == pytest.approx(600.0)
     assert result.equity["position_qty"][-1] == 0.0
-    full = run_backtest(market([FLAT, FLAT, (100, 100, 95.0, 97, 100, 100, 95.0, 97), FLAT]),
-                        Script({0: lambda ctx: ctx.target_exposure(6.0)}),
-                        config=config(leverage=20.0, tiers=TWO_TIERS, liquidation_fee_rate=0.005))
+    full = _tier_down_run(95.0, mode="full")
     assert full.liquidations.height == 1
-    # either way the trader loses the whole isolated margin of 3000
+    # either way the trader loses the whole isolated margin of 3000, never more
     assert result.summary["final_equity"] == pytest.approx(7000.0)
     assert full.summary["final_equity"] == pytest.approx(7000.0)
+    assert result.liquidations["margin_lost"].sum() == pytest.approx(3000.0)
+
+
+THREE_TIERS = TierTable.from_rates([(0.0, 0.005, 50.0), (50_000.0, 0.01, 25.0),
+                                    (100_000.0, 0.02, 20.0)])  # cum 0 / 250 / 1,250
+
+
+def test_tier_down_steps_through_several_brackets_in_one_trigger():
+    # 1,100 @ 100 at 20x: 110,000 notional in bracket 3, isolated 5,500. The mark gaps to 95.5
+    # at bar 2's open (below the LP ~95.78): the pool is 301 short of maintenance there.
+    # With continuous maintenance amounts one bracket down is enough only when the fee rate is
+    # below the bracket's rate; a gap's deficit needs more brackets in the same trigger.
+    rows = [FLAT, FLAT, (95.5, 97, 95.5, 97), (97, 97, 97, 97)]
+    cfg = config(leverage=20.0, tiers=THREE_TIERS, liquidation_fee_rate=0.005,
+                 liquidation_mode="tier_down")
+    result = run_backtest(market(rows), Script({0: lambda ctx: ctx.target_exposure(11.0)}),
+                          config=cfg)
+    m = 95.5
+    balance = 5500 + 1100 * (m - 100)                 # 550
+    assert balance < 1100 * m * 0.02 - 1250           # MM 851: breached, bracket 3
+    keep2 = 100_000 / m * (1 - 1e-9)
+    keep1 = 50_000 / m * (1 - 1e-9)
+    fee2 = 0.005 * (1100 - keep2) * m
+    fee1 = 0.005 * (keep2 - keep1) * m
+    assert balance - fee2 - (keep2 * m * 0.01 - 250) <= 0          # one bracket: still short
+    assert balance - fee2 - fee1 - keep1 * m * 0.005 > 0            # two: compliant
+    liq = result.liquidations
+    assert liq.height == 2
+    assert liq["trigger_ts"].n_unique() == 1                        # both steps of one trigger
+    assert ms(liq["trigger_ts"][0]) == T0 + 2 * MINUTE
+    assert liq["qty"].to_list() == pytest.approx([1100 - keep2, keep2 - keep1], rel=1e-9)
+    assert liq["fill_price"].to_list() == pytest.approx([95.5, 95.5])  # open -> low at 95.5
+    last = result.positions.tail(1).row(0, named=True)
+    assert last["qty"] == pytest.approx(keep1, rel=1e-9)
+    margin = 5500 + (1100 - keep1) * (95.5 - 100) - fee2 - fee1
+    assert last["isolated_margin"] == pytest.approx(margin, rel=1e-9)
+    assert liq["bad_debt"].sum() == 0.0
+
+
+def test_tier_down_step_is_bounded_by_bankruptcy_like_the_takeover():
+    # the mark only touches the LP (95.54) but the last price wicks to 80 at the fill: the
+    # step's fill (~80.3) is far below the bankruptcy price 95
+    tier_down = _tier_down_run(95.5, last_low=80.0)
+    full = _tier_down_run(95.5, last_low=80.0, mode="full")
+    r = row(tier_down.liquidations)
+    lp = (3000 + 250 - 60_000) / (6 - 600)
+    bar = T0 + 2 * MINUTE
+    fill = path_at(bar, MINUTE, (100, 80.0, 100, 97),
+                   trigger_ms(bar, MINUTE, (100, 95.5, 100, 97), lp) + LATENCY)
+    reduced = 600 - 50_000 / lp * (1 - 1e-9)
+    assert r["fill_price"] == pytest.approx(fill, rel=1e-12) and fill < 95.0
+    # the trader's loss on the step is taken at the bankruptcy price 95: 5 per unit, no more
+    left = 3000 + reduced * (95.0 - 100)
+    fee = min(0.005 * reduced * fill, left)
+    assert r["margin_lost"] == pytest.approx(reduced * 5.0 + fee, rel=1e-9)
+    assert r["bad_debt"] == pytest.approx(reduced * (95.0 - fill), rel=1e-9)
+    assert r["insurance_fund_delta"] == pytest.approx(fee - reduced * (95.0 - fill), rel=1e-9)
+    for result in (tier_down, full):
+        assert min(result.equity["wallet_balance"].to_list()) >= 0.0
+        assert min(result.positions["isolated_margin"].to_list()) >= 0.0
+        # the trader never loses more than the isolated margin of 3000
+        assert result.summary["final_equity"] >= 7000.0 - 1e-9
+        # the wallet identity: every loss is the trader's or the fund's, counted once
+        s = result.summary
+        assert s["final_equity"] + s["insurance_fund_delta"] == pytest.approx(
+            10_000 + _cash_pnl(result), abs=1e-6)
+
+
+def _cash_pnl(result) -> float:  # noqa: ANN001
+    """Sum of -side*qty*price over all fills plus the open quantity at the last mark."""
+    fills = result.fills
+    sign = pl.when(pl.col("side") == "buy").then(-1.0).otherwise(1.0)
+    cash = fills.select((sign * pl.col("qty") * pl.col("price")).sum()).item()
+    fees = fills.filter(pl.col("liquidity") != "liquidation")["fee"].sum()
+    last = result.equity.tail(1).row(0, named=True)
+    return cash - fees + last["position_qty"] * last["mark_price"]
 
 
 def test_slippage_scale_column_multiplies_fills_in_its_bars_only():
@@ -431,7 +570,10 @@ def test_slippage_scale_column_multiplies_fills_in_its_bars_only():
     forced = run_backtest(with_scale(thin), Script({0: long_at_bar0}), config=config(slippage=model))
     liq = row(forced.liquidations)
     assert liq["slippage_bps"] == pytest.approx(50.0)  # forced 10 bps x5 in bar 3
-    assert liq["fill_price"] == pytest.approx(88 * (1 - 0.005))
+    bar = T0 + 3 * MINUTE  # the LP is the slipped entry's, read from the row
+    ref = path_at(bar, MINUTE, (100, 88, 100.5, 95),
+                  trigger_ms(bar, MINUTE, (100, 90.3, 100.2, 96), liq["liquidation_price"]) + LATENCY)
+    assert liq["fill_price"] == pytest.approx(ref * (1 - 0.005))
     normal = run_backtest(with_scale([1.0] * 5), Script({0: long_at_bar0}), config=config(slippage=model))
     assert row(normal.liquidations)["slippage_bps"] == pytest.approx(10.0)
     # an impact is never above 100 %: a huge factor fills at zero, not below
@@ -465,3 +607,43 @@ def test_the_venue_caps_resting_orders_per_symbol():
     assert placed[-1].status == "open"  # cancelling a stop makes room for another
     message = result.rejections.filter(pl.col("reason") == "max_open_orders").get_column("message")[0]
     assert "allows 200 per symbol" in message
+
+
+@pytest.mark.parametrize("offset", [8 * HOUR, 8 * HOUR + 30 * MINUTE])  # at an open, inside a bar
+def test_funding_beyond_the_margin_empties_the_pool_and_liquidates_at_that_instant(offset):
+    # 50 % per 8 h on a long of 100 @ 100 (isolated 1,000): the payment is 5,000
+    funding = pl.DataFrame({"ts": [T0 + offset], "rate": [0.5], "interval_hours": [8.0],
+                            "mark_price": [100.0]}).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    data = market(_hourly_flat(), funding=funding, timeframe="1h")
+    result = run_backtest(data, Script({0: long_at_bar0}), config=config())
+    assert result.funding["payment"].to_list() == pytest.approx([-5000.0])
+    # the pool pays what it has (1,000); the other 4,000 is bad debt paid by the fund
+    assert result.summary["bad_debt"] == pytest.approx(4000.0)
+    assert min(result.equity["wallet_balance"].to_list()) >= 0.0
+    assert min(result.positions["isolated_margin"].to_list()) >= 0.0
+    liq = row(result.liquidations)
+    # an empty pool is below maintenance at once: the liquidation triggers at the settlement
+    assert ms(liq["trigger_ts"]) == T0 + offset
+    assert liq["bad_debt"] == pytest.approx(0.0)  # flat prices: nothing left to lose
+    assert result.summary["final_equity"] == pytest.approx(9000.0)
+    s = result.summary
+    # money is conserved: trader + fund = initial + price PnL + funding
+    assert s["final_equity"] + s["insurance_fund_delta"] == pytest.approx(
+        10_000 + _cash_pnl(result) + result.funding["payment"].sum())
+
+
+def test_liquidation_latency_is_configurable_and_validated():
+    rows = [FLAT, FLAT, (100, 100.5, 88, 95, 100, 100.2, 90.3, 96), (95, 96, 94, 95)]
+    bar = T0 + 2 * MINUTE
+    trig = trigger_ms(bar, MINUTE, (100, 90.3, 100.2, 96), LP_10X)
+    for latency in (0, 250, 5_000):
+        result = run_backtest(market(rows), Script({0: long_at_bar0}),
+                              config=config(liquidation_latency_ms=latency))
+        r = row(result.liquidations)
+        assert ms(r["ts"]) == trig + latency
+        assert r["fill_price"] == pytest.approx(path_at(bar, MINUTE, (100, 88, 100.5, 95),
+                                                        trig + latency), rel=1e-12)
+    for bad in (-1, 1.5, float("nan"), "1s", True):
+        with pytest.raises(ConfigError, match="liquidation_latency_ms: expected a whole number"):
+            config(liquidation_latency_ms=bad)

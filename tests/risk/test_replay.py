@@ -153,9 +153,11 @@ def test_a_position_the_venue_refuses_is_not_a_survivor() -> None:
     start, end = int(bars["ts"][0].timestamp() * 1000), market.end_ms
     window = CrashWindow(name="synthetic", title="synthetic crash", start_ms=start, end_ms=end,
                          symbols=("BTC/USDT:USDT",), timeframe="1h", description="", source="test")
-    rows = replay_window(window, "BTC/USDT:USDT", WindowData(bars=bars, funding=funding, warnings=[]),
-                         leverages=[1.0, 125.0])
-    low, high = rows
+    from backtest.errors import ConfigError
+
+    data = WindowData(bars=bars, funding=funding, warnings=[])
+    low, = replay_window(window, "BTC/USDT:USDT", data, leverages=[1.0])
     assert low["entered"] and low["rejection"] is None
-    assert not high["entered"] and not high["survived"] and high["n_liquidations"] == 0
-    assert high["rejection"].startswith("leverage_cap")
+    # refused before the run (engine setup), with the cap named: not a silent rejection row
+    with pytest.raises(ConfigError, match=r"leverage 125x is above the venue's cap"):
+        replay_window(window, "BTC/USDT:USDT", data, leverages=[1.0, 125.0])

@@ -285,3 +285,53 @@ def test_bankruptcy_price_is_beyond_the_liquidation_price() -> None:
         um.bankruptcy_price(wallet_balance=1, side=0, qty=1, entry_price=1)
     with pytest.raises(ValueError, match="qty"):
         um.bankruptcy_price(wallet_balance=1, side=1, qty=0, entry_price=1)
+
+
+# ---------------------------------------------------------------- tier-down plan (smart liquidation)
+PLAN_TIERS = TierTable.from_rates([(0.0, 0.005, 50.0), (50_000.0, 0.01, 25.0),
+                                   (100_000.0, 0.02, 20.0)])  # cum 0 / 250 / 1,250
+
+
+def test_tier_down_plan_one_bracket_when_the_fee_leaves_the_pool_compliant():
+    # 1,100 at mark 95.78 (105,358 notional, bracket 3) breached exactly at maintenance
+    mark = (5500 + 1250 - 110_000) / (1100 * 0.02 - 1100)
+    balance = 1100 * mark * 0.02 - 1250
+    plan = um.tier_down_plan(qty=1100, mark_price=mark, margin_balance=balance, tiers=PLAN_TIERS,
+                             clearance_rate=0.005)
+    keep = 100_000 / mark * (1 - 1e-9)
+    assert plan.steps == pytest.approx((1100 - keep,), rel=1e-12)
+    assert plan.remainder == pytest.approx(keep) and not plan.takeover
+    # by hand: 857.14 - 0.005 * 55.9 * 95.78 = 830.4 > MM(keep) = 1000 - 250 = 750
+    assert balance - 0.005 * (1100 - keep) * mark > keep * mark * 0.01 - 250
+
+
+def test_tier_down_plan_steps_several_brackets_for_a_deeper_deficit():
+    # a gap: margin balance 550 at mark 95.5, maintenance 851 (bracket 3)
+    plan = um.tier_down_plan(qty=1100, mark_price=95.5, margin_balance=550.0, tiers=PLAN_TIERS,
+                             clearance_rate=0.005)
+    keep2, keep1 = 100_000 / 95.5 * (1 - 1e-9), 50_000 / 95.5 * (1 - 1e-9)
+    assert plan.steps == pytest.approx((1100 - keep2, keep2 - keep1), rel=1e-12)
+    assert plan.remainder == pytest.approx(keep1) and not plan.takeover
+
+
+def test_tier_down_plan_hands_over_to_the_takeover_when_no_bracket_is_enough():
+    plan = um.tier_down_plan(qty=1100, mark_price=95.5, margin_balance=100.0, tiers=PLAN_TIERS,
+                             clearance_rate=0.005)
+    assert plan.takeover and len(plan.steps) == 2  # down to the first bracket, still short
+    first = um.tier_down_plan(qty=100, mark_price=95.0, margin_balance=10.0, tiers=PLAN_TIERS,
+                              clearance_rate=0.005)
+    assert first.steps == () and first.takeover  # already in the first bracket
+
+
+def test_tier_down_plan_rounds_to_the_lot_and_refuses_bad_input():
+    plan = um.tier_down_plan(qty=1100, mark_price=95.5, margin_balance=550.0, tiers=PLAN_TIERS,
+                             clearance_rate=0.005, lot_size=0.1)
+    assert plan.remainder == pytest.approx(523.5)  # floor(523.56 / 0.1) * 0.1
+    assert 523.5 * 95.5 < 50_000
+    with pytest.raises(ValueError, match="qty > 0"):
+        um.tier_down_plan(qty=0.0, mark_price=95.0, margin_balance=1.0, tiers=PLAN_TIERS,
+                          clearance_rate=0.005)
+
+
+def test_the_venue_exposes_its_tier_down_plan():
+    assert um.VENUE.tier_down_plan is um.tier_down_plan
