@@ -406,7 +406,7 @@ def sweep(
         spec = DataSpec(symbol=symbol, timeframe=timeframe, store_root=str(store or default_root()), exchange=exchange,
                         start_ms=_ms(start), end_ms=_ms(end))
     try:
-        configs = make_grid(_floats(leverage, "--leverage"), param_grid)
+        configs = make_grid(_leverages(leverage), param_grid)
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
     except (*_risk_errors(), EngineError) as exc:

@@ -158,6 +158,8 @@ def test_a_position_the_venue_refuses_is_not_a_survivor() -> None:
     data = WindowData(bars=bars, funding=funding, warnings=[])
     low, = replay_window(window, "BTC/USDT:USDT", data, leverages=[1.0])
     assert low["entered"] and low["rejection"] is None
-    # refused before the run (engine setup), with the cap named: not a silent rejection row
-    with pytest.raises(ConfigError, match=r"leverage 125x is above the venue's cap"):
-        replay_window(window, "BTC/USDT:USDT", data, leverages=[1.0, 125.0])
+    # refused before the run (engine setup) with the cap named: one "refused" row, the ladder goes on
+    _, high = replay_window(window, "BTC/USDT:USDT", data, leverages=[1.0, 125.0])
+    assert not high["entered"] and not high["survived"]
+    assert high["rejection"].startswith("refused:")
+    assert "leverage 125x is above the venue's cap" in high["rejection"]
