@@ -153,8 +153,6 @@ def test_a_position_the_venue_refuses_is_not_a_survivor() -> None:
     start, end = int(bars["ts"][0].timestamp() * 1000), market.end_ms
     window = CrashWindow(name="synthetic", title="synthetic crash", start_ms=start, end_ms=end,
                          symbols=("BTC/USDT:USDT",), timeframe="1h", description="", source="test")
-    from backtest.errors import ConfigError
-
     data = WindowData(bars=bars, funding=funding, warnings=[])
     low, = replay_window(window, "BTC/USDT:USDT", data, leverages=[1.0])
     assert low["entered"] and low["rejection"] is None
