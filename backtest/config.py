@@ -152,7 +152,8 @@ _SCHEMA: dict[str, Check] = {
 }
 
 
-def checked(key: str, value: Any, *, where: str, check: Check | None = None) -> Any:
+def checked(key: str, value: Any, *, where: str, check: Check | None = None,
+            subject: str | None = None) -> Any:
     """Check ``value`` of ``key`` against its schema entry and return it normalised.
 
     Parameters
@@ -165,6 +166,8 @@ def checked(key: str, value: Any, *, where: str, check: Check | None = None) -> 
         The subject for the message: ``"RunConfig"`` or e.g. ``"run.toml [run]"``.
     check : Check, optional
         The check to apply (default: the key's :data:`_SCHEMA` entry).
+    subject : str, optional
+        What the message names instead of ``where`` and ``key`` (e.g. ``"--leverage"``).
 
     Raises
     ------
@@ -183,9 +186,13 @@ def checked(key: str, value: Any, *, where: str, check: Check | None = None) -> 
         options = getattr(getattr(check, "inner", check), "options", None)
         if options and isinstance(found, str):
             hint = did_you_mean(found, options)
-        subject = f"{where}.{key}" if where == "RunConfig" else f"{where} {key}"
+        if subject is None:
+            subject = f"{where}.{key}" if where == "RunConfig" else f"{where} {key}"
         example = getattr(check, "example", "")
-        fix = f"; fix: e.g. {key} = {example}" if example and not example.startswith("(") else ""
+        fix = ""
+        if example and not example.startswith("("):
+            fix = (f"; fix: e.g. {subject} {example.strip('[]').replace(chr(34), '')}"
+                   if subject.startswith("--") else f"; fix: e.g. {key} = {example}")
         raise ConfigError(f"{subject}: expected {expected}, found {describe_value(found)}{hint}{fix}") \
             from None
 

@@ -167,7 +167,7 @@ class Optional(Check):
 
     def __init__(self, inner: Check) -> None:
         self.inner = inner
-        self.expected = f"{inner.expected}, or None"
+        self.expected = inner.expected  # None is the default; a run file cannot write it
         self.example = inner.example
 
     def __call__(self, value: Any) -> Any:

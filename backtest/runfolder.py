@@ -170,8 +170,8 @@ def check_output_folder(target: str | Path, *, overwrite: bool = False) -> Path:
         os.rmdir(tempfile.mkdtemp(prefix=".margincall-probe-", dir=ancestor))
     except OSError as exc:
         raise RunFolderError(
-            f"{target}: expected a writable location, found {ancestor} not writable "
-            f"({exc.strerror or exc}); choose a writable --out or fix the permissions") from None
+            f"{target}: expected a writable location, found that {ancestor} refuses new "
+            f"folders ({exc.strerror or exc}); choose a writable --out or fix the permissions") from None
     return target
 
 
