@@ -112,8 +112,9 @@ def default_run_name(strategy: str) -> str:
     ``module:Class`` gives ``module_Class``; a file path (``./x/my.py:Cls``) keeps only
     letters, digits, ``-``, ``_`` and ``.`` so the folder stays inside ``runs/``.
     """
-    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy).strip("._") or "run"
-    return text[-RUN_NAME_MAX:].lstrip("._") or "run"
+    # no leading '-' either: a folder named like an option is a trap in a shell
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy).strip("._-") or "run"
+    return text[-RUN_NAME_MAX:].lstrip("._-") or "run"
 
 
 #: The one declaration of each RunConfig key's type and range (see ``backtest.config_checks``).
