@@ -190,3 +190,17 @@ def test_output_location_is_checked_without_leaving_a_trace(tmp_path):
         check_output_folder("/")
     assert check_output_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # probe removed, nothing made
+
+
+def test_the_demo_runs_twice_into_its_own_folder(tmp_path):
+    """``make demo`` twice: the demo owns runs/demo and replaces its own runs whole."""
+    from backtest.cli.demo import run_demo
+
+    first = dict(run_demo(out=tmp_path / "demo", log=lambda *_: None))
+    second = dict(run_demo(out=tmp_path / "demo", log=lambda *_: None))
+    assert first == second
+    for name in first:
+        run = tmp_path / "demo" / name
+        verify_run_folder(run, json.loads((run / "manifest.json").read_text()))
+        assert (run / "report.html").is_file()
+    assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".")]
