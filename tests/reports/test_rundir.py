@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from reports.rundir import RunDirError, load_run
-from tests.reports.run_fixture import seal_run_dir
+from tests.reports.run_fixture import reseal_run_dir
 
 
 def _copy(demo_run, tmp_path):
@@ -16,11 +16,6 @@ def _copy(demo_run, tmp_path):
     shutil.copytree(demo_run.path, target)
     return target
 
-
-def _reseal(path):
-    """Record the folder's tables as they are now (a writer that wrote these very tables)."""
-    manifest = json.loads((path / "manifest.json").read_text())
-    seal_run_dir(path, {k: v for k, v in manifest.items() if k not in ("format", "files")})
 
 
 def test_load_reads_every_table(demo_run):
@@ -37,7 +32,7 @@ def test_optional_tables_may_be_absent(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     for name in ("funding", "rejections", "bars", "orders"):
         (path / f"{name}.parquet").unlink()
-    _reseal(path)  # tables the manifest does not record are optional
+    reseal_run_dir(path)  # tables the manifest does not record are optional
     run = load_run(path)
     assert run.funding.height == 0 and "payment" in run.funding.columns
     assert run.bars is None
@@ -59,7 +54,7 @@ def test_missing_columns_are_listed(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     pl.read_parquet(path / "liquidations.parquet").drop("bad_debt").write_parquet(
         path / "liquidations.parquet")
-    _reseal(path)
+    reseal_run_dir(path)
     with pytest.raises(RunDirError, match=r"missing \['bad_debt'\]"):
         load_run(path)
 
@@ -69,7 +64,7 @@ def test_corrupt_parquet_and_manifest(demo_run, tmp_path):
     (path / "fills.parquet").write_bytes(b"not parquet")
     with pytest.raises(RunDirError, match="fills.parquet: 11 bytes, the manifest records"):
         load_run(path)
-    _reseal(path)  # a corrupt file recorded as such still gets a clear message
+    reseal_run_dir(path)  # a corrupt file recorded as such still gets a clear message
     with pytest.raises(RunDirError, match="fills.parquet: expected a readable Parquet file"):
         load_run(path)
     path2 = _copy(demo_run, tmp_path / "b")
@@ -81,7 +76,7 @@ def test_corrupt_parquet_and_manifest(demo_run, tmp_path):
 def test_unsorted_equity_is_rejected(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     pl.read_parquet(path / "equity.parquet").reverse().write_parquet(path / "equity.parquet")
-    _reseal(path)
+    reseal_run_dir(path)
     with pytest.raises(RunDirError, match="unsorted"):
         load_run(path)
 
