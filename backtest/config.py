@@ -237,12 +237,19 @@ def _when_ms(value: Any) -> int:
 
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = value.isoformat()  # a TOML local date (start = 2024-03-01) is a UTC day
-    return _parse_when(value)
+    ms = _parse_when(value)
+    if not _WHEN_RANGE[0] <= ms < _WHEN_RANGE[1]:  # beyond it, datetime arithmetic overflows
+        raise BadValue()
+    return ms
+
+
+#: Accepted window times, epoch ms: 1970-01-01 to 2100-01-01 UTC (no market data lies outside).
+_WHEN_RANGE = (0, 4_102_444_800_000)
 
 
 _SYMBOL = Text("a symbol such as \"BTC/USDT:USDT\"", '"BTC/USDT:USDT"')
-_WHEN = Custom(_is_when, "a UTC date or time such as \"2024-03-01\" or \"2024-03-01T12:00Z\" "
-               "(or epoch milliseconds)", '"2024-03-01"', convert=_when_ms)
+_WHEN = Custom(_is_when, "a UTC date or time from 1970 to 2099 such as \"2024-03-01\" or "
+               "\"2024-03-01T12:00Z\" (or epoch milliseconds)", '"2024-03-01"', convert=_when_ms)
 _TIMEFRAME = Text("a timeframe: a number and a unit s/m/h/d/w such as \"1m\", \"1h\"", '"1h"',
                   verify=_timeframe)
 

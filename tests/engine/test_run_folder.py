@@ -204,3 +204,13 @@ def test_the_demo_runs_twice_into_its_own_folder(tmp_path):
         verify_run_folder(run, json.loads((run / "manifest.json").read_text()))
         assert (run / "report.html").is_file()
     assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".")]
+
+
+def test_overwrite_without_an_atomic_exchange_still_leaves_one_whole_run(tmp_path, monkeypatch):
+    """On an OS without renameat2 the old run is parked beside, then removed."""
+    import backtest.runfolder as runfolder
+
+    monkeypatch.setattr(runfolder, "_renameat2", lambda: None)
+    out = _result(1).write(tmp_path / "run")
+    _result(2).write(out, overwrite=True)
+    assert _assert_whole(out) == 2 and _siblings(out) == []
