@@ -132,3 +132,16 @@ def test_engine_run_tampered_after_writing_is_refused(tmp_path):
     pl.read_parquet(out / "fills.parquet").head(0).write_parquet(out / "fills.parquet")
     result = _invoke(str(out))
     assert result.exit_code == 1 and "fills.parquet" in result.output
+
+
+def test_an_unwritable_report_path_is_a_clear_error(demo_run, tmp_path):
+    (tmp_path / "taken").mkdir()
+    result = _invoke(str(demo_run.path), "--out", str(tmp_path / "taken"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "expected to write the report there" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _invoke(str(demo_run.path), "--out", str(blocker / "r.html"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "expected to write the report there" in result.output
+    assert not list(tmp_path.glob(".report-*"))  # no temporary file left behind
