@@ -167,8 +167,6 @@ def test_equity_table_with_ms_integers_is_accepted(demo_run, tmp_path):
 
 
 def test_minimal_run_dir_with_only_equity_and_manifest(demo_run, tmp_path):
-    import json
-
     path = tmp_path / "flat"
     path.mkdir()
     eq = pl.read_parquet(demo_run.path / "equity.parquet").head(50).with_columns(
