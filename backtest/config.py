@@ -121,10 +121,12 @@ def default_run_name(strategy: str) -> str:
 #: A key added to ``_FIELDS`` gets its entry here (tests/engine/test_config_schema.py checks it).
 _SCHEMA: dict[str, Check] = {
     "initial_balance": Number(lo=0, lo_open=True, example="10000"),
-    # Binance USDⓈ-M leverage is chosen between 1x and the bracket's cap (../shared/specs/
-    # margin_rules.md "Initial margin": IM = N/leverage; the change-leverage endpoint takes
-    # 1..125). Below 1x, IM would exceed the notional, a setting no venue offers; the cap
-    # itself depends on the tier table, checked by the engine before the run.
+    # Binance USDⓈ-M leverage is chosen between 1x and the bracket's cap: IM = N/leverage
+    # (../shared/specs/margin_rules.md "Initial margin"), and the change-leverage endpoint
+    # takes "target initial leverage: int from 1 to 125" (https://developers.binance.com/docs/
+    # derivatives/portfolio-margin/account/Change-UM-Initial-Leverage). Below 1x the initial
+    # margin would exceed the notional. The cap depends on the tier table: the engine checks
+    # it before the run.
     "leverage": PerSymbol(Number(lo=1, example="10",
                                  why=" (the minimum leverage is 1x; the venue's tier table caps it)")),
     "margin_mode": PerSymbol(Choice(_CHOICES["margin_mode"])),
