@@ -38,7 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError
+from data_loaders.errors import ImportFormatError, import_errors
 from data_loaders.schemas import timeframe_ms
 from data_loaders.store import sha256_file
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
@@ -315,7 +315,7 @@ def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
 
 def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str | None = None,
                 timeframe: str | None = None, price_type: str | None = None,
-                exchange: str | None = None, strict: bool = True):
+                exchange: str | None = None, strict: bool = True, replace: bool = False):
     """Import one Binance dump file into ``store``.
 
     Parameters
@@ -328,6 +328,8 @@ def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str
         Overrides of what the path says (``symbol`` may be ``BTCUSDT`` or ``BTC/USDT:USDT``).
     strict : bool, default True
         Refuse the file on any data-quality error (nothing written); False drops bad rows.
+    replace : bool, default False
+        Allow the file to change stored rows (otherwise such an import is refused).
 
     Returns
     -------
@@ -336,9 +338,10 @@ def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    spec, frame, first_line = load_dump(path, kind=kind, symbol=symbol, timeframe=timeframe,
-                                        price_type=price_type, exchange=exchange)
-    result, warnings = store_checked(store, spec.dataset, frame, path=path, strict=strict,
-                                     source=f"binance-dump:{path.name}", first_line=first_line)
+    with import_errors(path, "a Binance data.binance.vision dump (.zip or .csv)"):
+        spec, frame, first_line = load_dump(path, kind=kind, symbol=symbol, timeframe=timeframe,
+                                            price_type=price_type, exchange=exchange)
+        result, warnings = store_checked(store, spec.dataset, frame, path=path, strict=strict, replace=replace,
+                                         source=f"binance-dump:{path.name}", first_line=first_line)
     return ImportResult(path, spec.dataset, spec.exchange, spec.symbol, spec.timeframe, spec.price_type,
                         frame.height, result, warnings)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError, SchemaError
+from data_loaders.errors import ImportFormatError, SchemaError, import_errors
 from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -226,7 +226,8 @@ def _fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: 
 
 def import_generic(store, path: str | Path, *, dataset: str | None = None, exchange: str = "binanceusdm",
                    symbol: str | None = None, timeframe: str | None = None, price_type: str | None = None,
-                   mapping: dict[str, str] | None = None, ts_unit: str = "ms", strict: bool = True):
+                   mapping: dict[str, str] | None = None, ts_unit: str = "ms", strict: bool = True,
+                   replace: bool = False):
     """Import one generic CSV/Parquet file into ``store`` (see :func:`load_generic`).
 
     ``dataset`` defaults to :func:`infer_dataset` of the file's columns.
@@ -238,12 +239,13 @@ def import_generic(store, path: str | Path, *, dataset: str | None = None, excha
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    dataset = dataset or infer_dataset(read_columns(path))
-    frame = load_generic(path, dataset=dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
-                         price_type=price_type, mapping=mapping, ts_unit=ts_unit)
-    first_line = 2 if path.suffix.lower() == ".csv" else None
-    result, warnings = store_checked(store, dataset, frame, path=path, strict=strict,
-                                     source=f"file:{path.name}", first_line=first_line)
+    with import_errors(path, f"a {dataset or 'market data'} CSV or Parquet file"):
+        dataset = dataset or infer_dataset(read_columns(path))
+        frame = load_generic(path, dataset=dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
+                             price_type=price_type, mapping=mapping, ts_unit=ts_unit)
+        first_line = 2 if path.suffix.lower() == ".csv" else None
+        result, warnings = store_checked(store, dataset, frame, path=path, strict=strict, replace=replace,
+                                         source=f"file:{path.name}", first_line=first_line)
     symbols = ",".join(sorted(frame["symbol"].unique().to_list()))
     return ImportResult(path, dataset, exchange, symbols,
                         frame["timeframe"][0] if dataset == "ohlcv" else None,
