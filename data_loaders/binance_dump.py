@@ -39,6 +39,7 @@ from pathlib import Path
 import polars as pl
 
 from data_loaders.errors import ImportFormatError, import_errors
+from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
 from data_loaders.schemas import timeframe_ms
 from data_loaders.store import sha256_file
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
@@ -110,6 +111,8 @@ def infer_spec(path: Path, *, kind: str | None = None, symbol: str | None = None
             "--kind, or use --map for a generic CSV/Parquet file"
         )
     dataset, kind_price = KINDS[kind]
+    if kind == "klines" and price_type is None:
+        kind_price = price_type_from_name(path) or kind_price
     if exchange is None:
         parts = [p.lower() for p in path.parts]
         exchange = ("binancecoinm" if "cm" in parts and "futures" in parts
@@ -310,6 +313,9 @@ def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
     spec = infer_spec(path, kind=kind, symbol=symbol, timeframe=timeframe, price_type=price_type,
                       exchange=exchange)
     frame, first_line = parse(read_csv_bytes(path), spec, path=path)
+    if spec.price_type == "last" and kind is None and price_type is None and has_no_volume(frame["volume"]):
+        # markPriceKlines/indexPriceKlines files are named like klines; only the folder tells them apart
+        refuse_volumeless_last(path, "--kind markPriceKlines / indexPriceKlines, or --price-type")
     return spec, frame, first_line
 
 

@@ -2,6 +2,14 @@
 
 Pages are buffered and written to the store every few pages (and always before an error
 propagates), so an interruption loses at most nothing that was already received.
+
+How a fetch merges: fetched rows **replace** stored rows with the same key
+(``store.write(..., replace=True)``). A resumed fetch re-requests the last stored bar, which
+may have been still forming when it was first fetched, and the exchange's current answer is
+the truth for its own data. A fetch cannot cross price types or datasets (each endpoint
+fixes the partition: ``klines`` -> last, ``markPriceKlines`` -> mark, ...), which is what the
+import-side refusal protects against. File imports, by contrast, refuse to change stored
+rows unless ``--replace`` is given.
 """
 from __future__ import annotations
 
@@ -18,7 +26,8 @@ from data_loaders.schemas import get_schema
 class StoreLike(Protocol):
     """The part of :class:`data_loaders.store.MarketStore` the fetcher uses (CONTRACTS §4)."""
 
-    def write(self, dataset: str, frame: pl.DataFrame, *, source: str, strict: bool = True) -> Any: ...
+    def write(self, dataset: str, frame: pl.DataFrame, *, source: str, strict: bool = True,
+              replace: bool = False) -> Any: ...
 
     def read(self, dataset: str, *, exchange: str, symbol: str, timeframe: str | None = None,
              price_type: str | None = None, start: Any = None, end: Any = None) -> pl.DataFrame: ...
@@ -146,7 +155,8 @@ class PageWriter:
         if not self._pending:
             return
         chunk = pl.concat(self._pending, how="vertical")
-        result = self._store.write(self._dataset, chunk, source=self._source, strict=self._strict)
+        # replace=True: the exchange's current answer supersedes a stored bar (module docstring)
+        result = self._store.write(self._dataset, chunk, source=self._source, strict=self._strict, replace=True)
         self._pending = []
         stamps = chunk.get_column(self._time_column).dt.epoch("ms")
         first, last = int(stamps.min()), int(stamps.max())

@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from data_loaders.errors import ImportFormatError, SchemaError, import_errors
+from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
 from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -143,8 +144,8 @@ def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str |
     symbol : str, optional
         Unified (``BTC/USDT:USDT``) or native (``BTCUSDT``) symbol when the file has none.
     timeframe, price_type : str, optional
-        For ohlcv; the timeframe is inferred from the median step when omitted,
-        ``price_type`` defaults to ``last``.
+        For ohlcv; the timeframe is inferred from the median step when omitted, the price
+        type from the file (:mod:`data_loaders.price_type`: name, then volume), else ``last``.
     mapping : dict, optional
         Canonical column -> file column.
     ts_unit : {"ms", "us", "s", "ns", "auto"}
@@ -216,11 +217,18 @@ def _fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: 
         if price_type is not None and price_type not in PRICE_TYPES:
             raise SchemaError(f"--price-type {price_type!r}: expected one of {', '.join(PRICE_TYPES)}")
         if "timeframe" not in frame.columns:
-            tf = timeframe or infer_timeframe(frame["ts"])
+            tf = timeframe if timeframe is not None else infer_timeframe(frame["ts"])
             timeframe_ms(tf)
             frame = frame.with_columns(timeframe=pl.lit(tf))
         if "price_type" not in frame.columns:
-            frame = frame.with_columns(price_type=pl.lit(price_type or "last"))
+            detected = price_type or price_type_from_name(path)
+            has_prices = {"open", "high", "low", "close"} <= set(frame.columns)  # else conform names what is missing
+            if detected is None and has_prices and has_no_volume(frame.get_column("volume") if "volume" in frame.columns else None):
+                refuse_volumeless_last(path, "--price-type")
+            detected = detected or "last"
+            if detected != "last" and "volume" in frame.columns:
+                frame = frame.with_columns(volume=pl.lit(None, dtype=pl.Float64))  # as the dump importer
+            frame = frame.with_columns(price_type=pl.lit(detected))
     return frame
 
 

@@ -451,9 +451,10 @@ class MarketStore:
         return problems
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """In-memory DuckDB connection with one view per dataset (see :mod:`data_loaders.catalog`)."""
+        """Read-only in-memory DuckDB connection with one view per dataset (:func:`data_loaders.catalog.connect`)."""
         from data_loaders.catalog import connect
 
+        self._recover_if_needed()
         return connect(self.root)
 
 
