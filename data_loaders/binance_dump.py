@@ -40,7 +40,7 @@ import polars as pl
 
 from data_loaders.errors import ImportFormatError, import_errors
 from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
-from data_loaders.schemas import timeframe_ms
+from data_loaders.schemas import timeframe_ms, utf8_text
 from data_loaders.store import sha256_file
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -151,10 +151,10 @@ def read_csv_bytes(path: Path) -> bytes:
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file")
     if path.suffix.lower() != ".zip":
-        return path.read_bytes()
+        return utf8_text(path.read_bytes(), subject=path)
     checksum_file = path.with_name(path.name + ".CHECKSUM")
     if checksum_file.exists():
-        expected = checksum_file.read_text().split()[0].lower()
+        expected = _checksum(checksum_file)
         found = sha256_file(path)
         if expected != found:
             raise ImportFormatError(
@@ -170,11 +170,37 @@ def read_csv_bytes(path: Path) -> bytes:
                     f"{path}: expected one member {wanted!r}, found {members}; this zip does not "
                     "hold the file its name promises: download it again or import the CSV itself"
                 )
-            return archive.read(wanted)
+            info = archive.getinfo(wanted)
+            if info.flag_bits & 0x1:
+                raise ImportFormatError(
+                    f"{path}: member {wanted!r} is encrypted; expected a plain zip as data.binance.vision "
+                    "publishes it: download it again, or unzip it yourself and import the CSV"
+                )
+            try:
+                return utf8_text(archive.read(wanted), subject=f"{path} member {wanted}")
+            except NotImplementedError as exc:  # compression method zipfile cannot read (e.g. deflate64)
+                raise ImportFormatError(
+                    f"{path}: member {wanted!r} uses a compression method that cannot be read "
+                    f"(compress_type {info.compress_type}: {exc}); expected deflate or stored: unzip it with "
+                    "another tool and import the CSV itself"
+                ) from exc
     except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
         raise ImportFormatError(
             f"{path}: not a readable zip ({exc}); the download is truncated or corrupt: download it again"
         ) from exc
+
+
+def _checksum(checksum_file: Path) -> str:
+    """The hex SHA-256 in a Binance ``.CHECKSUM`` file (``<64 hex>  <name>``)."""
+    text = checksum_file.read_bytes().decode("ascii", errors="replace").strip()
+    digest = text.split()[0].lower() if text else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        found = "an empty file" if not text else f"{text[:40]!r}"
+        raise ImportFormatError(
+            f"{checksum_file}: expected a SHA-256 checksum (64 hex digits, then the file name), found "
+            f"{found}; download the .CHECKSUM file again, or delete it to import without the check"
+        )
+    return digest
 
 
 def zlib_error() -> type[Exception]:

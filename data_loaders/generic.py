@@ -15,6 +15,7 @@ Integer timestamps are read in ``ts_unit`` (``ms`` by default; ``s``, ``us``, ``
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import polars as pl
 
 from data_loaders.errors import ImportFormatError, SchemaError, import_errors
 from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
-from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms
+from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms, utf8_text
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -61,7 +62,8 @@ def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
         if suffix == ".parquet":
             return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
-            return pl.read_csv(path, infer_schema_length=10_000, n_rows=n_rows)
+            data = utf8_text(path.read_bytes(), subject=path)
+            return pl.read_csv(io.BytesIO(data), infer_schema_length=10_000, n_rows=n_rows)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         raise ImportFormatError(
             f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]}); the file is "
