@@ -214,12 +214,12 @@ class MarketStore:
             validate_exchange(exchange)
         for symbol in frame["symbol"].drop_nulls().unique().to_list():
             validate_symbol(symbol)
+        refuse_non_finite(dataset, frame, subject=source)
         report = check(dataset, frame, subject=source)
         if strict:
             report.raise_if_errors()
         else:
             frame = repair(dataset, frame)
-        refuse_non_finite(dataset, frame, subject=source)
         warnings = tuple(report.warnings)
         if frame.is_empty():
             return WriteResult(dataset, rows_input, 0, 0, rows_input, (), warnings)
@@ -521,6 +521,7 @@ def store_checked(store: MarketStore, dataset: str, frame: pl.DataFrame, *, path
     """
     frame = conform(dataset, frame)
     rows_input = frame.height
+    refuse_non_finite(dataset, frame, subject=str(path))
     report = check(dataset, frame, subject=str(path), first_line=first_line)
     if strict:
         report.raise_if_errors()

@@ -129,9 +129,14 @@ def refuse_changes(plans: list[FilePlan], schema, *, source: str, root: Path) ->
 
 
 def refuse_non_finite(dataset: str, frame: pl.DataFrame, *, subject: str) -> None:
-    """Refuse inf / NaN in any float column (naming column and row), except the allowed ones."""
-    for name, dtype in get_schema(dataset).columns:
-        if not dtype.is_float():
+    """Refuse inf / NaN in any float column (naming column and row), except the allowed ones.
+
+    Price columns are left to the quality check's own finite-and-positive rule, which lenient
+    imports can repair by dropping the rows; every other number has no such rule.
+    """
+    schema = get_schema(dataset)
+    for name, dtype in schema.columns:
+        if not dtype.is_float() or name in schema.price_columns:
             continue
         allowed = _NON_FINITE_OK.get((dataset, name))
         col = pl.col(name)
