@@ -186,7 +186,8 @@ def read_csv_bytes(path: Path) -> bytes:
                 ) from exc
     except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
         raise ImportFormatError(
-            f"{path}: not a readable zip ({exc}); the download is truncated or corrupt: download it again"
+            f"{path}: expected a zip archive, found one that is not readable ({exc}); the download is "
+            "truncated or corrupt: download it again"
         ) from exc
 
 

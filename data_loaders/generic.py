@@ -106,7 +106,8 @@ def read_columns(path: Path) -> list[str]:
         try:
             return list(pl.read_parquet_schema(path))
         except (pl.exceptions.ComputeError, OSError) as exc:
-            raise ImportFormatError(f"{path}: not a readable Parquet file ({exc}); export it again") from exc
+            raise ImportFormatError(f"{path}: not a readable Parquet file: expected Parquet, found {exc}; "
+                                    "export it again") from exc
     return _read(path, n_rows=1).columns  # the header (and one row), not the whole file
 
 

@@ -139,7 +139,10 @@ def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ImportFormatError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise ImportFormatError(f"{path}: expected a JSON tier snapshot, found data nested too deeply to parse; "
+                                "the file is not a tier or market snapshot: check it") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ImportFormatError(f"{path}: expected a JSON tier snapshot, found invalid JSON ({exc}); "
                                 "the file is truncated or not JSON") from exc
     shape = detect_shape(data)
@@ -163,7 +166,10 @@ def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ImportFormatError):
             raise
-        raise ImportFormatError(f"{path}: a {shape} tier entry lacks a field or holds a bad value ({exc!r})") from exc
+        raise ImportFormatError(
+            f"{path}: expected every {shape} tier entry to hold its fields with numeric values, found an entry "
+            f"that lacks a field or holds a bad value ({type(exc).__name__}: {exc}); fix that entry or save the "
+            "exchange's response again") from exc
     frame = pl.DataFrame(rows, schema={"exchange": pl.String, "symbol": pl.String, "effective_from": pl.Int64,
                                        "tier": pl.Int32, "notional_floor": pl.Float64, "notional_cap": pl.Float64,
                                        "max_leverage": pl.Float64, "maint_margin_rate": pl.Float64,

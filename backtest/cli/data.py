@@ -83,8 +83,6 @@ _OUT_FORMATS = (".parquet", ".csv", ".json")
 
 def _write_result(cursor, out: Path, market_store, overwrite: bool) -> int:
     """Write a query result to ``out`` atomically (never inside the store); return its rows."""
-    import polars as pl
-
     from data_loaders.store_io import atomic_write_text, temp_name
 
     target = out.expanduser().resolve()
@@ -98,7 +96,7 @@ def _write_result(cursor, out: Path, market_store, overwrite: bool) -> int:
         raise _fail(f"--out {out}: the file exists; pass --overwrite to replace it, or pick another name")
     if not target.parent.is_dir():
         raise _fail(f"--out {out}: folder {target.parent} does not exist; create it first")
-    frame = pl.from_arrow(cursor.fetch_arrow_table())
+    frame = cursor.pl()
     if target.suffix.lower() == ".json":
         atomic_write_text(frame.write_json(), target)
     else:
@@ -223,13 +221,13 @@ def import_(
 
     from data_loaders.errors import DataError
 
-    if kind is not None and kind not in _KINDS:
-        raise _fail(f"--kind {kind!r}: expected one of {', '.join(_KINDS)}")
-    market_store = _store(store)
     options = {"kind": kind, "symbol": symbol, "timeframe": timeframe, "price_type": price_type,
                "exchange": exchange, "dataset": dataset, "map": map_, "ts_unit": ts_unit,
                "effective_from": effective_from}
     _refuse_empty(options)
+    if kind is not None and kind not in _KINDS:
+        raise _fail(f"--kind {kind!r}: expected one of {', '.join(_KINDS)}")
+    market_store = _store(store)
     console = _console()
     failures = 0
     with Progress(console=console, transient=True, disable=len(paths) < 2) as progress:
