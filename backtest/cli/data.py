@@ -96,7 +96,10 @@ def _write_result(cursor, out: Path, market_store, overwrite: bool) -> int:
         raise _fail(f"--out {out}: the file exists; pass --overwrite to replace it, or pick another name")
     if not target.parent.is_dir():
         raise _fail(f"--out {out}: folder {target.parent} does not exist; create it first")
-    frame = cursor.pl()
+    import polars as pl
+
+    columns = [d[0] for d in cursor.description]
+    frame = pl.DataFrame(cursor.fetchall(), schema=columns, orient="row", infer_schema_length=None)
     if target.suffix.lower() == ".json":
         atomic_write_text(frame.write_json(), target)
     else:
