@@ -99,6 +99,8 @@ def _write_result(cursor, out: Path, market_store, overwrite: bool) -> int:
     import polars as pl
 
     columns = [d[0] for d in cursor.description]
+    if len(set(columns)) != len(columns):
+        raise _fail(f"--out {out}: expected unique column names, found {columns}; alias them (SELECT a AS x, ...)")
     frame = pl.DataFrame(cursor.fetchall(), schema=columns, orient="row", infer_schema_length=None)
     if target.suffix.lower() == ".json":
         atomic_write_text(frame.write_json(), target)
