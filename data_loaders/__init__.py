@@ -5,7 +5,7 @@ The public surface::
 
     from data_loaders import MarketStore, default_root
     store = MarketStore(default_root())
-    store.write("ohlcv", frame, source="...")          # validate, merge (newer wins), atomic
+    store.write("ohlcv", frame, source="...")          # validate, merge (changing rows needs replace=True), atomic
     store.read("ohlcv", exchange="binanceusdm", symbol="BTC/USDT:USDT", timeframe="1h")
     store.listing(); store.coverage(...); store.connect()   # DuckDB views per dataset
 
