@@ -3,13 +3,14 @@
 Pages are buffered and written to the store every few pages (and always before an error
 propagates), so an interruption loses at most nothing that was already received.
 
-How a fetch merges: fetched rows **replace** stored rows with the same key
-(``store.write(..., replace=True)``). A resumed fetch re-requests the last stored bar, which
-may have been still forming when it was first fetched, and the exchange's current answer is
-the truth for its own data. A fetch cannot cross price types or datasets (each endpoint
-fixes the partition: ``klines`` -> last, ``markPriceKlines`` -> mark, ...), which is what the
-import-side refusal protects against. File imports, by contrast, refuse to change stored
-rows unless ``--replace`` is given.
+How a fetch merges: the fetcher requests only the ranges the store does not cover yet, and
+only closed bars, so a fetch does not overlap stored rows; stored rows (imported or fetched)
+are never re-requested. Where a write still meets a stored key (a venue repeating the tail
+of a page, a funding settlement re-stamped), the fetched row replaces the stored one
+(``store.write(..., replace=True)``): the exchange's current answer is the truth for its own
+data, and a fetch cannot cross price types or datasets (each endpoint fixes the partition:
+``klines`` -> last, ``markPriceKlines`` -> mark, ...), which is what the import-side refusal
+protects against. File imports refuse to change stored rows unless ``--replace`` is given.
 """
 from __future__ import annotations
 
