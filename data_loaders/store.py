@@ -33,7 +33,7 @@ import polars as pl
 
 from data_loaders.errors import DataError, DataNotFoundError
 from data_loaders.quality import check, repair
-from data_loaders.schemas import PRICE_TYPES, conform, get_schema, timeframe_ms, to_ms
+from data_loaders.schemas import DATASETS, PRICE_TYPES, conform, get_schema, timeframe_ms, to_ms
 from data_loaders.store_io import (JOURNAL, MANIFEST, Manifest, atomic_write_parquet, atomic_write_text,
                                    commit, recover, sha256_file, stage_parquet)
 from data_loaders.store_layout import PARTITION_DIR, all_strays, data_files, walk
@@ -150,7 +150,14 @@ class MarketStore:
 
     def strays(self) -> list[Path]:
         """Files and folders in the store that the store did not write (ignored by every command)."""
-        return all_strays(self.root)
+        foreign = []
+        for dataset in DATASETS:
+            for values, folder in walk(self.root, dataset).partitions:
+                try:
+                    symbol_from_key(values.get("symbol", ""))
+                except DataError:
+                    foreign.append(folder)  # a symbol_key= folder that no symbol encodes to
+        return all_strays(self.root) + foreign
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -298,6 +305,9 @@ class MarketStore:
         exchange, symbol = validate_exchange(exchange), validate_symbol(symbol)
         start_ms = to_ms(start) if start is not None else None
         end_ms = to_ms(end) if end is not None else None
+        if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+            raise DataError(f"removal window: expected start before end, found start={start} end={end}; "
+                            "swap them (end is exclusive)")
         if timeframe is not None:
             timeframe_ms(timeframe)
         if price_type is not None and price_type not in PRICE_TYPES:
@@ -447,7 +457,8 @@ class MarketStore:
                                     f"(margincall journals its writes); {fix}")
                 elif sha256_file(path) != entry["sha256"]:
                     problems.append(f"{rel}: sha256 differs from the manifest: the file was changed after "
-                                    f"margincall wrote it (edited, or restored from elsewhere); {fix}")
+                                    "margincall wrote it (edited or restored by hand, or a write by a margincall "
+                                    f"older than the write journal was killed before its manifest update); {fix}")
         return problems
 
     def connect(self) -> duckdb.DuckDBPyConnection:

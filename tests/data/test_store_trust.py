@@ -264,3 +264,24 @@ def test_generic_csv_empty_timeframe_is_refused(tmp_path: Path) -> None:
         import_generic(MarketStore(root), csv, timeframe="")
     assert folder_hash(root) == before
     assert os.path.exists(root / "manifest.json")
+
+
+def test_validate_warns_about_last_price_candles_without_volume(tmp_path: Path) -> None:
+    """Issue 9: mark candles stored as last left most rows without volume and validate said ok."""
+    root = seeded_store(tmp_path)
+    path = tmp_path / "BTCUSDT_1h_more.parquet"
+    mark_frame(24).with_columns(pl.col("open_time") + pl.duration(hours=48)).write_parquet(path)
+    assert data_cli()("import", "--store", root, "--price-type", "last", path).exit_code == 0
+    result = data_cli()("validate", "--store", root, "--strict")
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 1 and "24 of 72 last-price candles have no volume" in flat
+
+
+def test_rm_refuses_a_reversed_window_and_foreign_symbol_folders_are_strays(tmp_path: Path) -> None:
+    root = seeded_store(tmp_path)
+    result = data_cli()("rm", "ohlcv", "--store", root, "--exchange", "binanceusdm", "--symbol", SYM,
+                        "--start", "2020-03-02", "--end", "2020-03-01", "--yes")
+    assert result.exit_code == 1 and "expected start before end" in result.output
+    foreign = root / "funding" / "exchange=binanceusdm" / "symbol_key=~ZZ"
+    foreign.mkdir(parents=True)
+    assert foreign in MarketStore(root).strays()
