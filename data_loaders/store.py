@@ -35,9 +35,9 @@ from data_loaders.errors import DataError, DataNotFoundError
 from data_loaders.quality import check, repair
 from data_loaders.schemas import DATASETS, PRICE_TYPES, conform, get_schema, timeframe_ms, to_ms
 from data_loaders.store_io import (JOURNAL, MANIFEST, Manifest, atomic_write_parquet, atomic_write_text,
-                                   commit, recover, sha256_file, stage_parquet)
-from data_loaders.store_layout import PARTITION_DIR, all_strays, data_files, walk
-from data_loaders.store_merge import (FilePlan, plan_file, refuse_bad_tier_tables, refuse_changes,
+                                   recover, sha256_file)
+from data_loaders.store_layout import PARTITION_DIR, all_strays, data_files, matching_files, walk
+from data_loaders.store_merge import (FilePlan, commit_plans, plan_file, refuse_bad_tier_tables, refuse_changes,
                                       refuse_non_finite, removal_plan)
 from data_loaders.symbols import symbol_from_key, symbol_key, validate_exchange, validate_symbol
 
@@ -252,32 +252,7 @@ class MarketStore:
                            rows_unchanged=sum(p.unchanged for p in plans))
 
     def _commit(self, plans: list[FilePlan], manifest: dict, schema, write: dict) -> None:
-        """Stage every changed file, then journal and apply them as one commit."""
-        moves: list[tuple[Path | None, Path]] = []
-        try:
-            for plan in plans:
-                if not plan.writes:
-                    continue  # nothing new: leave the file (and its checksum) alone
-                rel = plan.target.relative_to(self.root).as_posix()
-                if plan.merged is None or plan.merged.is_empty():
-                    moves.append((None, plan.target))
-                    manifest["files"].pop(rel, None)
-                    continue
-                plan.target.parent.mkdir(parents=True, exist_ok=True)
-                for stale in plan.target.parent.glob(".*.tmp"):
-                    stale.unlink(missing_ok=True)  # a killed write's leftovers (we hold the lock)
-                tmp, digest = stage_parquet(plan.merged, plan.target)
-                moves.append((tmp, plan.target))
-                Manifest.record(manifest, rel, sha256=digest, frame=plan.merged, time_column=schema.time_column,
-                                write={**write, "written_at": datetime.now(timezone.utc).isoformat(),
-                                       **plan.write_summary})
-        except BaseException:
-            for tmp, _ in moves:
-                if tmp is not None:
-                    tmp.unlink(missing_ok=True)
-            raise
-        if moves:
-            commit(self.root, manifest, moves)
+        commit_plans(self.root, plans, manifest, schema.time_column, write)
 
     def remove(self, dataset: str, *, exchange: str, symbol: str, timeframe: str | None = None,
                price_type: str | None = None, start: int | datetime | str | None = None,
@@ -313,19 +288,10 @@ class MarketStore:
         if price_type is not None and price_type not in PRICE_TYPES:
             raise DataError(f"price type {price_type!r}: expected one of {', '.join(PRICE_TYPES)}")
         with self._lock():
-            layout = walk(self.root, dataset)
-            plans = []
-            for values, folder in layout.partitions:
-                if values.get("exchange") != exchange or values.get("symbol") != symbol_key(symbol):
-                    continue
-                if timeframe is not None and values.get("timeframe") != timeframe:
-                    continue
-                if price_type is not None and values.get("price_type") != price_type:
-                    continue
-                for path in data_files(folder):
-                    plan = removal_plan(path, schema, start_ms, end_ms)
-                    if plan.writes:
-                        plans.append(plan)
+            wanted = {"exchange": exchange, "symbol": symbol_key(symbol), "timeframe": timeframe,
+                      "price_type": price_type}
+            plans = [plan for path in matching_files(self.root, dataset, wanted)
+                     if (plan := removal_plan(path, schema, start_ms, end_ms)).writes]
             result = RemovalResult(tuple((p.target, p.removed, 0 if p.merged is None else p.merged.height)
                                          for p in plans), dry_run)
             if not dry_run and plans:

@@ -85,3 +85,10 @@ def all_strays(root: Path) -> list[Path]:
     for dataset in DATASETS:
         strays.extend(walk(root, dataset).strays)
     return strays
+
+
+def matching_files(root: Path, dataset: str, wanted: dict[str, str | None]) -> list[Path]:
+    """Data files of the partitions whose folder values equal ``wanted`` (None matches any)."""
+    return [path for values, folder in walk(root, dataset).partitions
+            if all(value is None or values.get(column) == value for column, value in wanted.items())
+            for path in data_files(folder)]

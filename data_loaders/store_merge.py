@@ -22,6 +22,7 @@ import polars as pl
 
 from data_loaders.errors import DataError, DataValidationError, ReplaceRefusedError
 from data_loaders.schemas import get_schema
+from data_loaders.store_io import Manifest, commit, stage_parquet
 from data_loaders.tier_rules import table_problem, tier_numbers_problem
 
 #: Non-finite values a dataset may store on purpose: an unbounded top tier (``+inf`` cap) and
@@ -190,3 +191,37 @@ def removal_plan(path: Path, schema, start_ms: int | None, end_ms: int | None) -
     plan = FilePlan(path, kept if kept.height else None, removed=removed, writes=removed > 0)
     plan.write_summary = {"removed": removed, "range": [start_ms, end_ms]}
     return plan
+
+
+def commit_plans(root: Path, plans: list[FilePlan], manifest: dict, time_column: str, write: dict) -> None:
+    """Stage every file a write changes, then journal and apply them as one commit (store_io).
+
+    The caller holds the store lock. Files with nothing new are left alone (their checksum
+    too); emptied files are deleted. Any failure before the commit point removes the staged
+    files and leaves the store unchanged.
+    """
+    moves: list[tuple[Path | None, Path]] = []
+    try:
+        for plan in plans:
+            if not plan.writes:
+                continue
+            rel = plan.target.relative_to(root).as_posix()
+            if plan.merged is None or plan.merged.is_empty():
+                moves.append((None, plan.target))
+                manifest["files"].pop(rel, None)
+                continue
+            plan.target.parent.mkdir(parents=True, exist_ok=True)
+            for stale in plan.target.parent.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)  # a killed write's leftovers (we hold the lock)
+            tmp, digest = stage_parquet(plan.merged, plan.target)
+            moves.append((tmp, plan.target))
+            Manifest.record(manifest, rel, sha256=digest, frame=plan.merged, time_column=time_column,
+                            write={**write, "written_at": datetime.now(timezone.utc).isoformat(),
+                                   **plan.write_summary})
+    except BaseException:
+        for tmp, _ in moves:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        raise
+    if moves:
+        commit(root, manifest, moves)
