@@ -116,7 +116,12 @@ def refuse_changes(plans: list[FilePlan], schema, *, source: str, root: Path) ->
         return
     total = sum(p.changed for p in changed)
     stored = sum(p.changed + p.unchanged for p in plans)
-    where = "; ".join(f"{p.target.parent.parent.relative_to(root).as_posix()}: {p.changed:,}" for p in changed[:3])
+    per_partition: dict[str, list[int]] = {}
+    for plan in changed:
+        counts = per_partition.setdefault(plan.target.parent.parent.relative_to(root).as_posix(), [0, 0])
+        counts[0] += plan.changed
+        counts[1] += 1
+    where = "; ".join(f"{n:,} in {files} file(s) of {partition}" for partition, (n, files) in list(per_partition.items())[:3])
     sample = "; ".join(changed[0].samples)
     hint = ""
     if schema.name == "ohlcv":
