@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import polars as pl
 
 from data_loaders.errors import DataError, DataValidationError, ReplaceRefusedError
-from data_loaders.schemas import get_schema
+from data_loaders.schemas import conform, get_schema
 from data_loaders.store_io import Manifest, commit, stage_parquet
 from data_loaders.tier_rules import table_problem, tier_numbers_problem
 
@@ -90,7 +90,7 @@ def plan_file(new: pl.DataFrame, target: Path, schema) -> FilePlan:
         merged = new.sort(schema.time_column)
         return FilePlan(target, merged, added=new.height,
                         write_summary={**summary, "added": new.height, "replaced": 0})
-    old = old.select(schema.column_names)
+    old = conform(schema.name, old)  # a file of an older version may lack a nullable column
     values = [c for c in schema.column_names if c not in keys]
     both = old.join(new, on=keys, how="inner", suffix="__new", nulls_equal=True)
     differs = pl.any_horizontal([~pl.col(c).eq_missing(pl.col(f"{c}__new")) for c in values]) if values else pl.lit(False)

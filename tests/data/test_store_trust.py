@@ -285,3 +285,12 @@ def test_rm_refuses_a_reversed_window_and_foreign_symbol_folders_are_strays(tmp_
     foreign = root / "funding" / "exchange=binanceusdm" / "symbol_key=~ZZ"
     foreign.mkdir(parents=True)
     assert foreign in MarketStore(root).strays()
+
+
+def test_a_stored_file_lacking_a_nullable_column_still_merges(tmp_path: Path) -> None:
+    """Files of older versions may lack a nullable column; the merge conforms them instead of crashing."""
+    store = MarketStore(tmp_path)
+    written = store.write("ohlcv", candles([0, 1]), source="a").files[0]
+    pl.read_parquet(written).drop("volume").write_parquet(written)
+    assert store.write("ohlcv", candles([2]), source="b").rows_added == 1
+    assert _last(store).height == 3
