@@ -38,7 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError, import_errors
+from data_loaders.errors import ImportFormatError, import_errors, reads_file
 from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
 from data_loaders.schemas import timeframe_ms, utf8_text
 from data_loaders.store import sha256_file
@@ -326,6 +326,7 @@ def _refuse_bad_time(frame: pl.DataFrame, raw: pl.DataFrame, spec: DumpSpec, pat
         )
 
 
+@reads_file("a Binance data.binance.vision dump (.zip or .csv)")
 def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
               timeframe: str | None = None, price_type: str | None = None,
               exchange: str | None = None) -> tuple[DumpSpec, pl.DataFrame, int]:

@@ -6,7 +6,11 @@ expected, what was found and how to fix it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class DataError(Exception):
@@ -85,3 +89,14 @@ def import_errors(path: object, expected: str) -> Iterator[None]:
             f"({type(exc).__name__}{': ' + detail[:200] if detail else ''}); the file is malformed, "
             "truncated or of another kind: check it, export it again, or pass --kind/--map"
         ) from exc
+
+
+def reads_file(expected: str) -> Callable[[F], F]:
+    """Decorate a reader whose first argument is the file path with :func:`import_errors`."""
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def guarded(path: Any, *args: Any, **kwargs: Any) -> Any:
+            with import_errors(path, expected):
+                return function(path, *args, **kwargs)
+        return guarded  # type: ignore[return-value]
+    return decorate

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError, SchemaError, import_errors
+from data_loaders.errors import ImportFormatError, SchemaError, import_errors, reads_file
 from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
 from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms, utf8_text
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
@@ -131,6 +131,7 @@ def infer_timeframe(ts: pl.Series) -> str:
                       "be in another unit (pass --ts-unit s/ms/us) or pass --timeframe")
 
 
+@reads_file("a market data CSV or Parquet file")
 def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str | None = None,
                  timeframe: str | None = None, price_type: str | None = None,
                  mapping: dict[str, str] | None = None, ts_unit: str = "ms") -> pl.DataFrame:

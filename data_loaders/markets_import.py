@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from data_loaders.errors import DataError, ImportFormatError, import_errors
+from data_loaders.errors import DataError, ImportFormatError, import_errors, reads_file
 from data_loaders.schemas import conform, to_ms
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -177,6 +177,7 @@ def _fill_defaults(frame: pl.DataFrame, exchange: str, effective_ms: int) -> tup
     return frame, warnings
 
 
+@reads_file("a JSON market list")
 def read_markets(path: str | Path, *, exchange: str = "binanceusdm",
                  effective_from: int | datetime | str | None = None, symbols: list[str] | None = None,
                  precision_mode: int | None = None) -> tuple[pl.DataFrame, tuple[str, ...]]:

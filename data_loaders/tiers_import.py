@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError, import_errors
+from data_loaders.errors import ImportFormatError, import_errors, reads_file
 from data_loaders.schemas import TS, to_ms
 from data_loaders.symbols import unified_symbol, validate_exchange
 from data_loaders.tier_rules import maintenance_amounts as rule_amounts
@@ -112,6 +112,7 @@ def detect_shape(data: object) -> str:
     return "unknown"
 
 
+@reads_file("a JSON tier snapshot")
 def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
                effective_from: int | datetime | str | None = None,
                symbols: list[str] | None = None) -> pl.DataFrame:
