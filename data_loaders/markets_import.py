@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from data_loaders.errors import DataError, ImportFormatError
+from data_loaders.errors import DataError, ImportFormatError, import_errors, reads_file
 from data_loaders.schemas import conform, to_ms
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -68,7 +68,7 @@ def looks_like_markets(path: str | Path) -> bool:
     """
     try:
         return detect_shape(json.loads(Path(path).read_text(encoding="utf-8"))) != "unknown"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return False
 
 
@@ -177,6 +177,7 @@ def _fill_defaults(frame: pl.DataFrame, exchange: str, effective_ms: int) -> tup
     return frame, warnings
 
 
+@reads_file("a JSON market list")
 def read_markets(path: str | Path, *, exchange: str = "binanceusdm",
                  effective_from: int | datetime | str | None = None, symbols: list[str] | None = None,
                  precision_mode: int | None = None) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -259,10 +260,11 @@ def read_markets(path: str | Path, *, exchange: str = "binanceusdm",
 
 def import_markets(store, path: str | Path, *, exchange: str = "binanceusdm",
                    effective_from: int | datetime | str | None = None, symbols: list[str] | None = None,
-                   precision_mode: int | None = None, strict: bool = True):
+                   precision_mode: int | None = None, strict: bool = True, replace: bool = False):
     """Import a contract-spec file into ``store`` (dataset ``markets``; see :func:`read_markets`).
 
-    Re-importing a file replaces the stored rows of the same ``(symbol, effective_from)``.
+    Re-importing the same file changes nothing; a file with other values for a stored
+    ``(symbol, effective_from)`` is refused unless ``replace``.
 
     Returns
     -------
@@ -271,10 +273,11 @@ def import_markets(store, path: str | Path, *, exchange: str = "binanceusdm",
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    frame, warnings = read_markets(path, exchange=exchange, effective_from=effective_from, symbols=symbols,
-                                   precision_mode=precision_mode)
-    result, write_warnings = store_checked(store, "markets", frame, path=path, strict=strict,
-                                           source=f"markets:{path.name}")
+    with import_errors(path, "a JSON market list"):
+        frame, warnings = read_markets(path, exchange=exchange, effective_from=effective_from, symbols=symbols,
+                                       precision_mode=precision_mode)
+        result, write_warnings = store_checked(store, "markets", frame, path=path, strict=strict,
+                                               source=f"markets:{path.name}", replace=replace)
     names = frame["symbol"].to_list()
     label = ",".join(names) if len(names) <= 5 else f"{','.join(names[:3])},... ({len(names)} symbols)"
     return ImportResult(path, "markets", exchange, label, None, None, frame.height, result,

@@ -123,7 +123,7 @@ def test_ccxt_dump_from_ccxt_parsing_matches_the_exchange_info(tmp_path: Path) -
     from_ccxt = store.read("markets", exchange="binanceusdm", symbol=BTC)
     # the same snapshot from exchangeInfo replaces, value for value, the ccxt rows
     again = import_markets(store, write(tmp_path, recorded_exchange_info()))
-    assert (again.write.rows_added, again.write.rows_replaced) == (0, 2)
+    assert (again.write.rows_added, again.write.rows_replaced, again.write.rows_unchanged) == (0, 0, 2)
     assert store.read("markets", exchange="binanceusdm", symbol=BTC).equals(from_ccxt)
 
 
@@ -199,7 +199,7 @@ def test_reimport_is_idempotent_and_a_new_snapshot_adds_a_version(tmp_path: Path
     path = write(tmp_path, recorded_exchange_info())
     import_markets(store, path)
     again = import_markets(store, path)
-    assert (again.write.rows_added, again.write.rows_replaced) == (0, 2)
+    assert (again.write.rows_added, again.write.rows_replaced, again.write.rows_unchanged) == (0, 0, 2)
     assert store.read("markets", exchange="binanceusdm", symbol=BTC).height == 1
     later = recorded_exchange_info()
     later["serverTime"] += 86_400_000
