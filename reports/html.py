@@ -42,8 +42,17 @@ COLORS = {
 }
 """The report palette; liquidations are always red."""
 
-SERIES_PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
-                  "#db2777", "#4b5563", "#65a30d")
+SERIES_PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777",
+                  "#4b5563", "#65a30d", "#7c2d12")
+"""Colours of compared runs (no pure red: that is the liquidation colour of single reports)."""
+
+
+def series_color(index: int, count: int) -> str:
+    """A distinct colour for run ``index`` of ``count``: the palette up to its size, else
+    evenly spaced hues (so no two runs of a large sweep share a colour)."""
+    if count <= len(SERIES_PALETTE):
+        return SERIES_PALETTE[index]
+    return f"hsl({round(360 * index / count)}, 70%, 42%)"
 
 
 def esc(value: Any) -> str:
@@ -67,49 +76,17 @@ def _escape_json_text(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- formatting
-def fmt_ts(ms: int | None, *, seconds: bool = False) -> str:
-    """Format int64 ms as ``YYYY-MM-DD HH:MM`` UTC ("—" for None)."""
-    if ms is None:
-        return "—"
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-def fmt_money(value: float | None, *, signed: bool = False) -> str:
-    """Money with thousands separators and 2 decimals ("—" for None/NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
-
-
-def fmt_pct(value: float | None, *, signed: bool = False, digits: int = 2) -> str:
-    """A fraction as a percentage ("—" for None/NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value * 100:+.{digits}f} %" if signed else f"{value * 100:.{digits}f} %"
-
-
-def fmt_num(value: Any, digits: int = 4) -> str:
-    """A number with up to ``digits`` significant decimals; other values as text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        if math.isinf(value):
-            return "∞" if value > 0 else "-∞"
-        if abs(value) >= 100:
-            return f"{value:,.2f}"
-        if value != 0 and abs(value) < 1e-3:
-            return f"{value:.{digits}g}"
-        return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
-    return str(value)
+# One home for number and time formats: backtest.formatting (CLI, reports and risk lab).
+from backtest.formatting import (  # noqa: E402  (re-exported for report sections)
+    fmt_drawdown,
+    fmt_leverage,
+    fmt_money,
+    fmt_num,
+    fmt_pct,
+    fmt_price,
+    fmt_prob,
+    fmt_ts,
+)
 
 
 # ----------------------------------------------------------------------------- tables

@@ -179,6 +179,36 @@ class RunData:
             return str(symbols[0])
         return str(symbols) if symbols else "?"
 
+    @property
+    def assets(self) -> tuple[str, str, str]:
+        """``(base, quote, margin asset)`` of the first symbol (ccxt ``BASE/QUOTE:SETTLE``).
+
+        Unknown parts fall back to ``coin`` / ``USDT`` (the linear USDⓈ-M default).
+        """
+        symbol = self.symbol
+        pair, _, settle = symbol.partition(":")
+        base, _, quote = pair.partition("/")
+        base = base if base and base != "?" else "coin"
+        quote = quote or "USDT"
+        return base, quote, settle or quote
+
+    @property
+    def margin_asset(self) -> str:
+        """The asset money is counted in (``USDT`` for linear USDⓈ-M contracts)."""
+        return self.assets[2]
+
+    @property
+    def tick_size(self) -> float | None:
+        """The first symbol's price tick from the manifest (``venue.markets`` or the config),
+        or None when the run does not record it (prices then print with 2 decimals)."""
+        venue = self.manifest.get("venue") if isinstance(self.manifest.get("venue"), dict) else {}
+        markets = venue.get("markets") if isinstance(venue.get("markets"), dict) else {}
+        entry = markets.get(self.symbol) if isinstance(markets.get(self.symbol), dict) else {}
+        for value in (entry.get("tick_size"), self.config.get("tick_size")):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
     def ts_ms(self, table: str, column: str = "ts") -> np.ndarray:
         """A time column of a table as int64 milliseconds since the epoch."""
         frame = getattr(self, table)
