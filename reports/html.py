@@ -12,7 +12,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,7 +108,8 @@ def _cell(value: Any, dtype: pl.DataType) -> tuple[str, str | None]:
 
 def table_html(frame: pl.DataFrame, *, table_id: str, sortable: bool = True,
                max_rows: int | None = None, caption: str | None = None,
-               row_class: Iterable[str] | None = None) -> str:
+               row_class: Iterable[str] | None = None,
+               formats: Mapping[str, Callable[[Any], str]] | None = None) -> str:
     """Render a DataFrame as an HTML table with every column, escaped.
 
     Parameters
@@ -125,17 +126,23 @@ def table_html(frame: pl.DataFrame, *, table_id: str, sortable: bool = True,
         Text under the table (escaped).
     row_class : iterable of str, optional
         A CSS class per row (e.g. ``"liq"`` for liquidation rows).
+    formats : mapping of column name to callable, optional
+        Display text of a column's values (e.g. ``fmt_leverage`` prints ``2x``); a numeric
+        column keeps its numeric sort key.
     """
     shown = frame if max_rows is None else frame.head(max_rows)
     classes = list(row_class) if row_class is not None else None
     focus = ' tabindex="0"' if sortable else ""
     head = "".join(f'<th scope="col"{focus}>{esc(c)}</th>' for c in frame.columns)
     dtypes = shown.dtypes
+    shown_formats = [(formats or {}).get(c) for c in shown.columns]
     body: list[str] = []
     for i, row in enumerate(shown.iter_rows()):
         cells = []
-        for value, dtype in zip(row, dtypes):
+        for value, dtype, form in zip(row, dtypes, shown_formats):
             text, key = _cell(value, dtype)
+            if form is not None and value is not None:
+                text = form(value)
             numeric = key is not None
             attrs = f' data-sort="{esc(key)}"' if numeric else ""
             num_cls = ' class="num"' if numeric else ""
@@ -305,6 +312,9 @@ ul.warnings li{margin:2px 0}
 .badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}
 .badge.ok{background:#dcfce7;color:#166534}.badge.liq{background:#fee2e2;color:#991b1b}
 details summary{cursor:pointer;color:var(--accent);margin:8px 0}
+.swatches{display:flex;flex-wrap:wrap;gap:6px 16px;margin:0 0 8px;font-size:12.5px}
+.swatch i{display:inline-block;width:14px;height:10px;border-radius:2px;margin-right:6px;
+vertical-align:middle}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 24px}
 """
 
