@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-_GROUPS = ("demo", "data", "fetch", "run", "report", "risk", "runs")
+_GROUPS = ("demo", "data", "fetch", "run", "report", "risk", "runs", "new_strategy")
 
 
 def build_app() -> typer.Typer:
