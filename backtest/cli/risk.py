@@ -166,8 +166,16 @@ def replay(
     if html:
         from backtest.risk import report_sections as rs
 
+        from backtest.risk.replay import load_crash_window
+
+        replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
+        market_store = _store(store)
+        prices = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange).bars
+                  for w in windows for s in w.symbols if (w.name, s) in replayed}
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
-            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
+            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t)),
+            ("replay-charts", "Price and liquidation prices per crash",
+             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t))])
         _console().print(f"wrote {escape(str(html))}")
 
 
