@@ -30,6 +30,7 @@ __all__ = [
     "fmt_pct",
     "fmt_price",
     "fmt_prob",
+    "fmt_column",
     "fmt_ts",
     "is_missing",
     "tick_decimals",
@@ -194,3 +195,45 @@ def fmt_duration(ms: float | None) -> str:
     if minutes >= 1:
         return f"{int(minutes)} min"
     return f"{seconds:.0f} s"
+
+
+#: Column names whose values are money in the margin asset, prices, probabilities or
+#: fractions: how a table (CLI or HTML) prints a column it knows only by name.
+MONEY_COLUMNS = frozenset({
+    "loss", "margin_lost", "slippage_cost", "fees", "net_funding_received", "bad_debt",
+    "final_equity", "expected_loss", "liquidation_loss", "funding_paid", "funding_received",
+    "initial_balance", "equity", "wallet_balance", "pnl", "fee", "payment"})
+PRICE_COLUMNS = frozenset({"entry_price", "liquidation_price", "bankruptcy_price", "mark_price",
+                           "fill_price", "exit_price", "price", "last_price"})
+PROBABILITY_COLUMNS = frozenset({"probability", "ci_low", "ci_high", "p_liquidation"})
+FRACTION_COLUMNS = frozenset({"loss_pct", "total_return", "return"})
+
+
+def fmt_column(column: str, value: Any, *, tick_size: float | None = None) -> str:
+    """A table cell printed by its column's meaning (one rule for the CLI and the pages).
+
+    ``leverage`` -> ``5x``; money columns -> 2 decimals with separators; price columns -> at
+    the tick; probabilities -> %; ``max_drawdown`` (a positive depth) -> ``-25.00 %``;
+    ``total_return`` -> signed %; ``loss_pct`` -> % lost; other numbers :func:`fmt_num`;
+    booleans ``yes``/``no``; None/NaN ``—``.
+    """
+    if is_missing(value):
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    number = float(value)
+    if column == "leverage":
+        return fmt_leverage(number)
+    if column in MONEY_COLUMNS:
+        return fmt_money(number)
+    if column in PRICE_COLUMNS:
+        return fmt_price(number, tick_size=tick_size)
+    if column in PROBABILITY_COLUMNS:
+        return fmt_prob(number)
+    if column == "max_drawdown":
+        return fmt_drawdown(number)
+    if column in FRACTION_COLUMNS:
+        return fmt_pct(number, signed=column != "loss_pct")
+    return fmt_num(value)

@@ -92,12 +92,14 @@ def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> No
     from rich.markup import escape
     from rich.table import Table
 
+    from backtest.formatting import fmt_column
+
     columns = [c for c in (columns or frame.columns) if c in frame.columns]
     table = Table(title=escape(title))
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[escape(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns])
+        table.add_row(*[escape(fmt_column(c, row[c])) for c in columns])
     _console().print(table)
 
 

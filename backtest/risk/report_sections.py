@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backtest.formatting import fmt_leverage, fmt_prob
+from backtest.formatting import FRACTION_COLUMNS, MONEY_COLUMNS, PROBABILITY_COLUMNS, fmt_leverage, fmt_prob
 from backtest.risk.montecarlo import FAN_QUANTILES, LiquidationStudy
 
 __all__ = [
@@ -82,45 +82,15 @@ def _figure_html(fig: Any) -> str:
     return figure_html(fig, id_prefix="risk-")
 
 
-#: How risk tables print a column, by name (backtest.formatting: one home of every format).
-_MONEY = {"loss", "margin_lost", "slippage_cost", "fees", "net_funding_received", "bad_debt",
-          "final_equity", "expected_loss", "liquidation_loss", "funding_paid", "funding_received"}
-_PRICE = {"entry_price", "liquidation_price", "bankruptcy_price", "mark_price", "fill_price"}
-_PROB = {"probability", "ci_low", "ci_high", "p_liquidation"}
-_FRACTION = {"loss_pct", "total_return", "max_drawdown", "return"}
-
-
 def _format(value: Any, column: str | None = None) -> str:
-    from backtest.formatting import (
-        fmt_drawdown,
-        fmt_leverage,
-        fmt_money,
-        fmt_num,
-        fmt_pct,
-        fmt_price,
-        fmt_prob,
-    )
+    from backtest.formatting import fmt_column, fmt_num
 
     if value is None:
         return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)) and column is not None:
-        if column == "leverage":
-            return fmt_leverage(float(value))
-        if column in _MONEY:
-            return fmt_money(float(value))
-        if column in _PRICE:
-            return fmt_price(float(value))
-        if column in _PROB:
-            return fmt_prob(float(value))
-        if column == "max_drawdown":
-            return fmt_drawdown(float(value))
-        if column in _FRACTION:
-            return fmt_pct(float(value), signed=column != "loss_pct")
-    if isinstance(value, float):
-        return fmt_num(value)
-    return str(value)
+    if column is None:
+        return "yes" if value is True else "no" if value is False else (
+            fmt_num(value) if isinstance(value, float) else str(value))
+    return fmt_column(column, value)
 
 
 def table_html(frame: pl.DataFrame, *, columns: Sequence[str] | None = None,
@@ -353,9 +323,11 @@ HIGHER_IS_WORSE = frozenset({
 
 
 def _cell_text(value: float, metric: str) -> str:
-    if metric in _FRACTION or metric in _PROB:
+    if metric == "max_drawdown":  # a positive depth, printed negative as everywhere
+        return f"{-abs(value) * 100:.1f} %"
+    if metric in FRACTION_COLUMNS or metric in PROBABILITY_COLUMNS:
         return f"{value * 100:+.1f} %" if metric in ("total_return", "return") else f"{value * 100:.1f} %"
-    if metric in _MONEY:
+    if metric in MONEY_COLUMNS:
         return f"{value:,.0f}"
     return f"{value:.3g}"
 

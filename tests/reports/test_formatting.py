@@ -51,3 +51,14 @@ def test_reports_and_errors_use_the_same_functions():
     for name in ("fmt_money", "fmt_pct", "fmt_num", "fmt_ts", "fmt_drawdown", "fmt_leverage"):
         assert getattr(html, name) is getattr(f, name)
     assert utc_text is f.utc_text
+
+
+def test_columns_print_by_their_meaning_in_every_table():
+    assert f.fmt_column("leverage", 5.0) == "5x"
+    assert f.fmt_column("max_drawdown", 0.4) == "-40.00 %"
+    assert f.fmt_column("probability", 0.0123) == "1.2 %"
+    assert f.fmt_column("bad_debt", 1234.5) == "1,234.50"
+    assert f.fmt_column("total_return", -0.1) == "-10.00 %"
+    assert f.fmt_column("survived", False) == "no"
+    assert f.fmt_column("liquidation_price", 57945.7, tick_size=0.1) == "57,945.7"
+    assert f.fmt_column("loss", float("nan")) == f.MISSING
