@@ -4,7 +4,7 @@ Each command group lives in its own module exposing ``register(app)``; this modu
 assembles them, so ``import backtest`` stays light and optional dependencies (ccxt, plotly,
 ray) are imported by the commands that need them.
 
-:func:`run` is the one error boundary every command runs inside, so no exception reaches
+:func:`run_cli` is the one error boundary every command runs inside, so no exception reaches
 the user as a traceback:
 
 * the project's bad-input errors (:func:`backtest.errors.user_error_types`) print
@@ -73,8 +73,10 @@ def _invoke(args: list[str]) -> int:
     try:
         returned = build_app()(args=args, prog_name="margincall", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (typer's vendored click)
-        # typer's own rendering, exactly as in standalone mode
+        # typer's own rendering, exactly as in standalone mode, plus the value it refused
         from typer import rich_utils
+
+        _add_found_value(exc, args)
 
         rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
         return exc.exit_code
@@ -87,7 +89,30 @@ def _invoke(args: list[str]) -> int:
     return returned if isinstance(returned, int) else 0
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def _add_found_value(exc: Exception, args: list[str]) -> None:
+    """Append ``(found 'VALUE')`` to a bad-option-value error that does not quote the value.
+
+    typer's parse errors say what was expected ("Input should be a valid integer") but not
+    what was given; the value is taken from the command line, after the option's name.
+    """
+    opts = getattr(getattr(exc, "param", None), "opts", None)
+    message = getattr(exc, "message", None)
+    if not opts or not isinstance(message, str):
+        return
+    for index, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and index + 1 < len(args):
+                value = args[index + 1]
+            elif arg.startswith(f"{opt}="):
+                value = arg[len(opt) + 1:]
+            else:
+                continue
+            if repr(value) not in message:
+                exc.message = f"{message} (found {value!r})"  # type: ignore[attr-defined]
+            return
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
     """Run ``margincall`` with ``argv`` (default ``sys.argv[1:]``) inside the error boundary.
 
     Parameters
@@ -139,5 +164,5 @@ def _internal_label():
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Console-script entry point: :func:`run` ``argv`` and exit with its code."""
-    sys.exit(run(argv))
+    """Console-script entry point: :func:`run_cli` on ``argv`` and exit with its code."""
+    sys.exit(run_cli(argv))
