@@ -8,7 +8,8 @@ import pytest
 
 from backtest.cli.output import console, fail, labelled, print_error, styled
 
-MARKUP_LIKE = ["BTC[/]", "[runn]", "[[crash]]", "[bold red]x[/]", "[/bold]", "[link=file:///etc]y[/link]", "a\\[b]"]
+MARKUP_LIKE = ["BTC[/]", "[runn]", "[[crash]]", "a[bold red]x[/]", "[/bold]", "[link=file:///etc]y[/link]", "a\\[b]",
+               "[bold]/tmp/a[/]b"]
 
 
 class _Captured:
@@ -87,3 +88,16 @@ def test_commands_print_markup_like_arguments_verbatim(argv, text, tmp_path, mon
     assert outcome.code != 0
     assert "internal error" not in outcome.text and "Traceback" not in outcome.text
     assert text in outcome.text
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("[green]imported[/] BTC[/].csv", "imported BTC[/].csv"),
+    ("[bold red]error:[/] window '[runn]' [[crash]]", "error: window '[runn]' [[crash]]"),
+    ("largest: [bold]9.72x[/]", "largest: 9.72x"),
+    ("[red]error:[/red] [red]x", "error: [red]x"),  # an unpaired tag stays literal
+    ("report: [bold]/tmp/a[/]b[/bold]", "report: [bold]/tmp/a[/]b[/bold]"),  # brackets inside: all literal
+    ("demo: [bold]/tmp/out/comparison.html[/bold]", "demo: /tmp/out/comparison.html"),
+])
+def test_legacy_label_spans_keep_their_style_and_nothing_else_is_markup(line, shown, stdout) -> None:
+    console().print(line, markup=True)  # an explicit markup=True cannot turn markup back on
+    assert stdout.getvalue().strip() == shown
