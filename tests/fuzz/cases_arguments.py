@@ -181,5 +181,79 @@ def from_the_issue() -> list[Case]:
     ]
 
 
+def import_option_cases() -> list[Case]:
+    """``data import`` of a valid file with one bad option: nothing may be stored."""
+    from tests.fuzz.cases_files import GENERIC_FLAGS, KLINE_HEADER, csv_text, generic_frame, kline_rows, writer
+
+    klines = writer("BTCUSDT-1h-2024-03-10.csv", csv_text(KLINE_HEADER, kline_rows()))
+    generic = writer("generic.csv", lambda p: generic_frame().write_csv(p))
+    base = ("data", "import", "{file}", "--store", "{store}")
+    cases = []
+    for option, values in {"--kind": TEXTS, "--timeframe": {**TEXTS, "zero": "0m", "negative": "-1h"},
+                           "--price-type": TEXTS, "--symbol": TEXTS, "--exchange": {**TEXTS, "other": "kraken"}}.items():
+        for label, value in values.items():
+            cases.append(Case(f"import-klines{option}={label}", (*base, option, value), option, STORE,
+                              found=value or None, make=klines))
+    for option, values in {"--ts-unit": {**TEXTS, "wrong-unit": "s"}, "--map": {"abc": "abc", "empty-source": "ts=",
+                                                                              "unknown-column": "ts=nosuch"},
+                           "--dataset": TEXTS}.items():
+        for label, value in values.items():
+            flags = [f for f in GENERIC_FLAGS]
+            if option in flags:
+                flags[flags.index(option) + 1] = value
+            else:
+                flags += [option, value]
+            subject = {"--map": "ts", "--ts-unit": "--ts-unit"}.get(option, option)
+            cases.append(Case(f"import-generic{option}={label}", (*base, *flags), subject, STORE,
+                              found=value.partition("=")[2] or None if option == "--map" else value or None,
+                              make=generic))
+    return cases
+
+
+def query_cases() -> list[Case]:
+    """``data query`` must not write or delete files (the catalog is opened read-only)."""
+    base = ("data", "query")
+    sql = {
+        "copy-over-store": "COPY (SELECT 1 AS x) TO '{store}/ohlcv/evil.csv'",
+        "copy-overwrite": "COPY (SELECT * FROM funding LIMIT 0) TO '{store}/funding' (FORMAT parquet, "
+                          "PARTITION_BY (symbol), OVERWRITE_OR_IGNORE)",
+        "create-table": "CREATE TABLE t AS SELECT 1",
+        "attach": "ATTACH '{store}/evil.duckdb' AS evil",
+        "not-sql": "abc",
+        "empty": "",
+        "markup": "select '[runn]' from nosuch[/]",
+    }
+    return [Case(f"data-query-{label}", (*base, text, "--store", "{store}"), "query", STORE) for label, text in sql.items()]
+
+
+def report_cases() -> list[Case]:
+    """``report`` of folders that are not (complete) run folders."""
+    def folder(files: dict[str, bytes]):
+        def make(tmp):
+            run = tmp / "runs" / "broken"
+            run.mkdir(parents=True)
+            for name, data in files.items():
+                (run / name).write_bytes(data)
+            return run
+        return make
+
+    junk = bytes(range(256)) * 8
+    cases = [
+        Case("report-empty-folder", ("report", "{file}"), "broken", RUN, make=folder({})),
+        Case("report-manifest-garbage", ("report", "{file}"), "manifest.json", RUN,
+             make=folder({"manifest.json": junk, "equity.parquet": junk})),
+        Case("report-manifest-empty-object", ("report", "{file}"), "equity.parquet", RUN,
+             make=folder({"manifest.json": b"{}", "equity.parquet": b""})),
+        Case("report-truncated-equity", ("report", "{file}"), "equity.parquet", RUN,
+             make=folder({"manifest.json": b'{"config": {}, "summary": {}}', "equity.parquet": b"PAR1" + junk[:100]})),
+        Case("report-manifest-deeply-nested", ("report", "{file}"), "manifest.json", RUN,
+             make=folder({"manifest.json": b"[" * 100_000 + b"]" * 100_000, "equity.parquet": junk})),
+        Case("report-plotlyjs-abc", ("report", "{tmp}", "--plotlyjs", "abc"), "--plotlyjs", RUN, found="abc"),
+        Case("report-out-unwritable", ("report", "{file}", "--out", "{tmp}/crashes.toml/r.html"), "--out", RUN,
+             make=folder({})),
+    ]
+    return cases
+
+
 def cases() -> list[Case]:
-    return [*from_the_issue(), *systematic()]
+    return [*from_the_issue(), *systematic(), *import_option_cases(), *query_cases(), *report_cases()]
