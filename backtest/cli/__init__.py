@@ -23,7 +23,7 @@ import shlex
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -143,21 +143,23 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, user_error_types()):
             print_error(str(exc) or type(exc).__name__)
             return EXIT_USER_ERROR
-        message = (f"margincall stopped on an unexpected {type(exc).__module__}.{type(exc).__qualname__}: "
-                   f"{exc} (command: {_command_line(args)}). This is a bug in margincall, not a "
-                   "problem with your data: please report it with this message"
+        kind = type(exc).__qualname__
+        if type(exc).__module__ != "builtins":
+            kind = f"{type(exc).__module__}.{kind}"
+        message = (f"margincall stopped on an unexpected {kind}: "
+                   f"{exc} (command: {_command_line(args)}). This is a bug in margincall (even bad "
+                   "input should get a clear error, never this): please report it with this message"
                    + ("." if _debug() else f", and rerun with {DEBUG_ENV}=1 to see the traceback."))
         console(stderr=True).print(_internal_label(), message, highlight=False, soft_wrap=True)
         return EXIT_INTERNAL
     if code == EXIT_INTERRUPTED:
         # typer turns Ctrl-C into Exit(130) silently; say what happened in one line
-        console(stderr=True).print("interrupted (Ctrl-C): stopped before finishing; stored data is "
-                                   "left as it was or completely updated, never half-written",
+        console(stderr=True).print("interrupted (Ctrl-C): stopped before the command finished",
                                    highlight=False, soft_wrap=True)
     return code
 
 
-def _internal_label():
+def _internal_label() -> Any:
     from backtest.cli.output import styled
 
     return styled("internal error:", "bold red")
