@@ -25,16 +25,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_frame(columns: list[str], rows: list[tuple[Any, ...]], *, title: str | None = None) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from backtest.cli.output import console
 
-    table = Table(title=escape(title) if title else None)
+    # the project's console prints text literally (markup off): no escaping needed
+    table = Table(title=title)
     for i, column in enumerate(columns):
-        table.add_column(escape(column), no_wrap=i == 0, overflow="fold")
+        table.add_column(column, no_wrap=i == 0, overflow="fold")
     for row in rows:
-        table.add_row(*("NULL" if v is None else escape(_cell(c, v)) for c, v in zip(columns, row)))
+        table.add_row(*("NULL" if v is None else _cell(c, v) for c, v in zip(columns, row)))
     console().print(table)
 
 
