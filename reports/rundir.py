@@ -215,6 +215,22 @@ class RunData:
         return frame.get_column(column).dt.epoch("ms").to_numpy().astype(np.int64)
 
 
+def _check_equity_readable(run_dir: Path) -> None:
+    """Refuse an unreadable ``equity.parquet`` first, naming it (footer read only); a missing
+    one is named by the completeness check, with the rest of what differs."""
+    path = run_dir / "equity.parquet"
+    if not path.is_file():
+        return
+    try:
+        pl.read_parquet_schema(path)
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise RunDirError(
+            f"{path}: expected a readable Parquet file, found an unreadable one "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the run was "
+            f"interrupted or the file damaged: re-run the backtest (`--overwrite` replaces the "
+            f"folder)") from None
+
+
 def is_run_dir(path: Path) -> bool:
     """True when ``path`` looks like a run directory: a visible folder with ``manifest.json``.
 
@@ -261,6 +277,7 @@ def load_run(run_dir: Path) -> RunData:
         ) from exc
     if not isinstance(manifest, dict):
         raise RunDirError(f"{manifest_path}: expected a JSON object, found {type(manifest).__name__}")
+    _check_equity_readable(run_dir)  # the one table every run has: name it when it is broken
     try:  # every table the manifest records is there, unchanged: the run was written whole
         verify_run_folder(run_dir, manifest)
     except RunFolderError as exc:
