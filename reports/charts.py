@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from reports.downsample import DEFAULT_BUCKETS, minmax_downsample, ohlc_downsample
-from reports.html import COLORS, esc, fmt_money, fmt_num, ms_axis, series_color
+from reports.html import COLORS, esc, fmt_money, fmt_num, fmt_price, ms_axis, series_color
 from reports.metrics import run_worst_margin_ratio
 from reports.rundir import RunData
 from reports.trade_stats import buy_and_hold
@@ -76,12 +76,15 @@ def liquidation_bar_indices(run: RunData) -> np.ndarray:
 
 def _liquidation_hover(run: RunData) -> list[str]:
     rows = []
+    tick, unit = run.tick_size, run.margin_asset
     for rec in run.liquidations.iter_rows(named=True):
         rows.append(
             f"LIQUIDATION {esc(rec['side'])} {esc(fmt_num(rec['qty']))} @ "
-            f"{fmt_money(rec['fill_price'])}<br>"
-            f"mark {fmt_money(rec['mark_price'])} · LP {fmt_money(rec['liquidation_price'])}<br>"
-            f"margin lost {fmt_money(rec['margin_lost'])} · bad debt {fmt_money(rec['bad_debt'])}"
+            f"{fmt_price(rec['fill_price'], tick_size=tick)}<br>"
+            f"mark {fmt_price(rec['mark_price'], tick_size=tick)} · "
+            f"LP {fmt_price(rec['liquidation_price'], tick_size=tick)}<br>"
+            f"margin lost {fmt_money(rec['margin_lost'], unit=unit)} · "
+            f"bad debt {fmt_money(rec['bad_debt'], unit=unit)}"
         )
     return rows
 
@@ -175,7 +178,7 @@ def _add_stop_orders(fig: Any, run: RunData) -> None:
         ys: list[float | None] = []
         text: list[str] = []
         for i in idx:
-            tip = f"{label} {status[i]} at {stop[i]:,.2f}"
+            tip = f"{label} {status[i]} at {fmt_price(stop[i], tick_size=run.tick_size)}"
             xs += [float(created[i]), float(done[i]), None]
             ys += [float(stop[i]), float(stop[i]), None]
             text += [tip, tip, ""]
@@ -211,7 +214,7 @@ def _add_trade_markers(fig: Any, run: RunData) -> None:
         if isinstance(marker["symbol"], list):
             marker = {**marker, "symbol": [marker["symbol"][i] for i in idx]}
         text = [f"{label} {'buy' if side[i] > 0 else 'sell'} {abs(after[i] - before[i]):g} "
-                f"@ {price[i]:,.2f}" for i in idx]
+                f"@ {fmt_price(price[i], tick_size=run.tick_size)}" for i in idx]
         hidden = idx.size > MARKERS_SHOWN_UP_TO
         name = f"{label} ({idx.size:,}, click to show)" if hidden else label
         fig.add_trace(go.Scatter(x=ms_axis(ts[idx]), y=price[idx], mode="markers", name=name,

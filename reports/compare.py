@@ -171,6 +171,7 @@ TABLE_FORMATS: dict[str, Callable[[Any], str]] = {
     "fees": _money,
     "funding (net received)": _signed_money,
     "final equity": _money,
+    "days to first liquidation": lambda v: f"{v:,.1f}",
 }
 """How the comparison tables print their columns (backtest.formatting; sort stays numeric)."""
 

@@ -286,7 +286,7 @@ section.card h2{margin:0 0 12px;font-size:17px;font-weight:600}
 .table-wrap{overflow:auto;max-height:520px;border:1px solid var(--line);border-radius:8px}
 table.data{border-collapse:collapse;width:100%;font-size:12.5px;font-variant-numeric:tabular-nums}
 table.data th{position:sticky;top:0;background:#f8fafc;text-align:left;padding:7px 10px;
-border-bottom:1px solid var(--line);white-space:nowrap;font-weight:600}
+border-bottom:1px solid var(--line);font-weight:600;vertical-align:bottom;min-width:4.5em}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th:hover{background:#eef2ff}
 table.sortable th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}

@@ -142,6 +142,10 @@ def test_comparison_report_renders(ladder, tmp_path):
             "() => Array.from(document.querySelectorAll('#runs-table tbody tr'))"
             ".map(r => r.cells[2].textContent)")
         assert cells == ["2x", "5x", "10x", "20x", "50x"]
+        # the whole runs table is readable at 1,400 px: its frame does not scroll sideways
+        assert visit.page.evaluate(
+            "() => { const w = document.getElementById('runs-table').parentElement;"
+            " return w.scrollWidth <= w.clientWidth; }")
         screenshot(visit.page, "report-comparison.png")
 
 
