@@ -318,8 +318,8 @@ ATTRIBUTION_LABELS = {
     "fees": "fees",
     "funding": "funding",
     "slippage": "slippage",
-    "liquidation_penalty": "liquidation penalty",
-    "bad_debt_covered": "bad debt absorbed by insurance fund",
+    "liquidation_penalty": "liquidation<br>penalty",
+    "bad_debt_covered": "bad debt absorbed<br>by insurance fund",
 }
 """Bar labels of the attribution waterfall."""
 
@@ -354,6 +354,7 @@ def attribution_figure(initial: float, attribution: dict[str, float], *, bad_deb
 
     steps = attribution_steps(attribution, bad_debt)
     labels = ["initial balance", *[ATTRIBUTION_LABELS[k] for k, _ in steps], "final equity"]
+    plain = [label.replace("<br>", " ") for label in labels]
     final = initial + sum(v for _, v in steps)
     bases, heights, colors, text = [0.0], [initial], [COLORS["equity"]], [fmt_money(initial)]
     level = initial
@@ -370,11 +371,11 @@ def attribution_figure(initial: float, attribution: dict[str, float], *, bad_deb
     text.append(fmt_money(final))
     fig = go.Figure(go.Bar(x=labels, y=heights, base=bases, marker={"color": colors},
                            text=text, textposition="outside", cliponaxis=False,
-                           hovertext=[f"{lab}: {t} {unit}" for lab, t in zip(labels, text)],
+                           hovertext=[f"{lab}: {t} {unit}" for lab, t in zip(plain, text)],
                            hoverinfo="text", name="PnL attribution"))
     layout = base_layout(height=400)
-    layout["xaxis"] = {"type": "category", "gridcolor": COLORS["grid"],
-                       "title": {"text": "PnL source"}}
+    layout["xaxis"] = {"type": "category", "gridcolor": COLORS["grid"], "tickangle": 0,
+                       "automargin": True, "title": {"text": "PnL source", "standoff": 12}}
     layout["yaxis"]["title"] = {"text": f"equity ({unit})"}
     layout["hovermode"] = "closest"
     layout["showlegend"] = False

@@ -49,6 +49,8 @@ def _stat_text(stats: SideStats, field: str, unit: str) -> str:
     value = getattr(stats, field)
     if field == "trades":
         return f"{value:,}"
+    if stats.trades == 0:
+        return MISSING
     if field == "win_rate":
         return fmt_pct(value, digits=1)
     if field == "profit_factor":
@@ -56,6 +58,10 @@ def _stat_text(stats: SideStats, field: str, unit: str) -> str:
     if field.endswith("_ms"):
         return fmt_duration(value)
     return MISSING if value is None else fmt_money(value, signed=True, unit=unit)
+
+
+def _signed_money(value: float) -> str:
+    return fmt_money(value, signed=True)
 
 
 def trade_stats_section(run: RunData, m: HeadlineMetrics) -> Section:
@@ -84,7 +90,9 @@ def trade_stats_section(run: RunData, m: HeadlineMetrics) -> Section:
         "exit reason": pl.String, "trades": pl.Int64, "share": pl.String, "win rate": pl.String,
         f"net result ({unit})": pl.Float64, f"average ({unit})": pl.Float64})
     classes = ["liq" if r in ("liquidation", "adl") else "" for r in reasons["exit reason"]]
-    reason_html = (table_html(reason_frame, table_id="exit-reasons-table", row_class=classes)
+    signed = {c: _signed_money for c in (f"net result ({unit})", f"average ({unit})")}
+    reason_html = (table_html(reason_frame, table_id="exit-reasons-table", row_class=classes,
+                              formats=signed)
                    if reason_frame.height else '<p class="empty">No trades.</p>')
     note = ('<p class="note">Net result of a trade = realized PnL − fees + funding received. '
             "A win is a net result above 0; profit factor = gross wins / gross losses; "
@@ -120,8 +128,10 @@ def monthly_returns_figure(table: pl.DataFrame) -> Any:
         colorbar={"title": {"text": "return (%)"}},
         hovertemplate="%{y} %{x}: %{z:+.2f} %<extra></extra>"))
     layout = base_layout(height=140 + 44 * len(years))
-    layout["xaxis"] = {"type": "category", "title": {"text": "month (UTC)"}, "side": "top"}
-    layout["yaxis"] = {"type": "category", "title": {"text": "year (UTC)"}, "autorange": "reversed"}
+    layout["xaxis"] = {"type": "category", "title": {"text": "month (UTC)"}, "automargin": True,
+                       "showgrid": False}
+    layout["yaxis"] = {"type": "category", "title": {"text": "year (UTC)"}, "autorange": "reversed",
+                       "automargin": True, "showgrid": False}
     layout["hovermode"] = "closest"
     fig.update_layout(**layout)
     return fig

@@ -64,7 +64,7 @@ def test_single_report_renders_every_chart_and_table(demo_run):
         # bad debt absorbed by the insurance fund is its own amber bar, not a green gain
         bar = visit.page.evaluate(
             "() => { const t = document.getElementById('chart-attribution').data[0];"
-            " const i = t.x.indexOf('bad debt absorbed by insurance fund');"
+            " const i = t.x.indexOf('bad debt absorbed<br>by insurance fund');"
             " return i < 0 ? null : t.marker.color[i]; }")
         assert bar == "#d97706"
         shot = screenshot(visit.page, "report-demo.png")
