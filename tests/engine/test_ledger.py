@@ -133,3 +133,18 @@ def test_stress_term_injects_the_event_into_the_config() -> None:
     cfg = stressed.config(RunConfig())
     (event,) = cfg.adl_events
     assert event.ts == T0 + 5 * MINUTE and event.deficit == 2e6
+
+
+def test_report_lists_the_adl_events_and_the_fund(tmp_path) -> None:  # noqa: ANN001
+    from reports.rundir import load_run
+    from reports.sections import run_sections
+
+    cfg = config(insurance_fund=1e6, adl_events=[{"ts": T0 + 5 * MINUTE, "deficit": 1.5e6}])
+    out = run_backtest(market(RISE), BuyOnce, config=cfg).write(tmp_path / "run")
+    sections = {s.id: s for s in run_sections(load_run(out))}
+    assert "Auto-deleveraging (1)" == sections["adl"].title
+    assert "adl-table" in sections["adl"].body and "injected" in sections["adl"].body
+    assert "insurance-fund-table" in sections["insurance-fund"].body
+    plain = run_backtest(market(RISE), BuyOnce, config=config()).write(tmp_path / "plain")
+    ids = {s.id for s in run_sections(load_run(plain))}
+    assert "adl" not in ids and "insurance-fund" not in ids
