@@ -92,37 +92,42 @@ def adl_events(value: Any, *, where: str = "RunConfig.adl_events") -> tuple[AdlE
         return ()
     if isinstance(value, (AdlEvent, Mapping)) or not isinstance(value, Iterable) or isinstance(value, str):
         value = [value]
+    keys = ("ts", "symbol", "deficit", "qty", "price")
     out = []
     for k, item in enumerate(value):
         if isinstance(item, AdlEvent):
             item = item.to_dict()
         if not isinstance(item, Mapping):
-            raise ConfigError(f"{where}[{k}]: expected a table {{ts = ..., symbol = ...}}, found {item!r}")
-        unknown = [key for key in item if key not in ("ts", "symbol", "deficit", "qty", "price")]
+            raise ConfigError(f"{where}: expected event {k} as a table {{ts = ..., symbol = ...}}, "
+                              f"found {item!r}; fix: e.g. [{{ts = \"2022-11-09T13:00Z\"}}]")
+        unknown = [key for key in item if key not in keys]
         if unknown:
             from backtest.errors import did_you_mean
 
-            raise ConfigError(f"{where}[{k}]: unknown key {unknown[0]!r}"
-                              f"{did_you_mean(unknown[0], ('ts', 'symbol', 'deficit', 'qty', 'price'))}; "
-                              "expected ts, symbol, deficit, qty, price")
-        if "ts" not in item:
-            raise ConfigError(f"{where}[{k}]: expected a ts (e.g. '2022-11-09T13:00Z'), found none")
+            raise ConfigError(f"{where}: expected event {k}'s keys among {', '.join(keys)}, found "
+                              f"{unknown[0]!r}{did_you_mean(str(unknown[0]), keys)}")
+        if item.get("ts") is None:
+            raise ConfigError(f"{where}: expected event {k} to have a ts, found none; fix: e.g. "
+                              "ts = \"2022-11-09T13:00Z\"")
         try:
             ts = to_ms(item["ts"], naive="reject")
-        except DataError as exc:
-            raise ConfigError(f"{where}[{k}].ts: {exc}") from None
+        except (DataError, TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"{where}: expected event {k}'s ts as a UTC time (e.g. "
+                              f"\"2022-11-09T13:00Z\"), found {item['ts']!r} ({exc})") from None
         numbers = {}
         for key in ("deficit", "qty", "price"):
             v = item.get(key)
             if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)
                                   or not math.isfinite(v) or v <= 0):
-                raise ConfigError(f"{where}[{k}].{key}: expected a number > 0 or none, found {v!r}")
+                raise ConfigError(f"{where}: expected event {k}'s {key} as a number > 0 or none, "
+                                  f"found {v!r}")
             numbers[key] = None if v is None else float(v)
         symbol = item.get("symbol")
         if symbol is not None and not isinstance(symbol, str):
-            raise ConfigError(f"{where}[{k}].symbol: expected a symbol name, found {symbol!r}")
+            raise ConfigError(f"{where}: expected event {k}'s symbol as a symbol name, found {symbol!r}")
         if numbers["price"] is not None and symbol is None:
-            raise ConfigError(f"{where}[{k}].price: a bankruptcy price needs a symbol; add symbol = '...'")
+            raise ConfigError(f"{where}: expected a symbol with event {k}'s bankruptcy price, found "
+                              "none; add symbol = \"BTC/USDT:USDT\"")
         out.append(AdlEvent(ts, symbol, numbers["deficit"], numbers["qty"], numbers["price"]))
     return tuple(sorted(out, key=lambda e: e.ts))
 

@@ -162,9 +162,6 @@ _SCHEMA: dict[str, Check] = {
     "gating": Flag(),
     "allow_tiers_before_first": Flag(),
     "seed": Integer(lo=0, example="7"),
-    "progress": Flag(),
-    "progress_every": Integer(lo=1, example="20000"),
-    "name": Optional(Text(_RUN_NAME_EXPECTED, '"sma-10x"', verify=check_run_name)),
     "collateral": Optional(Table(Number(lo=0, example="0.5"), what="asset")),
     "collateral_table": Choice(("binance_multi_assets", "bybit_uta")),
     "insurance_fund": Optional(Number(lo=0, example="1000000")),
@@ -173,6 +170,9 @@ _SCHEMA: dict[str, Check] = {
                          type(v).__name__ == "AdlEvent",
                          "a list of tables {ts = ..., symbol = ..., deficit = ...}",
                          '[{ts = "2022-11-09T13:00Z"}]'),
+    "progress": Flag(),
+    "progress_every": Integer(lo=1, example="20000"),
+    "name": Optional(Text(_RUN_NAME_EXPECTED, '"sma-10x"', verify=check_run_name)),
 }
 
 

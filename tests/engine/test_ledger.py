@@ -115,7 +115,7 @@ def test_config_validation_of_the_ledger_keys() -> None:
         RunConfig(collateral={"USDT": 5.0}, margin_mode="cross")
     with pytest.raises(ConfigError, match="insurance_fund"):
         RunConfig(insurance_fund=-1.0)
-    with pytest.raises(ConfigError, match=r"adl_events\[0\]: unknown key 'defict'"):
+    with pytest.raises(ConfigError, match=r"adl_events: expected event 0.s keys among .*found .defict."):
         RunConfig(adl_events=[{"ts": "2024-01-01T00:00Z", "defict": 5}])
     with pytest.raises(ConfigError, match="collateral_table"):
         RunConfig(collateral_table="bybit")
