@@ -148,3 +148,27 @@ def test_report_lists_the_adl_events_and_the_fund(tmp_path) -> None:  # noqa: AN
     plain = run_backtest(market(RISE), BuyOnce, config=config()).write(tmp_path / "plain")
     ids = {s.id for s in run_sections(load_run(plain))}
     assert "adl" not in ids and "insurance-fund" not in ids
+
+
+def test_a_takeover_the_fund_cannot_pay_deleverages_the_opposite_leg() -> None:
+    # hedge mode, isolated legs: the long is liquidated in a gap beyond its bankruptcy price
+    # while the short gains; with an empty fund the loss goes to ADL against the short
+    gap = [(20_000.0,) * 4] * 2 + [(15_000.0,) * 4] * 3
+
+    class Both(Strategy):
+        def on_bar(self, ctx) -> None:  # noqa: ANN001
+            if ctx.bar_index == 0:
+                ctx.buy(1.0, position_side="long")
+                ctx.sell(0.5, position_side="short")
+
+    cfg = config(position_mode="hedge", leverage=10.0, insurance_fund=0.0)
+    result = run_backtest(market(gap), Both, config=cfg)
+    liq = result.liquidations.row(0, named=True)
+    assert liq["side"] == "long" and liq["bad_debt"] > 0
+    (row,) = result.adl.iter_rows(named=True)
+    assert row["side"] == "short" and row["cause"] == "fund_exhausted"
+    assert row["price"] == pytest.approx(liq["bankruptcy_price"])  # the counterpart's bankruptcy price
+    assert row["qty"] == pytest.approx(0.5)  # the whole loss is unpaid: the full short, capped by its size
+    assert result.summary["insurance_fund_uncovered"] == pytest.approx(liq["bad_debt"])
+    # unbounded fund (the default): the fund pays, nobody is deleveraged
+    assert run_backtest(market(gap), Both, config=cfg.replace(insurance_fund=None)).adl.height == 0
