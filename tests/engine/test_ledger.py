@@ -172,3 +172,27 @@ def test_a_takeover_the_fund_cannot_pay_deleverages_the_opposite_leg() -> None:
     assert result.summary["insurance_fund_uncovered"] == pytest.approx(liq["bad_debt"])
     # unbounded fund (the default): the fund pays, nobody is deleveraged
     assert run_backtest(market(gap), Both, config=cfg.replace(insurance_fund=None)).adl.height == 0
+
+
+def test_event_and_array_paths_agree_with_collateral_and_adl() -> None:
+    from backtest.results import OUTPUT_TABLES
+
+    crash = [(20_000.0 - 150 * k,) * 4 for k in range(6)] + [(18_900.0, 18_950.0, 17_000.0, 17_100.0)] \
+        + [(17_100.0 + 50 * k,) * 4 for k in range(6)]
+    cfg = config(margin_mode="cross", initial_balance=1_000.0, leverage=20.0, sizing_basis="wallet",
+                 collateral={"BTC": 0.05, "USDT": 1_000.0}, insurance_fund=5e5,
+                 adl_events=[{"ts": T0 + 10 * MINUTE, "deficit": 1e6}])
+
+    class Short(Strategy):
+        def on_bar(self, ctx) -> None:  # noqa: ANN001
+            if ctx.bar_index == 0:
+                ctx.target_exposure(-8.0)
+
+    event = run_backtest(market(crash), Short, config=cfg)
+    signals = np.full(len(crash), np.nan)
+    signals[0] = -8.0
+    array = run_signals(market(crash), signals, config=cfg)
+    for name in OUTPUT_TABLES:
+        assert event.frame(name).equals(array.frame(name)), name
+    assert event.adl.height == 1 and event.adl["cause"][0] == "injected"
+    assert event.adl["qty"][0] == pytest.approx(abs(event.fills["qty"][0]) / 2)  # half uncovered
