@@ -24,7 +24,7 @@ import polars as pl
 from backtest.errors import EngineError
 
 RUN_TABLES = ("equity", "positions", "orders", "fills", "rejections", "funding",
-              "liquidations", "trades", "bars")
+              "liquidations", "trades", "bars", "insurance_fund", "adl")
 """Run tables (CONTRACTS §6) a query sees as views, each with ``run_id`` first."""
 
 SUMMARY_COLUMNS = ("total_return", "max_drawdown", "final_equity", "n_liquidations",

@@ -59,7 +59,8 @@ def runs(
     args: Annotated[list[str], typer.Argument(
         help="[FOLDER] to list the runs under FOLDER, or: query \"SQL\" [FOLDER] to run a "
              "read-only SELECT over every run's tables (views: runs, equity, positions, orders, "
-             "fills, rejections, funding, liquidations, trades, bars; each with run_id). "
+             "fills, rejections, funding, liquidations, trades, bars, insurance_fund, adl; each "
+             "with run_id). "
              "FOLDER defaults to $MARGINCALL_RUNS or ./runs.", show_default=False)] = None,  # type: ignore[assignment]
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows of a query result to print.")] = 100,
 ) -> None:
@@ -68,6 +69,7 @@ def runs(
 
     from backtest.cli.output import fail
     from backtest.runcatalog import (
+        RUN_TABLES,
         RunCatalogError,
         connect_runs,
         default_runs_folder,
@@ -116,9 +118,8 @@ def runs(
     except RunCatalogError as exc:
         raise fail(str(exc)) from None
     except duckdb.Error as exc:
-        raise fail(f"runs query failed: {str(exc).splitlines()[0]}; views: runs, equity, "
-                   f"positions, orders, fills, rejections, funding, liquidations, trades, bars "
-                   f"(each with run_id)") from None
+        raise fail(f"runs query failed: {str(exc).splitlines()[0]}; views: runs, "
+                   f"{', '.join(RUN_TABLES)} (each with run_id)") from None
     _print_frame(columns, rows[:max_rows])
     skipped = [r.run_id for r in found if not r.ok]
     if skipped:
