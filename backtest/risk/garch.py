@@ -185,7 +185,6 @@ class GarchT:
     def simulate(self, rng: np.random.Generator, *, n_paths: int, n_steps: int, s0: float) -> PricePaths:
         """Simulate paths; each step's extremes come from a Brownian bridge with that step's variance."""
         z = self.innovations(rng, (n_paths, n_steps))
-        sigma2 = np.empty((n_paths, n_steps))
         initial = {"last": self.last_variance, "unconditional": self.unconditional_variance,
                    "sample": self.sample_variance}[self.start]
         for fallback in (self.sample_variance, self.unconditional_variance):
@@ -195,6 +194,7 @@ class GarchT:
         if not np.isfinite(initial):
             raise FitError(f"GARCH-t simulation: no finite initial variance (start={self.start!r}, persistence "
                            f"{self.persistence:.6g} >= 1 and no sample); give the model a sample_variance")
+        sigma2 = np.empty((n_paths, n_steps))
         variance = np.full(n_paths, initial)
         increments = np.empty((n_paths, n_steps))
         for step in range(n_steps):  # a loop over time, vectorized over paths
