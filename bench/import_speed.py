@@ -4,8 +4,9 @@ stored size, and the latency of a one-year daily-OHLC aggregate through the Duck
 Prints one JSON object.
 
 Each import runs in its own child process (a fresh interpreter, as ``margincall data import``
-does), so its peak RSS (``getrusage`` ``ru_maxrss`` of the child, interpreter and imports
-included) is the import's alone; the time is the import call only.
+does), so its peak RSS (``VmHWM`` of the child's ``/proc/self/status``, interpreter and imports
+included; not ``ru_maxrss``, which Linux carries over an exec from the forking parent) is the
+import's alone; the time is the import call only.
 
     .venv/bin/python bench/import_speed.py [--rows 1051200]
 """
@@ -56,13 +57,16 @@ def make_candles(rows: int, seed: int = 7) -> pl.DataFrame:
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from data_loaders.binance_dump import import_dump
 from data_loaders.generic import import_generic
 from data_loaders.store import MarketStore
+def hwm_mib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 kind, source, store = sys.argv[1:4]
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+baseline = hwm_mib()
 cpu = time.process_time()
 t = time.perf_counter()
 if kind == "csv":
@@ -72,7 +76,7 @@ else:
 seconds = time.perf_counter() - t
 cpu = time.process_time() - cpu
 print(json.dumps({{"seconds": seconds, "cpu_s": cpu, "rows": result.write.rows_added, "baseline_rss_mib": baseline,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "peak_rss_mib": hwm_mib()}}))
 """
 
 
