@@ -38,7 +38,7 @@ __all__ = ["CACHE_DIR", "FIT_VERSIONS", "ModelCache", "cache_key", "partition_ch
 #: Folder of the model cache, relative to the store root.
 CACHE_DIR = Path("cache") / "models"
 #: Version of each fitter; bump it when a fit's result changes for the same data.
-FIT_VERSIONS = {"bootstrap": 1, "garch": 2, "jump": 1, "gbm": 1}
+FIT_VERSIONS = {"bootstrap": 1, "garch": 2, "jump": 2, "gbm": 1}
 _CLASSES = {"garch": GarchT, "jump": MertonJump, "gbm": GBM}
 
 

@@ -149,3 +149,34 @@ def test_garch_fit_agrees_with_arch_on_stored_btcusdt(shared_data, name):
         assert fit.omega == pytest.approx(p["omega"] / 100**2, rel=1e-3)
         assert fit.mu == pytest.approx(p["mu"] / 100, rel=1e-3)
         assert fit.loglik == pytest.approx(ref.loglikelihood + r.size * np.log(100), rel=1e-9)  # density of r = 100 x density of 100 r
+
+
+def test_merton_gradient_is_the_likelihood_derivative():
+    """The analytic gradient the fit uses equals central differences of the (independent) likelihood."""
+    from backtest.risk.jumps import _loglik_and_gradient, merton_loglik
+
+    x = np.random.default_rng(0).standard_t(4, 3_000)
+    theta = np.array([0.01, np.log(0.8), np.log(0.1), -0.2, np.log(2.0)])
+
+    def loglik(t):
+        return merton_loglik(np.array([t[0], np.exp(t[1]), np.exp(t[2]), t[3], np.exp(t[4])]), x)
+
+    value, gradient = _loglik_and_gradient(theta, x, 10)
+    assert value == pytest.approx(loglik(theta), rel=1e-12)
+    h = 1e-5
+    central = [(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h) for e in np.eye(5)]
+    assert gradient == pytest.approx(central, rel=1e-6, abs=1e-6)
+
+
+def test_merton_fit_is_a_maximum():
+    truth = MertonJump(mu=0.0, sigma=0.004, lam=0.03, mu_j=-0.01, sigma_j=0.03, step_ms=HOUR)
+    r = _series(truth, 8_000, seed=6)
+    fit = MertonJump.fit(r, step_ms=HOUR)
+    from backtest.risk.jumps import merton_loglik
+    at_fit = merton_loglik(np.array([fit.mu, fit.sigma, fit.lam, fit.mu_j, fit.sigma_j]), r)
+    assert at_fit == pytest.approx(fit.loglik, rel=1e-9)
+    for factor in (0.9, 1.1):
+        for nudged in ([fit.mu, fit.sigma * factor, fit.lam, fit.mu_j, fit.sigma_j],
+                       [fit.mu, fit.sigma, fit.lam * factor, fit.mu_j, fit.sigma_j],
+                       [fit.mu, fit.sigma, fit.lam, fit.mu_j, fit.sigma_j * factor]):
+            assert merton_loglik(np.array(nudged), r) < at_fit
