@@ -235,20 +235,27 @@ def stress(
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
          price: str, model: str):
-    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry)."""
+    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry).
+
+    The fit goes through the store's model cache (``<store>/cache/models``): a window whose
+    partitions are unchanged is read back instead of refitted.
+    """
     from backtest.risk.data import load_window
-    from backtest.risk.models import fit_model
+    from backtest.risk.model_cache import ModelCache, partition_checksums
+    from backtest.risk.models import fit_model_cached
     from backtest.risk.paths import ReturnSample
 
-    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
+    market_store = _store(store)
+    data = load_window(market_store, exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
                        end_ms=_ms(end), label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
     print_data_warnings(data.warnings)
     sample = ReturnSample.from_bars(data.bars, price=price)
     # the simulated position opens at the close of the last fitted bar: the tier table in force
     # then (stored where it covers the date, built-in otherwise), not the newest one
     entry_ms = data.last_ms + sample.step_ms
-    return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, \
-        data.tiers.at(entry_ms)
+    fitted = fit_model_cached(model, sample, cache=ModelCache.for_store(market_store.root),
+                              partitions=partition_checksums(data.sources)).model
+    return fitted, float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, data.tiers.at(entry_ms)
 
 
 def mc(
