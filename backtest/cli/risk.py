@@ -11,6 +11,7 @@ import typer
 
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
+from backtest.cli.output import option_time as _option_time
 from backtest.cli.output import labelled, styled
 from backtest.cli.output import open_store as _store
 from backtest.cli.output import option_value as _value
@@ -74,18 +75,6 @@ def _positive(value: float, option: str, example: str, *, upper: float | None = 
         bound = f" and < {upper:g}" if upper is not None else ""
         raise _fail(f"{option} {value!r}: expected a finite number > 0{bound}, e.g. {option} {example}")
     return value
-
-
-def _ms(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from data_loaders.errors import DataError
-    from data_loaders.schemas import to_ms
-
-    try:
-        return to_ms(text)
-    except DataError as exc:
-        raise _fail(str(exc)) from None
 
 
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
@@ -196,7 +185,7 @@ def stress(
     try:
         config = run_config(balance=balance, margin_mode=margin_mode, path_policy=path_policy, slippage=slippage)
         sets = [parse_scenario(s) for s in scenario]
-        start_ms, end_ms = _ms(start), _ms(end)
+        start_ms, end_ms = _option_time("--start", start), _option_time("--end", end)
         if end_ms <= start_ms:
             raise _fail(f"--end {end!r}: expected a time after --start {start!r}; the range is [start, end)")
         data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
@@ -230,8 +219,8 @@ def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: 
     from backtest.risk.models import fit_model
     from backtest.risk.paths import ReturnSample
 
-    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
-                       end_ms=_ms(end), label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
+    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_option_time("--start", start),
+                       end_ms=_option_time("--end", end), label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
     print_data_warnings(data.warnings)
     sample = ReturnSample.from_bars(data.bars, price=price)
     # the simulated position opens at the close of the last fitted bar: the tier table in force
@@ -404,7 +393,7 @@ def sweep(
         from data_loaders.store import default_root
 
         spec = DataSpec(symbol=symbol, timeframe=timeframe, store_root=str(store or default_root()), exchange=exchange,
-                        start_ms=_ms(start), end_ms=_ms(end))
+                        start_ms=_option_time("--start", start), end_ms=_option_time("--end", end))
     try:
         configs = make_grid(_leverages(leverage), param_grid)
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
