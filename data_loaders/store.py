@@ -496,7 +496,7 @@ def store_checked(store: MarketStore, dataset: str, frame: pl.DataFrame, *, path
 
     Returns the write result and the warnings (quality findings of the file, then of the write).
     """
-    frame = conform(dataset, frame)
+    frame = conform(dataset, frame, subject=str(path))
     rows_input = frame.height
     refuse_non_finite(dataset, frame, subject=str(path))
     report = check(dataset, frame, subject=str(path), first_line=first_line)
