@@ -146,9 +146,9 @@ class MarginModel:
                        if math.isfinite(base) and base > 0 else math.nan)
             most = f"{allowed:g}x" if math.isfinite(allowed) else "one that keeps the notional in a bracket"
             where = f"above the largest bracket cap {table.max_notional:,.0f} USDT (no leverage allows it)"
-            expected = (f"expected a leverage below {most} for this balance and exposure, so that the position "
+            expected = (f"expected a leverage of at most {most} for this balance and exposure, so that the position "
                         f"notional stays under {table.max_notional:,.0f} USDT")
-            fix = f"Lower the leverage below {most}, or the balance / exposure"
+            fix = f"Lower the leverage to {most} or less, or the balance / exposure"
         raise ConfigError(
             f"{symbol}: leverage {leverage:g}x is above the venue's cap {cap:g}x for the configured position "
             f"notional {notional:,.2f} USDT: {where}, in the tier table in force at {utc_text(ts)} (Binance caps "
