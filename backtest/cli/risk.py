@@ -50,6 +50,38 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
+#: Longest horizon, hours: its milliseconds must fit the int64 time axis of the simulation.
+MAX_HORIZON_HOURS = (2 ** 63 - 1) / 3_600_000
+
+
+def _horizons(values: list[float], text: str) -> list[float]:
+    """``--horizon`` hours whose milliseconds fit an int64 (longer ones are refused by name)."""
+    long = [v for v in values if v >= MAX_HORIZON_HOURS]
+    if long:
+        raise _fail(f"--horizon {text!r}: expected hours < {MAX_HORIZON_HOURS:.3g} (the simulation counts "
+                    f"time in int64 milliseconds), found {long[0]:g}; e.g. --horizon 1,4,24")
+    return values
+
+
+def _seed(value: int) -> int:
+    """``--seed``: numpy's SeedSequence takes whole numbers >= 0."""
+    if value < 0:
+        raise _fail(f"--seed {value}: expected a whole number >= 0, e.g. --seed 0")
+    return value
+
+
+def _refuse_all_refused(table: Any, leverage: str) -> None:
+    """Exit 1 when the engine refused every row before its run: the ladder measured nothing.
+
+    Rows refused among others are outcomes (docs/risk.md, "A ladder the engine refuses
+    entirely is an error").
+    """
+    reasons = table["rejection"].to_list() if "rejection" in table.columns else []
+    if reasons and all(isinstance(r, str) and r.startswith("refused:") for r in reasons):
+        raise _fail(f"--leverage {leverage!r}: expected at least one leverage the venue allows, found every "
+                    f"run refused before it started; the first refusal: {reasons[0].removeprefix('refused:').strip()}")
+
+
 def _leverages(text: str) -> list[float]:
     """``--leverage`` values: finite and >= 1 (below 1 the margin would exceed the position)."""
     values = _floats(text, "--leverage")
@@ -148,6 +180,7 @@ def replay(
     _print_frame(outcome.table, f"crash replays ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
                  ["crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
                   "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
+    _refuse_all_refused(outcome.table, leverage)
     if out:
         outcome.table.write_parquet(out)
         _console().print(f"wrote {out}")
@@ -200,6 +233,7 @@ def stress(
     _print_frame(table, f"stress scenarios ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
                  ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
                   "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
+    _refuse_all_refused(table, leverage)
     if html:
         from backtest.risk import report_sections as rs
 
@@ -254,7 +288,8 @@ def mc(
 
     _choice(side, "--side", SIDES)
     _choice(price, "--price", PRICE_TYPES)
-    leverages, hours = _leverages(leverage), _floats(horizon, "--horizon")
+    leverages, hours = _leverages(leverage), _horizons(_floats(horizon, "--horizon"), horizon)
+    _seed(seed)
     _positive(margin, "--margin", "10000")
     _count(paths, "--paths", "10000")
     _count(workers, "--workers", "2")
@@ -319,9 +354,10 @@ def survive(
     _choice(price, "--price", PRICE_TYPES)
     _choice(criterion, "--criterion", ("estimate", "upper"))
     _positive(target, "--target", "0.01", upper=1.0)
-    _positive(horizon, "--horizon", "24")
+    _positive(horizon, "--horizon", "24", upper=MAX_HORIZON_HOURS)
     _positive(margin, "--margin", "10000")
     _count(paths, "--paths", "10000")
+    _seed(seed)
     sign = 1 if side == "long" else -1
     try:
         fitted, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
