@@ -30,6 +30,7 @@ from typing import Any
 from backtest.errors import EngineError
 
 __all__ = ["MANIFEST", "RUN_FORMAT", "RUN_FORMAT_VERSION", "RunFolderError", "check_output_folder",
+           "check_writable_location",
            "file_record", "verify_run_folder", "write_run_folder"]
 
 #: Name and version of the run-folder layout written in ``manifest.json["format"]``.
@@ -161,6 +162,25 @@ def check_output_folder(target: str | Path, *, overwrite: bool = False) -> Path:
                 f"{target}: --overwrite replaces only a run folder (one holding a run's "
                 f"manifest.json), found a folder of other files; it is left untouched: "
                 f"choose another --out")
+    return check_writable_location(target)
+
+
+def check_writable_location(target: str | Path) -> Path:
+    """Check that a folder can be written at ``target`` (an existing folder or a new one); return it
+    as absolute.
+
+    The location half of :func:`check_output_folder`, for outputs that may go into an existing
+    folder (``sweep --out``): a probe folder is created in and removed from the nearest
+    existing parent, so an unwritable location is found before any work is done.
+
+    Raises
+    ------
+    RunFolderError
+        Naming the folder, what was found and the fix.
+    """
+    target = Path(os.path.abspath(Path(target).expanduser()))
+    if target.exists() and not target.is_dir():
+        raise RunFolderError(f"{target}: expected a folder to write into, found a file; choose another --out")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

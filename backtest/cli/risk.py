@@ -431,6 +431,9 @@ def sweep(
         spec = DataSpec(symbol=symbol, timeframe=timeframe, store_root=str(store or default_root()), exchange=exchange,
                         start_ms=_option_time("--start", start), end_ms=_option_time("--end", end))
     try:
+        from backtest.runfolder import check_writable_location
+
+        check_writable_location(out)  # before the runs, not after them
         configs = make_grid(_leverages(leverage), param_grid)
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
