@@ -80,7 +80,8 @@ def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:
     if not isinstance(fmt, Mapping) or fmt.get("name") != RUN_FORMAT:
         raise RunFolderError(
             f"{folder}: expected a run manifest with format {RUN_FORMAT!r} version "
-            f"{RUN_FORMAT_VERSION}, found {'no format record' if fmt is None else repr(fmt)}: the "
+            f"{RUN_FORMAT_VERSION}, found {'no format record' if fmt is None else repr(fmt)} "
+            f"({_contents(folder)}): the "
             f"folder was written by a margincall older than run format {RUN_FORMAT_VERSION} "
             f"(which cannot tell a complete run from an interrupted one) or is not a run folder; "
             f"re-run the backtest (`margincall run ... --out {folder} --overwrite`)")
@@ -114,11 +115,22 @@ def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:
             f"or changed afterwards; re-run the backtest (`--overwrite` replaces this folder)")
 
 
+def _contents(folder: Path, limit: int = 12) -> str:
+    """What a folder holds, for a refusal: ``the folder holds equity.parquet (0 bytes), ...``."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return "the folder cannot be listed"
+    shown = ", ".join(f"{p.name} ({p.stat().st_size:,} bytes)" for p in files[:limit])
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return f"the folder holds {shown}{more}" if files else "the folder holds no files"
+
+
 def _is_run_folder(folder: Path) -> bool:
     """A folder written by ``margincall run`` (any format version): safe to replace."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a manifest nested too deeply is not a run's
         return False
     if not isinstance(manifest, dict):
         return False

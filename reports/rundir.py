@@ -225,10 +225,10 @@ def load_run(run_dir: Path) -> RunData:
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise RunDirError(
             f"{manifest_path}: expected JSON, found invalid content ({exc}); re-run the backtest"
-        ) from exc
+        ) from None
     if not isinstance(manifest, dict):
         raise RunDirError(f"{manifest_path}: expected a JSON object, found {type(manifest).__name__}")
     try:  # every table the manifest records is there, unchanged: the run was written whole
