@@ -67,8 +67,8 @@ def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"run file {path}: expected UTF-8 TOML text, found undecodable bytes "
                           f"({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"run file {path}: expected valid TOML, found {exc}{_quoted_line(path, str(exc))}; "
-                          "fix the line named (a key may appear once per table)") from None
+        raise ConfigError(f"run file {path}: not valid TOML; expected TOML syntax with each key once per "
+                          f"table, found {exc}{_quoted_line(path, str(exc))}; fix the line named") from None
     except RecursionError:
         raise ConfigError(f"run file {path}: expected a run file of [data], [strategy] and [run] tables, "
                           "found arrays or tables nested too deeply to read; fix the file") from None
