@@ -112,12 +112,14 @@ def _positive(value: float, option: str, example: str, *, upper: float | None = 
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
     from rich.table import Table
 
+    from backtest.formatting import fmt_column
+
     columns = [c for c in (columns or frame.columns) if c in frame.columns]
     table = Table(title=title)
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        table.add_row(*[fmt_column(c, row[c]) for c in columns])
     _console().print(table)
 
 
@@ -187,8 +189,16 @@ def replay(
     if html:
         from backtest.risk import report_sections as rs
 
+        from backtest.risk.replay import load_crash_window
+
+        replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
+        market_store = _store(store)
+        prices = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange).bars
+                  for w in windows for s in w.symbols if (w.name, s) in replayed}
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
-            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
+            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t)),
+            ("replay-charts", "Price and liquidation prices per crash",
+             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t))])
         _console().print(f"wrote {html}")
 
 
