@@ -287,9 +287,13 @@ def parse(data: bytes | Path, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFra
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
         whole = data.read_bytes() if isinstance(data, Path) else data  # only on a failure: name the odd line
         raise ImportFormatError(
-            f"{path}: cannot parse it as a {spec.kind} CSV ({str(exc).splitlines()[0]}{_odd_line(whole, len(columns))}); "
+            f"{path}: expected a {spec.kind} CSV of {len(columns)} columns ({', '.join(columns)}) holding numbers, "
+            f"found a line it cannot read ({str(exc).splitlines()[0]}{_odd_line(whole, len(columns))}); "
             "the file is truncated, has extra columns or is another kind: check it or pass --kind"
         ) from exc
+    if raw.height == 0:
+        raise ImportFormatError(f"{path}: expected at least one data row, found only the header; "
+                                "download the file again (an import of zero rows is a mistake)")
     first_line = 2 if has_header else 1
     _refuse_ragged(raw, path, first_line)
     frame = _canonical(raw, spec)
@@ -356,8 +360,8 @@ def _refuse_bad_time(frame: pl.DataFrame, raw: pl.DataFrame, spec: DumpSpec, pat
         sample = raw[column][int(bad[0])]
         lines = ", ".join(str(r + first_line) for r in bad.head(5).to_list())
         raise ImportFormatError(
-            f"{path}: {len(bad)} {column} value(s) are neither epoch milliseconds (13 digits) nor "
-            f"microseconds (16 digits), e.g. {sample} on line {lines.split(',')[0]} (lines {lines}); "
+            f"{path}: expected {column} in epoch milliseconds (13 digits) or microseconds (16 digits), "
+            f"found {len(bad)} value(s) that are neither, e.g. {sample} on line {lines.split(',')[0]} (lines {lines}); "
             "seconds or nanoseconds are not Binance units: import such a file with "
             "--map ts=<column> --ts-unit s"
         )

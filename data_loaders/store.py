@@ -514,7 +514,7 @@ def _checked(dataset: str, frame: pl.DataFrame, *, subject: str,
 
     The one check of every write (:meth:`MarketStore.write` and :func:`store_checked`).
     """
-    frame = conform(dataset, frame)
+    frame = conform(dataset, frame, subject=subject)
     for exchange in frame["exchange"].drop_nulls().unique().to_list():
         validate_exchange(exchange)
     for symbol in frame["symbol"].drop_nulls().unique().to_list():

@@ -271,10 +271,10 @@ def load_run(run_dir: Path) -> RunData:
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise RunDirError(
             f"{manifest_path}: expected JSON, found invalid content ({exc}); re-run the backtest"
-        ) from exc
+        ) from None
     if not isinstance(manifest, dict):
         raise RunDirError(f"{manifest_path}: expected a JSON object, found {type(manifest).__name__}")
     _check_equity_readable(run_dir)  # the one table every run has: name it when it is broken

@@ -67,7 +67,11 @@ def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"run file {path}: expected UTF-8 TOML text, found undecodable bytes "
                           f"({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"run file {path}: not valid TOML ({exc}); fix the line named") from None
+        raise ConfigError(f"run file {path}: not valid TOML; expected TOML syntax with each key once per "
+                          f"table, found {exc}{_quoted_line(path, str(exc))}; fix the line named") from None
+    except RecursionError:
+        raise ConfigError(f"run file {path}: expected a run file of [data], [strategy] and [run] tables, "
+                          "found arrays or tables nested too deeply to read; fix the file") from None
     out: dict[str, dict[str, Any]] = {"data": {}, "strategy": {}, "run": {}}
     for table, values in raw.items():
         if table not in _TABLES:
@@ -91,6 +95,18 @@ def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
                 out[table][key] = checked(key, value, where=f"run file {path} [{table}]",
                                           check=schema[key])
     return out
+
+
+def _quoted_line(path: Path, message: str) -> str:
+    """`` (line 13: `leverage = 6`)`` for a TOML error that names a line, else ``""``."""
+    import re
+
+    match = re.search(r"at line (\d+)", message)
+    try:
+        line = path.read_text("utf-8").splitlines()[int(match.group(1)) - 1] if match else ""
+    except (OSError, UnicodeDecodeError, IndexError):
+        return ""
+    return f" (line {match.group(1)}: `{line.strip()[:120]}`)" if line.strip() else ""
 
 
 def _flag(table: str, key: str, value: Any) -> Any:
