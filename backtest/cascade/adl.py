@@ -36,7 +36,7 @@ from backtest.cascade.errors import CascadeError
 __all__ = ["ADL_RULES", "AdlOutcome", "BybitDrawdown", "allocate", "binance_leverage_pnl",
            "bitmex_score", "bybit_drawdown_adl", "hyperliquid_score", "insurance_fund_delta",
            "leverage_levelling_fractions", "liquidation_lowers_ltv", "pro_rata_fractions",
-           "queue_fractions", "toxic_spiral_ltv"]
+           "queue_allocation", "queue_fractions", "toxic_spiral_ltv"]
 
 Array = NDArray[np.float64]
 
@@ -165,23 +165,30 @@ def hyperliquid_score(side: ArrayLike, mark: ArrayLike, entry: ArrayLike, notion
 
 # ---- allocation rules ------------------------------------------------------------------------
 
-def queue_fractions(qty: ArrayLike, score: ArrayLike, matched_qty: float) -> Array:
-    """Fraction of each position closed by a score queue matching ``matched_qty``.
+def queue_allocation(qty: ArrayLike, score: ArrayLike, matched_qty: float) -> Array:
+    """Quantity each position closes in a score queue matching ``matched_qty``, base units.
 
     Highest score first, ties in input order (stable), greedy until the bankrupt quantity is
-    matched — the allocation of :func:`backtest.venues.bitmex.adl_allocation` (equality tested;
+    matched — :func:`backtest.venues.bitmex.adl_allocation` on arrays (equality tested;
     BitMEX example: six longs, a short of 20 -> account 2 closes 10 of 10, account 5 10 of 20).
     """
     q = _arr(qty)
     if matched_qty < 0 or not np.isfinite(matched_qty):
         raise CascadeError(f"ADL queue: matched_qty must be a finite quantity >= 0, found {matched_qty!r}")
     order = np.argsort(-_arr(score), kind="stable")
-    before = np.cumsum(q[order]) - q[order]
-    take = np.clip(matched_qty - before, 0.0, q[order])
-    fractions = np.zeros_like(q)
+    # the same running remainder as the scalar walk, so the quantities are the same floats
+    remaining = matched_qty - np.concatenate([[0.0], np.cumsum(q[order])[:-1]])
+    take = np.zeros_like(q)
+    take[order] = np.clip(np.minimum(q[order], remaining), 0.0, None)
+    return take
+
+
+def queue_fractions(qty: ArrayLike, score: ArrayLike, matched_qty: float) -> Array:
+    """:func:`queue_allocation` as the fraction of each position closed."""
+    q = _arr(qty)
+    take = queue_allocation(q, score, matched_qty)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fractions[order] = np.where(q[order] > 0, take / np.where(q[order] > 0, q[order], 1.0), 0.0)
-    return fractions
+        return np.where(q > 0, take / np.where(q > 0, q, 1.0), 0.0)
 
 
 def pro_rata_fractions(profit: ArrayLike, deficit: float) -> Array:
