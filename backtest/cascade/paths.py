@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from backtest.cascade.errors import CascadeError
 
-__all__ = ["ExogenousPath", "path_from_bars", "shock_path"]
+__all__ = ["ExogenousPath", "WindowPaths", "path_from_bars", "shock_path", "window_paths"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,49 @@ def shock_path(*, start_price: float, seconds: int, drop: float, shock_start_s: 
     progress = np.clip((t - shock_start_s) / shock_seconds, 0.0, 1.0)
     price = start_price * np.exp(np.log1p(-drop) * progress)
     return ExogenousPath(start_ms + (t * 1000).astype(np.int64), price)
+
+
+@dataclass(frozen=True)
+class WindowPaths:
+    """Exogenous paths of several symbols read from the store, with the data warnings."""
+
+    paths: dict[str, ExogenousPath]
+    warnings: list[str]
+    sources: list[dict]
+
+
+def window_paths(store, *, exchange: str, symbols: list[str], timeframe: str, start_ms: int,  # noqa: ANN001
+                 end_ms: int, step_s: float = 1.0) -> WindowPaths:
+    """Read each symbol's last-price candles of ``[start_ms, end_ms)`` through
+    :func:`backtest.risk.data.load_window` (the one store loader) and interpolate them to steps.
+
+    Raises
+    ------
+    backtest.risk.errors.MissingWindowDataError
+        When a symbol has no candle in the range (the message says how to fetch it).
+    CascadeError
+        When the symbols' candles do not cover the same times.
+    """
+    from backtest.risk.data import load_window
+    from data_loaders.schemas import timeframe_ms, to_ms
+
+    bar_ms = timeframe_ms(timeframe)
+    paths: dict[str, ExogenousPath] = {}
+    warnings: list[str] = []
+    sources: list[dict] = []
+    for symbol in symbols:
+        data = load_window(store, exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
+                           end_ms=end_ms, label=f"cascade window {symbol} {timeframe}")
+        bars = data.bars
+        ts = np.array([to_ms(v) for v in bars["ts"].to_list()], dtype=np.int64)
+        paths[symbol] = path_from_bars(ts, bars["open"].to_numpy(), bars["high"].to_numpy(), bars["low"].to_numpy(),
+                                       bars["close"].to_numpy(), bar_ms=bar_ms, step_s=step_s)
+        warnings += data.warnings
+        sources += data.sources
+    first = next(iter(paths.values()))
+    for symbol, path in paths.items():
+        if not np.array_equal(path.ts, first.ts):
+            raise CascadeError(f"cascade window: {symbol}'s candles cover {len(path.ts)} steps from "
+                               f"{int(path.ts[0])} ms, {symbols[0]}'s {len(first.ts)} from {int(first.ts[0])} ms; "
+                               "expected the same bars for every symbol (fill the gaps or narrow the window)")
+    return WindowPaths(paths, warnings, sources)

@@ -143,6 +143,9 @@ def synthetic_population(n: int, *, seed: int, prices: dict[str, float], prior: 
                          maintenance_rate: float = 0.005) -> Population:
     """``n`` isolated positions spread evenly over ``prices``' symbols, deterministic in ``seed``.
 
+    Draws are repeated until ``n`` positions pass the screening (those already below
+    maintenance at the start price are not open positions), so exactly ``n`` are returned.
+
     Parameters
     ----------
     n : int
@@ -176,6 +179,20 @@ def synthetic_population(n: int, *, seed: int, prices: dict[str, float], prior: 
         raise PopulationError("synthetic population: expected at least one symbol with a start price")
     rng = np.random.default_rng(seed)
     names = sorted(prices)
+    parts: list[tuple[np.ndarray, ...]] = []
+    kept = 0
+    while kept < n:  # draw until n positions survive the screening (deterministic in seed)
+        part = _draw(rng, n, names, prices, prior, long_share, mean_notional, notional_sigma, entry_sigma,
+                     maintenance_rate)
+        parts.append(part)
+        kept += len(part[0])
+    symbol, side, qty, entry, margin = (np.concatenate(column)[:n] for column in zip(*parts))
+    return Population(symbol, side, qty, entry, margin)
+
+
+def _draw(rng: np.random.Generator, n: int, names: list[str], prices: dict[str, float], prior: str,
+          long_share: float, mean_notional: float, notional_sigma: float, entry_sigma: float,
+          maintenance_rate: float) -> tuple[np.ndarray, ...]:
     symbol_index = rng.integers(0, len(names), n)
     start = np.array([prices[s] for s in names])[symbol_index]
     levels = np.array(list(LEVERAGE_PRIORS[prior]), dtype=np.float64)
@@ -189,5 +206,4 @@ def synthetic_population(n: int, *, seed: int, prices: dict[str, float], prior: 
     margin = notional / leverage
     equity = margin + side * qty * (start - entry)
     alive = equity > maintenance_rate * qty * start
-    return Population(np.array(names)[symbol_index][alive], side[alive], qty[alive], entry[alive],
-                      margin[alive])
+    return (np.array(names)[symbol_index][alive], side[alive], qty[alive], entry[alive], margin[alive])
