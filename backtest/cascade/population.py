@@ -76,6 +76,12 @@ class Population:
     def __len__(self) -> int:
         return len(self.qty)
 
+    @classmethod
+    def concat(cls, parts: list[Population]) -> Population:
+        """The positions of ``parts`` one after the other (row order kept)."""
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("symbol", "side", "qty", "entry", "margin")))
+
     @property
     def leverage(self) -> NDArray[np.float64]:
         """Entry notional / margin."""
