@@ -68,7 +68,7 @@ class Population:
         if problems:
             name, row = problems[0]
             value = {"qty": self.qty, "entry_price": self.entry, "margin": self.margin,
-                     "side": self.side}[name][row]
+                     "side": self.side}[name][row].item()
             raise PopulationError(f"population row {row}: {name} must be "
                                   f"{'+1/-1 (long/short)' if name == 'side' else 'a finite number > 0'}, "
                                   f"found {value!r}; fix the file or drop the row")
