@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from backtest.cascade.errors import CascadeError
 
 __all__ = ["ADL_RULES", "AdlOutcome", "BybitDrawdown", "allocate", "binance_leverage_pnl",
-           "bitmex_score", "bybit_drawdown_adl", "hyperliquid_score", "insurance_fund_delta",
+           "bitmex_score", "bybit_drawdown_adl", "compare_rules", "hyperliquid_score", "insurance_fund_delta",
            "leverage_levelling_fractions", "liquidation_lowers_ltv", "pro_rata_fractions",
            "queue_allocation", "queue_fractions", "toxic_spiral_ltv"]
 
@@ -332,6 +332,13 @@ def allocate(rule: str, *, deficit: float, qty: ArrayLike, notional: ArrayLike, 
         closed_qty=float((f * q).sum()), counterparties=int(touched.sum()),
         max_haircut=float(f.max()) if f.size else 0.0,
         max_leverage_after=float(max(lev_after.max(initial=0.0), untouched.max(initial=0.0))))
+
+
+def compare_rules(*, deficit: float, qty: ArrayLike, notional: ArrayLike, equity: ArrayLike, profit: ArrayLike,
+                  score: ArrayLike, matched_qty: float) -> dict[str, AdlOutcome]:
+    """Every rule of :data:`ADL_RULES` on the same deficit and winners (cascades.md §C.7 metrics)."""
+    return {rule: allocate(rule, deficit=deficit, qty=qty, notional=notional, equity=equity, profit=profit,
+                           score=score, matched_qty=matched_qty) for rule in ADL_RULES}
 
 
 # ---- lending: the toxic-spiral frontier ----------------------------------------------------

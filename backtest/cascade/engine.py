@@ -64,6 +64,9 @@ class CascadeConfig:
         currency (``inf``: everything at once, Binance-style).
     seed : int
         Recorded for provenance (the loop itself draws no random numbers).
+    compare_adl_rules : bool
+        Also evaluate every ADL rule on each round's deficit and winners (table
+        ``adl_comparison``); the chosen rule alone acts. Costs three allocations per round.
     """
 
     venue: str = "binance_usdm"
@@ -73,6 +76,7 @@ class CascadeConfig:
     max_iterations: int = 20
     disposal_cap: float = float("inf")
     seed: int = 0
+    compare_adl_rules: bool = False
 
     def __post_init__(self) -> None:
         venue_rules(self.venue)
@@ -169,8 +173,9 @@ def _adl(state: SymbolState, side: int, deficit: float, filled_qty: float, ts: i
     """
     fund = 0.0
     for _ in range(MAX_ADL_ROUNDS):
-        outcome, winners = state.adl_round(side, deficit, filled_qty, config.adl_rule)
-        recorder.adl_row(ts, state, side, config.adl_rule, outcome, winners)
+        outcome, winners, compared = state.adl_round(side, deficit, filled_qty, config.adl_rule,
+                                                     config.compare_adl_rules)
+        recorder.adl_row(ts, state, side, config.adl_rule, outcome, winners, compared)
         recorder.bad_debt(ts, state.symbol, outcome.shortfall)
         fund = outcome.overshoot + state.close_inventory_by_adl(side, outcome.closed_qty, ts, recorder)
         if fund >= 0:

@@ -28,6 +28,7 @@ class Recorder:
         self.buckets: list[tuple[Any, ...]] = []
         self.fills: list[tuple[Any, ...]] = []
         self.adl: list[tuple[Any, ...]] = []
+        self.comparison: list[tuple[Any, ...]] = []
         self.counterparties: list[tuple[int, str, np.ndarray, np.ndarray, np.ndarray]] = []
         self.bad: list[tuple[int, str, float]] = []
         self.prices: list[tuple[Any, ...]] = []
@@ -57,9 +58,15 @@ class Recorder:
         self.fills.append((ts, symbol, "long" if side > 0 else "short", kind, qty, price, reference,
                            qty * price, insurance_delta, loss, margin_part))
 
-    def adl_row(self, ts: int, state, side: int, rule: str, outcome, winners) -> None:  # noqa: ANN001
-        """One ADL round: the outcome and the winners touched."""
+    def adl_row(self, ts: int, state, side: int, rule: str, outcome, winners,  # noqa: ANN001
+                compared=None) -> None:  # noqa: ANN001
+        """One ADL round: the outcome, the winners touched and, optionally, every rule's outcome."""
         ids, closed, haircut = winners
+        for other, result in (compared or {}).items():
+            self.comparison.append((ts, state.symbol, len(self.adl), other, other == rule, result.deficit,
+                                    result.closed_qty, result.profit_taken, result.paid, result.overshoot,
+                                    result.shortfall, result.counterparties, result.max_haircut,
+                                    result.max_leverage_after))
         self.adl.append((ts, state.symbol, "short" if side > 0 else "long", rule, outcome.deficit,
                          outcome.closed_qty, outcome.closed_qty * state.mark, outcome.profit_taken,
                          outcome.paid, outcome.overshoot, outcome.shortfall, outcome.counterparties,

@@ -14,6 +14,10 @@ Tables (all money in quote currency, ``ts`` UTC ms as ``timestamp[ms, UTC]``):
                   profit_taken, paid, overshoot, shortfall, counterparties, max_haircut,
                   max_leverage_after
 ``adl_counterparties``  ts, symbol, position, qty_closed, haircut
+``adl_comparison``  ts, symbol, round (row of ``adl``), rule, applied, deficit, closed_qty,
+                  profit_taken, paid, overshoot, shortfall, counterparties, max_haircut,
+                  max_leverage_after — every rule on the same deficit and winners (only with
+                  ``compare_adl_rules``)
 ``bad_debt``      ts, symbol, amount
 
 The folder is written whole or not at all through :func:`backtest.runfolder.write_run_folder`.
@@ -32,7 +36,7 @@ import polars as pl
 __all__ = ["TABLES", "CascadeResult"]
 
 TABLES = ("prices", "liquidations", "liquidated_positions", "fills", "insurance_fund", "adl",
-          "adl_counterparties", "bad_debt")
+          "adl_counterparties", "adl_comparison", "bad_debt")
 
 _SCHEMAS: dict[str, list[tuple[str, Any]]] = {
     "prices": [("ts", pl.Int64), ("symbol", pl.Utf8), ("exogenous", pl.Float64), ("index", pl.Float64),
@@ -51,6 +55,11 @@ _SCHEMAS: dict[str, list[tuple[str, Any]]] = {
             ("profit_taken", pl.Float64), ("paid", pl.Float64), ("overshoot", pl.Float64),
             ("shortfall", pl.Float64), ("counterparties", pl.Int64), ("max_haircut", pl.Float64),
             ("max_leverage_after", pl.Float64)],
+    "adl_comparison": [("ts", pl.Int64), ("symbol", pl.Utf8), ("round", pl.Int64), ("rule", pl.Utf8),
+                       ("applied", pl.Boolean), ("deficit", pl.Float64), ("closed_qty", pl.Float64),
+                       ("profit_taken", pl.Float64), ("paid", pl.Float64), ("overshoot", pl.Float64),
+                       ("shortfall", pl.Float64), ("counterparties", pl.Int64), ("max_haircut", pl.Float64),
+                       ("max_leverage_after", pl.Float64)],
     "bad_debt": [("ts", pl.Int64), ("symbol", pl.Utf8), ("amount", pl.Float64)],
 }
 
@@ -87,7 +96,7 @@ class CascadeResult:
         """Tables and summary from a finished run's recorder and symbol states."""
         tables = {name: _frame(name, getattr(recorder, attr)) for name, attr in (
             ("prices", "prices"), ("liquidations", "buckets"), ("fills", "fills"), ("insurance_fund", "fund"),
-            ("adl", "adl"), ("bad_debt", "bad"))}
+            ("adl", "adl"), ("adl_comparison", "comparison"), ("bad_debt", "bad"))}
         tables["liquidated_positions"] = _positions(recorder, states, population, paths)
         tables["adl_counterparties"] = _counterparties(recorder)
         tables = {name: tables[name] for name in TABLES}
@@ -184,6 +193,16 @@ def _amplification(prices: pl.DataFrame, symbol: str) -> float | None:
     return float(np.abs(last / exo[0] - 1).max()) / exo_move
 
 
+def _comparison(table: pl.DataFrame) -> dict[str, dict[str, float]] | None:
+    """Per rule, totals over the run's ADL rounds (same deficits, same winners)."""
+    if table.height == 0:
+        return None
+    totals = table.group_by("rule").agg(pl.col("profit_taken").sum(), pl.col("overshoot").sum(),
+                                        pl.col("shortfall").sum(), pl.col("counterparties").sum(),
+                                        pl.col("max_leverage_after").max()).sort("rule")
+    return {row.pop("rule"): row for row in totals.iter_rows(named=True)}
+
+
 def _summary(tables, recorder, states, paths, fund_start: float, fund_end: float) -> dict[str, Any]:  # noqa: ANN001
     fills, adl, prices = tables["fills"], tables["adl"], tables["prices"]
     positions = tables["liquidated_positions"]
@@ -213,6 +232,7 @@ def _summary(tables, recorder, states, paths, fund_start: float, fund_end: float
         "adl_notional": float(adl["closed_notional"].sum()) if adl.height else 0.0,
         "adl_counterparties": int(tables["adl_counterparties"]["position"].n_unique()),
         "bad_debt": bad_debt,
+        "adl_rule_comparison": _comparison(tables["adl_comparison"]),
         "conservation_residual": loss - (margin_lost + fund_paid + adl_paid + bad_debt),
         "negative_equity_positions": negative.height,
         "negative_equity_total": float(negative["equity_at_trigger"].sum()) if negative.height else 0.0,

@@ -212,8 +212,13 @@ class SymbolState:
         return Fill(qty, delta)
 
     # ---- ADL -----------------------------------------------------------------------------
-    def adl_round(self, side: int, deficit: float, filled_qty: float, rule: str):  # noqa: ANN201
-        """Run ``rule`` for ``deficit`` against the winners opposite ``side``; apply the closes."""
+    def adl_round(self, side: int, deficit: float, filled_qty: float, rule: str,  # noqa: ANN201
+                  compare: bool = False):
+        """Run ``rule`` for ``deficit`` against the winners opposite ``side``; apply the closes.
+
+        Returns the outcome, the winners touched ``(ids, closed qty, haircut)`` and, with
+        ``compare``, every rule's outcome on the same deficit and winners (else None).
+        """
         book = self.sides[-side]
         live = slice(book.ptr, len(book.qty))
         q, entry, margin = book.qty[live], book.entry[live], book.margin[live]
@@ -222,13 +227,15 @@ class SymbolState:
         q_e, entry_e, margin_e, upnl_e = q[eligible], entry[eligible], margin[eligible], upnl[eligible]
         notional = q_e * self.mark
         score = None
-        if rule == "queue":
+        if rule == "queue" or compare:
             score = self.rules.scores(side=np.full(len(q_e), float(book.side)), qty=q_e, entry=entry_e,
                                       margin=margin_e, mark=self.mark,
                                       maintenance=maintenance_margins(notional, self.tiers))
         matched = filled_qty + self.sides[side].inventory[0]
-        outcome = adl.allocate(rule, deficit=deficit, qty=q_e, notional=notional, equity=margin_e + upnl_e,
-                               profit=upnl_e, score=score, matched_qty=matched)
+        inputs = dict(deficit=deficit, qty=q_e, notional=notional, equity=margin_e + upnl_e, profit=upnl_e,
+                      score=score, matched_qty=matched)
+        compared = adl.compare_rules(**inputs) if compare else None
+        outcome = compared[rule] if compared else adl.allocate(rule, **inputs)
         touched = np.flatnonzero(outcome.fractions > 0)
         rows = book.ptr + eligible[touched]
         f = outcome.fractions[touched]
@@ -236,7 +243,7 @@ class SymbolState:
         book.qty[rows] *= 1.0 - f
         book.margin[rows] *= 1.0 - f
         book.scaled()
-        return outcome, (book.ids[rows], closed, outcome.haircut[touched])
+        return outcome, (book.ids[rows], closed, outcome.haircut[touched]), compared
 
     def close_inventory_by_adl(self, side: int, qty: float, ts: int, recorder) -> float:  # noqa: ANN001
         """Close up to ``qty`` of the bankrupt inventory against ADL'd winners; return dIF."""

@@ -57,6 +57,7 @@ def cascade(
     insurance_fund: Annotated[Optional[float], typer.Option("--insurance-fund", help="Starting fund, USDT (default: Binance's BTC/ETH pool, 793.9M).")] = None,
     depth_scale: Annotated[float, typer.Option("--depth-scale", help="Multiply every symbol's default book depth.")] = 1.0,
     disposal_cap: Annotated[Optional[float], typer.Option("--disposal-cap", help="Largest notional sent to one book side per step, USDT (default: all at once).")] = None,
+    compare_adl: Annotated[bool, typer.Option("--compare-adl", help="Also evaluate every ADL rule on each round's deficit (table adl_comparison).")] = False,
     step: Annotated[float, typer.Option("--step", help="Step length, seconds.")] = 1.0,
     out: Annotated[Path, typer.Option("--out", help="Output folder (Parquet tables, results.duckdb, manifest.json).")] = Path("runs/cascade"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cascade/run folder.")] = False,
@@ -81,6 +82,7 @@ def cascade(
         liquidity = {s: replace(default_liquidity(s), depth_at_ref=default_liquidity(s).depth_at_ref * depth_scale)
                      for s in paths}
         config = CascadeConfig(venue=venue, adl_rule=adl_rule, liquidity=liquidity, seed=seed,
+                               compare_adl_rules=compare_adl,
                                disposal_cap=float("inf") if disposal_cap is None else disposal_cap,
                                **({} if insurance_fund is None else {"insurance_fund": insurance_fund}))
         result = run_cascade(positions, paths, config)
@@ -161,6 +163,9 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
             ("negative-equity positions", f"{s['negative_equity_positions']:,} ({money(s['negative_equity_total'])})"),
             ("time to first ADL, s", "-" if s["time_to_first_adl_s"] is None else f"{s['time_to_first_adl_s']:g}"),
             ("max loop gain", f"{s['max_loop_gain']:.3g}" + ("  RUNAWAY" if s["runaway"] else ""))]
+    for rule, totals in (s.get("adl_rule_comparison") or {}).items():
+        rows.append((f"ADL {rule}: profit taken / overshoot, USDT",
+                     f"{money(totals['profit_taken'])} / {money(totals['overshoot'])}"))
     rows += [(f"amplification {k}", "-" if v is None else f"{v:.3f}") for k, v in s["amplification"].items()]
     for name, value in rows:
         table.add_row(escape(name), escape(value))

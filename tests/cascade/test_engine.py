@@ -191,3 +191,22 @@ def test_population_without_a_path_is_a_clear_error():
         run_cascade(pop, {"ETH/USDT:USDT": path})
     with pytest.raises(CascadeError, match="ADL rule 'fifo'"):
         CascadeConfig(adl_rule="fifo")
+
+
+def test_rules_compared_on_the_same_deficits_without_changing_the_run():
+    _, _, plain = _run(fund=0.0)
+    _, _, compared = _run(fund=0.0, compare_adl_rules=True)
+    for name in plain.tables:
+        if name != "adl_comparison":
+            assert plain.tables[name].equals(compared.tables[name]), name
+    table = compared.adl_comparison
+    assert table.height == 3 * compared.adl.height > 0
+    applied = table.filter(pl.col("applied")).sort("round")
+    assert applied["rule"].unique().to_list() == ["queue"]
+    assert applied["overshoot"].to_list() == compared.adl["overshoot"].to_list()
+    # one deficit per round, shared by the three rules
+    assert table.group_by("round").agg(pl.col("deficit").n_unique())["deficit"].max() == 1
+    totals = compared.summary["adl_rule_comparison"]
+    assert totals["pro_rata"]["overshoot"] == pytest.approx(0.0, abs=1e-6)
+    assert totals["queue"]["overshoot"] > 0
+    assert totals["leverage_levelling"]["max_leverage_after"] <= totals["pro_rata"]["max_leverage_after"] + 1e-9
