@@ -23,6 +23,7 @@ dIF``; the fund's draws below zero are paid by ADL or recorded as bad debt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,9 @@ class CascadeConfig:
         currency (``inf``: everything at once, Binance-style).
     seed : int
         Recorded for provenance (the loop itself draws no random numbers).
+    tiers : dict
+        ``{symbol: TierSchedule or TierTable}`` replacing the rule set's built-in tables (e.g.
+        the stored ones of a window, :class:`backtest.cascade.paths.WindowPaths`).
     compare_adl_rules : bool
         Also evaluate every ADL rule on each round's deficit and winners (table
         ``adl_comparison``); the chosen rule alone acts. Costs three allocations per round.
@@ -77,6 +81,7 @@ class CascadeConfig:
     disposal_cap: float = float("inf")
     seed: int = 0
     compare_adl_rules: bool = False
+    tiers: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         venue_rules(self.venue)
@@ -124,7 +129,8 @@ def run_cascade(population: Population, paths: dict[str, ExogenousPath], config:
                                "give every symbol the same window and step")
     step_s = float(grid[1] - grid[0]) / 1000.0
     states = [SymbolState(s, population, population.select(s), paths[s].price, rules,
-                          config.liquidity.get(s) or default_liquidity(s), int(grid[0]), step_s)
+                          config.liquidity.get(s) or default_liquidity(s), int(grid[0]), step_s,
+                          config.tiers.get(s))
               for s in symbols]
     recorder = Recorder(len(population), len(grid))
     fund = float(config.insurance_fund)

@@ -77,12 +77,16 @@ class WindowPaths:
     paths: dict[str, ExogenousPath]
     warnings: list[str]
     sources: list[dict]
+    tiers: dict
 
 
 def window_paths(store, *, exchange: str, symbols: list[str], timeframe: str, start_ms: int,  # noqa: ANN001
                  end_ms: int, step_s: float = 1.0) -> WindowPaths:
     """Read each symbol's last-price candles of ``[start_ms, end_ms)`` through
     :func:`backtest.risk.data.load_window` (the one store loader) and interpolate them to steps.
+
+    ``tiers`` holds each symbol's tier schedule as that loader resolves it (stored tables where
+    they cover the date, the built-in ones before), for the window's exchange.
 
     Raises
     ------
@@ -98,6 +102,7 @@ def window_paths(store, *, exchange: str, symbols: list[str], timeframe: str, st
     paths: dict[str, ExogenousPath] = {}
     warnings: list[str] = []
     sources: list[dict] = []
+    tiers: dict = {}
     for symbol in symbols:
         data = load_window(store, exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
                            end_ms=end_ms, label=f"cascade window {symbol} {timeframe}")
@@ -107,10 +112,12 @@ def window_paths(store, *, exchange: str, symbols: list[str], timeframe: str, st
                                        bars["close"].to_numpy(), bar_ms=bar_ms, step_s=step_s)
         warnings += data.warnings
         sources += data.sources
+        if data.tiers is not None:
+            tiers[symbol] = data.tiers
     first = next(iter(paths.values()))
     for symbol, path in paths.items():
         if not np.array_equal(path.ts, first.ts):
             raise CascadeError(f"cascade window: {symbol}'s candles cover {len(path.ts)} steps from "
                                f"{int(path.ts[0])} ms, {symbols[0]}'s {len(first.ts)} from {int(first.ts[0])} ms; "
                                "expected the same bars for every symbol (fill the gaps or narrow the window)")
-    return WindowPaths(paths, warnings, sources)
+    return WindowPaths(paths, warnings, sources, tiers)

@@ -83,9 +83,9 @@ class SymbolState:
 
     def __init__(self, symbol: str, population: Population, rows: NDArray[np.intp],
                  exogenous: NDArray[np.float64], rules: VenueRules, model: LiquidityModel,
-                 start_ms: int, step_s: float) -> None:
+                 start_ms: int, step_s: float, tiers=None) -> None:  # noqa: ANN001 - TierSchedule/Table
         self.symbol, self.rules, self.model, self.step_s = symbol, rules, model, step_s
-        self.tiers = rules.tiers(symbol, start_ms)
+        self.tiers = rules.tiers(symbol, start_ms, tiers)
         self.exogenous = exogenous
         side = population.side[rows]
         self.sides = {1: SideBook(1, rows[side > 0], population, self.tiers),

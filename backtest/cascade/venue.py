@@ -116,8 +116,13 @@ class VenueRules:
     sliced_disposal: bool
     tier_exchange: str
 
-    def tiers(self, symbol: str, ts_ms: int) -> TierArrays:
-        """The tier table of ``symbol`` in force at ``ts_ms`` as arrays."""
+    def tiers(self, symbol: str, ts_ms: int, given=None) -> TierArrays:  # noqa: ANN001
+        """The tier table of ``symbol`` in force at ``ts_ms`` as arrays.
+
+        ``given`` (a ``TierSchedule`` or ``TierTable``) replaces the built-in tables.
+        """
+        if given is not None:
+            return TierArrays.from_table(given.at(ts_ms) if hasattr(given, "at") else given)
         if self.tier_exchange == "hyperliquid":
             from backtest.venues.hyperliquid import margin_table
 

@@ -67,6 +67,7 @@ def cascade(
 
     from backtest.cascade.engine import CascadeConfig, run_cascade
     from backtest.cascade.liquidity import default_liquidity
+    from backtest.cascade.venue import venue_rules
     from backtest.runfolder import check_output_folder
 
     if (population is None) == (synthetic is None):
@@ -77,12 +78,14 @@ def cascade(
         raise _fail("--start given without --end; the window is [start, end), e.g. --end 2025-10-11")
     try:
         check_output_folder(out, overwrite=overwrite)  # before the run, not after it
-        positions, paths, warnings = _inputs(symbol, population, synthetic, seed, prior, mean_notional, start, end,
+        positions, paths, warnings, tiers = _inputs(symbol, population, synthetic, seed, prior, mean_notional, start, end,
                                              timeframe, store, exchange, shock, price, seconds, at, step)
         liquidity = {s: replace(default_liquidity(s), depth_at_ref=default_liquidity(s).depth_at_ref * depth_scale)
                      for s in paths}
         config = CascadeConfig(venue=venue, adl_rule=adl_rule, liquidity=liquidity, seed=seed,
                                compare_adl_rules=compare_adl,
+                               # a window's stored tiers serve the rule sets that use that exchange's brackets
+                               tiers=tiers if venue_rules(venue).tier_exchange == exchange else {},
                                disposal_cap=float("inf") if disposal_cap is None else disposal_cap,
                                **({} if insurance_fund is None else {"insurance_fund": insurance_fund}))
         result = run_cascade(positions, paths, config)
@@ -99,20 +102,21 @@ def cascade(
 def _inputs(symbols: list[str], population: Path | None, synthetic: int | None, seed: int, prior: str,
             mean_notional: float, start: str | None, end: str | None, timeframe: str, store: Path | None,
             exchange: str, shock: float | None, prices: list[str] | None, seconds: int, at: str,
-            step: float) -> tuple[Any, dict[str, Any], list[str]]:
+            step: float) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
     from backtest.cascade.paths import shock_path, window_paths
     from backtest.cascade.population import read_population, synthetic_population
 
     pop = read_population(population) if population is not None else None
     names = list(symbols) or (pop.symbols() if pop is not None else ["BTC/USDT:USDT"])
     warnings: list[str] = []
+    tiers: dict[str, Any] = {}
     if start is not None:
         start_ms, end_ms = _ms(start, "--start"), _ms(end or "", "--end")
         if end_ms <= start_ms:
             raise _fail(f"--end {end!r}: expected a time after --start {start!r}; the window is [start, end)")
         loaded = window_paths(_store(store), exchange=exchange, symbols=names, timeframe=timeframe,
                               start_ms=start_ms, end_ms=end_ms, step_s=step)
-        paths, warnings = loaded.paths, loaded.warnings
+        paths, warnings, tiers = loaded.paths, loaded.warnings, loaded.tiers
     else:
         starts = _prices(prices, names)
         at_ms = _ms(at, "--at")
@@ -121,7 +125,7 @@ def _inputs(symbols: list[str], population: Path | None, synthetic: int | None, 
     if pop is None:
         pop = synthetic_population(int(synthetic), seed=seed, prior=prior, mean_notional=mean_notional,
                                    prices={s: float(p.price[0]) for s, p in paths.items()})
-    return pop, paths, warnings
+    return pop, paths, warnings, tiers
 
 
 def _prices(items: list[str] | None, names: list[str]) -> dict[str, float]:

@@ -96,3 +96,17 @@ def test_stored_window_run(shared_data: Path, tmp_path: Path):
     assert prices.height == 900
     assert prices["exogenous"].min() == pytest.approx(bars["low"][:3].min(), rel=1e-6)
     assert _manifest(out)["summary"]["liquidated_positions"] > 0
+    # a stored single-bracket table (mmr 5 %) now covers the date: the window run uses it
+    from tests.risk.test_market_loader import _custom_tiers
+
+    MarketStore(root).write("risk_tiers", _custom_tiers("2025-01-01"), source="test")
+    out2 = tmp_path / "c4"
+    result = _invoke("cascade", "--synthetic", "2000", "--start", "2025-10-10T21:00:00Z", "--end", "2025-10-10T21:15:00Z",
+                     "--store", str(root), "--out", str(out2))
+    assert result.exit_code == 0, result.output
+    liq = pl.read_parquet(out2 / "liquidated_positions.parquet")
+    side = liq["side"].replace_strict({"long": 1.0, "short": -1.0}, return_dtype=pl.Float64)
+    # isolated LP with one bracket: (margin - s q entry) / (q mmr - s q)
+    expected = (liq["margin"] - side * liq["qty"] * liq["entry_price"]) / (liq["qty"] * 0.05 - side * liq["qty"])
+    assert liq["liquidation_price"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
+    assert liq.height > _manifest(out)["summary"]["liquidated_positions"]  # 5 % maintenance liquidates earlier
