@@ -145,7 +145,6 @@ def _prices(items: list[str] | None, names: list[str]) -> dict[str, float]:
 
 
 def _print_summary(s: dict[str, Any], folder: Path) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="cascade")
@@ -172,10 +171,10 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
                      f"{money(totals['profit_taken'])} / {money(totals['overshoot'])}"))
     rows += [(f"amplification {k}", "-" if v is None else f"{v:.3f}") for k, v in s["amplification"].items()]
     for name, value in rows:
-        table.add_row(escape(name), escape(value))
+        table.add_row(name, value)
     out = _console()
     out.print(table)
-    out.print(f"wrote {escape(str(folder))}", highlight=False, soft_wrap=True)
+    out.print(f"wrote {folder}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
