@@ -37,14 +37,16 @@ class Recorder:
 
     def liquidated(self, ts: int, t: int, state, book, part: slice) -> None:  # noqa: ANN001
         """Positions ``book[part]`` taken over at step ``t`` at ``state.mark``."""
-        ids = book.ids[part]
-        q, entry, margin = book.qty[part], book.entry[part], book.margin[part]
+        # a winner closed in full by ADL keeps a zero-size row: it is no longer a position
+        held = book.qty[part] > 0
+        ids = book.ids[part][held]
+        q, entry, margin = book.qty[part][held], book.entry[part][held], book.margin[part][held]
         self.liq_step[ids] = t
         self.liq_qty[ids] = q
         self.liq_margin[ids] = margin
         self.liq_mark[ids] = state.mark
         self.liq_equity[ids] = margin + book.side * q * (state.mark - entry)
-        bucket = np.searchsorted(LEVERAGE_EDGES, book.leverage[part], side="left")
+        bucket = np.searchsorted(LEVERAGE_EDGES, book.leverage[part][held], side="left")
         count = np.bincount(bucket, minlength=len(LEVERAGE_BUCKETS))
         qty = np.bincount(bucket, weights=q, minlength=len(LEVERAGE_BUCKETS))
         lost = np.bincount(bucket, weights=margin, minlength=len(LEVERAGE_BUCKETS))

@@ -210,3 +210,29 @@ def test_rules_compared_on_the_same_deficits_without_changing_the_run():
     assert totals["pro_rata"]["overshoot"] == pytest.approx(0.0, abs=1e-6)
     assert totals["queue"]["overshoot"] > 0
     assert totals["leverage_levelling"]["max_leverage_after"] <= totals["pro_rata"]["max_leverage_after"] + 1e-9
+
+
+def test_a_winner_closed_in_full_by_adl_is_not_liquidated_later():
+    from backtest.cascade.paths import ExogenousPath
+    from backtest.cascade.population import Population
+
+    # big 50x longs whose bankrupt fills in a thin book cost more than the 20x shorts' profit:
+    # pro-rata ADL closes every short in full; the rally then passes the shorts' LPs
+    side = np.array([1] * 5 + [-1] * 5, dtype=np.int8)
+    qty = np.array([20.0] * 5 + [0.1] * 5)
+    entry = np.full(10, 100_000.0)
+    margin = qty * entry / np.where(side > 0, 50.0, 20.0)
+    pop = Population(np.array([BTC] * 10), side, qty, entry, margin)
+    t = np.arange(180)
+    price = 100_000.0 * np.where(t < 30, 1 - 0.05 * t / 30, 0.95 + 0.20 * np.clip((t - 30) / 60, 0, 1))
+    path = ExogenousPath(T0 + t.astype(np.int64) * 1000, price)
+    result = run_cascade(pop, {BTC: path}, CascadeConfig(
+        insurance_fund=0.0, adl_rule="pro_rata",
+        liquidity={BTC: LiquidityModel(permanent_fraction=0.0, refill_half_life_s=5.0)}))
+    closed = result.adl_counterparties.group_by("position").agg(pl.col("qty_closed").sum())
+    assert sorted(closed["position"].to_list()) == [5, 6, 7, 8, 9]
+    assert closed["qty_closed"].to_numpy() == pytest.approx(0.1)  # closed in full
+    assert result.prices["mark"].max() > 105_000.0  # above every short's liquidation price
+    liq = result.liquidated_positions
+    assert liq["position"].to_list() == [0, 1, 2, 3, 4]
+    assert (liq["qty"] > 0).all()
