@@ -60,6 +60,7 @@ def cascade(
     compare_adl: Annotated[bool, typer.Option("--compare-adl", help="Also evaluate every ADL rule on each round's deficit (table adl_comparison).")] = False,
     step: Annotated[float, typer.Option("--step", help="Step length, seconds.")] = 1.0,
     out: Annotated[Path, typer.Option("--out", help="Output folder (Parquet tables, results.duckdb, manifest.json).")] = Path("runs/cascade"),
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the HTML page (waterfall, prices, ladder, fund, ADL) to this file.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing cascade/run folder.")] = False,
 ) -> None:
     """Run a liquidation cascade: forced orders move the price, the fund pays, ADL, bad debt."""
@@ -91,12 +92,18 @@ def cascade(
         result = run_cascade(positions, paths, config)
         result.manifest["data_warnings"] = warnings
         folder = result.write(out, overwrite=overwrite)
+        if html is not None:
+            from backtest.cascade.report import write_cascade_report
+
+            write_cascade_report(result, html, subtitle=f"{venue}, ADL rule {adl_rule}, {len(positions):,} positions")
     except _errors() as exc:
         raise _fail(str(exc)) from None
     from backtest.cli.shared import print_data_warnings
 
     print_data_warnings(warnings)
     _print_summary(result.summary, folder)
+    if html is not None:
+        _console().print(f"wrote {html}", highlight=False, soft_wrap=True)
 
 
 def _inputs(symbols: list[str], population: Path | None, synthetic: int | None, seed: int, prior: str,

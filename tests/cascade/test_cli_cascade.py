@@ -110,3 +110,17 @@ def test_stored_window_run(shared_data: Path, tmp_path: Path):
     expected = (liq["margin"] - side * liq["qty"] * liq["entry_price"]) / (liq["qty"] * 0.05 - side * liq["qty"])
     assert liq["liquidation_price"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
     assert liq.height > _manifest(out)["summary"]["liquidated_positions"]  # 5 % maintenance liquidates earlier
+
+
+def test_html_page_has_every_section(tmp_path: Path):
+    page = tmp_path / "cascade.html"
+    result = _invoke("cascade", "--synthetic", "3000", "--seed", "3", "--shock", "0.08", "--price", f"{BTC}=100000",
+                     "--seconds", "200", "--insurance-fund", "0", "--depth-scale", "0.05", "--compare-adl", "--out", str(tmp_path / "c"),
+                     "--html", str(page))
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    for heading in ("Who paid the liquidation loss", "Exogenous, mark and last price",
+                    "Liquidation ladder against price", "Insurance fund", "ADL rounds", "ADL rules on the same deficits"):
+        assert heading in text, heading
+    assert text.count("cascade-") >= 4  # one chart slot per figure
+    assert "leverage_levelling" in text and "plotly" in text
