@@ -121,6 +121,7 @@ def binance_leverage_pnl(upnl: ArrayLike, wallet_balance: ArrayLike, maintenance
     ``PnL% = max(0, UPNL) / max(1, WB)``; ``margin ratio = MM / (WB + UPNL)``, 0 when equity
     <= 0. Worked example (dev.binance.vision thread 17801): UPNL 40.2, WB 4.27 -> PnL% 9.41,
     margin ratio 13.42 % -> 1.26. Source: cascades.md §C.1 (Binance FAQ 360033525471).
+    Mirrors :func:`backtest.venues.binance_usdm.adl_score` on arrays (equality tested).
     """
     upnl, wallet, mm = _arr(upnl), _arr(wallet_balance), _arr(maintenance)
     equity = wallet + upnl

@@ -154,3 +154,12 @@ def test_levelling_minimises_the_maximum_leverage_against_pro_rata(rows, deficit
 def test_unknown_rule_is_a_clear_error():
     with pytest.raises(CascadeError, match="did you mean 'pro_rata'"):
         adl.allocate("prorata", deficit=1.0, **WINNERS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-1e6, 1e6), st.floats(-1e5, 1e6), st.floats(0.0, 1e5))
+def test_binance_leverage_pnl_equals_the_scalar_venue_function(upnl, wallet, maintenance):
+    from backtest.venues import binance_usdm
+
+    expected = binance_usdm.adl_score(unrealized_pnl=upnl, wallet_balance=wallet, maintenance_margin=maintenance)
+    assert adl.binance_leverage_pnl([upnl], [wallet], [maintenance])[0] == expected
