@@ -298,3 +298,28 @@ def _fsync(path: Path) -> None:
     from data_loaders.store_io import fsync_path
 
     fsync_path(path)
+
+
+def open_results(folder: str | Path) -> Any:
+    """Open a run folder's ``results.duckdb`` read-only, wherever the folder now lives.
+
+    Its views name the tables relative to the run folder (``equity.parquet``), so a copied or
+    moved run still opens; DuckDB resolves such paths against ``file_search_path``, set here
+    to the folder. (From a shell: ``cd RUN && duckdb -readonly results.duckdb``.)
+
+    Raises
+    ------
+    RunFolderError
+        When the folder holds no ``results.duckdb``.
+    """
+    import duckdb
+
+    base = Path(folder).expanduser().resolve()
+    database = base / "results.duckdb"
+    if not database.is_file():
+        raise RunFolderError(
+            f"{base}: expected results.duckdb (written with every run), found no such file; "
+            f"pass a run folder written by `margincall run`")
+    con = duckdb.connect(str(database), read_only=True)
+    con.execute("SET file_search_path = '" + base.as_posix().replace("'", "''") + "'")
+    return con

@@ -91,12 +91,14 @@ def _ms(text: str | None) -> int | None:
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
     from rich.table import Table
 
+    from backtest.formatting import fmt_column
+
     columns = [c for c in (columns or frame.columns) if c in frame.columns]
     table = Table(title=title)
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        table.add_row(*[fmt_column(c, row[c]) for c in columns])
     _console().print(table)
 
 
@@ -165,8 +167,16 @@ def replay(
     if html:
         from backtest.risk import report_sections as rs
 
+        from backtest.risk.replay import load_crash_window
+
+        replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
+        market_store = _store(store)
+        prices = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange).bars
+                  for w in windows for s in w.symbols if (w.name, s) in replayed}
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
-            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
+            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t)),
+            ("replay-charts", "Price and liquidation prices per crash",
+             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t))])
         _console().print(f"wrote {html}")
 
 
@@ -225,20 +235,27 @@ def stress(
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
          price: str, model: str):
-    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry)."""
+    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry).
+
+    The fit goes through the store's model cache (``<store>/cache/models``): a window whose
+    partitions are unchanged is read back instead of refitted.
+    """
     from backtest.risk.data import load_window
-    from backtest.risk.models import fit_model
+    from backtest.risk.model_cache import ModelCache, partition_checksums
+    from backtest.risk.models import fit_model_cached
     from backtest.risk.paths import ReturnSample
 
-    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
+    market_store = _store(store)
+    data = load_window(market_store, exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
                        end_ms=_ms(end), label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
     print_data_warnings(data.warnings)
     sample = ReturnSample.from_bars(data.bars, price=price)
     # the simulated position opens at the close of the last fitted bar: the tier table in force
     # then (stored where it covers the date, built-in otherwise), not the newest one
     entry_ms = data.last_ms + sample.step_ms
-    return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, \
-        data.tiers.at(entry_ms)
+    fitted = fit_model_cached(model, sample, cache=ModelCache.for_store(market_store.root),
+                              partitions=partition_checksums(data.sources)).model
+    return fitted, float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, data.tiers.at(entry_ms)
 
 
 def mc(

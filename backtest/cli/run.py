@@ -192,16 +192,19 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
     from backtest.cli.output import console as output_console
     from rich.table import Table
 
+    from backtest.formatting import fmt_drawdown, fmt_money, fmt_pct
+
+    unit = "USDT"
     table = Table(title=f"run written to {folder}", show_header=False)
-    rows = [("return", f"{summary['total_return']:+.2%}"),
-            ("final equity", f"{summary['final_equity']:,.2f} USDT"),
-            ("max drawdown", f"{summary['max_drawdown']:.2%}"),
+    rows = [("return", fmt_pct(summary["total_return"], signed=True)),
+            ("final equity", fmt_money(summary["final_equity"], unit=unit)),
+            ("max drawdown", fmt_drawdown(summary["max_drawdown"])),
             ("liquidations", str(summary["n_liquidations"])),
-            ("fees", f"{summary['fees']:,.2f} USDT"),
+            ("fees", fmt_money(summary["fees"], unit=unit)),
             ("funding (received - paid)",
-             f"{summary['funding_received'] - summary['funding_paid']:+,.2f} USDT"),
-            ("slippage", f"{summary['slippage_cost']:,.2f} USDT"),
-            ("bad debt", f"{summary['bad_debt']:,.2f} USDT"),
+             fmt_money(summary["funding_received"] - summary["funding_paid"], signed=True, unit=unit)),
+            ("slippage", fmt_money(summary["slippage_cost"], unit=unit)),
+            ("bad debt", fmt_money(summary["bad_debt"], unit=unit)),
             ("fills / rejections", f"{summary['n_fills']} / {summary['n_rejections']}")]
     for key, value in rows:
         table.add_row(key, value)
