@@ -323,7 +323,9 @@ class _State:
         realised = proceeds * (sold / total) if total > 0 else np.zeros_like(sold)
         repaid = s.debt_repaid[go]
         self.coll[rows] = np.where(s.capped[go], 0.0, self.coll[rows] - s.collateral_seized[go])
-        self.debt[rows] -= repaid / index
+        left = self.debt[rows] - repaid / index
+        # a full repayment through the index can leave a float residue either side of 0
+        self.debt[rows] = np.where(left <= 1e-12 * self.debt[rows], 0.0, left)
         deficit = np.zeros(rows.size)
         if self.v33:
             burned = (self.coll[rows] == 0) & (self.debt[rows] > 0)
@@ -363,7 +365,7 @@ class _State:
             "deficit": self.total_deficit,
             "underwater_debt": float(owed[underwater].sum()),
             "toxic_positions": int(toxic.sum()),
-            "final_oracle_price": self.oracle_price,
+            "final_oracle_price": float(self.oracle_price),
             "borrow_index": self.index,
         }
         return SimulationResult(liquidations, steps, final, toxic, summary, self.first_toxic,
