@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-_GROUPS = ("demo", "data", "fetch", "run", "report", "risk")
+_GROUPS = ("demo", "data", "fetch", "run", "report", "risk", "lending")
 
 
 def build_app() -> typer.Typer:

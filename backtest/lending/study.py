@@ -214,8 +214,10 @@ def run_study(population: pl.DataFrame, bars: dict[str, pl.DataFrame],
     tables = {}
     for name, frames in parts.items():
         frames = [f for f in frames if f.height] or frames[:1]
-        tables[name] = _first(pl.concat(frames, how="diagonal_relaxed")) if frames \
-            else pl.DataFrame()
+        # a table no group produced (no Maker vault: no auctions) is empty but keeps key
+        # columns, so its Parquet file and DuckDB view stay queryable
+        tables[name] = _first(pl.concat(frames, how="diagonal_relaxed")) if frames else \
+            pl.DataFrame(schema={"protocol": pl.Utf8, "asset": pl.Utf8, "position_id": pl.Utf8})
     return LendingStudy(tables, summaries)
 
 
