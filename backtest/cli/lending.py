@@ -108,6 +108,9 @@ def lending(
     gas_gwei: Annotated[Optional[float], typer.Option("--gas-gwei", help="Network gas price outside spikes, gwei (Maker keepers).")] = None,
     gas_spike: Annotated[Optional[list[str]], typer.Option("--gas-spike", help="Gas spike START..END=GWEI (repeat).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder of a run.")] = False,
+    compare_cex: Annotated[Optional[str], typer.Option("--compare-cex", help="Instead: a looped long on Aave vs a perpetual long at equal leverage through this crash window (e.g. 2020-03-12).")] = None,
+    leverage: Annotated[str, typer.Option("--leverage", help="Leverages of --compare-cex, comma-separated.")] = "1.5,2,3,5",
+    equity: Annotated[float, typer.Option("--equity", help="Equity of --compare-cex, USD.")] = 10_000.0,
 ) -> None:
     """Simulate lending liquidations (Aave v3, Maker) on stored prices: liquidations, auctions, bad debt."""
     import polars as pl
@@ -131,6 +134,11 @@ def lending(
         raise _fail("--positions and --generate: expected one source of positions, found both; "
                     "drop one")
     symbols = symbol or ["ETH/USDT:USDT"]
+    if compare_cex is not None:
+        _compare(compare_cex, symbols[0], leverage, equity, store, exchange, out, overwrite,
+                 version=version, heartbeat=heartbeat, deviation=deviation,
+                 borrow_rate=borrow_rate or 0.0, step=step)
+        return
     assets = {s.split("/")[0]: s for s in symbols}
     try:
         window = _window(chosen.get("start") if start is None else start,
@@ -164,6 +172,36 @@ def lending(
         raise _fail(str(exc)) from None
     _print(study, pl)
     _console().print(f"wrote {folder}", highlight=False, soft_wrap=True)
+
+
+def _compare(crash: str, symbol: str, leverage: str, equity: float, store: Path | None,
+             exchange: str, out: Path, overwrite: bool, *, version: str, heartbeat: float,
+             deviation: float, borrow_rate: float, step: float) -> None:
+    """``--compare-cex``: the loop and the perpetual, side by side, printed and written."""
+    from rich.markup import escape
+
+    from backtest.cli.risk import _leverages, _print_frame
+    from backtest.lending.compare import compare_loop_with_perp
+    from backtest.lending.report import write_tables
+    from backtest.lending.simulation import SimulationConfig
+    from backtest.risk.crashes import load_crashes
+    from backtest.risk.replay import load_crash_window
+
+    levels = _leverages(leverage)
+    try:
+        window = load_crashes().select(crash)[0]
+        data = load_crash_window(_store(store), window, symbol, exchange=exchange)
+        print_data_warnings(data.warnings)
+        config = SimulationConfig(version=version, heartbeat=heartbeat, deviation=deviation,
+                                  borrow_rate=borrow_rate)
+        table = compare_loop_with_perp(window, symbol, data, leverages=levels, equity=equity,
+                                       exchange=exchange, config=config, step=step)
+        folder = write_tables(out, {"comparison": table}, overwrite=overwrite, manifest={
+            "compare_cex": crash, "symbol": symbol, "leverages": levels, "equity": equity})
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    _print_frame(table, f"{crash}: Aave loop vs perpetual long, {equity:,.0f} USD equity")
+    _console().print(f"wrote {escape(str(folder))}", highlight=False, soft_wrap=True)
 
 
 def _window(start: str | None, end: str | None) -> tuple[int | None, int | None, str]:

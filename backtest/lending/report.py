@@ -14,18 +14,19 @@ import polars as pl
 
 from backtest.lending.study import TABLES, LendingStudy
 
-__all__ = ["DUCKDB_NAME", "REPORT_NAME", "render_report", "write_study"]
+__all__ = ["DUCKDB_NAME", "REPORT_NAME", "render_report", "write_study", "write_tables"]
 
 DUCKDB_NAME = "lending.duckdb"
 REPORT_NAME = "report.html"
 _SHOWN_ROWS = 200
 
 
-def write_study(study: LendingStudy, target: str | Path, *, manifest: dict[str, Any],
-                title: str, subtitle: str, overwrite: bool = False) -> Path:
-    """Write ``study`` into the folder ``target``: ``<table>.parquet`` for each of
-    :data:`backtest.lending.study.TABLES`, ``lending.duckdb`` (one view per table) and
-    ``report.html``; ``manifest.json`` records the run (``kind: lending``) and every file.
+def write_tables(target: str | Path, tables: dict[str, pl.DataFrame], *,
+                 manifest: dict[str, Any], overwrite: bool = False,
+                 extra: dict[str, str] | None = None) -> Path:
+    """Write ``tables`` as ``<name>.parquet`` with ``lending.duckdb`` (one view per table) and
+    the ``extra`` text files (name -> content) into the folder ``target``, whole or not at all;
+    ``manifest.json`` records ``manifest`` and every file.
 
     Raises
     ------
@@ -42,27 +43,40 @@ def write_study(study: LendingStudy, target: str | Path, *, manifest: dict[str, 
 
     def fill(tmp: Path) -> dict[str, dict[str, Any]]:
         files: dict[str, dict[str, Any]] = {}
-        for name in TABLES:
-            frame = study.tables[name]
+        for name, frame in tables.items():
             path = tmp / f"{name}.parquet"
             frame.write_parquet(path)
             files[path.name] = file_record(path, rows=frame.height)
         con = duckdb.connect(str(tmp / DUCKDB_NAME))
         try:
-            for name in TABLES:
+            for name in tables:
                 # the views point at the final place, reached when the folder is renamed
                 path = str(final / f"{name}.parquet").replace("'", "''")
                 con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', "
                             "allow_empty=true)")
         finally:
             con.close()
-        page = render_report(study, title=title, subtitle=subtitle, out=final / REPORT_NAME)
-        (tmp / REPORT_NAME).write_text(page, encoding="utf-8")
-        files[REPORT_NAME] = file_record(tmp / REPORT_NAME)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
+            files[name] = file_record(tmp / name)
         return files
 
-    document = {"kind": "lending", **manifest, "summaries": study.summaries}
-    return write_run_folder(final, fill, _jsonable(document), overwrite=overwrite)
+    return write_run_folder(final, fill, _jsonable({"kind": "lending", **manifest}),
+                            overwrite=overwrite)
+
+
+def write_study(study: LendingStudy, target: str | Path, *, manifest: dict[str, Any],
+                title: str, subtitle: str, overwrite: bool = False) -> Path:
+    """Write ``study`` into the folder ``target``: ``<table>.parquet`` for each of
+    :data:`backtest.lending.study.TABLES`, ``lending.duckdb`` and ``report.html``
+    (:func:`write_tables`); ``manifest.json`` adds the per-group summaries."""
+    from backtest.runfolder import check_output_folder
+
+    final = check_output_folder(target, overwrite=overwrite)
+    page = render_report(study, title=title, subtitle=subtitle, out=final / REPORT_NAME)
+    return write_tables(final, {name: study.tables[name] for name in TABLES},
+                        manifest={**manifest, "summaries": study.summaries}, overwrite=overwrite,
+                        extra={REPORT_NAME: page})
 
 
 # ----------------------------------------------------------------------------- the page
