@@ -111,6 +111,9 @@ def lending(
     compare_cex: Annotated[Optional[str], typer.Option("--compare-cex", help="Instead: a looped long on Aave vs a perpetual long at equal leverage through this crash window (e.g. 2020-03-12).")] = None,
     leverage: Annotated[str, typer.Option("--leverage", help="Leverages of --compare-cex, comma-separated.")] = "1.5,2,3,5",
     equity: Annotated[float, typer.Option("--equity", help="Equity of --compare-cex, USD.")] = 10_000.0,
+    platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Instead: platform view; parameter set NAME:LT:BONUS[:CAP] (repeat) against the population and scenarios.")] = None,
+    scenario_depth: Annotated[str, typer.Option("--scenario-depth", help="Platform scenarios: the stored path's log moves scaled by these depths.")] = "1,1.5,2",
+    seeds: Annotated[str, typer.Option("--seeds", help="Platform population seeds, comma-separated.")] = "0,1,2",
 ) -> None:
     """Simulate lending liquidations (Aave v3, Maker) on stored prices: liquidations, auctions, bad debt."""
     import polars as pl
@@ -140,6 +143,12 @@ def lending(
                  borrow_rate=borrow_rate or 0.0, step=step)
         return
     assets = {s.split("/")[0]: s for s in symbols}
+    if platform:
+        _platform(platform, scenario_depth, seeds, pick(generate, "positions"), symbols[0], pick,
+                  start, end, chosen, store, exchange, out, overwrite, pick(depth, "depth"),
+                  heartbeat=heartbeat, deviation=deviation, gas_cost=pick(gas_cost, "gas_cost"),
+                  step=step)
+        return
     try:
         window = _window(chosen.get("start") if start is None else start,
                          chosen.get("end") if end is None else end)
@@ -201,6 +210,44 @@ def _compare(crash: str, symbol: str, leverage: str, equity: float, store: Path 
     except _errors() as exc:
         raise _fail(str(exc)) from None
     _print_frame(table, f"{crash}: Aave loop vs perpetual long, {equity:,.0f} USD equity")
+    _console().print(f"wrote {escape(str(folder))}", highlight=False, soft_wrap=True)
+
+
+def _platform(specs: list[str], depths_text: str, seeds_text: str, positions: int, symbol: str,
+              pick: Any, start: str | None, end: str | None, chosen: dict[str, Any],
+              store: Path | None, exchange: str, out: Path, overwrite: bool, depth: float, *,
+              heartbeat: float, deviation: float, gas_cost: float, step: float) -> None:
+    """``--platform``: the bad-debt distribution of each parameter set, printed and written."""
+    from rich.markup import escape
+
+    from backtest.cli.risk import _floats, _print_frame
+    from backtest.lending.paths import candle_path
+    from backtest.lending.platform import bad_debt_distribution, parse_parameter_set
+    from backtest.lending.report import write_tables
+    from backtest.lending.simulation import SimulationConfig
+
+    depths = _floats(depths_text, "--scenario-depth")
+    try:
+        seed_list = [int(s) for s in seeds_text.split(",") if s.strip()]
+    except ValueError:
+        raise _fail(f"--seeds {seeds_text!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
+    try:
+        sets = [parse_parameter_set(s) for s in specs]
+        window = _window(chosen.get("start") if start is None else start,
+                         chosen.get("end") if end is None else end)
+        data = _load(store, exchange, symbol, pick(None, "timeframe"), window)
+        times, prices = candle_path(data.bars, step=step)
+        config = SimulationConfig(heartbeat=heartbeat, deviation=deviation, gas_cost=gas_cost)
+        runs, summary = bad_debt_distribution(times, prices, sets, depths=depths, seeds=seed_list,
+                                              positions=positions, config=config, depth_quote=depth)
+        folder = write_tables(out, {"platform_runs": runs, "platform_summary": summary},
+                              overwrite=overwrite, manifest={
+                                  "platform": specs, "symbol": symbol, "window": window[2],
+                                  "depths": depths, "seeds": seed_list, "positions": positions})
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    _print_frame(summary, f"bad debt by parameter set ({len(depths)} scenarios x {len(seed_list)} "
+                          f"populations of {positions:,}, {symbol} {window[2]})")
     _console().print(f"wrote {escape(str(folder))}", highlight=False, soft_wrap=True)
 
 
