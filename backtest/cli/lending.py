@@ -187,8 +187,6 @@ def _compare(crash: str, symbol: str, leverage: str, equity: float, store: Path 
              exchange: str, out: Path, overwrite: bool, *, version: str, heartbeat: float,
              deviation: float, borrow_rate: float, step: float) -> None:
     """``--compare-cex``: the loop and the perpetual, side by side, printed and written."""
-    from rich.markup import escape
-
     from backtest.cli.risk import _leverages, _print_frame
     from backtest.lending.compare import compare_loop_with_perp
     from backtest.lending.report import write_tables
@@ -210,7 +208,7 @@ def _compare(crash: str, symbol: str, leverage: str, equity: float, store: Path 
     except _errors() as exc:
         raise _fail(str(exc)) from None
     _print_frame(table, f"{crash}: Aave loop vs perpetual long, {equity:,.0f} USD equity")
-    _console().print(f"wrote {escape(str(folder))}", highlight=False, soft_wrap=True)
+    _console().print(f"wrote {str(folder)}", highlight=False, soft_wrap=True)
 
 
 def _platform(specs: list[str], depths_text: str, seeds_text: str, positions: int, symbol: str,
@@ -218,8 +216,6 @@ def _platform(specs: list[str], depths_text: str, seeds_text: str, positions: in
               store: Path | None, exchange: str, out: Path, overwrite: bool, depth: float, *,
               heartbeat: float, deviation: float, gas_cost: float, step: float) -> None:
     """``--platform``: the bad-debt distribution of each parameter set, printed and written."""
-    from rich.markup import escape
-
     from backtest.cli.risk import _floats, _print_frame
     from backtest.lending.paths import candle_path
     from backtest.lending.platform import bad_debt_distribution, parse_parameter_set
@@ -248,7 +244,7 @@ def _platform(specs: list[str], depths_text: str, seeds_text: str, positions: in
         raise _fail(str(exc)) from None
     _print_frame(summary, f"bad debt by parameter set ({len(depths)} scenarios x {len(seed_list)} "
                           f"populations of {positions:,}, {symbol} {window[2]})")
-    _console().print(f"wrote {escape(str(folder))}", highlight=False, soft_wrap=True)
+    _console().print(f"wrote {str(folder)}", highlight=False, soft_wrap=True)
 
 
 def _window(start: str | None, end: str | None) -> tuple[int | None, int | None, str]:
@@ -322,7 +318,6 @@ def _setup(pick: Any, *, version: str, heartbeat: float, deviation: float, gas_c
 
 
 def _print(study: Any, pl: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     bad = study.tables["bad_debt"]
@@ -332,13 +327,13 @@ def _print(study: Any, pl: Any) -> None:
     for column in columns:
         table.add_column(column)
     for row in bad.iter_rows(named=True):
-        table.add_row(*[escape(f"{row[c]:,.0f}" if isinstance(row[c], float) else str(row[c]))
+        table.add_row(*[f"{row[c]:,.0f}" if isinstance(row[c], float) else str(row[c])
                         for c in columns])
     _console().print(table)
     for summary in study.summaries:
         if summary["protocol"] == "maker":
             _console().print(
-                f"maker {escape(summary['asset'])} ({summary['mode']}): {summary['auctions']:,} auctions, "
+                f"maker {summary['asset']} ({summary['mode']}): {summary['auctions']:,} auctions, "
                 f"{summary['zero_bid_auctions']:,} zero-bid ({summary['zero_bid_share']:.1%}, collateral "
                 f"worth {summary['zero_bid_collateral_value']:,.0f}), shortfall {summary['shortfall']:,.0f} DAI, "
                 f"keeper incentives {summary['incentives']:,.0f} DAI", highlight=False, soft_wrap=True)
