@@ -71,7 +71,6 @@ BY_AREA: dict[str, tuple[str, ...]] = {
         'sweep-data-wrong-columns',
     ),
     RISK: (
-        'issue-mc-horizon-1e7',
         'issue-replay-leverage-1e9',
         'issue-stress-leverage-above-cap',
         'mc--horizon=huge',
