@@ -32,7 +32,7 @@ from backtest.lending.paths import candle_path, gas_path
 from backtest.lending.population import validate_population
 from backtest.lending.simulation import PositionBook, SimulationConfig, simulate
 
-__all__ = ["TABLES", "VENUES", "LendingSetup", "LendingStudy", "run_study", "summary_figures"]
+__all__ = ["TABLES", "VENUES", "LendingSetup", "LendingStudy", "run_study"]
 
 TABLES = ("liquidations", "keepers", "auctions", "bad_debt", "toxic", "steps", "positions")
 VENUES = ("pool", "curve")
@@ -225,13 +225,3 @@ def _first(frame: pl.DataFrame) -> pl.DataFrame:
     """``protocol`` and ``asset`` first (where present)."""
     lead = [c for c in ("protocol", "asset", "position_id") if c in frame.columns]
     return frame.select(*lead, *[c for c in frame.columns if c not in lead])
-
-
-def summary_figures(study: LendingStudy) -> dict[str, float]:
-    """Totals over the study: liquidated volume (debt repaid or auctioned), bad debt."""
-    bad = study.tables["bad_debt"]
-    if bad.height == 0:
-        return {"debt_liquidated": 0.0, "bad_debt": 0.0}
-    return {"debt_liquidated": float(bad["debt_liquidated"].sum()),
-            "bad_debt": float(bad["bad_debt"].sum()),
-            "positions": float(bad["positions"].sum())}
