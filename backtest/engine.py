@@ -22,6 +22,7 @@ import polars as pl
 
 from backtest.broker import Broker
 from backtest.config import RunConfig
+from backtest.adl import bar_open_events, event_bars
 from backtest.context import Context, Hooks
 from backtest.errors import StrategyError
 from backtest.funding import FundingSchedule
@@ -197,6 +198,8 @@ class RunLoop:
             settle = self.funding.settle
             for sym, k in settlements:
                 changed |= settle(sym, k)
+        if i in self.ledger_bars:  # collateral repricing, injected ADL (backtest.adl)
+            changed |= bar_open_events(st, i)
         if st.margin.set_time(st._ts[i]) or changed:
             st.refresh()
 
@@ -224,7 +227,8 @@ class RunLoop:
         """Run every bar, in chunks when a progress bar is shown."""
         n = len(self.data)
         self.guarded(self.strategy.on_start, self.ctx)
-        events = set(self.funding.at_open) | set(self.funding.inside)
+        self.ledger_bars = event_bars(self.st)
+        events = set(self.funding.at_open) | set(self.funding.inside) | self.ledger_bars
         ts = self.data.ts
         t = int(ts[0])
         while True:
@@ -379,7 +383,13 @@ class RunLoop:
                 open_trades.append(pos.trade_row(end_ts, exit_price,
                                                  pos.trade_pnl + pos.upnl(exit_price), "end"))
         bars = BarState(st)
-        summary = summarize(st, bars, self.config.initial_balance)
+        ledger = st.account.ledger
+        summary = summarize(st, bars, self.config.initial_balance if ledger is None
+                            else self.config.initial_balance + ledger.start_value)
+        if ledger is not None:
+            summary.update(ledger.summary(bars.collateral))
+        summary.update(st.account.fund.summary())
+        summary.update(st.adl.summary())
         journal = st.journal
         trades_rows = journal.rows["trades"] + open_trades
         builders = {
@@ -392,6 +402,8 @@ class RunLoop:
             "liquidations": lambda: journal.frame("liquidations"),
             "trades": lambda: journal.frame("trades", trades_rows),
             "bars": lambda: _bars_frame(data),
+            "insurance_fund": st.account.fund.frame,
+            "adl": st.adl.frame,
         }
         manifest = {
             "config": self.config.to_dict(),
