@@ -1,0 +1,182 @@
+"""Event sources: what happens at dated instants of a run, through one interface.
+
+A source yields ``(ts, payload)`` pairs (UTC ms) and applies a payload when the run reaches
+it; its ``priority`` orders sources acting at the same instant (lower first). The bar step
+(``backtest.engine.RunLoop``) collects every source's events once, before the loop:
+
+* an event at a strategy bar's **open** is applied in the bar-open phase of that bar, in
+  ``(priority, source order, emission order)``; the account is refreshed once after them
+  when any ``apply`` returned True;
+* an event strictly **inside** a bar is applied at the next bar's open, unless the source is
+  ``intrabar`` (funding): then the bar's intrabar walk runs and places it on the path
+  (``backtest.intrabar``).
+
+Built-in sources, in priority order: :class:`FundingSource` (settlements, 0),
+:class:`TierVersions` (risk-tier tables taking effect, 10), :class:`MarketVersions` (fees,
+tick, lot and liquidation-fee versions, 20). Hooks for the ledger: a collateral repricing
+source (priority 30) and an ADL injection source (priority 40) implement the same protocol
+and are passed to ``RunLoop(..., sources=[...])``; docs/CONTRACTS.md §9.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["EventSource", "FundingSource", "MarketVersions", "TierVersions", "schedule_events"]
+
+#: Priorities of the built-in sources and of the ledger's hooks (lower acts first).
+FUNDING, TIERS, MARKETS, COLLATERAL, ADL = 0, 10, 20, 30, 40
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Something that acts at dated instants of a run.
+
+    Attributes
+    ----------
+    name : str
+        Short name (diagnostics).
+    priority : int
+        Order among sources acting at the same instant (lower first).
+    intrabar : bool
+        True when an event inside a bar must be placed on the intrabar path (the walk then
+        runs for that bar and the source handles it there); False: it acts at the next open.
+    """
+
+    name: str
+    priority: int
+    intrabar: bool
+
+    def events(self) -> Iterable[tuple[int, Any]]:
+        """``(ts, payload)`` of every event of the run, ``ts`` in UTC ms, in time order."""
+
+    def apply(self, payload: Any) -> bool:
+        """Act on ``payload`` at the current instant; True when the account or its thresholds
+        changed (the step then refreshes liquidation prices and gates once)."""
+
+
+def schedule_events(bar_ts: np.ndarray, interval_ms: int,
+                    sources: list[EventSource]) -> tuple[dict[int, list[tuple[Any, Any]]], set[int]]:
+    """Map the sources' events onto the strategy bars.
+
+    Returns
+    -------
+    at_open : dict
+        Bar index -> ``[(source, payload), ...]`` applied at its open, in order.
+    forced : set of int
+        Bars whose intrabar walk must run (an ``intrabar`` source has an event inside them).
+    """
+    n = len(bar_ts)
+    end = int(bar_ts[-1]) + interval_ms if n else 0
+    keyed: list[tuple[int, int, int, int, Any, Any]] = []
+    forced: set[int] = set()
+    order = sorted(range(len(sources)), key=lambda k: sources[k].priority)
+    for rank, k in enumerate(order):
+        source = sources[k]
+        pairs = list(source.events())
+        if not pairs:
+            continue
+        times = np.fromiter((t for t, _ in pairs), dtype=np.int64, count=len(pairs))
+        containing = np.searchsorted(bar_ts, times, side="right") - 1
+        following = np.searchsorted(bar_ts, times, side="left")
+        for seq, ((t, payload), bar, nxt) in enumerate(zip(pairs, containing.tolist(), following.tolist())):
+            if t >= end:
+                continue
+            if bar >= 0 and t == int(bar_ts[bar]):
+                keyed.append((bar, rank, seq, t, source, payload))
+            elif source.intrabar:
+                if bar >= 0:
+                    forced.add(bar)
+            elif nxt < n:
+                keyed.append((nxt, rank, seq, t, source, payload))
+    keyed.sort(key=lambda e: e[:3])
+    at_open: dict[int, list[tuple[Any, Any]]] = {}
+    for bar, _, _, _, source, payload in keyed:
+        at_open.setdefault(bar, []).append((source, payload))
+    return at_open, forced
+
+
+class FundingSource:
+    """Funding settlements (``backtest.funding.FundingSchedule``) as an event source."""
+
+    name = "funding"
+    priority = FUNDING
+    intrabar = True
+
+    def __init__(self, funding: Any, data: Any) -> None:
+        self.funding = funding
+        self.data = data
+
+    def events(self) -> Iterable[tuple[int, Any]]:
+        ts = self.data.ts
+        for bar, items in self.funding.at_open.items():
+            for sym, k in items:
+                yield int(ts[bar]), (sym, k)
+        for items in self.funding.inside.values():
+            for t, sym, k in items:
+                yield t, (sym, k)
+
+    def apply(self, payload: tuple[int, int]) -> bool:
+        return self.funding.settle(*payload)
+
+
+class TierVersions:
+    """Risk-tier table versions taking effect inside the run (``MarginModel.set_time``)."""
+
+    name = "tiers"
+    priority = TIERS
+    intrabar = False
+
+    def __init__(self, state: Any) -> None:
+        self.st = state
+
+    def events(self) -> Iterable[tuple[int, Any]]:
+        data = self.st.data
+        first, last = int(data.ts[0]), int(data.ts[-1])
+        t = first
+        while True:
+            nxt = self.st.margin.next_change(t)
+            if nxt is None or nxt > last:
+                return
+            yield nxt, nxt
+            t = nxt
+
+    def apply(self, payload: int) -> bool:
+        # the version in force at the bar's open (a version starting inside a bar applies at
+        # the next open: the bar-open phase is where rule changes land)
+        return self.st.margin.set_time(self.st.now)
+
+
+class MarketVersions:
+    """Contract spec versions (fees, tick, lot, liquidation fee) taking effect inside the run.
+
+    ``MarketData.market_versions[symbol]`` lists the later versions (``MarketSpec`` with their
+    ``effective_from``); applying one replaces the symbol's spec, its fee rates (unless the
+    config fixes ``fees``) and its clearance rate (unless the config fixes
+    ``liquidation_fee_rate``). Margin thresholds do not depend on them: no refresh.
+    """
+
+    name = "markets"
+    priority = MARKETS
+    intrabar = False
+
+    def __init__(self, state: Any) -> None:
+        self.st = state
+
+    def events(self) -> Iterable[tuple[int, Any]]:
+        versions = getattr(self.st.data, "market_versions", None) or {}
+        for sym, symbol in enumerate(self.st.data.symbols):
+            for spec in versions.get(symbol, ()):
+                yield int(spec.effective_from), (sym, spec)
+
+    def apply(self, payload: tuple[int, Any]) -> bool:
+        from backtest.state import run_fee_rates
+
+        sym, spec = payload
+        st = self.st
+        st.markets[sym] = spec
+        st.fee_rates[sym] = run_fee_rates(st.config, spec)
+        st.clearance[sym] = st._clearance(spec)
+        st.market_log.append((sym, spec))
+        return False
