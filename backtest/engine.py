@@ -399,7 +399,9 @@ class RunLoop:
             "strategy": {"name": type(self.strategy).__name__, "params": self.strategy.params()},
             "venue": self.venue.describe() | {"tiers": _tier_record(data.symbols, st.margin.schedules),
                                                "fees": [list(f) for f in st.fee_rates],
-                                               "liquidation_fee_rates": st.clearance},
+                                               "liquidation_fee_rates": st.clearance}
+                     | ({"market_versions": [_market_record(data.symbols[sym], spec) for sym, spec in st.market_log]}
+                        if st.market_log else {}),
             "data": data.sources,
             "quality_warnings": list(dict.fromkeys(self.warnings)),
             "seed": self.config.seed,
@@ -424,6 +426,15 @@ def _mark_blocks(data: MarketData, s: int, low: np.ndarray, high: np.ndarray) ->
     blocks = (block_extremes(low, lowest=True), block_extremes(high, lowest=False))
     cache[("mark_blocks", s)] = (low, high, blocks)
     return blocks
+
+
+def _market_record(symbol: str, spec: Any) -> dict[str, Any]:
+    """A market version the run applied (for the manifest)."""
+    from backtest.metrics import iso
+
+    return {"symbol": symbol, "effective_from": iso(int(spec.effective_from)), "tick_size": spec.tick_size,
+            "lot_size": spec.lot_size, "maker_fee": spec.maker_fee, "taker_fee": spec.taker_fee,
+            "liquidation_fee_rate": spec.liquidation_fee_rate}
 
 
 def _tier_record(symbols: tuple[str, ...], schedules: list) -> dict[str, list[dict[str, Any]]]:
