@@ -209,6 +209,8 @@ class RunLoop:
             ranges.append(arrays)
             blocks.append(_mark_blocks(data, s, arrays[0], arrays[1]) if own else None)
         self.gate = Gate(self.st, ranges, None if any(b is None for b in blocks) else blocks)
+        self.gate_hit = self.gate.hit  # bound once: the step asks it on every visited bar
+        self.pending = self.st.book.pending  # the book's pending list (never replaced)
 
     # ------------------------------------------------------------------ phases
     def bar_open(self, i: int) -> None:
@@ -218,8 +220,9 @@ class RunLoop:
         st.bar = i
         st.set_open_marks(i)
         changed = False
-        for source, payload in self.open_events.get(i, ()):
-            changed |= source.apply(payload)
+        sources = self.ordered_sources
+        for k, payload in self.open_events.get(i, ()):
+            changed |= sources[k].apply(payload)
         if changed:
             st.refresh()
 
@@ -258,9 +261,9 @@ class RunLoop:
         if event:
             self.bar_open(i)
             walk = walk or i in self.forced
-        if self.st.book.pending:
+        if self.pending:
             self.fill_open(i)
-        if walk or self.gate.hit(i):
+        if walk or self.gate_hit(i):
             self.walk(i)
         self.strategy_phase(i)
 
@@ -277,7 +280,8 @@ class RunLoop:
         """Run every bar, in chunks when a progress bar is shown."""
         n = len(self.data)
         self.guarded(self.strategy.on_start, self.ctx)
-        self.open_events, self.forced = schedule_events(self.data.ts, self.data.interval_ms, self.sources)
+        self.ordered_sources, self.open_events, self.forced = schedule_events(
+            self.data.ts, self.data.interval_ms, self.sources)
         self.event_bars = sorted(set(self.open_events) | self.forced) + [n]
         self.walk_all = not self.config.gating
         if not self.config.progress:

@@ -11,6 +11,10 @@ it; its ``priority`` orders sources acting at the same instant (lower first). Th
   ``intrabar`` (funding): then the bar's intrabar walk runs and places it on the path
   (``backtest.intrabar``).
 
+A source may also map itself onto the bars (``bar_events(rank) -> (at_open, inside_bars)``,
+e.g. funding from its maps cached on the market data) instead of being mapped from
+``events()``.
+
 Built-in sources, in priority order: :class:`FundingSource` (settlements, 0),
 :class:`TierVersions` (risk-tier tables taking effect, 10), :class:`MarketVersions` (fees,
 tick, lot and liquidation-fee versions, 20). Hooks for the ledger: a collateral repricing
@@ -19,6 +23,7 @@ and are passed to ``RunLoop(..., sources=[...])``; docs/CONTRACTS.md §9.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
@@ -56,45 +61,65 @@ class EventSource(Protocol):
         changed (the step then refreshes liquidation prices and gates once)."""
 
 
-def schedule_events(bar_ts: np.ndarray, interval_ms: int,
-                    sources: list[EventSource]) -> tuple[dict[int, list[tuple[Any, Any]]], set[int]]:
+def schedule_events(bar_ts: np.ndarray, interval_ms: int, sources: list[EventSource]
+                    ) -> tuple[list[EventSource], dict[int, tuple[tuple[int, Any], ...]], set[int]]:
     """Map the sources' events onto the strategy bars.
 
     Returns
     -------
+    ordered : list of EventSource
+        The sources by priority (ties: the given order).
     at_open : dict
-        Bar index -> ``[(source, payload), ...]`` applied at its open, in order.
+        Bar index -> ``((k, payload), ...)`` applied at its open in that order, ``k`` the
+        source's index in ``ordered``.
     forced : set of int
         Bars whose intrabar walk must run (an ``intrabar`` source has an event inside them).
     """
+    ordered = sorted(sources, key=lambda source: source.priority)
     n = len(bar_ts)
     end = int(bar_ts[-1]) + interval_ms if n else 0
-    keyed: list[tuple[int, int, int, int, Any, Any]] = []
+    at_open: dict[int, tuple[tuple[int, Any], ...]] = {}
     forced: set[int] = set()
-    order = sorted(range(len(sources)), key=lambda k: sources[k].priority)
-    for rank, k in enumerate(order):
-        source = sources[k]
-        pairs = list(source.events())
-        if not pairs:
+    for rank, source in enumerate(ordered):
+        mapped = getattr(source, "bar_events", None)
+        if mapped is not None:  # the source maps itself (cached on the data)
+            opens, inside = mapped(rank)
+            forced |= inside
+        else:
+            opens = _map_events(bar_ts, end, rank, source, forced)
+        if not at_open:
+            at_open = opens  # read-only sharing: merged into a new dict below when needed
             continue
-        times = np.fromiter((t for t, _ in pairs), dtype=np.int64, count=len(pairs))
-        containing = np.searchsorted(bar_ts, times, side="right") - 1
-        following = np.searchsorted(bar_ts, times, side="left")
-        for seq, ((t, payload), bar, nxt) in enumerate(zip(pairs, containing.tolist(), following.tolist())):
-            if t >= end:
-                continue
-            if bar >= 0 and t == int(bar_ts[bar]):
-                keyed.append((bar, rank, seq, t, source, payload))
-            elif source.intrabar:
-                if bar >= 0:
-                    forced.add(bar)
-            elif nxt < n:
-                keyed.append((nxt, rank, seq, t, source, payload))
-    keyed.sort(key=lambda e: e[:3])
-    at_open: dict[int, list[tuple[Any, Any]]] = {}
-    for bar, _, _, _, source, payload in keyed:
-        at_open.setdefault(bar, []).append((source, payload))
-    return at_open, forced
+        if opens:
+            at_open = dict(at_open)
+            for bar, items in opens.items():
+                at_open[bar] = at_open.get(bar, ()) + items
+    return ordered, at_open, forced
+
+
+def _map_events(bar_ts: np.ndarray, end: int, rank: int, source: EventSource,
+                forced: set[int]) -> dict[int, tuple[tuple[int, Any], ...]]:
+    """One source's events by bar: at a bar's open there, inside a bar at the next open (or
+    on the bar's path, ``forced``, for an ``intrabar`` source)."""
+    n = len(bar_ts)
+    pairs = list(source.events())
+    out: dict[int, tuple[tuple[int, Any], ...]] = {}
+    if not pairs:
+        return out
+    times = np.fromiter((t for t, _ in pairs), dtype=np.int64, count=len(pairs))
+    containing = np.searchsorted(bar_ts, times, side="right") - 1
+    following = np.searchsorted(bar_ts, times, side="left")
+    for (t, payload), bar, nxt in zip(pairs, containing.tolist(), following.tolist()):
+        if t >= end:
+            continue
+        if bar >= 0 and t == int(bar_ts[bar]):
+            out[bar] = out.get(bar, ()) + ((rank, payload),)
+        elif source.intrabar:
+            if bar >= 0:
+                forced.add(bar)
+        elif nxt < n:
+            out[nxt] = out.get(nxt, ()) + ((rank, payload),)
+    return out
 
 
 class FundingSource:
@@ -116,6 +141,17 @@ class FundingSource:
         for items in self.funding.inside.values():
             for t, sym, k in items:
                 yield t, (sym, k)
+
+    def bar_events(self, rank: int) -> tuple[Any, set[int]]:
+        """The settlements by bar (the schedule's cached maps, ``backtest.funding``): at the
+        open, and the bars with a settlement inside (walked)."""
+        cache = self.data.__dict__.setdefault("_run_cache", {})
+        key = ("funding_events", rank)
+        hit = cache.get(key)
+        if hit is None or hit[0] is not self.funding.at_open:
+            opens = {bar: tuple((rank, item) for item in items) for bar, items in self.funding.at_open.items()}
+            hit = cache[key] = (self.funding.at_open, MappingProxyType(opens))
+        return hit[1], set(self.funding.inside)
 
     def apply(self, payload: tuple[int, int]) -> bool:
         return self.funding.settle(*payload)

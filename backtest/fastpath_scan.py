@@ -93,6 +93,12 @@ class _ArrayRun(RunLoop):
     def next_action(self, i: int, end: int) -> int:
         """First bar in ``[i, end)`` whose signal wants another side than the one held."""
         sides = self.st.account.sides
+        if self.single_column is not None:  # one symbol: ActionIndex.next inlined (hot)
+            action = self.actions[0]
+            r = bisect_right(action.starts, i) - 1
+            hit = action.next_run[sides[0]][r]
+            act = i if hit == r else action.run_start[hit]
+            return act if act < end else end
         for s, action in enumerate(self.actions):
             act = action.next(i, sides[s])
             if act < end:
@@ -101,16 +107,21 @@ class _ArrayRun(RunLoop):
 
     def strategy_phase(self, i: int) -> None:
         """The signal's target on bar ``i`` (one symbol: only where it wants another side)."""
-        if self.single_column is None:
+        column = self.single_column
+        if column is None:
             super().strategy_phase(i)
             self.strategy_calls += 1
             return
-        self.ctx._i = i
-        # no order is pending at this point (the open fill just consumed it)
-        if self.actions[0].next(i, self.st.account.sides[0]) == i:
-            value = self.single_column[i]
+        ctx = self.ctx
+        ctx._i = i
+        # no order is pending at this point (the open fill just consumed it); the signal
+        # acts where ActionIndex.next(i, side) == i
+        action = self.actions[0]
+        r = bisect_right(action.starts, i) - 1
+        if action.next_run[self.st.account.sides[0]][r] == r:
+            value = column[i]
             if value == value:
-                self.ctx.target_exposure(value)
+                ctx.target_exposure(value)
             self.strategy_calls += 1
 
 

@@ -66,6 +66,10 @@ class Gate:
         self.views = [tuple(_view(a) for a in r) for r in self.ranges]
         self._blocks = list(blocks) if blocks is not None else None
         self.n = len(self.ranges)
+        # the run's margin model and order book hold the levels (same objects for the run)
+        self.margin = state.margin
+        self.book = state.book
+        self._one = self.views[0] if self.n == 1 else None
 
     @property
     def blocks(self) -> list[tuple[tuple, tuple]]:
@@ -77,8 +81,12 @@ class Gate:
 
     def hit(self, j: int) -> bool:
         """True when a threshold lies inside candle ``j``'s ranges (the intrabar walk must run)."""
-        margin = self.st.margin
-        book = self.st.book
+        margin = self.margin
+        book = self.book
+        if self._one is not None:  # one symbol (the common case): no loop, no pool bound
+            ml, mh, ll, lh = self._one
+            return ml[j] <= margin.mark_below[0] or mh[j] >= margin.mark_above[0] \
+                or ll[j] <= book.last_below[0] or lh[j] >= book.last_above[0]
         mb, ma, lb, la = margin.mark_below, margin.mark_above, book.last_below, book.last_above
         for s, (ml, mh, ll, lh) in enumerate(self.views):
             if ml[j] <= mb[s] or mh[j] >= ma[s] or ll[j] <= lb[s] or lh[j] >= la[s]:
@@ -98,9 +106,9 @@ class Gate:
         without comparing its candles; each other finite level costs one slice."""
         if end <= i:
             return end
-        margin = self.st.margin
-        book = self.st.book
-        blocks = self.blocks
+        margin = self.margin
+        book = self.book
+        blocks = self._blocks or self.blocks
         for s in range(self.n):
             ml, mh, ll, lh = self.ranges[s]
             level = margin.mark_below[s]

@@ -109,8 +109,11 @@ def test_a_source_acts_at_the_open_after_funding_and_inside_events_at_the_next_o
     settled_before = int((result.funding["ts"].dt.epoch("ms") <= funding_ts).sum())
     assert paid0 == settled_before > 0  # funding (priority 0) settled first at that open
     assert (k1, t1) == (1, int(ts[101]))
-    at_open, forced = schedule_events(ts, btc_data.interval_ms, [source])
-    assert [p for _, p in at_open[bar]] == [0] and 101 in at_open and not forced
+    ordered, at_open, forced = schedule_events(ts, btc_data.interval_ms, [source])
+    assert ordered == [source] and at_open[bar] == ((0, 0),) and at_open[101] == ((0, 1),) and not forced
+    ordered, at_open, _ = schedule_events(ts, btc_data.interval_ms, run.sources)
+    assert ordered[:2] == [run.sources[0], source]  # funding (0) before the recorder (5)
+    assert [k for k, _ in at_open[bar]] == [0, 1]
 
 
 def test_market_versions_change_the_fee_from_their_date(btc_data: MarketData) -> None:
