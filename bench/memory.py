@@ -88,7 +88,9 @@ def child(case: str, folder: Path, write: bool) -> None:
         funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
         timeframe="1m", tiers={n: tiers for n in names},
         markets={n: dataclasses.replace(spec, symbol=n) for n in names})
-    config = RunConfig(initial_balance=10_000.0 * symbols, leverage=5.0,
+    # a large balance keeps the account trading all along (a bled account whose every order
+    # is refused would measure the orders table instead)
+    config = RunConfig(initial_balance=1_000_000.0 * symbols, leverage=2.0,
                        margin_mode="cross" if symbols > 1 else "isolated")
     result = run_backtest(data, strategy, config=config)
     equity = result.summary["final_equity"]
