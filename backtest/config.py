@@ -2,16 +2,25 @@
 
 A :class:`RunConfig` is immutable; :meth:`RunConfig.replace` returns a changed copy and
 :meth:`RunConfig.from_mapping` reads the ``[run]`` table of a TOML run file.
+
+Every key's type and range is declared once, in :data:`_SCHEMA` (and the run file's
+``[data]``/``[strategy]`` keys in :data:`RUN_FILE_SCHEMA`); the constructor, TOML run files
+and command-line flags are all checked through :func:`checked`, so a wrong type anywhere gets
+the same error: the key, what was expected, what was found and an example of a valid value.
 """
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from backtest.config_checks import (BadValue, Check, Choice, Custom, Flag, Integer, Number, Optional,
+                                    Pair, PerSymbol, Table, Text)
+from backtest.config_checks import describe as describe_value
 from backtest.errors import ConfigError, did_you_mean
 
-__all__ = ["PATH_POLICIES", "RunConfig"]
+__all__ = ["PATH_POLICIES", "RUN_FILE_SCHEMA", "RunConfig", "checked", "check_run_name",
+           "default_run_name"]
 
 #: Intrabar path policies (see docs/engine.md "Intrabar path").
 PATH_POLICIES = ("worst_case", "adaptive", "ohlc", "olhc")
@@ -22,7 +31,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "path_policy": PATH_POLICIES,
     "liquidation_remainder": ("insurance_fund", "trader"),
     "liquidation_mode": ("full", "tier_down"),
-    "liquidation_latency_ms": (1000, "ms from a liquidation trigger to its forced fill (>= 0)"),
     "sizing_basis": ("wallet", "equity"),
 }
 
@@ -51,6 +59,235 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "progress_every": (20_000, "bars between progress-bar updates"),
     "name": (None, "run name (output folder name)"),
 }
+
+
+def _is_slippage(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in ("none", "fixed", "sqrt")
+    return callable(getattr(value, "impact", None))
+
+
+def _is_tiers(value: Any) -> bool:
+    from backtest.venues.tiers import TierSchedule, TierTable
+
+    kinds = (TierTable, TierSchedule)
+    if isinstance(value, dict):
+        return bool(value) and all(isinstance(k, str) and isinstance(v, kinds) for k, v in value.items())
+    return isinstance(value, kinds)
+
+
+def _known_venue(name: str) -> None:
+    from backtest.venues.base import ALIASES, VENUES
+
+    if name not in VENUES and name not in ALIASES:
+        raise BadValue(f"a registered venue: {', '.join(VENUES)}{did_you_mean(name, [*VENUES, *ALIASES])}")
+
+
+#: Longest run name: a folder name must fit the 255-byte limit of common file systems, with
+#: room for the temporary-folder prefix and suffix the writer adds.
+RUN_NAME_MAX = 120
+_RUN_NAME_EXPECTED = (
+    f"a plain folder name (not empty, not starting with '.', no path separators, NUL or control "
+    f"characters, at most {RUN_NAME_MAX} bytes); use --out to write elsewhere")
+_RUN_NAME_BAD = re.compile(r"[\\/\x00-\x1f\x7f]")
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run name that is not one plain folder name (it would leave ``runs/``).
+
+    Raises
+    ------
+    BadValue
+        For ``""``, ``.``/``..``, a leading dot (hidden; the writer's temporary folders use
+        it), path separators, NUL or control characters, or more than :data:`RUN_NAME_MAX`
+        bytes.
+    """
+    if (not name.strip() or name.startswith(".") or _RUN_NAME_BAD.search(name)
+            or len(name.encode("utf-8")) > RUN_NAME_MAX or name != name.strip()):
+        raise BadValue()
+
+
+def default_run_name(strategy: str) -> str:
+    """The run name used when none is given: the strategy's name made into a safe folder name.
+
+    ``module:Class`` gives ``module_Class``; a file path (``./x/my.py:Cls``) keeps only
+    letters, digits, ``-``, ``_`` and ``.`` so the folder stays inside ``runs/``.
+    """
+    # no leading '-' either: a folder named like an option is a trap in a shell
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy).strip("._-") or "run"
+    return text[-RUN_NAME_MAX:].lstrip("._-") or "run"
+
+
+#: The one declaration of each RunConfig key's type and range (see ``backtest.config_checks``).
+#: A key added to ``_FIELDS`` gets its entry here (tests/engine/test_config_schema.py checks it).
+_SCHEMA: dict[str, Check] = {
+    "initial_balance": Number(lo=0, lo_open=True, example="10000"),
+    # Binance USDⓈ-M leverage is chosen between 1x and the bracket's cap: IM = N/leverage
+    # (../shared/specs/margin_rules.md "Initial margin"), and the change-leverage endpoint
+    # takes "target initial leverage: int from 1 to 125" (https://developers.binance.com/docs/
+    # derivatives/portfolio-margin/account/Change-UM-Initial-Leverage). Below 1x the initial
+    # margin would exceed the notional. The cap depends on the tier table: the engine checks
+    # it before the run.
+    "leverage": PerSymbol(Number(lo=1, example="10",
+                                 why=" (the minimum leverage is 1x; the venue's tier table caps it)")),
+    "margin_mode": PerSymbol(Choice(_CHOICES["margin_mode"])),
+    "position_mode": Choice(_CHOICES["position_mode"]),
+    "venue": Text("a registered venue name", '"binance_usdm"', verify=_known_venue),
+    "path_policy": Choice(PATH_POLICIES),
+    "slippage": Custom(_is_slippage, "'none', 'fixed', 'sqrt' or a SlippageModel instance "
+                       "(an object with an impact(...) method)", '"sqrt"'),
+    "slippage_params": Table(Number(example="5"), what="parameter"),
+    "fees": Optional(Pair(Number(lo=0, hi=0.1, hi_open=True, example="0.0004"), ("maker", "taker"),
+                          "[0.0002, 0.0004]")),
+    "tiers": Optional(Custom(_is_tiers, "a TierTable or TierSchedule (or {symbol: table}) given "
+                             "in Python; a run file cannot hold one: import tier tables with "
+                             "`margincall data import` instead", "(not settable in a run file)")),
+    "liquidation_fee_rate": Optional(Number(lo=0, hi=1, hi_open=True, example="0.0125")),
+    "liquidation_remainder": Choice(_CHOICES["liquidation_remainder"]),
+    "liquidation_mode": Choice(_CHOICES["liquidation_mode"]),
+    "liquidation_latency_ms": Integer(lo=0, example="1000"),
+    "sizing_basis": Choice(_CHOICES["sizing_basis"]),
+    "rounding": Flag(),
+    "gating": Flag(),
+    "allow_tiers_before_first": Flag(),
+    "seed": Integer(lo=0, example="7"),
+    "progress": Flag(),
+    "progress_every": Integer(lo=1, example="20000"),
+    "name": Optional(Text(_RUN_NAME_EXPECTED, '"sma-10x"', verify=check_run_name)),
+}
+
+
+def checked(key: str, value: Any, *, where: str, check: Check | None = None,
+            subject: str | None = None) -> Any:
+    """Check ``value`` of ``key`` against its schema entry and return it normalised.
+
+    Parameters
+    ----------
+    key : str
+        The key (a RunConfig key unless ``check`` is given).
+    value : object
+        The value as given (Python, TOML or a command-line flag).
+    where : str
+        The subject for the message: ``"RunConfig"`` or e.g. ``"run.toml [run]"``.
+    check : Check, optional
+        The check to apply (default: the key's :data:`_SCHEMA` entry).
+    subject : str, optional
+        What the message names instead of ``where`` and ``key`` (e.g. ``"--leverage"``).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` and ``key``, what was expected, what was found and a valid example.
+    """
+    check = check if check is not None else _SCHEMA.get(key)
+    if check is None:  # a key whose check lives in the constructor only
+        return value
+    try:
+        return check(value)
+    except BadValue as bad:
+        expected = bad.expected or check.expected
+        found = bad.found if bad.has_found else value
+        hint = ""
+        options = getattr(getattr(check, "inner", check), "options", None)
+        if options and isinstance(found, str):
+            hint = did_you_mean(found, options)
+        if subject is None:
+            subject = f"{where}.{key}" if where == "RunConfig" else f"{where} {key}"
+        example = getattr(check, "example", "")
+        fix = ""
+        if example and not example.startswith("("):
+            fix = (f"; fix: e.g. {subject} {example.strip('[]').replace(chr(34), '')}"
+                   if subject.startswith("--") else f"; fix: e.g. {key} = {example}")
+        raise ConfigError(f"{subject}: expected {expected}, found {describe_value(found)}{hint}{fix}") \
+            from None
+
+
+def _parse_when(value: Any) -> int:
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import to_ms
+
+    try:
+        return to_ms(value if not isinstance(value, str) else value.strip())
+    except DataError:
+        raise BadValue() from None
+
+
+def _timeframe(value: str) -> None:
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import timeframe_ms
+
+    try:
+        timeframe_ms(value)
+    except DataError:
+        raise BadValue() from None
+
+
+def _is_when(value: Any) -> bool:
+    import datetime as dt
+
+    if isinstance(value, bool) or not isinstance(value, (int, str, dt.date)):
+        return False
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return True
+    try:
+        _parse_when(value)
+    except BadValue:
+        return False
+    return True
+
+
+def _when_ms(value: Any) -> int:
+    import datetime as dt
+
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = value.isoformat()  # a TOML local date (start = 2024-03-01) is a UTC day
+    ms = _parse_when(value)
+    if not _WHEN_RANGE[0] <= ms < _WHEN_RANGE[1]:  # beyond it, datetime arithmetic overflows
+        raise BadValue()
+    return ms
+
+
+#: Accepted window times, epoch ms: 1970-01-01 to 2100-01-01 UTC (no market data lies outside).
+_WHEN_RANGE = (0, 4_102_444_800_000)
+
+
+_SYMBOL = Text("a symbol such as \"BTC/USDT:USDT\"", '"BTC/USDT:USDT"')
+_WHEN = Custom(_is_when, "a UTC date or time from 1970 to 2099 such as \"2024-03-01\" or "
+               "\"2024-03-01T12:00Z\" (or epoch milliseconds)", '"2024-03-01"', convert=_when_ms)
+_TIMEFRAME = Text("a timeframe: a number and a unit s/m/h/d/w such as \"1m\", \"1h\"", '"1h"',
+                  verify=_timeframe)
+
+#: The run file's other tables (``[data]``, ``[strategy]``): key -> check, declared once.
+#: ``[run]`` holds RunConfig keys (:data:`_SCHEMA`) plus ``out``.
+RUN_FILE_SCHEMA: dict[str, dict[str, Check]] = {
+    "data": {
+        "exchange": Text("a ccxt exchange id", '"binanceusdm"'),
+        "symbols": Custom(lambda v: isinstance(v, str) or (isinstance(v, list) and bool(v)),
+                          "a non-empty list of symbols such as [\"BTC/USDT:USDT\"]",
+                          '["BTC/USDT:USDT"]',
+                          convert=lambda v: [_symbol_item(s) for s in
+                                             (v.split(",") if isinstance(v, str) else v)]),
+        "timeframe": _TIMEFRAME,
+        "detail_timeframe": _TIMEFRAME,
+        "start": _WHEN,
+        "end": _WHEN,
+        "store": Text("a folder path", '".margincall/store"'),
+    },
+    "strategy": {
+        "name": Text("a built-in strategy name or module:Class", '"sma_cross"'),
+        "params": Custom(lambda v: isinstance(v, Mapping), "a table of strategy parameters",
+                         "{ fast = 20, slow = 100 }", convert=dict),
+    },
+    "run": {"out": Text("an output folder path", '"runs/sma"')},
+}
+
+
+def _symbol_item(value: Any) -> str:
+    try:
+        return _SYMBOL(value.strip() if isinstance(value, str) else value)
+    except BadValue:
+        raise BadValue(f"{RUN_FILE_SCHEMA['data']['symbols'].expected}; each symbol must be "
+                       f"{_SYMBOL.expected}", value, has_found=True) from None
 
 
 class RunConfig:
@@ -119,18 +356,21 @@ class RunConfig:
     __slots__ = tuple(_FIELDS)
 
     def __init__(self, **kwargs: Any) -> None:
-        for key in kwargs:
+        self._setup(kwargs, "RunConfig")
+
+    def _setup(self, values: Mapping[str, Any], where: str) -> None:
+        for key in values:
             if key not in _FIELDS:
                 raise ConfigError(
-                    f"RunConfig: unknown key {key!r}{did_you_mean(key, _FIELDS)}; "
+                    f"{where}: unknown key {key!r}{did_you_mean(str(key), _FIELDS)}; "
                     f"expected one of {', '.join(_FIELDS)}"
                 )
         for key, (default, _) in _FIELDS.items():
-            value = kwargs.get(key, default)
+            value = values.get(key, default)
             if isinstance(value, dict):
                 value = dict(value)
             object.__setattr__(self, key, value)
-        self._validate()
+        self._validate(where)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise ConfigError(f"RunConfig is immutable; use config.replace({key}=...) instead")
@@ -175,14 +415,12 @@ class RunConfig:
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], *, where: str = "run config") -> RunConfig:
         """Build from a mapping (e.g. a TOML table); errors name ``where`` and the key."""
-        unknown = [k for k in mapping if k not in _FIELDS]
-        if unknown:
-            key = unknown[0]
-            raise ConfigError(
-                f"{where}: unknown key {key!r}{did_you_mean(key, _FIELDS)}; expected one of "
-                f"{', '.join(_FIELDS)}"
-            )
-        return cls(**dict(mapping))
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(f"{where}: expected a table of run settings, found "
+                              f"{describe_value(mapping)}; write it as [run] with key = value lines")
+        config = cls.__new__(cls)
+        config._setup(mapping, where)
+        return config
 
     @staticmethod
     def describe() -> dict[str, str]:
@@ -190,68 +428,11 @@ class RunConfig:
         return {k: d for k, (_, d) in _FIELDS.items()}
 
     # ------------------------------------------------------------------ validation
-    def _fail(self, key: str, expected: str, found: Any) -> None:
-        raise ConfigError(f"RunConfig.{key}: expected {expected}, found {found!r}")
-
-    def _validate(self) -> None:
-        balance = self.initial_balance
-        if not isinstance(balance, (int, float)) or isinstance(balance, bool) or not (
-                math.isfinite(balance) and balance > 0):
-            self._fail("initial_balance", "a finite number > 0", balance)
-        object.__setattr__(self, "initial_balance", float(balance))
-        self._check_per_symbol("leverage", lambda v: isinstance(v, (int, float))
-                               and not isinstance(v, bool) and math.isfinite(v) and v > 0,
-                               "a number > 0 (e.g. 10)")
-        self._check_per_symbol("margin_mode", lambda v: v in _CHOICES["margin_mode"],
-                               "'isolated' or 'cross'")
-        for key in ("position_mode", "path_policy", "liquidation_remainder", "sizing_basis",
-                    "liquidation_mode"):
-            value = getattr(self, key)
-            if value not in _CHOICES[key]:
-                hint = did_you_mean(str(value), _CHOICES[key])
-                self._fail(key, f"one of {', '.join(_CHOICES[key])}{hint}", value)
-        if isinstance(self.slippage, str):
-            if self.slippage not in ("none", "fixed", "sqrt"):
-                self._fail("slippage", "'none', 'fixed', 'sqrt' or a SlippageModel instance"
-                           + did_you_mean(self.slippage, ("none", "fixed", "sqrt")), self.slippage)
-        elif not callable(getattr(self.slippage, "impact", None)):
-            self._fail("slippage", "a model with an impact(...) method", self.slippage)
-        if not isinstance(self.slippage_params, dict):
-            self._fail("slippage_params", "a dict of keyword arguments", self.slippage_params)
-        if self.fees is not None:
-            fees = self.fees
-            if isinstance(fees, Mapping):
-                fees = (fees.get("maker"), fees.get("taker"))
-            if (not isinstance(fees, (tuple, list)) or len(fees) != 2
-                    or not all(isinstance(f, (int, float)) and 0 <= f < 0.1 for f in fees)):
-                self._fail("fees", "(maker, taker) fractions in [0, 0.1), e.g. (0.0002, 0.0004)",
-                           self.fees)
-            object.__setattr__(self, "fees", (float(fees[0]), float(fees[1])))
-        rate = self.liquidation_fee_rate
-        if rate is not None and not (isinstance(rate, (int, float)) and 0 <= rate < 1):
-            self._fail("liquidation_fee_rate", "a fraction in [0, 1) or None", rate)
-        latency = self.liquidation_latency_ms
-        if not isinstance(latency, (int, float)) or isinstance(latency, bool) \
-                or not math.isfinite(latency) or latency < 0 or latency != int(latency):
-            self._fail("liquidation_latency_ms", "a whole number of milliseconds >= 0 (e.g. 1000)",
-                       latency)
-        object.__setattr__(self, "liquidation_latency_ms", int(latency))
-        for key in ("rounding", "gating", "allow_tiers_before_first", "progress"):
-            if not isinstance(getattr(self, key), bool):
-                self._fail(key, "true or false", getattr(self, key))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            self._fail("seed", "an integer", self.seed)
-        if not isinstance(self.progress_every, int) or self.progress_every < 1:
-            self._fail("progress_every", "an integer >= 1", self.progress_every)
-        if self.name is not None and not isinstance(self.name, str):
-            self._fail("name", "a string or None", self.name)
-
-    def _check_per_symbol(self, key: str, ok: Any, expected: str) -> None:
-        value = getattr(self, key)
-        values = value.values() if isinstance(value, dict) else [value]
-        for item in values:
-            if not ok(item):
-                self._fail(key, expected + " (or {symbol: value})", item)
+    def _validate(self, where: str = "RunConfig") -> None:
+        # every key through its one schema entry (types, ranges, choices); the checks return
+        # the normalised value (ints to floats, fee tables to tuples, tables copied)
+        for key, check in _SCHEMA.items():
+            object.__setattr__(self, key, checked(key, getattr(self, key), where=where))
 
     def for_symbol(self, key: str, symbol: str) -> Any:
         """Value of a per-symbol key (``leverage``, ``margin_mode``) for ``symbol``."""

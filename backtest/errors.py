@@ -5,9 +5,23 @@ Every message names the subject, what was expected, what was found and how to fi
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "EngineError", "MarketDataError", "StrategyError", "did_you_mean"]
+__all__ = ["ConfigError", "EngineError", "MarketDataError", "StrategyError", "did_you_mean",
+           "user_error_types"]
+
+#: Every package's base class of "bad input" errors, as (module, class name). The CLI prints
+#: these as ``error: <message>`` (exit 2); anything else is an internal error (a bug). A
+#: package that adds an error base class outside these hierarchies registers it here.
+USER_ERROR_BASES: tuple[tuple[str, str], ...] = (
+    ("backtest.errors", "EngineError"),
+    ("backtest.risk.errors", "RiskError"),
+    ("backtest.venues.errors", "VenueError"),
+    ("data_loaders.errors", "DataError"),
+    ("data_loaders.ccxt_retry", "RetriesExhaustedError"),
+    ("reports.rundir", "RunDirError"),
+)
 
 
 class EngineError(Exception):
@@ -37,3 +51,18 @@ def utc_text(ms: int) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The exception classes that mean "bad input, clearly explained" (see ``USER_ERROR_BASES``).
+
+    Only modules already imported are looked at: an error can only have been raised by a
+    module that was loaded, so the check never imports plotly, ccxt or the report package.
+    """
+    found: list[type[BaseException]] = []
+    for module_name, class_name in USER_ERROR_BASES:
+        module = sys.modules.get(module_name)
+        error_type = getattr(module, class_name, None) if module is not None else None
+        if isinstance(error_type, type) and issubclass(error_type, BaseException):
+            found.append(error_type)
+    return tuple(found)

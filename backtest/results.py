@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
+import os
 from datetime import datetime, timezone
 
 from pathlib import Path
@@ -60,35 +60,63 @@ class RunResult:
         return (f"RunResult(bars={s['bars']}, final_equity={s['final_equity']:.2f}, "
                 f"return={s['total_return']:+.2%}, liquidations={s['n_liquidations']})")
 
-    def write(self, out_dir: str | Path) -> Path:
-        """Write the Parquet files, ``manifest.json`` and ``results.duckdb`` into ``out_dir``.
+    def write(self, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the Parquet files, ``results.duckdb`` and ``manifest.json`` as one folder.
+
+        The folder appears complete or not at all (``backtest.runfolder``): it is written
+        into a temporary sibling and renamed into place; ``manifest.json`` records every
+        table's rows, size and sha256 so a reader can tell a complete run.
+
+        Parameters
+        ----------
+        out_dir : path
+            The run folder; it must not exist yet (an empty folder is fine).
+        overwrite : bool
+            Replace an existing run folder (only a run folder; atomically on Linux).
 
         Returns
         -------
         Path
-            The output folder (created if needed).
-        """
-        import duckdb
+            The run folder (absolute).
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in OUTPUT_TABLES:
-            self.frame(name).write_parquet(out / f"{name}.parquet")
+        Raises
+        ------
+        backtest.runfolder.RunFolderError
+            When the folder exists (without ``overwrite``), is not a run folder, or its
+            location is not writable; nothing is written then.
+        """
+        from backtest.runfolder import write_run_folder
+
+        target = Path(os.path.abspath(Path(out_dir).expanduser()))
         manifest = dict(self.manifest)
         manifest["summary"] = self.summary
         manifest["created_at"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-        (out / "manifest.json").write_text(json.dumps(_jsonable(manifest), indent=1, sort_keys=False))
-        db_path = out / "results.duckdb"
-        if db_path.exists():
-            db_path.unlink()
-        con = duckdb.connect(str(db_path))
+        return write_run_folder(target, lambda tmp: self._write_tables(tmp, target),
+                                _jsonable(manifest), overwrite=overwrite)
+
+    def _write_tables(self, tmp: Path, final: Path) -> dict[str, dict[str, Any]]:
+        """Write the tables into ``tmp``; the DuckDB views point at their ``final`` place."""
+        import duckdb
+
+        from backtest.runfolder import file_record
+
+        files: dict[str, dict[str, Any]] = {}
+        for name in OUTPUT_TABLES:
+            frame = self.frame(name)
+            path = tmp / f"{name}.parquet"
+            frame.write_parquet(path)
+            files[path.name] = file_record(path, rows=frame.height)
+        con = duckdb.connect(str(tmp / "results.duckdb"))
         try:
             for name in OUTPUT_TABLES:
-                path = str((out / f"{name}.parquet").resolve()).replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+                # the files reach this path only when the folder is renamed into place; a view
+                # is re-bound at each query, allow_empty lets it be created before then
+                path = str(final / f"{name}.parquet").replace("'", "''")
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', "
+                            f"allow_empty=true)")
         finally:
             con.close()
-        return out
+        return files
 
 
 def _jsonable(value: Any) -> Any:

@@ -38,8 +38,9 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError
-from data_loaders.schemas import timeframe_ms
+from data_loaders.errors import ImportFormatError, import_errors, reads_file
+from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
+from data_loaders.schemas import timeframe_ms, utf8_text
 from data_loaders.store import sha256_file
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -110,6 +111,8 @@ def infer_spec(path: Path, *, kind: str | None = None, symbol: str | None = None
             "--kind, or use --map for a generic CSV/Parquet file"
         )
     dataset, kind_price = KINDS[kind]
+    if kind == "klines" and price_type is None:
+        kind_price = price_type_from_name(path) or kind_price
     if exchange is None:
         parts = [p.lower() for p in path.parts]
         exchange = ("binancecoinm" if "cm" in parts and "futures" in parts
@@ -148,10 +151,10 @@ def read_csv_bytes(path: Path) -> bytes:
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file")
     if path.suffix.lower() != ".zip":
-        return path.read_bytes()
+        return utf8_text(path.read_bytes(), subject=path)
     checksum_file = path.with_name(path.name + ".CHECKSUM")
     if checksum_file.exists():
-        expected = checksum_file.read_text().split()[0].lower()
+        expected = _checksum(checksum_file)
         found = sha256_file(path)
         if expected != found:
             raise ImportFormatError(
@@ -167,11 +170,38 @@ def read_csv_bytes(path: Path) -> bytes:
                     f"{path}: expected one member {wanted!r}, found {members}; this zip does not "
                     "hold the file its name promises: download it again or import the CSV itself"
                 )
-            return archive.read(wanted)
+            info = archive.getinfo(wanted)
+            if info.flag_bits & 0x1:
+                raise ImportFormatError(
+                    f"{path}: member {wanted!r} is encrypted; expected a plain zip as data.binance.vision "
+                    "publishes it: download it again, or unzip it yourself and import the CSV"
+                )
+            try:
+                return utf8_text(archive.read(wanted), subject=f"{path} member {wanted}")
+            except NotImplementedError as exc:  # compression method zipfile cannot read (e.g. deflate64)
+                raise ImportFormatError(
+                    f"{path}: member {wanted!r} uses a compression method that cannot be read "
+                    f"(compress_type {info.compress_type}: {exc}); expected deflate or stored: unzip it with "
+                    "another tool and import the CSV itself"
+                ) from exc
     except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
         raise ImportFormatError(
-            f"{path}: not a readable zip ({exc}); the download is truncated or corrupt: download it again"
+            f"{path}: expected a zip archive, found one that is not readable ({exc}); the download is "
+            "truncated or corrupt: download it again"
         ) from exc
+
+
+def _checksum(checksum_file: Path) -> str:
+    """The hex SHA-256 in a Binance ``.CHECKSUM`` file (``<64 hex>  <name>``)."""
+    text = checksum_file.read_bytes().decode("ascii", errors="replace").strip()
+    digest = text.split()[0].lower() if text else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        found = "an empty file" if not text else f"{text[:40]!r}"
+        raise ImportFormatError(
+            f"{checksum_file}: expected a SHA-256 checksum (64 hex digits, then the file name), found "
+            f"{found}; download the .CHECKSUM file again, or delete it to import without the check"
+        )
+    return digest
 
 
 def zlib_error() -> type[Exception]:
@@ -296,6 +326,7 @@ def _refuse_bad_time(frame: pl.DataFrame, raw: pl.DataFrame, spec: DumpSpec, pat
         )
 
 
+@reads_file("a Binance data.binance.vision dump (.zip or .csv)")
 def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
               timeframe: str | None = None, price_type: str | None = None,
               exchange: str | None = None) -> tuple[DumpSpec, pl.DataFrame, int]:
@@ -310,12 +341,15 @@ def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
     spec = infer_spec(path, kind=kind, symbol=symbol, timeframe=timeframe, price_type=price_type,
                       exchange=exchange)
     frame, first_line = parse(read_csv_bytes(path), spec, path=path)
+    if spec.price_type == "last" and kind is None and price_type is None and has_no_volume(frame["volume"]):
+        # markPriceKlines/indexPriceKlines files are named like klines; only the folder tells them apart
+        refuse_volumeless_last(path, "--kind markPriceKlines / indexPriceKlines, or --price-type")
     return spec, frame, first_line
 
 
 def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str | None = None,
                 timeframe: str | None = None, price_type: str | None = None,
-                exchange: str | None = None, strict: bool = True):
+                exchange: str | None = None, strict: bool = True, replace: bool = False):
     """Import one Binance dump file into ``store``.
 
     Parameters
@@ -328,6 +362,8 @@ def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str
         Overrides of what the path says (``symbol`` may be ``BTCUSDT`` or ``BTC/USDT:USDT``).
     strict : bool, default True
         Refuse the file on any data-quality error (nothing written); False drops bad rows.
+    replace : bool, default False
+        Allow the file to change stored rows (otherwise such an import is refused).
 
     Returns
     -------
@@ -336,9 +372,10 @@ def import_dump(store, path: str | Path, *, kind: str | None = None, symbol: str
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    spec, frame, first_line = load_dump(path, kind=kind, symbol=symbol, timeframe=timeframe,
-                                        price_type=price_type, exchange=exchange)
-    result, warnings = store_checked(store, spec.dataset, frame, path=path, strict=strict,
-                                     source=f"binance-dump:{path.name}", first_line=first_line)
+    with import_errors(path, "a Binance data.binance.vision dump (.zip or .csv)"):
+        spec, frame, first_line = load_dump(path, kind=kind, symbol=symbol, timeframe=timeframe,
+                                            price_type=price_type, exchange=exchange)
+        result, warnings = store_checked(store, spec.dataset, frame, path=path, strict=strict, replace=replace,
+                                         source=f"binance-dump:{path.name}", first_line=first_line)
     return ImportResult(path, spec.dataset, spec.exchange, spec.symbol, spec.timeframe, spec.price_type,
                         frame.height, result, warnings)

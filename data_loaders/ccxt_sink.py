@@ -2,6 +2,15 @@
 
 Pages are buffered and written to the store every few pages (and always before an error
 propagates), so an interruption loses at most nothing that was already received.
+
+How a fetch merges: the fetcher requests only the ranges the store does not cover yet, and
+only closed bars, so a fetch does not overlap stored rows; stored rows (imported or fetched)
+are never re-requested. Where a write still meets a stored key (a venue repeating the tail
+of a page, a funding settlement re-stamped), the fetched row replaces the stored one
+(``store.write(..., replace=True)``): the exchange's current answer is the truth for its own
+data, and a fetch cannot cross price types or datasets (each endpoint fixes the partition:
+``klines`` -> last, ``markPriceKlines`` -> mark, ...), which is what the import-side refusal
+protects against. File imports refuse to change stored rows unless ``--replace`` is given.
 """
 from __future__ import annotations
 
@@ -18,7 +27,8 @@ from data_loaders.schemas import get_schema
 class StoreLike(Protocol):
     """The part of :class:`data_loaders.store.MarketStore` the fetcher uses (CONTRACTS §4)."""
 
-    def write(self, dataset: str, frame: pl.DataFrame, *, source: str, strict: bool = True) -> Any: ...
+    def write(self, dataset: str, frame: pl.DataFrame, *, source: str, strict: bool = True,
+              replace: bool = False) -> Any: ...
 
     def read(self, dataset: str, *, exchange: str, symbol: str, timeframe: str | None = None,
              price_type: str | None = None, start: Any = None, end: Any = None) -> pl.DataFrame: ...
@@ -146,7 +156,8 @@ class PageWriter:
         if not self._pending:
             return
         chunk = pl.concat(self._pending, how="vertical")
-        result = self._store.write(self._dataset, chunk, source=self._source, strict=self._strict)
+        # replace=True: the exchange's current answer supersedes a stored bar (module docstring)
+        result = self._store.write(self._dataset, chunk, source=self._source, strict=self._strict, replace=True)
         self._pending = []
         stamps = chunk.get_column(self._time_column).dt.epoch("ms")
         first, last = int(stamps.min()), int(stamps.max())

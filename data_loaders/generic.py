@@ -15,13 +15,15 @@ Integer timestamps are read in ``ts_unit`` (``ms`` by default; ``s``, ``us``, ``
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError, SchemaError
-from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms
+from data_loaders.errors import ImportFormatError, SchemaError, import_errors, reads_file
+from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
+from data_loaders.schemas import PRICE_TYPES, get_schema, timeframe_ms, utf8_text
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -60,7 +62,8 @@ def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
         if suffix == ".parquet":
             return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
-            return pl.read_csv(path, infer_schema_length=10_000, n_rows=n_rows)
+            data = utf8_text(path.read_bytes(), subject=path)
+            return pl.read_csv(io.BytesIO(data), infer_schema_length=10_000, n_rows=n_rows)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         raise ImportFormatError(
             f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]}); the file is "
@@ -103,7 +106,8 @@ def read_columns(path: Path) -> list[str]:
         try:
             return list(pl.read_parquet_schema(path))
         except (pl.exceptions.ComputeError, OSError) as exc:
-            raise ImportFormatError(f"{path}: not a readable Parquet file ({exc}); export it again") from exc
+            raise ImportFormatError(f"{path}: not a readable Parquet file: expected Parquet, found {exc}; "
+                                    "export it again") from exc
     return _read(path, n_rows=1).columns  # the header (and one row), not the whole file
 
 
@@ -127,6 +131,7 @@ def infer_timeframe(ts: pl.Series) -> str:
                       "be in another unit (pass --ts-unit s/ms/us) or pass --timeframe")
 
 
+@reads_file("a market data CSV or Parquet file")
 def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str | None = None,
                  timeframe: str | None = None, price_type: str | None = None,
                  mapping: dict[str, str] | None = None, ts_unit: str = "ms") -> pl.DataFrame:
@@ -143,8 +148,8 @@ def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str |
     symbol : str, optional
         Unified (``BTC/USDT:USDT``) or native (``BTCUSDT``) symbol when the file has none.
     timeframe, price_type : str, optional
-        For ohlcv; the timeframe is inferred from the median step when omitted,
-        ``price_type`` defaults to ``last``.
+        For ohlcv; the timeframe is inferred from the median step when omitted, the price
+        type from the file (:mod:`data_loaders.price_type`: name, then volume), else ``last``.
     mapping : dict, optional
         Canonical column -> file column.
     ts_unit : {"ms", "us", "s", "ns", "auto"}
@@ -216,17 +221,25 @@ def _fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: 
         if price_type is not None and price_type not in PRICE_TYPES:
             raise SchemaError(f"--price-type {price_type!r}: expected one of {', '.join(PRICE_TYPES)}")
         if "timeframe" not in frame.columns:
-            tf = timeframe or infer_timeframe(frame["ts"])
+            tf = timeframe if timeframe is not None else infer_timeframe(frame["ts"])
             timeframe_ms(tf)
             frame = frame.with_columns(timeframe=pl.lit(tf))
         if "price_type" not in frame.columns:
-            frame = frame.with_columns(price_type=pl.lit(price_type or "last"))
+            detected = price_type or price_type_from_name(path)
+            has_prices = {"open", "high", "low", "close"} <= set(frame.columns)  # else conform names what is missing
+            if detected is None and has_prices and has_no_volume(frame.get_column("volume") if "volume" in frame.columns else None):
+                refuse_volumeless_last(path, "--price-type")
+            detected = detected or "last"
+            if detected != "last" and "volume" in frame.columns:
+                frame = frame.with_columns(volume=pl.lit(None, dtype=pl.Float64))  # as the dump importer
+            frame = frame.with_columns(price_type=pl.lit(detected))
     return frame
 
 
 def import_generic(store, path: str | Path, *, dataset: str | None = None, exchange: str = "binanceusdm",
                    symbol: str | None = None, timeframe: str | None = None, price_type: str | None = None,
-                   mapping: dict[str, str] | None = None, ts_unit: str = "ms", strict: bool = True):
+                   mapping: dict[str, str] | None = None, ts_unit: str = "ms", strict: bool = True,
+                   replace: bool = False):
     """Import one generic CSV/Parquet file into ``store`` (see :func:`load_generic`).
 
     ``dataset`` defaults to :func:`infer_dataset` of the file's columns.
@@ -238,12 +251,13 @@ def import_generic(store, path: str | Path, *, dataset: str | None = None, excha
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    dataset = dataset or infer_dataset(read_columns(path))
-    frame = load_generic(path, dataset=dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
-                         price_type=price_type, mapping=mapping, ts_unit=ts_unit)
-    first_line = 2 if path.suffix.lower() == ".csv" else None
-    result, warnings = store_checked(store, dataset, frame, path=path, strict=strict,
-                                     source=f"file:{path.name}", first_line=first_line)
+    with import_errors(path, f"a {dataset or 'market data'} CSV or Parquet file"):
+        dataset = dataset or infer_dataset(read_columns(path))
+        frame = load_generic(path, dataset=dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
+                             price_type=price_type, mapping=mapping, ts_unit=ts_unit)
+        first_line = 2 if path.suffix.lower() == ".csv" else None
+        result, warnings = store_checked(store, dataset, frame, path=path, strict=strict, replace=replace,
+                                         source=f"file:{path.name}", first_line=first_line)
     symbols = ",".join(sorted(frame["symbol"].unique().to_list()))
     return ImportResult(path, dataset, exchange, symbols,
                         frame["timeframe"][0] if dataset == "ohlcv" else None,

@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from data_loaders.errors import DataError, ImportFormatError
+from data_loaders.errors import DataError, ImportFormatError, import_errors, reads_file
 from data_loaders.schemas import conform, to_ms
 from data_loaders.symbols import unified_symbol, validate_exchange, validate_symbol
 
@@ -68,7 +68,7 @@ def looks_like_markets(path: str | Path) -> bool:
     """
     try:
         return detect_shape(json.loads(Path(path).read_text(encoding="utf-8"))) != "unknown"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return False
 
 
@@ -143,40 +143,29 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=dict(get_schema("markets").columns))
 
 
-def _fill_defaults(frame: pl.DataFrame, exchange: str, effective_ms: int) -> tuple[pl.DataFrame, list[str]]:
-    """Replace unknown (NaN) fees by the built-in venue data in force at ``effective_ms``."""
-    from backtest.venues.defaults import clearance_fee_rate, default_fees
-    from backtest.venues.errors import VenueError
+def _unknown_fee_notes(frame: pl.DataFrame) -> list[str]:
+    """Notes for fees the file does not carry (stored as NaN = unknown).
 
-    warnings: list[str] = []
-    maker, taker = frame["maker_fee"].to_list(), frame["taker_fee"].to_list()
-    if any(math.isnan(v) for v in maker + taker):
-        try:
-            fees = default_fees(exchange, effective_ms)
-        except VenueError as exc:
-            warnings.append(f"trading fees: the file has none and {exc}; maker_fee/taker_fee stored as NaN "
-                            "(unknown)")
-        else:
-            maker = [fees.maker if math.isnan(v) else v for v in maker]
-            taker = [fees.taker if math.isnan(v) else v for v in taker]
-    liquidation, unknown = frame["liquidation_fee_rate"].to_list(), []
-    for i, (symbol, rate) in enumerate(zip(frame["symbol"].to_list(), liquidation)):
-        if math.isnan(rate):
-            try:
-                liquidation[i] = clearance_fee_rate(exchange, symbol, effective_ms)
-            except VenueError:
-                unknown.append(symbol)
+    The importer stores what the file says and nothing else: a fee the file lacks stays
+    unknown in the store, and the one market loader (``backtest.market_loader``) takes the
+    built-in dated value of each run's date for it, naming the table it used. (Filling it here
+    would freeze the built-in value of the import date into the store, and would make
+    data_loaders depend on backtest.)
+    """
+    notes = []
+    if frame["maker_fee"].is_nan().any() or frame["taker_fee"].is_nan().any():
+        notes.append("trading fees: the file has none; maker_fee/taker_fee stored as NaN (unknown): "
+                     "runs use the venue's built-in dated fees for them")
+    unknown = frame.filter(pl.col("liquidation_fee_rate").is_nan())["symbol"].to_list()
     if unknown:
-        warnings.append(
-            f"liquidation fee unknown for {len(unknown)} symbol(s) ({', '.join(unknown[:5])}"
-            f"{', ...' if len(unknown) > 5 else ''}): neither the file nor the built-in {exchange} data has it; "
-            "liquidation_fee_rate stored as NaN (import a Binance exchangeInfo that carries liquidationFee)")
-    frame = frame.with_columns(pl.Series("maker_fee", maker, dtype=pl.Float64),
-                               pl.Series("taker_fee", taker, dtype=pl.Float64),
-                               pl.Series("liquidation_fee_rate", liquidation, dtype=pl.Float64))
-    return frame, warnings
+        notes.append(
+            f"liquidation fee not in the file for {len(unknown)} symbol(s) ({', '.join(unknown[:5])}"
+            f"{', ...' if len(unknown) > 5 else ''}): stored as NaN (unknown); runs use the venue's "
+            "built-in dated clearance fee where it has one")
+    return notes
 
 
+@reads_file("a JSON market list")
 def read_markets(path: str | Path, *, exchange: str = "binanceusdm",
                  effective_from: int | datetime | str | None = None, symbols: list[str] | None = None,
                  precision_mode: int | None = None) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -253,16 +242,17 @@ def read_markets(path: str | Path, *, exchange: str = "binanceusdm",
         frame = frame.filter(pl.col("symbol").is_in(wanted))
     if frame.is_empty():
         raise ImportFormatError(f"{path}: expected at least one perpetual or futures contract, found none; {_FIX}")
-    frame, fee_warnings = _fill_defaults(frame.sort("symbol"), exchange, effective_ms)
-    return frame, tuple(warnings + fee_warnings)
+    frame = frame.sort("symbol")
+    return frame, tuple(warnings + _unknown_fee_notes(frame))
 
 
 def import_markets(store, path: str | Path, *, exchange: str = "binanceusdm",
                    effective_from: int | datetime | str | None = None, symbols: list[str] | None = None,
-                   precision_mode: int | None = None, strict: bool = True):
+                   precision_mode: int | None = None, strict: bool = True, replace: bool = False):
     """Import a contract-spec file into ``store`` (dataset ``markets``; see :func:`read_markets`).
 
-    Re-importing a file replaces the stored rows of the same ``(symbol, effective_from)``.
+    Re-importing the same file changes nothing; a file with other values for a stored
+    ``(symbol, effective_from)`` is refused unless ``replace``.
 
     Returns
     -------
@@ -271,10 +261,11 @@ def import_markets(store, path: str | Path, *, exchange: str = "binanceusdm",
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    frame, warnings = read_markets(path, exchange=exchange, effective_from=effective_from, symbols=symbols,
-                                   precision_mode=precision_mode)
-    result, write_warnings = store_checked(store, "markets", frame, path=path, strict=strict,
-                                           source=f"markets:{path.name}")
+    with import_errors(path, "a JSON market list"):
+        frame, warnings = read_markets(path, exchange=exchange, effective_from=effective_from, symbols=symbols,
+                                       precision_mode=precision_mode)
+        result, write_warnings = store_checked(store, "markets", frame, path=path, strict=strict,
+                                               source=f"markets:{path.name}", replace=replace)
     names = frame["symbol"].to_list()
     label = ",".join(names) if len(names) <= 5 else f"{','.join(names[:3])},... ({len(names)} symbols)"
     return ImportResult(path, "markets", exchange, label, None, None, frame.height, result,

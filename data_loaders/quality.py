@@ -19,6 +19,8 @@ bad_value           error     enums (price_type, side, contract_type), tier sani
 unsorted            error     ts increases within each partition
 duplicate_ts        error     no two rows share the dataset's key
 missing_intervals   warning   no gap larger than one interval (candles, funding)
+volume_missing      warning   last-price candles carry a volume (rows without one are
+                              usually mark/index prices stored as last)
 coverage            warning   a requested range is fully covered (see :func:`check_coverage`)
 ==================  ========  =========================================================
 """
@@ -230,6 +232,7 @@ def check(dataset: str, frame: pl.DataFrame, *, subject: str, first_line: int | 
         if len(hits):
             issues.append(_issue(code, hits, first_line))
     issues.extend(_gap_issues(dataset, frame))
+    issues.extend(_volume_issues(dataset, frame))
     return QualityReport(subject, dataset, frame.height, tuple(issues),
                          "lines" if first_line is not None else "rows")
 
@@ -244,6 +247,22 @@ def repair(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     keys = list(schema.keys) + (["exchange"] if "exchange" not in schema.keys else [])
     return good.unique(subset=keys, keep="last", maintain_order=True).sort(
         [*_group_columns(dataset), schema.time_column])
+
+
+def _volume_issues(dataset: str, frame: pl.DataFrame) -> list[QualityIssue]:
+    """Last-price candles without volume (issue 9: mark candles stored as last passed validate)."""
+    if dataset != "ohlcv" or frame.is_empty():
+        return []
+    last = frame.filter(pl.col("price_type") == "last")
+    missing = int(last["volume"].is_null().sum()) if last.height else 0
+    if missing == 0:
+        return []
+    return [QualityIssue(
+        "volume_missing", "warning", missing, (),
+        f"{missing:,} of {last.height:,} last-price candles have no volume",
+        "last (trade) prices come with a volume; mark or index candles may have been stored as last: "
+        "remove them with `margincall data rm ohlcv ... --price-type last` and import them with --price-type mark",
+    )]
 
 
 def _gap_issues(dataset: str, frame: pl.DataFrame) -> list[QualityIssue]:

@@ -238,3 +238,34 @@ def conform(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     if dataset == "funding":
         out = out.with_columns(pl.col("ts").dt.round("1s"))
     return out
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def utf8_text(data: bytes, *, subject: object) -> bytes:
+    """CSV bytes as UTF-8 without a byte-order mark (UTF-8 BOM and UTF-16 files are re-encoded).
+
+    Spreadsheet exports often start with a BOM (Excel "CSV UTF-8") or are UTF-16 ("Unicode
+    text"); the CSV parsers need plain UTF-8. Text that is none of these is refused.
+
+    Raises
+    ------
+    SchemaError
+        When the bytes are not text in any of those encodings.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(encoding).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SchemaError(f"{subject}: expected {encoding} text after its byte-order mark, found bytes "
+                                  f"that are not ({exc.reason} at byte {exc.start}); export the file again") from exc
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(
+            f"{subject}: expected UTF-8 (or UTF-16 with a byte-order mark) CSV text, found a byte that is not "
+            f"text at offset {exc.start}; the file is binary or in another encoding: export it as UTF-8 CSV"
+        ) from exc
+    return data

@@ -21,29 +21,31 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace as _with_fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from data_loaders.errors import DataNotFoundError, DataError
+from data_loaders.errors import DataError, DataNotFoundError
 from data_loaders.quality import check, repair
-from data_loaders.schemas import PRICE_TYPES, get_schema, conform, timeframe_ms, to_ms
+from data_loaders.schemas import DATASETS, PRICE_TYPES, conform, get_schema, timeframe_ms, to_ms
+from data_loaders.store_io import (JOURNAL, MANIFEST, Manifest, atomic_write_parquet, atomic_write_text,
+                                   recover, sha256_file)
+from data_loaders.store_layout import PARTITION_DIR, all_strays, data_files, matching_files, walk
+from data_loaders.store_merge import (FilePlan, commit_plans, plan_file, refuse_bad_tier_tables, refuse_changes,
+                                      refuse_non_finite, removal_plan)
 from data_loaders.symbols import symbol_from_key, symbol_key, validate_exchange, validate_symbol
 
 if TYPE_CHECKING:
     import duckdb
 
-MANIFEST = "manifest.json"
-_PARTITION_DIR = {"exchange": "exchange", "symbol": "symbol_key", "timeframe": "timeframe",
-                  "price_type": "price_type"}
+__all__ = ["MANIFEST", "ImportResult", "Manifest", "MarketStore", "RemovalResult", "WriteResult",
+           "atomic_write_parquet", "atomic_write_text", "default_root", "sha256_file", "store_checked"]
 
 
 def default_root() -> Path:
@@ -65,13 +67,16 @@ class WriteResult:
     rows_added : int
         Rows whose key was not stored before.
     rows_replaced : int
-        Stored rows overwritten by a newer row with the same key.
+        Stored rows whose values changed (only with ``replace=True``; otherwise such a write
+        is refused).
     rows_dropped : int
         Input rows dropped in lenient mode (bad rows, in-input duplicates).
     files : tuple of Path
         Files (re)written.
     warnings : tuple of str
         Data-quality findings (gaps always; errors too in lenient mode).
+    rows_unchanged : int
+        Rows identical to a stored row (re-imports of the same data; not a replacement).
     """
 
     dataset: str
@@ -81,89 +86,28 @@ class WriteResult:
     rows_dropped: int
     files: tuple[Path, ...]
     warnings: tuple[str, ...]
+    rows_unchanged: int = 0
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class RemovalResult:
+    """What :meth:`MarketStore.remove` removed (or would remove, on a dry run).
 
+    Attributes
+    ----------
+    files : tuple of (Path, int, int)
+        Per affected file: path, rows removed, rows kept (0 kept: the file is deleted).
+    dry_run : bool
+        True when nothing was changed.
+    """
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    files: tuple[tuple[Path, int, int], ...]
+    dry_run: bool
 
-
-def _commit(tmp: Path, target: Path) -> None:
-    """fsync ``tmp`` then atomically move it over ``target``."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    _fsync_dir(target.parent)
-
-
-def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> str:
-    """Write ``frame`` to ``target`` atomically (temp file, fsync, rename); return its sha256."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
-        digest = sha256_file(tmp)
-        _commit(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return digest
-
-
-def atomic_write_text(text: str, target: Path) -> None:
-    """Write ``text`` to ``target`` atomically (temp file, fsync, rename)."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        _commit(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-class Manifest:
-    """Provenance of every stored file: checksum, rows, range and the writes that made it."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / MANIFEST
-
-    def load(self) -> dict:
-        """The manifest as a dict (``{"version": 1, "files": {relpath: entry}}``)."""
-        if not self.path.exists():
-            return {"version": 1, "files": {}}
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"store manifest {self.path}: expected JSON, found a corrupt file ({exc}); "
-                "it is rewritten atomically, so it was edited by hand: restore it or delete it "
-                "(the Parquet files stay valid; provenance history is lost)"
-            ) from exc
-
-    def record(self, manifest: dict, relpath: str, *, sha256: str, frame: pl.DataFrame,
-               time_column: str, write: dict) -> None:
-        """Update ``manifest`` in memory for one rewritten file and save it atomically."""
-        times = frame[time_column].dt.epoch("ms")
-        entry = manifest["files"].setdefault(relpath, {"writes": []})
-        entry.update(sha256=sha256, rows=frame.height, range=[int(times.min()), int(times.max())])
-        entry["writes"].append(write)
-        atomic_write_text(json.dumps(manifest, indent=1, sort_keys=True), self.path)
+    @property
+    def rows_removed(self) -> int:
+        """Total rows removed."""
+        return sum(removed for _, removed, _ in self.files)
 
 
 class MarketStore:
@@ -196,13 +140,24 @@ class MarketStore:
         path = self.root / dataset
         for column in schema.partitions:
             value = symbol_key(values[column]) if column == "symbol" else values[column]
-            path = path / f"{_PARTITION_DIR[column]}={value}"
+            path = path / f"{PARTITION_DIR[column]}={value}"
         return path
 
     def files(self, dataset: str) -> list[Path]:
-        """Every stored Parquet file of ``dataset`` (sorted)."""
-        base = self.root / get_schema(dataset).name
-        return sorted(p for p in base.glob("**/*.parquet") if not p.name.startswith("."))
+        """Every stored Parquet file of ``dataset`` (sorted; stray files are skipped)."""
+        self._recover_if_needed()
+        return walk(self.root, get_schema(dataset).name).files
+
+    def strays(self) -> list[Path]:
+        """Files and folders in the store that the store did not write (ignored by every command)."""
+        foreign = []
+        for dataset in DATASETS:
+            for values, folder in walk(self.root, dataset).partitions:
+                try:
+                    symbol_from_key(values.get("symbol", ""))
+                except DataError:
+                    foreign.append(folder)  # a symbol_key= folder that no symbol encodes to
+        return all_strays(self.root) + foreign
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -210,13 +165,22 @@ class MarketStore:
         with open(self.root / ".lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                recover(self.root)  # a write killed after its commit point is finished first
+                for stale in self.root.glob(".*.tmp"):
+                    stale.unlink(missing_ok=True)  # temp manifest/journal of a write killed before it
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _recover_if_needed(self) -> None:
+        """Roll forward an interrupted write before reading (one stat when there is none)."""
+        if (self.root / JOURNAL).exists():
+            with self._lock():
+                pass
+
     # ---------------------------------------------------------------- write
     def write(self, dataset: str, frame: pl.DataFrame, *, source: str, strict: bool = True,
-              fetched_at: datetime | None = None) -> WriteResult:
+              fetched_at: datetime | None = None, replace: bool = False) -> WriteResult:
         """Validate, merge and atomically write canonical rows.
 
         Parameters
@@ -233,10 +197,22 @@ class MarketStore:
             de-duplicated (later row wins) and the findings are returned as warnings.
         fetched_at : datetime, optional
             When the source was fetched (default: now), recorded in the manifest.
+        replace : bool, default False
+            Allow rows to overwrite stored rows with the same key but different values.
+            Without it such a write is refused as a whole
+            (:class:`~data_loaders.errors.ReplaceRefusedError`, naming how many rows would
+            change); rows identical to stored ones are never a replacement.
 
         Returns
         -------
         WriteResult
+
+        Notes
+        -----
+        All files of one write are committed together through a journal
+        (:mod:`data_loaders.store_io`): a kill leaves the old store or the new one.
+        Non-finite numbers are refused in every numeric column (except an unbounded tier cap
+        and unknown fees, see :func:`data_loaders.store_merge.refuse_non_finite`).
         """
         schema = get_schema(dataset)
         rows_input = frame.height
@@ -245,6 +221,7 @@ class MarketStore:
             validate_exchange(exchange)
         for symbol in frame["symbol"].drop_nulls().unique().to_list():
             validate_symbol(symbol)
+        refuse_non_finite(dataset, frame, subject=source)
         report = check(dataset, frame, subject=source)
         if strict:
             report.raise_if_errors()
@@ -256,49 +233,71 @@ class MarketStore:
         fmt = "%Y" if schema.file_period == "year" else "%Y-%m-%d"
         frame = frame.with_columns(_period=pl.col(schema.time_column).dt.strftime(fmt))
         stamp = (fetched_at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
-        written: list[Path] = []
-        added = replaced = 0
         with self._lock():
             manifest = self.manifest.load()
+            plans: list[FilePlan] = []
             for part in frame.partition_by([*schema.partitions, "_period"], maintain_order=True):
                 first = part.row(0, named=True)
                 folder = self.partition_dir(dataset, exchange=first["exchange"], symbol=first["symbol"],
                                             timeframe=first.get("timeframe"), price_type=first.get("price_type"))
                 target = folder / f"year={first['_period'][:4]}" / f"part-{first['_period']}.parquet"
-                n_added, n_replaced = self._merge_file(part.drop("_period"), target, schema, manifest,
-                                                       {"source": source, "fetched_at": stamp})
-                added += n_added
-                replaced += n_replaced
-                written.append(target)
-        return WriteResult(dataset, rows_input, added, replaced, rows_input - frame.height,
-                           tuple(written), warnings)
+                plans.append(plan_file(part.drop("_period"), target, schema))
+            if not replace:
+                refuse_changes(plans, schema, source=source, root=self.root)
+            if dataset == "risk_tiers":
+                refuse_bad_tier_tables(plans, subject=source)
+            self._commit(plans, manifest, schema, {"source": source, "fetched_at": stamp})
+        return WriteResult(dataset, rows_input, sum(p.added for p in plans), sum(p.changed for p in plans),
+                           rows_input - frame.height, tuple(p.target for p in plans if p.writes), warnings,
+                           rows_unchanged=sum(p.unchanged for p in plans))
 
-    def _merge_file(self, new: pl.DataFrame, target: Path, schema, manifest: dict,
-                    write: dict) -> tuple[int, int]:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in target.parent.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-        new = new.unique(subset=list(schema.keys), keep="last", maintain_order=True)
-        try:
-            old = pl.read_parquet(target) if target.exists() else new.clear()
-        except (pl.exceptions.ComputeError, OSError) as exc:
-            raise DataError(
-                f"stored file {target}: expected a readable Parquet file, found a corrupt one "
-                f"({exc}); nothing was written. Move it away and re-import its range"
-            ) from exc
-        merged = (pl.concat([old, new], how="vertical")
-                  .unique(subset=list(schema.keys), keep="last", maintain_order=True)
-                  .sort(schema.time_column))
-        n_added = merged.height - old.height
-        digest = atomic_write_parquet(merged, target)
-        times = new[schema.time_column].dt.epoch("ms")
-        self.manifest.record(
-            manifest, target.relative_to(self.root).as_posix(), sha256=digest, frame=merged,
-            time_column=schema.time_column,
-            write={**write, "written_at": datetime.now(timezone.utc).isoformat(),
-                   "range": [int(times.min()), int(times.max())], "rows": new.height,
-                   "added": n_added, "replaced": new.height - n_added})
-        return n_added, new.height - n_added
+    def _commit(self, plans: list[FilePlan], manifest: dict, schema, write: dict) -> None:
+        commit_plans(self.root, plans, manifest, schema.time_column, write)
+
+    def remove(self, dataset: str, *, exchange: str, symbol: str, timeframe: str | None = None,
+               price_type: str | None = None, start: int | datetime | str | None = None,
+               end: int | datetime | str | None = None, dry_run: bool = False) -> RemovalResult:
+        """Remove the stored rows of one market in ``[start, end)`` (all of them without a range).
+
+        Parameters
+        ----------
+        dataset, exchange, symbol : str
+            What to remove (``symbol`` in ccxt unified form).
+        timeframe, price_type : str, optional
+            Candles only: restrict to one timeframe / price type (default: every one stored).
+        start, end : epoch ms, datetime or ISO string, optional
+            Half-open UTC window.
+        dry_run : bool, default False
+            Only report what would be removed.
+
+        Returns
+        -------
+        RemovalResult
+            Files touched, rows removed and kept. Files left empty are deleted; every change
+            is committed as one journalled write.
+        """
+        schema = get_schema(dataset)
+        exchange, symbol = validate_exchange(exchange), validate_symbol(symbol)
+        start_ms = to_ms(start) if start is not None else None
+        end_ms = to_ms(end) if end is not None else None
+        if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+            raise DataError(f"removal window: expected start before end, found start={start} end={end}; "
+                            "swap them (end is exclusive)")
+        if timeframe is not None:
+            timeframe_ms(timeframe)
+        if price_type is not None and price_type not in PRICE_TYPES:
+            raise DataError(f"price type {price_type!r}: expected one of {', '.join(PRICE_TYPES)}")
+        with self._lock():
+            wanted = {"exchange": exchange, "symbol": symbol_key(symbol), "timeframe": timeframe,
+                      "price_type": price_type}
+            plans = [plan for path in matching_files(self.root, dataset, wanted)
+                     if (plan := removal_plan(path, schema, start_ms, end_ms)).writes]
+            result = RemovalResult(tuple((p.target, p.removed, 0 if p.merged is None else p.merged.height)
+                                         for p in plans), dry_run)
+            if not dry_run and plans:
+                manifest = self.manifest.load()
+                self._commit(plans, manifest, schema, {"source": "data rm", "fetched_at": None})
+        return result
 
     # ---------------------------------------------------------------- read
     def read(self, dataset: str, *, exchange: str, symbol: str, timeframe: str | None = None,
@@ -328,7 +327,8 @@ class MarketStore:
                                                         "a timeframe is required for ohlcv"))
         folder = self.partition_dir(dataset, exchange=exchange, symbol=symbol,
                                     timeframe=timeframe, price_type=price_type)
-        files = sorted(p for p in folder.glob("year=*/*.parquet") if not p.name.startswith("."))
+        self._recover_if_needed()
+        files = data_files(folder)
         if not files:
             raise DataNotFoundError(self._not_found(dataset, exchange, symbol, timeframe, price_type,
                                                     "nothing stored"))
@@ -355,7 +355,7 @@ class MarketStore:
         # funding/tiers/mark inputs) must not pay a scan of the whole store. Partitions without
         # a data file are skipped, as in :meth:`listing`.
         stored = [p for p in self.partitions(dataset)
-                  if any(not f.name.startswith(".") for f in p["path"].glob("year=*/*.parquet"))]
+                  if data_files(p["path"])]
         have = sorted({" ".join(str(v) for v in (r["exchange"], r["symbol"], r["timeframe"], r["price_type"]) if v)
                        for r in stored})
         shown = "; ".join(have[:20]) + (" ..." if len(have) > 20 else "") if have else "nothing"
@@ -365,20 +365,16 @@ class MarketStore:
     # ---------------------------------------------------------------- inventory
     def partitions(self, dataset: str) -> list[dict]:
         """Every stored partition of ``dataset`` as ``{exchange, symbol, timeframe, price_type, path}``."""
-        schema = get_schema(dataset)
-        base = self.root / dataset
-        depth = len(schema.partitions)
+        self._recover_if_needed()
         out = []
-        for folder in sorted(base.glob("/".join(["*"] * depth))) if base.exists() else []:
-            parts = folder.relative_to(base).parts
-            values = dict(p.split("=", 1) for p in parts)
-            row = {"exchange": values.get("exchange"), "timeframe": values.get("timeframe"),
-                   "price_type": values.get("price_type"), "path": folder}
+        for values, folder in walk(self.root, dataset).partitions:
             try:
-                row["symbol"] = symbol_from_key(values.get("symbol_key", ""))
+                symbol = symbol_from_key(values.get("symbol", ""))
             except DataError:
                 continue  # a foreign folder: not ours to list
-            out.append(row)
+            out.append({"exchange": values.get("exchange"), "symbol": symbol,
+                        "timeframe": values.get("timeframe"), "price_type": values.get("price_type"),
+                        "path": folder})
         return out
 
     def listing(self) -> pl.DataFrame:
@@ -409,23 +405,33 @@ class MarketStore:
         return _runs(dataset, frame, timeframe)
 
     def verify(self) -> list[str]:
-        """Compare every stored file with its manifest checksum; return the problems found."""
+        """Compare every stored file with its manifest checksum; return the problems found.
+
+        Interrupted writes are rolled forward first (:func:`data_loaders.store_io.recover`), so
+        what remains was changed outside margincall.
+        """
+        self._recover_if_needed()
         manifest = self.manifest.load()["files"]
         problems = []
+        fix = "remove its range with `margincall data rm ... --yes` and import the data again"
         for dataset in ("ohlcv", "funding", "risk_tiers", "markets", "trades"):
             for path in self.files(dataset):
                 rel = path.relative_to(self.root).as_posix()
                 entry = manifest.get(rel)
                 if entry is None:
-                    problems.append(f"{rel}: not in the manifest (written outside margincall?)")
+                    problems.append(f"{rel}: not in the manifest: the file was copied into the store by hand "
+                                    f"(margincall journals its writes); {fix}")
                 elif sha256_file(path) != entry["sha256"]:
-                    problems.append(f"{rel}: sha256 differs from the manifest (file changed since it was written)")
+                    problems.append(f"{rel}: sha256 differs from the manifest: the file was changed after "
+                                    "margincall wrote it (edited or restored by hand, or a write by a margincall "
+                                    f"older than the write journal was killed before its manifest update); {fix}")
         return problems
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """In-memory DuckDB connection with one view per dataset (see :mod:`data_loaders.catalog`)."""
+        """Read-only in-memory DuckDB connection with one view per dataset (:func:`data_loaders.catalog.connect`)."""
         from data_loaders.catalog import connect
 
+        self._recover_if_needed()
         return connect(self.root)
 
 
@@ -482,18 +488,22 @@ class ImportResult:
 
 
 def store_checked(store: MarketStore, dataset: str, frame: pl.DataFrame, *, path: Path, source: str,
-                  strict: bool, first_line: int | None = None) -> tuple[WriteResult, tuple[str, ...]]:
+                  strict: bool, first_line: int | None = None,
+                  replace: bool = False) -> tuple[WriteResult, tuple[str, ...]]:
     """Check a parsed file (naming its lines), repair it in lenient mode, then write it.
+
+    ``replace`` allows the file to change stored rows (see :meth:`MarketStore.write`).
 
     Returns the write result and the warnings (quality findings of the file, then of the write).
     """
     frame = conform(dataset, frame)
     rows_input = frame.height
+    refuse_non_finite(dataset, frame, subject=str(path))
     report = check(dataset, frame, subject=str(path), first_line=first_line)
     if strict:
         report.raise_if_errors()
     elif not report.ok:
         frame = repair(dataset, frame)
-    result = store.write(dataset, frame, source=source, strict=True)
-    result = replace(result, rows_input=rows_input, rows_dropped=rows_input - frame.height + result.rows_dropped)
+    result = store.write(dataset, frame, source=source, strict=True, replace=replace)
+    result = _with_fields(result, rows_input=rows_input, rows_dropped=rows_input - frame.height + result.rows_dropped)
     return result, tuple(report.warnings)

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import polars as pl
 
-from data_loaders.errors import ImportFormatError
+from data_loaders.errors import ImportFormatError, import_errors, reads_file
 from data_loaders.schemas import TS, to_ms
 from data_loaders.symbols import unified_symbol, validate_exchange
+from data_loaders.tier_rules import maintenance_amounts as rule_amounts
 
 _UNBOUNDED = 9.2e18
 
@@ -36,12 +37,10 @@ def maintenance_amounts(floors: list[float], rates: list[float]) -> list[float]:
     """Binance's cumulative maintenance amounts: ``cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1})``.
 
     Source: Binance USDT-M "Leverage and Margin" FAQ (maintenance amount column), units USDT.
-    Delegates to :func:`backtest.venues.tiers.maintenance_amounts` (same recursion, same floats),
-    so the importer and the engine cannot drift apart.
+    Delegates to :func:`data_loaders.tier_rules.maintenance_amounts`, the recursion the engine
+    uses too, so the importer and the engine cannot drift apart.
     """
-    from backtest.venues.tiers import maintenance_amounts as venue_amounts  # lazy: keep data_loaders light
-
-    return venue_amounts(zip(floors, rates))
+    return rule_amounts(zip(floors, rates))
 
 
 def _cap(value: object) -> float:
@@ -113,6 +112,7 @@ def detect_shape(data: object) -> str:
     return "unknown"
 
 
+@reads_file("a JSON tier snapshot")
 def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
                effective_from: int | datetime | str | None = None,
                symbols: list[str] | None = None) -> pl.DataFrame:
@@ -140,6 +140,9 @@ def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ImportFormatError(f"{path}: no such file") from None
+    except RecursionError as exc:
+        raise ImportFormatError(f"{path}: expected a JSON tier snapshot, found data nested too deeply to parse; "
+                                "the file is not a tier or market snapshot: check it") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ImportFormatError(f"{path}: expected a JSON tier snapshot, found invalid JSON ({exc}); "
                                 "the file is truncated or not JSON") from exc
@@ -164,7 +167,10 @@ def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ImportFormatError):
             raise
-        raise ImportFormatError(f"{path}: a {shape} tier entry lacks a field or holds a bad value ({exc!r})") from exc
+        raise ImportFormatError(
+            f"{path}: expected every {shape} tier entry to hold its fields with numeric values, found an entry "
+            f"that lacks a field or holds a bad value ({type(exc).__name__}: {exc}); fix that entry or save the "
+            "exchange's response again") from exc
     frame = pl.DataFrame(rows, schema={"exchange": pl.String, "symbol": pl.String, "effective_from": pl.Int64,
                                        "tier": pl.Int32, "notional_floor": pl.Float64, "notional_cap": pl.Float64,
                                        "max_leverage": pl.Float64, "maint_margin_rate": pl.Float64,
@@ -177,8 +183,11 @@ def load_tiers(path: str | Path, *, exchange: str = "binanceusdm",
 
 def import_tiers(store, path: str | Path, *, exchange: str = "binanceusdm",
                  effective_from: int | datetime | str | None = None, symbols: list[str] | None = None,
-                 strict: bool = True):
+                 strict: bool = True, replace: bool = False):
     """Import a tier snapshot into ``store`` (dataset ``risk_tiers``).
+
+    Every table is checked with the engine's own rules (:mod:`data_loaders.tier_rules`)
+    before it is stored; ``replace`` allows changing stored rows (see ``MarketStore.write``).
 
     Returns
     -------
@@ -187,8 +196,9 @@ def import_tiers(store, path: str | Path, *, exchange: str = "binanceusdm",
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
-    frame = load_tiers(path, exchange=exchange, effective_from=effective_from, symbols=symbols)
-    result, warnings = store_checked(store, "risk_tiers", frame, path=path, strict=strict,
-                                     source=f"tiers:{path.name}")
+    with import_errors(path, "a JSON tier snapshot"):
+        frame = load_tiers(path, exchange=exchange, effective_from=effective_from, symbols=symbols)
+        result, warnings = store_checked(store, "risk_tiers", frame, path=path, strict=strict,
+                                         source=f"tiers:{path.name}", replace=replace)
     return ImportResult(path, "risk_tiers", exchange, ",".join(sorted(frame["symbol"].unique().to_list())),
                         None, None, frame.height, result, warnings)

@@ -1,7 +1,10 @@
 """Reading a run directory (docs/CONTRACTS.md §6) into memory for the report.
 
-``equity.parquet`` and ``manifest.json`` are required. The other tables are optional (a run
-without funding has nothing to write); when present each must carry its §6 columns. An
+``equity.parquet`` and ``manifest.json`` are required, and the manifest must record the run
+folder's format and every table's size and sha256 (``backtest.runfolder``): a folder from an
+interrupted write, another margincall version or with changed tables is refused with what
+differs. Tables the manifest does not record are optional; each present one must carry its
+§6 columns. An
 optional ``bars.parquet`` (``ts, symbol, open, high, low, close, mark_close``) gives the price
 chart real candles; without it the chart draws ``equity.last_price`` as a line.
 """
@@ -14,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
+from backtest.runfolder import RunFolderError, verify_run_folder
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "equity": ("ts", "wallet_balance", "unrealized_pnl", "equity", "maintenance_margin",
@@ -181,8 +186,13 @@ class RunData:
 
 
 def is_run_dir(path: Path) -> bool:
-    """True when ``path`` looks like a run directory (has ``manifest.json`` and equity)."""
-    return (path / "manifest.json").is_file() and (path / "equity.parquet").is_file()
+    """True when ``path`` looks like a run directory: a visible folder with ``manifest.json``.
+
+    Whether it is a complete run is :func:`load_run`'s question (it names what is missing);
+    hidden folders are a writer's temporary folders (``.NAME.partial-*``), never runs.
+    """
+    path = Path(path)
+    return not path.name.startswith(".") and (path / "manifest.json").is_file()
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -196,9 +206,10 @@ def load_run(run_dir: Path) -> RunData:
     Raises
     ------
     RunDirError
-        When the directory, ``manifest.json`` or ``equity.parquet`` is missing, a file is
-        unreadable, a table lacks §6 columns, or the equity table has fewer than 2 rows or
-        unsorted timestamps.
+        When the directory, ``manifest.json`` or ``equity.parquet`` is missing, the manifest
+        has no run-format record or another format version, a recorded table is missing or
+        differs from its record, a file is unreadable, a table lacks §6 columns, or the
+        equity table has fewer than 2 rows or unsorted timestamps.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -220,6 +231,10 @@ def load_run(run_dir: Path) -> RunData:
         ) from exc
     if not isinstance(manifest, dict):
         raise RunDirError(f"{manifest_path}: expected a JSON object, found {type(manifest).__name__}")
+    try:  # every table the manifest records is there, unchanged: the run was written whole
+        verify_run_folder(run_dir, manifest)
+    except RunFolderError as exc:
+        raise RunDirError(str(exc)) from None
     tables: dict[str, pl.DataFrame] = {}
     for name in ("equity", "positions", "orders", "fills", "rejections", "funding",
                  "liquidations", "trades"):

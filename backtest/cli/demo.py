@@ -98,7 +98,7 @@ def run_demo(*, out: Path, seed: int = 7, log=print) -> list[tuple[str, dict]]:
     for name, strategy, params, leverage in plans:
         config = RunConfig(initial_balance=10_000.0, leverage=leverage, margin_mode="isolated", seed=seed)
         result = run_backtest(data, strategy=strategy, params=params, config=config)
-        run_dir = result.write(out / name)
+        run_dir = result.write(out / name, overwrite=True)  # the demo owns its folder: a rerun replaces its runs
         write_report(run_dir)
         summaries.append((name, result.summary))
         if strategy == "hold":

@@ -92,6 +92,12 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
     from data_loaders.store import MarketStore, default_root
 
     console = output_console(stderr=True)
+    for flag, value in (("--exchange", exchange), ("--timeframe", timeframe), ("--since", since),
+                        ("--until", until), ("--what", what)):
+        if value is not None and not value.strip():  # an empty name is a mistake, never "the default"
+            console.print(f"[red]error:[/red] {flag} {value!r}: expected a value, found an empty string; give "
+                          "one or leave the option out to use the default", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
     try:
         request = FetchRequest(
             exchange=exchange,

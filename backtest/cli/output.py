@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,79 @@ import typer
 PIPE_WIDTH = 160
 
 
+#: The one markup form still read from plain strings, for the call sites written before the
+#: console stopped reading markup: a whole word-delimited ``[STYLE]text[/]`` (or ``[/STYLE]``)
+#: with STYLE from the project's palette and no bracket inside ``text``, e.g.
+#: ``"[green]imported[/] x.csv"``. Every other bracket is literal text, so ``BTC[/]``,
+#: ``[runn]``, ``[[crash]]`` and ``a[bold]b[/]c`` print as they are. New code passes
+#: :func:`styled`/:func:`labelled` instead; once no call site uses the form, this pattern goes.
+LEGACY_SPAN = re.compile(r"(?:(?<=\s)|^)\[(bold red|bold|red|green|yellow|dim)\]([^\[\]]*)\[/(?:\1)?\](?=\s|$)")
+
+
 def console(*, stderr: bool = False) -> Any:
-    """A ``rich.console.Console`` on stdout (or stderr), wide when not writing to a terminal."""
+    """A ``rich.console.Console`` on stdout (or stderr), wide when not writing to a terminal.
+
+    Markup is off: a string is printed as it is, so user text such as ``BTC[/]`` or
+    ``[[crash]]`` can neither crash the print nor vanish from it (rich would read it as
+    markup, even when a caller passes ``markup=True``). Style comes only from the project's
+    own code, through :func:`styled`, :func:`labelled` or a ``style=`` argument (and the
+    :data:`LEGACY_SPAN` labels).
+    """
     from rich.console import Console
+
+    class _ProjectConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 - rich's name
+            kwargs.pop("markup", None)
+            super().print(*(_legacy_spans(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
     stream = sys.stderr if stderr else sys.stdout
     interactive = hasattr(stream, "isatty") and stream.isatty()
     width = None if interactive or os.environ.get("COLUMNS") else PIPE_WIDTH
-    return Console(stderr=stderr, width=width)
+    return _ProjectConsole(stderr=stderr, width=width, markup=False)
+
+
+def _legacy_spans(text: str) -> Any:
+    """``text`` with its :data:`LEGACY_SPAN` labels styled and everything else literal."""
+    if LEGACY_SPAN.search(text) is None:
+        return text  # a plain string: printed literally (markup is off), highlighted as before
+    from rich.text import Text
+
+    out = Text()
+    end = 0
+    for match in LEGACY_SPAN.finditer(text):
+        out.append(text[end:match.start()])
+        out.append(match.group(2), style=match.group(1))
+        end = match.end()
+    out.append(text[end:])
+    return out
+
+
+def styled(text: str, style: str) -> Any:
+    """``text`` (taken literally, never as markup) drawn in ``style`` (e.g. ``"bold red"``)."""
+    from rich.text import Text
+
+    return Text(str(text), style=style)
+
+
+def labelled(label: str, style: str, message: str) -> Any:
+    """One line: ``label`` in ``style``, a space, then ``message`` as plain literal text.
+
+    ``labelled("warning:", "yellow", text)`` replaces ``f"[yellow]warning:[/] {text}"``,
+    which rich would parse as markup, user text included.
+    """
+    from rich.text import Text
+
+    return Text.assemble((label, style), " ", str(message))
+
+
+def print_error(message: str, *, stderr: bool = True) -> None:
+    """Print ``error: message`` (the label in bold red, the message literal), soft-wrapped."""
+    console(stderr=stderr).print(labelled("error:", "bold red", message), highlight=False, soft_wrap=True)
 
 
 def fail(message: str, *, stderr: bool = False) -> typer.Exit:
     """Print ``error: message`` and return the exit (exit code 1) for the caller to raise."""
-    console(stderr=stderr).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message, stderr=stderr)
     return typer.Exit(1)
 
 

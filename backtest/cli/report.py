@@ -53,5 +53,9 @@ def report(
             written = write_comparison(list(run_dirs), out=target, plotlyjs=plotlyjs)  # type: ignore[arg-type]
     except RunDirError as exc:
         raise fail(str(exc)) from exc
+    except OSError as exc:  # the report file cannot be written (a folder, no permission, disk full)
+        where = exc.filename or out or run_dirs[0]
+        raise fail(f"{where}: expected to write the report there, found {exc.strerror or exc}; "
+                   f"pass --out with a writable file path") from None
     size_mb = written.stat().st_size / 1e6
     console.print(f"wrote {written} ({size_mb:.1f} MB)", highlight=False, soft_wrap=True)

@@ -22,7 +22,6 @@ Run file layout (every table optional; flags override the file)::
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -30,11 +29,19 @@ import typer
 
 from backtest.cli.output import fail, parse_params
 from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings
+from backtest.config import RUN_FILE_SCHEMA, checked, default_run_name
 from backtest.errors import ConfigError, did_you_mean
 
-_TABLES = {"data": ("exchange", "symbols", "timeframe", "detail_timeframe", "start", "end", "store"),
-           "strategy": ("name", "params"),
-           "run": None}
+_TABLES = ("data", "strategy", "run")
+
+#: RunConfig keys that have a flag of their own: key -> flag.
+_RUN_FLAGS = {"initial_balance": "--balance", "leverage": "--leverage", "margin_mode": "--margin-mode",
+              "venue": "--venue", "path_policy": "--path-policy", "slippage": "--slippage"}
+#: Run-file keys that have a flag of their own: (table, key) -> flag.
+_FILE_FLAGS = {("data", "exchange"): "--exchange", ("data", "symbols"): "--symbol",
+               ("data", "timeframe"): "--timeframe", ("data", "detail_timeframe"): "--detail-timeframe",
+               ("data", "start"): "--start", ("data", "end"): "--end", ("data", "store"): "--store",
+               ("strategy", "name"): "--strategy", ("run", "out"): "--out"}
 
 
 def _fail(message: str) -> typer.Exit:
@@ -42,39 +49,54 @@ def _fail(message: str) -> typer.Exit:
 
 
 def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
-    """Read and check a run file; errors name the key, what was expected and a suggestion."""
+    """Read and check a run file; errors name the key, what was expected and a suggestion.
+
+    ``[data]`` and ``[strategy]`` keys and ``[run].out`` are checked against
+    ``backtest.config.RUN_FILE_SCHEMA`` (values returned normalised: times in epoch ms,
+    symbols as a list); the other ``[run]`` keys are RunConfig keys, checked when the
+    RunConfig is built.
+    """
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"run file {path}: not found; pass an existing --config path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"run file {path}: expected a TOML file, found a folder; pass the "
+                          f"run file's path to --config") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"run file {path}: expected UTF-8 TOML text, found undecodable bytes "
+                          f"({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"run file {path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"run file {path}: not valid TOML ({exc}); fix the line named") from None
     out: dict[str, dict[str, Any]] = {"data": {}, "strategy": {}, "run": {}}
     for table, values in raw.items():
         if table not in _TABLES:
+            if not isinstance(values, dict):
+                raise ConfigError(
+                    f"run file {path}: key {table!r} is outside a table; expected it under "
+                    f"[data], [strategy] or [run] (e.g. [run] then {table} = ...)")
             raise ConfigError(f"run file {path}: unknown table [{table}]{did_you_mean(table, _TABLES)}; "
                               f"expected {', '.join(f'[{t}]' for t in _TABLES)}")
         if not isinstance(values, dict):
-            raise ConfigError(f"run file {path}: [{table}] must be a table, found {values!r}")
-        allowed = _TABLES[table]
-        for key in values:
-            if allowed is not None and key not in allowed:
+            raise ConfigError(f"run file {path}: [{table}] must be a table, found {values!r}; "
+                              f"write it as [{table}] followed by key = value lines")
+        schema = RUN_FILE_SCHEMA[table]
+        for key, value in values.items():
+            if table == "run" and key not in schema:
+                out["run"][key] = value  # a RunConfig key: checked by RunConfig.from_mapping
+            elif key not in schema:
                 raise ConfigError(f"run file {path}: unknown key [{table}].{key}"
-                                  f"{did_you_mean(key, allowed)}; expected one of {', '.join(allowed)}")
-        out[table] = dict(values)
+                                  f"{did_you_mean(key, schema)}; expected one of {', '.join(schema)}")
+            else:
+                out[table][key] = checked(key, value, where=f"run file {path} [{table}]",
+                                          check=schema[key])
     return out
 
 
-def _parse_time(value: Any, key: str) -> int | None:
-    if value is None:
-        return None
-    from data_loaders.errors import DataError
-    from data_loaders.schemas import to_ms
-
-    try:
-        return to_ms(value if isinstance(value, (int, datetime)) else str(value))
-    except DataError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
+def _flag(table: str, key: str, value: Any) -> Any:
+    """A flag's value checked by the same schema entry as the run file's key."""
+    return checked(key, value, where="flags", check=RUN_FILE_SCHEMA[table][key],
+                   subject=_FILE_FLAGS[(table, key)])
 
 
 def run_command(
@@ -87,52 +109,77 @@ def run_command(
     end: Annotated[Optional[str], typer.Option(help="End, exclusive (UTC ISO date).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="Built-in name or module:Class.")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter k=v, repeatable.")] = None,
-    leverage: Annotated[Optional[float], typer.Option(help="Leverage.")] = None,
+    leverage: Annotated[Optional[float], typer.Option(help="Leverage (>= 1).")] = None,
     margin_mode: MarginModeOpt = None,
     balance: BalanceOpt = None,
     venue: Annotated[Optional[str], typer.Option(help="Venue rules (binance_usdm).")] = None,
     path_policy: PathPolicyOpt = None,
     slippage: SlippageOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the run already in the output folder (only a run folder).")] = False,
     store: Annotated[Optional[Path], typer.Option(help="Market store folder.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     report: Annotated[bool, typer.Option("--report/--no-report",
                                          help="Write report.html into the run folder.")] = True,
 ) -> None:
-    """Run a backtest and write its results (Parquet, manifest.json, results.duckdb)."""
+    """Run a backtest and write its results (Parquet, manifest.json, results.duckdb).
+
+    The run folder appears only when complete; an existing one is refused unless
+    ``--overwrite`` is given. The folder is checked before the backtest starts.
+    """
     from backtest import MarketData, RunConfig, run_backtest
     from backtest.errors import EngineError
+    from backtest.runfolder import check_output_folder
+    from data_loaders.errors import DataError
 
     try:
         spec = load_run_file(config) if config else {"data": {}, "strategy": {}, "run": {}}
         data_spec, strat_spec, run_spec = spec["data"], spec["strategy"], dict(spec["run"])
         flags = {"initial_balance": balance, "leverage": leverage, "margin_mode": margin_mode,
                  "venue": venue, "path_policy": path_policy, "slippage": slippage}
-        run_spec.update({k: v for k, v in flags.items() if v is not None})
-        out_dir = out or run_spec.pop("out", None)
+        for key, value in flags.items():
+            if value is not None:
+                run_spec[key] = checked(key, value, where="flags", subject=_RUN_FLAGS[key])
+        given = {("data", "exchange"): exchange, ("data", "timeframe"): timeframe,
+                 ("data", "detail_timeframe"): detail_timeframe, ("data", "start"): start,
+                 ("data", "end"): end, ("data", "store"): None if store is None else str(store),
+                 ("strategy", "name"): strategy,
+                 ("data", "symbols"): list(symbol) if symbol else None}
+        for (table, key), value in given.items():
+            if value is not None:
+                spec[table][key] = _flag(table, key, value)
+        out_dir = _flag("run", "out", str(out)) if out is not None else run_spec.pop("out", None)
         run_spec.pop("out", None)
         run_spec.setdefault("progress", progress)
-        run_config = RunConfig.from_mapping(run_spec, where=f"{config or 'flags'} [run]")
-        symbols = symbol or data_spec.get("symbols") or ["BTC/USDT:USDT"]
-        if isinstance(symbols, str):
-            symbols = [s.strip() for s in symbols.split(",")]
-        name = strategy or strat_spec.get("name") or "hold"
+        run_config = RunConfig.from_mapping(run_spec, where=f"{f'run file {config}' if config else 'flags'} [run]")
+        symbols = data_spec.get("symbols") or ["BTC/USDT:USDT"]
+        name = strat_spec.get("name") or "hold"
         params = dict(strat_spec.get("params") or {})
         params.update(parse_params(param))
+        window = (data_spec.get("start"), data_spec.get("end"))
+        if None not in window and window[0] >= window[1]:
+            raise ConfigError(f"data window: expected start before end, found start "
+                              f"{data_spec.get('start')} >= end {data_spec.get('end')} (epoch ms); "
+                              f"swap them or widen the window")
+        # the output folder and the store are checked before the backtest runs, not after
+        target = check_output_folder(
+            Path(out_dir) if out_dir else Path("runs") / (run_config.name or default_run_name(name)),
+            overwrite=overwrite)
         from data_loaders.store import MarketStore, default_root
 
-        market_store = MarketStore(store or data_spec.get("store") or default_root())
+        store_root = Path(data_spec.get("store") or default_root())
+        if store_root.exists() and not store_root.is_dir():
+            raise ConfigError(f"store {store_root}: expected a market store folder, found a file; "
+                              f"pass the store folder with --store")
         data = MarketData.from_store(
-            market_store, exchange=exchange or data_spec.get("exchange", "binanceusdm"),
-            symbols=symbols, timeframe=timeframe or data_spec.get("timeframe", "1h"),
-            start=_parse_time(start or data_spec.get("start"), "start"),
-            end=_parse_time(end or data_spec.get("end"), "end"),
-            detail_timeframe=detail_timeframe or data_spec.get("detail_timeframe"))
+            MarketStore(store_root), exchange=data_spec.get("exchange", "binanceusdm"),
+            symbols=symbols, timeframe=data_spec.get("timeframe", "1h"),
+            start=window[0], end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
         result = run_backtest(data, name, params=params, config=run_config)
-    except (EngineError, ValueError, LookupError) as exc:
+        written = result.write(target, overwrite=overwrite)
+    except (EngineError, DataError, ValueError, LookupError) as exc:
         raise _fail(str(exc)) from None
-    target = Path(out_dir) if out_dir else Path("runs") / (run_config.name or name.replace(":", "_"))
-    written = result.write(target)
     print_data_warnings(result.manifest.get("quality_warnings", ()))
     _print_summary(result.summary, written)
     if report:

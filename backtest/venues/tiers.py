@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from backtest.errors import utc_text
 from backtest.venues.errors import TierError
+from data_loaders.tier_rules import CUM_ABS_TOL, CUM_REL_TOL, maintenance_amounts, table_problem, tier_numbers_problem
 
 if TYPE_CHECKING:  # polars is only needed by the frame constructors
     import polars as pl
@@ -39,10 +40,6 @@ __all__ = [
     "progressive_sum",
 ]
 
-#: Relative tolerance when checking a stored maintenance amount against the recursion.
-CUM_REL_TOL = 1e-9
-#: Absolute tolerance (quote currency) for the same check.
-CUM_ABS_TOL = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,36 +71,6 @@ class Tier:
     def maintenance_margin(self, notional: float) -> float:
         """Return ``abs(notional) * mmr - cum`` in the notional's unit."""
         return abs(notional) * self.mmr - self.cum
-
-
-def maintenance_amounts(floors_and_rates: Iterable[tuple[float, float]]) -> list[float]:
-    """Return the maintenance amount ("cum") of every bracket by Binance's recursion.
-
-    ``cum_1 = 0`` and ``cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})``.
-
-    Source: Binance FAQ b3c689c1f50a44cabb3a84e663b81d93 ("Maintenance Amount on Level n =
-    Floor of Position Bracket on Level n * (MMR_n - MMR_{n-1}) + Maintenance Amount on Level
-    n-1", worked example: level 3 of BTCUSDT = 250,000 * (1 % - 0.5 %) + 50 = 1,300 USDT).
-
-    Parameters
-    ----------
-    floors_and_rates : iterable of (float, float)
-        ``(notional_floor, maintenance_margin_rate)`` per bracket, in ascending floor order,
-        the first floor being 0.
-
-    Returns
-    -------
-    list of float
-        The maintenance amount of each bracket, in the notional's unit.
-    """
-    amounts: list[float] = []
-    previous_rate = 0.0
-    cum = 0.0
-    for index, (floor, rate) in enumerate(floors_and_rates):
-        cum = 0.0 if index == 0 else cum + floor * (rate - previous_rate)
-        amounts.append(cum)
-        previous_rate = rate
-    return amounts
 
 
 def progressive_sum(value: float, floors_and_rates: Sequence[tuple[float, float]]) -> float:
@@ -278,48 +245,10 @@ class TierTable:
 
 
 def _validate(tiers: tuple[Tier, ...], label: str) -> None:
-    if not tiers:
-        raise TierError(f"{label}: expected at least one tier, found none")
-    if tiers[0].floor != 0.0:
-        raise TierError(
-            f"{label}: the first tier must start at notional 0, found floor {tiers[0].floor}; "
-            "add the missing lowest bracket"
-        )
-    expected_cums = maintenance_amounts((tier.floor, tier.mmr) for tier in tiers)
-    for index, tier in enumerate(tiers):
-        where = f"{label}: tier {index + 1}"
-        values = (tier.floor, tier.mmr, tier.cum, tier.max_leverage)
-        if any(math.isnan(v) for v in values) or math.isnan(tier.cap):
-            raise TierError(f"{where} has a NaN field: {tier}")
-        if not tier.cap > tier.floor:
-            raise TierError(f"{where}: expected cap > floor, found floor {tier.floor} cap {tier.cap}")
-        if not 0.0 <= tier.mmr < 1.0:
-            raise TierError(f"{where}: expected 0 <= mmr < 1, found {tier.mmr}")
-        if not tier.max_leverage > 0:
-            raise TierError(f"{where}: expected max_leverage > 0, found {tier.max_leverage}")
-        if index + 1 < len(tiers):
-            nxt = tiers[index + 1]
-            if nxt.floor != tier.cap:
-                raise TierError(
-                    f"{where}: brackets must be contiguous; cap {tier.cap} but tier {index + 2} "
-                    f"starts at {nxt.floor} (sort the rows by floor and close the gap)"
-                )
-            if nxt.mmr < tier.mmr:
-                raise TierError(
-                    f"{where}: maintenance rates must not decrease; {tier.mmr} then {nxt.mmr}"
-                )
-            if nxt.max_leverage > tier.max_leverage:
-                raise TierError(
-                    f"{where}: max leverage must not increase with size; "
-                    f"{tier.max_leverage} then {nxt.max_leverage}"
-                )
-        expected = expected_cums[index]
-        if not math.isclose(tier.cum, expected, rel_tol=CUM_REL_TOL, abs_tol=CUM_ABS_TOL):
-            raise TierError(
-                f"{where}: maintenance amount {tier.cum} disagrees with the recursion "
-                f"cum_k = cum_(k-1) + floor_k * (mmr_k - mmr_(k-1)) = {expected}; "
-                "check the floor or rate of this tier or the one before"
-            )
+    # The rules live in data_loaders.tier_rules so the importer refuses exactly what we refuse.
+    problem = table_problem(tiers, label)
+    if problem is not None:
+        raise TierError(problem)
 
 
 def _ms(ts: int | datetime) -> int:
@@ -447,12 +376,9 @@ class TierSchedule:
         versions = []
         for start, group in by_start.items():
             group.sort(key=lambda r: int(r["tier"]))
-            numbers = [int(r["tier"]) for r in group]
-            if numbers != list(range(1, len(group) + 1)):
-                raise TierError(
-                    f"{label} {_iso(start)}: tier numbers must be 1..n without gaps or "
-                    f"duplicates, found {numbers}"
-                )
+            problem = tier_numbers_problem([int(r["tier"]) for r in group], f"{label} {_iso(start)}")
+            if problem is not None:
+                raise TierError(problem)
             tiers = [
                 Tier(
                     floor=float(r["notional_floor"]),

@@ -193,7 +193,7 @@ def test_overlapping_imports_dedup_exact_count(tmp_path: Path) -> None:
     first = write_zip(tmp_path / "a" / "BTCUSDT-1m-2020-03.zip", kline_lines(60), KLINE_HEADER)
     second = write_zip(tmp_path / "b" / "BTCUSDT-1m-2020-03.zip", kline_lines(90, start=T0 + 30 * MINUTE))
     import_dump(store, first)
-    result = import_dump(store, second)
+    result = import_dump(store, second, replace=True)
     assert (result.write.rows_added, result.write.rows_replaced) == (60, 30)
     assert read(store).height == 120
     assert store.connect().execute("select count(*), count(distinct ts) from ohlcv").fetchone() == (120, 120)

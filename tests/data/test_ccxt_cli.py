@@ -1,6 +1,7 @@
 """``margincall data fetch`` on the command line, replaying recorded Binance responses."""
 from __future__ import annotations
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -60,3 +61,22 @@ def test_fetch_is_attached_under_data_and_documented():
     app = typer.Typer()
     register(app)  # the root-level hook adds nothing: fetch lives under `data`
     assert app.registered_commands == [] and app.registered_groups == []
+
+
+@pytest.mark.parametrize("flag", ["--exchange", "--timeframe", "--since", "--what"])
+def test_empty_option_values_are_refused(tmp_path, flag) -> None:
+    from backtest.cli.data import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    args = {"--exchange": "binanceusdm", "--timeframe": "1h", "--since": "2020-03-11", "--what": "ohlcv"}
+    args[flag] = ""
+    result = CliRunner().invoke(app, ["data", "fetch", "--symbol", "BTC/USDT:USDT", "--store", str(tmp_path),
+                                      *[x for kv in args.items() for x in kv]])
+    assert result.exit_code == 1 and "empty string" in result.output and flag in result.output
+    assert not (tmp_path / "manifest.json").exists()

@@ -261,3 +261,27 @@ def test_math_inf_is_not_produced_for_bounded_binance_caps(store):
         floor = upper["notional_floor"]
         assert floor * lower["maint_margin_rate"] - lower["maint_amount"] == pytest.approx(
             floor * upper["maint_margin_rate"] - upper["maint_amount"], rel=1e-12)
+
+
+def test_a_fetch_fills_gaps_around_stored_rows_without_touching_them(store):
+    """How fetch merges (docs/data.md): only uncovered ranges of closed bars are requested, so a
+    stored row (here an imported bar that differs from the exchange's) is never overlapped, and
+    the fetch is not refused for it."""
+    client, transport = binance()
+    page1 = next(r for r in transport.recordings if r["request"]["path"] == KLINES
+                 and r["request"]["query"]["startTime"] == str(T0))["response"]["body"]
+    bar = page1[12]  # 2020-03-11T12:00Z, written as imported with a different close
+    imported = pl.DataFrame({"exchange": ["binanceusdm"], "symbol": [BTC], "timeframe": ["1h"],
+                             "price_type": ["last"], "ts": [int(bar[0])], "open": [float(bar[1])],
+                             "high": [float(bar[2]) + 1], "low": [float(bar[3])], "close": [float(bar[2]) + 1],
+                             "volume": [float(bar[5])]})
+    store.write("ohlcv", imported, source="file:import")
+    for lo, hi in ((0, 12), (13, 24)):  # the two gaps around the stored bar, served from the recording
+        transport.override(KLINES, {"symbol": "BTCUSDT", "interval": "1h", "limit": 24, "startTime": T0 + lo * HOUR,
+                                    "endTime": T0 + hi * HOUR - 1}, page1[lo:hi])
+    run(store, ("ohlcv",), client=client, until=T0 + 24 * HOUR)
+    after = store.read("ohlcv", exchange="binanceusdm", symbol=BTC, timeframe="1h")
+    assert after.height == 24
+    assert after.filter(pl.col("ts").dt.epoch("ms") == int(bar[0]))["close"].item() == float(bar[2]) + 1
+    assert all(not (T0 + 12 * HOUR <= int(r.query["startTime"]) < T0 + 13 * HOUR)
+               for r in transport.requests(KLINES))

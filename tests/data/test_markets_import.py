@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from backtest.cli.data import register
-from data_loaders.errors import DataValidationError, ImportFormatError
+from data_loaders.errors import DataValidationError, ImportFormatError, ReplaceRefusedError
 from data_loaders.markets_import import detect_shape, import_markets, read_markets
 from data_loaders.schemas import SCHEMAS
 from data_loaders.store import MarketStore
@@ -70,7 +70,8 @@ def test_exchange_info_round_trips_through_the_store(tmp_path: Path) -> None:
     store = MarketStore(tmp_path / "store")
     result = import_markets(store, write(tmp_path, recorded_exchange_info()))
     assert (result.dataset, result.symbol, result.rows_read) == ("markets", "BTC/USDT:USDT,ETH/USDT:USDT", 2)
-    assert result.write.rows_added == 2 and result.warnings == ()
+    assert result.write.rows_added == 2
+    assert len(result.warnings) == 1 and "maker_fee/taker_fee stored as NaN (unknown)" in result.warnings[0]
     stored = store.read("markets", exchange="binanceusdm", symbol=BTC)
     assert stored.columns == SCHEMAS["markets"].column_names
     row = stored.row(0, named=True)
@@ -78,8 +79,10 @@ def test_exchange_info_round_trips_through_the_store(tmp_path: Path) -> None:
     assert (row["base"], row["quote"], row["settle"], row["contract_type"], row["contract_size"]) == (
         "BTC", "USDT", "USDT", "linear", 1.0)
     assert (row["tick_size"], row["lot_size"], row["min_qty"], row["min_notional"]) == (0.1, 0.001, 0.001, 50.0)
-    # no fees in an exchangeInfo body: the built-in regular tier; clearance fee from the file
-    assert (row["maker_fee"], row["taker_fee"], row["liquidation_fee_rate"]) == (0.0002, 0.0005, 0.0125)
+    # no fees in an exchangeInfo body: stored as unknown (the run's loader fills them by date);
+    # the clearance fee comes from the file
+    assert math.isnan(row["maker_fee"]) and math.isnan(row["taker_fee"])
+    assert row["liquidation_fee_rate"] == 0.0125
     eth = store.read("markets", exchange="binanceusdm", symbol="ETH/USDT:USDT").row(0, named=True)
     assert (eth["tick_size"], eth["min_notional"]) == (0.01, 20.0)
 
@@ -93,25 +96,38 @@ def test_native_ids_map_like_the_other_importers(tmp_path: Path) -> None:
     frame, warnings = read_markets(write(tmp_path, body))
     assert frame["symbol"].to_list() == ["BTC/USDT:USDT", "BTC/USDT:USDT-250328", "ETH/USDT:USDT"]
     assert unified_symbol("BTCUSDT", exchange="binanceusdm") == BTC
-    assert warnings == ("1 entries without a contractType skipped (OLDUSDT)",)
+    assert warnings[0] == "1 entries without a contractType skipped (OLDUSDT)"
+    assert len(warnings) == 2 and "stored as NaN (unknown)" in warnings[1]
 
 
-def test_fees_fall_back_to_defaults_and_unknown_clearance_is_nan(tmp_path: Path) -> None:
+def test_fees_the_file_lacks_are_stored_unknown_and_filled_by_date_at_run_time(tmp_path: Path) -> None:
+    from backtest.venues.defaults import resolve_market
+
     body = recorded_exchange_info()
     for entry in body["symbols"]:
         del entry["liquidationFee"]
     body["symbols"].append(sol_entry())
     frame, warnings = read_markets(write(tmp_path, body), effective_from="2021-06-01")
-    rates = dict(zip(frame["symbol"], frame["liquidation_fee_rate"]))
-    assert rates[BTC] == 0.003 and rates["ETH/USDT:USDT"] == 0.005  # built-in 2019-2020 clearance rates
-    assert math.isnan(rates["SOL/USDT:USDT"])
-    assert len(warnings) == 1 and "SOL/USDT:USDT" in warnings[0] and "NaN" in warnings[0]
-    # the NaN (unknown) rate is stored and read back as NaN, with the warning on the import
+    # the importer stores what the file says: no liquidation fee and no trading fees -> NaN
+    assert all(math.isnan(r) for r in frame["liquidation_fee_rate"])
+    assert all(math.isnan(f) for f in frame["maker_fee"].to_list() + frame["taker_fee"].to_list())
+    assert len(warnings) == 2 and "SOL/USDT:USDT" in warnings[1] and "NaN" in warnings[1]
+    # the NaN (unknown) rate is stored and read back as NaN, with the notes on the import
     store = MarketStore(tmp_path / "store")
-    result = import_markets(store, write(tmp_path, body), effective_from="2021-06-01", symbols=["SOLUSDT"])
-    assert result.warnings == warnings and result.rows_read == 1
+    result = import_markets(store, write(tmp_path, body), effective_from="2021-06-01")
+    assert result.warnings == warnings and result.rows_read == 3
     stored = store.read("markets", exchange="binanceusdm", symbol="SOL/USDT:USDT").row(0, named=True)
     assert math.isnan(stored["liquidation_fee_rate"]) and (stored["lot_size"], stored["min_qty"]) == (1.0, 1.0)
+    # a run's one loader fills the unknown fields with the built-in values of its own date:
+    # Binance's 2019-2020 clearance rates, BTC 0.3 %, other perpetuals 0.5 %
+    run_start = 1_625_097_600_000  # 2021-07-01 00:00 UTC
+    rates = {}
+    for symbol in (BTC, "ETH/USDT:USDT"):
+        rows = store.read("markets", exchange="binanceusdm", symbol=symbol).to_dicts()
+        notes: list[str] = []
+        spec = resolve_market("binanceusdm", symbol, rows, start_ms=run_start, end_ms=None, warnings=notes)
+        rates[symbol] = spec.liquidation_fee_rate
+    assert rates == {BTC: 0.003, "ETH/USDT:USDT": 0.005}
 
 
 def test_ccxt_dump_from_ccxt_parsing_matches_the_exchange_info(tmp_path: Path) -> None:
@@ -121,9 +137,15 @@ def test_ccxt_dump_from_ccxt_parsing_matches_the_exchange_info(tmp_path: Path) -
     result = import_markets(store, write(tmp_path, dump, "ccxt.json"), effective_from=SERVER_TIME)
     assert result.rows_read == 2 and result.write.rows_added == 2
     from_ccxt = store.read("markets", exchange="binanceusdm", symbol=BTC)
-    # the same snapshot from exchangeInfo replaces, value for value, the ccxt rows
-    again = import_markets(store, write(tmp_path, recorded_exchange_info()))
-    assert (again.write.rows_added, again.write.rows_replaced) == (0, 2)
+    # the same snapshot from exchangeInfo matches the ccxt rows value for value, except the
+    # fees an exchangeInfo body does not carry (unknown there): importing it over the ccxt rows
+    # would replace known fees by unknown ones, so it is refused and the store is unchanged
+    info, _ = read_markets(write(tmp_path, recorded_exchange_info()))
+    fee_columns = ["maker_fee", "taker_fee"]
+    assert info.drop(fee_columns).equals(from_ccxt.vstack(
+        store.read("markets", exchange="binanceusdm", symbol="ETH/USDT:USDT")).drop(fee_columns))
+    with pytest.raises(ReplaceRefusedError, match=r"maker_fee 0.0002 -> nan"):
+        import_markets(store, write(tmp_path, recorded_exchange_info()))
     assert store.read("markets", exchange="binanceusdm", symbol=BTC).equals(from_ccxt)
 
 
@@ -144,7 +166,7 @@ def test_ccxt_decimal_places_dump_and_spot_markets(tmp_path: Path) -> None:
     assert (row["maker_fee"], row["taker_fee"]) == (0.0001, 0.0004)  # from the file
     assert math.isnan(row["min_notional"]) and math.isnan(row["liquidation_fee_rate"])
     assert warnings[0] == "1 non-contract (spot/option) market(s) skipped"
-    assert "liquidation fee unknown" in warnings[1]
+    assert "liquidation fee not in the file" in warnings[1]
     forced, _ = read_markets(write(tmp_path, dump), exchange="binancecoinm", effective_from="2024-01-01",
                              precision_mode=4)
     assert forced["tick_size"].to_list() == [1.0]
@@ -199,7 +221,7 @@ def test_reimport_is_idempotent_and_a_new_snapshot_adds_a_version(tmp_path: Path
     path = write(tmp_path, recorded_exchange_info())
     import_markets(store, path)
     again = import_markets(store, path)
-    assert (again.write.rows_added, again.write.rows_replaced) == (0, 2)
+    assert (again.write.rows_added, again.write.rows_replaced, again.write.rows_unchanged) == (0, 0, 2)
     assert store.read("markets", exchange="binanceusdm", symbol=BTC).height == 1
     later = recorded_exchange_info()
     later["serverTime"] += 86_400_000

@@ -89,3 +89,28 @@ def test_validate_reports_mark_coverage(store: MarketStore) -> None:
     early, _ = validate_store(store, start="2019-10-01", end="2019-11-01")
     mark = next(r for r in early if r.subject.startswith("coverage: mark"))
     assert mark.issues[0].count == 31 * 24  # mark candles only start 2019-12-23
+
+
+def test_issue9_mark_file_without_flag_never_replaces_last_candles(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 9: the mark-price file imported without --price-type replaced 56,083 last-price rows."""
+    from tests.data.trust_helpers import data_cli, folder_hash
+
+    root = tmp_path / "store"
+    cli = data_cli()
+    klines = shared_data / "klines/long/binance_um_BTCUSDT_1h_2019-09-08_2026-05-17.parquet"
+    assert cli("import", "--store", root, klines).exit_code == 0
+    last = MarketStore(root).read("ohlcv", exchange="binanceusdm", symbol=BTC, timeframe="1h")
+    result = cli("import", "--store", root, shared_data / "mark/binance_um_BTCUSDT_markprice_1h_2019-12-23_2026-05-17.parquet")
+    assert result.exit_code == 0, result.output
+    assert " mark: " in result.output and "0 replaced" in result.output
+    store = MarketStore(root)
+    assert store.read("ohlcv", exchange="binanceusdm", symbol=BTC, timeframe="1h").equals(last)
+    assert last["volume"].null_count() == 0
+    mark = store.read("ohlcv", exchange="binanceusdm", symbol=BTC, timeframe="1h", price_type="mark")
+    assert mark.height > 50_000 and mark["volume"].null_count() == mark.height
+    # the same file forced in as last prices is refused, naming how many rows would change
+    before = folder_hash(root)
+    forced = cli("import", "--store", root, "--price-type", "last",
+                 shared_data / "mark/binance_um_BTCUSDT_markprice_1h_2019-12-23_2026-05-17.parquet")
+    assert forced.exit_code == 1 and "stored ohlcv row(s)" in forced.output and "--replace" in forced.output
+    assert folder_hash(root) == before

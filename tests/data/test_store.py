@@ -56,7 +56,7 @@ def test_read_window_is_half_open(tmp_path: Path) -> None:
 def test_overlapping_writes_dedup_and_newer_wins(tmp_path: Path) -> None:
     store = MarketStore(tmp_path)
     store.write("ohlcv", candles(list(range(0, 10)), close=101.0), source="first")
-    result = store.write("ohlcv", candles(list(range(5, 15)), close=100.5), source="second")
+    result = store.write("ohlcv", candles(list(range(5, 15)), close=100.5), source="second", replace=True)
     assert (result.rows_added, result.rows_replaced) == (5, 5)
     back = read_btc(store)
     assert back.height == 15
@@ -84,7 +84,7 @@ def test_manifest_records_provenance_and_checksum(tmp_path: Path) -> None:
     assert entry["range"] == [T0, T0 + 3 * HOUR]
     assert entry["sha256"] == sha256_file(tmp_path / rel)
     assert [w["source"] for w in entry["writes"]] == ["dump:a.zip", "dump:b.zip"]
-    assert [(w["rows"], w["added"], w["replaced"]) for w in entry["writes"]] == [(3, 3, 0), (2, 1, 1)]
+    assert [(w["rows"], w["added"], w["replaced"]) for w in entry["writes"]] == [(3, 3, 0), (2, 1, 0)]  # ts 2 re-sent identical: unchanged, not replaced
     assert all("fetched_at" in w and "written_at" in w for w in entry["writes"])
     assert store.verify() == []
     (tmp_path / rel).write_bytes((tmp_path / rel).read_bytes())  # same bytes: still fine
@@ -145,7 +145,7 @@ def test_funding_ts_rounded_to_the_second_dedups_across_sources(tmp_path: Path) 
     store = MarketStore(tmp_path)
     base = {"exchange": "binanceusdm", "symbol": SYM, "interval_hours": 8.0, "mark_price": None}
     store.write("funding", pl.DataFrame({**base, "ts": [T0 + 7], "rate": [0.0001]}), source="dump")
-    result = store.write("funding", pl.DataFrame({**base, "ts": [T0], "rate": [0.0002]}), source="api")
+    result = store.write("funding", pl.DataFrame({**base, "ts": [T0], "rate": [0.0002]}), source="api", replace=True)
     assert (result.rows_added, result.rows_replaced) == (0, 1)
     assert store.read("funding", exchange="binanceusdm", symbol=SYM)["rate"].to_list() == [0.0002]
 
@@ -218,7 +218,7 @@ def test_hard_kill_mid_write_leaves_a_valid_store(tmp_path: Path) -> None:
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9, proc.stderr
-    assert len(list(tmp_path.rglob(".*.tmp"))) == 1  # the orphan temp file
+    assert len(list(tmp_path.rglob(".*.tmp"))) == 2  # the orphan Parquet temp file and journal temp file
     assert read_btc(store).height == 2  # readers ignore it
     assert store.connect().execute("select count(*) from ohlcv").fetchone() == (2,)
     result = store.write("ohlcv", candles(list(range(2, 50))), source="rerun")

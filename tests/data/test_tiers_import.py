@@ -75,7 +75,7 @@ def test_versions_accumulate_in_the_store(tmp_path: Path) -> None:
     path = write(tmp_path, BINANCE)
     import_tiers(store, path, effective_from="2022-01-01")
     again = import_tiers(store, path, effective_from="2022-01-01")
-    assert again.write.rows_added == 0 and again.write.rows_replaced == 3
+    assert (again.write.rows_added, again.write.rows_replaced, again.write.rows_unchanged) == (0, 0, 3)
     import_tiers(store, path, effective_from="2023-01-01")
     frame = store.read("risk_tiers", exchange="binanceusdm", symbol="BTC/USDT:USDT")
     assert frame.height == 6 and frame["effective_from"].n_unique() == 2

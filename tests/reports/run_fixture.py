@@ -318,7 +318,24 @@ def write_run_dir(path: Path, *, n_bars: int = 1_500, interval_ms: int = HOUR_MS
         "summary": summary,
         "created_at": "2024-06-01T00:00:00Z",
     }
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    seal_run_dir(path, manifest)
     return RunFixture(path=path, n_bars=n, liquidation_ts=[int(r["ts"]) for r in liqs],
                       n_trades=len(trades), n_fills=len(fills), n_funding=len(funding),
                       summary=summary)
+
+
+def seal_run_dir(path: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` with the run-folder format and the record of every table in ``path``
+    (as ``RunResult.write`` does), so the folder reads as a complete run."""
+    from backtest.runfolder import RUN_FORMAT, RUN_FORMAT_VERSION, file_record
+
+    manifest = {**manifest, "format": {"name": RUN_FORMAT, "version": RUN_FORMAT_VERSION},
+                "files": {p.name: file_record(p) for p in sorted(path.glob("*.parquet"))}}
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def reseal_run_dir(path: Path) -> None:
+    """Record the folder's tables as they are now, keeping the rest of its manifest (a test
+    that edits a table on purpose stands for a writer that wrote it so)."""
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    seal_run_dir(path, {k: v for k, v in manifest.items() if k not in ("format", "files")})

@@ -14,6 +14,8 @@ from reports.html import plotly_js
 from reports.rundir import RunDirError, load_run
 from reports.sections import attribution_values, compute_metrics
 from tests.reports.conftest import XSS
+from tests.reports.run_fixture import reseal_run_dir, seal_run_dir
+
 
 REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
@@ -160,12 +162,11 @@ def test_equity_table_with_ms_integers_is_accepted(demo_run, tmp_path):
     shutil.copytree(demo_run.path, path)
     eq = pl.read_parquet(path / "equity.parquet")
     eq.with_columns(pl.col("ts").dt.epoch("ms")).write_parquet(path / "equity.parquet")
+    reseal_run_dir(path)  # a writer that wrote integer times (recorded as such in its manifest)
     assert write_report(path).is_file()
 
 
 def test_minimal_run_dir_with_only_equity_and_manifest(demo_run, tmp_path):
-    import json
-
     path = tmp_path / "flat"
     path.mkdir()
     eq = pl.read_parquet(demo_run.path / "equity.parquet").head(50).with_columns(
@@ -173,7 +174,7 @@ def test_minimal_run_dir_with_only_equity_and_manifest(demo_run, tmp_path):
         gross_notional=pl.lit(0.0), margin_ratio=pl.lit(0.0), position_qty=pl.lit(0.0),
         liquidation_price=pl.lit(None, pl.Float64), distance_to_liquidation=pl.lit(None, pl.Float64))
     eq.write_parquet(path / "equity.parquet")
-    (path / "manifest.json").write_text(json.dumps({"config": {"initial_balance": 10_000.0}}))
+    seal_run_dir(path, {"config": {"initial_balance": 10_000.0}})
     page = write_report(path).read_text(encoding="utf-8")
     assert "No liquidations." in page and "No trades." in page and "No rejected orders." in page
     assert page.count('class="plotly-figure"') == 4  # no funding chart

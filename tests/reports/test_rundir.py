@@ -8,12 +8,14 @@ import polars as pl
 import pytest
 
 from reports.rundir import RunDirError, load_run
+from tests.reports.run_fixture import reseal_run_dir
 
 
 def _copy(demo_run, tmp_path):
     target = tmp_path / "run"
     shutil.copytree(demo_run.path, target)
     return target
+
 
 
 def test_load_reads_every_table(demo_run):
@@ -30,6 +32,7 @@ def test_optional_tables_may_be_absent(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     for name in ("funding", "rejections", "bars", "orders"):
         (path / f"{name}.parquet").unlink()
+    reseal_run_dir(path)  # tables the manifest does not record are optional
     run = load_run(path)
     assert run.funding.height == 0 and "payment" in run.funding.columns
     assert run.bars is None
@@ -51,6 +54,7 @@ def test_missing_columns_are_listed(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     pl.read_parquet(path / "liquidations.parquet").drop("bad_debt").write_parquet(
         path / "liquidations.parquet")
+    reseal_run_dir(path)
     with pytest.raises(RunDirError, match=r"missing \['bad_debt'\]"):
         load_run(path)
 
@@ -58,7 +62,10 @@ def test_missing_columns_are_listed(demo_run, tmp_path):
 def test_corrupt_parquet_and_manifest(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     (path / "fills.parquet").write_bytes(b"not parquet")
-    with pytest.raises(RunDirError, match="unreadable"):
+    with pytest.raises(RunDirError, match="fills.parquet: 11 bytes, the manifest records"):
+        load_run(path)
+    reseal_run_dir(path)  # a corrupt file recorded as such still gets a clear message
+    with pytest.raises(RunDirError, match="fills.parquet: expected a readable Parquet file"):
         load_run(path)
     path2 = _copy(demo_run, tmp_path / "b")
     (path2 / "manifest.json").write_text("{oops", encoding="utf-8")
@@ -69,6 +76,7 @@ def test_corrupt_parquet_and_manifest(demo_run, tmp_path):
 def test_unsorted_equity_is_rejected(demo_run, tmp_path):
     path = _copy(demo_run, tmp_path)
     pl.read_parquet(path / "equity.parquet").reverse().write_parquet(path / "equity.parquet")
+    reseal_run_dir(path)
     with pytest.raises(RunDirError, match="unsorted"):
         load_run(path)
 
