@@ -41,7 +41,9 @@ __all__ = ["RunLoop", "run_backtest"]
 
 
 class _Columns(dict):
-    """Feature columns converted to Python lists on first use (cheap per-bar reads)."""
+    """Feature columns made cheap to read per bar, on first use: a float64 or int64 column
+    without nulls as a memoryview of its buffer (indexing gives the same Python number as a
+    list, without a list of every bar), any other as a Python list."""
 
     def __init__(self, frame: pl.DataFrame) -> None:
         super().__init__()
@@ -50,7 +52,11 @@ class _Columns(dict):
     def __missing__(self, key: str) -> list:
         if key not in self._frame.columns:
             raise KeyError(key)
-        values = self._frame.get_column(key).to_list()
+        column = self._frame.get_column(key)
+        if column.dtype in (pl.Float64, pl.Int64) and not column.null_count():
+            values = memoryview(np.ascontiguousarray(column.to_numpy()))
+        else:
+            values = column.to_list()
         self[key] = values
         return values
 
