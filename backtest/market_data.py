@@ -317,6 +317,13 @@ class MarketData:
         start_ms = int(first.ts[0]) if len(first) else None
         venue_tiers, venue_markets = _venue_defaults(exchange, symbols, tiers, markets, start_ms,
                                                      warnings)
+        end_ms = int(first.ts[-1]) + interval if len(first) else None
+        market_versions = dict(market_versions or {})
+        for symbol in symbols:  # built-in specs: their later dated versions apply as stored ones do
+            if not (markets and symbol in markets) and symbol not in market_versions:
+                later = _built_in_versions(exchange, symbol, venue_markets[symbol], start_ms, end_ms)
+                if later:
+                    market_versions[symbol] = later
         return cls(symbols=symbols, timeframe=timeframe, interval_ms=interval, bars=converted,
                    frames=frames, funding=fund, detail=detail, detail_timeframe=detail_timeframe,
                    tiers=venue_tiers, markets=venue_markets, exchange=exchange,
@@ -396,6 +403,31 @@ def _market_versions(versions: Mapping[str, Sequence[Any]] | None, symbols: Sequ
         if specs:
             out[symbol] = specs
     return out
+
+
+def _built_in_versions(exchange: str, symbol: str, first: Any, start_ms: int | None,
+                       end_ms: int | None) -> tuple[Any, ...]:
+    """The venue's built-in market spec versions (spec rows, fee and clearance-fee versions)
+    taking effect in ``(start_ms, end_ms)``, each the spec ``default_market`` gives at its date."""
+    if start_ms is None or end_ms is None:
+        return ()
+    from backtest.venues.defaults import _ms, clearance_fee_schedule, default_market, venue_data
+    from backtest.venues.errors import VenueError
+
+    try:
+        data = venue_data(exchange)
+        instants = {_ms(row["effective_from"]) for row in data.markets.get(symbol, ())}
+        instants |= {int(v.effective_from) for v in data.fees.versions}
+        instants |= {int(v.effective_from) for v in clearance_fee_schedule(exchange, symbol).versions}
+    except VenueError:  # no built-in data for it: nothing dated to apply
+        return ()
+    out, previous = [], first
+    for t in sorted(t for t in instants if start_ms < t < end_ms):
+        spec = default_market(exchange, symbol, t)
+        if spec != previous:
+            out.append(spec)
+            previous = spec
+    return tuple(out)
 
 
 def _venue_defaults(exchange: str, symbols: Sequence[str], tiers: Mapping[str, Any] | None,

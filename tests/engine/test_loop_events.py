@@ -139,3 +139,37 @@ def test_market_versions_at_or_before_the_first_bar_are_refused(btc_data: Market
     with pytest.raises(MarketDataError, match="after the first bar"):
         MarketData.from_frames({BTC: btc_data.frames[BTC]}, None, timeframe="1m", markets={BTC: spec},
                                market_versions={BTC: [dataclasses.replace(spec, effective_from=int(btc_data.ts[0]))]})
+
+
+def test_a_stored_markets_row_inside_the_run_applies_from_its_date(btc_data: MarketData, tmp_path) -> None:
+    import polars as pl
+
+    from data_loaders.store import MarketStore
+
+    store = MarketStore(tmp_path / "store")
+    frame = btc_data.frames[BTC]
+    common = {"exchange": "binanceusdm", "symbol": BTC, "timeframe": "1m"}
+    store.write("ohlcv", frame.select("ts", "open", "high", "low", "close", "volume").with_columns(
+        price_type=pl.lit("last"), **{k: pl.lit(v) for k, v in common.items()}), source="test")
+    store.write("ohlcv", frame.select("ts", *[pl.col(f"mark_{c}").alias(c) for c in ("open", "high", "low", "close")],
+                                      volume=pl.lit(None, dtype=pl.Float64)).with_columns(
+        price_type=pl.lit("mark"), **{k: pl.lit(v) for k, v in common.items()}), source="test")
+    spec = btc_data.markets[BTC]
+    change = int(btc_data.ts[len(btc_data) // 3]) + 30_000  # inside a bar: applies at the next open
+    row = {"exchange": "binanceusdm", "symbol": BTC, "base": "BTC", "quote": "USDT", "settle": "USDT",
+           "contract_type": "linear", "contract_size": 1.0, "tick_size": spec.tick_size, "lot_size": spec.lot_size,
+           "min_qty": spec.min_qty, "min_notional": spec.min_notional, "maker_fee": spec.maker_fee,
+           "taker_fee": spec.taker_fee, "liquidation_fee_rate": spec.liquidation_fee_rate}
+    store.write("markets", pl.DataFrame([{**row, "effective_from": int(btc_data.ts[0]) - 86_400_000},
+                                         {**row, "effective_from": change, "taker_fee": 0.002}]).with_columns(
+        pl.col("effective_from").cast(pl.Datetime("ms", "UTC"))), source="test")
+    data = MarketData.from_store(store, exchange="binanceusdm", symbols=[BTC], timeframe="1m")
+    assert data.markets[BTC].taker_fee == spec.taker_fee
+    assert [(v.effective_from, v.taker_fee) for v in data.market_versions[BTC]] == [(change, 0.002)]
+    assert any("applies each from the first bar open" in w for w in data.quality_warnings)
+    result = run_backtest(data, SignalStrategy(flips(len(data), 9)), config=RunConfig(leverage=3.0))
+    fills = result.fills.filter(result.fills["liquidity"] == "taker")
+    rate = (fills["fee"] / (fills["qty"] * fills["price"])).to_numpy()
+    after = (fills["ts"].dt.epoch("ms") > change).to_numpy()
+    assert after.any() and (~after).any()
+    assert np.allclose(rate[~after], spec.taker_fee) and np.allclose(rate[after], 0.002)
