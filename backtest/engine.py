@@ -2,15 +2,19 @@
 
 Phase order of one strategy bar ``i`` (docs/engine.md):
 
-1. **bar-open events**: funding settlements stamped at the bar's open (on the positions held
-   at that instant) and tier-table versions taking effect;
+1. **bar-open events**: the event sources' events at the bar's open (``backtest.events``):
+   funding settlements (on the positions held at that instant), tier-table and market-spec
+   versions taking effect, a caller's sources (collateral repricing, ADL injections);
 2. **fills**: orders placed at the previous close fill at this bar's open tick;
 3. **path**: the intrabar walk (stop/limit triggers on the last price, liquidation triggers on
    the mark price, funding stamped inside the bar), skipped when no threshold lies inside
-   the bar's ranges (range gating; identical results);
+   the bar's ranges (the gate, ``backtest.gate``; identical results);
 4. **marking**: the bar's close values the account (done after the loop, vectorized, from
    the journal's snapshots);
 5. **strategy**: ``on_bar`` sees the closed bar and places orders for the next tick.
+
+The phases are one method (:meth:`RunLoop.step`) and one schedule drives it on both paths
+(:meth:`RunLoop.run_bars`; docs/engine.md).
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from backtest.context import Context, Hooks
 from backtest.errors import StrategyError
 from backtest.events import FundingSource, MarketVersions, TierVersions, schedule_events
 from backtest.funding import FundingSchedule
-from backtest.gate import Gate, block_extremes
+from backtest.gate import bar_gate
 from backtest.intrabar import IntrabarWalker
 from backtest.liquidation import Liquidator
 from backtest.market_data import MarketData
@@ -180,41 +184,11 @@ class RunLoop:
 
     def build_gates(self) -> None:
         """The run's :class:`~backtest.gate.Gate` over each strategy bar's mark and last ranges
-        (widened by the detail candles and trade ticks inside the bar when the data has them).
+        (widened by the detail candles and trade ticks inside the bar; ``gate.bar_gate``).
 
-        Sets ``gate``.
+        Sets ``gate`` (and binds ``gate_hit`` and the book's ``pending`` list for the step).
         """
-        data = self.data
-        ranges, blocks = [], []
-        for s, symbol in enumerate(data.symbols):
-            bars = data.bars[symbol]
-            arrays = [bars.mark_low, bars.mark_high, bars.low, bars.high]
-            own = True
-            if data.detail is not None:
-                own = False
-                detail = data.detail[symbol]
-                lo, hi = self.walker.d_lo, self.walker.d_hi
-                starts = np.asarray(lo)
-                nonempty = np.asarray(hi) > starts
-                clipped = np.minimum(starts, len(detail) - 1)
-                agg = [np.minimum.reduceat(detail.mark_low, clipped), np.maximum.reduceat(detail.mark_high, clipped),
-                       np.minimum.reduceat(detail.low, clipped), np.maximum.reduceat(detail.high, clipped)]
-                arrays = [np.where(nonempty, np.minimum(a, g) if k % 2 == 0 else np.maximum(a, g), a)
-                          for k, (a, g) in enumerate(zip(arrays, agg))]
-            if data.trades is not None:
-                trades = data.trades[symbol]
-                lo, hi = self.walker.t_lo, self.walker.t_hi
-                if trades.ts.size:
-                    starts = np.minimum(np.asarray(lo), trades.ts.size - 1)
-                    nonempty = np.asarray(hi) > np.asarray(lo)
-                    tmin = np.minimum.reduceat(trades.price, starts)
-                    tmax = np.maximum.reduceat(trades.price, starts)
-                    arrays[2] = np.where(nonempty, np.minimum(arrays[2], tmin), arrays[2])
-                    arrays[3] = np.where(nonempty, np.maximum(arrays[3], tmax), arrays[3])
-            arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
-            ranges.append(arrays)
-            blocks.append(_mark_blocks(data, s, arrays[0], arrays[1]) if own else None)
-        self.gate = Gate(self.st, ranges, None if any(b is None for b in blocks) else blocks)
+        self.gate = bar_gate(self.st, self.data, self.walker)
         self.gate_hit = self.gate.hit  # bound once: the step asks it on every visited bar
         self.pending = self.st.book.pending  # the book's pending list (never replaced)
 
@@ -421,21 +395,6 @@ class RunLoop:
             "detail_timeframe": data.detail_timeframe,
         }
         return RunResult(summary=summary, builders=builders, manifest=manifest)
-
-
-def _mark_blocks(data: MarketData, s: int, low: np.ndarray, high: np.ndarray) -> tuple[tuple, tuple]:
-    """:func:`~backtest.gate.block_extremes` of symbol ``s``'s mark ranges, cached on ``data``.
-
-    Like the funding maps, they depend only on the market data: runs sharing it compute them
-    once (read-only tuples; the entry is rebuilt if the arrays were replaced).
-    """
-    cache = data.__dict__.setdefault("_run_cache", {})
-    hit = cache.get(("mark_blocks", s))
-    if hit is not None and hit[0] is low and hit[1] is high:
-        return hit[2]
-    blocks = (block_extremes(low, lowest=True), block_extremes(high, lowest=False))
-    cache[("mark_blocks", s)] = (low, high, blocks)
-    return blocks
 
 
 def _market_record(symbol: str, spec: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["BLOCK_SHIFT", "Gate", "block_extremes"]
+__all__ = ["BLOCK_SHIFT", "Gate", "bar_gate", "block_extremes"]
 
 #: Bars per block of :func:`block_extremes` (as a shift: 64 bars).
 BLOCK_SHIFT = 6
@@ -142,3 +142,53 @@ def _first(hit: np.ndarray, i: int, end: int) -> int:
     """``i`` plus the first True position of ``hit`` (a window starting at ``i``), else ``end``."""
     k = int(hit.argmax())
     return i + k if hit[k] else end
+
+
+def bar_gate(state: Any, data: Any, walker: Any) -> Gate:
+    """The gate of a run's strategy bars: per symbol the bars' mark and last ranges, widened by
+    the detail candles (``walker.d_lo`` / ``d_hi``) and trade ticks (``walker.t_lo`` /
+    ``t_hi``) inside each bar when the data has them."""
+    ranges, blocks = [], []
+    for s, symbol in enumerate(data.symbols):
+        bars = data.bars[symbol]
+        arrays = [bars.mark_low, bars.mark_high, bars.low, bars.high]
+        own = True
+        if data.detail is not None:
+            own = False
+            detail = data.detail[symbol]
+            starts = np.asarray(walker.d_lo)
+            nonempty = np.asarray(walker.d_hi) > starts
+            clipped = np.minimum(starts, len(detail) - 1)
+            agg = [np.minimum.reduceat(detail.mark_low, clipped), np.maximum.reduceat(detail.mark_high, clipped),
+                   np.minimum.reduceat(detail.low, clipped), np.maximum.reduceat(detail.high, clipped)]
+            arrays = [np.where(nonempty, np.minimum(a, g) if k % 2 == 0 else np.maximum(a, g), a)
+                      for k, (a, g) in enumerate(zip(arrays, agg))]
+        if data.trades is not None:
+            trades = data.trades[symbol]
+            if trades.ts.size:
+                starts = np.minimum(np.asarray(walker.t_lo), trades.ts.size - 1)
+                nonempty = np.asarray(walker.t_hi) > np.asarray(walker.t_lo)
+                tmin = np.minimum.reduceat(trades.price, starts)
+                tmax = np.maximum.reduceat(trades.price, starts)
+                arrays[2] = np.where(nonempty, np.minimum(arrays[2], tmin), arrays[2])
+                arrays[3] = np.where(nonempty, np.maximum(arrays[3], tmax), arrays[3])
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
+        ranges.append(arrays)
+        blocks.append(_mark_blocks(data, s, arrays[0], arrays[1]) if own else None)
+    return Gate(state, ranges, None if any(b is None for b in blocks) else blocks)
+
+
+def _mark_blocks(data: Any, s: int, low: np.ndarray, high: np.ndarray) -> tuple[tuple, tuple]:
+    """:func:`block_extremes` of symbol ``s``'s own mark ranges, cached on ``data``.
+
+    Like the funding maps, they depend only on the market data: runs sharing it compute them
+    once (read-only tuples; the entry is rebuilt if the arrays were replaced).
+    """
+    cache = data.__dict__.setdefault("_run_cache", {})
+    hit = cache.get(("mark_blocks", s))
+    if hit is not None and hit[0] is low and hit[1] is high:
+        return hit[2]
+    blocks = (block_extremes(low, lowest=True), block_extremes(high, lowest=False))
+    cache[("mark_blocks", s)] = (low, high, blocks)
+    return blocks
+
