@@ -33,9 +33,7 @@ START_MS = 1_672_531_200_000  # 2023-01-01 UTC
 MINUTE = 60_000
 CASES = {"1y": (1, 525_600, "sma_cross"), "4y": (1, 4 * 525_600, "sma_cross"),
          "20x1y": (20, 525_600, "hold")}
-#: Slow enough averages that the account keeps trading for four years of a random walk (with
-#: SMA(50/200) the fees of ~3,300 flips a year bleed it dry, and every later bar's order is
-#: refused: the orders table would be measured, not the run).
+#: Averages of a few hundred flips a year (SMA(50/200) flips ~3,300 times a year on the walk).
 SMA_PARAMS = {"fast": 300, "slow": 1200}
 
 
@@ -92,9 +90,9 @@ def child(case: str, folder: Path, write: bool) -> None:
         funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
         timeframe="1m", tiers={n: tiers for n in names},
         markets={n: dataclasses.replace(spec, symbol=n) for n in names})
-    # a large balance keeps the account trading all along (a bled account whose every order
-    # is refused would measure the orders table instead)
-    config = RunConfig(initial_balance=1_000_000.0 * symbols, leverage=1.0,
+    # no fees or slippage: the account keeps trading all along (one bled by fees refuses every
+    # later order, and the orders table would be measured instead of the run)
+    config = RunConfig(initial_balance=1_000_000.0 * symbols, leverage=2.0, fees=(0.0, 0.0), slippage="none",
                        margin_mode="cross" if symbols > 1 else "isolated")
     result = run_backtest(data, strategy, params=SMA_PARAMS if strategy == "sma_cross" else None,
                           config=config)
