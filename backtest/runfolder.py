@@ -17,7 +17,6 @@ import ctypes
 import ctypes.util
 import errno
 import functools
-import hashlib
 import json
 import os
 import re
@@ -47,11 +46,9 @@ class RunFolderError(EngineError, ValueError):
 # ---------------------------------------------------------------------------- reading
 def file_record(path: Path, *, rows: int | None = None) -> dict[str, Any]:
     """Size (bytes), sha256 and, when given, row count of one file, as the manifest records."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    record: dict[str, Any] = {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    from data_loaders.store_io import sha256_file
+
+    record: dict[str, Any] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     if rows is not None:
         record["rows"] = int(rows)
     return record
@@ -298,8 +295,6 @@ def _remove_stale_partials(target: Path) -> None:
 
 def _fsync(path: Path) -> None:
     # a rename is durable only after the data it points to is on disk
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from data_loaders.store_io import fsync_path
+
+    fsync_path(path)

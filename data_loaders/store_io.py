@@ -41,16 +41,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fsync_dir(directory: Path) -> None:
-    """fsync a folder so a rename or unlink in it is durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file (its bytes are on disk before a rename points to them) or a folder (a
+    rename or unlink in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -68,7 +61,7 @@ def stage_parquet(frame: pl.DataFrame, target: Path) -> tuple[Path, str]:
     tmp = temp_name(target)
     try:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
-        _fsync_file(tmp)
+        fsync_path(tmp)
         return tmp, sha256_file(tmp)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -77,9 +70,9 @@ def stage_parquet(frame: pl.DataFrame, target: Path) -> tuple[Path, str]:
 
 
 def _commit(tmp: Path, target: Path) -> None:
-    _fsync_file(tmp)
+    fsync_path(tmp)
     os.replace(tmp, target)
-    fsync_dir(target.parent)
+    fsync_path(target.parent)
 
 
 def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> str:
@@ -87,7 +80,7 @@ def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> str:
     tmp, digest = stage_parquet(frame, target)
     try:
         os.replace(tmp, target)
-        fsync_dir(target.parent)
+        fsync_path(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -162,14 +155,14 @@ def _apply(root: Path, journal: dict) -> None:
         if tmp_rel is None:
             if target.exists():
                 target.unlink()
-                fsync_dir(target.parent)
+                fsync_path(target.parent)
             _prune_empty(target.parent, root)
         elif (root / tmp_rel).exists():  # already moved when a replay was itself interrupted
             os.replace(root / tmp_rel, target)
-            fsync_dir(target.parent)
+            fsync_path(target.parent)
     atomic_write_text(json.dumps(journal["manifest"], indent=1, sort_keys=True), root / MANIFEST)
     (root / JOURNAL).unlink()
-    fsync_dir(root)
+    fsync_path(root)
 
 
 def _prune_empty(folder: Path, root: Path) -> None:

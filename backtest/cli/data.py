@@ -13,6 +13,7 @@ import typer
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
+from backtest.cli.output import labelled
 
 StoreOption = Annotated[Optional[Path], typer.Option(
     "--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
@@ -67,14 +68,12 @@ def ls(store: StoreOption = None,
 
 def _note_strays(market_store) -> None:
     """Print a note naming files in the store that the store did not write (they are ignored)."""
-    from rich.markup import escape
-
     strays = market_store.strays()
     if strays:
         shown = ", ".join(p.relative_to(market_store.root).as_posix() for p in strays[:5])
         more = f" and {len(strays) - 5} more" if len(strays) > 5 else ""
-        _console().print(f"[yellow]note:[/] {len(strays)} file(s) in the store were not written by margincall "
-                         f"and are ignored: {escape(shown)}{more}; move them out of {escape(str(market_store.root))}",
+        _console().print(labelled("note:", "yellow", f"{len(strays)} file(s) in the store were not written by "
+                                  f"margincall and are ignored: {shown}{more}; move them out of {market_store.root}"),
                          highlight=False, soft_wrap=True)
 
 
@@ -127,7 +126,6 @@ def query(sql: Annotated[str, typer.Argument(help="A SELECT over the views ohlcv
     file access is limited to the store folder. Save a result with --out.
     """
     import duckdb
-    from rich.markup import escape
     from rich.table import Table
 
     from data_loaders.catalog import run_read_only
@@ -144,18 +142,18 @@ def query(sql: Annotated[str, typer.Argument(help="A SELECT over the views ohlcv
             return
         if out is not None:
             rows_written = _write_result(cursor, out, market_store, overwrite)
-            _console().print(f"wrote {rows_written:,} rows to {escape(str(out))}", highlight=False)
+            _console().print(f"wrote {rows_written:,} rows to {out}", highlight=False)
             return
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchmany(max_rows + 1)
     except DataError as exc:
-        raise _fail(escape(str(exc))) from None
+        raise _fail(str(exc)) from None
     except duckdb.Error as exc:
-        raise _fail(escape(f"query failed: {exc}\nviews: ohlcv, funding, risk_tiers, markets, trades "
-                           "(see `margincall data ls`); `data query` only reads the store")) from None
-    table = Table(*(escape(c) for c in columns))
+        raise _fail(f"query failed: {exc}\nviews: ohlcv, funding, risk_tiers, markets, trades "
+                    "(see `margincall data ls`); `data query` only reads the store") from None
+    table = Table(*columns)
     for row in rows[:max_rows]:
-        table.add_row(*("NULL" if v is None else escape(str(v)) for v in row))
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
     console = _console()
     console.print(table)
     if len(rows) > max_rows:
@@ -221,7 +219,6 @@ def import_(
     replace: Annotated[bool, typer.Option("--replace", help="Let the file change stored rows with different values (refused without it).")] = False,
 ) -> None:
     """Import files into the store (atomic per file; identical rows are kept, rows that would change stored ones need --replace)."""
-    from rich.markup import escape
     from rich.progress import Progress
 
     from data_loaders.errors import DataError
@@ -242,17 +239,17 @@ def import_(
                 result = _import_one(market_store, path, options, strict=not lenient, replace=replace)
             except DataError as exc:
                 failures += 1
-                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+                console.print(labelled("error:", "bold red", str(exc)), highlight=False, soft_wrap=True)
             else:
                 w = result.write
-                console.print(
-                    f"[green]imported[/] {path.name}: {result.dataset} {result.exchange} {result.symbol}"
+                console.print(labelled(
+                    "imported", "green", f"{path.name}: {result.dataset} {result.exchange} {result.symbol}"
                     f"{' ' + result.timeframe if result.timeframe else ''}"
                     f"{' ' + result.price_type if result.price_type else ''}: {result.rows_read:,} rows read, "
                     f"{w.rows_added:,} added, {w.rows_replaced:,} replaced, {w.rows_unchanged:,} unchanged, "
-                    f"{w.rows_dropped:,} dropped", highlight=False)
+                    f"{w.rows_dropped:,} dropped"), highlight=False)
                 for warning in result.warnings:
-                    console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+                    console.print(labelled("  warning:", "yellow", warning), highlight=False, soft_wrap=True)
             progress.advance(task)
     if failures:
         console.print(f"{failures} of {len(paths)} file(s) failed; the store keeps everything else.")
@@ -283,13 +280,13 @@ def validate(
     errors = sum(len(r.errors) for r in reports) + len(problems)
     warnings = sum(len(r.issues) - len(r.errors) for r in reports)
     for report in reports:
-        status = "[green]ok[/]" if not report.issues else "[red]errors[/]" if report.errors else "[yellow]warnings[/]"
-        console.print(f"{status} {report.subject}: {report.rows:,} rows", highlight=False)
+        status = ("ok", "green") if not report.issues else ("errors", "red") if report.errors else ("warnings", "yellow")
+        console.print(labelled(*status, f"{report.subject}: {report.rows:,} rows"), highlight=False)
         for issue in report.issues:
             console.print(f"   {issue.severity}: {issue.describe(row_word=report.row_word)}", highlight=False,
                           soft_wrap=True)
     for problem in problems:
-        console.print(f"[red]checksum[/] {problem}", highlight=False)
+        console.print(labelled("checksum", "red", problem), highlight=False)
     if not reports:
         console.print(f"nothing stored matches in {market_store.root}")
     console.print(f"{len(reports)} partition(s) checked: {errors} error(s), {warnings} warning(s)")
@@ -309,8 +306,6 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", help="Really remove (without it: a dry run listing what would go).")] = False,
 ) -> None:
     """Remove stored rows of one market (a dry run unless --yes); undoes a bad import."""
-    from rich.markup import escape
-
     from data_loaders.errors import DataError
     from data_loaders.schemas import get_schema
 
@@ -322,20 +317,20 @@ def rm(
         result = market_store.remove(dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
                                      price_type=price_type, start=start, end=end, dry_run=not yes)
     except DataError as exc:
-        raise _fail(escape(str(exc))) from None
+        raise _fail(str(exc)) from None
     console = _console()
     what = " ".join(v for v in (dataset, exchange, symbol, timeframe, price_type) if v)
     span = f" from {start or 'the first row'} to {end or 'the last row'}"
     if not result.files:
-        console.print(escape(f"nothing stored matches {what}{span} in {market_store.root}; nothing to remove "
-                             "(see `margincall data ls`)"), highlight=False)
+        console.print(f"nothing stored matches {what}{span} in {market_store.root}; nothing to remove "
+                      "(see `margincall data ls`)", highlight=False)
         raise typer.Exit(1)
     verb = "would remove" if result.dry_run else "removed"
     for path, removed, kept in result.files:
         rel = path.relative_to(market_store.root).as_posix()
         tail = "the whole file" if kept == 0 else f"{kept:,} rows kept"
-        console.print(f"  {escape(rel)}: {verb} {removed:,} rows ({tail})", highlight=False)
-    console.print(escape(f"{verb} {result.rows_removed:,} rows of {what}{span} in {len(result.files)} file(s)"),
+        console.print(f"  {rel}: {verb} {removed:,} rows ({tail})", highlight=False)
+    console.print(f"{verb} {result.rows_removed:,} rows of {what}{span} in {len(result.files)} file(s)",
                   highlight=False)
     if result.dry_run:
         console.print("dry run: nothing was changed; add --yes to remove them", highlight=False)

@@ -27,6 +27,7 @@ def demo(
 ) -> None:
     """Run the built-in strategies at 2-50x through a synthetic crash and write the reports."""
     from backtest.cli.output import console as output_console
+    from backtest.cli.output import styled
     from rich.table import Table
 
     console = output_console()
@@ -47,7 +48,7 @@ def demo(
             f"{summary['bad_debt']:.2f}",
         )
     console.print(table)
-    console.print(f"Comparison report: [bold]{(out / 'comparison.html').resolve()}[/bold]")
+    console.print("Comparison report:", styled(str((out / "comparison.html").resolve()), "bold"))
 
 
 def run_demo(*, out: Path, seed: int = 7, log=print) -> list[tuple[str, dict]]:

@@ -86,6 +86,7 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
               client_factory: ClientFactory | None = None) -> None:
     """Body of ``margincall data fetch`` (prints progress and a summary; exits 1 on errors)."""
     from backtest.cli.output import console as output_console
+    from backtest.cli.output import print_error
 
     from data_loaders.ccxt_fetch import FetchRequest, RetryPolicy, fetch_to_store
     from data_loaders.errors import DataError
@@ -95,8 +96,8 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
     for flag, value in (("--exchange", exchange), ("--timeframe", timeframe), ("--since", since),
                         ("--until", until), ("--what", what)):
         if value is not None and not value.strip():  # an empty name is a mistake, never "the default"
-            console.print(f"[red]error:[/red] {flag} {value!r}: expected a value, found an empty string; give "
-                          "one or leave the option out to use the default", highlight=False, soft_wrap=True)
+            print_error(f"{flag} {value!r}: expected a value, found an empty string; give one or leave the "
+                        "option out to use the default")
             raise typer.Exit(1)
     try:
         request = FetchRequest(
@@ -112,7 +113,7 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
                                     retry=RetryPolicy(max_tries=max_tries), progress=progress,
                                     strict=not lenient)
     except DataError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(1) from None
     _print_report(console, report, root)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,51 +13,25 @@ import typer
 PIPE_WIDTH = 160
 
 
-#: The one markup form still read from plain strings, for the call sites written before the
-#: console stopped reading markup: a whole word-delimited ``[STYLE]text[/]`` (or ``[/STYLE]``)
-#: with STYLE from the project's palette and no bracket inside ``text``, e.g.
-#: ``"[green]imported[/] x.csv"``. Every other bracket is literal text, so ``BTC[/]``,
-#: ``[runn]``, ``[[crash]]`` and ``a[bold]b[/]c`` print as they are. New code passes
-#: :func:`styled`/:func:`labelled` instead; once no call site uses the form, this pattern goes.
-LEGACY_SPAN = re.compile(r"(?:(?<=\s)|^)\[(bold red|bold|red|green|yellow|dim)\]([^\[\]]*)\[/(?:\1)?\](?=\s|$)")
-
-
 def console(*, stderr: bool = False) -> Any:
     """A ``rich.console.Console`` on stdout (or stderr), wide when not writing to a terminal.
 
     Markup is off: a string is printed as it is, so user text such as ``BTC[/]`` or
     ``[[crash]]`` can neither crash the print nor vanish from it (rich would read it as
     markup, even when a caller passes ``markup=True``). Style comes only from the project's
-    own code, through :func:`styled`, :func:`labelled` or a ``style=`` argument (and the
-    :data:`LEGACY_SPAN` labels).
+    own code, through :func:`styled`, :func:`labelled` or a ``style=`` argument.
     """
     from rich.console import Console
 
     class _ProjectConsole(Console):
         def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 - rich's name
             kwargs.pop("markup", None)
-            super().print(*(_legacy_spans(o) if isinstance(o, str) else o for o in objects), **kwargs)
+            super().print(*objects, **kwargs)
 
     stream = sys.stderr if stderr else sys.stdout
     interactive = hasattr(stream, "isatty") and stream.isatty()
     width = None if interactive or os.environ.get("COLUMNS") else PIPE_WIDTH
     return _ProjectConsole(stderr=stderr, width=width, markup=False)
-
-
-def _legacy_spans(text: str) -> Any:
-    """``text`` with its :data:`LEGACY_SPAN` labels styled and everything else literal."""
-    if LEGACY_SPAN.search(text) is None:
-        return text  # a plain string: printed literally (markup is off), highlighted as before
-    from rich.text import Text
-
-    out = Text()
-    end = 0
-    for match in LEGACY_SPAN.finditer(text):
-        out.append(text[end:match.start()])
-        out.append(match.group(2), style=match.group(1))
-        end = match.end()
-    out.append(text[end:])
-    return out
 
 
 def styled(text: str, style: str) -> Any:

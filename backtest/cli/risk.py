@@ -11,11 +11,11 @@ import typer
 
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
+from backtest.cli.output import labelled, styled
 from backtest.cli.output import open_store as _store
 from backtest.cli.output import option_value as _value
 from backtest.cli.output import parse_params
 from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings, run_config
-from rich.markup import escape
 
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
@@ -89,15 +89,14 @@ def _ms(text: str | None) -> int | None:
 
 
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     columns = [c for c in (columns or frame.columns) if c in frame.columns]
-    table = Table(title=escape(title))
+    table = Table(title=title)
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[escape(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns])
+        table.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns])
     _console().print(table)
 
 
@@ -153,7 +152,7 @@ def replay(
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
     for message in outcome.missing:
-        _console().print(f"[yellow]missing data:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        _console().print(labelled("missing data:", "yellow", message), highlight=False, soft_wrap=True)
     if outcome.table.height == 0:
         raise _fail("no crash window could be replayed (see the missing-data messages above)")
     print_data_warnings(outcome.warnings)
@@ -162,13 +161,13 @@ def replay(
                   "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     if out:
         outcome.table.write_parquet(out)
-        _console().print(f"wrote {escape(str(out))}")
+        _console().print(f"wrote {out}")
     if html:
         from backtest.risk import report_sections as rs
 
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
             ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
-        _console().print(f"wrote {escape(str(html))}")
+        _console().print(f"wrote {html}")
 
 
 def stress(
@@ -221,7 +220,7 @@ def stress(
                                        ("stress-map", "Total return by scenario and leverage",
                                         lambda t: rs.sweep_heatmap_section(table, x="leverage", y="scenario",
                                                                            value="total_return", title=t))])
-        _console().print(f"wrote {escape(str(html))}")
+        _console().print(f"wrote {html}")
 
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
@@ -280,9 +279,9 @@ def mc(
         table = study.table(horizon_ms)
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
-    _console().print(escape(f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+    _console().print((f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                                                           for k, v in fitted.describe().items())), highlight=False)
-    _console().print(escape(f"tiers: {tiers.label}"), highlight=False)
+    _console().print(f"tiers: {tiers.label}", highlight=False)
     _print_frame(table, f"P(liquidation) {symbol} {side}, entry {s0:,.2f}, margin {margin:,.0f} USDT",
                  ["leverage", "horizon_hours", "probability", "ci_low", "ci_high", "median_ttl_hours",
                   "liquidation_price", "allowed"])
@@ -295,7 +294,7 @@ def mc(
                                        ("heatmap", "P(liquidation) by leverage and horizon", lambda t: rs.liquidation_heatmap_section(table, title=t)),
                                        ("survival", "Survival table", lambda t: rs.survival_table_section(table, title=t)),
                                        ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t))])
-        _console().print(f"wrote {escape(str(html))}")
+        _console().print(f"wrote {html}")
 
 
 def _count(value: int, option: str, example: str) -> int:
@@ -350,9 +349,10 @@ def survive(
         _console().print(f"even 1x exceeds P = {target:.2%} over {horizon:g} h")
     else:
         d = result.detail
-        _console().print(f"largest leverage with P(liquidation within {horizon:g} h) <= {target:.2%} ({escape(model)}, "
-                         f"{criterion}): [bold]{result.value:.2f}x[/]  (P = {d['estimate']:.3%}, 95 % CI "
-                         f"[{d['ci_low']:.3%}, {d['ci_high']:.3%}], {d['n_paths']:,} paths)", highlight=False)
+        _console().print(f"largest leverage with P(liquidation within {horizon:g} h) <= {target:.2%} ({model}, "
+                         f"{criterion}):", styled(f"{result.value:.2f}x", "bold"),
+                         f" (P = {d['estimate']:.3%}, 95 % CI [{d['ci_low']:.3%}, {d['ci_high']:.3%}], "
+                         f"{d['n_paths']:,} paths)", highlight=False)
     if crash:
         from backtest.risk.crashes import load_crashes
         from backtest.risk.replay import load_crash_window, survives_all
@@ -370,7 +370,7 @@ def survive(
             raise _fail(str(exc)) from None
         names = ", ".join(w.name for w, _, _ in inputs)
         value = "none (even 1x is liquidated)" if crash_result.value is None else f"{crash_result.value:.2f}x"
-        _console().print(f"largest leverage surviving every crash ({escape(names)}): [bold]{value}[/]", highlight=False)
+        _console().print(f"largest leverage surviving every crash ({names}):", styled(value, "bold"), highlight=False)
 
 
 def sweep(
@@ -411,10 +411,8 @@ def sweep(
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
     except (*_risk_errors(), EngineError) as exc:
         raise _fail(str(exc)) from None
-    from rich.markup import escape
-
     for note in result.extra.get("notes", []):
-        _console().print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        _console().print(labelled("note:", "yellow", note), highlight=False, soft_wrap=True)
     columns = ["run_id", "leverage", *[f"p_{k}" for k in sorted(param_grid)], "total_return", "max_drawdown",
                "n_liquidations", "final_equity"]
     best = result.table.sort("total_return", descending=True).head(10)

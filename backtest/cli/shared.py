@@ -54,10 +54,9 @@ def run_config(*, where: str = "flags", **options: Any) -> Any:
 
 def print_data_warnings(warnings: Iterable[str], *, console: Any = None) -> None:
     """Print each distinct data-quality warning once, as ``data quality: ...`` (markup-safe)."""
-    from rich.markup import escape
-
     from backtest.cli.output import console as make_console
+    from backtest.cli.output import labelled
 
     out = console or make_console()
     for warning in dict.fromkeys(w for w in warnings if w):
-        out.print(f"[yellow]data quality:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        out.print(labelled("data quality:", "yellow", warning), highlight=False, soft_wrap=True)

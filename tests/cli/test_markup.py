@@ -90,14 +90,23 @@ def test_commands_print_markup_like_arguments_verbatim(argv, text, tmp_path, mon
     assert text in outcome.text
 
 
-@pytest.mark.parametrize("line, shown", [
-    ("[green]imported[/] BTC[/].csv", "imported BTC[/].csv"),
-    ("[bold red]error:[/] window '[runn]' [[crash]]", "error: window '[runn]' [[crash]]"),
-    ("largest: [bold]9.72x[/]", "largest: 9.72x"),
-    ("[red]error:[/red] [red]x", "error: [red]x"),  # an unpaired tag stays literal
-    ("report: [bold]/tmp/a[/]b[/bold]", "report: [bold]/tmp/a[/]b[/bold]"),  # brackets inside: all literal
-    ("demo: [bold]/tmp/out/comparison.html[/bold]", "demo: /tmp/out/comparison.html"),
+@pytest.mark.parametrize("line", [
+    "[green]imported[/] BTC[/].csv",
+    "[bold red]error:[/] window '[runn]' [[crash]]",
+    "largest: [bold]9.72x[/]",
+    "[red]error:[/red] [red]x",
+    "report: [bold]/tmp/a[/]b[/bold]",
 ])
-def test_legacy_label_spans_keep_their_style_and_nothing_else_is_markup(line, shown, stdout) -> None:
+def test_no_string_is_read_as_markup(line, stdout) -> None:
     console().print(line, markup=True)  # an explicit markup=True cannot turn markup back on
-    assert stdout.getvalue().strip() == shown
+    assert stdout.getvalue().strip() == line
+
+
+def test_the_project_styles_through_text_objects(stdout) -> None:
+    from backtest.cli.output import labelled, styled
+
+    line = labelled("imported", "green", "BTC[/].csv")
+    assert [span.style for span in line.spans] == ["green"] and line.plain == "imported BTC[/].csv"
+    assert styled("[runn]", "bold").plain == "[runn]"
+    console().print(line)
+    assert stdout.getvalue().strip() == "imported BTC[/].csv"
