@@ -92,12 +92,11 @@ class _ArrayRun(RunLoop):
 
     def next_action(self, i: int, end: int) -> int:
         """First bar in ``[i, end)`` whose signal wants another side than the one held."""
-        sides = self.st.account.sides
+        sides = self.sides
         if self.single_column is not None:  # one symbol: ActionIndex.next inlined (hot)
-            action = self.actions[0]
-            r = bisect_right(action.starts, i) - 1
-            hit = action.next_run[sides[0]][r]
-            act = i if hit == r else action.run_start[hit]
+            r = bisect_right(self.starts, i) - 1
+            hit = self.next_run[sides[0]][r]
+            act = i if hit == r else self.run_start[hit]
             return act if act < end else end
         for s, action in enumerate(self.actions):
             act = action.next(i, sides[s])
@@ -112,17 +111,22 @@ class _ArrayRun(RunLoop):
             super().strategy_phase(i)
             self.strategy_calls += 1
             return
-        ctx = self.ctx
-        ctx._i = i
+        self.ctx._i = i
         # no order is pending at this point (the open fill just consumed it); the signal
         # acts where ActionIndex.next(i, side) == i
-        action = self.actions[0]
-        r = bisect_right(action.starts, i) - 1
-        if action.next_run[self.st.account.sides[0]][r] == r:
+        r = bisect_right(self.starts, i) - 1
+        if self.next_run[self.sides[0]][r] == r:
             value = column[i]
             if value == value:
-                ctx.target_exposure(value)
+                self.target(value)
             self.strategy_calls += 1
+
+    def use_actions(self, actions: list[ActionIndex]) -> None:
+        """Adopt the signal's action tables (bound once: read on every visited bar)."""
+        self.actions = actions
+        self.sides = self.st.account.sides  # updated in place by the account
+        self.starts, self.next_run, self.run_start = actions[0].starts, actions[0].next_run, actions[0].run_start
+        self.target = self.ctx.target_exposure
 
 
 class SignalScanner:
@@ -157,7 +161,7 @@ class SignalScanner:
             self._action_tables(strategy._signals)
         else:
             self.actions = list(actions)
-        self.run.actions = self.actions
+        self.run.use_actions(self.actions)
         # on_bar reads the signal only on visited bars: views, not a list of every bar
         strategy._columns = [_scalar_view(strategy._signals[:, s]) for s in range(self.n_symbols)]
         self.run.single_column = strategy._columns[0] if self.n_symbols == 1 else None

@@ -116,19 +116,31 @@ class Gate:
                 low_blocks = blocks[s][0]
                 b, last = i >> BLOCK_SHIFT, (end - 1) >> BLOCK_SHIFT
                 if not (low_blocks[b] if b == last else min(low_blocks[b:last + 1])) > level:
-                    end = _first(ml[i:end] <= level, i, end)
+                    hit = ml[i:end] <= level
+                    k = int(hit.argmax())  # the first True (0 when none: checked below)
+                    if hit[k]:
+                        end = i + k
             level = margin.mark_above[s]
             if level != _INF and end > i:
                 high_blocks = blocks[s][1]
                 b, last = i >> BLOCK_SHIFT, (end - 1) >> BLOCK_SHIFT
                 if not (high_blocks[b] if b == last else max(high_blocks[b:last + 1])) < level:
-                    end = _first(mh[i:end] >= level, i, end)
+                    hit = mh[i:end] >= level
+                    k = int(hit.argmax())
+                    if hit[k]:
+                        end = i + k
             level = book.last_below[s]
             if level != -_INF and end > i:
-                end = _first(ll[i:end] <= level, i, end)
+                hit = ll[i:end] <= level
+                k = int(hit.argmax())
+                if hit[k]:
+                    end = i + k
             level = book.last_above[s]
             if level != _INF and end > i:
-                end = _first(lh[i:end] >= level, i, end)
+                hit = lh[i:end] >= level
+                k = int(hit.argmax())
+                if hit[k]:
+                    end = i + k
             if end <= i:
                 return i
         if margin.cross_multi:
@@ -136,12 +148,6 @@ class Gate:
                 if self.cross_breach(j):
                     return j
         return end
-
-
-def _first(hit: np.ndarray, i: int, end: int) -> int:
-    """``i`` plus the first True position of ``hit`` (a window starting at ``i``), else ``end``."""
-    k = int(hit.argmax())
-    return i + k if hit[k] else end
 
 
 def bar_gate(state: Any, data: Any, walker: Any) -> Gate:
