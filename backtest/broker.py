@@ -137,6 +137,8 @@ class Broker:
             if pos.qty != 0.0 and pos.margin_mode == "isolated":
                 isolated += pos.margin
         value = acct.wallet - isolated
+        if acct.ledger is not None:  # Multi-Assets Mode: the collateral's haircut value
+            value += acct.ledger.value
         for pos in positions:
             if pos.qty != 0.0 and pos.margin_mode == "cross":
                 mark = st.marks[pos.sym]

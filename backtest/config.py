@@ -19,8 +19,11 @@ from backtest.config_checks import (BadValue, Check, Choice, Custom, Flag, Integ
 from backtest.config_checks import describe as describe_value
 from backtest.errors import ConfigError, did_you_mean
 
-__all__ = ["PATH_POLICIES", "RUN_FILE_SCHEMA", "RunConfig", "checked", "check_run_name",
-           "default_run_name"]
+__all__ = ["MARGIN_ASSET", "PATH_POLICIES", "RUN_FILE_SCHEMA", "RunConfig", "checked",
+           "check_run_name", "default_run_name"]
+
+#: The margin asset of the USDⓈ-M runs (the wallet's currency).
+MARGIN_ASSET = "USDT"
 
 #: Intrabar path policies (see docs/engine.md "Intrabar path").
 PATH_POLICIES = ("worst_case", "adaptive", "ohlc", "olhc")
@@ -55,6 +58,14 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "gating": (True, "skip the intrabar path when no threshold lies in the bar's range"),
     "allow_tiers_before_first": (False, "use the earliest tier table before its start date"),
     "seed": (0, "random seed recorded in the manifest (the engine itself is deterministic)"),
+    "collateral": (None, "balances per asset at the start, e.g. {BTC = 0.5, USDT = 1000} "
+                   "(Multi-Assets Mode; USDT is the wallet); None: the wallet only"),
+    "collateral_table": ("binance_multi_assets", "haircut table of the collateral: "
+                         "binance_multi_assets or bybit_uta"),
+    "insurance_fund": (None, "assumed starting balance of the venue's insurance fund, USDT "
+                       "(>= 0); None: unbounded (never exhausted)"),
+    "adl_events": ((), "injected ADL events: [{ts, symbol?, deficit?, qty?, price?}] "
+                   "(backtest.adl; the stress term adl@TIME)"),
     "progress": (False, "show a progress bar"),
     "progress_every": (20_000, "bars between progress-bar updates"),
     "name": (None, "run name (output folder name)"),
@@ -151,6 +162,14 @@ _SCHEMA: dict[str, Check] = {
     "gating": Flag(),
     "allow_tiers_before_first": Flag(),
     "seed": Integer(lo=0, example="7"),
+    "collateral": Optional(Table(Number(lo=0, example="0.5"), what="asset")),
+    "collateral_table": Choice(("binance_multi_assets", "bybit_uta")),
+    "insurance_fund": Optional(Number(lo=0, example="1000000")),
+    # the events' own fields are checked (and normalised) by backtest.adl.adl_events
+    "adl_events": Custom(lambda v: v is None or isinstance(v, (list, tuple, dict)) or
+                         type(v).__name__ == "AdlEvent",
+                         "a list of tables {ts = ..., symbol = ..., deficit = ...}",
+                         '[{ts = "2022-11-09T13:00Z"}]'),
     "progress": Flag(),
     "progress_every": Integer(lo=1, example="20000"),
     "name": Optional(Text(_RUN_NAME_EXPECTED, '"sma-10x"', verify=check_run_name)),
@@ -338,6 +357,19 @@ class RunConfig:
         Range-gate the intrabar path (False expands every bar; results are identical).
     allow_tiers_before_first : bool
         Use the earliest known tier table for dates before it (recorded as a warning).
+    collateral : dict, optional
+        Balances per asset at the start (``{"BTC": 0.5, "USDT": 1000}``): assets besides the
+        margin asset count at their haircut value in the cross margin balance (Binance
+        Multi-Assets Mode, cross margin only); the margin asset's entry is the wallet and must
+        agree with ``initial_balance`` (a TOML table without ``initial_balance`` takes it).
+        Each asset is priced by the mark of the run symbol whose base it is.
+    collateral_table : {'binance_multi_assets', 'bybit_uta'}
+        Dated haircut tables valuing the collateral (``backtest.venues.collateral``).
+    insurance_fund : float, optional
+        Assumed starting balance of the insurance fund, USDT; None: unbounded.
+    adl_events : sequence of dict
+        Injected counterparty liquidations that may auto-deleverage the account
+        (``backtest.adl.AdlEvent`` fields).
     seed : int
         Recorded in the manifest.
     progress : bool
@@ -404,7 +436,7 @@ class RunConfig:
             if value is None or isinstance(value, (bool, int, float, str)):
                 out[key] = value
             elif isinstance(value, (list, tuple)):
-                out[key] = list(value)
+                out[key] = [v.to_dict() if hasattr(v, "to_dict") else v for v in value]
             elif isinstance(value, dict):
                 out[key] = {str(k): v if isinstance(v, (bool, int, float, str)) else repr(v)
                             for k, v in value.items()}
@@ -418,8 +450,13 @@ class RunConfig:
         if not isinstance(mapping, Mapping):
             raise ConfigError(f"{where}: expected a table of run settings, found "
                               f"{describe_value(mapping)}; write it as [run] with key = value lines")
+        values = dict(mapping)
+        collateral = values.get("collateral")
+        if isinstance(collateral, Mapping) and "initial_balance" not in values \
+                and isinstance(collateral.get(MARGIN_ASSET), (int, float)):
+            values["initial_balance"] = collateral[MARGIN_ASSET]  # the wallet, said once
         config = cls.__new__(cls)
-        config._setup(mapping, where)
+        config._setup(values, where)
         return config
 
     @staticmethod
@@ -433,6 +470,27 @@ class RunConfig:
         # the normalised value (ints to floats, fee tables to tuples, tables copied)
         for key, check in _SCHEMA.items():
             object.__setattr__(self, key, checked(key, getattr(self, key), where=where))
+        self._validate_ledger(where)
+
+    def _validate_ledger(self, where: str) -> None:
+        """What the schema cannot say alone: the collateral's wallet entry agrees with
+        ``initial_balance``, Multi-Assets Mode is cross only; the ADL events normalised."""
+        from backtest.adl import adl_events
+
+        collateral = self.collateral
+        if collateral is not None:
+            wallet = collateral.get(MARGIN_ASSET)
+            if wallet is not None and float(wallet) != self.initial_balance:
+                raise ConfigError(
+                    f"{where}.collateral: expected its {MARGIN_ASSET} entry to be the wallet, equal "
+                    f"to initial_balance {self.initial_balance:g}, found {wallet!r}; give one of the two")
+            modes = self.margin_mode.values() if isinstance(self.margin_mode, dict) else [self.margin_mode]
+            if any(m != "cross" for m in modes) and any(a != MARGIN_ASSET for a in collateral):
+                raise ConfigError(
+                    f"{where}.margin_mode: expected 'cross' with collateral besides {MARGIN_ASSET} "
+                    f"(Multi-Assets Mode is cross only), found {self.margin_mode!r}; set "
+                    "margin_mode = 'cross'")
+        object.__setattr__(self, "adl_events", adl_events(self.adl_events, where=f"{where}.adl_events"))
 
     def for_symbol(self, key: str, symbol: str) -> Any:
         """Value of a per-symbol key (``leverage``, ``margin_mode``) for ``symbol``."""

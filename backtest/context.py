@@ -178,7 +178,8 @@ class Context:
         self._sync()
         st = self._st
         upnl = st.account.unrealized(st.marks)
-        return AccountView(st.account.wallet, upnl, st.account.wallet + upnl,
+        # equity counts the collateral's haircut value (0 without collateral: backtest.ledger)
+        return AccountView(st.account.wallet, upnl, st.account.wallet + st.account.collateral + upnl,
                            self._broker.available(), st.account.insurance_fund, st.account.bad_debt)
 
     def fee_rates(self, symbol: str | None = None) -> tuple[float, float]:

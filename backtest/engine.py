@@ -29,7 +29,7 @@ from backtest.broker import Broker
 from backtest.config import RunConfig
 from backtest.context import Context, Hooks
 from backtest.errors import StrategyError
-from backtest.events import FundingSource, MarketVersions, TierVersions, schedule_events
+from backtest.events import FundingSource, LedgerEvents, MarketVersions, TierVersions, schedule_events
 from backtest.funding import FundingSchedule
 from backtest.gate import bar_gate
 from backtest.intrabar import IntrabarWalker
@@ -176,8 +176,8 @@ class RunLoop:
         st.hooks = Hooks(strategy, self.ctx)
         st.journal.snapshot(-1, st.account)
         #: The run's event sources (``backtest.events``): built-in ones, then the caller's.
-        self.sources = [FundingSource(self.funding, data), TierVersions(st), MarketVersions(st),
-                        *(sources or ())]
+        self.sources = [FundingSource(self.funding, data), LedgerEvents(st), TierVersions(st),
+                        MarketVersions(st), *(sources or ())]
         #: Bars given to :meth:`step` so far (the others were quiet).
         self.visited = 0
         self.build_gates()
@@ -364,7 +364,13 @@ class RunLoop:
                 open_trades.append(pos.trade_row(end_ts, exit_price,
                                                  pos.trade_pnl + pos.upnl(exit_price), "end"))
         bars = BarState(st)
-        summary = summarize(st, bars, self.config.initial_balance)
+        ledger = st.account.ledger
+        summary = summarize(st, bars, self.config.initial_balance if ledger is None
+                            else self.config.initial_balance + ledger.start_value)
+        if ledger is not None:
+            summary.update(ledger.summary(bars.collateral))
+        summary.update(st.account.fund.summary())
+        summary.update(st.adl.summary())
         journal = st.journal
         trades_rows = journal.rows["trades"] + open_trades
         builders = {
@@ -377,6 +383,8 @@ class RunLoop:
             "liquidations": lambda: journal.frame("liquidations"),
             "trades": lambda: journal.frame("trades", trades_rows),
             "bars": lambda: _bars_frame(data),
+            "insurance_fund": st.account.fund.frame,
+            "adl": st.adl.frame,
         }
         manifest = {
             "config": self.config.to_dict(),

@@ -16,10 +16,11 @@ e.g. funding from its maps cached on the market data) instead of being mapped fr
 ``events()``.
 
 Built-in sources, in priority order: :class:`FundingSource` (settlements, 0),
-:class:`TierVersions` (risk-tier tables taking effect, 10), :class:`MarketVersions` (fees,
-tick, lot and liquidation-fee versions, 20). Hooks for the ledger: a collateral repricing
-source (priority 30) and an ADL injection source (priority 40) implement the same protocol
-and are passed to ``RunLoop(..., sources=[...])``; docs/CONTRACTS.md §9.
+:class:`LedgerEvents` (the ledger's collateral repricing and injected ADL events,
+``backtest.adl``, 5), :class:`TierVersions` (risk-tier tables taking effect, 10),
+:class:`MarketVersions` (fees, tick, lot and liquidation-fee versions, 20). Other sources
+(scenario injections, ...) implement the same protocol and are passed to
+``RunLoop(..., sources=[...])``; docs/CONTRACTS.md §10.
 """
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["EventSource", "FundingSource", "MarketVersions", "TierVersions", "schedule_events"]
+__all__ = ["EventSource", "FundingSource", "LedgerEvents", "MarketVersions", "TierVersions",
+           "schedule_events"]
 
-#: Priorities of the built-in sources and of the ledger's hooks (lower acts first).
-FUNDING, TIERS, MARKETS, COLLATERAL, ADL = 0, 10, 20, 30, 40
+#: Priorities of the built-in sources (lower acts first); a caller's sources pick theirs.
+FUNDING, LEDGER, TIERS, MARKETS = 0, 5, 10, 20
 
 
 @runtime_checkable
@@ -155,6 +157,36 @@ class FundingSource:
 
     def apply(self, payload: tuple[int, int]) -> bool:
         return self.funding.settle(*payload)
+
+
+class LedgerEvents:
+    """The ledger's bar-open events (``backtest.adl``): collateral repriced at the open marks
+    (every bar while collateral is held) and injected ADL events."""
+
+    name = "ledger"
+    priority = LEDGER
+    intrabar = False
+
+    def __init__(self, state: Any) -> None:
+        self.st = state
+
+    def events(self) -> Iterable[tuple[int, Any]]:
+        from backtest.adl import event_bars
+
+        ts = self.st.data.ts
+        for bar in sorted(event_bars(self.st)):
+            yield int(ts[bar]), bar
+
+    def bar_events(self, rank: int) -> tuple[dict[int, tuple[tuple[int, Any], ...]], set[int]]:
+        """The ledger's bars, mapped directly (they are bar indices already)."""
+        from backtest.adl import event_bars
+
+        return {bar: ((rank, bar),) for bar in sorted(event_bars(self.st))}, set()
+
+    def apply(self, payload: int) -> bool:
+        from backtest.adl import bar_open_events
+
+        return bar_open_events(self.st, payload)
 
 
 class TierVersions:

@@ -185,6 +185,7 @@ class Liquidator:
         for row in rows:
             row[20] = equity_after
             journal.liquidation(tuple(row))
+        st.adl.after_liquidation(rows)  # a loss the fund cannot pay: ADL (backtest.adl)
         if st.hooks is not None:
             st.hooks.liquidation(rows)
 

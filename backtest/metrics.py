@@ -194,6 +194,8 @@ class BarState:
             if has_cross.any():
                 cross_balance = (self.wallet - np.where(iso_mask, self.margin, 0.0).sum(axis=0)
                                  + np.where(cross_mask, upnl, 0.0).sum(axis=0))
+                if self.collateral is not None:
+                    cross_balance = cross_balance + self.collateral
                 cross_mm = np.where(cross_mask, mm, 0.0).sum(axis=0)
                 ratio = np.where(has_cross, _ratio(cross_mm, cross_balance), 0.0)
             else:  # what the expression above gives without any cross position
@@ -232,9 +234,19 @@ class BarState:
         return self.upnl.sum(axis=0)
 
     @functools.cached_property
+    def collateral(self) -> np.ndarray | None:
+        """Haircut value of the collateral at each bar close (None without), USDT."""
+        ledger = self._state.account.ledger
+        if ledger is None:
+            return None
+        return ledger.value_series(self.close_ts, self.mark)
+
+    @functools.cached_property
     def equity(self) -> np.ndarray:
-        """Wallet + unrealized PnL per bar, USDT."""
-        return self.wallet + self.unrealized
+        """Wallet (+ collateral value) + unrealized PnL per bar, USDT."""
+        if self.collateral is None:
+            return self.wallet + self.unrealized
+        return self.wallet + self.collateral + self.unrealized
 
     @functools.cached_property
     def maintenance(self) -> np.ndarray:
@@ -274,7 +286,7 @@ class BarState:
         lp0 = np.full(self.n, np.nan)
         for k in reversed(first):
             lp0 = np.where(self.open[k], self.lp[k], lp0)
-        return pl.DataFrame({
+        frame = pl.DataFrame({
             "ts": pl.Series(self.close_ts).cast(_TS),
             "wallet_balance": self.wallet, "unrealized_pnl": self.unrealized,
             "equity": self.equity, "maintenance_margin": self.maintenance,
@@ -283,6 +295,9 @@ class BarState:
             "gross_notional": self.notional.sum(axis=0), "position_qty": qty0,
             "mark_price": self.mark[0], "last_price": self.last[0], "liquidation_price": lp0,
         }).with_columns(pl.col("distance_to_liquidation", "liquidation_price").fill_nan(None))
+        if self.collateral is not None:  # Multi-Assets Mode: the collateral's valuation
+            frame = frame.with_columns(pl.Series("collateral_value", self.collateral))
+        return frame
 
     def positions_frame(self) -> pl.DataFrame:
         """positions.parquet (CONTRACTS §6): one row per bar per open position."""

@@ -15,7 +15,7 @@ __all__ = ["OUTPUT_TABLES", "RunResult"]
 
 #: Parquet files a run writes, in order.
 OUTPUT_TABLES = ("equity", "positions", "orders", "fills", "rejections", "funding",
-                 "liquidations", "trades", "bars")
+                 "liquidations", "trades", "bars", "insurance_fund", "adl")
 
 
 class RunResult:
@@ -54,6 +54,8 @@ class RunResult:
     funding = property(lambda self: self.frame("funding"))
     liquidations = property(lambda self: self.frame("liquidations"))
     trades = property(lambda self: self.frame("trades"))
+    insurance_fund = property(lambda self: self.frame("insurance_fund"))
+    adl = property(lambda self: self.frame("adl"))
 
     def __repr__(self) -> str:
         s = self.summary

@@ -82,6 +82,7 @@ class RunState:
         #: ``(symbol index, MarketSpec)`` of each market version applied during the run.
         self.market_log: list[tuple[int, Any]] = []
         self.rounding = config.rounding
+        _attach_ledger(self, config, data)
 
     def _clearance(self, market: Any) -> float:
         if self.config.liquidation_fee_rate is not None:
@@ -134,6 +135,33 @@ class RunState:
         tick = self.markets[sym].tick_size
         units = price / tick
         return (math.ceil(units - 1e-9) if side > 0 else math.floor(units + 1e-9)) * tick
+
+
+def _attach_ledger(state: RunState, config: Any, data: MarketData) -> None:
+    """The account's insurance fund, collateral ledger and clock; the run's ADL events."""
+    from backtest.adl import Deleverager
+    from backtest.insurance_fund import InsuranceFund
+    from backtest.ledger import Ledger, StateClock
+
+    acct = state.account
+    acct.clock = StateClock(state)
+    acct.fund = InsuranceFund(config.insurance_fund, int(data.ts[0]) if len(data) else 0)
+    assets = {a: q for a, q in (config.collateral or {}).items() if a != "USDT"}
+    if assets:
+        from backtest.errors import ConfigError, did_you_mean
+        from backtest.venues.collateral import SCHEDULES
+
+        bases = {data.markets[s].base: k for k, s in enumerate(data.symbols)}
+        for asset in assets:
+            if asset not in bases:
+                raise ConfigError(
+                    f"RunConfig.collateral: {asset!r} has no price series in this run"
+                    f"{did_you_mean(asset, bases)}; add a symbol whose base is {asset} (e.g. "
+                    f"{asset}/USDT:USDT: its mark candles value the collateral), found bases "
+                    f"{', '.join(bases)}")
+        acct.ledger = Ledger(assets, SCHEDULES[config.collateral_table], bases)
+        acct.ledger.reprice(state.now, state.marks)
+    state.adl = Deleverager(state)
 
 
 def run_fee_rates(config: Any, market: Any) -> tuple[float, float]:

@@ -239,6 +239,58 @@ def rejections_section(run: RunData) -> Section:
                    table_html(rej, table_id="rejections-table", max_rows=MAX_TABLE_ROWS))
 
 
+def _optional_table(run: RunData, name: str) -> pl.DataFrame | None:
+    """``<name>.parquet`` of the run directory, or None when the run did not write it."""
+    path = run.path / f"{name}.parquet"
+    return pl.read_parquet(path) if path.is_file() else None
+
+
+def adl_section(run: RunData) -> Section | None:
+    """Auto-deleveraging events (adl.parquet): every position the venue's ADL reduced.
+
+    None when the run wrote no ADL table, or had none and asked for none (no injected
+    events, no bounded insurance fund).
+    """
+    adl = _optional_table(run, "adl")
+    if adl is None:
+        return None
+    asked = bool(run.config.get("adl_events")) or run.config.get("insurance_fund") is not None
+    if adl.height == 0 and not asked:
+        return None
+    s = run.summary
+    facts = {"ADL events": str(adl.height),
+             "Quantity closed": fmt_num(s.get("adl_qty"), 6),
+             "Notional closed": fmt_money(s.get("adl_notional")),
+             "PnL realised by ADL": fmt_money(s.get("adl_realized_pnl"), signed=True),
+             "First ADL": s.get("first_adl_ts") or "—"}
+    body = kv_table_html(list(facts.items()))
+    if adl.height == 0:
+        body += '<p class="empty">No position was auto-deleveraged.</p>'
+    else:
+        body += table_html(adl, table_id="adl-table", max_rows=MAX_TABLE_ROWS,
+                           caption="Closed at the liquidated counterparty's bankruptcy price, "
+                                   "no fee; score = Binance PnL% x margin ratio, quantile = "
+                                   "rank / queue size (the account's own positions).")
+    return Section("adl", f"Auto-deleveraging ({adl.height})", body)
+
+
+def insurance_fund_section(run: RunData) -> Section | None:
+    """The insurance fund's balance series (insurance_fund.parquet) and its drawdown."""
+    fund = _optional_table(run, "insurance_fund")
+    if fund is None or fund.height <= 1:
+        return None
+    s = run.summary
+    start = s.get("insurance_fund_start")
+    facts = {"Starting balance": "unbounded (not modelled)" if start is None else fmt_money(start),
+             "Ending balance": fmt_money(s.get("insurance_fund_end")),
+             "Lowest balance": fmt_money(s.get("insurance_fund_min")),
+             "Max drawdown": fmt_money(s.get("insurance_fund_max_drawdown")),
+             "Left to ADL (uncovered)": fmt_money(s.get("insurance_fund_uncovered"))}
+    body = kv_table_html(list(facts.items())) + table_html(fund, table_id="insurance-fund-table",
+                                             max_rows=MAX_TABLE_ROWS)
+    return Section("insurance-fund", f"Insurance fund ({fund.height - 1} bookings)", body)
+
+
 def run_sections(run: RunData, metrics: HeadlineMetrics | None = None,
                  extra: Sequence[Section] = ()) -> list[Section]:
     """The default sections of a single-run report, in order, followed by ``extra``."""
@@ -251,6 +303,7 @@ def run_sections(run: RunData, metrics: HeadlineMetrics | None = None,
         margin_section(run),
         attribution_section(run, m),
         liquidations_section(run),
+        *[x for x in (insurance_fund_section(run), adl_section(run)) if x is not None],
         trades_section(run),
         funding_section(run),
         rejections_section(run),

@@ -42,6 +42,7 @@ from backtest.risk.errors import ScenarioError
 from backtest.risk.paths import to_ms
 
 __all__ = [
+    "AdlInjection",
     "FundingSpike",
     "LiquidityDrought",
     "MarkDivergence",
@@ -127,6 +128,8 @@ class StressMarket:
     tiers: dict[str, Any] | None = None
     markets: dict[str, Any] | None = None
     warnings: tuple[str, ...] = ()
+    #: Injected ADL events (``backtest.adl.AdlEvent``), added to the run's config.
+    adl_events: tuple[Any, ...] = ()
 
     def with_bars(self, bars: dict[str, pl.DataFrame], note: str) -> StressMarket:
         """A copy with other bars and one more note."""
@@ -143,7 +146,10 @@ class StressMarket:
                                       quality_warnings=warnings, **kwargs)
 
     def config(self, base: Any) -> Any:
-        """``base`` (a RunConfig) with its slippage model scaled by ``slippage_multiplier``."""
+        """``base`` (a RunConfig) with its slippage model scaled by ``slippage_multiplier`` and
+        the injected ADL events added."""
+        if self.adl_events:
+            base = base.replace(adl_events=tuple(base.adl_events) + tuple(self.adl_events))
         if self.slippage_multiplier == 1.0:
             return base
         from backtest.slippage import make_slippage
@@ -482,6 +488,36 @@ class LiquidityDrought:
 
 
 @dataclass(frozen=True)
+class AdlInjection:
+    """An injected counterparty liquidation the insurance fund may not cover (``backtest.adl``).
+
+    ``deficit`` None: more than any fund holds, so the account's profitable positions are
+    deleveraged in full at the mark (the worst case); a number (USDT): the fund
+    (``RunConfig.insurance_fund``) pays what it can and the uncovered share is deleveraged.
+    """
+
+    at: int | datetime | str
+    deficit: float | None = None
+
+    def __post_init__(self) -> None:
+        _ms(self.at)
+        if self.deficit is not None:
+            _number("adl deficit (USDT beyond the counterparty's bankruptcy price)", self.deficit,
+                    "a number > 0", lambda v: v > 0, "adl:2e6@2022-11-09T13:00Z")
+
+    def apply(self, market: StressMarket) -> StressMarket:
+        from backtest.adl import AdlEvent
+
+        event = AdlEvent(_ms(self.at), deficit=None if self.deficit is None else float(self.deficit))
+        return replace(market, adl_events=market.adl_events + (event,),
+                       applied=market.applied + (self.describe(),))
+
+    def describe(self) -> str:
+        what = "fund exhausted" if self.deficit is None else f"counterparty deficit {self.deficit:,.0f} USDT"
+        return f"ADL injected at {self.at} ({what})"
+
+
+@dataclass(frozen=True)
 class ScenarioSet:
     """A named composition of scenarios, applied left to right."""
 
@@ -532,6 +568,8 @@ def parse_scenario(text: str) -> ScenarioSet:
     * ``mark:PCT@START..END`` — e.g. ``mark:-0.02@2022-11-09T00:00Z..2022-11-09T06:00Z``
     * ``drought:MULTIPLIER[@START..END]`` — e.g. ``drought:5`` (whole run) or
       ``drought:10@2022-11-09T13:00Z..2022-11-09T16:00Z``
+    * ``adl[:DEFICIT]@TIME`` — an injected ADL event (``backtest.adl``), e.g.
+      ``adl@2022-11-09T13:00Z`` (fund exhausted) or ``adl:2e6@2022-11-09T13:00Z``
 
     An optional ``NAME=`` prefix names the set (default: the text itself).
     """
@@ -542,11 +580,23 @@ def parse_scenario(text: str) -> ScenarioSet:
         raise ScenarioError(f"scenario {text!r}: empty; write e.g. shock:-0.3@2022-11-09T14:00Z+drought:5")
     scenarios: list[Scenario] = []
     for term in terms:
+        if term.startswith("adl@") or term.startswith("adl:"):
+            deficit_text, _, when = term[4:].partition("@") if term[3] == ":" else ("", "", term[4:])
+            if not when or ".." in when:
+                raise ScenarioError(f"scenario term {term!r}: an ADL event needs one time, e.g. "
+                                    "adl@2022-11-09T13:00Z or adl:2e6@2022-11-09T13:00Z")
+            try:
+                deficit = float(deficit_text) if deficit_text else None
+            except ValueError:
+                raise ScenarioError(f"scenario term {term!r}: expected a deficit in USDT after adl:, found "
+                                    f"{deficit_text!r}; e.g. adl:2e6@2022-11-09T13:00Z") from None
+            scenarios.append(AdlInjection(when, deficit))
+            continue
         kind, sep, args = term.partition(":")
         value_text, _, when = args.partition("@")
         if not sep:
-            raise ScenarioError(f"scenario term {term!r}: expected KIND:ARGS with KIND one of shock, vol, funding, "
-                                "mark, drought")
+            raise ScenarioError(f"scenario term {term!r}: expected KIND:ARGS with KIND one of shock, vol, funding, adl, "
+                                "mark, drought, adl")
         try:
             value = float(value_text)
         except ValueError:
@@ -576,8 +626,8 @@ def parse_scenario(text: str) -> ScenarioSet:
             scenarios.append(LiquidityDrought(value, start=start or None, end=end or None))
         else:
             import difflib
-            close = difflib.get_close_matches(kind, ("shock", "vol", "funding", "mark", "drought"), n=1)
+            close = difflib.get_close_matches(kind, ("shock", "vol", "funding", "mark", "drought", "adl"), n=1)
             hint = f" — did you mean {close[0]!r}?" if close else ""
             raise ScenarioError(f"scenario term {term!r}: unknown kind {kind!r}{hint}; kinds: shock, vol, funding, "
-                                "mark, drought")
+                                "mark, drought, adl")
     return ScenarioSet(name, scenarios)

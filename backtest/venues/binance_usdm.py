@@ -571,3 +571,50 @@ def _venue() -> Venue:
 
 #: The registered venue (see :func:`backtest.venues.base.get_venue`).
 VENUE: Venue = _venue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Auto-deleveraging (ADL) ranking. A separate section: the ledger/ADL work (issue 10) adds these
+# pure rules; the engine side is backtest/adl.py.
+# ---------------------------------------------------------------------------------------------
+__all__ += ["adl_quantiles", "adl_score"]
+
+
+def adl_score(*, unrealized_pnl: float, wallet_balance: float, maintenance_margin: float) -> float:
+    """Binance's ADL ranking score ("LeveragePnL"), dimensionless.
+
+    ``PnL% = max(0, UPNL) / max(1, WB)``; ``margin ratio = MM / (WB + UPNL)`` (0 when the
+    equity is <= 0); score ``= PnL% x margin ratio``. Higher scores are deleveraged first.
+
+    Source: Binance FAQ "Auto-Deleveraging (ADL)" https://www.binance.com/en/support/faq/360033525471,
+    formula as quoted on dev.binance.vision thread 17801 (cascades.md §C.1); worked example:
+    UPNL 40.2, WB 4.27 -> PnL% 9.41; margin ratio 13.42 % -> 1.26.
+
+    Parameters
+    ----------
+    unrealized_pnl : float
+        The position's unrealized PnL at the mark, USDT.
+    wallet_balance : float
+        Its wallet: the isolated wallet, or the cross wallet balance, USDT.
+    maintenance_margin : float
+        Maintenance margin of the position's pool, USDT.
+    """
+    pnl_pct = max(0.0, unrealized_pnl) / max(1.0, wallet_balance)
+    equity = wallet_balance + unrealized_pnl
+    ratio = maintenance_margin / equity if equity > 0.0 else 0.0
+    return pnl_pct * ratio
+
+
+def adl_quantiles(scores: Sequence[float]) -> list[float]:
+    """Binance's ADL quantile of each score: ``rank / number of positions``, in (0, 1].
+
+    Ranks ascend with the score (the highest score has quantile 1, the head of the queue);
+    equal scores share the highest rank of their group. The app shows it as five lights
+    (``ceil(5 * quantile)``). Source: cascades.md §C.1 ("quantile = rank(LeveragePnL) /
+    number of users"), Binance FAQ 360033525471.
+    """
+    import bisect
+
+    n = len(scores)
+    order = sorted(scores)
+    return [bisect.bisect_right(order, s) / n for s in scores]
