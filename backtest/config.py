@@ -241,6 +241,17 @@ def _timeframe(value: str) -> None:
         raise BadValue() from None
 
 
+def _symbol_form(value: str) -> None:
+    """The store's one symbol rule (:func:`data_loaders.symbols.validate_symbol`)."""
+    from data_loaders.errors import DataError
+    from data_loaders.symbols import validate_symbol
+
+    try:
+        validate_symbol(value)
+    except DataError:
+        raise BadValue() from None
+
+
 def _is_when(value: Any) -> bool:
     import datetime as dt
 
@@ -270,7 +281,7 @@ def _when_ms(value: Any) -> int:
 _WHEN_RANGE = (0, 4_102_444_800_000)
 
 
-_SYMBOL = Text("a symbol such as \"BTC/USDT:USDT\"", '"BTC/USDT:USDT"')
+_SYMBOL = Text("a symbol such as \"BTC/USDT:USDT\"", '"BTC/USDT:USDT"', verify=_symbol_form)
 _WHEN = Custom(_is_when, "a UTC date or time from 1970 to 2099 such as \"2024-03-01\" or "
                "\"2024-03-01T12:00Z\" (or epoch milliseconds)", '"2024-03-01"', convert=_when_ms)
 _TIMEFRAME = Text("a timeframe: a number and a unit s/m/h/d/w such as \"1m\", \"1h\"", '"1h"',

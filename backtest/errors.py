@@ -46,11 +46,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def utc_text(ms: int) -> str:
-    """Epoch milliseconds as ``YYYY-MM-DD HH:MM:SS UTC`` (for messages and tables)."""
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+from backtest.formatting import utc_text  # noqa: E402  (one home of the time format)
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

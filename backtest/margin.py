@@ -135,17 +135,24 @@ class MarginModel:
         index = table.index_for(notional)
         tier = table.tiers[index]
         first = table.tiers[0].max_leverage
-        where = (f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} USDT, max "
-                 f"{tier.max_leverage:g}x)" if cap > 0 else
-                 f"above the largest bracket cap {table.max_notional:,.0f} USDT (no leverage "
-                 "allows it)")
+        if cap > 0:
+            where = f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} USDT, max {tier.max_leverage:g}x)"
+            expected = f"expected a leverage <= {cap:g}x"
+            fix = f"Lower the leverage to {cap:g}x or less or the position size (up to {first:g}x in the first bracket)"
+        else:
+            # the notional grows with the leverage: the largest leverage whose notional stays in a bracket
+            base = notional / leverage if leverage > 0 else math.nan
+            allowed = (max(min(t.max_leverage, t.cap / base) for t in table.tiers)
+                       if math.isfinite(base) and base > 0 else math.nan)
+            most = f"{allowed:g}x" if math.isfinite(allowed) else "one that keeps the notional in a bracket"
+            where = f"above the largest bracket cap {table.max_notional:,.0f} USDT (no leverage allows it)"
+            expected = (f"expected a leverage of at most {most} for this balance and exposure, so that the position "
+                        f"notional stays under {table.max_notional:,.0f} USDT")
+            fix = f"Lower the leverage to {most} or less, or the balance / exposure"
         raise ConfigError(
-            f"{symbol}: leverage {leverage:g}x is above the venue's cap {cap:g}x for the "
-            f"configured position notional {notional:,.2f} USDT: {where}, in the tier table in "
-            f"force at {utc_text(ts)} (Binance caps leverage by the notional's bracket). Lower "
-            f"the leverage to {cap:g}x or less" + (f" or the position size (up to {first:g}x "
-                                                  "in the first bracket)" if cap > 0 else
-                                                  ", or the balance / exposure"))
+            f"{symbol}: leverage {leverage:g}x is above the venue's cap {cap:g}x for the configured position "
+            f"notional {notional:,.2f} USDT: {where}, in the tier table in force at {utc_text(ts)} (Binance caps "
+            f"leverage by the notional's bracket); {expected}. {fix}")
 
     # ------------------------------------------------------------------ pools
     def _leg_of(self, pos: Position, tier: Any) -> Any:

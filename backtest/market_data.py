@@ -300,9 +300,7 @@ class MarketData:
                 if dts.size < 2:
                     raise MarketDataError("detail_bars: pass detail_timeframe= (fewer than 2 rows)")
                 detail_timeframe = f"{int(np.min(np.diff(dts)) // 60_000)}m"
-            if timeframe_ms(detail_timeframe) >= interval or interval % timeframe_ms(detail_timeframe):
-                raise MarketDataError(f"detail_timeframe: expected a timeframe finer than and dividing "
-                                      f"{timeframe}, found {detail_timeframe}")
+            check_detail_timeframe(detail_timeframe, timeframe)
         trade_ticks = None
         if trades:
             if len(symbols) != 1 or detail_bars:
@@ -342,8 +340,25 @@ class MarketData:
         """
         from backtest.market_loader import load_market
 
+        if detail_timeframe is not None:
+            check_detail_timeframe(detail_timeframe, timeframe)  # before any data is read
+
         return load_market(store, exchange=exchange, symbols=symbols, timeframe=timeframe, start=start,
                            end=end, detail_timeframe=detail_timeframe).market_data()
+
+
+def check_detail_timeframe(detail_timeframe: str, timeframe: str) -> None:
+    """The one rule of the intrabar detail: a timeframe finer than ``timeframe`` that divides it.
+
+    Raises
+    ------
+    MarketDataError
+        Naming ``detail_timeframe``, what was expected and what was found.
+    """
+    interval = timeframe_ms(timeframe)
+    if timeframe_ms(detail_timeframe) >= interval or interval % timeframe_ms(detail_timeframe):
+        raise MarketDataError(f"detail_timeframe: expected a timeframe finer than and dividing "
+                              f"{timeframe}, found {detail_timeframe}; pass a finer one (e.g. 1m) or leave it out")
 
 
 def _read_only(columns: Any) -> None:

@@ -179,9 +179,13 @@ def _read(store: Any, dataset: str, **query: Any) -> pl.DataFrame | None:
 
 
 def _span(start_ms: int | None, end_ms: int | None) -> str:
-    if start_ms is None or end_ms is None:
+    if start_ms is None and end_ms is None:
         return "the whole stored range"
-    return f"{_day(start_ms)} .. {_day(end_ms - 1)}"
+    if end_ms is None:
+        return f"the window from start {_day(start_ms)} on"
+    if start_ms is None:
+        return f"the window before end {_day(end_ms)}"
+    return f"the window start {_day(start_ms)} .. end {_day(end_ms - 1)}"
 
 
 def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None,
@@ -197,11 +201,14 @@ def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int 
                           start=start_ms, end=end_ms)
     except DataNotFoundError as exc:
         raise MissingStoreDataError(
-            f"{what}: no {timeframe} last-price candles of {symbol} on {exchange} for {span} in the store "
-            f"({exc}). {fix}") from None
+            f"{what}: expected {timeframe} last-price candles of symbol {symbol} on exchange {exchange} in the "
+            f"store, found none for {span} ({exc}). Pick a stored market, or {fix[0].lower()}{fix[1:]}") from None
     if last.height == 0:
+        held = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="last")["ts"]
         raise MissingStoreDataError(
-            f"{what}: the store has {symbol} {timeframe} candles on {exchange}, but none in {span}. {fix}")
+            f"{what}: expected a window (start/end) that overlaps the stored {symbol} {timeframe} candles on "
+            f"{exchange}, {held.min():%Y-%m-%d %H:%M} .. {held.max():%Y-%m-%d %H:%M} UTC, found none in {span}. "
+            f"Move the window, or {fix[0].lower()}{fix[1:]}")
     sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, last, "last"))
     if start_ms is not None and end_ms is not None:
         expected = (end_ms - start_ms) // timeframe_ms(timeframe)

@@ -117,10 +117,9 @@ class RunResult:
         con = duckdb.connect(str(tmp / "results.duckdb"))
         try:
             for name in OUTPUT_TABLES:
-                # the files reach this path only when the folder is renamed into place; a view
-                # is re-bound at each query, allow_empty lets it be created before then
-                path = str(final / f"{name}.parquet").replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', "
+                # relative to the run folder, so a copied or moved run still opens
+                # (backtest.runfolder.open_results sets DuckDB's file_search_path to it)
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{name}.parquet', "
                             f"allow_empty=true)")
         finally:
             con.close()

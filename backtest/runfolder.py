@@ -29,6 +29,7 @@ from typing import Any
 from backtest.errors import EngineError
 
 __all__ = ["MANIFEST", "RUN_FORMAT", "RUN_FORMAT_VERSION", "RunFolderError", "check_output_folder",
+           "check_writable_location",
            "file_record", "verify_run_folder", "write_run_folder"]
 
 #: Name and version of the run-folder layout written in ``manifest.json["format"]``.
@@ -76,7 +77,8 @@ def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:
     if not isinstance(fmt, Mapping) or fmt.get("name") != RUN_FORMAT:
         raise RunFolderError(
             f"{folder}: expected a run manifest with format {RUN_FORMAT!r} version "
-            f"{RUN_FORMAT_VERSION}, found {'no format record' if fmt is None else repr(fmt)}: the "
+            f"{RUN_FORMAT_VERSION}, found {'no format record' if fmt is None else repr(fmt)} "
+            f"({_contents(folder)}): the "
             f"folder was written by a margincall older than run format {RUN_FORMAT_VERSION} "
             f"(which cannot tell a complete run from an interrupted one) or is not a run folder; "
             f"re-run the backtest (`margincall run ... --out {folder} --overwrite`)")
@@ -110,11 +112,22 @@ def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:
             f"or changed afterwards; re-run the backtest (`--overwrite` replaces this folder)")
 
 
+def _contents(folder: Path, limit: int = 12) -> str:
+    """What a folder holds, for a refusal: ``the folder holds equity.parquet (0 bytes), ...``."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return "the folder cannot be listed"
+    shown = ", ".join(f"{p.name} ({p.stat().st_size:,} bytes)" for p in files[:limit])
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return f"the folder holds {shown}{more}" if files else "the folder holds no files"
+
+
 def _is_run_folder(folder: Path) -> bool:
     """A folder written by ``margincall run`` (any format version): safe to replace."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a manifest nested too deeply is not a run's
         return False
     if not isinstance(manifest, dict):
         return False
@@ -158,6 +171,25 @@ def check_output_folder(target: str | Path, *, overwrite: bool = False) -> Path:
                 f"{target}: --overwrite replaces only a run folder (one holding a run's "
                 f"manifest.json), found a folder of other files; it is left untouched: "
                 f"choose another --out")
+    return check_writable_location(target)
+
+
+def check_writable_location(target: str | Path) -> Path:
+    """Check that a folder can be written at ``target`` (an existing folder or a new one); return it
+    as absolute.
+
+    The location half of :func:`check_output_folder`, for outputs that may go into an existing
+    folder (``sweep --out``): a probe folder is created in and removed from the nearest
+    existing parent, so an unwritable location is found before any work is done.
+
+    Raises
+    ------
+    RunFolderError
+        Naming the folder, what was found and the fix.
+    """
+    target = Path(os.path.abspath(Path(target).expanduser()))
+    if target.exists() and not target.is_dir():
+        raise RunFolderError(f"{target}: expected a folder to write into, found a file; choose another --out")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -298,3 +330,28 @@ def _fsync(path: Path) -> None:
     from data_loaders.store_io import fsync_path
 
     fsync_path(path)
+
+
+def open_results(folder: str | Path) -> Any:
+    """Open a run folder's ``results.duckdb`` read-only, wherever the folder now lives.
+
+    Its views name the tables relative to the run folder (``equity.parquet``), so a copied or
+    moved run still opens; DuckDB resolves such paths against ``file_search_path``, set here
+    to the folder. (From a shell: ``cd RUN && duckdb -readonly results.duckdb``.)
+
+    Raises
+    ------
+    RunFolderError
+        When the folder holds no ``results.duckdb``.
+    """
+    import duckdb
+
+    base = Path(folder).expanduser().resolve()
+    database = base / "results.duckdb"
+    if not database.is_file():
+        raise RunFolderError(
+            f"{base}: expected results.duckdb (written with every run), found no such file; "
+            f"pass a run folder written by `margincall run`")
+    con = duckdb.connect(str(database), read_only=True)
+    con.execute("SET file_search_path = '" + base.as_posix().replace("'", "''") + "'")
+    return con

@@ -156,7 +156,16 @@ def make_slippage(spec: str | SlippageModel, params: dict | None = None) -> Slip
     if spec not in _MODELS:
         raise ConfigError(f"slippage: unknown model {spec!r}{did_you_mean(spec, _MODELS)}; "
                           f"expected one of {', '.join(_MODELS)}")
+    import inspect
+
+    accepted = [name for name in inspect.signature(_MODELS[spec]).parameters if name != "self"]
+    for name in params or {}:
+        if name not in accepted:
+            raise ConfigError(f"slippage_params of slippage {spec!r}: unknown parameter {name!r}"
+                              f"{did_you_mean(name, accepted)}; expected some of "
+                              f"{', '.join(accepted) or '(none: this model takes no parameters)'}")
     try:
         return _MODELS[spec](**(params or {}))
     except TypeError as exc:
-        raise ConfigError(f"slippage {spec!r}: bad parameters {params!r} ({exc})") from None
+        raise ConfigError(f"slippage_params of slippage {spec!r}: expected keyword parameters of the model "
+                          f"({', '.join(accepted)}), found {params!r} ({exc})") from None

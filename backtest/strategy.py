@@ -322,8 +322,8 @@ def strategy_class(spec: str | type[Strategy]) -> type[Strategy]:
             raise StrategyError(f"strategy {spec!r}: name the class too, e.g. '{text}:MyStrategy'"
                                 f"{_classes_note(_load_file(Path(text), text))}")
         if not sep or not where or not attr:
-            raise StrategyError(f"strategy {spec!r} is not a built-in"
-                                f"{did_you_mean(text, BUILTIN_STRATEGIES)}; built-ins are "
+            raise StrategyError(f"strategy name {spec!r} is not a built-in"
+                                f"{did_you_mean(text, BUILTIN_STRATEGIES)}; expected a built-in, one of "
                                 f"{', '.join(BUILTIN_STRATEGIES)}, or pass 'module:Class' or "
                                 "'path/to/file.py:Class'")
         if where.endswith(".py") or "/" in where or "\\" in where:

@@ -1,13 +1,20 @@
-"""Import speed of the data layer: one year of 1m candles (525,600 rows) from a Binance-format
-CSV and from Parquet into fresh stores, the stored size, and the latency of a one-year
-daily-OHLC aggregate through the DuckDB catalog. Prints one JSON object.
+"""Import speed of the data layer: two years of 1m candles (1,051,200 rows) from a
+Binance-format CSV and from Parquet into fresh stores, the peak memory of each import, the
+stored size, and the latency of a one-year daily-OHLC aggregate through the DuckDB catalog.
+Prints one JSON object.
 
-    .venv/bin/python bench/import_speed.py [--rows 525600]
+Each import runs in its own child process (a fresh interpreter, as ``margincall data import``
+does), so its peak RSS (``VmHWM`` of the child's ``/proc/self/status``, interpreter and imports
+included; not ``ru_maxrss``, which Linux carries over an exec from the forking parent) is the
+import's alone; the time is the import call only.
+
+    .venv/bin/python bench/import_speed.py [--rows 1051200]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,8 +25,6 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_loaders.binance_dump import import_dump  # noqa: E402
-from data_loaders.generic import import_generic  # noqa: E402
 from data_loaders.store import MarketStore  # noqa: E402
 
 YEAR_START_MS = 1_577_836_800_000  # 2020-01-01 00:00 UTC
@@ -51,13 +56,45 @@ def make_candles(rows: int, seed: int = 7) -> pl.DataFrame:
     })
 
 
+_CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from data_loaders.binance_dump import import_dump
+from data_loaders.generic import import_generic
+from data_loaders.store import MarketStore
+def hwm_mib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+kind, source, store = sys.argv[1:4]
+baseline = hwm_mib()
+cpu = time.process_time()
+t = time.perf_counter()
+if kind == "csv":
+    result = import_dump(MarketStore(store), source)
+else:
+    result = import_generic(MarketStore(store), source, timeframe="1m")
+seconds = time.perf_counter() - t
+cpu = time.process_time() - cpu
+print(json.dumps({{"seconds": seconds, "cpu_s": cpu, "rows": result.write.rows_added, "baseline_rss_mib": baseline,
+                  "peak_rss_mib": hwm_mib()}}))
+"""
+
+
+def import_in_child(kind: str, source: Path, store: Path) -> dict:
+    """Run one import in a fresh interpreter; returns its seconds, rows added and peak RSS (MiB)."""
+    code = _CHILD.format(root=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-c", code, kind, str(source), str(store)], check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def tree_mib(root: Path) -> float:
     return sum(p.stat().st_size for p in root.rglob("*.parquet")) / 2**20
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=525_600, help="1m candles to generate (default one year)")
+    parser.add_argument("--rows", type=int, default=1_051_200, help="1m candles to generate (default two years)")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="margincall-bench-") as tmp:
@@ -70,17 +107,10 @@ def main() -> None:
         candles.select(pl.col("open_time").cast(pl.Datetime("ms", "UTC")), "open", "high", "low", "close",
                        "volume").write_parquet(parquet_path)
 
-        csv_store = MarketStore(work / "store_csv")
-        t = time.perf_counter()
-        csv_result = import_dump(csv_store, csv_path)
-        csv_seconds = time.perf_counter() - t
-
+        csv_run = import_in_child("csv", csv_path, work / "store_csv")
+        parquet_run = import_in_child("parquet", parquet_path, work / "store_parquet")
+        assert csv_run["rows"] == parquet_run["rows"] == args.rows
         parquet_store = MarketStore(work / "store_parquet")
-        t = time.perf_counter()
-        parquet_result = import_generic(parquet_store, parquet_path, timeframe="1m")
-        parquet_seconds = time.perf_counter() - t
-        assert csv_result.write.rows_added == parquet_result.write.rows_added == args.rows
-
         con = parquet_store.connect()
         con.execute(DAILY_OHLC).fetchall()  # warm the file metadata cache once
         latencies = []
@@ -91,8 +121,14 @@ def main() -> None:
         figures = {
             "rows": args.rows,
             "csv_mib": round(csv_path.stat().st_size / 2**20, 1),
-            "import_csv_rows_per_s": round(args.rows / csv_seconds),
-            "import_parquet_rows_per_s": round(args.rows / parquet_seconds),
+            "import_csv_rows_per_s": round(args.rows / csv_run["seconds"]),
+            "import_csv_cpu_s": round(csv_run["cpu_s"], 2),
+            "import_csv_peak_rss_mib": round(csv_run["peak_rss_mib"], 1),
+            "interpreter_rss_mib": round(csv_run["baseline_rss_mib"], 1),
+            "import_csv_peak_rss_over_csv": round(csv_run["peak_rss_mib"] / (csv_path.stat().st_size / 2**20), 2),
+            "import_parquet_rows_per_s": round(args.rows / parquet_run["seconds"]),
+            "import_parquet_cpu_s": round(parquet_run["cpu_s"], 2),
+            "import_parquet_peak_rss_mib": round(parquet_run["peak_rss_mib"], 1),
             "store_year_mib": round(tree_mib(parquet_store.root), 2),
             "query_daily_ohlc_days": len(days),
             "query_daily_ohlc_ms_median": round(sorted(latencies)[len(latencies) // 2], 1),

@@ -29,6 +29,7 @@ A ``.CHECKSUM`` file next to a zip (Binance publishes one per file) is verified.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -142,8 +143,35 @@ def infer_spec(path: Path, *, kind: str | None = None, symbol: str | None = None
     return DumpSpec(kind, dataset, exchange, symbol, timeframe, price_type)
 
 
-def read_csv_bytes(path: Path) -> bytes:
-    """The CSV bytes of a dump: the file itself, or the single matching member of a zip.
+#: Bytes read at a time when a plain CSV is checked for UTF-8 (the file is never held whole).
+_CHUNK_BYTES = 8 << 20
+
+
+def _plain_utf8_file(path: Path) -> bool:
+    """True when ``path`` is UTF-8 without a byte-order mark, checked chunk by chunk.
+
+    Such a file is handed to the CSV reader by name (it maps the file) instead of being read
+    into memory, decoded, and copied again; a file with a BOM or not UTF-8 returns False and
+    goes through :func:`data_loaders.schemas.utf8_text`, which re-encodes or refuses it.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        if any(head.startswith(bom) for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+            return False
+        chunk = head
+        try:
+            while chunk:
+                decoder.decode(chunk)
+                chunk = handle.read(_CHUNK_BYTES)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def read_csv_source(path: Path) -> bytes | Path:
+    """The CSV of a dump: the file's path (plain UTF-8), or its bytes (a zip member, a BOM).
 
     A zip must hold exactly one CSV named like the zip (Binance's convention); a sibling
     ``<zip>.CHECKSUM`` file, when present, must match the zip's SHA-256.
@@ -151,7 +179,7 @@ def read_csv_bytes(path: Path) -> bytes:
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file")
     if path.suffix.lower() != ".zip":
-        return utf8_text(path.read_bytes(), subject=path)
+        return path if _plain_utf8_file(path) else utf8_text(path.read_bytes(), subject=path)
     checksum_file = path.with_name(path.name + ".CHECKSUM")
     if checksum_file.exists():
         expected = _checksum(checksum_file)
@@ -223,15 +251,23 @@ def _to_ms(raw: pl.Expr) -> pl.Expr:
             .otherwise(None))
 
 
-def parse(data: bytes, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFrame, int]:
-    """Parse dump CSV bytes into a canonical frame.
+def _head(source: bytes | Path, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of the CSV."""
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as handle:
+        return handle.read(size)
+
+
+def parse(data: bytes | Path, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFrame, int]:
+    """Parse a dump CSV (bytes, or a plain UTF-8 file by path) into a canonical frame.
 
     Returns
     -------
     (polars.DataFrame, int)
         Canonical rows and the file line number of the first data row (1-based).
     """
-    first = _first_line(data)
+    first = _first_line(_head(data))
     if not first:
         raise ImportFormatError(f"{path}: the file is empty; expected a {spec.kind} CSV")
     has_header = not first[0].strip().lstrip("-").isdigit()
@@ -246,13 +282,18 @@ def parse(data: bytes, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFrame, int
         )
     columns = list(names[: len(first)])
     try:
-        raw = pl.read_csv(io.BytesIO(data), has_header=has_header, raise_if_empty=False,
-                          schema={c: _DTYPES.get(c, pl.Float64) for c in columns})
+        raw = pl.read_csv(data if isinstance(data, Path) else io.BytesIO(data), has_header=has_header,
+                          raise_if_empty=False, schema={c: _DTYPES.get(c, pl.Float64) for c in columns})
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
+        whole = data.read_bytes() if isinstance(data, Path) else data  # only on a failure: name the odd line
         raise ImportFormatError(
-            f"{path}: cannot parse it as a {spec.kind} CSV ({str(exc).splitlines()[0]}{_odd_line(data, len(columns))}); "
+            f"{path}: expected a {spec.kind} CSV of {len(columns)} columns ({', '.join(columns)}) holding numbers, "
+            f"found a line it cannot read ({str(exc).splitlines()[0]}{_odd_line(whole, len(columns))}); "
             "the file is truncated, has extra columns or is another kind: check it or pass --kind"
         ) from exc
+    if raw.height == 0:
+        raise ImportFormatError(f"{path}: expected at least one data row, found only the header; "
+                                "download the file again (an import of zero rows is a mistake)")
     first_line = 2 if has_header else 1
     _refuse_ragged(raw, path, first_line)
     frame = _canonical(raw, spec)
@@ -319,8 +360,8 @@ def _refuse_bad_time(frame: pl.DataFrame, raw: pl.DataFrame, spec: DumpSpec, pat
         sample = raw[column][int(bad[0])]
         lines = ", ".join(str(r + first_line) for r in bad.head(5).to_list())
         raise ImportFormatError(
-            f"{path}: {len(bad)} {column} value(s) are neither epoch milliseconds (13 digits) nor "
-            f"microseconds (16 digits), e.g. {sample} on line {lines.split(',')[0]} (lines {lines}); "
+            f"{path}: expected {column} in epoch milliseconds (13 digits) or microseconds (16 digits), "
+            f"found {len(bad)} value(s) that are neither, e.g. {sample} on line {lines.split(',')[0]} (lines {lines}); "
             "seconds or nanoseconds are not Binance units: import such a file with "
             "--map ts=<column> --ts-unit s"
         )
@@ -340,7 +381,7 @@ def load_dump(path: Path, *, kind: str | None = None, symbol: str | None = None,
     path = Path(path)
     spec = infer_spec(path, kind=kind, symbol=symbol, timeframe=timeframe, price_type=price_type,
                       exchange=exchange)
-    frame, first_line = parse(read_csv_bytes(path), spec, path=path)
+    frame, first_line = parse(read_csv_source(path), spec, path=path)
     if spec.price_type == "last" and kind is None and price_type is None and has_no_volume(frame["volume"]):
         # markPriceKlines/indexPriceKlines files are named like klines; only the folder tells them apart
         refuse_volumeless_last(path, "--kind markPriceKlines / indexPriceKlines, or --price-type")

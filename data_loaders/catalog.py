@@ -101,8 +101,9 @@ def run_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyCo
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise DataError(f"query: cannot parse the SQL ({str(exc).splitlines()[0]}); "
-                        "views: ohlcv, funding, risk_tiers, markets, trades") from None
+        raise DataError(f"query: expected a SELECT statement (DuckDB SQL), found SQL that does not parse "
+                        f"({str(exc).splitlines()[0]}); fix the statement, e.g. "
+                        "'SELECT * FROM ohlcv LIMIT 5' (views: ohlcv, funding, risk_tiers, markets, trades)") from None
     if not statements:
         raise DataError("query: expected a SELECT statement, found empty SQL")
     for statement in statements:

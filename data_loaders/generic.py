@@ -66,8 +66,8 @@ def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
             return pl.read_csv(io.BytesIO(data), infer_schema_length=10_000, n_rows=n_rows)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         raise ImportFormatError(
-            f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]}); the file is "
-            "corrupt or truncated: check it or export it again"
+            f"{path}: expected a readable {suffix[1:]} file with a header and data rows, found one it cannot "
+            f"read ({str(exc).splitlines()[0]}); the file is corrupt or truncated: check it or export it again"
         ) from exc
     raise ImportFormatError(f"{path}: expected a .csv or .parquet file, found {suffix or 'no suffix'}")
 
@@ -166,6 +166,9 @@ def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str |
         raise SchemaError(f"--ts-unit {ts_unit!r}: expected one of {', '.join(TS_UNITS)}")
     validate_exchange(exchange)
     raw = _read(path)
+    if raw.height == 0:
+        raise ImportFormatError(f"{path}: expected at least one data row, found only the header "
+                                f"{raw.columns}; export the file again with its rows")
     mapping = dict(mapping or {})
     unknown = sorted(set(mapping) - set(schema.column_names))
     if unknown:
@@ -175,9 +178,11 @@ def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str |
             alias = next((a for a in ALIASES.get(canonical, ()) if a in raw.columns), None)
             if alias:
                 mapping[canonical] = alias
-    missing_sources = sorted(v for v in mapping.values() if v not in raw.columns)
+    missing_sources = {k: v for k, v in mapping.items() if v not in raw.columns}
     if missing_sources:
-        raise SchemaError(f"{path}: --map refers to column(s) {missing_sources}, which the file lacks; found {raw.columns}")
+        pairs = ",".join(f"{k}={v}" for k, v in missing_sources.items())
+        raise SchemaError(f"{path}: --map {pairs}: expected a column of the file, one of {raw.columns}, found "
+                          f"{sorted(missing_sources.values())}, which the file lacks; map to one of its columns")
     time_col = schema.time_column
     exprs = []
     for canonical, source in mapping.items():

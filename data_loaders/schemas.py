@@ -185,7 +185,7 @@ def to_ms(value: object, *, naive: str = "utc") -> int:
     raise SchemaError(f"time {value!r}: expected epoch ms, a datetime or an ISO date")
 
 
-def conform(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
+def conform(dataset: str, frame: pl.DataFrame, *, subject: str | None = None) -> pl.DataFrame:
     """Return ``frame`` with exactly the canonical columns of ``dataset``, in order and typed.
 
     Integer timestamp columns are read as epoch milliseconds; datetimes of any unit or zone
@@ -193,16 +193,19 @@ def conform(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     because venues stamp settlements a few ms after the hour and the same settlement must
     de-duplicate across sources. Nullable columns that are absent are added as nulls.
 
+    ``subject`` (e.g. the imported file's path) is named in errors; default ``"<dataset> frame"``.
+
     Raises
     ------
     SchemaError
         When a required column is missing or cannot be cast.
     """
     schema = get_schema(dataset)
+    subject = subject or f"{dataset} frame"
     missing = [c for c in schema.column_names if c not in frame.columns and c not in schema.nullable]
     if missing:
         raise SchemaError(
-            f"{dataset} frame: missing column(s) {missing}; expected {schema.column_names}, "
+            f"{subject}: missing column(s) {missing}; expected the {dataset} columns {schema.column_names}, "
             f"found {frame.columns}; rename them or pass a column mapping (--map ts=open_time,...)"
         )
     exprs: list[pl.Expr] = []
@@ -232,8 +235,8 @@ def conform(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         out = frame.select(exprs)
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
         raise SchemaError(
-            f"{dataset} frame: a column cannot be cast to its canonical type ({exc}); "
-            f"expected {schema.polars_schema}"
+            f"{subject}: expected {dataset} columns of types {schema.polars_schema}, found a value that "
+            f"cannot be read as its column's type ({str(exc).splitlines()[0]}); fix those values at the source"
         ) from exc
     if dataset == "funding":
         out = out.with_columns(pl.col("ts").dt.round("1s"))

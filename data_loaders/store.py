@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from data_loaders.errors import DataError, DataNotFoundError
-from data_loaders.quality import check, repair
+from data_loaders.quality import QualityReport, check, repair
 from data_loaders.schemas import DATASETS, PRICE_TYPES, conform, get_schema, timeframe_ms, to_ms
 from data_loaders.store_io import (JOURNAL, MANIFEST, Manifest, atomic_write_parquet, atomic_write_text,
                                    recover, sha256_file)
@@ -214,20 +214,19 @@ class MarketStore:
         Non-finite numbers are refused in every numeric column (except an unbounded tier cap
         and unknown fees, see :func:`data_loaders.store_merge.refuse_non_finite`).
         """
-        schema = get_schema(dataset)
         rows_input = frame.height
-        frame = conform(dataset, frame)
-        for exchange in frame["exchange"].drop_nulls().unique().to_list():
-            validate_exchange(exchange)
-        for symbol in frame["symbol"].drop_nulls().unique().to_list():
-            validate_symbol(symbol)
-        refuse_non_finite(dataset, frame, subject=source)
-        report = check(dataset, frame, subject=source)
+        frame, report = _checked(dataset, frame, subject=source)
         if strict:
             report.raise_if_errors()
         else:
             frame = repair(dataset, frame)
-        warnings = tuple(report.warnings)
+        return self._write_checked(dataset, frame, source=source, fetched_at=fetched_at, replace=replace,
+                                   rows_input=rows_input, warnings=tuple(report.warnings))
+
+    def _write_checked(self, dataset: str, frame: pl.DataFrame, *, source: str, fetched_at: datetime | None,
+                       replace: bool, rows_input: int, warnings: tuple[str, ...]) -> WriteResult:
+        """Write a frame that :func:`_checked` passed (strict) or :func:`repair` cleaned (one quality pass)."""
+        schema = get_schema(dataset)
         if frame.is_empty():
             return WriteResult(dataset, rows_input, 0, 0, rows_input, (), warnings)
         fmt = "%Y" if schema.file_period == "year" else "%Y-%m-%d"
@@ -496,14 +495,29 @@ def store_checked(store: MarketStore, dataset: str, frame: pl.DataFrame, *, path
 
     Returns the write result and the warnings (quality findings of the file, then of the write).
     """
-    frame = conform(dataset, frame)
     rows_input = frame.height
-    refuse_non_finite(dataset, frame, subject=str(path))
-    report = check(dataset, frame, subject=str(path), first_line=first_line)
+    # one quality pass: the file's (naming its lines); the write takes the checked frame as is
+    frame, report = _checked(dataset, frame, subject=str(path), first_line=first_line)
     if strict:
         report.raise_if_errors()
     elif not report.ok:
         frame = repair(dataset, frame)
-    result = store.write(dataset, frame, source=source, strict=True, replace=replace)
-    result = _with_fields(result, rows_input=rows_input, rows_dropped=rows_input - frame.height + result.rows_dropped)
+    result = store._write_checked(dataset, frame, source=source, fetched_at=None, replace=replace,
+                                  rows_input=rows_input, warnings=())
+    result = _with_fields(result, rows_dropped=rows_input - frame.height)
     return result, tuple(report.warnings)
+
+
+def _checked(dataset: str, frame: pl.DataFrame, *, subject: str,
+             first_line: int | None = None) -> tuple[pl.DataFrame, QualityReport]:
+    """Conform ``frame``, validate its names, refuse non-finite numbers and run the quality rules.
+
+    The one check of every write (:meth:`MarketStore.write` and :func:`store_checked`).
+    """
+    frame = conform(dataset, frame, subject=subject)
+    for exchange in frame["exchange"].drop_nulls().unique().to_list():
+        validate_exchange(exchange)
+    for symbol in frame["symbol"].drop_nulls().unique().to_list():
+        validate_symbol(symbol)
+    refuse_non_finite(dataset, frame, subject=subject)
+    return frame, check(dataset, frame, subject=subject, first_line=first_line)

@@ -20,6 +20,9 @@ _YEAR = re.compile(r"^year=(\d{4})$")
 _DATA_FILE = re.compile(r"^part-\d{4}(?:-\d{2}-\d{2})?\.parquet$")
 _OUR_TEMP = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # io.temp_name: swept by the next write
 _ROOT_FILES = {"manifest.json", ".lock", ".journal.json"}
+#: Folders at the root the store owns besides the datasets: ``cache`` holds derived results
+#: (fitted Monte Carlo models, ``backtest.risk.model_cache``); no walker reads it as data.
+_ROOT_DIRS = {"cache"}
 
 
 @dataclass
@@ -76,7 +79,8 @@ def root_strays(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return [p for p in sorted(root.iterdir())
-            if not (p.name in _ROOT_FILES or _OUR_TEMP.match(p.name) or (p.is_dir() and p.name in DATASETS))]
+            if not (p.name in _ROOT_FILES or _OUR_TEMP.match(p.name)
+                    or (p.is_dir() and (p.name in DATASETS or p.name in _ROOT_DIRS)))]
 
 
 def all_strays(root: Path) -> list[Path]:

@@ -3,14 +3,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from reports import charts
-from reports.html import PlotlyJsMode, Section, esc, figure_html, fmt_ts, render_page, table_html
+from reports.html import (
+    PlotlyJsMode,
+    Section,
+    esc,
+    figure_html,
+    fmt_drawdown,
+    fmt_leverage,
+    fmt_money,
+    fmt_pct,
+    fmt_ts,
+    render_page,
+    series_color,
+    table_html,
+)
 from reports.metrics import MS_PER_DAY, HeadlineMetrics
 from reports.rundir import RunData, RunDirError, is_run_dir, load_run
 from reports.sections import compute_metrics
@@ -83,47 +97,116 @@ def leverage_ladders(runs: Sequence[RunData]) -> list[list[RunData]]:
     return ladders
 
 
+def effective_leverage(run: RunData) -> tuple[float | None, float | None]:
+    """Median and maximum effective leverage of a run's trades: entry notional / equity at entry.
+
+    The notional is ``qty * entry_price`` of each round trip (``trades.parquet``); the equity
+    is the account's equity at the last bar close at or before the entry (the initial
+    balance before the first bar). ``(None, None)`` without trades. Unlike the configured
+    leverage (the margin a position posts), this says how large the positions were for the
+    whole account.
+    """
+    trades = run.trades
+    if trades.height == 0:
+        return None, None
+    ts = run.ts_ms("equity")
+    equity = run.equity.get_column("equity").cast(pl.Float64).to_numpy()
+    entry = trades.get_column("entry_ts").dt.epoch("ms").to_numpy()
+    pos = np.searchsorted(ts, entry, side="right") - 1
+    base = np.where(pos >= 0, equity[np.clip(pos, 0, None)], run.initial_balance)
+    notional = (trades.get_column("qty").cast(pl.Float64).abs()
+                * trades.get_column("entry_price").cast(pl.Float64)).to_numpy()
+    ok = np.isfinite(notional) & (base > 0)
+    if not ok.any():
+        return None, None
+    values = notional[ok] / base[ok]
+    return float(np.median(values)), float(values.max())
+
+
 def _runs_table(runs: Sequence[RunData], metrics: Sequence[HeadlineMetrics]) -> pl.DataFrame:
+    effective = [effective_leverage(r) for r in runs]
     return pl.DataFrame({
         "run": [r.name for r in runs],
         "strategy": [r.strategy_name for r in runs],
         "leverage": [_leverage(r) for r in runs],
-        "total return %": [m.total_return * 100 for m in metrics],
-        "max drawdown %": [-m.max_drawdown.depth * 100 for m in metrics],
+        "effective leverage (median)": [e[0] for e in effective],
+        "effective leverage (max)": [e[1] for e in effective],
+        "total return": [m.total_return for m in metrics],
+        "max drawdown": [m.max_drawdown.depth for m in metrics],
         "liquidations": [m.n_liquidations for m in metrics],
-        "first liquidation": [fmt_ts(m.first_liquidation_ts) for m in metrics],
+        "first liquidation (UTC)": [fmt_ts(m.first_liquidation_ts) for m in metrics],
         "liquidation loss": [m.liquidation_loss for m in metrics],
         "bad debt": [m.bad_debt for m in metrics],
+        "fees": [m.fees for m in metrics],
+        "funding (net received)": [m.funding_received - m.funding_paid for m in metrics],
         "final equity": [m.final_equity for m in metrics],
     }, schema={"run": pl.String, "strategy": pl.String, "leverage": pl.Float64,
-               "total return %": pl.Float64, "max drawdown %": pl.Float64,
-               "liquidations": pl.Int64, "first liquidation": pl.String,
-               "liquidation loss": pl.Float64, "bad debt": pl.Float64, "final equity": pl.Float64})
+               "effective leverage (median)": pl.Float64, "effective leverage (max)": pl.Float64,
+               "total return": pl.Float64, "max drawdown": pl.Float64,
+               "liquidations": pl.Int64, "first liquidation (UTC)": pl.String,
+               "liquidation loss": pl.Float64, "bad debt": pl.Float64, "fees": pl.Float64,
+               "funding (net received)": pl.Float64, "final equity": pl.Float64})
+
+
+def _money(value: float) -> str:
+    return fmt_money(value)
+
+
+def _signed_money(value: float) -> str:
+    return fmt_money(value, signed=True)
+
+
+def _signed_pct(value: float) -> str:
+    return fmt_pct(value, signed=True)
+
+
+TABLE_FORMATS: dict[str, Callable[[Any], str]] = {
+    "leverage": fmt_leverage,
+    "effective leverage (median)": lambda v: f"{v:.2f}x",
+    "effective leverage (max)": lambda v: f"{v:.2f}x",
+    "total return": _signed_pct,
+    "max drawdown": fmt_drawdown,
+    "liquidation loss": _money,
+    "bad debt": _money,
+    "fees": _money,
+    "funding (net received)": _signed_money,
+    "final equity": _money,
+    "days to first liquidation": lambda v: f"{v:,.1f}",
+}
+"""How the comparison tables print their columns (backtest.formatting; sort stays numeric)."""
+
+
+def _swatches(runs: Sequence[RunData]) -> str:
+    items = "".join(
+        f'<span class="swatch"><i style="background:{series_color(i, len(runs))}"></i>'
+        f"{esc(r.name)}</span>" for i, r in enumerate(runs))
+    return f'<div class="swatches" id="run-colours">{items}</div>'
 
 
 def survival_table(ladder: Sequence[RunData], metrics: dict[str, HeadlineMetrics]) -> pl.DataFrame:
     """One row per rung: leverage, survived, first liquidation and how long it took."""
     rows: dict[str, list[Any]] = {k: [] for k in (
-        "leverage", "survived", "first liquidation", "days to first liquidation", "liquidations",
-        "liquidation loss", "total return %", "max drawdown %", "run")}
+        "leverage", "survived", "first liquidation (UTC)", "days to first liquidation",
+        "liquidations", "liquidation loss", "bad debt", "total return", "max drawdown", "run")}
     for run in ladder:
         m = metrics[run.name]
         rows["leverage"].append(_leverage(run))
         rows["survived"].append("yes" if m.n_liquidations == 0 else "no")
-        rows["first liquidation"].append(fmt_ts(m.first_liquidation_ts))
+        rows["first liquidation (UTC)"].append(fmt_ts(m.first_liquidation_ts))
         rows["days to first liquidation"].append(
             None if m.first_liquidation_ts is None
             else (m.first_liquidation_ts - m.start_ts) / MS_PER_DAY)
         rows["liquidations"].append(m.n_liquidations)
         rows["liquidation loss"].append(m.liquidation_loss)
-        rows["total return %"].append(m.total_return * 100)
-        rows["max drawdown %"].append(-m.max_drawdown.depth * 100)
+        rows["bad debt"].append(m.bad_debt)
+        rows["total return"].append(m.total_return)
+        rows["max drawdown"].append(m.max_drawdown.depth)
         rows["run"].append(run.name)
     return pl.DataFrame(rows, schema={
-        "leverage": pl.Float64, "survived": pl.String, "first liquidation": pl.String,
+        "leverage": pl.Float64, "survived": pl.String, "first liquidation (UTC)": pl.String,
         "days to first liquidation": pl.Float64, "liquidations": pl.Int64,
-        "liquidation loss": pl.Float64, "total return %": pl.Float64,
-        "max drawdown %": pl.Float64, "run": pl.String})
+        "liquidation loss": pl.Float64, "bad debt": pl.Float64, "total return": pl.Float64,
+        "max drawdown": pl.Float64, "run": pl.String})
 
 
 def comparison_sections(runs: Sequence[RunData]) -> list[Section]:
@@ -133,11 +216,18 @@ def comparison_sections(runs: Sequence[RunData]) -> list[Section]:
     table = _runs_table(runs, metrics)
     sections = [
         Section("curves", "Equity curves",
-                figure_html(charts.comparison_equity_figure(runs), div_id="chart-comparison")),
+                _swatches(runs)
+                + figure_html(charts.comparison_equity_figure(runs), div_id="chart-comparison")
+                + '<p class="note">Each run has its own colour; its liquidations are crosses in '
+                  "that colour.</p>"),
         Section("runs", f"Runs ({len(runs)})",
                 table_html(table, table_id="runs-table",
                            row_class=["liq" if m.n_liquidations else "" for m in metrics],
-                           caption="Click a column header to sort.")),
+                           formats=TABLE_FORMATS,
+                           caption="Money in the margin asset; drawdown is negative; effective "
+                                   "leverage = position notional / account equity at entry, "
+                                   "beside the configured leverage. Click a column header to "
+                                   "sort.")),
     ]
     for i, ladder in enumerate(leverage_ladders(runs)):
         frame = survival_table(ladder, by_name)
@@ -148,7 +238,7 @@ def comparison_sections(runs: Sequence[RunData]) -> list[Section]:
         classes = ["liq" if s == "no" else "" for s in frame.get_column("survived").to_list()]
         sections.append(Section(f"survival-{i + 1}", f"Leverage ladder survival — {ladder[0].strategy_name}",
                                 head + table_html(frame, table_id=f"survival-table-{i + 1}",
-                                                  row_class=classes)))
+                                                  row_class=classes, formats=TABLE_FORMATS)))
     return sections
 
 

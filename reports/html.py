@@ -12,7 +12,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,8 +42,17 @@ COLORS = {
 }
 """The report palette; liquidations are always red."""
 
-SERIES_PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
-                  "#db2777", "#4b5563", "#65a30d")
+SERIES_PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777",
+                  "#4b5563", "#65a30d", "#7c2d12")
+"""Colours of compared runs (no pure red: that is the liquidation colour of single reports)."""
+
+
+def series_color(index: int, count: int) -> str:
+    """A distinct colour for run ``index`` of ``count``: the palette up to its size, else
+    evenly spaced hues (so no two runs of a large sweep share a colour)."""
+    if count <= len(SERIES_PALETTE):
+        return SERIES_PALETTE[index]
+    return f"hsl({round(360 * index / count)}, 70%, 42%)"
 
 
 def esc(value: Any) -> str:
@@ -67,49 +76,17 @@ def _escape_json_text(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- formatting
-def fmt_ts(ms: int | None, *, seconds: bool = False) -> str:
-    """Format int64 ms as ``YYYY-MM-DD HH:MM`` UTC ("—" for None)."""
-    if ms is None:
-        return "—"
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-def fmt_money(value: float | None, *, signed: bool = False) -> str:
-    """Money with thousands separators and 2 decimals ("—" for None/NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
-
-
-def fmt_pct(value: float | None, *, signed: bool = False, digits: int = 2) -> str:
-    """A fraction as a percentage ("—" for None/NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value * 100:+.{digits}f} %" if signed else f"{value * 100:.{digits}f} %"
-
-
-def fmt_num(value: Any, digits: int = 4) -> str:
-    """A number with up to ``digits`` significant decimals; other values as text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        if math.isinf(value):
-            return "∞" if value > 0 else "-∞"
-        if abs(value) >= 100:
-            return f"{value:,.2f}"
-        if value != 0 and abs(value) < 1e-3:
-            return f"{value:.{digits}g}"
-        return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
-    return str(value)
+# One home for number and time formats: backtest.formatting (CLI, reports and risk lab).
+from backtest.formatting import (  # noqa: E402  (re-exported for report sections)
+    fmt_drawdown,
+    fmt_leverage,
+    fmt_money,
+    fmt_num,
+    fmt_pct,
+    fmt_price,
+    fmt_prob,
+    fmt_ts,
+)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -131,7 +108,8 @@ def _cell(value: Any, dtype: pl.DataType) -> tuple[str, str | None]:
 
 def table_html(frame: pl.DataFrame, *, table_id: str, sortable: bool = True,
                max_rows: int | None = None, caption: str | None = None,
-               row_class: Iterable[str] | None = None) -> str:
+               row_class: Iterable[str] | None = None,
+               formats: Mapping[str, Callable[[Any], str]] | None = None) -> str:
     """Render a DataFrame as an HTML table with every column, escaped.
 
     Parameters
@@ -148,17 +126,23 @@ def table_html(frame: pl.DataFrame, *, table_id: str, sortable: bool = True,
         Text under the table (escaped).
     row_class : iterable of str, optional
         A CSS class per row (e.g. ``"liq"`` for liquidation rows).
+    formats : mapping of column name to callable, optional
+        Display text of a column's values (e.g. ``fmt_leverage`` prints ``2x``); a numeric
+        column keeps its numeric sort key.
     """
     shown = frame if max_rows is None else frame.head(max_rows)
     classes = list(row_class) if row_class is not None else None
     focus = ' tabindex="0"' if sortable else ""
     head = "".join(f'<th scope="col"{focus}>{esc(c)}</th>' for c in frame.columns)
     dtypes = shown.dtypes
+    shown_formats = [(formats or {}).get(c) for c in shown.columns]
     body: list[str] = []
     for i, row in enumerate(shown.iter_rows()):
         cells = []
-        for value, dtype in zip(row, dtypes):
+        for value, dtype, form in zip(row, dtypes, shown_formats):
             text, key = _cell(value, dtype)
+            if form is not None and value is not None:
+                text = form(value)
             numeric = key is not None
             attrs = f' data-sort="{esc(key)}"' if numeric else ""
             num_cls = ' class="num"' if numeric else ""
@@ -302,7 +286,7 @@ section.card h2{margin:0 0 12px;font-size:17px;font-weight:600}
 .table-wrap{overflow:auto;max-height:520px;border:1px solid var(--line);border-radius:8px}
 table.data{border-collapse:collapse;width:100%;font-size:12.5px;font-variant-numeric:tabular-nums}
 table.data th{position:sticky;top:0;background:#f8fafc;text-align:left;padding:7px 10px;
-border-bottom:1px solid var(--line);white-space:nowrap;font-weight:600}
+border-bottom:1px solid var(--line);font-weight:600;vertical-align:bottom;min-width:4.5em}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th:hover{background:#eef2ff}
 table.sortable th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}
@@ -328,6 +312,9 @@ ul.warnings li{margin:2px 0}
 .badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}
 .badge.ok{background:#dcfce7;color:#166534}.badge.liq{background:#fee2e2;color:#991b1b}
 details summary{cursor:pointer;color:var(--accent);margin:8px 0}
+.swatches{display:flex;flex-wrap:wrap;gap:6px 16px;margin:0 0 8px;font-size:12.5px}
+.swatch i{display:inline-block;width:14px;height:10px;border-radius:2px;margin-right:6px;
+vertical-align:middle}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 24px}
 """
 

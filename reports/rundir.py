@@ -179,10 +179,56 @@ class RunData:
             return str(symbols[0])
         return str(symbols) if symbols else "?"
 
+    @property
+    def assets(self) -> tuple[str, str, str]:
+        """``(base, quote, margin asset)`` of the first symbol (ccxt ``BASE/QUOTE:SETTLE``).
+
+        Unknown parts fall back to ``coin`` / ``USDT`` (the linear USDⓈ-M default).
+        """
+        symbol = self.symbol
+        pair, _, settle = symbol.partition(":")
+        base, _, quote = pair.partition("/")
+        base = base if base and base != "?" else "coin"
+        quote = quote or "USDT"
+        return base, quote, settle or quote
+
+    @property
+    def margin_asset(self) -> str:
+        """The asset money is counted in (``USDT`` for linear USDⓈ-M contracts)."""
+        return self.assets[2]
+
+    @property
+    def tick_size(self) -> float | None:
+        """The first symbol's price tick from the manifest (``venue.markets`` or the config),
+        or None when the run does not record it (prices then print with 2 decimals)."""
+        venue = self.manifest.get("venue") if isinstance(self.manifest.get("venue"), dict) else {}
+        markets = venue.get("markets") if isinstance(venue.get("markets"), dict) else {}
+        entry = markets.get(self.symbol) if isinstance(markets.get(self.symbol), dict) else {}
+        for value in (entry.get("tick_size"), self.config.get("tick_size")):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
     def ts_ms(self, table: str, column: str = "ts") -> np.ndarray:
         """A time column of a table as int64 milliseconds since the epoch."""
         frame = getattr(self, table)
         return frame.get_column(column).dt.epoch("ms").to_numpy().astype(np.int64)
+
+
+def _check_equity_readable(run_dir: Path) -> None:
+    """Refuse an unreadable ``equity.parquet`` first, naming it (footer read only); a missing
+    one is named by the completeness check, with the rest of what differs."""
+    path = run_dir / "equity.parquet"
+    if not path.is_file():
+        return
+    try:
+        pl.read_parquet_schema(path)
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise RunDirError(
+            f"{path}: expected a readable Parquet file, found an unreadable one "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the run was "
+            f"interrupted or the file damaged: re-run the backtest (`--overwrite` replaces the "
+            f"folder)") from None
 
 
 def is_run_dir(path: Path) -> bool:
@@ -225,12 +271,13 @@ def load_run(run_dir: Path) -> RunData:
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise RunDirError(
             f"{manifest_path}: expected JSON, found invalid content ({exc}); re-run the backtest"
-        ) from exc
+        ) from None
     if not isinstance(manifest, dict):
         raise RunDirError(f"{manifest_path}: expected a JSON object, found {type(manifest).__name__}")
+    _check_equity_readable(run_dir)  # the one table every run has: name it when it is broken
     try:  # every table the manifest records is there, unchanged: the run was written whole
         verify_run_folder(run_dir, manifest)
     except RunFolderError as exc:

@@ -18,6 +18,7 @@ from reports.html import (
     Section,
     esc,
     figure_html,
+    fmt_drawdown,
     fmt_money,
     fmt_num,
     fmt_pct,
@@ -27,6 +28,11 @@ from reports.html import (
 )
 from reports.metrics import HeadlineMetrics, headline_metrics
 from reports.rundir import RunData
+from reports.stats_sections import (
+    drawdown_periods_section,
+    monthly_returns_section,
+    trade_stats_section,
+)
 
 MAX_TABLE_ROWS = 2_000
 """Rows shown of long tables (trades, rejections); liquidations are always shown in full."""
@@ -58,26 +64,29 @@ def headline_section(run: RunData, m: HeadlineMetrics) -> Section:
     dd_detail = (f"{fmt_ts(dd.peak_ts)} → {fmt_ts(dd.trough_ts)}"
                  + ("" if dd.recovery_ts is None else f", recovered {fmt_ts(dd.recovery_ts)}")
                  if dd.depth > 0 else "no drawdown")
-    ratio = "—" if m.worst_margin_ratio is None else f"{m.worst_margin_ratio:.3f}"
+    ratio = "—" if m.worst_margin_ratio is None else f"{m.worst_margin_ratio:.3f}x"
+    unit = run.margin_asset
     cards = [
         _card("Total return", fmt_pct(m.total_return, signed=True),
-              f"{fmt_money(m.initial_balance)} → {fmt_money(m.final_equity)}", _tone(m.total_return)),
+              f"{fmt_money(m.initial_balance)} → {fmt_money(m.final_equity, unit=unit)}",
+              _tone(m.total_return)),
         _card("CAGR", fmt_pct(m.cagr, signed=True), "365-day years", _tone(m.cagr)),
         _card("Volatility", fmt_pct(m.volatility), "annualized"),
         _card("Sharpe", fmt_num(m.sharpe, 2), "rf = 0, 365-day years"),
         _card("Sortino", fmt_num(m.sortino, 2), "target 0"),
-        _card("Max drawdown", fmt_pct(-dd.depth), dd_detail, "bad" if dd.depth > 0.5 else ""),
+        _card("Max drawdown", fmt_drawdown(dd.depth), dd_detail, "bad" if dd.depth > 0.5 else ""),
         _card("Calmar", fmt_num(m.calmar, 2), "CAGR / max drawdown"),
         _card("Exposure", fmt_pct(m.exposure, digits=1), "bars with a position"),
         _card("Liquidations", f"{m.n_liquidations}",
-              f"loss {fmt_money(m.liquidation_loss)}" + (
+              f"margin lost {fmt_money(m.liquidation_loss, unit=unit)}" + (
                   f", first {fmt_ts(m.first_liquidation_ts)}" if m.first_liquidation_ts else ""),
               "bad" if m.n_liquidations else ""),
-        _card("Fees", fmt_money(m.fees), "trading and liquidation fees"),
-        _card("Funding", fmt_money(m.funding_received - m.funding_paid, signed=True),
+        _card("Fees", fmt_money(m.fees, unit=unit), "trading and liquidation fees"),
+        _card("Funding", fmt_money(m.funding_received - m.funding_paid, signed=True, unit=unit),
               f"paid {fmt_money(m.funding_paid)} · received {fmt_money(m.funding_received)}"),
-        _card("Slippage cost", fmt_money(m.slippage_cost)),
-        _card("Bad debt", fmt_money(m.bad_debt), "covered by the insurance fund",
+        _card("Slippage cost", fmt_money(m.slippage_cost, unit=unit)),
+        _card("Bad debt", fmt_money(m.bad_debt, unit=unit),
+              "loss past bankruptcy, absorbed by the insurance fund",
               "bad" if m.bad_debt > 0 else ""),
         _card("Worst margin ratio", ratio,
               f"at {fmt_ts(m.worst_margin_ratio_ts)}" if m.worst_margin_ratio_ts else "never in a position",
@@ -136,7 +145,7 @@ def manifest_section(run: RunData) -> Section:
     else:
         warn = '<p class="empty" id="quality-warnings">No data-quality warnings.</p>'
     packages = man.get("packages") if isinstance(man.get("packages"), dict) else {}
-    body = (
+    inner = (
         f'<div class="grid2"><div>{kv_table_html(rows, table_id="manifest-table")}</div>'
         f"<div><h3>Data-quality warnings ({len(warnings)})</h3>{warn}</div></div>"
         f"<h3>Data files</h3>{files}"
@@ -145,6 +154,11 @@ def manifest_section(run: RunData) -> Section:
         f"<details><summary>Package versions</summary>"
         f"{kv_table_html(sorted(packages.items()))}</details>"
     )
+    # provenance is for the auditor, not the one-minute reader: collapsed, at the page's end
+    summary = (f"Hashes, rule versions, configuration and packages ({len(data)} data file(s), "
+               f"{len(warnings)} data-quality warning(s))")
+    body = (f'<details class="manifest" id="manifest-details"><summary>{esc(summary)}</summary>'
+            f"{inner}</details>")
     return Section("manifest", "Run manifest", body)
 
 
@@ -161,7 +175,7 @@ def price_section(run: RunData) -> Section:
 
 def equity_section(run: RunData) -> Section:
     """Equity, wallet balance and drawdown."""
-    return Section("equity", "Equity and drawdown",
+    return Section("equity", "Equity, buy-and-hold benchmark and underwater drawdown",
                    figure_html(charts.equity_figure(run), div_id="chart-equity"))
 
 
@@ -174,9 +188,11 @@ def margin_section(run: RunData) -> Section:
 def attribution_values(run: RunData, m: HeadlineMetrics) -> tuple[dict[str, float], str]:
     """PnL attribution: ``manifest.summary.attribution`` when present, else derived here.
 
-    The derived split charges non-liquidation fees to ``fees``, liquidation fills' fees to
-    ``liquidation_penalty``, slippage cost to ``slippage``, net funding to ``funding``, and the
-    rest of ``final_equity - initial_balance`` to ``price_move``.
+    The derived split charges non-liquidation fees to ``fees``, liquidation fills' fees less
+    the bad debt the insurance fund absorbed to ``liquidation_penalty`` (the engine's
+    convention, ``backtest/metrics.py``: the account's change minus the position's PnL),
+    slippage cost to ``slippage``, net funding to ``funding``, and the rest of
+    ``final_equity - initial_balance`` to ``price_move``.
     """
     given = run.summary.get("attribution")
     if isinstance(given, dict) and all(k in given for k in charts.ATTRIBUTION_KEYS):
@@ -185,7 +201,7 @@ def attribution_values(run: RunData, m: HeadlineMetrics) -> tuple[dict[str, floa
     liq_fee = float(fills.filter(pl.col("reason") == "liquidation").get_column("fee").sum() or 0.0)
     other_fee = m.fees - liq_fee
     parts = {"fees": -other_fee, "funding": m.funding_received - m.funding_paid,
-             "slippage": -m.slippage_cost, "liquidation_penalty": -liq_fee}
+             "slippage": -m.slippage_cost, "liquidation_penalty": -liq_fee + m.bad_debt}
     parts["price_move"] = (m.final_equity - m.initial_balance) - sum(parts.values())
     return {k: parts[k] for k in charts.ATTRIBUTION_KEYS}, "derived from the run's tables"
 
@@ -193,10 +209,18 @@ def attribution_values(run: RunData, m: HeadlineMetrics) -> tuple[dict[str, floa
 def attribution_section(run: RunData, m: HeadlineMetrics) -> Section:
     """PnL attribution waterfall: price move, fees, funding, slippage, liquidation penalty."""
     values, source = attribution_values(run, m)
-    note = f'<p class="note">Source: {esc(source)}.</p>'
+    covered = m.bad_debt
+    note = f'<p class="note">Source: {esc(source)}.'
+    if covered > 0:
+        note += (f" The liquidations lost {esc(fmt_money(covered, unit=run.margin_asset))} more "
+                 f"than the position's margin (past the bankruptcy price). The price move "
+                 f"includes that loss; the insurance fund absorbed it (bad debt), so the account "
+                 f"did not pay it. It is shown in amber as what it is, not as a gain.")
+    note += "</p>"
+    fig = charts.attribution_figure(m.initial_balance, values, bad_debt=covered,
+                                    unit=run.margin_asset)
     return Section("attribution", "PnL attribution",
-                   figure_html(charts.attribution_figure(m.initial_balance, values),
-                               div_id="chart-attribution") + note)
+                   figure_html(fig, div_id="chart-attribution") + note)
 
 
 def liquidations_section(run: RunData) -> Section:
@@ -295,17 +319,21 @@ def run_sections(run: RunData, metrics: HeadlineMetrics | None = None,
                  extra: Sequence[Section] = ()) -> list[Section]:
     """The default sections of a single-run report, in order, followed by ``extra``."""
     m = metrics if metrics is not None else compute_metrics(run)
+    # the story first (cards, price with liquidations, margin, equity), provenance last
     return [
         headline_section(run, m),
-        manifest_section(run),
         price_section(run),
-        equity_section(run),
         margin_section(run),
+        equity_section(run),
         attribution_section(run, m),
+        trade_stats_section(run, m),
+        monthly_returns_section(run),
+        drawdown_periods_section(run, m),
         liquidations_section(run),
         *[x for x in (insurance_fund_section(run), adl_section(run)) if x is not None],
         trades_section(run),
         funding_section(run),
         rejections_section(run),
         *extra,
+        manifest_section(run),
     ]

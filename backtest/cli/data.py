@@ -229,6 +229,12 @@ def import_(
     _refuse_empty(options)
     if kind is not None and kind not in _KINDS:
         raise _fail(f"--kind {kind!r}: expected one of {', '.join(_KINDS)}")
+    from backtest.cli.output import option_choice, option_time
+    from data_loaders.schemas import PRICE_TYPES
+
+    # options are checked before any file is read: a bad flag is one error, not one per file
+    option_choice("--price-type", price_type, PRICE_TYPES)
+    option_time("--effective-from", effective_from)
     market_store = _store(store)
     console = _console()
     failures = 0
@@ -269,6 +275,11 @@ def validate(
     from data_loaders.errors import DataError
     from data_loaders.quality import validate_store
 
+    from backtest.cli.output import option_time, option_timeframe
+
+    option_timeframe("--timeframe", timeframe)
+    option_time("--start", start)
+    option_time("--end", end)
     market_store = _store(store)
     try:
         reports, problems = validate_store(market_store, exchange=exchange, symbol=symbol, timeframe=timeframe,
@@ -311,6 +322,13 @@ def rm(
 
     _refuse_empty({"dataset": dataset, "exchange": exchange, "symbol": symbol, "timeframe": timeframe,
                    "price_type": price_type, "start": start, "end": end})
+    from backtest.cli.output import option_choice, option_time, option_timeframe
+    from data_loaders.schemas import PRICE_TYPES
+
+    option_timeframe("--timeframe", timeframe)
+    option_choice("--price-type", price_type, PRICE_TYPES)
+    option_time("--start", start)
+    option_time("--end", end)
     market_store = _store(store)
     try:
         get_schema(dataset)

@@ -97,3 +97,49 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--param {item!r}: expected NAME=VALUE, e.g. --param side=long")
         out[key.strip()] = option_value(value.strip())
     return out
+
+
+def option_time(flag: str, text: str | None) -> int | None:
+    """A time option (``--start``, ``--end``) as epoch ms (UTC), or None when not given.
+
+    The one place a command-line time is read, so every refusal names the flag:
+    ``--start 'abc': expected an ISO date such as ...`` (the rule itself is
+    :func:`data_loaders.schemas.to_ms`).
+
+    Raises
+    ------
+    typer.Exit
+        After printing the error, for text that is not a date.
+    """
+    if text is None:
+        return None
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import to_ms
+
+    try:
+        return to_ms(text)
+    except DataError as exc:
+        raise fail(f"{flag}: {exc}; fix the option's value") from None
+
+
+def option_timeframe(flag: str, text: str | None) -> str | None:
+    """A timeframe option checked by :func:`data_loaders.schemas.timeframe_ms` (None passes)."""
+    if text is None:
+        return None
+    from data_loaders.errors import DataError
+    from data_loaders.schemas import timeframe_ms
+
+    try:
+        timeframe_ms(text)
+    except DataError as exc:
+        raise fail(f"{flag}: {exc}; fix the option's value") from None
+    return text
+
+
+def option_choice(flag: str, text: str | None, choices: tuple[str, ...]) -> str | None:
+    """``text`` when it is one of ``choices`` (None passes), else a clear error naming ``flag``."""
+    if text is None or text in choices:
+        return text
+    from backtest.errors import did_you_mean
+
+    raise fail(f"{flag} {text!r}: expected one of {', '.join(choices)}{did_you_mean(text, choices)}")

@@ -11,6 +11,7 @@ import typer
 
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
+from backtest.cli.output import option_time as _option_time
 from backtest.cli.output import labelled, styled
 from backtest.cli.output import open_store as _store
 from backtest.cli.output import option_value as _value
@@ -49,6 +50,38 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
+#: Longest horizon, hours: its milliseconds must fit the int64 time axis of the simulation.
+MAX_HORIZON_HOURS = (2 ** 63 - 1) / 3_600_000
+
+
+def _horizons(values: list[float], text: str) -> list[float]:
+    """``--horizon`` hours whose milliseconds fit an int64 (longer ones are refused by name)."""
+    long = [v for v in values if v >= MAX_HORIZON_HOURS]
+    if long:
+        raise _fail(f"--horizon {text!r}: expected hours < {MAX_HORIZON_HOURS:.3g} (the simulation counts "
+                    f"time in int64 milliseconds), found {long[0]:g}; e.g. --horizon 1,4,24")
+    return values
+
+
+def _seed(value: int) -> int:
+    """``--seed``: numpy's SeedSequence takes whole numbers >= 0."""
+    if value < 0:
+        raise _fail(f"--seed {value}: expected a whole number >= 0, e.g. --seed 0")
+    return value
+
+
+def _refuse_all_refused(table: Any, leverage: str) -> None:
+    """Exit 1 when the engine refused every row before its run: the ladder measured nothing.
+
+    Rows refused among others are outcomes (docs/risk.md, "A ladder the engine refuses
+    entirely is an error").
+    """
+    reasons = table["rejection"].to_list() if "rejection" in table.columns else []
+    if reasons and all(isinstance(r, str) and r.startswith("refused:") for r in reasons):
+        raise _fail(f"--leverage {leverage!r}: expected at least one leverage the venue allows, found every "
+                    f"run refused before it started; the first refusal: {reasons[0].removeprefix('refused:').strip()}")
+
+
 def _leverages(text: str) -> list[float]:
     """``--leverage`` values: finite and >= 1 (below 1 the margin would exceed the position)."""
     values = _floats(text, "--leverage")
@@ -76,27 +109,17 @@ def _positive(value: float, option: str, example: str, *, upper: float | None = 
     return value
 
 
-def _ms(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from data_loaders.errors import DataError
-    from data_loaders.schemas import to_ms
-
-    try:
-        return to_ms(text)
-    except DataError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
     from rich.table import Table
+
+    from backtest.formatting import fmt_column
 
     columns = [c for c in (columns or frame.columns) if c in frame.columns]
     table = Table(title=title)
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        table.add_row(*[fmt_column(c, row[c]) for c in columns])
     _console().print(table)
 
 
@@ -159,14 +182,23 @@ def replay(
     _print_frame(outcome.table, f"crash replays ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
                  ["crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
                   "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
+    _refuse_all_refused(outcome.table, leverage)
     if out:
         outcome.table.write_parquet(out)
         _console().print(f"wrote {out}")
     if html:
         from backtest.risk import report_sections as rs
 
+        from backtest.risk.replay import load_crash_window
+
+        replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
+        market_store = _store(store)
+        prices = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange).bars
+                  for w in windows for s in w.symbols if (w.name, s) in replayed}
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
-            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t))])
+            ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t)),
+            ("replay-charts", "Price and liquidation prices per crash",
+             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t))])
         _console().print(f"wrote {html}")
 
 
@@ -196,7 +228,7 @@ def stress(
     try:
         config = run_config(balance=balance, margin_mode=margin_mode, path_policy=path_policy, slippage=slippage)
         sets = [parse_scenario(s) for s in scenario]
-        start_ms, end_ms = _ms(start), _ms(end)
+        start_ms, end_ms = _option_time("--start", start), _option_time("--end", end)
         if end_ms <= start_ms:
             raise _fail(f"--end {end!r}: expected a time after --start {start!r}; the range is [start, end)")
         data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms,
@@ -211,6 +243,7 @@ def stress(
     _print_frame(table, f"stress scenarios ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
                  ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
                   "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
+    _refuse_all_refused(table, leverage)
     if html:
         from backtest.risk import report_sections as rs
 
@@ -225,20 +258,28 @@ def stress(
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
          price: str, model: str):
-    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry)."""
+    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry).
+
+    The fit goes through the store's model cache (``<store>/cache/models``): a window whose
+    partitions are unchanged is read back instead of refitted.
+    """
     from backtest.risk.data import load_window
-    from backtest.risk.models import fit_model
+    from backtest.risk.model_cache import ModelCache, partition_checksums
+    from backtest.risk.models import fit_model_cached
     from backtest.risk.paths import ReturnSample
 
-    data = load_window(_store(store), exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=_ms(start),
-                       end_ms=_ms(end), label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
+    market_store = _store(store)
+    data = load_window(market_store, exchange=exchange, symbol=symbol, timeframe=timeframe,
+                       start_ms=_option_time("--start", start), end_ms=_option_time("--end", end),
+                       label=f"fit data {symbol} {timeframe} {_window_label(start, end)}")
     print_data_warnings(data.warnings)
     sample = ReturnSample.from_bars(data.bars, price=price)
     # the simulated position opens at the close of the last fitted bar: the tier table in force
     # then (stored where it covers the date, built-in otherwise), not the newest one
     entry_ms = data.last_ms + sample.step_ms
-    return fit_model(model, sample), float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, \
-        data.tiers.at(entry_ms)
+    fitted = fit_model_cached(model, sample, cache=ModelCache.for_store(market_store.root),
+                              partitions=partition_checksums(data.sources)).model
+    return fitted, float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, data.tiers.at(entry_ms)
 
 
 def mc(
@@ -265,7 +306,8 @@ def mc(
 
     _choice(side, "--side", SIDES)
     _choice(price, "--price", PRICE_TYPES)
-    leverages, hours = _leverages(leverage), _floats(horizon, "--horizon")
+    leverages, hours = _leverages(leverage), _horizons(_floats(horizon, "--horizon"), horizon)
+    _seed(seed)
     _positive(margin, "--margin", "10000")
     _count(paths, "--paths", "10000")
     _count(workers, "--workers", "2")
@@ -330,9 +372,10 @@ def survive(
     _choice(price, "--price", PRICE_TYPES)
     _choice(criterion, "--criterion", ("estimate", "upper"))
     _positive(target, "--target", "0.01", upper=1.0)
-    _positive(horizon, "--horizon", "24")
+    _positive(horizon, "--horizon", "24", upper=MAX_HORIZON_HOURS)
     _positive(margin, "--margin", "10000")
     _count(paths, "--paths", "10000")
+    _seed(seed)
     sign = 1 if side == "long" else -1
     try:
         fitted, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
@@ -404,8 +447,11 @@ def sweep(
         from data_loaders.store import default_root
 
         spec = DataSpec(symbol=symbol, timeframe=timeframe, store_root=str(store or default_root()), exchange=exchange,
-                        start_ms=_ms(start), end_ms=_ms(end))
+                        start_ms=_option_time("--start", start), end_ms=_option_time("--end", end))
     try:
+        from backtest.runfolder import check_writable_location
+
+        check_writable_location(out)  # before the runs, not after them
         configs = make_grid(_leverages(leverage), param_grid)
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)

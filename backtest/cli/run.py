@@ -67,7 +67,11 @@ def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"run file {path}: expected UTF-8 TOML text, found undecodable bytes "
                           f"({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"run file {path}: not valid TOML ({exc}); fix the line named") from None
+        raise ConfigError(f"run file {path}: not valid TOML; expected TOML syntax with each key once per "
+                          f"table, found {exc}{_quoted_line(path, str(exc))}; fix the line named") from None
+    except RecursionError:
+        raise ConfigError(f"run file {path}: expected a run file of [data], [strategy] and [run] tables, "
+                          "found arrays or tables nested too deeply to read; fix the file") from None
     out: dict[str, dict[str, Any]] = {"data": {}, "strategy": {}, "run": {}}
     for table, values in raw.items():
         if table not in _TABLES:
@@ -91,6 +95,18 @@ def load_run_file(path: Path) -> dict[str, dict[str, Any]]:
                 out[table][key] = checked(key, value, where=f"run file {path} [{table}]",
                                           check=schema[key])
     return out
+
+
+def _quoted_line(path: Path, message: str) -> str:
+    """`` (line 13: `leverage = 6`)`` for a TOML error that names a line, else ``""``."""
+    import re
+
+    match = re.search(r"at line (\d+)", message)
+    try:
+        line = path.read_text("utf-8").splitlines()[int(match.group(1)) - 1] if match else ""
+    except (OSError, UnicodeDecodeError, IndexError):
+        return ""
+    return f" (line {match.group(1)}: `{line.strip()[:120]}`)" if line.strip() else ""
 
 
 def _flag(table: str, key: str, value: Any) -> Any:
@@ -192,16 +208,19 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
     from backtest.cli.output import console as output_console
     from rich.table import Table
 
+    from backtest.formatting import fmt_drawdown, fmt_money, fmt_pct
+
+    unit = "USDT"
     table = Table(title=f"run written to {folder}", show_header=False)
-    rows = [("return", f"{summary['total_return']:+.2%}"),
-            ("final equity", f"{summary['final_equity']:,.2f} USDT"),
-            ("max drawdown", f"{summary['max_drawdown']:.2%}"),
+    rows = [("return", fmt_pct(summary["total_return"], signed=True)),
+            ("final equity", fmt_money(summary["final_equity"], unit=unit)),
+            ("max drawdown", fmt_drawdown(summary["max_drawdown"])),
             ("liquidations", str(summary["n_liquidations"])),
-            ("fees", f"{summary['fees']:,.2f} USDT"),
+            ("fees", fmt_money(summary["fees"], unit=unit)),
             ("funding (received - paid)",
-             f"{summary['funding_received'] - summary['funding_paid']:+,.2f} USDT"),
-            ("slippage", f"{summary['slippage_cost']:,.2f} USDT"),
-            ("bad debt", f"{summary['bad_debt']:,.2f} USDT"),
+             fmt_money(summary["funding_received"] - summary["funding_paid"], signed=True, unit=unit)),
+            ("slippage", fmt_money(summary["slippage_cost"], unit=unit)),
+            ("bad debt", fmt_money(summary["bad_debt"], unit=unit)),
             ("fills / rejections", f"{summary['n_fills']} / {summary['n_rejections']}")]
     for key, value in rows:
         table.add_row(key, value)

@@ -107,6 +107,11 @@ def position_barrier(
             f"found leverage={leverage}, entry_price={entry_price}, margin={margin}, side={side}"
         )
     notional = margin * leverage
+    if not notional < tiers.max_notional:  # no bracket holds it: the venue would refuse the position outright
+        raise RiskError(
+            f"liquidation barrier at leverage {leverage:g}x: expected a position notional (margin x leverage) "
+            f"under the largest bracket cap {tiers.max_notional:,.0f} USDT, found {notional:,.2f} USDT; lower "
+            f"--leverage below {tiers.max_notional / margin:,.6g}x or --margin")
     qty = notional / entry_price
     leg = binance_usdm.Leg(side=side, qty=qty, entry_price=entry_price)
     solution = binance_usdm.resolve_liquidation(wallet_balance=margin, tiers=tiers, both=leg)

@@ -152,7 +152,7 @@ def parse_crashes(text: str, *, source: str) -> list[CrashWindow]:
         raise CrashLibraryError(f"{source}: unexpected top-level key(s) {extra}; windows go in [[crash]] tables")
     entries = raw.get("crash")
     if not isinstance(entries, list) or not entries:
-        raise CrashLibraryError(f"{source}: no [[crash]] tables found; add at least one window "
+        raise CrashLibraryError(f"{source}: expected at least one [[crash]] table, found none; add a window "
                                 "(name, start, end, symbols)")
     windows = [_window(e, index=i, source=source) for i, e in enumerate(entries)]
     seen: set[str] = set()
@@ -189,7 +189,8 @@ class CrashLibrary:
         names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
         names = [n for n in names if n]
         if not names:
-            raise CrashLibraryError("no crash window selected; pass --crash all or a comma list of names")
+            raise CrashLibraryError(f"--crash {spec!r}: expected 'all' or a comma list of window names, found no "
+                                    "name; pass --crash all or e.g. --crash 2020-03-12")
         if names == ["all"]:
             return list(self.windows)
         return [self.get(n) for n in names]
@@ -218,7 +219,8 @@ def load_crashes(extra_files: Iterable[str | Path] = (), *, packaged: bool = Tru
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise CrashLibraryError(f"crash file {str(path)!r} is not UTF-8 text; save it as UTF-8 TOML") from None
+            raise CrashLibraryError(f"crash file {str(path)!r}: expected UTF-8 TOML text, found bytes that are not "
+                                    "UTF-8; save it as UTF-8 TOML") from None
         for w in parse_crashes(text, source=str(path)):
             merged[w.name] = w
     if not merged:

@@ -197,6 +197,15 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
     progress : callable, optional
         Called with a short label before each (window, symbol).
     """
+    if symbols is not None:
+        held = list(dict.fromkeys(s for w in windows for s in w.symbols))
+        unknown = [s for s in symbols if s not in held]
+        if unknown:
+            from backtest.errors import did_you_mean
+
+            raise RiskError(f"--symbol {unknown[0]!r}: expected a symbol of the selected crash window(s), one of "
+                            f"{', '.join(held) or '(none)'}{did_you_mean(unknown[0], held)}; found {unknown[0]!r}, "
+                            "which they do not hold; pick one of them or leave --symbol out")
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
     warnings: list[str] = []

@@ -6,22 +6,26 @@ loader; :func:`write_risk_report` writes such a page) or a plain table. Every pi
 :func:`html.escape`. plotly is imported inside the builders (``import backtest`` stays light).
 
 Builders: :func:`fan_chart_section`, :func:`liquidation_heatmap_section`,
-:func:`survival_table_section`, :func:`crash_replay_table_section`, :func:`sweep_heatmap_section`,
-:func:`fit_table_section`.
+:func:`survival_table_section`, :func:`crash_replay_table_section`,
+:func:`crash_replay_charts_section`, :func:`sweep_heatmap_section`, :func:`fit_table_section`.
+Numbers print through :mod:`backtest.formatting` (leverage ``5x``, probabilities in %, money
+with separators).
 """
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from backtest.formatting import FRACTION_COLUMNS, MONEY_COLUMNS, PROBABILITY_COLUMNS, fmt_leverage, fmt_prob
 from backtest.risk.montecarlo import FAN_QUANTILES, LiquidationStudy
 
 __all__ = [
+    "crash_replay_charts_section",
     "crash_replay_table_section",
     "fan_chart_section",
     "fit_table_section",
@@ -78,18 +82,15 @@ def _figure_html(fig: Any) -> str:
     return figure_html(fig, id_prefix="risk-")
 
 
-def _format(value: Any) -> str:
+def _format(value: Any, column: str | None = None) -> str:
+    from backtest.formatting import fmt_column, fmt_num
+
     if value is None:
         return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.4g}"
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:,.2f}"
-    return str(value)
+    if column is None:
+        return "yes" if value is True else "no" if value is False else (
+            fmt_num(value) if isinstance(value, float) else str(value))
+    return fmt_column(column, value)
 
 
 def table_html(frame: pl.DataFrame, *, columns: Sequence[str] | None = None,
@@ -106,9 +107,11 @@ def table_html(frame: pl.DataFrame, *, columns: Sequence[str] | None = None,
     rows = []
     for row in frame.iter_rows(named=True):
         attr = ' class="mc-bad"' if row_class is not None and row.get(row_class) is False else ""
-        cells = "".join(f"<td>{html.escape(_format(row[c]))}</td>" for c in columns)
+        cells = "".join(f"<td>{html.escape(_format(row[c], c))}</td>" for c in columns)
         rows.append(f"<tr{attr}>{cells}</tr>")
-    return f'<table class="data mc-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    # inside a scrolling frame: a wide table scrolls within its card, never past the page
+    return (f'<div class="table-wrap"><table class="data mc-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def fan_chart_section(study: LiquidationStudy, *, leverage: float | None = None,
@@ -141,7 +144,8 @@ def fan_chart_section(study: LiquidationStudy, *, leverage: float | None = None,
         fig.add_trace(go.Scatter(x=hours, y=lo, mode="lines", line={"width": 0}, fill="tonexty",
                                  fillcolor=f"rgba(31,119,180,{opacity})", name=f"{lo_q:.0%}–{hi_q:.0%}"))
     fig.add_trace(go.Scatter(x=hours, y=bands[q.index(0.5)], mode="lines", name="median", line={"color": "#1f77b4"}))
-    fig.update_layout(xaxis_title="hours", yaxis_title="isolated equity (USDT)", template="plotly_white",
+    fig.update_layout(xaxis_title="time since entry (hours)", yaxis_title="isolated equity (USDT)",
+                      template="plotly_white",
                       height=380, margin={"l": 60, "r": 20, "t": 30, "b": 40})
     model = str(study.model.get("model", "model"))
     note = (f"{leverage:g}x, margin {study.barriers[index].margin:,.0f} USDT, {study.passage.n_paths:,} paths "
@@ -160,14 +164,20 @@ def liquidation_heatmap_section(table: pl.DataFrame, *, title: str = "Liquidatio
     for row in table.iter_rows(named=True):
         i, j = levs.index(row["leverage"]), horizons.index(row["horizon_hours"])
         z[i, j] = row["probability"]
-        text[i][j] = f"{row['probability']:.2%} [{row['ci_low']:.2%}, {row['ci_high']:.2%}]"
-    fig = go.Figure(go.Heatmap(z=z, x=[f"{h:g} h" for h in horizons], y=[f"{lev:g}x" for lev in levs], text=text,
-                               texttemplate="%{text}", colorscale="Reds", zmin=0, zmax=1,
-                               colorbar={"title": "P(liq)"}))
-    fig.update_layout(xaxis_title="horizon", yaxis_title="leverage", template="plotly_white",
-                      height=120 + 40 * len(levs), margin={"l": 60, "r": 20, "t": 30, "b": 40})
+        text[i][j] = (f"{fmt_prob(row['probability'])}<br>"
+                      f"[{fmt_prob(row['ci_low'])}, {fmt_prob(row['ci_high'])}]")
+    # higher is worse: white (0) to dark red (1)
+    fig = go.Figure(go.Heatmap(z=z, x=[f"{h:g} h" for h in horizons], y=[fmt_leverage(v) for v in levs],
+                               text=text, texttemplate="%{text}", colorscale="Reds", zmin=0, zmax=1,
+                               xgap=2, ygap=2, colorbar={"title": {"text": "P(liq.)"}, "tickformat": ".0%"},
+                               hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
+    fig.update_layout(xaxis={"title": {"text": "horizon (hours)"}, "type": "category"},
+                      yaxis={"title": {"text": "leverage (x)"}, "type": "category"}, template="plotly_white",
+                      height=140 + 48 * len(levs), margin={"l": 70, "r": 20, "t": 20, "b": 50})
     return _section(title, _figure_html(fig), css_class="mc-heatmap",
-                    note="Cells: Monte Carlo estimate [95 % Wilson interval].")
+                    note="Each cell: the Monte Carlo probability that the position at that leverage is "
+                         "liquidated within that horizon, over all simulated paths [95 % Wilson interval]. "
+                         "Darker red is worse.")
 
 
 def survival_table_section(table: pl.DataFrame, *, title: str = "Survival by leverage") -> str:
@@ -182,33 +192,199 @@ def survival_table_section(table: pl.DataFrame, *, title: str = "Survival by lev
     return _section(title, body, css_class="mc-survival")
 
 
+REPLAY_TABLE_COLUMNS = ("crash", "symbol", "leverage", "survived", "rejection", "entry_price",
+                        "liquidation_price", "first_liquidation", "hours_to_liquidation", "loss", "loss_pct",
+                        "bad_debt", "worst_margin_ratio", "slippage_cost", "warnings")
+"""Columns of the crash-replay table a reader needs, in order (those the replay has)."""
+
+
 def crash_replay_table_section(frame: pl.DataFrame, *, title: str = "Crash replays") -> str:
-    """The crash-replay table (``backtest.risk.replay`` rows) as HTML; liquidated rows flagged."""
-    preferred = ("crash", "symbol", "leverage", "survived", "rejection", "first_liquidation", "hours_to_liquidation",
-                 "loss", "loss_pct", "worst_margin_ratio", "slippage_cost", "warnings")
-    columns = [c for c in preferred if c in frame.columns]
-    return _section(title, table_html(frame, columns=columns, row_class="survived"), css_class="mc-crashes")
+    """The crash-replay table (``backtest.risk.replay`` rows) as HTML; liquidated rows flagged.
+
+    Entry and liquidation price, bad debt and warnings are shown; a window's data-quality
+    warnings are long and shared by its rows, so the table numbers them and lists each once
+    below (no table wider than the page).
+    """
+    columns = [c for c in REPLAY_TABLE_COLUMNS if c in frame.columns]
+    notes: list[str] = []
+    if "warnings" in frame.columns:
+        refs = []
+        for text in frame.get_column("warnings").to_list():
+            items = [w.strip() for w in (text or "").split(";") if w.strip()]
+            marks = []
+            for item in items:
+                if item not in notes:
+                    notes.append(item)
+                marks.append(f"[{notes.index(item) + 1}]")
+            refs.append(" ".join(marks) if marks else "none")
+        frame = frame.with_columns(pl.Series("warnings", refs, dtype=pl.String))
+    body = table_html(frame, columns=columns, row_class="survived")
+    if notes:
+        items = "".join(f"<li>[{i + 1}] {html.escape(n)}</li>" for i, n in enumerate(notes))
+        body += f'<h3>Data-quality warnings</h3><ul class="warnings mc-warnings">{items}</ul>'
+    return _section(title, body, css_class="mc-crashes",
+                    note="Prices in the quote currency, money in USDT; loss_pct is the share of the initial "
+                         "balance lost; bad debt is the loss past bankruptcy the insurance fund absorbed.")
+
+
+def crash_replay_charts_section(frame: pl.DataFrame, prices: Mapping[tuple[str, str], pl.DataFrame], *,
+                                title: str = "Crash replays: price and liquidation prices") -> str:
+    """Per crash and symbol: the price, each leverage's liquidation price and the moment it was hit.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Replay rows (``crash``, ``symbol``, ``leverage``, ``entry_price``,
+        ``liquidation_price``, ``first_liquidation`` as UTC text, ``survived``).
+    prices : mapping of (crash, symbol) to polars.DataFrame
+        The window's bars (``ts`` and ``close``, optionally ``mark_close``), as the replay read them.
+
+    Liquidation prices are drawn for the leverages that were liquidated (the replay records
+    the price at which each was); a survivor is named in the legend only.
+    """
+    import plotly.graph_objects as go
+
+    from backtest.formatting import fmt_leverage
+    from reports.html import series_color
+
+    parts = []
+    for (crash, symbol), group in frame.group_by(["crash", "symbol"], maintain_order=True):
+        bars = prices.get((str(crash), str(symbol)))
+        if bars is None or bars.height == 0:
+            continue
+        ts = _ms_column(bars, "ts")
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=ts, y=bars.get_column("close").to_numpy(), mode="lines", name="last price",
+                                 line={"color": "#334155", "width": 1.4}))
+        if "mark_close" in bars.columns:
+            fig.add_trace(go.Scatter(x=ts, y=bars.get_column("mark_close").to_numpy(), mode="lines",
+                                     name="mark price", line={"color": "#7c3aed", "width": 1.2, "dash": "dot"}))
+        rows = group.sort("leverage").to_dicts()
+        entry = next((r.get("entry_price") for r in rows if r.get("entry_price") is not None), None)
+        if entry is not None:
+            fig.add_trace(go.Scatter(x=[ts[0], ts[-1]], y=[entry, entry], mode="lines", name="entry price",
+                                     line={"color": "#94a3b8", "width": 1, "dash": "dash"}))
+        for k, row in enumerate(rows):
+            color = series_color(k, len(rows))
+            label = fmt_leverage(row["leverage"])
+            lp, hit = row.get("liquidation_price"), _text_ms(row.get("first_liquidation"))
+            if lp is None or hit is None:
+                fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": color},
+                                         name=f"{label}: {'survived' if row.get('survived') else 'not entered'}"))
+                continue
+            fig.add_trace(go.Scatter(x=[ts[0], hit], y=[lp, lp], mode="lines", name=f"{label} liquidation price",
+                                     legendgroup=label, line={"color": color, "width": 2, "dash": "dash"}))
+            fig.add_trace(go.Scatter(x=[hit], y=[lp], mode="markers", name=f"{label} liquidated",
+                                     legendgroup=label, showlegend=False,
+                                     hovertext=[f"{label} liquidated at {lp:,.2f}"], hoverinfo="text+x",
+                                     marker={"symbol": "x", "size": 13, "color": color,
+                                             "line": {"width": 1.5, "color": "#111827"}}))
+        quote = str(symbol).split("/")[-1].split(":")[0] if "/" in str(symbol) else "quote"
+        base = str(symbol).split("/")[0]
+        fig.update_layout(xaxis={"title": {"text": "time (UTC)"}, "type": "date"},
+                          yaxis={"title": {"text": f"price ({quote} per {base})"}},
+                          template="plotly_white", height=420, margin={"l": 70, "r": 20, "t": 20, "b": 50},
+                          legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
+        parts.append(f"<h3>{html.escape(str(crash))} · {html.escape(str(symbol))}</h3>{_figure_html(fig)}")
+    body = "".join(parts) or '<p class="empty">No price data to draw.</p>'
+    return _section(title, body, css_class="mc-replay-charts",
+                    note="Dashed lines: each leverage's liquidation price until the mark price reached it; "
+                         "a cross marks the moment it was hit.")
+
+
+def _ms_column(frame: pl.DataFrame, column: str) -> np.ndarray:
+    series = frame.get_column(column)
+    if isinstance(series.dtype, pl.Datetime):
+        series = series.dt.epoch("ms")
+    return series.cast(pl.Int64).to_numpy().astype(np.float64)
+
+
+def _text_ms(text: Any) -> float | None:
+    """``2020-03-12 06:09:52 UTC`` (the replay's UTC text) as float ms for a date axis."""
+    if text is None:
+        return None
+    from datetime import datetime, timezone
+
+    raw = str(text).replace(" UTC", "").replace("Z", "")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp() * 1000.0
+
+
+HIGHER_IS_WORSE = frozenset({
+    "max_drawdown", "n_liquidations", "liquidations", "bad_debt", "loss", "loss_pct", "fees",
+    "probability", "worst_margin_ratio", "liquidation_loss", "slippage_cost", "margin_lost",
+    "funding_paid", "p_liquidation"})
+"""Metrics where a larger value is a worse outcome (their heatmaps put red at the top)."""
+
+
+def _cell_text(value: float, metric: str) -> str:
+    if metric == "max_drawdown":  # a positive depth, printed negative as everywhere
+        return f"{-abs(value) * 100:.1f} %"
+    if metric in FRACTION_COLUMNS or metric in PROBABILITY_COLUMNS:
+        return f"{value * 100:+.1f} %" if metric in ("total_return", "return") else f"{value * 100:.1f} %"
+    if metric in MONEY_COLUMNS:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _axis_label(value: Any, column: str) -> str:
+    from backtest.formatting import fmt_leverage
+
+    if column == "leverage" and isinstance(value, (int, float)):
+        return fmt_leverage(float(value))
+    return str(value)
 
 
 def sweep_heatmap_section(frame: pl.DataFrame, *, x: str, y: str, value: str = "total_return",
                           title: str | None = None) -> str:
-    """Heatmap of a sweep metric over two swept parameters (mean over the other dimensions)."""
+    """Heatmap of a sweep metric over two swept parameters, averaged over the other ones.
+
+    Colour follows the metric's direction: green is better, red worse (a return is better
+    higher, a drawdown or a count of liquidations worse higher; :data:`HIGHER_IS_WORSE`).
+    Each cell prints its value; the note says over what and how many runs a cell averages.
+    """
     import plotly.graph_objects as go
 
     for column in (x, y, value):
         if column not in frame.columns:
             raise ValueError(f"sweep heatmap: column {column!r} is not in the sweep results ({frame.columns})")
-    grid = frame.group_by([x, y]).agg(pl.col(value).mean()).sort([y, x])
+    grid = frame.group_by([x, y]).agg(pl.col(value).cast(pl.Float64).mean(), pl.len().alias("_n")).sort([y, x])
     xs = sorted(grid[x].unique().to_list())
     ys = sorted(grid[y].unique().to_list())
     z = np.full((len(ys), len(xs)), np.nan)
+    text = [["" for _ in xs] for _ in ys]
     for row in grid.iter_rows(named=True):
-        z[ys.index(row[y]), xs.index(row[x])] = row[value]
-    fig = go.Figure(go.Heatmap(z=z, x=[str(v) for v in xs], y=[str(v) for v in ys], colorscale="RdYlGn",
-                               colorbar={"title": html.escape(value)}))
-    fig.update_layout(xaxis_title=html.escape(x), yaxis_title=html.escape(y), template="plotly_white",
-                      height=420, margin={"l": 60, "r": 20, "t": 30, "b": 40})
-    return _section(title or f"Sweep: {value} by {x} and {y}", _figure_html(fig), css_class="mc-sweep")
+        i, j = ys.index(row[y]), xs.index(row[x])
+        z[i, j] = row[value]
+        if row[value] is not None and row[value] == row[value]:
+            text[i][j] = _cell_text(float(row[value]), value)
+    worse_high = value in HIGHER_IS_WORSE
+    scale = "RdYlGn_r" if worse_high else "RdYlGn"
+    fig = go.Figure(go.Heatmap(z=z, x=[_axis_label(v, x) for v in xs], y=[_axis_label(v, y) for v in ys],
+                               text=text, texttemplate="%{text}", colorscale=scale, xgap=2, ygap=2,
+                               colorbar={"title": {"text": html.escape(value)}},
+                               hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
+    fig.update_layout(xaxis={"title": {"text": html.escape(x)}, "type": "category"},
+                      yaxis={"title": {"text": html.escape(y)}, "type": "category"}, template="plotly_white",
+                      height=160 + 44 * len(ys), margin={"l": 70, "r": 20, "t": 20, "b": 50})
+    others = [c for c in frame.columns if c.startswith("p_") and c not in (x, y)]
+    if x != "leverage" and y != "leverage" and "leverage" in frame.columns:
+        others.insert(0, "leverage")
+    counts = grid.get_column("_n")
+    per_cell = (f"{int(counts.min())}" if counts.min() == counts.max()
+                else f"{int(counts.min())} to {int(counts.max())}")
+    over = f"the other swept dimensions ({', '.join(others)})" if others else "the runs of that cell"
+    note = (f"Each cell: mean {value} over {over}; {per_cell} run(s) per cell. "
+            f"{'Red is worse: a higher ' + value + ' is worse.' if worse_high else 'Green is better: a higher ' + value + ' is better.'}")
+    # an empty title (a page card already titles it) stays empty: one title per chart
+    heading = f"Sweep: {value} by {x} and {y}" if title is None else title
+    return _section(heading, _figure_html(fig), css_class="mc-sweep",
+                    note=note)
 
 
 def fit_table_section(fits: Sequence[dict[str, Any]], *, title: str = "Fitted return models") -> str:

@@ -577,7 +577,8 @@ def parse_scenario(text: str) -> ScenarioSet:
     name = name.strip() or text.strip()
     terms = [t.strip() for t in body.split("+") if t.strip()]
     if not terms:
-        raise ScenarioError(f"scenario {text!r}: empty; write e.g. shock:-0.3@2022-11-09T14:00Z+drought:5")
+        raise ScenarioError(f"--scenario {text!r}: expected one or more terms joined by '+', found none; "
+                            "write e.g. shock:-0.3@2022-11-09T14:00Z+drought:5")
     scenarios: list[Scenario] = []
     for term in terms:
         if term.startswith("adl@") or term.startswith("adl:"):

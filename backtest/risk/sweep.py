@@ -125,15 +125,32 @@ def _load_market(spec: DataSpec) -> Any:
     from backtest.market_data import MarketData
 
     if spec.bars_path:
-        bars = pl.read_parquet(spec.bars_path)
-        funding = {spec.symbol: pl.read_parquet(spec.funding_path)} if spec.funding_path else None
-        return MarketData.from_frames({spec.symbol: bars}, funding, timeframe=spec.timeframe, exchange=spec.exchange)
+        from backtest.errors import MarketDataError
+
+        bars = _read_parquet(spec.bars_path, "--data", "bars")
+        funding = ({spec.symbol: _read_parquet(spec.funding_path, "--funding", "funding")}
+                   if spec.funding_path else None)
+        try:
+            return MarketData.from_frames({spec.symbol: bars}, funding, timeframe=spec.timeframe,
+                                          exchange=spec.exchange)
+        except MarketDataError as exc:
+            raise RiskError(f"--data {spec.bars_path}: {exc}") from None
     if spec.store_root:
         from data_loaders.store import MarketStore
 
         return MarketData.from_store(MarketStore(spec.store_root), exchange=spec.exchange, symbols=[spec.symbol],
                                      timeframe=spec.timeframe, start=spec.start_ms, end=spec.end_ms)
     raise RiskError("sweep data: give bars_path (Parquet) or store_root (MarketStore)")
+
+
+def _read_parquet(path: str, option: str, what: str) -> pl.DataFrame:
+    """A sweep input file, or a clear error naming it (not a polars traceback)."""
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise RiskError(f"{option} {path}: expected a Parquet file of {what} in the engine's format, found a file "
+                        f"that cannot be read as Parquet ({str(exc).splitlines()[0]}); write it with "
+                        "polars' DataFrame.write_parquet, or sweep the store (leave --data out)") from None
 
 
 class Runner(Protocol):

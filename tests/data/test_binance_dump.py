@@ -51,7 +51,7 @@ def test_seconds_timestamps_are_refused_with_the_fix(tmp_path: Path) -> None:
     lines = [line.replace(str(T0 + i * MINUTE), str((T0 + i * MINUTE) // 1000), 1)
              for i, line in enumerate(kline_lines(3))]
     path = write_csv(tmp_path / "BTCUSDT-1m-2020-03.csv", lines)
-    with pytest.raises(ImportFormatError, match=r"neither epoch milliseconds.*line 1.*--ts-unit s"):
+    with pytest.raises(ImportFormatError, match=r"expected open_time in epoch milliseconds.*neither.*line 1.*--ts-unit s"):
         load_dump(path)
 
 

@@ -63,7 +63,7 @@ def test_mapping_errors_name_columns(tmp_path: Path) -> None:
         load_generic(path, dataset="ohlcv", exchange="binanceusdm", symbol="BTCUSDT", mapping={"ts": "nope"})
     with pytest.raises(SchemaError, match="not ohlcv columns"):
         load_generic(path, dataset="ohlcv", exchange="binanceusdm", symbol="BTCUSDT", mapping={"bogus": "t"})
-    with pytest.raises(SchemaError, match="missing column"):
+    with pytest.raises(SchemaError, match=r"candles.csv: missing column"):
         import_generic(MarketStore(tmp_path / "s"), path, symbol="BTCUSDT", mapping={"ts": "t"})
 
 

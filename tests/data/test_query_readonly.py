@@ -55,7 +55,7 @@ def test_empty_and_unparsable_sql_are_clear(tmp_path: Path) -> None:
     con = MarketStore(seeded_store(tmp_path)).connect()
     with pytest.raises(DataError, match="found empty SQL"):
         run_read_only(con, "  ")
-    with pytest.raises(DataError, match="cannot parse"):
+    with pytest.raises(DataError, match="does not parse"):
         run_read_only(con, "SELEKT 1")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-import duckdb
+from backtest.runfolder import open_results
 import numpy as np
 import polars as pl
 import pytest
@@ -220,7 +220,7 @@ def test_write_outputs_manifest_and_duckdb(crash_data, tmp_path):
     summary = manifest["summary"]
     attribution = summary["attribution"]
     assert sum(attribution.values()) == pytest.approx(summary["final_equity"] - summary["initial_balance"])
-    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    con = open_results(out)  # views are relative to the run folder
     assert con.execute("select count(*) from liquidations").fetchone()[0] == summary["n_liquidations"]
     assert con.execute("select count(*) from equity").fetchone()[0] == summary["bars"]
     con.close()

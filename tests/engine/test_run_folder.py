@@ -12,12 +12,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from backtest.results import OUTPUT_TABLES, RunResult
-from backtest.runfolder import (RUN_FORMAT, RUN_FORMAT_VERSION, RunFolderError,
+from backtest.runfolder import (RUN_FORMAT, RUN_FORMAT_VERSION, RunFolderError, open_results,
                                 check_output_folder, verify_run_folder)
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -91,7 +90,7 @@ def test_manifest_records_every_table_and_the_format(tmp_path):
     assert all(r["rows"] == 50 and len(r["sha256"]) == 64 for r in manifest["files"].values())
     verify_run_folder(out, manifest)
     # the DuckDB views were made before the folder had its final name, and read from it
-    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    con = open_results(out)  # views are relative to the run folder
     assert con.execute("select sum(i) from fills").fetchone()[0] == sum(range(50))
     assert _siblings(out) == []  # no temporary folder left
 

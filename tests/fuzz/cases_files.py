@@ -103,7 +103,9 @@ def damaged_texts(header: list[str], rows: list[list[str]], *, fixed_columns: bo
         "nul-bytes": good.encode().replace(b",", b"\x00", 5),
         "wrong-columns": csv_text(other_header, [["1"] * len(other_header)] * 3).encode(),
         "missing-column": csv_text(header[:-2], [r[:-2] for r in rows]).encode(),
-        "text-in-numbers": good.replace("60000.0", "abc", 3).encode(),
+        # the first three values of the second column (a number in every format) become text
+        "text-in-numbers": csv_text(header, [[*r[:1], "abc", *r[2:]] if i < 3 else r
+                                             for i, r in enumerate(rows)]).encode(),
         "seconds-timestamps": csv_text(header, [[str(int(r[0]) // 1000 if r[0].isdigit() else r[0]), *r[1:]]
                                                 for r in rows]).encode(),
     }

@@ -28,7 +28,7 @@ EXPECTATION_WORDS = ("expected", "expects", "expecting", "must", "should", "need
 #: Border characters of typer's error panel, removed before matching (the panel wraps lines).
 _PANEL = re.compile(r"[│╭╮╰╯─]+")
 
-#: Areas that own the fix of a failing case (the xfail reason names one of them).
+#: Areas that own the mechanism a case exercises (the place to fix when the case fails).
 STORE = "store/import (data_loaders, cli/data.py)"
 RUN = "run config and run folders (config.py, cli/run.py, cli/report.py)"
 STRATEGY = "strategies and sweep (strategies/, strategy.py, risk/sweep.py)"
@@ -56,7 +56,7 @@ class Case:
     ``argv`` may hold ``{store}`` (the case's store copy), ``{tmp}`` (its scratch folder) and
     ``{file}`` (the file ``make`` wrote into the scratch folder). ``subject`` is the name the
     message must contain (case-insensitive); ``found``, when given, the offending value it must
-    quote. ``area`` owns the fix when the case fails today.
+    quote. ``area`` owns the mechanism to fix should the case fail.
     """
 
     id: str
@@ -135,16 +135,12 @@ def tree_hashes(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def params(cases: Iterable[Case], awaiting: Iterable[str]) -> list:
-    """pytest params of ``cases``; a case listed in ``awaiting`` is a strict xfail naming its area."""
-    pending = set(awaiting)
+def params(cases: Iterable[Case]) -> list:
+    """pytest params of ``cases``, one per case id (ids are unique)."""
     out = []
     ids = set()
     for case in cases:
         assert case.id not in ids, f"duplicate fuzz case id {case.id}"
         ids.add(case.id)
-        marks = ()
-        if case.id in pending:
-            marks = (pytest.mark.xfail(strict=True, reason=f"awaiting {case.area} fix"),)
-        out.append(pytest.param(case, id=case.id, marks=marks))
+        out.append(pytest.param(case, id=case.id))
     return out

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz.awaiting import AWAITING
 from tests.fuzz.cases_arguments import cases
 from tests.fuzz.harness import Case, params
 
 
-@pytest.mark.parametrize("case", params(cases(), AWAITING))
+@pytest.mark.parametrize("case", params(cases()))
 def test_bad_argument_gets_a_clear_error(case: Case, check_case) -> None:
     check_case(case)
 
@@ -16,8 +15,6 @@ def test_bad_argument_gets_a_clear_error(case: Case, check_case) -> None:
 MEMORY_LIMIT = 3 << 30  # bytes of address space for the child: far below the 15 GiB it would ask for
 
 
-@pytest.mark.xfail("issue-mc-horizon-1e7" in AWAITING, strict=True,
-                   reason="awaiting risk commands (cli/risk.py, backtest/risk/) fix")
 def test_a_horizon_that_needs_more_memory_than_exists_is_refused_before_allocating(sandbox) -> None:
     """``mc --horizon 1e7`` would allocate about 15 GiB: it must be estimated and refused.
 

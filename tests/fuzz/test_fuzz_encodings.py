@@ -9,13 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.fuzz.awaiting import AWAITING
 from tests.fuzz.cases_files import ENCODED_IMPORTS, csv_text, encodings
-from tests.fuzz.harness import SYMBOL, STORE, assert_clear_error, run_in_process, tree_hashes
+from tests.fuzz.harness import SYMBOL, assert_clear_error, run_in_process, tree_hashes
 
-CASES = [pytest.param(label, name, header, rows, flags, read, encoding, id=f"encoding-{label}-{encoding}",
-                      marks=[pytest.mark.xfail(strict=True, reason=f"awaiting {STORE} fix")]
-                      if f"encoding-{label}-{encoding}" in AWAITING else [])
+CASES = [pytest.param(label, name, header, rows, flags, read, encoding, id=f"encoding-{label}-{encoding}")
          for label, name, header, rows, flags, read in ENCODED_IMPORTS
          for encoding in encodings(header, rows)]
 

@@ -126,3 +126,60 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     page.screenshot(path=str(target), full_page=full_page)
     return target
 
+
+
+PAGE_CHECKS_JS = r"""
+() => {
+  const vw = document.documentElement.clientWidth;
+  const out = {pageOverflow: document.documentElement.scrollWidth - vw, overflowing: [],
+               undrawn: [], axesWithoutUnit: [], charts: 0};
+  // every card, table frame and metric card stays inside the viewport
+  document.querySelectorAll('section.card, .table-wrap, .metric, .cards, table.kv, details')
+    .forEach(el => {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && (r.right > vw + 0.5 || r.left < -0.5)) {
+        out.overflowing.push((el.id || el.className || el.tagName) + ':' + Math.round(r.right));
+      }
+    });
+  document.querySelectorAll('div.chart').forEach(div => {
+    out.charts += 1;
+    const full = div._fullData || [];
+    const drawn = div.classList.contains('js-plotly-plot') && full.length > 0 &&
+      div.querySelector('svg.main-svg') !== null;
+    if (!drawn) { out.undrawn.push(div.id); return; }
+    const layout = div._fullLayout;
+    Object.keys(layout).filter(k => /^[xy]axis\d*$/.test(k)).forEach(k => {
+      const ax = layout[k];
+      if (!ax || ax.visible === false || ax.showticklabels === false) { return; }
+      const title = (ax.title && ax.title.text) || '';
+      const unitless = ax.type === 'category';
+      if (!title || (!unitless && !/\(.+\)/.test(title))) {
+        out.axesWithoutUnit.push(div.id + '.' + k + ':' + JSON.stringify(title));
+      }
+    });
+  });
+  return out;
+}
+"""
+
+
+def page_checks(page: Any) -> dict[str, Any]:
+    """Layout checks of a rendered report at the current viewport.
+
+    Returns ``pageOverflow`` (px the page is wider than the window; <= 0 is fine),
+    ``overflowing`` (cards, tables, metric cards reaching past the window), ``undrawn``
+    (chart slots plotly did not draw), ``axesWithoutUnit`` (visible axes whose title is
+    missing or, for numeric axes, names no unit in parentheses) and ``charts`` (slots seen).
+    """
+    return page.evaluate(PAGE_CHECKS_JS)
+
+
+def assert_page_quality(page: Any, *, min_charts: int = 1) -> dict[str, Any]:
+    """Assert :func:`page_checks` found nothing wrong and at least ``min_charts`` charts."""
+    found = page_checks(page)
+    assert found["pageOverflow"] <= 0, found
+    assert found["overflowing"] == [], found
+    assert found["undrawn"] == [], found
+    assert found["axesWithoutUnit"] == [], found
+    assert found["charts"] >= min_charts, found
+    return found

@@ -296,7 +296,9 @@ def write_run_dir(path: Path, *, n_bars: int = 1_500, interval_ms: int = HOUR_MS
     }
     if with_attribution:
         parts = {"fees": -(fee_total - liq_fee), "funding": net_funding, "slippage": -slip,
-                 "liquidation_penalty": -liq_fee}
+                 # the engine's convention (backtest/liquidation.py): the account's change minus
+                 # the position's PnL, so the bad debt the fund absorbed counts positive here
+                 "liquidation_penalty": -liq_fee + sum(r["bad_debt"] for r in liqs)}
         parts["price_move"] = final - initial_balance - sum(parts.values())
         summary["attribution"] = parts
     data_bytes = close.tobytes()

@@ -33,9 +33,10 @@ def test_report_is_written_into_the_run_dir_and_offline(demo_run):
     rest = _page_without_plotly(page)
     assert not REMOTE.search(rest), REMOTE.findall(rest)
     for anchor in ("headline", "manifest", "price", "equity", "margin", "attribution",
-                   "liquidations", "trades", "funding", "rejections"):
+                   "liquidations", "trades", "funding", "rejections", "trade-stats", "monthly",
+                   "drawdowns"):
         assert f'id="{anchor}"' in page
-    assert page.count('class="plotly-figure"') == 5
+    assert page.count('class="plotly-figure"') == 6
 
 
 def test_liquidation_table_has_every_row_and_column(demo_run):
@@ -177,6 +178,20 @@ def test_minimal_run_dir_with_only_equity_and_manifest(demo_run, tmp_path):
     seal_run_dir(path, {"config": {"initial_balance": 10_000.0}})
     page = write_report(path).read_text(encoding="utf-8")
     assert "No liquidations." in page and "No trades." in page and "No rejected orders." in page
-    assert page.count('class="plotly-figure"') == 4  # no funding chart
+    assert page.count('class="plotly-figure"') == 5  # no funding chart (monthly returns added)
     m = compute_metrics(load_run(path))
     assert (m.total_return, m.max_drawdown.depth, m.sharpe, m.exposure) == (0.0, 0.0, None, 0.0)
+
+
+def test_many_entries_and_exits_start_hidden_but_liquidations_never(demo_run, monkeypatch):
+    from reports import charts
+
+    run = load_run(demo_run.path)
+    shown = {t.name: t.visible for t in charts.price_figure(run).data}
+    assert shown["entry"] in (None, True) and shown["exit"] in (None, True)
+    # the threshold is the only switch: with more markers than it, they start hidden
+    monkeypatch.setattr(charts, "MARKERS_SHOWN_UP_TO", 1)
+    traces = {t.name: t for t in charts.price_figure(run).data}
+    hidden = [t for name, t in traces.items() if name.startswith(("entry (", "exit ("))]
+    assert hidden and all(t.visible == "legendonly" and "click to show" in t.name for t in hidden)
+    assert traces["liquidation"].visible in (None, True)

@@ -111,3 +111,72 @@ def test_simulation_is_deterministic_and_candles_are_sane(model):
     ends_low = np.minimum(a.log_close[:, :-1], a.log_close[:, 1:])
     ends_high = np.maximum(a.log_close[:, :-1], a.log_close[:, 1:])
     assert np.all(a.log_low <= ends_low + 1e-12) and np.all(a.log_high >= ends_high - 1e-12)
+
+
+@pytest.mark.parametrize("name", ["binance_um_BTCUSDT_1h_2019-09-08_2026-05-17.parquet",
+                                  "binance_um_BTCUSDT_1m_2025-05-04_2025-06-24.parquet"])
+def test_garch_fit_agrees_with_arch_on_stored_btcusdt(shared_data, name):
+    """GarchT.fit against an independent arch fit of the same returns, and against the hand-written likelihood.
+
+    The reference fit is arch's own recommended set-up: percent returns (``100 * r``), which
+    conditions the optimizer differently from GarchT's unit-variance scaling, so agreement
+    checks the unit conversions and that the optimum is not an artefact of one scaling.
+    Tolerance 1e-3 relative (1e-4 absolute on alpha/beta): both fits stop on SLSQP's ftol of
+    1e-6 on the scaled likelihood and agree to ~1e-6 on the hourly data; a different local
+    optimum differs by percents (the hand-written fit this replaces found alpha 0.0858 against
+    0.1025). 1m returns are too small for the percent scale (std 0.05 %: arch stops at a
+    likelihood ~7e5 below the optimum), so there only the likelihood identity is checked.
+    """
+    from arch import arch_model
+
+    from backtest.risk.garch import garch_t_loglik
+    from tests.risk.conftest import read_shared_bars
+
+    sample = ReturnSample.from_bars(read_shared_bars(shared_data / "klines/long" / name))
+    r = sample.returns
+    fit = GarchT.fit(r, step_ms=sample.step_ms)
+    # the independent statement of the likelihood (arch's backcast start) at the fitted parameters
+    own = garch_t_loglik(np.array([fit.mu, fit.omega, fit.alpha, fit.beta, fit.nu]), r)
+    assert own == pytest.approx(fit.loglik, rel=1e-9)
+    if sample.step_ms == HOUR:
+        ref = arch_model(100 * r, mean="Constant", vol="GARCH", p=1, q=1, dist="t", rescale=False).fit(
+            disp="off", show_warning=False)
+        assert ref.convergence_flag == 0
+        p = ref.params
+        assert fit.alpha == pytest.approx(p["alpha[1]"], abs=1e-4)
+        assert fit.beta == pytest.approx(p["beta[1]"], abs=1e-4)
+        assert fit.nu == pytest.approx(p["nu"], rel=1e-3)
+        assert fit.omega == pytest.approx(p["omega"] / 100**2, rel=1e-3)
+        assert fit.mu == pytest.approx(p["mu"] / 100, rel=1e-3)
+        assert fit.loglik == pytest.approx(ref.loglikelihood + r.size * np.log(100), rel=1e-9)  # density of r = 100 x density of 100 r
+
+
+def test_merton_gradient_is_the_likelihood_derivative():
+    """The analytic gradient the fit uses equals central differences of the (independent) likelihood."""
+    from backtest.risk.jumps import _loglik_and_gradient, merton_loglik
+
+    x = np.random.default_rng(0).standard_t(4, 3_000)
+    theta = np.array([0.01, np.log(0.8), np.log(0.1), -0.2, np.log(2.0)])
+
+    def loglik(t):
+        return merton_loglik(np.array([t[0], np.exp(t[1]), np.exp(t[2]), t[3], np.exp(t[4])]), x)
+
+    value, gradient = _loglik_and_gradient(theta, x, 10)
+    assert value == pytest.approx(loglik(theta), rel=1e-12)
+    h = 1e-5
+    central = [(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h) for e in np.eye(5)]
+    assert gradient == pytest.approx(central, rel=1e-6, abs=1e-6)
+
+
+def test_merton_fit_is_a_maximum():
+    truth = MertonJump(mu=0.0, sigma=0.004, lam=0.03, mu_j=-0.01, sigma_j=0.03, step_ms=HOUR)
+    r = _series(truth, 8_000, seed=6)
+    fit = MertonJump.fit(r, step_ms=HOUR)
+    from backtest.risk.jumps import merton_loglik
+    at_fit = merton_loglik(np.array([fit.mu, fit.sigma, fit.lam, fit.mu_j, fit.sigma_j]), r)
+    assert at_fit == pytest.approx(fit.loglik, rel=1e-9)
+    for factor in (0.9, 1.1):
+        for nudged in ([fit.mu, fit.sigma * factor, fit.lam, fit.mu_j, fit.sigma_j],
+                       [fit.mu, fit.sigma, fit.lam * factor, fit.mu_j, fit.sigma_j],
+                       [fit.mu, fit.sigma, fit.lam, fit.mu_j, fit.sigma_j * factor]):
+            assert merton_loglik(np.array(nudged), r) < at_fit
