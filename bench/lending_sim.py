@@ -2,6 +2,11 @@
 100,000 positions x 7,200 steps in <= 10 s on 2 cores). Prints the figures; not a timed test.
 
     .venv/bin/python bench/lending_sim.py [--positions 100000] [--steps 7200] [--feedback]
+        [--core]
+
+By default every agent feature of the simulation is on: interest accrual (5 % borrow rate),
+liquidator latency (one block), liquidator capital (50M per block) and a depth curve as the
+venue; ``--core`` runs the bare core (pool, no latency, capital or interest) for comparison.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import time
 import numpy as np
 
 from backtest.lending.amm import ConstantProductPool
+from backtest.lending.depth import DepthCurve
 from backtest.lending.simulation import SimulationConfig, generate_positions, simulate
 
 
@@ -20,6 +26,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=7_200)
     parser.add_argument("--feedback", action="store_true", help="oracle reads the pool price")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--core", action="store_true", help="the bare core: no agent features")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     times = np.arange(args.steps) * 12.0
@@ -28,15 +35,22 @@ def main() -> None:
     prices = 2000.0 * np.exp(np.cumsum(rng.normal(drift, 0.0015, args.steps)))
     book = generate_positions(args.positions, seed=args.seed, price=2000.0,
                               health_factor_range=(1.01, 2.0))
-    pool = ConstantProductPool.at_price(2000.0, depth_quote=2e8)
-    config = SimulationConfig(gas_cost=20.0, arbitrage_share=0.3, feedback=args.feedback)
-    start = time.perf_counter()
-    result = simulate(book, times, prices, pool, config)
-    elapsed = time.perf_counter() - start
+    if args.core:
+        venue = ConstantProductPool.at_price(2000.0, depth_quote=2e8)
+        config = SimulationConfig(gas_cost=20.0, arbitrage_share=0.3, feedback=args.feedback)
+    else:
+        venue = DepthCurve(2000.0, depth=3.5e7)
+        config = SimulationConfig(gas_cost=20.0, arbitrage_share=0.3, feedback=args.feedback,
+                                  borrow_rate=0.05, latency_steps=1, capital=5e7)
+    start, cpu = time.perf_counter(), time.process_time()
+    result = simulate(book, times, prices, venue, config)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     s = result.summary
     updates = int((result.steps["oracle_price"].diff().fill_null(1.0) != 0).sum())
-    print(f"positions {args.positions:,}  steps {args.steps:,}  feedback {args.feedback}")
-    print(f"elapsed {elapsed:.2f} s  ({elapsed / args.steps * 1e6:.0f} us/step)")
+    print(f"positions {args.positions:,}  steps {args.steps:,}  feedback {args.feedback}  "
+          f"{'core' if args.core else 'agents: interest, latency, capital, depth curve'}")
+    print(f"elapsed {elapsed:.2f} s  ({elapsed / args.steps * 1e6:.0f} us/step)  cpu {cpu:.2f} s "
+          "(less sensitive to other load on a shared machine)")
     print(f"oracle updates {updates:,}  liquidations {s['liquidations']:,}  "
           f"positions liquidated {s['positions_liquidated']:,}")
     print(f"debt repaid {s['debt_repaid']:,.0f}  deficit {s['deficit']:,.0f}  "

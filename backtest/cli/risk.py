@@ -258,10 +258,13 @@ def stress(
 
 def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: str | None, end: str | None,
          price: str, model: str):
-    """Fit ``model`` on the stored candles; returns (model, entry price, window data, tier table at entry).
+    """Fit ``model`` on the stored candles; returns (fit outcome, entry price, window data, tier
+    table at entry).
 
     The fit goes through the store's model cache (``<store>/cache/models``): a window whose
-    partitions are unchanged is read back instead of refitted.
+    partitions are unchanged is read back instead of refitted. A new fit is written to the
+    cache by the caller (``outcome.remember()``) once the command has succeeded, so a command
+    refused after fitting leaves the store unchanged.
     """
     from backtest.risk.data import load_window
     from backtest.risk.model_cache import ModelCache, partition_checksums
@@ -277,9 +280,9 @@ def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: 
     # the simulated position opens at the close of the last fitted bar: the tier table in force
     # then (stored where it covers the date, built-in otherwise), not the newest one
     entry_ms = data.last_ms + sample.step_ms
-    fitted = fit_model_cached(model, sample, cache=ModelCache.for_store(market_store.root),
-                              partitions=partition_checksums(data.sources)).model
-    return fitted, float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, data.tiers.at(entry_ms)
+    outcome = fit_model_cached(model, sample, cache=ModelCache.for_store(market_store.root),
+                               partitions=partition_checksums(data.sources), defer=True)
+    return outcome, float(data.bars["mark_close" if price == "mark" else "close"][-1]), data, data.tiers.at(entry_ms)
 
 
 def mc(
@@ -312,7 +315,8 @@ def mc(
     _count(paths, "--paths", "10000")
     _count(workers, "--workers", "2")
     try:
-        fitted, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        outcome, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        fitted = outcome.model
         barriers = liquidation_barriers(leverages, side=1 if side == "long" else -1, entry_price=s0, margin=margin,
                                         tiers=tiers, clearance_fee_rate=data.market.liquidation_fee_rate)
         horizon_ms = [int(h * 3_600_000) for h in hours]
@@ -321,6 +325,7 @@ def mc(
         table = study.table(horizon_ms)
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
+    outcome.remember()
     _console().print((f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                                                           for k, v in fitted.describe().items())), highlight=False)
     _console().print(f"tiers: {tiers.label}", highlight=False)
@@ -378,7 +383,8 @@ def survive(
     _seed(seed)
     sign = 1 if side == "long" else -1
     try:
-        fitted, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        outcome, s0, data, tiers = _fit(store, exchange, symbol, timeframe, start, end, price, model)
+        fitted = outcome.model
         steps = int(horizon * 3_600_000 // fitted.step_ms)
         if steps < 1:
             raise _fail(f"--horizon {horizon} h is shorter than one {timeframe} step")
@@ -388,6 +394,7 @@ def survive(
                                  criterion=criterion)
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
+    outcome.remember()
     if result.value is None:
         _console().print(f"even 1x exceeds P = {target:.2%} over {horizon:g} h")
     else:

@@ -22,8 +22,15 @@ step (a block, or any clock):
 Sources: the protocol rules of margin_rules.md §8 (Aave v3) as implemented in
 :mod:`backtest.lending.aave_kernels`; the agent model of cascades.md §7.3 (oracle update rule,
 liquidators with gas cost and a profitability test ``bonus - slippage - gas > 0``, collateral
-sold into a CFMM whose price feeds back into the oracle). Not yet modelled: liquidator latency
-and capital, interest accrual, several collateral assets per position.
+sold into a CFMM whose price feeds back into the oracle).
+
+Also modelled: interest (one borrow index for the reserve, :mod:`backtest.lending.interest`:
+debts grow between steps; a position pushed under ``HF < 1`` by interest alone is found at the
+next oracle update, at most one heartbeat later), liquidator latency (a position is acted on
+only ``latency_steps`` steps after it was first seen liquidatable), liquidator capital (at most
+``capital`` of debt repaid per step, the most profitable liquidations first; the rest wait) and
+a depth curve instead of the pool (:class:`backtest.lending.depth.DepthCurve`). Not modelled:
+several collateral assets per position.
 """
 from __future__ import annotations
 
@@ -38,7 +45,9 @@ from numpy.typing import ArrayLike, NDArray
 from backtest.lending import aave_kernels as kernels
 from backtest.lending.amm import ConstantProductPool
 from backtest.lending.checks import fraction, non_negative, positive
+from backtest.lending.depth import DepthCurve
 from backtest.lending.errors import LendingParameterError
+from backtest.lending.interest import compounded_interest
 from backtest.lending.oracle import should_publish
 
 __all__ = ["PositionBook", "SimulationConfig", "SimulationResult", "generate_positions",
@@ -123,6 +132,12 @@ class SimulationConfig:
         Share of the pool-market log price gap arbitrage closes each step (1 = always at market).
     feedback : bool
         The oracle reads the pool price instead of the market price (cascades).
+    borrow_rate : float
+        Annual variable borrow rate of the debt reserve (0.05 = 5 %), accrued every step.
+    latency_steps : int
+        Steps between a position first seen liquidatable and the liquidator's transaction.
+    capital : float
+        Debt (base currency) liquidators can repay per step (``inf``: unlimited, flash loans).
     """
 
     version: str = "3.3"
@@ -133,6 +148,9 @@ class SimulationConfig:
     min_profit: float = 0.0
     arbitrage_share: float = 1.0
     feedback: bool = False
+    borrow_rate: float = 0.0
+    latency_steps: int = 0
+    capital: float = math.inf
 
     def __post_init__(self) -> None:
         if self.version not in ("3.0", "3.1", "3.2", "3.3"):
@@ -144,19 +162,29 @@ class SimulationConfig:
         non_negative("gas_cost", self.gas_cost)
         non_negative("min_profit", self.min_profit)
         fraction("arbitrage_share", self.arbitrage_share)
+        non_negative("borrow_rate", self.borrow_rate)
+        if isinstance(self.latency_steps, bool) or not isinstance(self.latency_steps, int) \
+                or self.latency_steps < 0:
+            raise LendingParameterError(
+                f"SimulationConfig.latency_steps: expected a whole number of steps >= 0, found "
+                f"{self.latency_steps!r}; e.g. 1 for one block")
+        positive("capital", self.capital, allow_inf=True)
 
 
 @dataclass(frozen=True)
 class SimulationResult:
     """``liquidations`` (one row per liquidation), ``steps`` (one row per step), the final
     positions, ``toxic`` (positions whose LTV at the oracle price passed ``1/bonus`` at some
-    step) and ``summary`` totals (base currency)."""
+    step), ``summary`` totals (base currency), and per position the step it first turned
+    toxic (``toxic_step``, -1 never) and its LTV then (``toxic_ltv``)."""
 
     liquidations: pl.DataFrame
     steps: pl.DataFrame
     final: PositionBook
     toxic: NDArray[np.bool_]
     summary: dict[str, Any]
+    toxic_step: NDArray[np.int64] | None = None
+    toxic_ltv: Array | None = None
 
 
 def _liquidation_amounts(coll: Array, debt: Array, lt: Array, bonus: Array, price: float,
@@ -178,11 +206,17 @@ def _liquidation_amounts(coll: Array, debt: Array, lt: Array, bonus: Array, pric
     return kernels.seize(repay, 1.0, price, coll, bonus, fee)
 
 
+Venue = ConstantProductPool | DepthCurve
+
+
 def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
-             pool: ConstantProductPool, config: SimulationConfig = SimulationConfig()
-             ) -> SimulationResult:
+             pool: Venue, config: SimulationConfig = SimulationConfig()) -> SimulationResult:
     """Run ``book`` through the market path ``(times, market_prices)`` (seconds, base
-    currency per collateral token); see the module docstring for the step order."""
+    currency per collateral token); see the module docstring for the step order.
+
+    ``book.debt`` is the debt owed at ``times[0]``; with a ``borrow_rate`` it grows by the
+    reserve's borrow index (amounts in the outputs are what is owed at each step).
+    """
     t = np.asarray(times, dtype=np.float64)
     market = np.asarray(market_prices, dtype=np.float64)
     if t.ndim != 1 or t.shape != market.shape or t.size == 0 or np.any(np.diff(t) <= 0):
@@ -191,106 +225,148 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
             "strictly increasing times")
     if not (np.all(np.isfinite(market)) and np.all(market > 0)):
         raise LendingParameterError("simulate: market prices must be finite and > 0")
-    v33 = config.version == "3.3"
-    fee = config.liquidation_protocol_fee
-    coll, debt = book.collateral.copy(), book.debt.copy()
-    lt, bonus = book.liquidation_threshold, book.liquidation_bonus
-    toxic = np.zeros(len(book), dtype=bool)
-    records: list[dict[str, Array]] = []
-    step_rows: dict[str, list[float]] = {k: [] for k in (
-        "ts", "market_price", "pool_price", "oracle_price", "liquidations", "debt_repaid",
-        "collateral_sold", "deficit")}
-    oracle_price, oracle_time, fresh = math.nan, -math.inf, True
-    pending = False   # liquidatable positions left unliquidated (unprofitable) last step
-    idx = np.zeros(0, dtype=np.int64)   # rows at risk at the last check
-    total_deficit = 0.0
+    state = _State(book, config)
     for i in range(t.size):
+        if i and config.borrow_rate:
+            state.index *= compounded_interest(config.borrow_rate, t[i] - t[i - 1])
         pool = pool.arbitraged(market[i], config.arbitrage_share)
         source = pool.price if config.feedback else market[i]
-        if math.isnan(oracle_price) or should_publish(
-                last_price=oracle_price, last_time=oracle_time, price=source, time=t[i],
-                heartbeat=config.heartbeat, deviation=config.deviation):
-            oracle_price, oracle_time, fresh = source, t[i], True
-        n_liq, repaid_sum, sold_sum, deficit_step = 0, 0.0, 0.0, 0.0
-        if fresh or pending:
-            # HF < 1 <=> coll * price * LT < debt. A full scan only when the oracle moved:
-            # between updates only rows already at risk can be (still) liquidatable.
-            if fresh:
-                active = (debt > 0) & (coll > 0)   # nothing left to seize: not a candidate
-                toxic |= active & (debt * bonus > coll * oracle_price)
-                idx = np.flatnonzero(active & (coll * oracle_price * lt < debt))
-            else:
-                idx = idx[(coll[idx] > 0) & (coll[idx] * oracle_price * lt[idx] < debt[idx])]
-            pending = False
-            if idx.size:
-                s = _liquidation_amounts(coll[idx], debt[idx], lt[idx], bonus[idx],
-                                         oracle_price, v33, fee)
-                estimate = pool.amount_out(s.collateral_to_liquidator)
-                profit = estimate - s.debt_repaid - config.gas_cost
-                go = (profit > config.min_profit) & (s.debt_repaid > 0)
-                pending = bool(np.any(~go))
-                if np.any(go):
-                    rows, sold = idx[go], s.collateral_to_liquidator[go]
-                    proceeds, pool = pool.sell(float(sold.sum()))
-                    share = sold / sold.sum() if sold.sum() > 0 else np.zeros_like(sold)
-                    realised = proceeds * share
-                    coll[rows] = np.where(s.capped[go], 0.0, coll[rows] - s.collateral_seized[go])
-                    debt[rows] -= s.debt_repaid[go]
-                    deficit = np.zeros(rows.size)
-                    if v33:
-                        burned = (coll[rows] == 0) & (debt[rows] > 0)
-                        deficit = np.where(burned, debt[rows], 0.0)
-                        debt[rows] = np.where(burned, 0.0, debt[rows])
-                    n_liq, repaid_sum = int(rows.size), float(s.debt_repaid[go].sum())
-                    sold_sum, deficit_step = float(sold.sum()), float(deficit.sum())
-                    total_deficit += deficit_step
-                    pending = True   # partially liquidated rows are re-checked next step
-                    records.append({
-                        "step": np.full(rows.size, i, dtype=np.float64), "position": rows,
-                        "oracle_price": np.full(rows.size, oracle_price),
-                        "debt_repaid": s.debt_repaid[go],
-                        "collateral_seized": s.collateral_seized[go],
-                        "collateral_to_liquidator": sold, "protocol_fee": s.protocol_fee[go],
-                        "estimated_proceeds": estimate[go], "realised_proceeds": realised,
-                        "gas_cost": np.full(rows.size, config.gas_cost),
-                        "profit": realised - s.debt_repaid[go] - config.gas_cost,
-                        "deficit": deficit})
-        fresh = False
-        for key, value in (("ts", t[i]), ("market_price", market[i]), ("pool_price", pool.price),
-                           ("oracle_price", oracle_price), ("liquidations", n_liq),
-                           ("debt_repaid", repaid_sum), ("collateral_sold", sold_sum),
-                           ("deficit", deficit_step)):
-            step_rows[key].append(value)
-    return _result(book, coll, debt, toxic, records, step_rows, total_deficit, oracle_price)
+        if math.isnan(state.oracle_price) or should_publish(
+                last_price=state.oracle_price, last_time=state.oracle_time, price=source,
+                time=t[i], heartbeat=config.heartbeat, deviation=config.deviation):
+            state.oracle_price, state.oracle_time, state.fresh = source, t[i], True
+        counts = (0, 0.0, 0.0, 0.0)
+        if state.fresh or state.pending:
+            counts, pool = state.liquidate(i, pool)
+        state.fresh = False
+        for key, value in zip(_STEP_COLUMNS, (t[i], market[i], pool.price, state.oracle_price,
+                                              state.index, *counts)):
+            state.step_rows[key].append(value)
+    return state.result(book)
 
 
+_STEP_COLUMNS = ("ts", "market_price", "pool_price", "oracle_price", "borrow_index",
+                 "liquidations", "debt_repaid", "collateral_sold", "deficit")
 _LIQUIDATION_COLUMNS = ("step", "position", "oracle_price", "debt_repaid", "collateral_seized",
                         "collateral_to_liquidator", "protocol_fee", "estimated_proceeds",
                         "realised_proceeds", "gas_cost", "profit", "deficit")
 
 
-def _result(book: PositionBook, coll: Array, debt: Array, toxic: NDArray[np.bool_],
-            records: list[dict[str, Array]], step_rows: dict[str, list[float]],
-            total_deficit: float, last_oracle: float) -> SimulationResult:
-    if records:
-        data = {k: np.concatenate([r[k] for r in records]) for k in _LIQUIDATION_COLUMNS}
-    else:
-        data = {k: np.zeros(0) for k in _LIQUIDATION_COLUMNS}
-    liquidations = pl.DataFrame(data).with_columns(pl.col("step", "position").cast(pl.Int64))
-    steps = pl.DataFrame(step_rows).with_columns(pl.col("liquidations").cast(pl.Int64))
-    final = PositionBook(coll, debt, book.liquidation_threshold, book.liquidation_bonus)
-    underwater = (coll == 0) & (debt > 0)
-    summary = {
-        "positions": len(book),
-        "liquidations": liquidations.height,
-        "positions_liquidated": int(liquidations["position"].n_unique()) if liquidations.height else 0,
-        "debt_repaid": float(liquidations["debt_repaid"].sum()),
-        "collateral_sold": float(liquidations["collateral_to_liquidator"].sum()),
-        "liquidator_profit": float(liquidations["profit"].sum()),
-        "protocol_fees": float(liquidations["protocol_fee"].sum()),
-        "deficit": total_deficit,
-        "underwater_debt": float(debt[underwater].sum()),
-        "toxic_positions": int(toxic.sum()),
-        "final_oracle_price": last_oracle,
-    }
-    return SimulationResult(liquidations, steps, final, toxic, summary)
+class _State:
+    """The mutable state of one run: balances (debt as *scaled* debt: owed = scaled x index),
+    the oracle, the latency clocks and the records."""
+
+    def __init__(self, book: PositionBook, config: SimulationConfig) -> None:
+        n = len(book)
+        self.config, self.v33 = config, config.version == "3.3"
+        self.coll, self.debt = book.collateral.copy(), book.debt.copy()
+        self.lt, self.bonus = book.liquidation_threshold, book.liquidation_bonus
+        self.index = 1.0
+        self.first_toxic = np.full(n, -1, dtype=np.int64)
+        self.toxic_ltv = np.full(n, math.nan)
+        self.first_seen = np.full(n, -1, dtype=np.int64)   # latency clock per candidate
+        self.oracle_price, self.oracle_time, self.fresh = math.nan, -math.inf, True
+        self.pending = False   # candidates left waiting (unprofitable, latency, capital)
+        self.idx = np.zeros(0, dtype=np.int64)   # rows at risk at the last check
+        self.total_deficit = 0.0
+        self.records: list[dict[str, Array]] = []
+        self.step_rows: dict[str, list[float]] = {k: [] for k in _STEP_COLUMNS}
+
+    def _candidates(self, i: int) -> NDArray[np.int64]:
+        coll, debt, price = self.coll, self.debt, self.oracle_price / self.index
+        # HF < 1 <=> coll * price * LT < owed. A full scan only when the oracle moved:
+        # between updates only rows already at risk can be (still) liquidatable.
+        previous = self.idx
+        if self.fresh:
+            active = (debt > 0) & (coll > 0)   # nothing left to seize: not a candidate
+            newly = active & (debt * self.bonus > coll * price) & (self.first_toxic < 0)
+            if newly.any():
+                rows = np.flatnonzero(newly)
+                self.first_toxic[rows] = i
+                self.toxic_ltv[rows] = debt[rows] / (coll[rows] * price)
+            idx = np.flatnonzero(active & (coll * price * self.lt < debt))
+        else:
+            idx = previous[(coll[previous] > 0)
+                           & (coll[previous] * price * self.lt[previous] < debt[previous])]
+        if previous.size:   # rows no longer liquidatable restart their latency clock
+            self.first_seen[previous[~np.isin(previous, idx)]] = -1
+        self.idx = idx
+        self.first_seen[idx[self.first_seen[idx] < 0]] = i
+        return idx
+
+    def liquidate(self, i: int, pool: Venue) -> tuple[tuple[int, float, float, float], Venue]:
+        """Liquidate what is liquidatable, ready and profitable at step ``i``."""
+        config, index = self.config, self.index
+        idx = self._candidates(i)
+        ready = idx[i - self.first_seen[idx] >= config.latency_steps]
+        self.pending = ready.size < idx.size
+        if not ready.size:
+            return (0, 0.0, 0.0, 0.0), pool
+        s = _liquidation_amounts(self.coll[ready], self.debt[ready] * index, self.lt[ready],
+                                 self.bonus[ready], self.oracle_price, self.v33,
+                                 config.liquidation_protocol_fee)
+        estimate = pool.amount_out(s.collateral_to_liquidator)
+        profit = estimate - s.debt_repaid - config.gas_cost
+        go = (profit > config.min_profit) & (s.debt_repaid > 0)
+        if math.isfinite(config.capital) and go.any():
+            # limited capital: the most profitable first, while the step's budget lasts
+            order = np.flatnonzero(go)[np.argsort(-profit[go], kind="stable")]
+            spent = np.cumsum(s.debt_repaid[order])
+            go[:] = False
+            go[order[spent <= config.capital]] = True
+        self.pending = self.pending or bool(np.any(~go))
+        if not np.any(go):
+            return (0, 0.0, 0.0, 0.0), pool
+        rows, sold = ready[go], s.collateral_to_liquidator[go]
+        total = float(sold.sum())
+        proceeds, pool = pool.sell(total)
+        realised = proceeds * (sold / total) if total > 0 else np.zeros_like(sold)
+        repaid = s.debt_repaid[go]
+        self.coll[rows] = np.where(s.capped[go], 0.0, self.coll[rows] - s.collateral_seized[go])
+        left = self.debt[rows] - repaid / index
+        # a full repayment through the index can leave a float residue either side of 0
+        self.debt[rows] = np.where(left <= 1e-12 * self.debt[rows], 0.0, left)
+        deficit = np.zeros(rows.size)
+        if self.v33:
+            burned = (self.coll[rows] == 0) & (self.debt[rows] > 0)
+            deficit = np.where(burned, self.debt[rows] * index, 0.0)
+            self.debt[rows] = np.where(burned, 0.0, self.debt[rows])
+        self.total_deficit += float(deficit.sum())
+        self.pending = True   # partially liquidated rows are re-checked next step
+        self.records.append({
+            "step": np.full(rows.size, i, dtype=np.float64), "position": rows,
+            "oracle_price": np.full(rows.size, self.oracle_price), "debt_repaid": repaid,
+            "collateral_seized": s.collateral_seized[go], "collateral_to_liquidator": sold,
+            "protocol_fee": s.protocol_fee[go], "estimated_proceeds": estimate[go],
+            "realised_proceeds": realised, "gas_cost": np.full(rows.size, config.gas_cost),
+            "profit": realised - repaid - config.gas_cost, "deficit": deficit})
+        return (int(rows.size), float(repaid.sum()), total, float(deficit.sum())), pool
+
+    def result(self, book: PositionBook) -> SimulationResult:
+        if self.records:
+            data = {k: np.concatenate([r[k] for r in self.records]) for k in _LIQUIDATION_COLUMNS}
+        else:
+            data = {k: np.zeros(0) for k in _LIQUIDATION_COLUMNS}
+        liquidations = pl.DataFrame(data).with_columns(pl.col("step", "position").cast(pl.Int64))
+        steps = pl.DataFrame(self.step_rows).with_columns(pl.col("liquidations").cast(pl.Int64))
+        owed = self.debt * self.index
+        final = PositionBook(self.coll, owed, book.liquidation_threshold, book.liquidation_bonus)
+        underwater = (self.coll == 0) & (owed > 0)
+        toxic = self.first_toxic >= 0
+        summary = {
+            "positions": len(book),
+            "liquidations": liquidations.height,
+            "positions_liquidated": int(liquidations["position"].n_unique())
+            if liquidations.height else 0,
+            "debt_repaid": float(liquidations["debt_repaid"].sum()),
+            "collateral_sold": float(liquidations["collateral_to_liquidator"].sum()),
+            "liquidator_profit": float(liquidations["profit"].sum()),
+            "protocol_fees": float(liquidations["protocol_fee"].sum()),
+            "deficit": self.total_deficit,
+            "underwater_debt": float(owed[underwater].sum()),
+            "toxic_positions": int(toxic.sum()),
+            "final_oracle_price": float(self.oracle_price),
+            "borrow_index": self.index,
+        }
+        return SimulationResult(liquidations, steps, final, toxic, summary, self.first_toxic,
+                                self.toxic_ltv)

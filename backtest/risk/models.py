@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -55,15 +55,18 @@ def fit_model(name: str, sample: ReturnSample) -> ReturnModel:
 
 
 class FitOutcome(NamedTuple):
-    """A fit through the cache: the model, whether it was read from the cache, and the time (s)."""
+    """A fit through the cache: the model, whether it was read from the cache, the time (s),
+    and, when the fit is new and the cache write was deferred, the write to call once the
+    command that used the fit has succeeded (a command refused later leaves the store as it was)."""
 
     model: ReturnModel
     cached: bool
     seconds: float
+    remember: Callable[[], None] = lambda: None
 
 
 def fit_model_cached(name: str, sample: ReturnSample, *, cache: ModelCache | None,
-                     partitions: Sequence[str | None] = ()) -> FitOutcome:
+                     partitions: Sequence[str | None] = (), defer: bool = False) -> FitOutcome:
     """:func:`fit_model` through ``cache`` (None: always fit).
 
     Parameters
@@ -76,6 +79,8 @@ def fit_model_cached(name: str, sample: ReturnSample, *, cache: ModelCache | Non
         Where fits are kept (``ModelCache.for_store(store.root)``).
     partitions : sequence of str
         Checksums of the data partitions the sample was read from (part of the key).
+    defer : bool, default False
+        Do not write a new fit yet: the outcome's ``remember()`` writes it.
     """
     started = time.perf_counter()
     if name not in MODEL_NAMES or cache is None:
@@ -89,8 +94,14 @@ def fit_model_cached(name: str, sample: ReturnSample, *, cache: ModelCache | Non
         return FitOutcome(model, True, time.perf_counter() - started)
     model = fit_model(name, sample)
     seconds = time.perf_counter() - started
-    try:
-        cache.put(key, name, model, fit_seconds=seconds, partitions=partitions)
-    except OSError:
-        pass  # a read-only store still fits; the cache is an optimisation, not a result
+
+    def remember() -> None:
+        try:
+            cache.put(key, name, model, fit_seconds=seconds, partitions=partitions)
+        except OSError:
+            pass  # a read-only store still fits; the cache is an optimisation, not a result
+
+    if defer:
+        return FitOutcome(model, False, seconds, remember)
+    remember()
     return FitOutcome(model, False, seconds)

@@ -1,0 +1,150 @@
+"""Borrowing positions for ``margincall lending``: read from a file or drawn with a seed.
+
+File schema (Parquet ``.parquet`` or CSV ``.csv``, one row per position; extra columns are
+ignored):
+
+=========================  =======  ===========================================================
+column                     type     meaning
+=========================  =======  ===========================================================
+``protocol``               str      ``aave_v3`` or ``maker`` (:data:`PROTOCOLS`)
+``asset``                  str      collateral asset, the base of a ``--symbol`` (``ETH``)
+``collateral``             float    collateral, whole tokens, >= 0
+``debt``                   float    debt owed at the window's start, base currency (USD/DAI), >= 0
+``liquidation_threshold``  float    Aave LT (0.825); Maker ``1 / mat`` (1/1.5); in (0, 1]
+``liquidation_bonus``      float    Aave bonus multiplier (1.05); Maker ``chop`` (1.13); >= 1
+``position_id``            str/int  optional; the row number when absent
+=========================  =======  ===========================================================
+
+Generated populations (:func:`generate_population`, documented distributions): collateral
+value log-normal (median ``median_value`` base currency, log-sd ``value_sigma``), starting
+health factor uniform in ``health_factor_range`` (Maker: collateralization ratio ``/ mat``),
+``debt = value * LT / HF``; the same seed gives the same rows.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from backtest.errors import did_you_mean
+from backtest.lending.checks import positive
+from backtest.lending.errors import LendingParameterError
+
+__all__ = ["COLUMNS", "PROTOCOLS", "PROTOCOL_DEFAULTS", "generate_population", "read_population",
+           "validate_population"]
+
+#: Protocols the simulation runs: Aave v3 through :mod:`backtest.lending.simulation`, Maker
+#: through the auctions of :mod:`backtest.lending.auctions`.
+PROTOCOLS = ("aave_v3", "maker")
+#: Required columns and their kind.
+COLUMNS = {"protocol": "text", "asset": "text", "collateral": "number", "debt": "number",
+           "liquidation_threshold": "number", "liquidation_bonus": "number"}
+#: Default (liquidation_threshold, liquidation_bonus) per protocol: Aave v3 WETH (LT 82.5 %,
+#: bonus 5 %), Maker ETH-A 2020 (mat 150 %, chop 13 %).
+PROTOCOL_DEFAULTS = {"aave_v3": (0.825, 1.05), "maker": (1 / 1.5, 1.13)}
+
+
+def _protocol(name: str, subject: str) -> str:
+    if name not in PROTOCOLS:
+        raise LendingParameterError(
+            f"{subject}: expected a protocol among {', '.join(PROTOCOLS)}, found {name!r}"
+            f"{did_you_mean(str(name), PROTOCOLS)}; fix the name (Compound v3 populations are "
+            "not simulated yet)")
+    return name
+
+
+def validate_population(frame: pl.DataFrame, *, subject: str = "positions") -> pl.DataFrame:
+    """Check a population against the schema; return it with ``position_id`` (str) and float
+    columns, in the schema's order.
+
+    Raises
+    ------
+    LendingParameterError
+        Naming the column, the first offending row, what was expected and the fix.
+    """
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise LendingParameterError(
+            f"{subject}: expected the columns {', '.join(COLUMNS)}, found "
+            f"{', '.join(frame.columns) or 'none'} (missing {', '.join(missing)}); see the schema "
+            "in docs/lending.md")
+    out = {}
+    for name, kind in COLUMNS.items():
+        column = frame[name]
+        if kind == "number":
+            if not column.dtype.is_numeric():
+                raise LendingParameterError(
+                    f"{subject}: column {name!r} must hold numbers, found type {column.dtype}; "
+                    "write plain numbers (no units or thousands separators)")
+            values = column.cast(pl.Float64).to_numpy()
+            bad = ~np.isfinite(values) | (values < 0)
+            if name == "liquidation_threshold":
+                bad |= (values <= 0) | (values > 1)
+            if name == "liquidation_bonus":
+                bad |= values < 1
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                expected = {"liquidation_threshold": "a fraction in (0, 1] (82.5 % -> 0.825)",
+                            "liquidation_bonus": "a multiplier >= 1 (5 % -> 1.05)"}.get(
+                                name, "a finite number >= 0")
+                raise LendingParameterError(
+                    f"{subject}: column {name!r} row {row}: expected {expected}, found "
+                    f"{values[row]!r}; fix the row ({int(bad.sum())} row(s) affected)")
+            out[name] = values
+        else:
+            if column.null_count():
+                row = int(np.flatnonzero(column.is_null().to_numpy())[0])
+                raise LendingParameterError(f"{subject}: column {name!r} row {row} is empty; "
+                                            "every position needs a protocol and an asset")
+            out[name] = column.cast(pl.Utf8)
+    for name in out["protocol"].unique().to_list():
+        _protocol(name, f"{subject}: column 'protocol'")
+    ids = (frame["position_id"].cast(pl.Utf8) if "position_id" in frame.columns
+           else pl.Series([str(i) for i in range(frame.height)]))
+    return pl.DataFrame({"position_id": ids, **out})
+
+
+def read_population(path: str | Path) -> pl.DataFrame:
+    """Read and validate a population file (``.parquet`` or ``.csv``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise LendingParameterError(
+            f"positions file {path}: expected a .parquet or .csv file, found {suffix or 'no'} "
+            "extension; convert it or rename it")
+    if not path.is_file():
+        raise LendingParameterError(f"positions file {path}: expected an existing file, found "
+                                    "nothing there; check the path")
+    try:
+        frame = pl.read_parquet(path) if suffix == ".parquet" else pl.read_csv(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise LendingParameterError(
+            f"positions file {path}: expected a readable {suffix[1:]} table, found an unreadable "
+            f"file ({str(exc).splitlines()[0]}); re-export it") from None
+    return validate_population(frame, subject=f"positions file {path}")
+
+
+def generate_population(n: int, *, seed: int, protocol: str, asset: str, price: float,
+                        median_value: float = 20_000.0, value_sigma: float = 1.5,
+                        health_factor_range: tuple[float, float] = (1.05, 2.5),
+                        liquidation_threshold: float | None = None,
+                        liquidation_bonus: float | None = None) -> pl.DataFrame:
+    """``n`` positions drawn from the documented distributions (module docstring) at
+    ``price`` (base currency per collateral token); LT and bonus default per protocol
+    (:data:`PROTOCOL_DEFAULTS`)."""
+    from backtest.lending.simulation import generate_positions
+
+    _protocol(protocol, "generate_population")
+    lt_default, bonus_default = PROTOCOL_DEFAULTS[protocol]
+    lt = lt_default if liquidation_threshold is None else liquidation_threshold
+    bonus = bonus_default if liquidation_bonus is None else liquidation_bonus
+    book = generate_positions(n, seed=seed, price=positive("price", price),
+                              liquidation_threshold=lt, liquidation_bonus=bonus,
+                              median_collateral_value=median_value, value_sigma=value_sigma,
+                              health_factor_range=health_factor_range)
+    return validate_population(pl.DataFrame({
+        "position_id": [f"{protocol}-{asset}-{i}" for i in range(n)],
+        "protocol": [protocol] * n, "asset": [asset] * n, "collateral": book.collateral,
+        "debt": book.debt, "liquidation_threshold": book.liquidation_threshold,
+        "liquidation_bonus": book.liquidation_bonus}))
