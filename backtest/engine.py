@@ -2,19 +2,24 @@
 
 Phase order of one strategy bar ``i`` (docs/engine.md):
 
-1. **bar-open events**: funding settlements stamped at the bar's open (on the positions held
-   at that instant) and tier-table versions taking effect;
+1. **bar-open events**: the event sources' events at the bar's open (``backtest.events``):
+   funding settlements (on the positions held at that instant), tier-table and market-spec
+   versions taking effect, a caller's sources (collateral repricing, ADL injections);
 2. **fills**: orders placed at the previous close fill at this bar's open tick;
 3. **path**: the intrabar walk (stop/limit triggers on the last price, liquidation triggers on
    the mark price, funding stamped inside the bar), skipped when no threshold lies inside
-   the bar's ranges (range gating; identical results);
+   the bar's ranges (the gate, ``backtest.gate``; identical results);
 4. **marking**: the bar's close values the account (done after the loop, vectorized, from
    the journal's snapshots);
 5. **strategy**: ``on_bar`` sees the closed bar and places orders for the next tick.
+
+The phases are one method (:meth:`RunLoop.step`) and one schedule drives it on both paths
+(:meth:`RunLoop.run_bars`; docs/engine.md).
 """
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any
 
 import numpy as np
@@ -22,10 +27,11 @@ import polars as pl
 
 from backtest.broker import Broker
 from backtest.config import RunConfig
-from backtest.adl import bar_open_events, event_bars
 from backtest.context import Context, Hooks
 from backtest.errors import StrategyError
+from backtest.events import FundingSource, LedgerEvents, MarketVersions, TierVersions, schedule_events
 from backtest.funding import FundingSchedule
+from backtest.gate import bar_gate
 from backtest.intrabar import IntrabarWalker
 from backtest.liquidation import Liquidator
 from backtest.market_data import MarketData
@@ -39,7 +45,9 @@ __all__ = ["RunLoop", "run_backtest"]
 
 
 class _Columns(dict):
-    """Feature columns converted to Python lists on first use (cheap per-bar reads)."""
+    """Feature columns made cheap to read per bar, on first use: a float64 or int64 column
+    without nulls as a memoryview of its buffer (indexing gives the same Python number as a
+    list, without a list of every bar), any other as a Python list."""
 
     def __init__(self, frame: pl.DataFrame) -> None:
         super().__init__()
@@ -48,7 +56,11 @@ class _Columns(dict):
     def __missing__(self, key: str) -> list:
         if key not in self._frame.columns:
             raise KeyError(key)
-        values = self._frame.get_column(key).to_list()
+        column = self._frame.get_column(key)
+        if column.dtype in (pl.Float64, pl.Int64) and not column.null_count():
+            values = memoryview(np.ascontiguousarray(column.to_numpy()))
+        else:
+            values = column.to_list()
         self[key] = values
         return values
 
@@ -105,16 +117,28 @@ def _configured_notional(strategy: Strategy, sym: int, balance: float, leverage:
 
 
 class RunLoop:
-    """One run's wiring, its phases and its bar loop.
+    """One run's wiring, its bar step and its schedule.
 
-    The phases of strategy bar ``i`` (the module docstring's order) are the seam another
-    loop drives (the array path, ``backtest.fastpath_scan``): :meth:`bar_open`,
-    :meth:`fill_open`, :meth:`walk`, then the strategy at the close (``ctx`` at bar ``i``).
-    :meth:`loop` schedules the event bars (``event_bars``, ``forced``) and hands ranges of
-    bars to :meth:`run_bars`, the part a subclass replaces; :meth:`result` closes the books.
+    :meth:`step` is the one bar step (the module docstring's phases: :meth:`bar_open`,
+    :meth:`fill_open`, :meth:`walk` when the gate asks, :meth:`strategy_phase`).
+    :meth:`run_bars` is the one schedule; the array path (``backtest.fastpath_scan``) changes
+    only what it may skip (``quiet_calls``, :meth:`next_action`) and its strategy phase.
+    :meth:`loop` maps the event sources onto bars and hands chunks to :meth:`run_bars`;
+    :meth:`result` closes the books.
+
+    Parameters
+    ----------
+    data, strategy, config
+        The run's market data, strategy and configuration.
+    sources : sequence of EventSource, optional
+        Extra event sources (collateral repricing, ADL injections; ``backtest.events``).
     """
 
-    def __init__(self, data: MarketData, strategy: Strategy, config: RunConfig) -> None:
+    #: The event path gives quiet bars to ``on_bar`` (the array path skips them).
+    quiet_calls = True
+
+    def __init__(self, data: MarketData, strategy: Strategy, config: RunConfig,
+                 sources: Any = None) -> None:
         from backtest.venues.base import get_venue
 
         if not len(data):
@@ -151,56 +175,35 @@ class RunLoop:
         self.ctx = Context(st, self.broker, columns, frames)
         st.hooks = Hooks(strategy, self.ctx)
         st.journal.snapshot(-1, st.account)
+        #: The run's event sources (``backtest.events``): built-in ones, then the caller's.
+        self.sources = [FundingSource(self.funding, data), LedgerEvents(st), TierVersions(st),
+                        MarketVersions(st), *(sources or ())]
+        #: Bars given to :meth:`step` so far (the others were quiet).
+        self.visited = 0
         self.build_gates()
 
     def build_gates(self) -> None:
-        """Per strategy bar, the mark and last ranges the gate compares (detail-aware).
+        """The run's :class:`~backtest.gate.Gate` over each strategy bar's mark and last ranges
+        (widened by the detail candles and trade ticks inside the bar; ``gate.bar_gate``).
 
-        Sets ``gates``: per symbol ``[mark_low, mark_high, last_low, last_high]``.
+        Sets ``gate`` (and binds ``gate_hit`` and the book's ``pending`` list for the step).
         """
-        data = self.data
-        self.gates = []
-        for s, symbol in enumerate(data.symbols):
-            bars = data.bars[symbol]
-            arrays = [bars.mark_low, bars.mark_high, bars.low, bars.high]
-            if data.detail is not None:
-                detail = data.detail[symbol]
-                lo, hi = self.walker.d_lo, self.walker.d_hi
-                starts = np.asarray(lo)
-                nonempty = np.asarray(hi) > starts
-                clipped = np.minimum(starts, len(detail) - 1)
-                agg = [np.minimum.reduceat(detail.mark_low, clipped), np.maximum.reduceat(detail.mark_high, clipped),
-                       np.minimum.reduceat(detail.low, clipped), np.maximum.reduceat(detail.high, clipped)]
-                arrays = [np.where(nonempty, np.minimum(a, g) if k % 2 == 0 else np.maximum(a, g), a)
-                          for k, (a, g) in enumerate(zip(arrays, agg))]
-            if data.trades is not None:
-                trades = data.trades[symbol]
-                lo, hi = self.walker.t_lo, self.walker.t_hi
-                if trades.ts.size:
-                    starts = np.minimum(np.asarray(lo), trades.ts.size - 1)
-                    nonempty = np.asarray(hi) > np.asarray(lo)
-                    tmin = np.minimum.reduceat(trades.price, starts)
-                    tmax = np.maximum.reduceat(trades.price, starts)
-                    arrays[2] = np.where(nonempty, np.minimum(arrays[2], tmin), arrays[2])
-                    arrays[3] = np.where(nonempty, np.maximum(arrays[3], tmax), arrays[3])
-            # mark ranges as lists (read every bar); last ranges stay arrays until an order rests
-            self.gates.append([arrays[0].tolist(), arrays[1].tolist(), arrays[2], arrays[3]])
+        self.gate = bar_gate(self.st, self.data, self.walker)
+        self.gate_hit = self.gate.hit  # bound once: the step asks it on every visited bar
+        self.pending = self.st.book.pending  # the book's pending list (never replaced)
 
     # ------------------------------------------------------------------ phases
     def bar_open(self, i: int) -> None:
-        """Phase 1 of bar ``i``: settlements stamped at its open, tier versions taking effect."""
+        """Phase 1 of bar ``i``: the event sources' events at its open (funding settlements,
+        rule versions, ledger hooks; ``backtest.events``), one refresh when any changed."""
         st = self.st
         st.bar = i
         st.set_open_marks(i)
         changed = False
-        settlements = self.funding.at_open.get(i)
-        if settlements:
-            settle = self.funding.settle
-            for sym, k in settlements:
-                changed |= settle(sym, k)
-        if i in self.ledger_bars:  # collateral repricing, injected ADL (backtest.adl)
-            changed |= bar_open_events(st, i)
-        if st.margin.set_time(st._ts[i]) or changed:
+        sources = self.ordered_sources
+        for k, payload in self.open_events.get(i, ()):
+            changed |= sources[k].apply(payload)
+        if changed:
             st.refresh()
 
     def fill_open(self, i: int) -> None:
@@ -222,23 +225,45 @@ class RunLoop:
         self.st.bar = i
         self.walker.walk(i)
 
+    def strategy_phase(self, i: int) -> None:
+        """Phase 5 of bar ``i``: the strategy sees the closed bar (marking, phase 4, is done
+        after the loop from the journal's snapshots)."""
+        ctx = self.ctx
+        ctx._i = i
+        self.strategy.on_bar(ctx)
+
+    def step(self, i: int, event: bool) -> None:
+        """Every phase of bar ``i`` in order; ``event``: an event source acts at its open.
+
+        The one bar step of both schedules (:meth:`run_bars`): a new phase is one edit here.
+        """
+        walk = self.walk_all
+        if event:
+            self.bar_open(i)
+            walk = walk or i in self.forced
+        if self.pending:
+            self.fill_open(i)
+        if walk or self.gate_hit(i):
+            self.walk(i)
+        self.strategy_phase(i)
+
+    def next_action(self, i: int, end: int) -> int:
+        """First bar in ``[i, end)`` where the strategy may act by itself (``end`` if none).
+
+        The event path gives every quiet bar to ``on_bar`` inside :meth:`run_bars` (so this
+        bound is ``end``); the array path answers from its signal's action tables.
+        """
+        return end
+
     # ------------------------------------------------------------------ loop
     def loop(self) -> None:
         """Run every bar, in chunks when a progress bar is shown."""
         n = len(self.data)
         self.guarded(self.strategy.on_start, self.ctx)
-        self.ledger_bars = event_bars(self.st)
-        events = set(self.funding.at_open) | set(self.funding.inside) | self.ledger_bars
-        ts = self.data.ts
-        t = int(ts[0])
-        while True:
-            nxt = self.st.margin.next_change(t)
-            if nxt is None or nxt > int(ts[-1]):
-                break
-            events.add(int(np.searchsorted(ts, nxt, side="left")))
-            t = nxt
-        self.event_bars = sorted(events) + [n]
-        self.forced = set(self.funding.inside)
+        self.ordered_sources, self.open_events, self.forced = schedule_events(
+            self.data.ts, self.data.interval_ms, self.sources)
+        self.event_bars = sorted(set(self.open_events) | self.forced) + [n]
+        self.walk_all = not self.config.gating
         if not self.config.progress:
             self.guarded(self.run_bars, 0, n)
             return
@@ -268,100 +293,56 @@ class RunLoop:
             raise failure from None
 
     def run_bars(self, start: int, stop: int) -> None:
-        """Every phase of bars ``[start, stop)`` in order (the per-bar loop, range-gated)."""
-        if self.st.n_symbols == 1:
-            self._bars_single(start, stop)
-        else:
-            self._bars_multi(start, stop)
+        """Bars ``[start, stop)``: :meth:`step` on every bar that can matter, in order.
 
-    def _bars_single(self, start: int, stop: int) -> None:
-        # The hot loop: locals only, one list read per gate, slow paths out of line.
+        The one schedule of both paths. A bar needs the step when an event source acts at it,
+        an order is pending, gating is off, or the gate finds a threshold in its ranges
+        (:meth:`Gate.next_hit`, from the current levels). The bars in between are quiet: no
+        phase but the strategy's does anything on them, so the event path hands them to
+        ``on_bar`` alone (``quiet_calls``) and searches again as soon as ``on_bar`` changed a
+        level or placed an order; the array path skips them up to :meth:`next_action`.
+        """
         st = self.st
         ctx = self.ctx
         on_bar = self.strategy.on_bar
-        margin = st.margin
-        book = st.book
-        pending = book.pending
+        pending = st.book.pending
         gen = st.gen
-        ml, mh, ll, lh = self.gates[0]
-        orders = False  # any resting order: only then the last-price ranges are compared
+        next_hit = self.gate.next_hit
+        step = self.step
+        next_action = self.next_action
         events = self.event_bars
-        e = int(np.searchsorted(events, start))
-        next_event = events[e]
-        forced = self.forced
-        gating = self.config.gating
-        seen = -1
-        inf = math.inf
-        mb = ma = lb = la = 0.0
-        for i in range(start, stop):
-            if i == next_event:
-                self.bar_open(i)
+        e = bisect_left(events, start)
+        every = self.walk_all
+        quiet = self.quiet_calls
+        visited = 0
+        i = start
+        while i < stop:
+            nxt = events[e]
+            if i == nxt or pending or every:
+                j = i
+            else:
+                j = next_hit(i, next_action(i, nxt if nxt < stop else stop))
+                if quiet and j > i:
+                    seen = gen[0]
+                    for k in range(i, j):
+                        ctx._i = k
+                        on_bar(ctx)
+                        if pending or gen[0] != seen:  # an order or a new level: search again
+                            j = -k - 1
+                            break
+                    if j < 0:
+                        i = -j
+                        continue
+                if j >= stop:
+                    break
+            visited += 1
+            if j == nxt:
                 e += 1
-                next_event = events[e]
-                if pending:
-                    self.fill_open(i)
-                if i in forced or not gating or ml[i] <= margin.mark_below[0] \
-                        or mh[i] >= margin.mark_above[0] or ll[i] <= book.last_below[0] \
-                        or lh[i] >= book.last_above[0]:
-                    self.walk(i)
-                ctx._i = i
-                on_bar(ctx)
-                continue
-            if pending:
-                self.fill_open(i)
-            if gen[0] != seen:
-                seen = gen[0]
-                if gating:
-                    mb, ma = margin.mark_below[0], margin.mark_above[0]
-                    lb, la = book.last_below[0], book.last_above[0]
-                else:
-                    mb, ma, lb, la = inf, -inf, inf, -inf
-                orders = lb != -inf or la != inf
-                if orders and not isinstance(ll, list):
-                    ll, lh = ll.tolist(), lh.tolist()
-            if ml[i] <= mb or mh[i] >= ma or orders and (ll[i] <= lb or lh[i] >= la):
-                self.walk(i)
-            ctx._i = i
-            on_bar(ctx)
-
-    def _bars_multi(self, start: int, stop: int) -> None:
-        st = self.st
-        ctx = self.ctx
-        on_bar = self.strategy.on_bar
-        margin = st.margin
-        book = st.book
-        pending = book.pending
-        self.gates = [[g if isinstance(g, list) else g.tolist() for g in gate] for gate in self.gates]
-        gates = self.gates
-        nsym = st.n_symbols
-        events = self.event_bars
-        e = int(np.searchsorted(events, start))
-        next_event = events[e]
-        gating = self.config.gating
-        for i in range(start, stop):
-            force = not gating
-            if i == next_event:
-                self.bar_open(i)
-                e += 1
-                next_event = events[e]
-                force = force or i in self.forced
-            if pending:
-                self.fill_open(i)
-            if not force:
-                for s in range(nsym):
-                    ml, mh, ll, lh = gates[s]
-                    if ml[i] <= margin.mark_below[s] or mh[i] >= margin.mark_above[s] \
-                            or ll[i] <= book.last_below[s] or lh[i] >= book.last_above[s]:
-                        force = True
-                        break
-                if not force and margin.cross_multi:
-                    force = margin.cross_bound_gap(
-                        st.account, [gates[s][0][i] for s in range(nsym)],
-                        [gates[s][1][i] for s in range(nsym)]) <= 0.0
-            if force:
-                self.walk(i)
-            ctx._i = i
-            on_bar(ctx)
+                step(j, True)
+            else:
+                step(j, False)
+            i = j + 1
+        self.visited += visited
 
     # ------------------------------------------------------------------ result
     def result(self) -> RunResult:
@@ -410,7 +391,9 @@ class RunLoop:
             "strategy": {"name": type(self.strategy).__name__, "params": self.strategy.params()},
             "venue": self.venue.describe() | {"tiers": _tier_record(data.symbols, st.margin.schedules),
                                                "fees": [list(f) for f in st.fee_rates],
-                                               "liquidation_fee_rates": st.clearance},
+                                               "liquidation_fee_rates": st.clearance}
+                     | ({"market_versions": [_market_record(data.symbols[sym], spec) for sym, spec in st.market_log]}
+                        if st.market_log else {}),
             "data": data.sources,
             "quality_warnings": list(dict.fromkeys(self.warnings)),
             "seed": self.config.seed,
@@ -420,6 +403,15 @@ class RunLoop:
             "detail_timeframe": data.detail_timeframe,
         }
         return RunResult(summary=summary, builders=builders, manifest=manifest)
+
+
+def _market_record(symbol: str, spec: Any) -> dict[str, Any]:
+    """A market version the run applied (for the manifest)."""
+    from backtest.metrics import iso
+
+    return {"symbol": symbol, "effective_from": iso(int(spec.effective_from)), "tick_size": spec.tick_size,
+            "lot_size": spec.lot_size, "maker_fee": spec.maker_fee, "taker_fee": spec.taker_fee,
+            "liquidation_fee_rate": spec.liquidation_fee_rate}
 
 
 def _tier_record(symbols: tuple[str, ...], schedules: list) -> dict[str, list[dict[str, Any]]]:

@@ -31,17 +31,19 @@ gate hit, the first ``mark_low[a:b] <= lp`` (or ``mark_high[a:b] >= lp`` for a s
 window ``[a, b)`` that ends at the earlier of the two others. Windows follow each other, so
 the scan compares each bar about once; a window whose 64-bar blocks all keep their lowest mark
 above ``lp`` (highest below, for a short) is passed without comparing its bars
-(:func:`~backtest.fastpath_scan.block_extremes`, computed once per ``MarketData``).
+(:func:`~backtest.gate.block_extremes`, computed once per ``MarketData``).
 :func:`prepare_signals` checks a signal and builds its action tables once for several runs.
 
 Cases the scan cannot vectorize fall back to visiting bars one by one, with the same result:
 ``RunConfig(gating=False)`` (every bar walked), and a cross-margin pool spanning several
 symbols (``MarginModel.cross_multi``; its breach depends on all marks at once).
 
-Seam with the engine: the scan runs inside the engine's run object (``backtest.engine.RunLoop``:
-its wiring, event schedule, progress chunks, ``bar_open``, ``fill_open``, ``walk`` and
-``result``), replacing only its per-bar ``run_bars``; ``tests/engine/test_fastpath*.py`` assert
-table-by-table equality with the event path so that any drift of either loop fails loudly.
+Seam with the engine: the scan is the engine's own schedule (``backtest.engine.RunLoop.run_bars``)
+driving the engine's one bar step (``RunLoop.step``) and its one gate (``backtest.gate.Gate``);
+the array run (``backtest.fastpath_scan``) changes only what may be skipped (quiet bars up to
+the next action) and the strategy phase (the signal's target where it wants another side).
+``tests/engine/test_fastpath*.py`` assert table-by-table equality with the event path so that
+any drift of either fails loudly.
 """
 from __future__ import annotations
 

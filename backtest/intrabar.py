@@ -79,6 +79,7 @@ class IntrabarWalker:
             self.sub_iv = data.interval_ms
             self.d_lo = self.d_hi = None
         self.pending_funding: list[tuple[int, int, int]] = []
+        self._gate = None  # the gate over the walked candles, built on first use
         self._discrete = False
         self.t_lo = self.t_hi = None
         if data.trades:
@@ -109,19 +110,15 @@ class IntrabarWalker:
         return bool(self.pending_funding) and self.pending_funding[0][0] < t
 
     def hits(self, j: int) -> bool:
-        """True when a threshold lies inside candle ``j``'s ranges (the gate)."""
-        st = self.st
-        margin = st.margin
-        book = st.book
-        for s, b in enumerate(self.sources):
-            if (b.mark_low[j] <= margin.mark_below[s] or b.mark_high[j] >= margin.mark_above[s]
-                    or b.low[j] <= book.last_below[s] or b.high[j] >= book.last_above[s]):
-                return True
-        if margin.cross_multi:
-            lows = [float(b.mark_low[j]) for b in self.sources]
-            highs = [float(b.mark_high[j]) for b in self.sources]
-            return margin.cross_bound_gap(st.account, lows, highs) <= 0.0
-        return False
+        """True when a threshold lies inside candle ``j``'s ranges (the run's one gate test,
+        ``backtest.gate.Gate.hit``, over the walked candles)."""
+        gate = self._gate
+        if gate is None:
+            from backtest.gate import Gate
+
+            gate = self._gate = Gate(self.st, [(b.mark_low, b.mark_high, b.low, b.high)
+                                               for b in self.sources])
+        return gate.hit(j)
 
     def _fund_until(self, t: float) -> None:
         st = self.st

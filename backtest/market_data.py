@@ -206,6 +206,10 @@ class MarketData:
     sources: list[dict[str, Any]] = field(default_factory=list)
     quality_warnings: list[str] = field(default_factory=list)
     trades: dict[str, SymbolTrades] | None = None
+    #: Per symbol, the market spec versions taking effect after the first bar (MarketSpec with
+    #: their ``effective_from``, in time order), applied by the run at their date
+    #: (``backtest.events.MarketVersions``).
+    market_versions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     @property
     def ts(self) -> np.ndarray:
@@ -222,7 +226,8 @@ class MarketData:
                     trades: Mapping[str, pl.DataFrame] | None = None,
                     tiers: Mapping[str, Any] | None = None, markets: Mapping[str, Any] | None = None,
                     exchange: str = "binanceusdm", sources: Sequence[dict[str, Any]] = (),
-                    quality_warnings: Sequence[str] = ()) -> MarketData:
+                    quality_warnings: Sequence[str] = (),
+                    market_versions: Mapping[str, Sequence[Any]] | None = None) -> MarketData:
         """Build from polars frames keyed by ccxt symbol.
 
         Parameters
@@ -245,6 +250,10 @@ class MarketData:
             Default: the venue's built-in schedule of each symbol.
         markets : mapping of str to MarketSpec, optional
             Default: the venue's built-in spec.
+        market_versions : mapping of str to sequence of MarketSpec, optional
+            Later spec versions (fees, tick, lot, liquidation fee) of a symbol, each applied
+            from its ``effective_from`` on; versions at or before the first bar are refused
+            (give the one in force then as ``markets``).
         exchange : str
             ccxt exchange id.
         sources, quality_warnings
@@ -306,10 +315,18 @@ class MarketData:
         start_ms = int(first.ts[0]) if len(first) else None
         venue_tiers, venue_markets = _venue_defaults(exchange, symbols, tiers, markets, start_ms,
                                                      warnings)
+        end_ms = int(first.ts[-1]) + interval if len(first) else None
+        market_versions = dict(market_versions or {})
+        for symbol in symbols:  # built-in specs: their later dated versions apply as stored ones do
+            if not (markets and symbol in markets) and symbol not in market_versions:
+                later = _built_in_versions(exchange, symbol, venue_markets[symbol], start_ms, end_ms)
+                if later:
+                    market_versions[symbol] = later
         return cls(symbols=symbols, timeframe=timeframe, interval_ms=interval, bars=converted,
                    frames=frames, funding=fund, detail=detail, detail_timeframe=detail_timeframe,
                    tiers=venue_tiers, markets=venue_markets, exchange=exchange,
-                   sources=list(sources), quality_warnings=warnings, trades=trade_ticks)
+                   sources=list(sources), quality_warnings=warnings, trades=trade_ticks,
+                   market_versions=_market_versions(market_versions, symbols, start_ms))
 
     @classmethod
     def from_store(cls, store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
@@ -379,6 +396,53 @@ def _feature_frame(frame: pl.DataFrame, bars: SymbolBars) -> pl.DataFrame:
     for name in BAR_COLUMNS:
         data[name] = getattr(bars, name)
     return pl.DataFrame(data)
+
+
+def _market_versions(versions: Mapping[str, Sequence[Any]] | None, symbols: Sequence[str],
+                     start_ms: int | None) -> dict[str, tuple[Any, ...]]:
+    """The later market spec versions per symbol, checked: known symbols, after the first bar,
+    in strictly increasing ``effective_from`` order."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for symbol, specs in (versions or {}).items():
+        if symbol not in symbols:
+            raise MarketDataError(f"market_versions: {symbol!r} is not a symbol of the bars "
+                                  f"({', '.join(symbols)}); pass versions of the run's symbols only")
+        specs = tuple(specs)
+        starts = [int(spec.effective_from) for spec in specs]
+        if any(b <= a for a, b in zip(starts, starts[1:])) or \
+                (starts and start_ms is not None and starts[0] <= start_ms):
+            raise MarketDataError(
+                f"market_versions[{symbol!r}]: expected versions taking effect after the first bar "
+                f"({start_ms}) in increasing effective_from order, found {starts}; pass the spec in force "
+                "at the first bar as markets[symbol]")
+        if specs:
+            out[symbol] = specs
+    return out
+
+
+def _built_in_versions(exchange: str, symbol: str, first: Any, start_ms: int | None,
+                       end_ms: int | None) -> tuple[Any, ...]:
+    """The venue's built-in market spec versions (spec rows, fee and clearance-fee versions)
+    taking effect in ``(start_ms, end_ms)``, each the spec ``default_market`` gives at its date."""
+    if start_ms is None or end_ms is None:
+        return ()
+    from backtest.venues.defaults import _ms, clearance_fee_schedule, default_market, venue_data
+    from backtest.venues.errors import VenueError
+
+    try:
+        data = venue_data(exchange)
+        instants = {_ms(row["effective_from"]) for row in data.markets.get(symbol, ())}
+        instants |= {int(v.effective_from) for v in data.fees.versions}
+        instants |= {int(v.effective_from) for v in clearance_fee_schedule(exchange, symbol).versions}
+    except VenueError:  # no built-in data for it: nothing dated to apply
+        return ()
+    out, previous = [], first
+    for t in sorted(t for t in instants if start_ms < t < end_ms):
+        spec = default_market(exchange, symbol, t)
+        if spec != previous:
+            out.append(spec)
+            previous = spec
+    return tuple(out)
 
 
 def _venue_defaults(exchange: str, symbols: Sequence[str], tiers: Mapping[str, Any] | None,

@@ -98,13 +98,16 @@ class LoadedMarket:
     detail_timeframe: str | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Per symbol, the stored market spec versions taking effect inside the range.
+    market_versions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def market_data(self) -> MarketData:
         """The loaded frames as :class:`~backtest.market_data.MarketData` (tables and warnings kept)."""
         return MarketData.from_frames(self.bars, self.funding or None, timeframe=self.timeframe,
                                       detail_bars=self.detail, detail_timeframe=self.detail_timeframe,
                                       tiers=self.tiers, markets=self.markets, exchange=self.exchange,
-                                      sources=self.sources, quality_warnings=self.warnings)
+                                      sources=self.sources, quality_warnings=self.warnings,
+                                      market_versions=self.market_versions)
 
 
 def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
@@ -143,7 +146,7 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
     what = label or f"{exchange} {timeframe} data"
     warnings: list[str] = []
     sources: list[dict[str, Any]] = []
-    bars, detail, funding, tiers, markets = {}, {}, {}, {}, {}
+    bars, detail, funding, tiers, markets, versions = {}, {}, {}, {}, {}, {}
     for symbol in symbols:
         bars[symbol] = _bars(store, exchange, symbol, timeframe, start_ms, end_ms, what, sources, warnings)
         if detail_timeframe:
@@ -157,10 +160,12 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
         first = to_ms(ts[0])
         last = to_ms(ts[-1]) + timeframe_ms(timeframe)
         tiers[symbol] = _tiers(store, exchange, symbol, first, last, sources, warnings)
-        markets[symbol] = _markets(store, exchange, symbol, first, last, sources, warnings)
+        markets[symbol], later = _markets(store, exchange, symbol, first, last, sources, warnings)
+        if later:
+            versions[symbol] = later
     return LoadedMarket(exchange=exchange, timeframe=timeframe, bars=bars, funding=funding, tiers=tiers,
                         markets=markets, detail=detail or None, detail_timeframe=detail_timeframe,
-                        sources=sources, warnings=warnings)
+                        sources=sources, warnings=warnings, market_versions=versions)
 
 
 def _read(store: Any, dataset: str, **query: Any) -> pl.DataFrame | None:
@@ -256,8 +261,11 @@ def _tiers(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, s
 
 
 def _markets(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, sources: list[dict[str, Any]],
-             warnings: list[str]) -> Any:
+             warnings: list[str]) -> tuple[Any, tuple[Any, ...]]:
+    """The market spec in force at ``start_ms`` and the stored versions taking effect in
+    ``(start_ms, end_ms)``, each resolved by the one rule (``resolve_market``) at its date."""
     from backtest.venues.defaults import resolve_market
+    from data_loaders.schemas import to_ms
 
     frame = _read(store, "markets", exchange=exchange, symbol=symbol)
     rows = None
@@ -265,10 +273,14 @@ def _markets(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int,
         rows = frame.to_dicts()
         sources.append(_source(store, "markets", exchange, symbol, None, frame))
     try:
-        return resolve_market(exchange, symbol, rows, start_ms=start_ms, end_ms=end_ms, warnings=warnings)
+        first = resolve_market(exchange, symbol, rows, start_ms=start_ms, end_ms=end_ms, warnings=warnings)
+        starts = sorted({to_ms(r["effective_from"]) for r in rows or ()})
+        later = tuple(resolve_market(exchange, symbol, rows, start_ms=s, end_ms=end_ms, warnings=[])
+                      for s in starts if start_ms < s < end_ms)
     except ValueError as exc:  # a stored row MarketSpec refuses (e.g. tick size 0)
         raise MarketDataError(f"stored markets of {exchange} {symbol}: {exc}. Re-import the markets "
                               "(`margincall data import`) or remove the bad rows (`margincall data rm`)") from None
+    return first, later
 
 
 def _source(store: Any, dataset: str, exchange: str, symbol: str, timeframe: str | None,

@@ -104,10 +104,16 @@ class RunResult:
 
         files: dict[str, dict[str, Any]] = {}
         for name in OUTPUT_TABLES:
+            # one table in memory at a time: a table built only to be written is dropped once
+            # written (reading it later builds it again, the same values)
+            kept = name in self._frames
             frame = self.frame(name)
             path = tmp / f"{name}.parquet"
             frame.write_parquet(path)
             files[path.name] = file_record(path, rows=frame.height)
+            if not kept:
+                del self._frames[name]
+            del frame
         con = duckdb.connect(str(tmp / "results.duckdb"))
         try:
             for name in OUTPUT_TABLES:

@@ -79,6 +79,8 @@ class RunState:
         self.hooks: Any = None  # the engine's callback dispatcher (strategy hooks)
         self.fee_rates = [run_fee_rates(config, m) for m in self.markets]
         self.clearance = [self._clearance(m) for m in self.markets]
+        #: ``(symbol index, MarketSpec)`` of each market version applied during the run.
+        self.market_log: list[tuple[int, Any]] = []
         self.rounding = config.rounding
         _attach_ledger(self, config, data)
 

@@ -285,7 +285,9 @@ class Strategy:
         if run is None or run[0] is not ctx:
             if not self.has_signal():
                 raise NotImplementedError(f"{self.label()} must implement on_bar(ctx) or signal(inputs)")
-            run = self._signal_run = (ctx, self.signal_array(ctx.signal_inputs()).tolist())
+            values = np.ascontiguousarray(self.signal_array(ctx.signal_inputs()), dtype=np.float64)
+            # a memoryview reads Python floats like a list would, without a list of every bar
+            run = self._signal_run = (ctx, memoryview(values) if values.ndim == 1 else values.tolist())
         value = run[1][ctx.bar_index]
         if value == value:
             ctx.target_exposure(value)

@@ -349,9 +349,9 @@ def resolve_market(exchange: str, symbol: str, stored_rows: list[dict[str, Any]]
     The stored ``markets`` row in force at ``start_ms`` (latest ``effective_from <= start``)
     when there is one, else the built-in dated spec (named in a warning with its source and
     ``effective_from``). A stored field recorded as unknown (NaN, e.g. the fees of an
-    exchangeInfo import) takes the built-in value in force at ``start_ms``. The engine keeps
-    one spec per symbol for a run: a version taking effect inside the run is named in a
-    warning and not applied.
+    exchangeInfo import) takes the built-in value in force at ``start_ms``. A version taking
+    effect inside the run is named in a warning; the store loader resolves each such version
+    with this function at its date and the run applies it then (``backtest.events``).
 
     Parameters
     ----------
@@ -363,7 +363,7 @@ def resolve_market(exchange: str, symbol: str, stored_rows: list[dict[str, Any]]
     start_ms, end_ms : int or None
         The run's time range, UTC ms (None: unknown; the newest version is used).
     warnings : list of str
-        Receives the lines naming built-in values used and versions not applied.
+        Receives the lines naming built-in values used and versions taking effect inside the run.
 
     Raises
     ------
@@ -419,8 +419,8 @@ def resolve_market(exchange: str, symbol: str, stored_rows: list[dict[str, Any]]
 def _warn_not_applied(symbol: str, starts: list[int], warnings: list[str]) -> None:
     if starts:
         warnings.append(f"markets {symbol}: a spec version takes effect inside the run "
-                        f"({', '.join(utc_text(s) for s in starts)}); the engine keeps the spec in force "
-                        "at the first bar for the whole run")
+                        f"({', '.join(utc_text(s) for s in starts)}); the run applies each from the first bar "
+                        "open at or after its date")
 
 
 def _built_in_market(exchange: str, symbol: str, at: int | None, warnings: list[str]) -> MarketSpec | None:

@@ -132,9 +132,11 @@ def test_scan_finds_the_first_bar_reaching_a_resting_trigger(btc_data: MarketDat
     book = scanner.run.st.book
     book.add(Order(book.next_id(), 0, BTC, -1, "stop_market", 0.1, stop_price=trigger))
     first = int(np.flatnonzero(low <= trigger)[0])
-    assert scanner._last_hit(0, len(btc_data)) == first
+    gate = scanner.run.gate
+    assert gate.next_hit(0, len(btc_data)) == first
     assert scanner._next_bar(0, len(btc_data)) == first
-    assert scanner._last_hit(first + 1, first + 1) == first + 1  # empty window
+    assert gate.hit(first) and not any(gate.hit(j) for j in range(first))
+    assert gate.next_hit(first + 1, first + 1) == first + 1  # empty window
 
 
 def test_the_scan_skips_quiet_bars(btc_data: MarketData, pair_data: MarketData) -> None:

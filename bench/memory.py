@@ -1,0 +1,131 @@
+"""Peak resident memory of long and wide runs (issue 10: memory bounded by a chunk).
+
+Each case runs in its own child process, which prints its peak RSS (``getrusage``
+``ru_maxrss``) after the run (and, with ``--write``, after writing the run folder):
+
+* ``1y``: one symbol, one year of 1m bars (525,600), ``sma_cross`` (300/1200) on the event path;
+* ``4y``: one symbol, four years of 1m bars (2,102,400), ``sma_cross`` (300/1200);
+* ``20x1y``: twenty symbols, one year of 1m bars each, ``hold`` (cross margin).
+
+The bars are a deterministic synthetic random walk (seeded; mark = last x (1 + small noise))
+written to Parquet in a scratch folder by the parent first, so that the child pays for
+reading them like a run from files does (generation is not measured).
+
+    .venv/bin/python bench/memory.py [--case 1y|4y|20x1y|all] [--project DIR] [--write]
+
+``--project DIR`` measures another checkout's engine (e.g. main) with the same data and
+script. Prints one JSON line per case: ``case``, ``bars``, ``symbols``, ``peak_rss_mib``,
+``run_s`` and ``final_equity``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+START_MS = 1_672_531_200_000  # 2023-01-01 UTC
+MINUTE = 60_000
+CASES = {"1y": (1, 525_600, "sma_cross"), "4y": (1, 4 * 525_600, "sma_cross"),
+         "20x1y": (20, 525_600, "hold")}
+#: Averages of a few hundred flips a year (SMA(50/200) flips ~3,300 times a year on the walk).
+SMA_PARAMS = {"fast": 300, "slow": 1200}
+
+
+def write_case(folder: Path, symbols: int, bars: int) -> None:
+    """Write ``symbols`` synthetic 1m bar files and 8-hourly funding into ``folder``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ts = START_MS + MINUTE * np.arange(bars, dtype=np.int64)
+    for s in range(symbols):
+        rng = np.random.default_rng(1000 + s)
+        steps = rng.standard_normal(bars) * 0.0008
+        close = 20_000.0 * (1 + s / 10) * np.exp(np.cumsum(steps))
+        open_ = np.concatenate([[close[0]], close[:-1]])
+        spread = np.abs(rng.standard_normal(bars)) * 0.0005 * close
+        high = np.maximum(open_, close) + spread
+        low = np.minimum(open_, close) - spread
+        mark = 1 + rng.standard_normal(bars) * 1e-5
+        table = pa.table({"ts": pa.array(ts).cast(pa.timestamp("ms", "UTC")), "open": open_, "high": high,
+                          "low": low, "close": close, "volume": np.full(bars, 10.0),
+                          "mark_open": open_ * mark, "mark_high": high * mark, "mark_low": low * mark,
+                          "mark_close": close * mark})
+        pq.write_table(table, folder / f"bars_{s}.parquet")
+        fts = ts[::480]
+        pq.write_table(pa.table({"ts": pa.array(fts).cast(pa.timestamp("ms", "UTC")),
+                                 "rate": np.full(fts.size, 0.0001), "interval_hours": np.full(fts.size, 8.0),
+                                 "mark_price": close[::480]}), folder / f"funding_{s}.parquet")
+
+
+def child(case: str, folder: Path, write: bool) -> None:
+    """Run ``case`` from the files in ``folder`` and print its figures (in the child process)."""
+    import resource
+
+    import polars as pl
+
+    from backtest import MarketData, RunConfig, run_backtest
+
+    symbols, bars, strategy = CASES[case]
+    names = ["BTC/USDT:USDT", "ETH/USDT:USDT", "BNB/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT",
+             "DOGE/USDT:USDT", "ADA/USDT:USDT", "AVAX/USDT:USDT", "LINK/USDT:USDT", "DOT/USDT:USDT",
+             "LTC/USDT:USDT", "TRX/USDT:USDT", "BCH/USDT:USDT", "ETC/USDT:USDT", "FIL/USDT:USDT",
+             "ATOM/USDT:USDT", "NEAR/USDT:USDT", "APT/USDT:USDT", "ARB/USDT:USDT", "OP/USDT:USDT"][:symbols]
+    import dataclasses
+
+    from backtest.venues.defaults import default_market, default_tier_schedule
+
+    # the built-in tables know BTC and ETH only: every symbol trades under BTCUSDT's rules
+    tiers = default_tier_schedule("binanceusdm", "BTC/USDT:USDT")
+    spec = default_market("binanceusdm", "BTC/USDT:USDT", START_MS)
+    started = time.perf_counter()
+    data = MarketData.from_frames(
+        bars={n: pl.read_parquet(folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
+        funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
+        timeframe="1m", tiers={n: tiers for n in names},
+        markets={n: dataclasses.replace(spec, symbol=n) for n in names})
+    # no fees or slippage: the account keeps trading all along (one bled by fees refuses every
+    # later order, and the orders table would be measured instead of the run)
+    config = RunConfig(initial_balance=1_000_000.0 * symbols, leverage=2.0, fees=(0.0, 0.0), slippage="none",
+                       margin_mode="cross" if symbols > 1 else "isolated")
+    result = run_backtest(data, strategy, params=SMA_PARAMS if strategy == "sma_cross" else None,
+                          config=config)
+    equity = result.summary["final_equity"]
+    if write:
+        with tempfile.TemporaryDirectory() as out:
+            result.write(Path(out) / "run")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write,
+                      "peak_rss_mib": round(peak, 1), "run_s": round(time.perf_counter() - started, 2),
+                      "final_equity": equity}), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=(*CASES, "all"), default="all")
+    parser.add_argument("--project", type=Path, default=PROJECT, help="checkout whose engine runs")
+    parser.add_argument("--write", action="store_true", help="also write the run folder")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        sys.path.insert(0, str(args.project.resolve()))
+        child(args.child, args.folder, args.write)
+        return
+    for case in CASES if args.case == "all" else (args.case,):
+        symbols, bars, _ = CASES[case]
+        with tempfile.TemporaryDirectory(prefix="margincall-memory-") as scratch:
+            write_case(Path(scratch), symbols, bars)
+            command = [sys.executable, __file__, "--child", case, "--folder", scratch,
+                       "--project", str(args.project)] + (["--write"] if args.write else [])
+            subprocess.run(command, check=True, env=dict(os.environ, PYTHONPATH=str(args.project.resolve())))
+
+
+if __name__ == "__main__":
+    main()
