@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from backtest.account import Account
+from backtest.contracts import contract_for
 from backtest.journal import Journal
 from backtest.margin import MarginModel
 from backtest.market_data import MarketData
@@ -52,9 +53,13 @@ class RunState:
                                [float(config.for_symbol("leverage", s)) for s in symbols],
                                [config.for_symbol("margin_mode", s) for s in symbols],
                                config.position_mode == "hedge", venue.unrealized_pnl)
+        #: Per symbol, the contract arithmetic of its market spec (linear / inverse).
+        self.contracts = [contract_for(data.markets[s]) for s in symbols]
+        for pos in self.account.positions:
+            pos.use_contract(self.contracts[pos.sym])
         schedules = [_schedule(config.tiers, data.tiers, s) for s in symbols]
         self.margin = MarginModel(venue, schedules, allow_before_first=config.allow_tiers_before_first,
-                                  warnings=warnings)
+                                  warnings=warnings, contracts=self.contracts)
         #: Counter bumped whenever a gating threshold may have changed.
         self.gen = [0]
         self.book = OrderBook(self.n_symbols, self.gen)
