@@ -349,13 +349,15 @@ class Context:
         self._sync()
         st = self._st
         s = self._sym(symbol)
-        notional = sum(abs(p.qty) for p in st.account.legs(s)) * st.marks[s]
+        contract = st.contracts[s]
+        notional = contract.notional(sum(abs(p.qty) for p in st.account.legs(s)), st.marks[s])
         cap = st.margin.max_leverage(s, notional)
         if not (leverage > 0 and leverage <= cap):
             st.journal.rejection((st.now, None, self._symbols[s], "", "set_leverage", math.nan,
                                   float(leverage), "leverage_cap",
                                   f"{self._symbols[s]}: leverage {leverage:g}x is not within (0, "
-                                  f"{cap:g}x], the tier cap for a notional of {notional:,.2f} USDT"))
+                                  f"{cap:g}x], the tier cap for a notional of {notional:,.2f} "
+                                  f"{contract.margin_asset}"))
             return False
         st.account.leverage[s] = float(leverage)
         for pos in st.account.legs(s):
