@@ -55,6 +55,7 @@ class RunState:
                                config.position_mode == "hedge", venue.unrealized_pnl)
         #: Per symbol, the contract arithmetic of its market spec (linear / inverse).
         self.contracts = [contract_for(data.markets[s]) for s in symbols]
+        _check_one_margin_asset(symbols, self.contracts)
         for pos in self.account.positions:
             pos.use_contract(self.contracts[pos.sym])
         schedules = [_schedule(config.tiers, data.tiers, s) for s in symbols]
@@ -165,6 +166,25 @@ def _attach_ledger(state: RunState, config: Any, data: MarketData) -> None:
         acct.ledger = Ledger(assets, SCHEDULES[config.collateral_table], bases)
         acct.ledger.reprice(state.now, state.marks)
     state.adl = Deleverager(state)
+
+
+def _check_one_margin_asset(symbols: tuple[str, ...], contracts: list[Any]) -> None:
+    """Refuse a run whose symbols settle in different assets (one wallet per run).
+
+    Raises
+    ------
+    ConfigError
+        Naming the symbols and their margin assets, and the fix.
+    """
+    assets = {c.margin_asset for c in contracts}
+    if len(assets) > 1:
+        from backtest.errors import ConfigError
+
+        found = ", ".join(f"{s} in {c.margin_asset}" for s, c in zip(symbols, contracts))
+        raise ConfigError(
+            f"run: the symbols settle in different margin assets ({found}); a run has one "
+            "wallet, so run each margin asset separately (e.g. BTC/USD:BTC alone, "
+            "ETH/USD:ETH alone)")
 
 
 def run_fee_rates(config: Any, market: Any) -> tuple[float, float]:
