@@ -414,7 +414,8 @@ class MarginModel:
         if not open_cross or any(self.contracts[p.sym].inverse for p in open_cross):
             return None
         slack = self._exact_bound(account, centre, centre)
-        scale = abs(account.cross_wallet) + sum(abs(p.qty) * centre[p.sym] for p in open_cross)
+        scale = abs(account.cross_wallet) + sum(self.contracts[p.sym].notional(p.qty, centre[p.sym])
+                                                for p in open_cross)
         if not slack > 1e-9 * scale:  # too close to call (float noise): always exact
             return None
         budget = slack / (2 * len(open_cross))

@@ -268,6 +268,9 @@ class Venue:
         The venue's auto-deleveraging ranking, ``adl_score(*, unrealized_pnl, margin,
         notional, wallet_balance, side) -> float`` (higher = deleveraged first); None until
         the venue's ranking is implemented.
+    resolve_liquidation : callable or None
+        The liquidation price together with the brackets it was solved with
+        (``binance_usdm.resolve_liquidation`` -> ``LiquidationSolution``), for the risk lab.
     """
 
     name: str
@@ -288,6 +291,7 @@ class Venue:
     contract_formulas: Callable[[Any], PoolFormulas] | None = None
     initial_margin: Callable[[float, float], float] = field(default=lambda n, lev: abs(n) / lev)
     adl_score: Callable[..., float] | None = None
+    resolve_liquidation: Callable[..., Any] | None = None
 
     def formulas(self, contract: Any) -> PoolFormulas:
         """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).
