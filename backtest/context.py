@@ -21,7 +21,7 @@ __all__ = ["AccountView", "Context", "Hooks", "PositionView"]
 
 
 class PositionView(NamedTuple):
-    """A read-only position snapshot at the bar close (prices in USDT, qty signed)."""
+    """A read-only position snapshot at the bar close (prices in quote, money in the margin asset, qty signed)."""
 
     symbol: str
     position_side: str
@@ -37,7 +37,7 @@ class PositionView(NamedTuple):
 
 
 class AccountView(NamedTuple):
-    """A read-only account snapshot at the bar close (USDT)."""
+    """A read-only account snapshot at the bar close (money in the margin asset: USDT, or the coin)."""
 
     wallet_balance: float
     unrealized_pnl: float

@@ -134,7 +134,7 @@ class MarginModel:
         from backtest.errors import ConfigError, utc_text
 
         asset = self.contracts[sym].margin_asset
-        label = getattr(self.venue, "label", "the venue")
+        label = self.venue.label
         table = self.tables[sym]
         cap = self.max_leverage(sym, notional)
         if leverage <= cap + 1e-12:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -271,6 +271,8 @@ class Venue:
     resolve_liquidation : callable or None
         The liquidation price together with the brackets it was solved with
         (``binance_usdm.resolve_liquidation`` -> ``LiquidationSolution``), for the risk lab.
+    label : str
+        How messages name the venue's operator (``"Binance"``).
     """
 
     name: str
@@ -292,6 +294,7 @@ class Venue:
     initial_margin: Callable[[float, float], float] = field(default=lambda n, lev: abs(n) / lev)
     adl_score: Callable[..., float] | None = None
     resolve_liquidation: Callable[..., Any] | None = None
+    label: str = "the venue"
 
     def formulas(self, contract: Any) -> PoolFormulas:
         """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).

@@ -251,6 +251,7 @@ def _venue() -> Venue:
         unrealized_pnl=_pnl_needs_contract,
         initial_margin=initial_margin,
         contract_formulas=formulas_for,
+        label="Binance",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46",
             "liquidation_price_reference": "https://dev.binance.vision/t/coin-margined-futures-liquidation-price-calculation-help-cm-variable/6292",

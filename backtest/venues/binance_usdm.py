@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from backtest.venues.base import LONG, SHORT, Leg, Venue
@@ -512,6 +512,7 @@ def _venue() -> Venue:
         tier_down_plan=tier_down_plan,
         one_leg_liquidation_price=_liquidation_price_one_leg,
         resolve_liquidation=resolve_liquidation,
+        label="Binance",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93",
             "liquidation_price_reference": "freqtrade/freqtrade@c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb freqtrade/exchange/binance.py",
