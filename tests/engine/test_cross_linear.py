@@ -2,7 +2,7 @@
 
 * ``MarginModel.cross_bound_gap`` answers most bars from safe mark bands; a run with the
   bands switched off (every bar summed position by position) writes the same tables.
-* ``MarginModel._others`` (prefix + suffix sums) equals the sequential sum of the other
+* ``cross_bounds.other_terms`` (prefix + suffix sums) equals the sequential sum of the other
   symbols' maintenance and PnL: the same floats for up to three symbols, within rounding
   beyond.
 """
@@ -16,6 +16,7 @@ import pytest
 
 from backtest import RunConfig, run_backtest
 from backtest.fastpath import SignalStrategy
+from backtest.cross_bounds import CrossBounds, other_terms
 from backtest.margin import MarginModel
 from backtest.market_data import MarketData
 from backtest.results import OUTPUT_TABLES
@@ -65,16 +66,16 @@ def test_bands_change_nothing(n_symbols: int, monkeypatch: pytest.MonkeyPatch) -
                        fees=(0.0002, 0.0004))
     signals = _signals(n_symbols, 6_000)
     exact_calls = []
-    original = MarginModel._exact_bound
+    original = CrossBounds.exact
 
-    def counted(self: MarginModel, *args: Any) -> float:
+    def counted(self: CrossBounds, *args: Any) -> float:
         exact_calls.append(1)
         return original(self, *args)
 
-    monkeypatch.setattr(MarginModel, "_exact_bound", counted)
+    monkeypatch.setattr(CrossBounds, "exact", counted)
     fast = run_backtest(data, SignalStrategy(signals), config=config)
     with_bands = len(exact_calls)
-    monkeypatch.setattr(MarginModel, "_make_bands", lambda self, *a: None)
+    monkeypatch.setattr(CrossBounds, "make_bands", lambda self, *a: None)
     exact_calls.clear()
     slow = run_backtest(data, SignalStrategy(signals), config=config)
     assert len(exact_calls) > 2 * with_bands  # the bands did spare most exact sums
@@ -105,7 +106,7 @@ def test_others_as_prefix_and_suffix_sums() -> None:
             pos.entry_price = float(rng.uniform(100, 50_000))
             cross[sym] = [pos]
             marks.append(pos.entry_price * float(rng.uniform(0.8, 1.2)))
-        others = model._others(cross, marks)
+        others = other_terms(model, cross, marks)
         for k, sym in enumerate(cross):
             mm = up = 0.0
             for osym, legs in cross.items():
