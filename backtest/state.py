@@ -163,7 +163,8 @@ def _attach_ledger(state: RunState, config: Any, data: MarketData) -> None:
                     f"{did_you_mean(asset, bases)}; add a symbol whose base is {asset} (e.g. "
                     f"{asset}/USDT:USDT: its mark candles value the collateral), found bases "
                     f"{', '.join(bases)}")
-        acct.ledger = Ledger(assets, SCHEDULES[config.collateral_table], bases)
+        acct.ledger = Ledger(assets, SCHEDULES[config.collateral_table], bases,
+                             state.venue.auto_exchange_amount)
         acct.ledger.reprice(state.now, state.marks)
     state.adl = Deleverager(state)
 

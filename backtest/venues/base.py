@@ -265,9 +265,14 @@ class Venue:
     initial_margin : callable
         ``(notional, leverage) -> float``, margin asset (default ``|N| / leverage``).
     adl_score : callable or None
-        The venue's auto-deleveraging ranking, ``adl_score(*, unrealized_pnl, margin,
-        notional, wallet_balance, side) -> float`` (higher = deleveraged first); None until
-        the venue's ranking is implemented.
+        The venue's auto-deleveraging ranking, ``adl_score(*, unrealized_pnl,
+        wallet_balance, maintenance_margin) -> float`` (higher = deleveraged first); None
+        when the venue has none.
+    adl_quantiles : callable or None
+        ``(scores) -> quantiles``: the rank the venue shows (Binance's ADL light).
+    auto_exchange_amount : callable or None
+        ``(deficit, rate) -> float``: collateral sold to cover a negative balance
+        (Binance Multi-Assets Mode).
     resolve_liquidation : callable or None
         The liquidation price together with the brackets it was solved with
         (``binance_usdm.resolve_liquidation`` -> ``LiquidationSolution``), for the risk lab.
@@ -294,6 +299,8 @@ class Venue:
     initial_margin: Callable[[float, float], float] = field(default=lambda n, lev: abs(n) / lev)
     adl_score: Callable[..., float] | None = None
     resolve_liquidation: Callable[..., Any] | None = None
+    adl_quantiles: Callable[..., Any] | None = None
+    auto_exchange_amount: Callable[[float, float], float] | None = None
     label: str = "the venue"
 
     def formulas(self, contract: Any) -> PoolFormulas:

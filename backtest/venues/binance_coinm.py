@@ -24,7 +24,8 @@ from types import MappingProxyType
 from typing import Any
 
 from backtest.venues.base import LONG, SHORT, Leg, PoolFormulas, Venue
-from backtest.venues.binance_usdm import check_legs, initial_margin, maintenance_margin
+from backtest.venues.binance_usdm import (adl_quantiles, adl_score, auto_exchange_amount, check_legs,
+                                          initial_margin, maintenance_margin)
 from backtest.venues.errors import VenueError
 from backtest.venues.tiers import TierTable
 
@@ -251,6 +252,9 @@ def _venue() -> Venue:
         unrealized_pnl=_pnl_needs_contract,
         initial_margin=initial_margin,
         contract_formulas=formulas_for,
+        adl_score=adl_score,  # margin_rules.md §2.2: "the IF and ADL logic match USDⓈ-M"
+        adl_quantiles=adl_quantiles,
+        auto_exchange_amount=auto_exchange_amount,
         label="Binance",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46",

@@ -512,6 +512,9 @@ def _venue() -> Venue:
         tier_down_plan=tier_down_plan,
         one_leg_liquidation_price=_liquidation_price_one_leg,
         resolve_liquidation=resolve_liquidation,
+        adl_score=adl_score,
+        adl_quantiles=adl_quantiles,
+        auto_exchange_amount=auto_exchange_amount,
         label="Binance",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93",
@@ -527,8 +530,6 @@ def _venue() -> Venue:
     )
 
 
-#: The registered venue (see :func:`backtest.venues.base.get_venue`).
-VENUE: Venue = _venue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -576,3 +577,7 @@ def adl_quantiles(scores: Sequence[float]) -> list[float]:
     n = len(scores)
     order = sorted(scores)
     return [bisect.bisect_right(order, s) / n for s in scores]
+
+
+#: The registered venue (see :func:`backtest.venues.base.get_venue`).
+VENUE: Venue = _venue()

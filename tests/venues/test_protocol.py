@@ -144,7 +144,10 @@ def test_formulas_per_contract() -> None:
     bp = g.bankruptcy_price(wallet_balance=0.04, side=1, qty=100, entry_price=25_000)
     assert inverse.unrealized_pnl(signed_qty=100, entry_price=25_000, mark_price=bp) == \
         pytest.approx(-0.04)
-    assert coinm.adl_score is None and usdm.adl_score is None  # the ledger's hook, to come
+    # the ADL ranking and auto-exchange hooks (Binance's, the same for COIN-M)
+    assert usdm.adl_score is um.adl_score and coinm.adl_score is um.adl_score
+    assert usdm.adl_quantiles is um.adl_quantiles
+    assert coinm.auto_exchange_amount is um.auto_exchange_amount
 
 
 def test_root_find_default_matches_binance_closed_form() -> None:
