@@ -214,9 +214,8 @@ class Deleverager:
     def deleverage(self, sym: int, side: int, qty: float, price: float, cause: str) -> bool:
         """Close up to ``qty`` of the account's profitable ``side`` positions of ``sym`` at
         ``price``, highest ADL score first, no fee. True if anything was closed."""
-        from backtest.venues.binance_usdm import adl_quantiles, adl_score
-
         st = self.st
+        adl_score, adl_quantiles = st.venue.adl_score, st.venue.adl_quantiles  # the venue's ranking
         acct = st.account
         queue = [p for p in acct.sym_legs[sym] if p.qty * side > 0]
         if not queue or not qty > 0.0 or not price > 0.0:

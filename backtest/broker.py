@@ -107,28 +107,30 @@ class Broker:
     def _check_increase(self, sym: int, symbol: str, increase: float, price: float,
                         pos: Position, reduce_only: bool) -> tuple[str, str] | None:
         st = self.st
-        notional = increase * price
+        contract = st.contracts[sym]
+        notional = contract.notional(increase, price)
+        asset = contract.margin_asset
         if st.rounding and notional < st.markets[sym].min_notional:
             return ("min_notional", f"{symbol}: order notional {notional:,.2f} is below the "
-                    f"minimum {st.markets[sym].min_notional:,.2f} USDT; increase the size")
+                    f"minimum {st.markets[sym].min_notional:,.2f} {asset}; increase the size")
         leverage = st.account.leverage[sym]
         held = pos.qty
-        total = (abs(held) + increase) * price if (held > 0) == (increase > 0) or held == 0 \
-            else notional
+        total = contract.notional(abs(held) + increase, price) \
+            if (held > 0) == (increase > 0) or held == 0 else notional
         cap = st.margin.max_leverage(sym, total)
         if leverage > cap + 1e-12:
             return ("leverage_cap", f"{symbol}: leverage {leverage:g}x exceeds the tier cap "
-                    f"{cap:g}x for a position notional of {total:,.2f} USDT; lower the leverage "
-                    "or the size")
+                    f"{cap:g}x for a position notional of {total:,.2f} {asset}; lower the "
+                    "leverage or the size")
         needed = notional / leverage + notional * st.fee_rates[sym][1]
         available = self.available()
         if needed > available + 1e-9:
-            return ("insufficient_margin", f"{symbol}: needs {needed:,.2f} USDT initial margin "
-                    f"and fee, available {available:,.2f} USDT; reduce the size or the leverage")
+            return ("insufficient_margin", f"{symbol}: needs {needed:,.2f} {asset} initial margin "
+                    f"and fee, available {available:,.2f} {asset}; reduce the size or the leverage")
         return None
 
     def available(self) -> float:
-        """Available balance: cross wallet + cross UPNL - cross initial margin, USDT."""
+        """Available balance: cross wallet + cross UPNL - cross initial margin, margin asset."""
         st = self.st
         acct = st.account
         positions = acct.positions
@@ -142,7 +144,7 @@ class Broker:
         for pos in positions:
             if pos.qty != 0.0 and pos.margin_mode == "cross":
                 mark = st.marks[pos.sym]
-                value += pos.upnl(mark) - abs(pos.qty) * mark / pos.leverage
+                value += pos.upnl(mark) - pos.contract.notional(pos.qty, mark) / pos.leverage
         return value
 
     # ------------------------------------------------------------------ fills
@@ -233,7 +235,7 @@ class Broker:
             return
         pos = legs[0] if want > 0 or not acct.hedge else legs[1]
         basis = acct.wallet if st.config.sizing_basis == "wallet" else acct.equity(st.marks)
-        desired = abs(target) * basis / ref
+        desired = st.contracts[sym].qty_for_notional(abs(target) * basis, ref)
         held = pos.qty
         delta = desired - abs(held)
         if held != 0.0 and order.tolerance is None:
@@ -308,9 +310,10 @@ class Broker:
         else:
             price = ref
             rate = st.fee_rates[sym][0 if liquidity == "maker" else 1]
-        fee = qty * price * rate
+        contract = pos.contract
+        fee = contract.notional(qty, price) * rate
         slip = abs(price - ref)
-        slip_cost = qty * slip
+        slip_cost = contract.price_move_value(qty, ref, price)
         before = pos.qty
         increasing = before == 0.0 or (before > 0) == (signed > 0)
         if increasing:
@@ -321,7 +324,7 @@ class Broker:
         after = pos.qty
         if pos.margin_mode == "isolated":
             if increasing:
-                pos.margin += qty * price / pos.leverage
+                pos.margin += contract.notional(qty, price) / pos.leverage
             elif after == 0.0:
                 pos.margin = 0.0
             else:

@@ -21,7 +21,7 @@ __all__ = ["AccountView", "Context", "Hooks", "PositionView"]
 
 
 class PositionView(NamedTuple):
-    """A read-only position snapshot at the bar close (prices in USDT, qty signed)."""
+    """A read-only position snapshot at the bar close (prices in quote, money in the margin asset, qty signed)."""
 
     symbol: str
     position_side: str
@@ -37,7 +37,7 @@ class PositionView(NamedTuple):
 
 
 class AccountView(NamedTuple):
-    """A read-only account snapshot at the bar close (USDT)."""
+    """A read-only account snapshot at the bar close (money in the margin asset: USDT, or the coin)."""
 
     wallet_balance: float
     unrealized_pnl: float
@@ -349,13 +349,15 @@ class Context:
         self._sync()
         st = self._st
         s = self._sym(symbol)
-        notional = sum(abs(p.qty) for p in st.account.legs(s)) * st.marks[s]
+        contract = st.contracts[s]
+        notional = contract.notional(sum(abs(p.qty) for p in st.account.legs(s)), st.marks[s])
         cap = st.margin.max_leverage(s, notional)
         if not (leverage > 0 and leverage <= cap):
             st.journal.rejection((st.now, None, self._symbols[s], "", "set_leverage", math.nan,
                                   float(leverage), "leverage_cap",
                                   f"{self._symbols[s]}: leverage {leverage:g}x is not within (0, "
-                                  f"{cap:g}x], the tier cap for a notional of {notional:,.2f} USDT"))
+                                  f"{cap:g}x], the tier cap for a notional of {notional:,.2f} "
+                                  f"{contract.margin_asset}"))
             return False
         st.account.leverage[s] = float(leverage)
         for pos in st.account.legs(s):

@@ -54,7 +54,8 @@ class FundingSchedule:
         for pos in st.account.positions:
             if pos.sym != sym or pos.qty == 0.0:
                 continue
-            payment = st.venue.funding_payment(signed_qty=pos.qty, mark_price=mark, rate=rate)
+            payment = st.margin.formulas[sym].funding_payment(signed_qty=pos.qty, mark_price=mark,
+                                                              rate=rate)
             # a payment beyond the pool's balance empties the pool (the fund pays the rest);
             # the liquidation check runs at this instant (IntrabarWalker / RunLoop.bar_open)
             st.account.credit(payment, pos)

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from backtest.venues.binance_usdm import auto_exchange_amount
 from backtest.venues.collateral import HaircutSchedule
 
 __all__ = ["Ledger", "StateClock"]
@@ -59,8 +58,11 @@ class Ledger:
     """
 
     def __init__(self, balances: Mapping[str, float], schedule: HaircutSchedule,
-                 price_symbol: Mapping[str, int]) -> None:
+                 price_symbol: Mapping[str, int],
+                 auto_exchange_amount: Any = None) -> None:
         self.assets = tuple(balances)
+        #: The venue's ``auto_exchange_amount(deficit, rate)`` (``Venue.auto_exchange_amount``).
+        self._auto_exchange_amount = auto_exchange_amount
         self.qty = [float(balances[a]) for a in self.assets]
         self.schedule = schedule
         self.syms = [price_symbol[a] for a in self.assets]
@@ -97,7 +99,7 @@ class Ledger:
         """Sell collateral to cover ``deficit`` of the margin asset; return what it raised.
 
         Assets are sold in the order of the configuration; each sale converts
-        ``binance_usdm.auto_exchange_amount(deficit, rate)`` of market value (e.g. -20,000
+        the venue's ``auto_exchange_amount(deficit, rate)`` of market value (e.g. -20,000
         BUSD -> 20,000 / 97.5 % of BTC) at the asset's exchange rate, or what is held.
         """
         table = self.schedule.at(ts)
@@ -110,7 +112,7 @@ class Ledger:
             if qty <= 0.0 or not price > 0.0:
                 continue
             rate = table.rule(asset).exchange_rate
-            sold = min(qty, auto_exchange_amount(need, rate) / price)
+            sold = min(qty, self._auto_exchange_amount(need, rate) / price)
             credit = need if sold < qty else sold * price * rate
             self.qty[k] = qty - sold if sold < qty else 0.0
             raised += credit

@@ -1,4 +1,4 @@
-"""Liquidation: the Binance takeover of a margin pool, with slippage and the insurance fund.
+"""Liquidation: the venue's procedure on a margin pool, with slippage and the insurance fund.
 
 Accounting (margin_rules.md §2.1 "What happens at liquidation"), for a pool with wallet
 ``W`` (the isolated wallet, or the cross wallet) closed at fill prices ``F_i``:
@@ -11,15 +11,17 @@ Accounting (margin_rules.md §2.1 "What happens at liquidation"), for a pool wit
   policy ``trader``: the trader keeps ``E - fee`` when ``E >= 0``;
 * ``bad_debt = max(0, -E)``; the wallet never goes below zero.
 
-With ``liquidation_mode="tier_down"`` the venue's pure plan (``binance_usdm.tier_down_plan``,
-Binance "smart liquidation", margin_rules.md §2.1 step 2) reduces the position bracket by
+With ``liquidation_mode="tier_down"`` the venue's procedure (``Venue.liquidation_procedure``,
+a :class:`backtest.venues.base.LiquidationPlan`; for Binance its "smart liquidation",
+margin_rules.md §2.1 step 2) reduces the position bracket by
 bracket, in one trigger, until the remainder is above maintenance at the trigger mark. Each
 step is a forced order with the takeover's accounting for the closed part: the trader's PnL at
 the fill or at the bankruptcy price, whichever is better for the trader (the rest is the
 fund's loss, bad debt), the clearance fee ``min(rate * q * F, what is left)``. If no bracket
 brings the pool back, the takeover above closes it at once.
 
-Every change of the wallet goes through ``Account.credit`` (the one wallet floor).
+Every change of the wallet goes through ``Account.credit`` (the one wallet floor). Notionals,
+PnL and price-move values come from each symbol's contract (``backtest.contracts``).
 """
 from __future__ import annotations
 
@@ -70,12 +72,12 @@ class Liquidator:
         for pos in positions:
             if cross and st.margin.cross_multi:
                 others = sum(p.upnl(marks[p.sym]) for p in positions if p is not pos)
-                bankrupt.append(st.venue.bankruptcy_price(
+                bankrupt.append(st.margin.formulas[pos.sym].bankruptcy_price(
                     wallet_balance=st.account.cross_wallet, side=1 if pos.qty > 0 else -1,
                     qty=abs(pos.qty), entry_price=pos.entry_price, other_unrealized=others))
             else:
                 bankrupt.append(pos.bankruptcy_price)
-            index = st.margin.tier_index(pos.sym, abs(pos.qty) * marks[pos.sym])
+            index = st.margin.tier_index(pos.sym, pos.contract.notional(pos.qty, marks[pos.sym]))
             tiers.append((st.margin.tables[pos.sym].tiers[index].mmr, index + 1))
         trig = Trigger(positions, ts, list(marks), list(lasts), equity,
                        [p.liquidation_price for p in positions], bankrupt, tiers)
@@ -138,7 +140,7 @@ class Liquidator:
             price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
             pnl = pos.upnl(price)
             pnl_total += pnl
-            fee_due += qty * price * st.clearance[pos.sym]
+            fee_due += pos.contract.notional(qty, price) * st.clearance[pos.sym]
             fills.append((pos, side, qty, ref, price, pnl))
         remaining = pool_wallet + pnl_total
         fee = min(fee_due, max(remaining, 0.0))
@@ -157,11 +159,11 @@ class Liquidator:
         acct.bad_debt += bad_debt - shortfall
         journal.clearance_fees += fee
         journal.liquidation_penalty += trader_delta - pnl_total
-        notional_total = sum(q * p for _, _, q, _, p, _ in fills) or 1.0
+        notional_total = sum(pos.contract.notional(q, p) for pos, _, q, _, p, _ in fills) or 1.0
         rows = []
         for k, (pos, side, qty, ref, price, pnl) in enumerate(fills):
-            share = qty * price / notional_total
-            slip_cost = qty * abs(price - ref)
+            share = pos.contract.notional(qty, price) / notional_total
+            slip_cost = pos.contract.price_move_value(qty, ref, price)
             journal.slippage += slip_cost
             order = self._forced_order(pos, side, qty, trig.ts, "liquidation")
             entry = pos.entry_price
@@ -200,8 +202,7 @@ class Liquidator:
         """
         st = self.st
         acct = st.account
-        plan_of = st.venue.tier_down_plan
-        if plan_of is None:
+        if st.venue.tier_down_plan is None:  # the venue has no partial procedure: takeover
             return False
         cross = positions[0].margin_mode == "cross"
         marks = st.marks
@@ -213,17 +214,19 @@ class Liquidator:
                 balance = acct.cross_wallet + sum(p.upnl(marks[p.sym]) for p in positions)
             else:
                 balance = pos.margin + pos.upnl(mark)
-            plan = plan_of(qty=abs(pos.qty), mark_price=mark, margin_balance=balance,
-                           tiers=st.margin.tables[pos.sym], clearance_rate=st.clearance[pos.sym],
-                           other_maintenance=sum(st.margin.maintenance(p, marks[p.sym])
-                                                 for p in others),
-                           lot_size=st.markets[pos.sym].lot_size if st.rounding else 0.0)
+            plan = st.venue.liquidation_procedure(
+                mode="tier_down", qty=abs(pos.qty), mark_price=mark,
+                bankruptcy_price=pos.bankruptcy_price, margin_balance=balance,
+                tiers=st.margin.tables[pos.sym], clearance_rate=st.clearance[pos.sym],
+                contract=pos.contract,
+                other_maintenance=sum(st.margin.maintenance(p, marks[p.sym]) for p in others),
+                lot_size=st.markets[pos.sym].lot_size if st.rounding else 0.0)
             if plan.takeover and len(positions) == 1:
                 return False  # no bracket brings it back: the takeover closes it all at once
             plans.append((pos, plan))
         reduced = False
         for pos, plan in plans:
-            for qty in plan.steps:
+            for qty in (step.qty for step in plan.steps if step.kind == "tier_down"):
                 if pos.qty == 0.0 or qty <= 0.0:
                     break
                 self._reduce(trig, pos, positions, min(qty, abs(pos.qty)), refs, highs, lows,
@@ -258,22 +261,26 @@ class Liquidator:
         wallet = acct.cross_wallet if cross else pos.margin
         others = sum(p.upnl(marks[p.sym]) for p in positions if p is not pos and p.qty != 0.0) \
             if cross else 0.0
-        bankrupt = st.venue.bankruptcy_price(wallet_balance=wallet, side=sign, qty=abs(pos.qty),
-                                             entry_price=pos.entry_price, other_unrealized=others)
+        contract = pos.contract
+        bankrupt = st.margin.formulas[pos.sym].bankruptcy_price(
+            wallet_balance=wallet, side=sign, qty=abs(pos.qty), entry_price=pos.entry_price,
+            other_unrealized=others)
         bounded = price
         if bankrupt == bankrupt:
             bounded = max(price, bankrupt) if sign > 0 else min(price, bankrupt)
-        beyond = qty * abs(price - bounded)  # the fill worse than bankruptcy: the fund's loss
+        # the fill worse than bankruptcy: the fund's loss
+        beyond = contract.price_move_value(qty, bounded, price)
         entry = pos.entry_price
-        pnl_at_fill = sign * qty * (price - entry)
+        pnl_at_fill = contract.unrealized_pnl(signed_qty=sign * qty, entry_price=entry,
+                                              mark_price=price)
         realized = pos.apply_fill(side * qty, bounded, st.now)
-        fee = min(qty * price * st.clearance[pos.sym], max(wallet + realized, 0.0))
+        fee = min(contract.notional(qty, price) * st.clearance[pos.sym], max(wallet + realized, 0.0))
         shortfall = acct.credit(realized - fee, pos)
         acct.insurance_fund += fee - beyond
         acct.bad_debt += beyond
         trader_delta = realized - fee + shortfall
         pos.trade_pnl -= fee
-        slip_cost = qty * abs(price - ref)
+        slip_cost = contract.price_move_value(qty, ref, price)
         journal.clearance_fees += fee
         journal.liquidation_penalty += trader_delta - pnl_at_fill
         journal.slippage += slip_cost

@@ -17,7 +17,10 @@ from bisect import bisect_right
 from typing import Any
 
 from backtest.account import Account
+from backtest.contracts import Contract, LinearContract
+from backtest.cross_bounds import CrossBounds, other_terms
 from backtest.positions import Position
+from backtest.venues.base import Leg
 
 __all__ = ["MarginModel"]
 
@@ -37,18 +40,17 @@ class MarginModel:
         Use a schedule's earliest table before its first date.
     warnings : list of str
         Receives a warning when an earliest table is used early.
+    contracts : list of Contract, optional
+        Contract arithmetic per symbol (default: linear USDT contracts).
     """
 
     def __init__(self, venue: Any, schedules: list[Any], *, allow_before_first: bool,
-                 warnings: list[str]) -> None:
-        from backtest.venues import binance_usdm
-
+                 warnings: list[str], contracts: list[Contract] | None = None) -> None:
         self.venue = venue
-        self._leg = binance_usdm.Leg
-        # Binance's one-leg liquidation price without building and checking a Leg (the same
-        # float); only when the venue's formula is Binance's own.
-        own = getattr(venue, "liquidation_price", None) is binance_usdm.liquidation_price
-        self._one_leg = binance_usdm._liquidation_price_one_leg if own else None
+        self.contracts = list(contracts) if contracts is not None else \
+            [LinearContract("USDT", 1.0)] * len(schedules)
+        #: Per symbol, the venue's pool formulas for its contract (venue.formulas).
+        self.formulas = [venue.formulas(c) for c in self.contracts]
         self.schedules = schedules
         self.allow_before_first = allow_before_first
         self.warnings = warnings
@@ -57,6 +59,8 @@ class MarginModel:
         self.cross_multi = False
         self.mark_below = [-math.inf] * len(schedules)
         self.mark_above = [math.inf] * len(schedules)
+        #: The cross pool's per-bar lower bound, linear in symbols.
+        self.cross = CrossBounds(self)
         #: Per symbol, ``[lo, hi)`` (UTC ms) over which the selected version stays in force.
         self._span = [(math.inf, -math.inf)] * len(schedules)
 
@@ -102,7 +106,7 @@ class MarginModel:
 
     def maintenance(self, pos: Position, mark: float) -> float:
         """Maintenance margin of a position at ``mark`` (venue formula, tier by notional)."""
-        notional = abs(pos.qty) * mark
+        notional = self.contracts[pos.sym].notional(pos.qty, mark)
         return self.venue.maintenance_margin(notional, self.tables[pos.sym].for_notional(notional))
 
     def max_leverage(self, sym: int, notional: float) -> float:
@@ -128,6 +132,8 @@ class MarginModel:
         """
         from backtest.errors import ConfigError, utc_text
 
+        asset = self.contracts[sym].margin_asset
+        label = self.venue.label
         table = self.tables[sym]
         cap = self.max_leverage(sym, notional)
         if leverage <= cap + 1e-12:
@@ -136,7 +142,7 @@ class MarginModel:
         tier = table.tiers[index]
         first = table.tiers[0].max_leverage
         if cap > 0:
-            where = f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} USDT, max {tier.max_leverage:g}x)"
+            where = f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} {asset}, max {tier.max_leverage:g}x)"
             expected = f"expected a leverage <= {cap:g}x"
             fix = f"Lower the leverage to {cap:g}x or less or the position size (up to {first:g}x in the first bracket)"
         else:
@@ -145,19 +151,19 @@ class MarginModel:
             allowed = (max(min(t.max_leverage, t.cap / base) for t in table.tiers)
                        if math.isfinite(base) and base > 0 else math.nan)
             most = f"{allowed:g}x" if math.isfinite(allowed) else "one that keeps the notional in a bracket"
-            where = f"above the largest bracket cap {table.max_notional:,.0f} USDT (no leverage allows it)"
+            where = f"above the largest bracket cap {table.max_notional:,.0f} {asset} (no leverage allows it)"
             expected = (f"expected a leverage of at most {most} for this balance and exposure, so that the position "
-                        f"notional stays under {table.max_notional:,.0f} USDT")
+                        f"notional stays under {table.max_notional:,.0f} {asset}")
             fix = f"Lower the leverage to {most} or less, or the balance / exposure"
         raise ConfigError(
             f"{symbol}: leverage {leverage:g}x is above the venue's cap {cap:g}x for the configured position "
-            f"notional {notional:,.2f} USDT: {where}, in the tier table in force at {utc_text(ts)} (Binance caps "
+            f"notional {notional:,.2f} {asset}: {where}, in the tier table in force at {utc_text(ts)} ({label} caps "
             f"leverage by the notional's bracket); {expected}. {fix}")
 
     # ------------------------------------------------------------------ pools
     def _leg_of(self, pos: Position, tier: Any) -> Any:
         side = 1 if pos.qty > 0 else -1
-        return self._leg(side, abs(pos.qty), pos.entry_price, tier.mmr, tier.cum)
+        return Leg(side, abs(pos.qty), pos.entry_price, tier.mmr, tier.cum)
 
     def _solve(self, wallet: float, legs: list[Position], sym: int, other_mm: float = 0.0,
                other_upnl: float = 0.0) -> float:
@@ -172,33 +178,36 @@ class MarginModel:
         """
         table = self.tables[sym]
         first = table.tiers[0]
-        if self._one_leg is not None and len(legs) == 1:
-            price = self._solve_one(wallet, legs[0], table, first, other_mm, other_upnl)
+        formulas = self.formulas[sym]
+        if formulas.one_leg is not None and len(legs) == 1:
+            price = self._solve_one(wallet, legs[0], table, first, other_mm, other_upnl,
+                                    formulas.one_leg, self.contracts[sym])
             if price is not None:
                 return price
         kwargs = {}
         for pos in legs:
             kwargs[_SIDE_ARG[pos.position_side]] = self._leg_of(pos, first)
         try:
-            price = self.venue.liquidation_price(
+            price = formulas.liquidation_price(
                 wallet_balance=wallet, other_maintenance=other_mm, other_unrealized=other_upnl,
                 **kwargs)
             if len(table.tiers) == 1:  # one bracket: the resolver's first step is final
                 return price
             at = 0.0 if price != price else max(price, 0.0)  # the resolver's notional price
+            notional = self.contracts[sym].notional
             for leg in kwargs.values():
-                if table.index_for(leg.qty * at) != 0:
+                if table.index_for(notional(leg.qty, at) if at > 0.0 else 0.0) != 0:
                     break
             else:
                 return price
-            return self.venue.liquidation_price_resolved(
+            return formulas.liquidation_price_resolved(
                 wallet_balance=wallet, tiers=table, other_maintenance=other_mm,
                 other_unrealized=other_upnl, **kwargs)
         except Exception:  # a table with no self-consistent tier: fall back to no threshold
             return math.nan
 
     def _solve_one(self, wallet: float, pos: Position, table: Any, first: Any, other_mm: float,
-                   other_upnl: float) -> float | None:
+                   other_upnl: float, one_leg: Any, contract: Contract) -> float | None:
         """:meth:`_solve` of one leg through the venue's one-leg helper (the same float).
 
         Returns None when the general path must decide: a leg that ``Leg``/``check_legs``
@@ -214,12 +223,12 @@ class MarginModel:
                                                                           else "short"))):
             return None
         try:
-            price = self._one_leg(wallet, side, size, entry, first.mmr, first.cum, other_mm,
-                                  other_upnl)
+            price = one_leg(wallet, side, size, entry, first.mmr, first.cum, other_mm, other_upnl)
             if len(table.tiers) == 1:
                 return price
             at = 0.0 if price != price else max(price, 0.0)
-            return price if table.index_for(size * at) == 0 else None
+            at_notional = contract.notional(size, at) if at > 0.0 else 0.0
+            return price if table.index_for(at_notional) == 0 else None
         except Exception:  # as in _solve: a table with no self-consistent tier -> no threshold
             return math.nan
 
@@ -228,12 +237,19 @@ class MarginModel:
 
         Called after any state change (fill, funding, liquidation, leverage, tier version).
         ``marks`` are the current mark prices (only multi-symbol cross pools use them).
+
+        A cross pool over several symbols solves each symbol with the maintenance and PnL of
+        the *other* symbols (TMM1, UPNL1 of the venue's formula). Those are built from one
+        pass of per-symbol terms, as prefix + suffix sums, so a refresh costs O(symbols),
+        not O(symbols^2); the prefix/suffix order gives the very floats of a sequential sum
+        of the others for up to three symbols.
         """
         n = len(self.schedules)
         below = [-math.inf] * n
         above = [math.inf] * n
         cross: dict[int, list[Position]] = {}
-        bankruptcy_price = self.venue.bankruptcy_price
+        formulas = self.formulas
+        self.cross.invalidate()  # the pool changed: its safe bands are rebuilt when next needed
         for pos in account.positions:
             qty = pos.qty
             if qty == 0.0:
@@ -243,7 +259,7 @@ class MarginModel:
                 sym = pos.sym
                 lp = self._solve(margin, [pos], sym)
                 pos.liquidation_price = lp
-                pos.bankruptcy_price = bankruptcy_price(
+                pos.bankruptcy_price = formulas[sym].bankruptcy_price(
                     wallet_balance=margin, side=1 if qty > 0 else -1, qty=abs(qty),
                     entry_price=pos.entry_price)
                 _gate(lp, qty, sym, below, above)
@@ -252,19 +268,15 @@ class MarginModel:
         self.cross_multi = len(cross) > 1
         if cross:
             cross_wallet = account.cross_wallet
-            for sym, legs in cross.items():
-                other_mm = other_upnl = 0.0
-                if self.cross_multi:
-                    for osym, olegs in cross.items():
-                        if osym != sym:
-                            for pos in olegs:
-                                other_mm += self.maintenance(pos, marks[osym])
-                                other_upnl += pos.upnl(marks[osym])
+            others = other_terms(self, cross, marks) if self.cross_multi else None
+            for k, (sym, legs) in enumerate(cross.items()):
+                other_mm, other_upnl = others[k] if others is not None else (0.0, 0.0)
                 lp = self._solve(cross_wallet, legs, sym, other_mm, other_upnl)
                 net = sum(p.qty for p in legs)
+                bankruptcy_price = formulas[sym].bankruptcy_price
                 for pos in legs:
                     pos.liquidation_price = lp
-                    pos.bankruptcy_price = self.venue.bankruptcy_price(
+                    pos.bankruptcy_price = bankruptcy_price(
                         wallet_balance=cross_wallet, side=1 if pos.qty > 0 else -1,
                         qty=abs(pos.qty), entry_price=pos.entry_price,
                         other_unrealized=other_upnl + sum(
@@ -291,16 +303,10 @@ class MarginModel:
         """Lower bound of the cross pool's equity minus MM over a bar's mark ranges.
 
         ``upnl - MM`` of one position is monotone in its mark (mmr < 1), so its minimum over
-        ``[low, high]`` is at an end; the sum of the minima bounds the pool from below.
+        ``[low, high]`` is at an end; the sum of the minima bounds the pool from below (see
+        :class:`backtest.cross_bounds.CrossBounds` for how it is kept linear in symbols).
         """
-        gap = account.cross_wallet
-        for pos in account.positions:
-            if pos.qty == 0.0 or pos.margin_mode != "cross":
-                continue
-            lo, hi = lows[pos.sym], highs[pos.sym]
-            gap += min(pos.upnl(lo) - self.maintenance(pos, lo),
-                       pos.upnl(hi) - self.maintenance(pos, hi))
-        return gap
+        return self.cross.bound(account, lows, highs)
 
 
 def _gate(lp: float, direction: float, sym: int, below: list[float], above: list[float]) -> None:

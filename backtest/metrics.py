@@ -140,12 +140,13 @@ class BarState:
     @functools.cached_property
     def upnl(self) -> np.ndarray:
         """Unrealized PnL per key and bar at the close's mark, USDT (0 when flat)."""
-        venue = self._state.venue
+        contracts = self._state.contracts
         qty = self.qty
         entry = self._expand(np.nan_to_num(self._per[:, :, 2])).T  # elementwise: per snapshot
-        rows = [self._zero_where_flat(k, venue.unrealized_pnl(
-            signed_qty=qty[k], entry_price=entry[k], mark_price=self.mark[pos.sym]))
-            for k, pos in enumerate(self.keys)]
+        with np.errstate(divide="ignore", invalid="ignore"):  # inverse 1/entry where flat
+            rows = [self._zero_where_flat(k, contracts[pos.sym].unrealized_pnl(
+                signed_qty=qty[k], entry_price=entry[k], mark_price=self.mark[pos.sym]))
+                for k, pos in enumerate(self.keys)]
         return self._stack(rows, qty)
 
     @staticmethod
@@ -162,7 +163,9 @@ class BarState:
     def notional(self) -> np.ndarray:
         """Absolute notional per key and bar at the close's mark, USDT."""
         size = self._expand(np.abs(self._per[:, :, 1])).T  # = np.abs(qty), elementwise
-        return self._stack([size[k] * self.mark[pos.sym] for k, pos in enumerate(self.keys)], size)
+        contracts = self._state.contracts
+        return self._stack([contracts[pos.sym].notional(size[k], self.mark[pos.sym])
+                            for k, pos in enumerate(self.keys)], size)
 
     @functools.cached_property
     def mm(self) -> np.ndarray:
@@ -286,7 +289,7 @@ class BarState:
         lp0 = np.full(self.n, np.nan)
         for k in reversed(first):
             lp0 = np.where(self.open[k], self.lp[k], lp0)
-        frame = pl.DataFrame({
+        columns = {
             "ts": pl.Series(self.close_ts).cast(_TS),
             "wallet_balance": self.wallet, "unrealized_pnl": self.unrealized,
             "equity": self.equity, "maintenance_margin": self.maintenance,
@@ -294,7 +297,12 @@ class BarState:
             "distance_to_liquidation": self.distance,
             "gross_notional": self.notional.sum(axis=0), "position_qty": qty0,
             "mark_price": self.mark[0], "last_price": self.last[0], "liquidation_price": lp0,
-        }).with_columns(pl.col("distance_to_liquidation", "liquidation_price").fill_nan(None))
+        }
+        contract = self._state.contracts[0]
+        if contract.inverse:  # a coin-margined account: its equity also in USD at the mark
+            columns["equity_usd"] = contract.to_usd(self.equity, self.mark[0])
+        frame = pl.DataFrame(columns).with_columns(
+            pl.col("distance_to_liquidation", "liquidation_price").fill_nan(None))
         if self.collateral is not None:  # Multi-Assets Mode: the collateral's valuation
             frame = frame.with_columns(pl.Series("collateral_value", self.collateral))
         return frame

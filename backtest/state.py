@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from backtest.account import Account
+from backtest.contracts import contract_for
 from backtest.journal import Journal
 from backtest.margin import MarginModel
 from backtest.market_data import MarketData
@@ -52,9 +53,14 @@ class RunState:
                                [float(config.for_symbol("leverage", s)) for s in symbols],
                                [config.for_symbol("margin_mode", s) for s in symbols],
                                config.position_mode == "hedge", venue.unrealized_pnl)
+        #: Per symbol, the contract arithmetic of its market spec (linear / inverse).
+        self.contracts = [contract_for(data.markets[s]) for s in symbols]
+        _check_one_margin_asset(symbols, self.contracts)
+        for pos in self.account.positions:
+            pos.use_contract(self.contracts[pos.sym])
         schedules = [_schedule(config.tiers, data.tiers, s) for s in symbols]
         self.margin = MarginModel(venue, schedules, allow_before_first=config.allow_tiers_before_first,
-                                  warnings=warnings)
+                                  warnings=warnings, contracts=self.contracts)
         #: Counter bumped whenever a gating threshold may have changed.
         self.gen = [0]
         self.book = OrderBook(self.n_symbols, self.gen)
@@ -159,9 +165,29 @@ def _attach_ledger(state: RunState, config: Any, data: MarketData) -> None:
                     f"{did_you_mean(asset, bases)}; add a symbol whose base is {asset} (e.g. "
                     f"{asset}/USDT:USDT: its mark candles value the collateral), found bases "
                     f"{', '.join(bases)}")
-        acct.ledger = Ledger(assets, SCHEDULES[config.collateral_table], bases)
+        acct.ledger = Ledger(assets, SCHEDULES[config.collateral_table], bases,
+                             state.venue.auto_exchange_amount)
         acct.ledger.reprice(state.now, state.marks)
     state.adl = Deleverager(state)
+
+
+def _check_one_margin_asset(symbols: tuple[str, ...], contracts: list[Any]) -> None:
+    """Refuse a run whose symbols settle in different assets (one wallet per run).
+
+    Raises
+    ------
+    ConfigError
+        Naming the symbols and their margin assets, and the fix.
+    """
+    assets = {c.margin_asset for c in contracts}
+    if len(assets) > 1:
+        from backtest.errors import ConfigError
+
+        found = ", ".join(f"{s} in {c.margin_asset}" for s, c in zip(symbols, contracts))
+        raise ConfigError(
+            f"run: the symbols settle in different margin assets ({found}); a run has one "
+            "wallet, so run each margin asset separately (e.g. BTC/USD:BTC alone, "
+            "ETH/USD:ETH alone)")
 
 
 def run_fee_rates(config: Any, market: Any) -> tuple[float, float]:

@@ -128,7 +128,9 @@ def run_command(
     leverage: Annotated[Optional[float], typer.Option(help="Leverage (>= 1).")] = None,
     margin_mode: MarginModeOpt = None,
     balance: BalanceOpt = None,
-    venue: Annotated[Optional[str], typer.Option(help="Venue rules (binance_usdm).")] = None,
+    venue: Annotated[Optional[str], typer.Option(
+        help="Venue rules: binance_usdm (USDT-margined) or binance_coinm (coin-margined "
+             "inverse; its data's exchange binancecoinm and symbols like BTC/USD:BTC).")] = None,
     path_policy: PathPolicyOpt = None,
     slippage: SlippageOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
@@ -169,7 +171,11 @@ def run_command(
         run_spec.pop("out", None)
         run_spec.setdefault("progress", progress)
         run_config = RunConfig.from_mapping(run_spec, where=f"{f'run file {config}' if config else 'flags'} [run]")
-        symbols = data_spec.get("symbols") or ["BTC/USDT:USDT"]
+        from backtest.venues.base import get_venue
+        from backtest.venues.defaults import known_symbols
+
+        rules = get_venue(run_config.venue)  # its data's exchange and symbols by default
+        symbols = data_spec.get("symbols") or [known_symbols(rules.exchange)[0]]
         name = strat_spec.get("name") or "hold"
         params = dict(strat_spec.get("params") or {})
         params.update(parse_params(param))
@@ -189,7 +195,7 @@ def run_command(
             raise ConfigError(f"store {store_root}: expected a market store folder, found a file; "
                               f"pass the store folder with --store")
         data = MarketData.from_store(
-            MarketStore(store_root), exchange=data_spec.get("exchange", "binanceusdm"),
+            MarketStore(store_root), exchange=data_spec.get("exchange", rules.exchange),
             symbols=symbols, timeframe=data_spec.get("timeframe", "1h"),
             start=window[0], end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
         result = run_backtest(data, name, params=params, config=run_config)
@@ -197,20 +203,21 @@ def run_command(
     except (EngineError, DataError, ValueError, LookupError) as exc:
         raise _fail(str(exc)) from None
     print_data_warnings(result.manifest.get("quality_warnings", ()))
-    _print_summary(result.summary, written)
+    _print_summary(result.summary, written,
+                   data.markets[data.symbols[0]].settle)
     if report:
         from reports import write_report
 
         typer.echo(f"report: {write_report(written)}")
 
 
-def _print_summary(summary: dict[str, Any], folder: Path) -> None:
+def _print_summary(summary: dict[str, Any], folder: Path, asset: str = "USDT") -> None:
     from backtest.cli.output import console as output_console
     from rich.table import Table
 
     from backtest.formatting import fmt_drawdown, fmt_money, fmt_pct
 
-    unit = "USDT"
+    unit = asset  # the margin asset of the run (USDT, or the coin of a COIN-M run)
     table = Table(title=f"run written to {folder}", show_header=False)
     rows = [("return", fmt_pct(summary["total_return"], signed=True)),
             ("final equity", fmt_money(summary["final_equity"], unit=unit)),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from backtest.risk.errors import RiskError
-from backtest.venues import binance_usdm
+from backtest.venues.base import Leg, get_venue
 from backtest.venues.tiers import TierTable
 
 __all__ = ["LiquidationBarrier", "barrier_frame", "liquidation_barriers", "position_barrier"]
@@ -113,10 +113,11 @@ def position_barrier(
             f"under the largest bracket cap {tiers.max_notional:,.0f} USDT, found {notional:,.2f} USDT; lower "
             f"--leverage below {tiers.max_notional / margin:,.6g}x or --margin")
     qty = notional / entry_price
-    leg = binance_usdm.Leg(side=side, qty=qty, entry_price=entry_price)
-    solution = binance_usdm.resolve_liquidation(wallet_balance=margin, tiers=tiers, both=leg)
+    venue = get_venue("binance_usdm")  # the barrier is Binance USDⓈ-M's, asked through the seam
+    leg = Leg(side=side, qty=qty, entry_price=entry_price)
+    solution = venue.resolve_liquidation(wallet_balance=margin, tiers=tiers, both=leg)
     lp = solution.price
-    bp = binance_usdm.bankruptcy_price(wallet_balance=margin, side=side, qty=qty, entry_price=entry_price)
+    bp = venue.bankruptcy_price(wallet_balance=margin, side=side, qty=qty, entry_price=entry_price)
     tier_index = solution.tier_indices[0]
     max_lev = tiers.max_leverage_for(notional)
     margin_left = max(0.0, margin + side * qty * (lp - entry_price)) if lp > 0 else 0.0

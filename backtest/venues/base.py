@@ -3,46 +3,231 @@
 A :class:`Venue` bundles a venue's pure formulas (one module per venue) with its versioned
 default data. Venues are found by name through :func:`get_venue`; the registry maps each
 name to ``"module:attribute"`` and imports the module on first use, so adding a venue is one
-new module defining ``VENUE = Venue(...)`` plus one registry line.
+new module defining ``VENUE = Venue(...)`` plus one registry line. The engine (``backtest/``
+outside ``backtest/venues/``) imports no venue module: it asks the :class:`Venue` it was given.
 
-Formula call conventions (keyword-only, floats, units of the venue's margin asset):
+The protocol (keyword-only, floats, units of the symbol's margin asset; the contract
+arithmetic of a symbol is a :class:`backtest.contracts.Contract`):
 
-* ``maintenance_margin(notional, tier) -> float``
-* ``liquidation_price(*, wallet_balance, both=None, long=None, short=None,
-  other_maintenance=0.0, other_unrealized=0.0) -> float`` (legs are
-  :class:`backtest.venues.binance_usdm.Leg`)
-* ``liquidation_price_resolved(*, wallet_balance, tiers, both=None, long=None, short=None,
-  other_maintenance=0.0, other_unrealized=0.0) -> float``
-* ``bankruptcy_price(*, wallet_balance, side, qty, entry_price, other_unrealized=0.0)``
-* ``funding_payment(*, signed_qty, mark_price, rate) -> float`` (+ = received)
-* ``unrealized_pnl(*, signed_qty, entry_price, mark_price) -> float``
+* ``maintenance_margin(notional, tier) -> float``: of a notional in the margin asset.
+* ``initial_margin(notional, leverage) -> float``.
+* :meth:`Venue.formulas` ``(contract) -> PoolFormulas``: the pool formulas for one symbol's
+  contract (a linear venue ignores it; COIN-M binds the contract size):
+
+  - ``liquidation_price(*, wallet_balance, both=None, long=None, short=None,
+    other_maintenance=0.0, other_unrealized=0.0) -> float`` (legs are :class:`Leg`);
+  - ``liquidation_price_resolved(*, wallet_balance, tiers, ...)`` (brackets re-solved at the
+    liquidation notional);
+  - ``one_leg(wallet, side, qty, entry, mmr, cum, other_mm, other_upnl)`` or None: the same
+    float as ``liquidation_price`` of one valid leg, without building it (a hot path);
+  - ``bankruptcy_price(*, wallet_balance, side, qty, entry_price, other_unrealized=0.0)``;
+  - ``funding_payment(*, signed_qty, mark_price, rate) -> float`` (+ = received).
+
+  When a venue publishes no closed form, :func:`root_liquidation_price` (a root-find on
+  equity minus maintenance) is the default.
+* :meth:`Venue.liquidation_procedure` -> :class:`LiquidationPlan`: what the venue does to a
+  breached pool (full takeover at bankruptcy, tier-by-tier plan, then takeover).
+* ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`).
 """
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from backtest.venues.errors import UnknownVenueError
 from backtest.venues.fees import FeeRates
 from backtest.venues.markets import MarketSpec
-from backtest.venues.tiers import Tier, TierSchedule
+from backtest.venues.tiers import Tier, TierSchedule, TierTable
 
-__all__ = ["VENUES", "Venue", "available_venues", "get_venue"]
+__all__ = ["LONG", "SHORT", "VENUES", "Leg", "LiquidationPlan", "LiquidationStep", "Pool",
+           "PoolFormulas", "Venue", "available_venues", "get_venue", "root_liquidation_price"]
+
+LONG = 1
+SHORT = -1
 
 #: Venue name -> "module:attribute" of its :class:`Venue`. Planned next, each as one module:
 #: bybit_linear, okx, bitmex_inverse, binance_coinm, hyperliquid, dydx_v4.
 VENUES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "backtest.venues.binance_usdm:VENUE",
+    "binance_coinm": "backtest.venues.binance_coinm:VENUE",
 })
 
 #: Accepted spellings (ccxt ids) -> venue name.
 ALIASES: MappingProxyType[str, str] = MappingProxyType({
     "binanceusdm": "binance_usdm",
     "binance": "binance_usdm",
+    "binancecoinm": "binance_coinm",
 })
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One position of a symbol as a venue's liquidation formula sees it (venue-neutral).
+
+    Attributes
+    ----------
+    side : int
+        +1 long, -1 short. In hedge mode the LONG leg has side +1 and the SHORT leg -1.
+    qty : float
+        Absolute size (>= 0): base units (linear) or contracts (inverse).
+    entry_price : float
+        Average entry price, quote per base unit.
+    mmr : float
+        Maintenance-margin rate of the bracket used for this leg (fraction).
+    cum : float
+        Maintenance amount of that bracket, margin asset.
+    """
+
+    side: int
+    qty: float
+    entry_price: float
+    mmr: float = 0.0
+    cum: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.side not in (LONG, SHORT):
+            raise ValueError(f"Leg.side must be +1 (long) or -1 (short), found {self.side!r}")
+        if not self.qty >= 0:
+            raise ValueError(f"Leg.qty is the absolute size and must be >= 0, found {self.qty}")
+        if not self.entry_price > 0:
+            raise ValueError(f"Leg.entry_price must be > 0, found {self.entry_price}")
+
+    @classmethod
+    def from_signed(cls, signed_qty: float, entry_price: float, tier: Tier | None = None) -> Leg:
+        """A leg from a signed quantity (+ long, - short) and optionally its bracket."""
+        side = LONG if signed_qty >= 0 else SHORT
+        mmr, cum = (tier.mmr, tier.cum) if tier is not None else (0.0, 0.0)
+        return cls(side, abs(signed_qty), entry_price, mmr, cum)
+
+    def with_tier(self, tier: Tier) -> Leg:
+        """The same leg priced with another bracket."""
+        return replace(self, mmr=tier.mmr, cum=tier.cum)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A margin pool: an isolated position alone, or the cross legs sharing one wallet.
+
+    Attributes
+    ----------
+    wallet_balance : float
+        The isolated margin, or the cross wallet, margin asset.
+    legs : tuple of (str, Leg)
+        ``(position_side, leg)`` with position_side ``both``, ``long`` or ``short``.
+    other_maintenance, other_unrealized : float
+        Cross only: maintenance and unrealized PnL of the pool's positions in other symbols.
+    """
+
+    wallet_balance: float
+    legs: tuple[tuple[str, Leg], ...]
+    other_maintenance: float = 0.0
+    other_unrealized: float = 0.0
+
+
+@dataclass(frozen=True)
+class PoolFormulas:
+    """A venue's pool formulas for one symbol's contract (see the module docstring)."""
+
+    liquidation_price: Callable[..., float]
+    liquidation_price_resolved: Callable[..., float]
+    bankruptcy_price: Callable[..., float]
+    funding_payment: Callable[..., float]
+    one_leg: Callable[..., float] | None = None
+
+
+@dataclass(frozen=True)
+class LiquidationStep:
+    """One forced order of a liquidation procedure.
+
+    Attributes
+    ----------
+    qty : float
+        Quantity closed (> 0), base units or contracts.
+    price : float
+        The price the venue closes it at before market impact: the trigger mark for a
+        tier-down step, the bankruptcy price for a takeover.
+    kind : str
+        ``"tier_down"``, ``"partial"``, ``"takeover"`` or ``"backstop"``.
+    """
+
+    qty: float
+    price: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class LiquidationPlan:
+    """What a venue does to one breached position (the liquidation procedure as data).
+
+    Attributes
+    ----------
+    steps : tuple of LiquidationStep
+        The forced orders, in order.
+    remainder : float
+        Size left after ``steps`` (0 after a takeover).
+    takeover : bool
+        True when the venue takes over what is left at the bankruptcy price.
+    clearance_fee_rate : float
+        Fee fraction charged on each step's liquidated notional.
+    """
+
+    steps: tuple[LiquidationStep, ...]
+    remainder: float
+    takeover: bool
+    clearance_fee_rate: float
+
+
+def root_liquidation_price(gap: Callable[[float], float], *, side: int, entry_price: float,
+                           tolerance: float = 1e-10, max_iterations: int = 400) -> float:
+    """The generic liquidation price: the mark where ``gap = equity - maintenance`` crosses 0.
+
+    The default for a venue without a published closed form: equity minus maintenance of a
+    pool is monotone in the mark for one net direction (margin_rules.md §1: the trigger is
+    ``equity <= MM``), so the root is bracketed between the entry and 0 (long) or the entry
+    and a price where the gap is negative (short), and bisection finds it.
+
+    Parameters
+    ----------
+    gap : callable
+        ``gap(mark) -> equity - maintenance`` at that mark, margin asset.
+    side : int
+        Net direction of the pool: +1 (breaches as the mark falls) or -1.
+    entry_price : float
+        A starting price (> 0), the pool's entry.
+
+    Returns
+    -------
+    float
+        The liquidation mark; ``0.0`` (long) / ``inf`` (short) when no positive price breaches;
+        for a pool already below maintenance at ``entry_price`` the entry itself.
+    """
+    if gap(entry_price) <= 0.0:
+        return entry_price
+    if side > 0:
+        lo, hi = 0.0, entry_price
+        if gap(lo) > 0.0:
+            return 0.0
+    else:
+        lo, hi = entry_price, entry_price * 2.0
+        while gap(hi) > 0.0:
+            lo, hi = hi, hi * 2.0
+            if hi > 1e300:
+                return math.inf
+    # invariant: the breach side is at `lo` for a long (gap <= 0) and at `hi` for a short
+    for _ in range(max_iterations):
+        mid = 0.5 * (lo + hi)
+        breached = gap(mid) <= 0.0
+        if (side > 0) == breached:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= tolerance * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
 
 
 @dataclass(frozen=True)
@@ -70,6 +255,29 @@ class Venue:
     tier_down_plan : callable or None
         The venue's partial liquidation by bracket (``binance_usdm.tier_down_plan``); None
         when the venue has none (``liquidation_mode="tier_down"`` then takes over in full).
+    one_leg_liquidation_price : callable or None
+        ``(wallet, side, qty, entry, mmr, cum, other_mm, other_upnl) -> float``: the same
+        float as ``liquidation_price`` of one valid leg without building it (the engine's hot
+        path); None when the venue has no such fast path.
+    contract_formulas : callable or None
+        ``(contract) -> PoolFormulas`` for a venue whose formulas depend on the contract
+        (inverse contract size); None: the plain fields serve every symbol.
+    initial_margin : callable
+        ``(notional, leverage) -> float``, margin asset (default ``|N| / leverage``).
+    adl_score : callable or None
+        The venue's auto-deleveraging ranking, ``adl_score(*, unrealized_pnl,
+        wallet_balance, maintenance_margin) -> float`` (higher = deleveraged first); None
+        when the venue has none.
+    adl_quantiles : callable or None
+        ``(scores) -> quantiles``: the rank the venue shows (Binance's ADL light).
+    auto_exchange_amount : callable or None
+        ``(deficit, rate) -> float``: collateral sold to cover a negative balance
+        (Binance Multi-Assets Mode).
+    resolve_liquidation : callable or None
+        The liquidation price together with the brackets it was solved with
+        (``binance_usdm.resolve_liquidation`` -> ``LiquidationSolution``), for the risk lab.
+    label : str
+        How messages name the venue's operator (``"Binance"``).
     """
 
     name: str
@@ -86,6 +294,61 @@ class Venue:
     max_open_orders: int | None = None
     max_stop_orders: int | None = None
     tier_down_plan: Callable[..., Any] | None = None
+    one_leg_liquidation_price: Callable[..., float] | None = None
+    contract_formulas: Callable[[Any], PoolFormulas] | None = None
+    initial_margin: Callable[[float, float], float] = field(default=lambda n, lev: abs(n) / lev)
+    adl_score: Callable[..., float] | None = None
+    resolve_liquidation: Callable[..., Any] | None = None
+    adl_quantiles: Callable[..., Any] | None = None
+    auto_exchange_amount: Callable[[float, float], float] | None = None
+    label: str = "the venue"
+
+    def formulas(self, contract: Any) -> PoolFormulas:
+        """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).
+
+        Raises
+        ------
+        VenueError
+            When the contract's kind is not the venue's (e.g. an inverse spec on USDⓈ-M).
+        """
+        if self.contract_formulas is not None:
+            return self.contract_formulas(contract)
+        if contract is not None and getattr(contract, "inverse", False) != (
+                self.contract_type == "inverse"):
+            from backtest.venues.errors import VenueError
+            raise VenueError(
+                f"venue {self.name} trades {self.contract_type} contracts, the market spec is "
+                f"{'inverse' if contract.inverse else 'linear'} ({contract!r}); pick the venue "
+                "of the data (e.g. --venue binance_coinm for coin-margined symbols)")
+        return PoolFormulas(self.liquidation_price, self.liquidation_price_resolved,
+                            self.bankruptcy_price, self.funding_payment,
+                            self.one_leg_liquidation_price)
+
+    def liquidation_procedure(self, *, mode: str, qty: float, mark_price: float,
+                              bankruptcy_price: float, margin_balance: float, tiers: TierTable,
+                              clearance_rate: float, contract: Any = None,
+                              other_maintenance: float = 0.0,
+                              lot_size: float = 0.0) -> LiquidationPlan:
+        """The venue's procedure for one breached position, as a :class:`LiquidationPlan`.
+
+        ``mode="takeover"``: the whole position at the bankruptcy price (margin_rules.md
+        §2.1 step 3). ``mode="tier_down"`` with a venue ``tier_down_plan``: its bracket-by-
+        bracket steps at the trigger mark, then a takeover of the remainder when they do not
+        restore compliance (step 2). ``contract`` is the symbol's
+        :class:`backtest.contracts.Contract` (None: linear).
+        """
+        takeover_all = LiquidationPlan((LiquidationStep(qty, bankruptcy_price, "takeover"),),
+                                       0.0, True, clearance_rate)
+        if mode != "tier_down" or self.tier_down_plan is None:
+            return takeover_all
+        plan = self.tier_down_plan(qty=qty, mark_price=mark_price, margin_balance=margin_balance,
+                                   tiers=tiers, clearance_rate=clearance_rate,
+                                   other_maintenance=other_maintenance, lot_size=lot_size,
+                                   contract=contract)
+        steps = tuple(LiquidationStep(q, mark_price, "tier_down") for q in plan.steps)
+        if plan.takeover and plan.remainder > 0.0:
+            steps += (LiquidationStep(plan.remainder, bankruptcy_price, "takeover"),)
+        return LiquidationPlan(steps, plan.remainder, plan.takeover, clearance_rate)
 
     def tier_schedule(self, symbol: str) -> TierSchedule:
         """Built-in bracket tables of ``symbol`` (see :func:`defaults.default_tier_schedule`)."""

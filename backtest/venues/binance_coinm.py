@@ -18,12 +18,20 @@ Sources:
 """
 from __future__ import annotations
 
+import functools
 import math
+from types import MappingProxyType
+from typing import Any
 
-from backtest.venues.binance_usdm import LONG, SHORT, Leg, check_legs
+from backtest.venues.base import LONG, SHORT, Leg, PoolFormulas, Venue
+from backtest.venues.binance_usdm import (adl_quantiles, adl_score, auto_exchange_amount, check_legs,
+                                          initial_margin, maintenance_margin)
+from backtest.venues.errors import VenueError
 from backtest.venues.tiers import TierTable
 
 __all__ = [
+    "VENUE",
+    "formulas_for",
     "bankruptcy_price_inverse",
     "face_value",
     "funding_payment_inverse",
@@ -189,3 +197,75 @@ def funding_payment_inverse(*, signed_contracts: float, contract_size: float, ma
     inverse contracts).
     """
     return -signed_contracts * contract_size / mark_price * rate
+
+
+def _bankruptcy(*, wallet_balance: float, side: int, qty: float, entry_price: float,
+                other_unrealized: float = 0.0, contract_size: float) -> float:
+    return bankruptcy_price_inverse(wallet_balance=wallet_balance, side=side, contracts=qty,
+                                    contract_size=contract_size, entry_price=entry_price,
+                                    other_unrealized=other_unrealized)
+
+
+def _funding(*, signed_qty: float, mark_price: float, rate: float, contract_size: float) -> float:
+    return funding_payment_inverse(signed_contracts=signed_qty, contract_size=contract_size,
+                                   mark_price=mark_price, rate=rate)
+
+
+def formulas_for(contract: Any) -> PoolFormulas:
+    """The pool formulas of a COIN-M symbol, bound to its contract size (USD per contract).
+
+    Raises
+    ------
+    VenueError
+        For a linear contract (COIN-M trades inverse contracts only).
+    """
+    if not getattr(contract, "inverse", False):
+        raise VenueError(
+            f"venue binance_coinm trades inverse (coin-margined) contracts, the market spec is "
+            f"linear ({contract!r}); use --venue binance_usdm for USDT-margined symbols or a "
+            "COIN-M symbol such as 'BTC/USD:BTC'")
+    size = contract.contract_size
+    return PoolFormulas(
+        liquidation_price=functools.partial(liquidation_price_inverse, contract_size=size),
+        liquidation_price_resolved=functools.partial(liquidation_price_inverse_resolved,
+                                                     contract_size=size),
+        bankruptcy_price=functools.partial(_bankruptcy, contract_size=size),
+        funding_payment=functools.partial(_funding, contract_size=size),
+    )
+
+
+def _pnl_needs_contract(*, signed_qty: float, entry_price: float, mark_price: float) -> float:
+    raise VenueError("binance_coinm: an inverse PnL depends on the contract size; use the "
+                     "symbol's contract (backtest.contracts.contract_for(market)).unrealized_pnl")
+
+
+def _venue() -> Venue:
+    return Venue(
+        name="binance_coinm",
+        exchange="binancecoinm",
+        contract_type="inverse",
+        maintenance_margin=maintenance_margin,  # |N| * mmr - cum, N in coin ([FAQ-CM])
+        liquidation_price=liquidation_price_inverse,
+        liquidation_price_resolved=liquidation_price_inverse_resolved,
+        bankruptcy_price=bankruptcy_price_inverse,
+        funding_payment=funding_payment_inverse,
+        unrealized_pnl=_pnl_needs_contract,
+        initial_margin=initial_margin,
+        contract_formulas=formulas_for,
+        adl_score=adl_score,  # margin_rules.md §2.2: "the IF and ADL logic match USDⓈ-M"
+        adl_quantiles=adl_quantiles,
+        auto_exchange_amount=auto_exchange_amount,
+        label="Binance",
+        rule_versions=MappingProxyType({
+            "liquidation_price": "https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46",
+            "liquidation_price_reference": "https://dev.binance.vision/t/coin-margined-futures-liquidation-price-calculation-help-cm-variable/6292",
+            "tiers": "built-in BTCUSD/ETHUSD tables partly DERIVED (backtest/venues/data/binance_coinm.toml)",
+            "clearance_fee": "ASSUMPTION 0.5 % (USDⓈ-M 2019-2020 rule text)",
+        }),
+        max_open_orders=200,
+        max_stop_orders=10,
+    )
+
+
+#: The registered venue (see :func:`backtest.venues.base.get_venue`).
+VENUE: Venue = _venue()

@@ -24,10 +24,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
-from backtest.venues.base import Venue
+from backtest.venues.base import LONG, SHORT, Leg, Venue
 from backtest.venues.errors import TierError
 from backtest.venues.tiers import Tier, TierTable, maintenance_amounts
 
@@ -55,54 +55,6 @@ __all__ = [
     "tier_down_plan",
     "unrealized_pnl",
 ]
-
-LONG = 1
-SHORT = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """One position of a symbol as the liquidation formula sees it.
-
-    Attributes
-    ----------
-    side : int
-        +1 long, -1 short. In hedge mode the LONG leg has side +1 and the SHORT leg -1.
-    qty : float
-        Absolute size, base units (>= 0).
-    entry_price : float
-        Average entry price, USDT.
-    mmr : float
-        Maintenance-margin rate of the bracket used for this leg (fraction).
-    cum : float
-        Maintenance amount of that bracket, USDT.
-    """
-
-    side: int
-    qty: float
-    entry_price: float
-    mmr: float = 0.0
-    cum: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.side not in (LONG, SHORT):
-            raise ValueError(f"Leg.side must be +1 (long) or -1 (short), found {self.side!r}")
-        if not self.qty >= 0:
-            raise ValueError(f"Leg.qty is the absolute size and must be >= 0, found {self.qty}")
-        if not self.entry_price > 0:
-            raise ValueError(f"Leg.entry_price must be > 0, found {self.entry_price}")
-
-    @classmethod
-    def from_signed(cls, signed_qty: float, entry_price: float, tier: Tier | None = None) -> Leg:
-        """A leg from a signed quantity (+ long, - short) and optionally its bracket."""
-        side = LONG if signed_qty >= 0 else SHORT
-        mmr, cum = (tier.mmr, tier.cum) if tier is not None else (0.0, 0.0)
-        return cls(side, abs(signed_qty), entry_price, mmr, cum)
-
-    def with_tier(self, tier: Tier) -> Leg:
-        """The same leg priced with another bracket."""
-        return replace(self, mmr=tier.mmr, cum=tier.cum)
-
 
 def next_maintenance_amount(*, floor: float, mmr: float, previous_mmr: float,
                             previous_cum: float) -> float:
@@ -480,7 +432,7 @@ class TierDownPlan:
 
 def tier_down_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: TierTable,
                    clearance_rate: float, other_maintenance: float = 0.0,
-                   lot_size: float = 0.0) -> TierDownPlan:
+                   lot_size: float = 0.0, contract: object = None) -> TierDownPlan:
     """Binance "smart liquidation": reduce a breached position bracket by bracket.
 
     Source: margin_rules.md §2.1 "What happens at liquidation" step 2 (Binance FAQ
@@ -512,6 +464,9 @@ def tier_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
         Maintenance margin of the pool's other positions at their marks (cross), USDT.
     lot_size : float
         Quantity step (0: no rounding).
+    contract : Contract, optional
+        The symbol's contract arithmetic; USDⓈ-M contracts are linear (base units x USDT),
+        so it is not needed here (the venue's ``formulas`` refuses an inverse spec).
 
     Returns
     -------
@@ -555,6 +510,12 @@ def _venue() -> Venue:
         funding_payment=funding_payment,
         unrealized_pnl=unrealized_pnl,
         tier_down_plan=tier_down_plan,
+        one_leg_liquidation_price=_liquidation_price_one_leg,
+        resolve_liquidation=resolve_liquidation,
+        adl_score=adl_score,
+        adl_quantiles=adl_quantiles,
+        auto_exchange_amount=auto_exchange_amount,
+        label="Binance",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93",
             "liquidation_price_reference": "freqtrade/freqtrade@c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb freqtrade/exchange/binance.py",
@@ -569,8 +530,6 @@ def _venue() -> Venue:
     )
 
 
-#: The registered venue (see :func:`backtest.venues.base.get_venue`).
-VENUE: Venue = _venue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -618,3 +577,7 @@ def adl_quantiles(scores: Sequence[float]) -> list[float]:
     n = len(scores)
     order = sorted(scores)
     return [bisect.bisect_right(order, s) / n for s in scores]
+
+
+#: The registered venue (see :func:`backtest.venues.base.get_venue`).
+VENUE: Venue = _venue()

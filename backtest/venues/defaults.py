@@ -44,7 +44,10 @@ __all__ = [
 ]
 
 #: Venue name -> data file under backtest/venues/data/.
-DATA_FILES: MappingProxyType[str, str] = MappingProxyType({"binance_usdm": "binance_usdm.toml"})
+DATA_FILES: MappingProxyType[str, str] = MappingProxyType({
+    "binance_usdm": "binance_usdm.toml",
+    "binance_coinm": "binance_coinm.toml",
+})
 
 _IMPORT_HINT = (
     "import the venue's tiers with `margincall data import` (dataset risk_tiers, e.g. a ccxt "

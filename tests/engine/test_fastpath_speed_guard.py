@@ -98,7 +98,9 @@ def test_the_refresh_matches_the_venue_resolver_without_calling_it(data: MarketD
         calls.append(kwargs)
         return venue.liquidation_price_resolved(**kwargs)
 
-    margin.venue = dataclasses.replace(venue, liquidation_price_resolved=resolved)
+    # the margin model asks the venue's per-contract formulas (Venue.formulas)
+    margin.formulas = [dataclasses.replace(f, liquidation_price_resolved=resolved)
+                       for f in margin.formulas]
     rng = np.random.default_rng(2)
     for k in range(300):
         qty = float(rng.choice([0.05, 0.5, 3.0, 20.0, 60.0])) * float(rng.uniform(0.5, 1.5))

@@ -10,6 +10,7 @@ import pytest
 
 from backtest.insurance_fund import InsuranceFund
 from backtest.ledger import Ledger
+from backtest.venues.base import get_venue
 from backtest.venues.binance_usdm import adl_quantiles, adl_score
 from backtest.venues.collateral import (BINANCE_MULTI_ASSETS, BYBIT_UTA, CollateralTier,
                                         tiered_collateral_value)
@@ -35,9 +36,13 @@ def test_multi_assets_table_values_the_faq_examples(shared_dir: Path, vector_id:
     assert value == pytest.approx(v["expected"], abs=max(v["abs_tol"], 1e-9))
 
 
+#: The venue's auto-exchange rule, as the run state hands it to the ledger (Venue protocol).
+_AUTO_EXCHANGE = get_venue("binance_usdm").auto_exchange_amount
+
+
 def test_auto_exchange_sells_deficit_over_rate_of_collateral(shared_dir: Path) -> None:
     v = _vector(shared_dir, "binance-multiasset-auto-exchange")
-    ledger = Ledger({"BTC": 2.0}, BINANCE_MULTI_ASSETS, {"BTC": 0})
+    ledger = Ledger({"BTC": 2.0}, BINANCE_MULTI_ASSETS, {"BTC": 0}, _AUTO_EXCHANGE)
     ledger.reprice(T2024, [40_000.0])
     assert BINANCE_MULTI_ASSETS.at(T2024).rule("BTC").exchange_rate == v["inputs"]["rate"]
     raised = ledger.auto_exchange(v["inputs"]["deficit"], T2024, 0)
@@ -50,7 +55,8 @@ def test_auto_exchange_sells_deficit_over_rate_of_collateral(shared_dir: Path) -
 
 
 def test_auto_exchange_with_too_little_collateral_sells_it_all() -> None:
-    ledger = Ledger({"BTC": 0.1, "ETH": 1.0}, BINANCE_MULTI_ASSETS, {"BTC": 0, "ETH": 1})
+    ledger = Ledger({"BTC": 0.1, "ETH": 1.0}, BINANCE_MULTI_ASSETS, {"BTC": 0, "ETH": 1},
+                    _AUTO_EXCHANGE)
     ledger.reprice(T2024, [40_000.0, 2_000.0])
     raised = ledger.auto_exchange(10_000.0, T2024, 3)
     assert raised == pytest.approx(0.1 * 40_000 * 0.975 + 1.0 * 2_000 * 0.975)

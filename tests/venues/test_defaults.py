@@ -62,7 +62,7 @@ def test_unknown_symbol_lists_known_and_how_to_import() -> None:
     assert "BTC/USDT:USDT, ETH/USDT:USDT" in message and "margincall data import" in message
     with pytest.raises(UnknownSymbolError, match="market spec"):
         default_market("binanceusdm", "SOL/USDT:USDT")
-    with pytest.raises(UnknownVenueError, match="known: binance, binance_usdm, binanceusdm"):
+    with pytest.raises(UnknownVenueError, match="known: binance, binance_coinm, binance_usdm, binancecoinm, binanceusdm"):
         default_tier_schedule("kraken", "BTC/USD:USD")
     assert known_symbols("binance") == ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
@@ -93,7 +93,7 @@ def test_default_market_and_fees() -> None:
 def test_venue_registry() -> None:
     venue = get_venue("binance_usdm")
     assert get_venue("binanceusdm") is venue
-    assert available_venues() == ("binance_usdm",)
+    assert available_venues() == ("binance_coinm", "binance_usdm")
     assert venue.contract_type == "linear"
     assert venue.market("BTC/USDT:USDT").symbol == "BTC/USDT:USDT"
     assert venue.clearance_fee_rate("BTC/USDT:USDT", ms("2022-01-01")) == 0.003
