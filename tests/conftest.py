@@ -7,6 +7,14 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+try:  # property tests: the same examples on every run (a CI result is reproducible)
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("margincall", derandomize=True, deadline=None)
+    _hypothesis_settings.load_profile("margincall")
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
 SHARED_DIR = Path(os.environ.get("MARGINCALL_SHARED", PROJECT_ROOT.parent / "shared"))
 
 
