@@ -166,16 +166,22 @@ class SymbolState:
         return any_new
 
     def _slice(self, t: int, side: int, q, bp, entry, totals):  # noqa: ANN001, ANN202
-        """Hyperliquid: above 100k USDC, 20 % now and the rest after 30 s (liquidation_slices)."""
-        from backtest.venues.hyperliquid import (FIRST_SLICE_FRACTION, LARGE_POSITION_USDC,
-                                                 LIQUIDATION_COOLDOWN_S)
+        """The venue's slicing (Hyperliquid: above 100k USDC, 20 % now, the rest after 30 s).
 
-        large = q * self.mark > LARGE_POSITION_USDC
+        The rule is the venue's :class:`backtest.venues.base.SlicedLiquidation`, asked through
+        the rulebook registry (the cascade imports no venue module by name).
+        """
+        from backtest.venues.base import get_rulebook
+
+        rule = get_rulebook(self.rules.name).sliced_liquidation
+        if rule is None:
+            return totals
+        large = q * self.mark > rule.large_notional
         if not large.any():
             return totals
-        later = (1 - FIRST_SLICE_FRACTION) * np.array(
+        later = (1 - rule.first_fraction) * np.array(
             [q[large].sum(), (q * bp)[large].sum(), (q * entry)[large].sum()])
-        when = t + max(1, int(round(LIQUIDATION_COOLDOWN_S / self.step_s)))
+        when = t + max(1, int(round(rule.cooldown_s / self.step_s)))
         self.delayed.setdefault(when, {}).setdefault(side, np.zeros(3))
         self.delayed[when][side] += later
         return totals - later

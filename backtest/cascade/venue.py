@@ -123,11 +123,12 @@ class VenueRules:
         """
         if given is not None:
             return TierArrays.from_table(given.at(ts_ms) if hasattr(given, "at") else given)
-        if self.tier_exchange == "hyperliquid":
-            from backtest.venues.hyperliquid import margin_table
-
-            return TierArrays.from_table(margin_table(symbol, ts_ms))
+        from backtest.venues.base import RULEBOOKS, get_rulebook
         from backtest.venues.defaults import default_tier_schedule
+
+        if self.tier_exchange in RULEBOOKS:  # a venue modelled by its rulebook (Hyperliquid)
+            table = get_rulebook(self.tier_exchange).margin_table(symbol, ts_ms)
+            return TierArrays.from_table(table)
 
         return TierArrays.from_table(default_tier_schedule(self.tier_exchange, symbol).at(ts_ms))
 

@@ -2,10 +2,18 @@
 
 Public surface: :mod:`backtest.venues.tiers` (``Tier``, ``TierTable``, ``TierSchedule``),
 :mod:`backtest.venues.binance_usdm` and :mod:`backtest.venues.binance_coinm` (formulas),
-:mod:`backtest.venues.base` (``Venue``, ``get_venue``), :mod:`backtest.venues.defaults`
+:mod:`backtest.venues.base` (``Venue``, ``get_venue``; ``VenueRulebook``, ``get_rulebook`` for
+venues only the cascade lab models), :mod:`backtest.venues.defaults`
 (built-in tiers, markets, fees), :mod:`backtest.venues.errors`.
 """
-from backtest.venues.base import Venue, available_venues, get_venue
+from backtest.venues.base import (
+    SlicedLiquidation,
+    Venue,
+    VenueRulebook,
+    available_venues,
+    get_rulebook,
+    get_venue,
+)
 from backtest.venues.defaults import (
     clearance_fee_rate,
     default_fees,
@@ -27,6 +35,7 @@ __all__ = [
     "ClearanceFee",
     "FeeRates",
     "MarketSpec",
+    "SlicedLiquidation",
     "Tier",
     "TierError",
     "TierSchedule",
@@ -34,6 +43,7 @@ __all__ = [
     "UnknownSymbolError",
     "UnknownVenueError",
     "Venue",
+    "VenueRulebook",
     "VenueError",
     "VersionError",
     "available_venues",
@@ -41,5 +51,6 @@ __all__ = [
     "default_fees",
     "default_market",
     "default_tier_schedule",
+    "get_rulebook",
     "get_venue",
 ]

@@ -28,6 +28,10 @@ arithmetic of a symbol is a :class:`backtest.contracts.Contract`):
 * :meth:`Venue.liquidation_procedure` -> :class:`LiquidationPlan`: what the venue does to a
   breached pool (full takeover at bankruptcy, tier-by-tier plan, then takeover).
 * ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`).
+
+A venue modelled only for market-wide simulation (the cascade lab) and not yet a full
+:class:`Venue` publishes a :class:`VenueRulebook` instead (its margin tables and liquidation
+slicing), found by name through :func:`get_rulebook` the same lazy way.
 """
 from __future__ import annotations
 
@@ -43,8 +47,9 @@ from backtest.venues.fees import FeeRates
 from backtest.venues.markets import MarketSpec
 from backtest.venues.tiers import Tier, TierSchedule, TierTable
 
-__all__ = ["LONG", "SHORT", "VENUES", "Leg", "LiquidationPlan", "LiquidationStep", "Pool",
-           "PoolFormulas", "Venue", "available_venues", "get_venue", "root_liquidation_price"]
+__all__ = ["LONG", "RULEBOOKS", "SHORT", "VENUES", "Leg", "LiquidationPlan", "LiquidationStep",
+           "Pool", "PoolFormulas", "SlicedLiquidation", "Venue", "VenueRulebook",
+           "available_venues", "get_rulebook", "get_venue", "root_liquidation_price"]
 
 LONG = 1
 SHORT = -1
@@ -54,6 +59,12 @@ SHORT = -1
 VENUES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "backtest.venues.binance_usdm:VENUE",
     "binance_coinm": "backtest.venues.binance_coinm:VENUE",
+})
+
+#: Venue name -> "module:attribute" of its :class:`VenueRulebook` (venues the cascade lab
+#: models that are not yet a full :class:`Venue`).
+RULEBOOKS: MappingProxyType[str, str] = MappingProxyType({
+    "hyperliquid": "backtest.venues.hyperliquid:RULEBOOK",
 })
 
 #: Accepted spellings (ccxt ids) -> venue name.
@@ -373,6 +384,62 @@ class Venue:
     def describe(self) -> dict[str, Any]:
         """``{name, rule_versions}`` for the run manifest."""
         return {"name": self.name, "rule_versions": dict(self.rule_versions)}
+
+
+@dataclass(frozen=True)
+class SlicedLiquidation:
+    """A venue that sends a large liquidated position to the book in slices.
+
+    Attributes
+    ----------
+    large_notional : float
+        Positions above this notional (margin asset, e.g. USDC) are sliced.
+    first_fraction : float
+        Share of such a position sent at once (0 < f <= 1).
+    cooldown_s : float
+        Seconds before the remainder is sent.
+    """
+
+    large_notional: float
+    first_fraction: float
+    cooldown_s: float
+
+
+@dataclass(frozen=True)
+class VenueRulebook:
+    """The rules a market-wide simulator needs from a venue, as pure callables and numbers.
+
+    Attributes
+    ----------
+    name : str
+        Venue name (``"hyperliquid"``).
+    margin_table : callable
+        ``(symbol, ts_ms) -> TierTable``: the maintenance table in force at ``ts_ms``.
+    sliced_liquidation : SlicedLiquidation or None
+        The venue's slicing of large liquidations; None when it sends a position whole.
+    """
+
+    name: str
+    margin_table: Callable[[str, int], TierTable]
+    sliced_liquidation: SlicedLiquidation | None = None
+
+
+def get_rulebook(name: str) -> VenueRulebook:
+    """The :class:`VenueRulebook` registered under ``name``.
+
+    Raises
+    ------
+    UnknownVenueError
+        For an unregistered name; the message lists the registered ones.
+    """
+    try:
+        target = RULEBOOKS[name]
+    except KeyError:
+        raise UnknownVenueError(
+            f"venue {name!r} has no rulebook; available: {', '.join(sorted(RULEBOOKS))}"
+        ) from None
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def available_venues() -> tuple[str, ...]:

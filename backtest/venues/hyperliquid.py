@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
 
+from backtest.venues.base import SlicedLiquidation, VenueRulebook
 from backtest.venues.errors import TierError, UnknownSymbolError, VenueError
 from backtest.venues.tiers import TierSchedule, TierTable
 
@@ -41,6 +42,7 @@ __all__ = [
     "LARGE_POSITION_USDC",
     "LIQUIDATION_COOLDOWN_S",
     "MARGIN_TABLES",
+    "RULEBOOK",
     "backstop_threshold",
     "funding_payment",
     "hourly_funding_rate",
@@ -275,3 +277,10 @@ def funding_payment(*, signed_size: float, oracle_price: float, hourly_rate: flo
     Uses the **oracle** price, not the mark. Source: [FUND].
     """
     return -signed_size * oracle_price * hourly_rate
+
+
+#: What the cascade lab asks of Hyperliquid, through :func:`backtest.venues.base.get_rulebook`
+#: (the engine imports no venue module by name): the dated margin tables and [LIQ]'s slicing.
+RULEBOOK = VenueRulebook(
+    "hyperliquid", margin_table,
+    SlicedLiquidation(LARGE_POSITION_USDC, FIRST_SLICE_FRACTION, LIQUIDATION_COOLDOWN_S))

@@ -25,16 +25,9 @@ VENUE_MODULES = ("binance_usdm", "binance_coinm", "bybit", "okx", "bitmex", "hyp
                  "dydx_v4")
 
 
-#: Packages outside the engine that model venues themselves and are not yet behind the
-#: protocol: ``backtest/cascade/`` (the market-wide cascade simulator, merged from another
-#: branch, imports ``backtest.venues.hyperliquid``). Listed here so the gap stays visible.
-NOT_YET_BEHIND_THE_PROTOCOL = ("cascade",)
-
-
 def _engine_sources() -> list[Path]:
-    return [p for p in ROOT.rglob("*.py")
-            if "venues" not in p.relative_to(ROOT).parts
-            and p.relative_to(ROOT).parts[0] not in NOT_YET_BEHIND_THE_PROTOCOL]
+    """Every module of ``backtest/`` outside ``backtest/venues/`` (the cascade lab included)."""
+    return [p for p in ROOT.rglob("*.py") if "venues" not in p.relative_to(ROOT).parts]
 
 
 def test_the_engine_imports_no_venue_module_by_name() -> None:
@@ -156,6 +149,30 @@ def test_formulas_per_contract() -> None:
     assert usdm.adl_score is um.adl_score and coinm.adl_score is um.adl_score
     assert usdm.adl_quantiles is um.adl_quantiles
     assert coinm.auto_exchange_amount is um.auto_exchange_amount
+
+
+def test_rulebook_is_the_venue_modules_rules() -> None:
+    """get_rulebook (the cascade's way in) gives Hyperliquid's own tables and slicing rule."""
+    from backtest.venues import hyperliquid as hl
+    from backtest.venues.base import get_rulebook
+    from backtest.venues.errors import UnknownVenueError
+
+    book = get_rulebook("hyperliquid")
+    assert book is hl.RULEBOOK and book.name == "hyperliquid"
+    for ts in (1_710_000_000_000, 1_760_000_000_000):  # before and after the 2025-03-13 cut
+        assert book.margin_table("BTC/USDC:USDC", ts) == hl.margin_table("BTC", ts)
+    rule = book.sliced_liquidation
+    assert rule is not None
+    # the same slices as liquidation_slices, below and above the large-position threshold
+    for size, mark in ((0.5, 100_000.0), (2.0, 100_000.0), (30.0, 4_000.0)):
+        slices = hl.liquidation_slices(size=size, mark_price=mark)
+        if size * mark > rule.large_notional:
+            assert slices == [(0.0, size * rule.first_fraction),
+                              (rule.cooldown_s, size - size * rule.first_fraction)]
+        else:
+            assert slices == [(0.0, size)]
+    with pytest.raises(UnknownVenueError, match="hyperliquid"):
+        get_rulebook("hyperliqiud")
 
 
 def test_root_find_default_matches_binance_closed_form() -> None:
