@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
 
+from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import TierError, UnknownSymbolError, VenueError
 from backtest.venues.tiers import TierSchedule, TierTable
 
@@ -275,3 +276,13 @@ def funding_payment(*, signed_size: float, oracle_price: float, hourly_rate: flo
     Uses the **oracle** price, not the mark. Source: [FUND].
     """
     return -signed_size * oracle_price * hourly_rate
+
+
+#: Coverage for ``margincall venues``: isolated and cross (:func:`liquidation_price`); one
+#: dated version per table of :data:`MARGIN_TABLES`.
+VENUE_INFO = VenueInfo(
+    name="hyperliquid", title="Hyperliquid perpetuals (USDC-margined)",
+    modes=(("linear", "isolated"), ("linear", "cross")),
+    rule_versions=tuple(RuleVersion(f"margin table {asset}", start, "MARGIN_TABLES: [FT], [TIERS]",
+                                    date_known=start != schedule.first_effective_ms)
+                        for asset, schedule in MARGIN_TABLES.items() for start, _ in schedule.versions))
