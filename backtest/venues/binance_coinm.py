@@ -26,6 +26,7 @@ from typing import Any
 from backtest.venues.base import LONG, SHORT, Leg, PoolFormulas, Venue
 from backtest.venues.binance_usdm import (adl_quantiles, adl_score, auto_exchange_amount, check_legs,
                                           initial_margin, maintenance_margin)
+from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import VenueError
 from backtest.venues.tiers import TierTable
 
@@ -269,3 +270,7 @@ def _venue() -> Venue:
 
 #: The registered venue (see :func:`backtest.venues.base.get_venue`).
 VENUE: Venue = _venue()
+
+#: Coverage for ``margincall venues`` (the dated tables come from data/binance_coinm.toml).
+VENUE_INFO = VenueInfo(name=VENUE.name, title="Binance COIN-M perpetuals (coin-margined)",
+                       modes=((VENUE.contract_type, "isolated"), (VENUE.contract_type, "cross")))

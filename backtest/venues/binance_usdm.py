@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from backtest.venues.base import LONG, SHORT, Leg, Venue
+from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import TierError
 from backtest.venues.tiers import Tier, TierTable, maintenance_amounts
 
@@ -581,3 +582,8 @@ def adl_quantiles(scores: Sequence[float]) -> list[float]:
 
 #: The registered venue (see :func:`backtest.venues.base.get_venue`).
 VENUE: Venue = _venue()
+
+#: Coverage for ``margincall venues`` (the dated tables come from data/binance_usdm.toml).
+VENUE_INFO = VenueInfo(
+    name=VENUE.name, title="Binance USDⓈ-M perpetuals (USDT-margined)",
+    modes=((VENUE.contract_type, "isolated"), (VENUE.contract_type, "cross")))

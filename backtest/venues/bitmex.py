@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from backtest.venues.catalog import RuleVersion, VenueInfo, day_ms
 from backtest.venues.errors import VenueError
 from backtest.venues.rounding import round_price
 
@@ -478,3 +479,10 @@ def adl_indicator_percentiles(positions: Sequence[AdlPosition]) -> dict[int | st
         buckets[position.account] = 20 * math.ceil(cumulative * 5 / total)
     return buckets
 
+
+#: Coverage for ``margincall venues``: isolated and cross (``initial_margin_req(leverage=None)``).
+VENUE_INFO = VenueInfo(
+    name="bitmex", title="BitMEX XBTUSD inverse perpetual",
+    modes=(("inverse", "isolated"), ("inverse", "cross")),
+    rule_versions=(RuleVersion("XBTUSD_2020 (margins, risk limits, fees, funding)",
+                               day_ms(XBTUSD_2020.effective_from), "[GUIDE], [RISK], [CAPS]"),))

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from backtest.venues.tiers import progressive_sum
+from backtest.venues.catalog import VenueInfo
 
 __all__ = [
     "inverse_cross_bankruptcy_price",
@@ -129,3 +130,9 @@ def inverse_cross_liquidation_price(*, side: int, contracts: float, entry_price:
                                         available_balance=available, taker_fee=taker_fee)
     cushion = available - q / entry_price * mmr - q * taker_fee / bp
     return 1.0 / (1.0 / entry_price + s * cushion / q)
+
+
+#: Coverage for ``margincall venues``: isolated linear ([LP-USDT]) and pre-UTA inverse cross
+#: ([INV-CROSS]); the tier tables are passed in by the caller, none is held here.
+VENUE_INFO = VenueInfo(name="bybit", title="Bybit classic account perpetuals (USDT linear, inverse)",
+                       modes=(("linear", "isolated"), ("inverse", "cross")))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
+from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 
 __all__ = [
@@ -344,3 +345,12 @@ def funding_payment(*, signed_size: float, oracle_price: float, rate_8h: float,
     ``-size*oracle*rate_8h*seconds/28800`` (the index delta in USDC units). Source: [FUND].
     """
     return -signed_size * oracle_price * rate_8h * seconds / _EIGHT_HOURS_S
+
+
+#: Coverage for ``margincall venues``: cross and isolated subaccounts (:class:`Subaccount`);
+#: the genesis liquidity tiers carry no date (mainnet values are governed on chain).
+VENUE_INFO = VenueInfo(
+    name="dydx_v4", title="dYdX v4 perpetuals (USDC subaccounts)",
+    modes=(("linear", "isolated"), ("linear", "cross")),
+    rule_versions=(RuleVersion(f"GENESIS_TIERS liquidity tiers ({', '.join(GENESIS_TIERS)})", None,
+                               "[GEN]", date_known=False),))

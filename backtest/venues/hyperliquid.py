@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 
 from backtest.venues.base import SlicedLiquidation, VenueRulebook
+from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import TierError, UnknownSymbolError, VenueError
 from backtest.venues.tiers import TierSchedule, TierTable
 
@@ -284,3 +285,12 @@ def funding_payment(*, signed_size: float, oracle_price: float, hourly_rate: flo
 RULEBOOK = VenueRulebook(
     "hyperliquid", margin_table,
     SlicedLiquidation(LARGE_POSITION_USDC, FIRST_SLICE_FRACTION, LIQUIDATION_COOLDOWN_S))
+
+#: Coverage for ``margincall venues``: isolated and cross (:func:`liquidation_price`); one
+#: dated version per table of :data:`MARGIN_TABLES`.
+VENUE_INFO = VenueInfo(
+    name="hyperliquid", title="Hyperliquid perpetuals (USDC-margined)",
+    modes=(("linear", "isolated"), ("linear", "cross")),
+    rule_versions=tuple(RuleVersion(f"margin table {asset}", start, "MARGIN_TABLES: [FT], [TIERS]",
+                                    date_known=start != schedule.first_effective_ms)
+                        for asset, schedule in MARGIN_TABLES.items() for start, _ in schedule.versions))

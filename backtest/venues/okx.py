@@ -13,6 +13,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
+from backtest.venues.catalog import VenueInfo
+
 __all__ = ["isolated_liquidation_price", "maintenance_margin", "tier_mmr"]
 
 
@@ -49,3 +51,8 @@ def maintenance_margin(*, size: float, mark_price: float, tiers: Sequence[tuple[
                        contract_value: float = 1.0) -> float:
     """OKX isolated linear MM ``|size|*contract_value*mark*MMR_tier`` (no deduction), USDT."""
     return abs(size) * contract_value * mark_price * tier_mmr(abs(size), tiers)
+
+
+#: Coverage for ``margincall venues``: isolated linear only; tiers are passed in by the caller.
+VENUE_INFO = VenueInfo(name="okx", title="OKX (and Gate) USDT perpetuals",
+                       modes=(("linear", "isolated"),))
