@@ -286,6 +286,7 @@ RULEBOOK = VenueRulebook(
     "hyperliquid", margin_table,
     SlicedLiquidation(LARGE_POSITION_USDC, FIRST_SLICE_FRACTION, LIQUIDATION_COOLDOWN_S))
 
+
 #: Coverage for ``margincall venues``: isolated and cross (:func:`liquidation_price`); one
 #: dated version per table of :data:`MARGIN_TABLES`.
 VENUE_INFO = VenueInfo(
