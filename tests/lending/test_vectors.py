@@ -6,39 +6,23 @@ case loads its vector through that fixture (skipped only when ../shared is absen
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED_DIR
 from tests.lending.vector_eval import DEFI_VENUES, EVALUATORS, evaluate, matches
-
-VECTORS_PATH = Path("specs") / "vectors.json"
-
-
-def _ids() -> list[str]:
-    path = SHARED_DIR / VECTORS_PATH
-    if not path.is_file():
-        return []
-    return [v["id"] for v in json.loads(path.read_text("utf-8")) if v["venue"] in DEFI_VENUES]
-
+from tests.vector_cases import assert_vector, load_vectors, vector_params
 
 @pytest.fixture(scope="module")
 def vectors(shared_dir: Path) -> dict[str, dict[str, Any]]:
-    return {v["id"]: v for v in json.loads((shared_dir / VECTORS_PATH).read_text("utf-8"))}
+    return load_vectors(shared_dir)
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("vector_id", _ids())
+@pytest.mark.parametrize("vector_id", vector_params(DEFI_VENUES))
 def test_defi_vector(vector_id: str, vectors: dict[str, dict[str, Any]]) -> None:
-    vector = vectors[vector_id]
-    value = evaluate(vector)
-    assert matches(vector, value), (
-        f"{vector_id}: computed {value!r}, expected {vector['expected']!r} "
-        f"(abs_tol={vector.get('abs_tol')}, rel_tol={vector.get('rel_tol')})"
-    )
+    assert_vector(vectors[vector_id], evaluate, matches)
 
 
 @pytest.mark.shared

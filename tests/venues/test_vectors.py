@@ -5,16 +5,14 @@ each case loads its vector through that fixture (skipped when ../shared is absen
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED_DIR
+from tests.vector_cases import assert_vector, load_vectors, vector_params
 from tests.venues.vector_eval import EVALUATORS, evaluate, within_tolerance
 
-VECTORS_PATH = Path("specs") / "vectors.json"
 BINANCE_VENUES = {"binance"}
 OTHER_VENUES = {"bybit", "okx", "gate"}
 NEW_VENUES = {"bitmex", "hyperliquid", "dydx_v4"}
@@ -22,45 +20,15 @@ NEW_VENUES = {"bitmex", "hyperliquid", "dydx_v4"}
 DEFI_VENUES = {"aave_v3", "compound_v3", "makerdao"}
 
 
-def _ids(venues: set[str]) -> list[str]:
-    path = SHARED_DIR / VECTORS_PATH
-    if not path.is_file():
-        return []
-    return [v["id"] for v in json.loads(path.read_text("utf-8")) if v["venue"] in venues]
-
-
-def _params(venues: set[str]) -> list[Any]:
-    """Vector ids as test parameters; a vector flagged ``known_discrepancy`` (the venue's
-    published number is not reproduced by its documented rule) is a strict xfail with the
-    reason from vectors.json, so it fails loudly the day it starts to pass."""
-    path = SHARED_DIR / VECTORS_PATH
-    if not path.is_file():
-        return []
-    params = []
-    for v in json.loads(path.read_text("utf-8")):
-        if v["venue"] not in venues:
-            continue
-        marks = ()
-        if v.get("known_discrepancy"):
-            marks = (pytest.mark.xfail(strict=True, reason=v.get("discrepancy_reason", "")),)
-        params.append(pytest.param(v["id"], marks=marks, id=v["id"]))
-    return params
-
-
 @pytest.fixture(scope="module")
 def vectors(shared_dir: Path) -> dict[str, dict[str, Any]]:
-    return {v["id"]: v for v in json.loads((shared_dir / VECTORS_PATH).read_text("utf-8"))}
+    return load_vectors(shared_dir)
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("vector_id", _ids(BINANCE_VENUES))
+@pytest.mark.parametrize("vector_id", vector_params(BINANCE_VENUES))
 def test_binance_vector(vector_id: str, vectors: dict[str, dict[str, Any]]) -> None:
-    vector = vectors[vector_id]
-    value = evaluate(vector)
-    assert within_tolerance(vector, value), (
-        f"{vector_id}: computed {value!r}, expected {vector['expected']!r} "
-        f"(abs_tol={vector.get('abs_tol')}, rel_tol={vector.get('rel_tol')})"
-    )
+    assert_vector(vectors[vector_id], evaluate, within_tolerance)
 
 
 @pytest.mark.shared
@@ -72,25 +40,15 @@ def test_every_binance_formula_has_an_evaluator(vectors: dict[str, dict[str, Any
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("vector_id", _ids(OTHER_VENUES))
+@pytest.mark.parametrize("vector_id", vector_params(OTHER_VENUES))
 def test_bybit_okx_gate_vector(vector_id: str, vectors: dict[str, dict[str, Any]]) -> None:
-    vector = vectors[vector_id]
-    value = evaluate(vector)
-    assert within_tolerance(vector, value), (
-        f"{vector_id}: computed {value!r}, expected {vector['expected']!r} "
-        f"(abs_tol={vector.get('abs_tol')}, rel_tol={vector.get('rel_tol')})"
-    )
+    assert_vector(vectors[vector_id], evaluate, within_tolerance)
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("vector_id", _params(NEW_VENUES))
+@pytest.mark.parametrize("vector_id", vector_params(NEW_VENUES))
 def test_bitmex_hyperliquid_dydx_vector(vector_id: str, vectors: dict[str, dict[str, Any]]) -> None:
-    vector = vectors[vector_id]
-    value = evaluate(vector)
-    assert within_tolerance(vector, value), (
-        f"{vector_id}: computed {value!r}, expected {vector['expected']!r} "
-        f"(abs_tol={vector.get('abs_tol')}, rel_tol={vector.get('rel_tol')})"
-    )
+    assert_vector(vectors[vector_id], evaluate, within_tolerance)
 
 
 @pytest.mark.shared
