@@ -138,6 +138,11 @@ class Liquidator:
             qty = abs(pos.qty)
             ref = refs[pos.sym]
             price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
+            if st.venue.liquidation_fill_price is not None:  # the venue's own fill rule
+                price = st.venue.liquidation_fill_price(
+                    side=-side, mark_price=trig.marks[pos.sym],
+                    mmr=trig.tiers[trig.positions.index(pos)][0],
+                    margin_ratio=trig.margin_ratio, market_price=price)
             pnl = pos.upnl(price)
             pnl_total += pnl
             fee_due += pos.contract.notional(qty, price) * st.clearance[pos.sym]
@@ -226,7 +231,7 @@ class Liquidator:
             plans.append((pos, plan))
         reduced = False
         for pos, plan in plans:
-            for qty in (step.qty for step in plan.steps if step.kind == "tier_down"):
+            for qty in (step.qty for step in plan.steps if step.kind in ("tier_down", "partial")):
                 if pos.qty == 0.0 or qty <= 0.0:
                     break
                 self._reduce(trig, pos, positions, min(qty, abs(pos.qty)), refs, highs, lows,

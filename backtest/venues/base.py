@@ -59,6 +59,9 @@ SHORT = -1
 VENUES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "backtest.venues.binance_usdm:VENUE",
     "binance_coinm": "backtest.venues.binance_coinm:VENUE",
+    "bitmex_inverse": "backtest.venues.bitmex:VENUE",
+    "hyperliquid": "backtest.venues.hyperliquid:VENUE",
+    "dydx_v4": "backtest.venues.dydx_v4:VENUE",
 })
 
 #: Venue name -> "module:attribute" of its :class:`VenueRulebook` (venues the cascade lab
@@ -72,6 +75,8 @@ ALIASES: MappingProxyType[str, str] = MappingProxyType({
     "binanceusdm": "binance_usdm",
     "binance": "binance_usdm",
     "binancecoinm": "binance_coinm",
+    "bitmex": "bitmex_inverse",
+    "dydx": "dydx_v4",
 })
 
 
@@ -284,6 +289,12 @@ class Venue:
     auto_exchange_amount : callable or None
         ``(deficit, rate) -> float``: collateral sold to cover a negative balance
         (Binance Multi-Assets Mode).
+    liquidation_fill_price : callable or None
+        ``(*, side, mark_price, mmr, margin_ratio, market_price) -> float``: the price the
+        venue's liquidation order of a position fills at (``side`` is the position's, +1
+        long), given the trigger mark, the position's maintenance rate, the pool's margin
+        ratio (maintenance / margin balance) and the market's price after slippage; None:
+        the market price (dYdX v4: its fillable price).
     resolve_liquidation : callable or None
         The liquidation price together with the brackets it was solved with
         (``binance_usdm.resolve_liquidation`` -> ``LiquidationSolution``), for the risk lab.
@@ -312,6 +323,7 @@ class Venue:
     resolve_liquidation: Callable[..., Any] | None = None
     adl_quantiles: Callable[..., Any] | None = None
     auto_exchange_amount: Callable[[float, float], float] | None = None
+    liquidation_fill_price: Callable[..., float] | None = None
     label: str = "the venue"
 
     def formulas(self, contract: Any) -> PoolFormulas:
@@ -356,7 +368,9 @@ class Venue:
                                    tiers=tiers, clearance_rate=clearance_rate,
                                    other_maintenance=other_maintenance, lot_size=lot_size,
                                    contract=contract)
-        steps = tuple(LiquidationStep(q, mark_price, "tier_down") for q in plan.steps)
+        # a venue's plan may name its steps (Hyperliquid's slices are "partial")
+        kind = getattr(plan, "kind", "tier_down")
+        steps = tuple(LiquidationStep(q, mark_price, kind) for q in plan.steps)
         if plan.takeover and plan.remainder > 0.0:
             steps += (LiquidationStep(plan.remainder, bankruptcy_price, "takeover"),)
         return LiquidationPlan(steps, plan.remainder, plan.takeover, clearance_rate)

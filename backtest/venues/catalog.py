@@ -26,9 +26,6 @@ __all__ = ["RULES_ONLY", "CatalogEntry", "RuleVersion", "VenueInfo", "day_ms", "
 RULES_ONLY: MappingProxyType[str, str] = MappingProxyType({
     "bybit": "backtest.venues.bybit",
     "okx": "backtest.venues.okx",
-    "bitmex": "backtest.venues.bitmex",
-    "hyperliquid": "backtest.venues.hyperliquid",
-    "dydx_v4": "backtest.venues.dydx_v4",
 })
 
 

@@ -30,11 +30,14 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
+from typing import Any
 
+from backtest.venues.base import Leg, Venue, root_liquidation_price
 from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 
 __all__ = [
+    "VENUE",
     "GENESIS_TIERS",
     "LiquidityTier",
     "Position",
@@ -346,6 +349,108 @@ def funding_payment(*, signed_size: float, oracle_price: float, rate_8h: float,
     """
     return -signed_size * oracle_price * rate_8h * seconds / _EIGHT_HOURS_S
 
+
+# ---- the venue behind the engine's protocol (``--venue dydx_v4``) ---------------------------
+
+def maintenance_margin_of_tier(notional: float, tier: Any) -> float:
+    """PMMR ``|size x oracle| x MMF``, USDC: the tier's rate is the market's MMF ([RISK])."""
+    return abs(notional) * tier.mmr
+
+
+def _legs(both: Leg | None, long: Leg | None, short: Leg | None) -> list[Leg]:
+    legs = [leg for leg in (both, long, short) if leg is not None]
+    if len(legs) != 1:
+        raise VenueError(f"dYdX v4: a subaccount holds one position per market, found "
+                         f"{len(legs)} legs; run with position_mode='one_way'")
+    return legs
+
+
+def pool_liquidation_price(*, wallet_balance: float, both: Leg | None = None,
+                           long: Leg | None = None, short: Leg | None = None,
+                           other_maintenance: float = 0.0, other_unrealized: float = 0.0,
+                           tiers: Any = None) -> float:
+    """The oracle price where ``TNC = MMR`` ([RISK]), USDC: dYdX publishes no closed form, so
+    :func:`backtest.venues.base.root_liquidation_price` finds it.
+
+    ``TNC - MMR = wallet + other PnL - other MMR + s*q*(P - EP) - q*P*MMF`` (the subaccount's
+    USDC plus its positions' notional, :func:`risk`, in floats for the root-find).
+    """
+    (leg,) = _legs(both, long, short)
+    mmf = leg.mmr if tiers is None else tiers.tiers[0].mmr
+    base = wallet_balance + other_unrealized - other_maintenance
+    s, q, entry = leg.side, leg.qty, leg.entry_price
+
+    def gap(price: float) -> float:
+        return base + s * q * (price - entry) - q * price * mmf
+
+    return root_liquidation_price(gap, side=s, entry_price=entry)
+
+
+def _bankruptcy(*, wallet_balance: float, side: int, qty: float, entry_price: float,
+                other_unrealized: float = 0.0) -> float:
+    """Price closing the whole position at which leaves TNC at zero (:func:`bankruptcy_quote`
+    of a full close, per base unit), USDC."""
+    tnc = wallet_balance + other_unrealized
+    account = Subaccount(usdc=tnc - side * qty * entry_price,
+                         positions=(Position(side * qty, entry_price, 1.0),))
+    return side * bankruptcy_quote(account, target=0, delta_size=-side * qty) / qty
+
+
+def _funding(*, signed_qty: float, mark_price: float, rate: float) -> float:
+    """:func:`funding_payment` of one settlement: the run's rate is that settlement's fraction."""
+    return funding_payment(signed_size=signed_qty, oracle_price=mark_price, rate_8h=rate,
+                           seconds=_EIGHT_HOURS_S)
+
+
+def liquidation_fill_price(*, side: int, mark_price: float, mmr: float, margin_ratio: float,
+                           market_price: float,
+                           bankruptcy_adjustment_ppm: int = 1_000_000,
+                           spread_to_mmr_ppm: int = 1_500_000) -> float:
+    """The protocol's liquidation fill: :func:`fillable_price` of the breached pool, USDC.
+
+    A one-unit subaccount with the pool's ``TNC/TMMR`` (``1/margin_ratio``; 0 when the margin
+    balance is gone) and the position's oracle price and MMF gives the pool's fillable price
+    (``(PNNV - ABR*SMMR*PMMR)/PS`` is per unit). The order is assumed filled at that price
+    (the market price is not used: the protocol's order is a limit at the fillable price).
+    Genesis parameters by default ([GEN]).
+    """
+    if not mmr > 0:
+        return market_price  # no maintenance: not liquidatable, nothing protocol-specific
+    tmmr = mark_price * mmr
+    ratio = 0.0 if not (margin_ratio > 0 and math.isfinite(margin_ratio)) else 1.0 / margin_ratio
+    account = Subaccount(usdc=tmmr * ratio - side * mark_price,
+                         positions=(Position(float(side), mark_price, mmr),))
+    return fillable_price(account, target=0, bankruptcy_adjustment_ppm=bankruptcy_adjustment_ppm,
+                          spread_to_mmr_ppm=spread_to_mmr_ppm)
+
+
+def _venue() -> Venue:
+    from backtest.venues.binance_usdm import adl_quantiles, adl_score
+
+    return Venue(
+        name="dydx_v4", exchange="dydx", contract_type="linear",
+        maintenance_margin=maintenance_margin_of_tier,
+        liquidation_price=pool_liquidation_price,
+        liquidation_price_resolved=pool_liquidation_price,
+        bankruptcy_price=_bankruptcy, funding_payment=_funding,
+        unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
+            signed_qty * (mark_price - entry_price),
+        liquidation_fill_price=liquidation_fill_price,
+        # ASSUMPTION: dYdX deleverages against offsetting subaccounts without a published
+        # ranking; Binance's score orders the account's own positions
+        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        label="dYdX",
+        rule_versions=MappingProxyType({
+            "risk": "dydxprotocol/v4-chain@84d4664b protocol/lib/margin/risk.go",
+            "liquidation": "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/liquidations.go",
+            "funding": "dydxprotocol/v4-chain@84d4664b protocol/x/perpetuals/funding/funding.go",
+            "tiers": "genesis large_cap tier (backtest/venues/data/dydx_v4.toml)",
+            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+        }))
+
+
+#: The registered venue ``dydx_v4`` (see :func:`backtest.venues.base.get_venue`).
+VENUE: Venue = _venue()
 
 #: Coverage for ``margincall venues``: cross and isolated subaccounts (:class:`Subaccount`);
 #: the genesis liquidity tiers carry no date (mainnet values are governed on chain).

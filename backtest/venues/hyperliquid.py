@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
-from backtest.venues.base import SlicedLiquidation, VenueRulebook
-from backtest.venues.catalog import RuleVersion, VenueInfo
+from backtest.venues.base import Leg, SlicedLiquidation, Venue, VenueRulebook
+from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import TierError, UnknownSymbolError, VenueError
 from backtest.venues.tiers import TierSchedule, TierTable
 
@@ -44,6 +45,7 @@ __all__ = [
     "LIQUIDATION_COOLDOWN_S",
     "MARGIN_TABLES",
     "RULEBOOK",
+    "VENUE",
     "backstop_threshold",
     "funding_payment",
     "hourly_funding_rate",
@@ -107,28 +109,23 @@ def margin_table_from_leverage(floors_and_leverage: Sequence[tuple[float, float]
     return TierTable.from_rates(rows, label=label)
 
 
-def _ms(day: str) -> int:
-    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1000)
+def _tables_from_data() -> MappingProxyType[str, TierSchedule]:
+    """The dated margin tables of backtest/venues/data/hyperliquid.toml, by base asset.
+
+    That file is the one place the tables live (the venue's runs read it too); its symbols are
+    the store's names (``"BTC/USDT:USDT"``), keyed here by their base asset (``"BTC"``).
+    """
+    from backtest.venues.defaults import venue_data
+
+    return MappingProxyType({symbol.split("/")[0]: schedule
+                             for symbol, schedule in venue_data("hyperliquid").tiers.items()})
 
 
-def _schedule(asset: str, versions: Sequence[tuple[str, Sequence[tuple[float, float]]]]) -> TierSchedule:
-    label = f"hyperliquid {asset}"
-    return TierSchedule(((_ms(day), margin_table_from_leverage(rows, label=label))
-                         for day, rows in versions), label=label)
-
-
-#: Dated margin tables by asset. 2024-01-01: the values of freqtrade's 2024 market fixture
-#: ([FT]; the day they took effect is not known, the table is the earliest evidenced one).
-#: 2025-03-13: the mainnet tiers of [TIERS], after leverage was cut following the 2025-03-12
-#: ETH-whale backstop (cascades.md §B.6); SOL/DOGE kept their 20x.
-MARGIN_TABLES: MappingProxyType[str, TierSchedule] = MappingProxyType({
-    "BTC": _schedule("BTC", [("2024-01-01", [(0.0, 50.0)]),
-                             ("2025-03-13", [(0.0, 40.0), (150_000_000.0, 20.0)])]),
-    "ETH": _schedule("ETH", [("2024-01-01", [(0.0, 50.0)]),
-                             ("2025-03-13", [(0.0, 25.0), (100_000_000.0, 15.0)])]),
-    "SOL": _schedule("SOL", [("2024-01-01", [(0.0, 20.0)])]),
-    "DOGE": _schedule("DOGE", [("2024-01-01", [(0.0, 20.0)])]),
-})
+#: Dated margin tables by asset (from the venue's data file). 2024-01-01: the values of
+#: freqtrade's 2024 market fixture ([FT]; the day they took effect is not known, the table is
+#: the earliest evidenced one). 2025-03-13: the mainnet tiers of [TIERS], after leverage was
+#: cut following the 2025-03-12 ETH-whale backstop (cascades.md §B.6); SOL/DOGE kept 20x.
+MARGIN_TABLES: MappingProxyType[str, TierSchedule] = _tables_from_data()
 
 
 def margin_table(asset: str, ts_ms: int) -> TierTable:
@@ -287,11 +284,132 @@ RULEBOOK = VenueRulebook(
     SlicedLiquidation(LARGE_POSITION_USDC, FIRST_SLICE_FRACTION, LIQUIDATION_COOLDOWN_S))
 
 
-#: Coverage for ``margincall venues``: isolated and cross (:func:`liquidation_price`); one
-#: dated version per table of :data:`MARGIN_TABLES`.
+# ---- the venue behind the engine's protocol (``--venue hyperliquid``) -----------------------
+
+def maintenance_margin_of_tier(notional: float, tier: Any) -> float:
+    """``|N| x MMR_k - deduction_k`` of the tier, USDC ([TIERS]; :func:`maintenance_margin`)."""
+    return abs(notional) * tier.mmr - tier.cum
+
+
+def _one_leg(both: Leg | None, long: Leg | None, short: Leg | None) -> Leg:
+    legs = [leg for leg in (both, long, short) if leg is not None]
+    if len(legs) != 1:
+        raise VenueError(f"Hyperliquid: an asset holds one position (no hedge mode), found "
+                         f"{len(legs)} legs; run with position_mode='one_way'")
+    return legs[0]
+
+
+def pool_liquidation_price(*, wallet_balance: float, both: Leg | None = None,
+                           long: Leg | None = None, short: Leg | None = None,
+                           other_maintenance: float = 0.0, other_unrealized: float = 0.0) -> float:
+    """The engine's liquidation price: [LIQ]'s formula (:func:`liquidation_price`), USDC.
+
+    The leg's tier gives ``max_leverage = 1/(2*MMR)`` and its deduction joins the other
+    maintenance (``MM = N*MMR - deduction``); the margin is the wallet backing the position plus
+    the other positions' PnL, measured at the entry price.
+    """
+    leg = _one_leg(both, long, short)
+    if not leg.mmr > 0:
+        raise VenueError(f"Hyperliquid: the maintenance rate must be > 0, found {leg.mmr!r}")
+    return liquidation_price(side=leg.side, size=leg.qty, price=leg.entry_price,
+                             margin=wallet_balance + other_unrealized,
+                             max_leverage=1.0 / (2.0 * leg.mmr),
+                             other_maintenance=other_maintenance - leg.cum)
+
+
+def pool_liquidation_price_resolved(*, wallet_balance: float, tiers: TierTable,
+                                    both: Leg | None = None, long: Leg | None = None,
+                                    short: Leg | None = None, other_maintenance: float = 0.0,
+                                    other_unrealized: float = 0.0) -> float:
+    """The liquidation price with the tier of the notional there (:func:`liquidation_price_tiered`)."""
+    leg = _one_leg(both, long, short)
+    return liquidation_price_tiered(side=leg.side, size=leg.qty, price=leg.entry_price,
+                                    margin=wallet_balance + other_unrealized, table=tiers,
+                                    other_maintenance=other_maintenance)
+
+
+def _funding(*, signed_qty: float, mark_price: float, rate: float) -> float:
+    """:func:`funding_payment` with the run's rate as the hourly rate and the mark as oracle."""
+    return funding_payment(signed_size=signed_qty, oracle_price=mark_price, hourly_rate=rate)
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """Hyperliquid's liquidation of one position (read by ``Venue.liquidation_procedure``).
+
+    ``steps``: sizes sent to the book now (base units); ``remainder``: size left for the
+    second order after the cooldown when the account is still liquidatable; ``takeover``:
+    the whole position at once (a small one at market, or the backstop vault); ``kind``:
+    ``"partial"`` or ``"backstop"``.
+    """
+
+    steps: tuple[float, ...]
+    remainder: float
+    takeover: bool
+    kind: str = "partial"
+
+
+def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: TierTable,
+                     other_maintenance: float = 0.0, lot_size: float = 0.0,
+                     **_: Any) -> SlicePlan:
+    """What the clearinghouse does to a breached position ([LIQ]), as a plan of steps.
+
+    Equity below 2/3 of the maintenance margin (:func:`is_backstop_liquidatable`): the
+    backstop liquidator vault takes over everything. Otherwise :func:`liquidation_slices`: up
+    to 100k USDC of notional the whole position at market; above it 20 % first and the
+    remainder after the 30 s cooldown if the account is still liquidatable (a bar engine sends
+    the remainder at once when the first slice did not restore the margin). ``lot_size`` > 0
+    rounds the first slice down to the lot.
+    """
+    maintenance = tiers.maintenance_margin(qty * mark_price) + other_maintenance
+    if is_backstop_liquidatable(equity=margin_balance, maintenance=maintenance):
+        return SlicePlan((), qty, True, "backstop")
+    slices = liquidation_slices(size=qty, mark_price=mark_price)
+    if len(slices) < 2:
+        return SlicePlan((), qty, True)
+    first = slices[0][1]
+    if lot_size > 0:
+        first = math.floor(first / lot_size + 1e-9) * lot_size
+    if not first > 0:
+        return SlicePlan((), qty, True)
+    return SlicePlan((first,), qty - first, False)
+
+
+def _venue() -> Venue:
+    from backtest.venues.binance_usdm import adl_quantiles, adl_score, bankruptcy_price
+
+    return Venue(
+        name="hyperliquid", exchange="hyperliquid", contract_type="linear",
+        maintenance_margin=maintenance_margin_of_tier,
+        liquidation_price=pool_liquidation_price,
+        liquidation_price_resolved=pool_liquidation_price_resolved,
+        # the price where the position's equity is zero: the linear form margin_rules.md §1
+        bankruptcy_price=bankruptcy_price,
+        funding_payment=_funding,
+        unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
+            signed_qty * (mark_price - entry_price),
+        initial_margin=lambda notional, leverage: abs(notional) / _positive("leverage", leverage),
+        tier_down_plan=liquidation_plan,
+        # ASSUMPTION: Hyperliquid's ADL ranks by PnL and leverage ([LIQ], cascades.md §C.5);
+        # Binance's PnL% x margin-ratio score stands in for the account's own positions
+        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        label="Hyperliquid",
+        rule_versions=MappingProxyType({
+            "liquidation_price": "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations",
+            "margin_tiers": "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/margin-tiers",
+            "funding": "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding (hourly)",
+            "tiers": "backtest/venues/data/hyperliquid.toml",
+            "partial_liquidation": "liquidation_mode=tier_down: 20 % slice, then the remainder",
+            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+        }),
+        max_open_orders=1000)
+
+
+#: The registered venue ``hyperliquid`` (see :func:`backtest.venues.base.get_venue`).
+VENUE: Venue = _venue()
+
+#: Coverage for ``margincall venues``: isolated and cross (:func:`liquidation_price`); the
+#: dated margin tables are listed from the venue's data file (:data:`MARGIN_TABLES`).
 VENUE_INFO = VenueInfo(
     name="hyperliquid", title="Hyperliquid perpetuals (USDC-margined)",
-    modes=(("linear", "isolated"), ("linear", "cross")),
-    rule_versions=tuple(RuleVersion(f"margin table {asset}", start, "MARGIN_TABLES: [FT], [TIERS]",
-                                    date_known=start != schedule.first_effective_ms)
-                        for asset, schedule in MARGIN_TABLES.items() for start, _ in schedule.versions))
+    modes=(("linear", "isolated"), ("linear", "cross")))
