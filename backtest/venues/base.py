@@ -59,7 +59,7 @@ SHORT = -1
 VENUES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "backtest.venues.binance_usdm:VENUE",
     "binance_coinm": "backtest.venues.binance_coinm:VENUE",
-    "bitmex_inverse": "backtest.venues.bitmex:VENUE",
+    "bitmex_inverse": "backtest.venues.bitmex_inverse:VENUE",
     "hyperliquid": "backtest.venues.hyperliquid:VENUE",
     "dydx_v4": "backtest.venues.dydx_v4:VENUE",
 })

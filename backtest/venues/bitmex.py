@@ -1,5 +1,7 @@
 """BitMEX XBTUSD (inverse perpetual) as on 2020-03-12: margin, liquidation, funding, ADL; pure.
 
+The engine selects these rules as ``--venue bitmex_inverse`` (:mod:`backtest.venues.bitmex_inverse`).
+
 Units: ``contracts`` of 1 USD face value each (``contract_usd``), prices in USD per XBT,
 money in XBt (satoshi, 1 XBT = 1e8 XBt) for the position-record arithmetic of
 :class:`PositionMargins`, and in XBT for :func:`inverse_pnl` and the funding amount. Sides
@@ -31,21 +33,15 @@ Sources (cited per function):
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from types import MappingProxyType
-from typing import Any
 
-from backtest.venues.base import Leg, PoolFormulas, Venue
-from backtest.venues.catalog import RuleVersion, VenueInfo, day_ms
 from backtest.venues.errors import VenueError
 from backtest.venues.rounding import round_price
 
 __all__ = [
-    "VENUE",
     "AdlPosition",
     "PositionMargins",
     "SATOSHI_PER_XBT",
@@ -483,144 +479,3 @@ def adl_indicator_percentiles(positions: Sequence[AdlPosition]) -> dict[int | st
         cumulative += Fraction(position.qty)
         buckets[position.account] = 20 * math.ceil(cumulative * 5 / total)
     return buckets
-
-
-# ---- the venue behind the engine's protocol (``--venue bitmex_inverse``) --------------------
-
-def maintenance_margin_whole(notional: float, tier: Any) -> float:
-    """Maintenance margin ``|N| * rate of the risk-limit step``, XBT.
-
-    BitMEX raises the maintenance rate of the WHOLE position at each risk-limit step ([RISK]),
-    so the table's maintenance amount (``tier.cum``, there only for the table validator) is not
-    subtracted. The funding term of [SUPPORT] is not part of the engine's maintenance (it
-    needs the next funding rate; :func:`position_margins` holds it).
-    """
-    return abs(notional) * tier.mmr
-
-
-def _one_leg(both: Leg | None, long: Leg | None, short: Leg | None) -> Leg:
-    legs = [leg for leg in (both, long, short) if leg is not None]
-    if len(legs) != 1:
-        raise VenueError(f"BitMEX: a symbol holds one position (no hedge mode), found {len(legs)} "
-                         "legs; run with position_mode='one_way'")
-    return legs[0]
-
-
-def pool_liquidation_price(*, wallet_balance: float, contract_size: float = 1.0,
-                           both: Leg | None = None, long: Leg | None = None,
-                           short: Leg | None = None, other_maintenance: float = 0.0,
-                           other_unrealized: float = 0.0) -> float:
-    """The engine's liquidation price of an XBTUSD position (leg ``qty`` in contracts), USD.
-
-    :func:`liquidation_price` with BitMEX's position record: ``posCost = Q/EP`` (XBt), margin =
-    the wallet backing the position (plus the other positions' PnL, less their maintenance),
-    ``posMaint = posCost x MMR`` (maintenance on the ENTRY value, [REC]). The commission reserve
-    of [REC] is in both posMargin and posMaint and cancels, so the engine's margin (notional /
-    leverage, fees paid from the wallet) gives BitMEX's price. Unrounded (no tick).
-    """
-    leg = _one_leg(both, long, short)
-    cost = leg.qty * contract_size * SATOSHI_PER_XBT / leg.entry_price
-    margin = (wallet_balance + other_unrealized - other_maintenance) * SATOSHI_PER_XBT
-    return liquidation_price(side=leg.side, contracts=leg.qty * contract_size, pos_cost=cost,
-                             pos_margin=margin, pos_maint=cost * leg.mmr)
-
-
-def pool_liquidation_price_resolved(*, wallet_balance: float, tiers: Any,
-                                    contract_size: float = 1.0, both: Leg | None = None,
-                                    long: Leg | None = None, short: Leg | None = None,
-                                    other_maintenance: float = 0.0,
-                                    other_unrealized: float = 0.0) -> float:
-    """:func:`pool_liquidation_price` at the risk-limit step of the position's entry value.
-
-    BitMEX's risk limit is a bound on the position value the account holds (posCost, [RISK]),
-    not on the value at the liquidation price, so one step is looked up and nothing iterates.
-    """
-    leg = _one_leg(both, long, short)
-    step = tiers.for_notional(leg.qty * contract_size / leg.entry_price)
-    return pool_liquidation_price(wallet_balance=wallet_balance, contract_size=contract_size,
-                                  both=Leg(leg.side, leg.qty, leg.entry_price, step.mmr, step.cum),
-                                  other_maintenance=other_maintenance,
-                                  other_unrealized=other_unrealized)
-
-
-def _bankruptcy(*, wallet_balance: float, side: int, qty: float, entry_price: float,
-                other_unrealized: float = 0.0, contract_size: float = 1.0) -> float:
-    """:func:`bankruptcy_price` with ``posInit`` = the wallet backing the position (XBT)."""
-    cost = qty * contract_size * SATOSHI_PER_XBT / entry_price
-    return bankruptcy_price(side=side, contracts=qty * contract_size, pos_cost=cost,
-                            pos_init=(wallet_balance + other_unrealized) * SATOSHI_PER_XBT)
-
-
-def _funding(*, signed_qty: float, mark_price: float, rate: float,
-             contract_size: float = 1.0) -> float:
-    return funding_payment(signed_contracts=signed_qty, mark_price=mark_price, rate=rate,
-                           contract_usd=contract_size)
-
-
-def formulas_for(contract: Any) -> PoolFormulas:
-    """The pool formulas of an XBTUSD-like inverse contract, bound to its USD face value.
-
-    Raises
-    ------
-    VenueError
-        For a linear contract (BitMEX's XBTUSD is inverse).
-    """
-    if not getattr(contract, "inverse", False):
-        raise VenueError(f"venue bitmex_inverse trades inverse contracts (XBTUSD), the market "
-                         f"spec is linear ({contract!r}); use a linear venue such as "
-                         "binance_usdm, or the symbol XBTUSD")
-    size = contract.contract_size
-    return PoolFormulas(
-        liquidation_price=functools.partial(pool_liquidation_price, contract_size=size),
-        liquidation_price_resolved=functools.partial(pool_liquidation_price_resolved,
-                                                     contract_size=size),
-        bankruptcy_price=functools.partial(_bankruptcy, contract_size=size),
-        funding_payment=functools.partial(_funding, contract_size=size))
-
-
-def _initial_margin(notional: float, leverage: float) -> float:
-    """``|N| x max(base IM, 1/leverage)`` ([RISK]; :func:`initial_margin_req`), XBT."""
-    return abs(notional) * initial_margin_req(leverage=leverage, base_im=XBTUSD_2020.base_im)
-
-
-def _pnl_needs_contract(*, signed_qty: float, entry_price: float, mark_price: float) -> float:
-    raise VenueError("bitmex_inverse: an inverse PnL depends on the contract size; use the "
-                     "symbol's contract (backtest.contracts.contract_for(market)).unrealized_pnl")
-
-
-def _venue() -> Venue:
-    from backtest.venues.binance_usdm import adl_quantiles, adl_score
-
-    return Venue(
-        name="bitmex_inverse", exchange="bitmex", contract_type="inverse",
-        maintenance_margin=maintenance_margin_whole,
-        liquidation_price=pool_liquidation_price,
-        liquidation_price_resolved=pool_liquidation_price_resolved,
-        bankruptcy_price=_bankruptcy, funding_payment=_funding,
-        unrealized_pnl=_pnl_needs_contract, initial_margin=_initial_margin,
-        contract_formulas=formulas_for,
-        # ASSUMPTION: BitMEX ranks by PnL% x effective leverage of position values ([ADL],
-        # adl_score above) which the engine's ranking call does not carry; Binance's ranking
-        # of the same two factors stands in for the account's own positions
-        adl_score=adl_score, adl_quantiles=adl_quantiles,
-        label="BitMEX",
-        rule_versions=MappingProxyType({
-            "liquidation_price": "https://www.bitmex.com/app/liquidation (takeover at bankruptcy)",
-            "risk_limits": "https://www.bitmex.com/app/riskLimitsExamples",
-            "funding": "https://www.bitmex.com/app/perpetualContractsGuideExamples",
-            "tiers": "XBTUSD 2020 risk-limit steps (backtest/venues/data/bitmex_inverse.toml)",
-            "maintenance_funding_term": "NOT MODELLED in runs (position_margins holds it)",
-            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
-        }),
-        max_open_orders=200, max_stop_orders=10)
-
-
-#: The registered venue ``bitmex_inverse`` (see :func:`backtest.venues.base.get_venue`).
-VENUE: Venue = _venue()
-
-#: Coverage for ``margincall venues``: isolated and cross (``initial_margin_req(leverage=None)``).
-VENUE_INFO = VenueInfo(
-    name="bitmex_inverse", title="BitMEX XBTUSD inverse perpetual",
-    modes=(("inverse", "isolated"), ("inverse", "cross")),
-    rule_versions=(RuleVersion("XBTUSD_2020 (margins, risk limits, fees, funding)",
-                               day_ms(XBTUSD_2020.effective_from), "[GUIDE], [RISK], [CAPS]"),))

@@ -79,10 +79,7 @@ def test_every_module_docstring_yields_its_citations(entry) -> None:
     # each citation is one entry: a bullet's continuation lines are joined, none is split off
     assert entry.sources
     assert all(not s.startswith(("*", " ")) for s in entry.sources)
-    # a selectable venue is named by its registry key (bitmex_inverse lives in bitmex.py)
-    module = VENUES[entry.info.name].split(":")[0] if entry.selectable else entry.module
-    assert module == entry.module
-    assert entry.selectable or entry.info.name == entry.module.rsplit(".", 1)[1]
+    assert entry.info.name == entry.module.rsplit(".", 1)[1]
 
 
 def test_docstring_sources_forms() -> None:

@@ -19,6 +19,8 @@ from backtest import MarketData, RunConfig, Strategy, run_backtest
 from backtest.slippage import NoSlippage
 from tests.engine.scenario import SYMBOL, candles
 
+#: BitMEX's XBTUSD under its ccxt unified name (the store's).
+SYMBOL_XBT = "BTC/USD:BTC"
 BLACK_THURSDAY = 1_583_971_200_000  # 2020-03-12 00:00 UTC
 #: How far the path's price moves in a millisecond at most here (800 USD over a 1m segment).
 PATH_MS = 0.5
@@ -63,7 +65,7 @@ def test_bitmex_long_is_taken_over_and_the_maintenance_goes_to_the_fund() -> Non
     """
     rows = [(8_000, 8_000, 8_000, 8_000)] * 3 + [(8_000, 8_000, 7_200, 7_500)] + \
         [(7_500, 7_500, 7_500, 7_500)]
-    result = _run("bitmex_inverse", "bitmex", "XBTUSD", rows, 10_000, 1.0, start=BLACK_THURSDAY)
+    result = _run("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0, start=BLACK_THURSDAY)
     (liq,) = result.liquidations.iter_rows(named=True)
     lp = 10_000 / (1.25 + 0.125 - 0.00625)
     assert liq["liquidation_price"] == pytest.approx(lp)
@@ -84,7 +86,7 @@ def test_bitmex_gap_through_bankruptcy_is_paid_by_the_fund() -> None:
     0.125: the fund pays the 0.053571 XBT shortfall; the trader still loses only the margin.
     """
     rows = [(8_000, 8_000, 8_000, 8_000)] * 3 + [(7_000, 7_000, 7_000, 7_000)]
-    result = _run("bitmex_inverse", "bitmex", "XBTUSD", rows, 10_000, 1.0, start=BLACK_THURSDAY)
+    result = _run("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0, start=BLACK_THURSDAY)
     (liq,) = result.liquidations.iter_rows(named=True)
     assert liq["fill_price"] == 7_000
     shortfall = 10_000 * (1 / 7_000 - 1 / 8_000) - 0.125

@@ -26,12 +26,14 @@ from tests.vector_cases import assert_vector, load_vectors, vector_params
 from tests.venues.vector_eval import evaluate, within_tolerance
 
 VENUE = get_venue("bitmex_inverse")
+#: BitMEX's XBTUSD under its ccxt unified name (the store's and the engine's).
+XBTUSD = "BTC/USD:BTC"
 SIDES = {"long": 1, "short": -1}
 ON_BLACK_THURSDAY = day_ms("2020-03-12")
 
 
 def _contract() -> Any:
-    return contract_for(VENUE.market("XBTUSD", ON_BLACK_THURSDAY))
+    return contract_for(VENUE.market(XBTUSD, ON_BLACK_THURSDAY))
 
 
 def _position(inputs: dict[str, Any]) -> float:
@@ -82,7 +84,7 @@ def _inverse_pnl(inputs: dict[str, Any]) -> float:
 
 def _risk_limit(inputs: dict[str, Any]) -> float:
     """The run's XBTUSD table on 2020-03-12: the step of the position value."""
-    table = VENUE.tier_schedule("XBTUSD").at(ON_BLACK_THURSDAY)
+    table = VENUE.tier_schedule(XBTUSD).at(ON_BLACK_THURSDAY)
     assert table.tiers[0].cap == inputs["base_limit_xbt"]
     assert table.tiers[1].cap - table.tiers[1].floor == inputs["step_xbt"]
     step = table.for_notional(inputs["position_xbt"])
@@ -123,20 +125,20 @@ def test_liquidation_price_is_the_position_record_formula() -> None:
 
 def test_risk_limit_rate_applies_to_the_whole_position() -> None:
     """250 XBT is in the second step: 1 % of all of it, not a marginal sum."""
-    table = VENUE.tier_schedule("XBTUSD").at(ON_BLACK_THURSDAY)
+    table = VENUE.tier_schedule(XBTUSD).at(ON_BLACK_THURSDAY)
     assert VENUE.maintenance_margin(250.0, table.for_notional(250.0)) == pytest.approx(2.5)
     assert bitmex.risk_limit_margins(250.0)[1] * 250.0 == pytest.approx(2.5)
 
 
 def test_every_step_matches_the_risk_limit_rule() -> None:
-    for tier in VENUE.tier_schedule("XBTUSD").at(ON_BLACK_THURSDAY):
+    for tier in VENUE.tier_schedule(XBTUSD).at(ON_BLACK_THURSDAY):
         im, mm = bitmex.risk_limit_margins(tier.floor + 1.0)
         assert tier.mmr == pytest.approx(mm)
         assert 1.0 / tier.max_leverage == pytest.approx(im)
 
 
 def test_resolved_price_uses_the_step_of_the_entry_value() -> None:
-    table = VENUE.tier_schedule("XBTUSD").at(ON_BLACK_THURSDAY)
+    table = VENUE.tier_schedule(XBTUSD).at(ON_BLACK_THURSDAY)
     leg = Leg(1, 2_500_000, 10_000.0)  # 250 XBT at entry: the 1 % step
     got = VENUE.formulas(_contract()).liquidation_price_resolved(wallet_balance=25.0,
                                                                   tiers=table, both=leg)
@@ -153,7 +155,7 @@ def test_linear_market_and_hedge_legs_are_refused() -> None:
 
 
 def test_no_clearance_fee_and_the_2020_fees() -> None:
-    spec = VENUE.market("XBTUSD", ON_BLACK_THURSDAY)
+    spec = VENUE.market(XBTUSD, ON_BLACK_THURSDAY)
     assert spec.liquidation_fee_rate == 0.0
     assert (spec.maker_fee, spec.taker_fee) == (bitmex.XBTUSD_2020.maker_fee,
                                                 bitmex.XBTUSD_2020.taker_fee)
