@@ -148,6 +148,12 @@ class RunLoop:
         self.config = config
         self.warnings = list(data.quality_warnings)
         self.venue = get_venue(config.venue)
+        if config.position_mode not in self.venue.position_modes:
+            from backtest.errors import ConfigError
+            raise ConfigError(
+                f"position_mode {config.position_mode!r}: venue {self.venue.name} offers "
+                f"{' and '.join(self.venue.position_modes)} mode only (one position per symbol); "
+                "set position_mode = \"one_way\"")
         st = RunState(data, config, self.venue, make_slippage(config.slippage, config.slippage_params),
                       self.warnings)
         self.st = st

@@ -298,6 +298,9 @@ class Venue:
     resolve_liquidation : callable or None
         The liquidation price together with the brackets it was solved with
         (``binance_usdm.resolve_liquidation`` -> ``LiquidationSolution``), for the risk lab.
+    position_modes : tuple of str
+        The position modes the venue offers (``"one_way"``, ``"hedge"``); a run in another
+        mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
     """
@@ -324,6 +327,7 @@ class Venue:
     adl_quantiles: Callable[..., Any] | None = None
     auto_exchange_amount: Callable[[float, float], float] | None = None
     liquidation_fill_price: Callable[..., float] | None = None
+    position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
 
     def formulas(self, contract: Any) -> PoolFormulas:

@@ -160,6 +160,7 @@ def _venue() -> Venue:
         # adl_score above) which the engine's ranking call does not carry; Binance's ranking
         # of the same two factors stands in for the account's own positions
         adl_score=adl_score, adl_quantiles=adl_quantiles,
+        position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="BitMEX",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://www.bitmex.com/app/liquidation (takeover at bankruptcy)",

@@ -439,6 +439,7 @@ def _venue() -> Venue:
         # ASSUMPTION: dYdX deleverages against offsetting subaccounts without a published
         # ranking; Binance's score orders the account's own positions
         adl_score=adl_score, adl_quantiles=adl_quantiles,
+        position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="dYdX",
         rule_versions=MappingProxyType({
             "risk": "dydxprotocol/v4-chain@84d4664b protocol/lib/margin/risk.go",

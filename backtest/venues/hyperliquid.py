@@ -393,6 +393,7 @@ def _venue() -> Venue:
         # ASSUMPTION: Hyperliquid's ADL ranks by PnL and leverage ([LIQ], cascades.md §C.5);
         # Binance's PnL% x margin-ratio score stands in for the account's own positions
         adl_score=adl_score, adl_quantiles=adl_quantiles,
+        position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="Hyperliquid",
         rule_versions=MappingProxyType({
             "liquidation_price": "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations",

@@ -172,3 +172,17 @@ def test_dydx_gap_fills_at_the_adjusted_fillable_price() -> None:
     assert liq["fill_price"] == pytest.approx(34_370.0)
     assert liq["bad_debt"] == pytest.approx(1_630.0)
     assert result.equity["wallet_balance"][-1] == pytest.approx(1_000.0)
+
+
+@pytest.mark.parametrize(("venue", "exchange", "symbol"), [
+    ("bitmex_inverse", "bitmex", SYMBOL_XBT), ("hyperliquid", "hyperliquid", SYMBOL),
+    ("dydx_v4", "dydx", SYMBOL)])
+def test_hedge_mode_is_refused_before_the_run(venue: str, exchange: str, symbol: str) -> None:
+    """None of the three has a hedge mode: a hedge run is a clear error, not a silent run
+    without liquidation thresholds."""
+    from backtest.errors import ConfigError
+
+    rows = [(40_000, 40_000, 40_000, 40_000)] * 3
+    with pytest.raises(ConfigError, match="one_way"):
+        _run(venue, exchange, symbol, rows, 1.0, 5_000.0, start=BLACK_THURSDAY
+             if venue == "bitmex_inverse" else None, position_mode="hedge")
