@@ -204,7 +204,9 @@ def root_liquidation_price(gap: Callable[[float], float], *, side: int, entry_pr
     The default for a venue without a published closed form: equity minus maintenance of a
     pool is monotone in the mark for one net direction (margin_rules.md §1: the trigger is
     ``equity <= MM``), so the root is bracketed between the entry and 0 (long) or the entry
-    and a price where the gap is negative (short), and bisection finds it.
+    and a price where the gap is negative (short), and bisection finds it (after one
+    false-position step, which is the root itself when the gap is affine in the mark and is
+    kept only when the gap changes sign within the tolerance around it).
 
     Parameters
     ----------
@@ -234,6 +236,17 @@ def root_liquidation_price(gap: Callable[[float], float], *, side: int, entry_pr
             if hi > 1e300:
                 return math.inf
     # invariant: the breach side is at `lo` for a long (gap <= 0) and at `hi` for a short
+    # one false-position step first: exact for a gap affine in the mark (one linear position,
+    # the common case), kept only when the gap changes sign within the tolerance around it;
+    # otherwise bisection from the same bracket
+    g_lo, g_hi = gap(lo), gap(hi)
+    if g_lo != g_hi:
+        guess = lo - g_lo * (hi - lo) / (g_hi - g_lo)
+        if lo < guess < hi:
+            step = 0.5 * tolerance * max(1.0, guess)
+            below, above = gap(guess - step), gap(guess + step)
+            if (below <= 0.0) != (above <= 0.0):
+                return guess
     for _ in range(max_iterations):
         mid = 0.5 * (lo + hi)
         breached = gap(mid) <= 0.0

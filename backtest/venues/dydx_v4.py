@@ -388,12 +388,13 @@ def pool_liquidation_price(*, wallet_balance: float, both: Leg | None = None,
 
 def _bankruptcy(*, wallet_balance: float, side: int, qty: float, entry_price: float,
                 other_unrealized: float = 0.0) -> float:
-    """Price closing the whole position at which leaves TNC at zero (:func:`bankruptcy_quote`
-    of a full close, per base unit), USDC."""
-    tnc = wallet_balance + other_unrealized
-    account = Subaccount(usdc=tnc - side * qty * entry_price,
-                         positions=(Position(side * qty, entry_price, 1.0),))
-    return side * bankruptcy_quote(account, target=0, delta_size=-side * qty) / qty
+    """Per-unit price of a full close that leaves TNC at zero, USDC: ``EP - s*TNC/q``.
+
+    :func:`bankruptcy_quote` of a full close (``|DMMR| = TMMR``, so the share is TNC) divided
+    by the size, in floats for the engine's refresh (the exact port rounds the quote to the
+    1e-6 USDC quantum; a test checks the two agree to it).
+    """
+    return entry_price - side * (wallet_balance + other_unrealized) / qty
 
 
 def _funding(*, signed_qty: float, mark_price: float, rate: float) -> float:

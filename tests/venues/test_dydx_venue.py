@@ -117,3 +117,15 @@ def test_fill_price_at_the_trigger_is_the_oracle_and_worse_after_a_gap() -> None
 def test_clearance_fee_is_the_max_liquidation_fee() -> None:
     spec = VENUE.market("BTC/USDT:USDT", day_ms("2024-06-01"))
     assert spec.liquidation_fee_rate == 15_000 / 1_000_000 and spec.settle == "USDC"
+
+
+@pytest.mark.parametrize(("side", "qty", "entry", "tnc"), [
+    (1, 0.1, 50_000.0, 499.0), (-1, 0.1, 50_000.0, 499.0), (1, 2.5, 3_123.4, 777.77),
+    (-1, 0.37, 61_234.5, 1_234.56)])
+def test_run_bankruptcy_is_the_ported_full_close_quote(side: int, qty: float, entry: float,
+                                                       tnc: float) -> None:
+    account = dy.Subaccount(usdc=tnc - side * qty * entry,
+                            positions=(dy.Position(side * qty, entry, 0.012),))
+    quote = dy.bankruptcy_quote(account, target=0, delta_size=-side * qty)
+    per_unit = VENUE.bankruptcy_price(wallet_balance=tnc, side=side, qty=qty, entry_price=entry)
+    assert side * per_unit * qty == pytest.approx(quote, abs=2e-6)
