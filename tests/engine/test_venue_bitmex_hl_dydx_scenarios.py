@@ -186,3 +186,50 @@ def test_hedge_mode_is_refused_before_the_run(venue: str, exchange: str, symbol:
     with pytest.raises(ConfigError, match="one_way"):
         _run(venue, exchange, symbol, rows, 1.0, 5_000.0, start=BLACK_THURSDAY
              if venue == "bitmex_inverse" else None, position_mode="hedge")
+
+
+# ---- Black Thursday under BitMEX's rules ---------------------------------------------------
+
+def test_black_thursday_replay_under_bitmex_rules(shared_data: Any) -> None:
+    """2020-03-11..13 with Binance's BTCUSDT perpetual 1h last and mark prices standing in for
+    XBTUSD's last and Fair Price (../shared holds no BitMEX candles; stated in the warnings).
+
+    50,000 contracts long from the window's first open on 1 XBT at 10x: position value
+    Q/EP, margin Q/EP/10, maintenance 0.5 % of the entry value (first risk-limit step), so the
+    liquidation mark is Q / (Q/EP x (1 + 0.1 - 0.005)) = EP / 1.095, and the trader loses the
+    margin (takeover at bankruptcy; fees off), whatever the crash's fill.
+    """
+    import polars as pl
+
+    start, end = pl.datetime(2020, 3, 11, time_zone="UTC"), pl.datetime(2020, 3, 14, time_zone="UTC")
+    window = pl.col("open_time").is_between(start, end, closed="left")
+    last = pl.read_parquet(shared_data / "klines" / "long"
+                           / "binance_um_BTCUSDT_1h_2019-09-08_2026-05-17.parquet").filter(window)
+    mark = pl.read_parquet(shared_data / "mark"
+                           / "binance_um_BTCUSDT_markprice_1h_2019-12-23_2026-05-17.parquet"
+                           ).filter(window).select("open_time", *[pl.col(c).alias(f"mark_{c}")
+                                                                    for c in ("open", "high", "low", "close")])
+    frame = last.join(mark, on="open_time").sort("open_time").select(
+        pl.col("open_time").alias("ts"), "open", "high", "low", "close", "volume",
+        "mark_open", "mark_high", "mark_low", "mark_close")
+    assert frame.height == 72
+    proxy = ("BTC/USD:BTC (XBTUSD): Binance USDT-M BTCUSDT 1h last and mark prices stand in for "
+             "BitMEX's last and Fair Price (proxy; ../shared has no BitMEX candles)")
+    data = MarketData.from_frames({SYMBOL_XBT: frame}, timeframe="1h", exchange="bitmex",
+                                  quality_warnings=(proxy,))
+    contracts = 50_000.0
+    result = run_backtest(data, Buy(contracts), config=RunConfig(
+        venue="bitmex_inverse", initial_balance=1.0, leverage=10.0, margin_mode="isolated",
+        fees=(0.0, 0.0), slippage=NoSlippage(), rounding=False))
+    assert proxy in result.manifest["quality_warnings"]
+    (liq,) = result.liquidations.iter_rows(named=True)
+    entry = liq["entry_price"]
+    assert entry == frame["open"][1]  # bought at the first close, filled at the next open
+    assert liq["liquidation_price"] == pytest.approx(entry / 1.095)
+    assert liq["bankruptcy_price"] == pytest.approx(entry / 1.1)
+    assert liq["mark_price"] <= liq["liquidation_price"] * (1 + 1e-9)
+    assert liq["ts"].date().isoformat() == "2020-03-12"
+    margin = contracts / entry / 10.0
+    assert result.equity["wallet_balance"][-1] == pytest.approx(1.0 - margin)
+    assert liq["insurance_fund_delta"] == pytest.approx(
+        margin + contracts * (1 / entry - 1 / liq["fill_price"]), abs=1e-12)
