@@ -28,6 +28,8 @@ arithmetic of a symbol is a :class:`backtest.contracts.Contract`):
 * :meth:`Venue.liquidation_procedure` -> :class:`LiquidationPlan`: what the venue does to a
   breached pool (full takeover at bankruptcy, tier-by-tier plan, then takeover).
 * ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`).
+* ``liquidation_fill_price(...)`` (None: the market's price; dYdX v4: its fillable price) and
+  ``position_modes`` (a venue without hedge mode refuses a hedge run).
 
 A venue modelled only for market-wide simulation (the cascade lab) and not yet a full
 :class:`Venue` publishes a :class:`VenueRulebook` instead (its margin tables and liquidation
@@ -54,8 +56,7 @@ __all__ = ["LONG", "RULEBOOKS", "SHORT", "VENUES", "Leg", "LiquidationPlan", "Li
 LONG = 1
 SHORT = -1
 
-#: Venue name -> "module:attribute" of its :class:`Venue`. Planned next, each as one module:
-#: bybit_linear, okx, bitmex_inverse, binance_coinm, hyperliquid, dydx_v4.
+#: Venue name -> "module:attribute" of its :class:`Venue` (one module per venue).
 VENUES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "backtest.venues.binance_usdm:VENUE",
     "binance_coinm": "backtest.venues.binance_coinm:VENUE",
