@@ -161,3 +161,14 @@ def test_no_clearance_fee_and_the_2020_fees() -> None:
                                                 bitmex.XBTUSD_2020.taker_fee)
     assert spec.tick_size == bitmex.XBTUSD_2020.tick and spec.contract_size == 1.0
     assert math.isclose(spec.contract_size, 1.0) and spec.settle == "XBT"
+
+
+def test_data_file_states_the_8_hour_funding_and_the_order_limits() -> None:
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("backtest.venues").joinpath("data", "bitmex_inverse.toml").read_text("utf-8")
+    assert tomllib.loads(text)["venue"]["funding_interval_hours"] == \
+        bitmex.XBTUSD_2020.funding_interval_hours == 8.0
+    assert (VENUE.max_open_orders, VENUE.max_stop_orders) == (200, 10)
+    assert VENUE.position_modes == ("one_way",)

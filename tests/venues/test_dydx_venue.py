@@ -129,3 +129,14 @@ def test_run_bankruptcy_is_the_ported_full_close_quote(side: int, qty: float, en
     quote = dy.bankruptcy_quote(account, target=0, delta_size=-side * qty)
     per_unit = VENUE.bankruptcy_price(wallet_balance=tnc, side=side, qty=qty, entry_price=entry)
     assert side * per_unit * qty == pytest.approx(quote, abs=2e-6)
+
+
+def test_data_file_states_the_hourly_funding() -> None:
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("backtest.venues").joinpath("data", "dydx_v4.toml").read_text("utf-8")
+    assert tomllib.loads(text)["venue"]["funding_interval_hours"] == 1
+    # one settlement's rate over its hour: -size x oracle x rate
+    assert VENUE.funding_payment(signed_qty=-2.0, mark_price=3_000.0, rate=0.0001) == \
+        pytest.approx(0.6)

@@ -119,3 +119,12 @@ def test_market_spec_is_usdc_margined() -> None:
     spec = VENUE.market("BTC/USDT:USDT", day_ms("2025-06-01"))
     assert (spec.settle, spec.contract_type, spec.liquidation_fee_rate) == ("USDC", "linear", 0.0)
     assert (spec.maker_fee, spec.taker_fee) == (0.0001, 0.00035)
+
+
+def test_data_file_states_the_hourly_funding() -> None:
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("backtest.venues").joinpath("data", "hyperliquid.toml").read_text("utf-8")
+    assert tomllib.loads(text)["venue"]["funding_interval_hours"] == 1
+    assert VENUE.position_modes == ("one_way",) and VENUE.max_open_orders == 1000
