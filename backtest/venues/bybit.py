@@ -225,6 +225,14 @@ def liquidation_price_linear_resolved(*, wallet_balance: float, tiers: TierTable
                                       other_unrealized: float = 0.0) -> float:
     """:func:`liquidation_price_linear` with each leg at the risk-limit tier of its entry value
     ``Q*EP`` ([LP-USDT]: position value = size x entry price; [RISK-LIMIT])."""
+    if both is not None and long is None and short is None and both.qty > 0.0:
+        # one leg (the engine's usual call): the same operations as the general path,
+        # without re-validating a copy of the leg
+        value = both.qty * both.entry_price
+        tier = tiers.for_notional(value)
+        numerator = (value * tier.mmr - tier.cum + other_maintenance - wallet_balance
+                     - other_unrealized + both.side * both.qty * both.entry_price)
+        return numerator / (both.side * both.qty)
     legs = check_legs(both, long, short)
     return liquidation_price_linear(
         wallet_balance=wallet_balance, other_maintenance=other_maintenance,

@@ -182,3 +182,20 @@ def test_registry_data_and_manifest_sources() -> None:
     assert LINEAR.max_open_orders == 500 and LINEAR.max_stop_orders == 10
     for venue in (LINEAR, INVERSE):
         assert venue.describe()["rule_versions"]["liquidation_price"].startswith("https://")
+
+
+def test_one_leg_resolver_is_the_general_formula_at_the_entry_tier() -> None:
+    """The resolver's one-leg shortcut gives the very float of the general path."""
+    import random
+
+    tiers = TierTable([Tier(0.0, 5_000.0, 100.0, 0.01, 0.0),
+                       Tier(5_000.0, 1e6, 10.0, 0.05, 200.0)], label="two limits")
+    rng = random.Random(7)
+    for _ in range(500):
+        leg = Leg(rng.choice([1, -1]), rng.uniform(0.1, 300.0), rng.uniform(10.0, 200.0))
+        kw = dict(wallet_balance=rng.uniform(-100.0, 5_000.0), other_maintenance=rng.uniform(0, 50),
+                  other_unrealized=rng.uniform(-50.0, 50.0))
+        fast = bybit.liquidation_price_linear_resolved(tiers=tiers, both=leg, **kw)
+        general = bybit.liquidation_price_linear(
+            both=leg.with_tier(tiers.for_notional(leg.qty * leg.entry_price)), **kw)
+        assert fast == general
