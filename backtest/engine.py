@@ -362,7 +362,7 @@ class RunLoop:
                 exit_price = st.lasts[pos.sym]
                 # still open at the end: valued at the last price
                 open_trades.append(pos.trade_row(end_ts, exit_price,
-                                                 pos.trade_pnl + pos.upnl(exit_price), "end"))
+                                                 pos.trade_pnl + pos.upnl(exit_price), "end_of_data"))
         bars = BarState(st)
         ledger = st.account.ledger
         summary = summarize(st, bars, self.config.initial_balance if ledger is None
