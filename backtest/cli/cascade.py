@@ -14,6 +14,7 @@ import typer
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
+from backtest.cli.shared import DEFAULT_TIMEFRAME
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -45,7 +46,7 @@ def cascade(
     mean_notional: Annotated[float, typer.Option("--mean-notional", help="Mean entry notional of --synthetic positions, USDT.")] = 20_000.0,
     start: Annotated[Optional[str], typer.Option("--start", help="Stored window start, UTC (with --end).")] = None,
     end: Annotated[Optional[str], typer.Option("--end", help="Stored window end, UTC, exclusive.")] = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored window.")] = "5m",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored window.")] = DEFAULT_TIMEFRAME,
     store: Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")] = None,
     exchange: Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")] = "binanceusdm",
     shock: Annotated[Optional[float], typer.Option("--shock", help="Scenario instead of a window: a fall of this fraction (0.1 = -10 %; negative = rally).")] = None,

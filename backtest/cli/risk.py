@@ -16,7 +16,8 @@ from backtest.cli.output import labelled, styled
 from backtest.cli.output import open_store as _store
 from backtest.cli.output import option_value as _value
 from backtest.cli.output import parse_params
-from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings, run_config
+from backtest.cli.shared import (DEFAULT_TIMEFRAME, BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt,
+                                 print_data_warnings, run_config)
 
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
@@ -207,7 +208,7 @@ def stress(
     start: Annotated[str, typer.Option("--start", help="Range start, UTC.")],
     end: Annotated[str, typer.Option("--end", help="Range end, UTC, exclusive.")],
     scenario: Annotated[list[str], typer.Option("--scenario", help="Scenario set, e.g. 'crash=shock:-0.3@2022-11-09T14:00Z+drought:5@2022-11-09T13:00Z..2022-11-09T16:00Z' (repeat); terms shock:PCT@T, vol:F[@A..B], funding:RATE@A..B, mark:PCT@A..B, drought:M[@A..B].")],
-    timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
     strategy: StrategyOpt = "hold",
     param: ParamOpt = None,
     leverage: LeverageOpt = "5,10,20",
@@ -286,18 +287,18 @@ def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: 
 
 
 def mc(
-    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles the model is fitted on (= simulation step).")] = "1h",
-    start: Annotated[Optional[str], typer.Option("--start")] = None,
-    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol (ccxt unified name).")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles the model is fitted on (= simulation step).")] = DEFAULT_TIMEFRAME,
+    start: Annotated[Optional[str], typer.Option("--start", help="Window start, UTC date or time (default: the first stored candle).")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Window end, UTC date or time, exclusive (default: the last stored candle).")] = None,
     price: Annotated[str, typer.Option("--price", help="Fit on 'mark' or 'last' candles.")] = "mark",
     model: Annotated[str, typer.Option("--model", help="bootstrap, garch, jump or gbm.")] = "bootstrap",
     leverage: LeverageOpt = "2,3,5,10,20,25,50,75,100,125",
     side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
     margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
     horizon: Annotated[str, typer.Option("--horizon", help="Horizons in hours, comma-separated.")] = "1,4,24",
-    paths: Annotated[int, typer.Option("--paths")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    paths: Annotated[int, typer.Option("--paths", help="Number of simulated price paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same paths).")] = 0,
     workers: Annotated[int, typer.Option("--workers", help="Threads.")] = 2,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
@@ -351,21 +352,21 @@ def _count(value: int, option: str, example: str) -> int:
 
 
 def survive(
-    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
-    timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
-    start: Annotated[Optional[str], typer.Option("--start")] = None,
-    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol (ccxt unified name).")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
+    start: Annotated[Optional[str], typer.Option("--start", help="Window start, UTC date or time (default: the first stored candle).")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Window end, UTC date or time, exclusive (default: the last stored candle).")] = None,
     price: Annotated[str, typer.Option("--price", help="Fit on 'mark' or 'last' candles.")] = "mark",
-    model: Annotated[str, typer.Option("--model")] = "bootstrap",
+    model: Annotated[str, typer.Option("--model", help="Price model: bootstrap, garch, jump or gbm.")] = "bootstrap",
     target: Annotated[float, typer.Option("--target", help="Highest acceptable P(liquidation within the horizon).")] = 0.01,
     horizon: Annotated[float, typer.Option("--horizon", help="Horizon in hours.")] = 24.0,
     side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
     margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
     criterion: Annotated[str, typer.Option("--criterion", help="'estimate' or 'upper' (Wilson upper bound).")] = "estimate",
-    paths: Annotated[int, typer.Option("--paths")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    paths: Annotated[int, typer.Option("--paths", help="Number of simulated price paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same paths).")] = 0,
     crash: Annotated[Optional[str], typer.Option("--crash", help="Also solve the largest leverage surviving these crash windows ('all' or names).")] = None,
-    crashes: Annotated[Optional[list[Path]], typer.Option("--crashes")] = None,
+    crashes: Annotated[Optional[list[Path]], typer.Option("--crashes", help="Crash catalog TOML file(s) instead of the built-in one (repeat).")] = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
 ) -> None:
@@ -426,10 +427,10 @@ def survive(
 def sweep(
     data: Annotated[Optional[Path], typer.Option("--data", help="Bars Parquet file (engine bar format).")] = None,
     funding: Annotated[Optional[Path], typer.Option("--funding", help="Funding Parquet file for --data.")] = None,
-    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
-    timeframe: Annotated[str, typer.Option("--timeframe")] = "1m",
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol (ccxt unified name).")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
     start: Annotated[Optional[str], typer.Option("--start", help="Store range start (without --data).")] = None,
-    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Window end, UTC date or time, exclusive (default: the last stored candle).")] = None,
     strategy: StrategyOpt = "sma_cross",
     leverage: LeverageOpt = "2,5,10",
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="Parameter values NAME=V1,V2,... (repeat).")] = None,

@@ -89,7 +89,7 @@ def test_stored_window_run(shared_data: Path, tmp_path: Path):
                                                        timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
     out = tmp_path / "c3"
     result = _invoke("cascade", "--synthetic", "2000", "--start", "2025-10-10T21:00:00Z", "--end", "2025-10-10T21:15:00Z",
-                     "--store", str(root), "--out", str(out))
+                     "--timeframe", "5m", "--store", str(root), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "mark = last" in result.output or "data quality" in result.output
     prices = pl.read_parquet(out / "prices.parquet")
