@@ -110,7 +110,9 @@ def _positive(value: float, option: str, example: str, *, upper: float | None = 
     return value
 
 
-def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
+def _print_frame(frame: Any, title: str, columns: list[str] | None = None, *,
+                 tick_size: float | None = None) -> None:
+    """Print a result table, each cell by its column's meaning (prices at ``tick_size``)."""
     from rich.table import Table
 
     from backtest.formatting import fmt_column
@@ -120,7 +122,7 @@ def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> No
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[fmt_column(c, row[c]) for c in columns])
+        table.add_row(*[fmt_column(c, row[c], tick_size=tick_size) for c in columns])
     _console().print(table)
 
 
@@ -330,9 +332,13 @@ def mc(
     _console().print((f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                                                           for k, v in fitted.describe().items())), highlight=False)
     _console().print(f"tiers: {tiers.label}", highlight=False)
-    _print_frame(table, f"P(liquidation) {symbol} {side}, entry {s0:,.2f}, margin {margin:,.0f} USDT",
+    from backtest.formatting import fmt_price
+
+    tick = data.market.tick_size if data.market is not None else None
+    _print_frame(table, f"P(liquidation) {symbol} {side}, entry {fmt_price(s0, tick_size=tick)}, "
+                 f"margin {margin:,.0f} USDT",
                  ["leverage", "horizon_hours", "probability", "ci_low", "ci_high", "median_ttl_hours",
-                  "liquidation_price", "allowed"])
+                  "liquidation_price", "allowed"], tick_size=tick)
     if html:
         from backtest.risk import report_sections as rs
 
