@@ -448,6 +448,7 @@ def sweep(
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
+    keep_runs: Annotated[bool, typer.Option("--keep-runs", help="Also keep each configuration's run folder (OUT/run_0001 ...; engine runs, written atomically) so `margincall report OUT` compares them.")] = False,
 ) -> None:
     """Sweep leverage x strategy parameters on all cores (or Ray); results in Parquet + DuckDB."""
     from backtest.errors import EngineError
@@ -467,8 +468,31 @@ def sweep(
 
         check_writable_location(out)  # before the runs, not after them
         configs = make_grid(_leverages(leverage), param_grid)
+        if keep_runs:
+            from backtest.risk.sweep_runs import check_kept_runs
+
+            check_kept_runs(out, [c.run_id for c in configs])
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
+        market = spec.load()
+        kept = []
+        if keep_runs:
+            from backtest.risk.sweep_runs import keep_runs as keep
+
+            kept = keep(market, strategy, result.table, out)
+        from backtest.config import RunConfig
+        from backtest.risk.provenance import MANIFEST_SUFFIX, output_manifest, rule_versions, write_output_manifest
+
+        base = RunConfig()
+        manifest = output_manifest(
+            "sweep", config=base, seed=base.seed, sources=market.sources,
+            inputs={"strategy": strategy, "leverages": _leverages(leverage), "grid": param_grid,
+                    "runner": result.runner, "backend": result.backend, "symbol": symbol,
+                    "timeframe": timeframe, "kept_runs": [p.name for p in kept]},
+            rules=rule_versions(base.venue, getattr(market, "tiers", None)),
+            warnings=market.quality_warnings)
+        manifest = write_output_manifest(Path(out) / f"sweep{MANIFEST_SUFFIX}", manifest,
+                                         {"sweep.parquet": result.parquet_path})
     except (*_risk_errors(), EngineError) as exc:
         raise _fail(str(exc)) from None
     for note in result.extra.get("notes", []):
@@ -478,7 +502,10 @@ def sweep(
     best = result.table.sort("total_return", descending=True).head(10)
     _print_frame(best, f"top 10 of {result.table.height} runs ({result.seconds:.1f} s, {result.backend}, "
                        f"{result.runner})", columns)
-    _console().print(f"wrote {result.parquet_path} and {result.duckdb_path} (view: sweep)")
+    _console().print(f"wrote {result.parquet_path} and {result.duckdb_path} (view: sweep), provenance {manifest}")
+    if kept:
+        _console().print(f"kept {len(kept)} run folder(s) under {out}: compare them with "
+                         f"`margincall report {out}`", highlight=False, soft_wrap=True)
     if html:
         from backtest.risk import report_sections as rs
 
@@ -490,9 +517,20 @@ def sweep(
                               ("max_drawdown", "Max drawdown")):
             sections.append((f"map-{metric}", f"{label} by leverage and {y}",
                              lambda t, m=metric: rs.sweep_heatmap_section(table, x="leverage", y=y, value=m, title=t)))
+        sections.append(_provenance(manifest))
         rs.write_risk_report(html, title=f"Sweep: {strategy}", subtitle=f"{table.height} runs on {symbol}",
                              sections=sections)
         _console().print(f"wrote {html}")
+
+
+def _provenance(manifest: Any) -> tuple[str, str, Any]:
+    """The page section of an output's manifest (a dict, or the manifest file written)."""
+    import json
+
+    from backtest.risk import report_sections as rs
+
+    record = json.loads(Path(manifest).read_text(encoding="utf-8")) if isinstance(manifest, Path) else manifest
+    return ("provenance", "Provenance", lambda t: rs.provenance_section(record, title=t))
 
 
 def _grid(items: list[str] | None) -> dict[str, list[Any]]:
