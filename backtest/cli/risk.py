@@ -4,6 +4,7 @@ Heavy imports (polars, numpy, scipy, the engine, ray) happen inside the commands
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -186,22 +187,40 @@ def replay(
                  ["crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
                   "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     _refuse_all_refused(outcome.table, leverage)
+    if not (out or html):
+        return
+    from backtest.risk.provenance import MANIFEST_SUFFIX, output_manifest, rule_versions, unique_sources
+    from backtest.risk.replay import load_crash_window
+
+    replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
+    market_store = _store(store)
+    loaded = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange)
+              for w in windows for s in w.symbols if (w.name, s) in replayed}
+    manifest = output_manifest(
+        "replay", config=config, seed=config.seed, sources=unique_sources(d.sources for d in loaded.values()),
+        inputs={"strategy": strategy, "params": _params(param), "leverages": leverages,
+                "crashes": sorted({name for name, _ in loaded}), "symbols": symbol or "all"},
+        rules=rule_versions(config.venue, {f"{name} {sym}": d.tiers for (name, sym), d in loaded.items()}),
+        warnings=outcome.warnings)
     if out:
-        outcome.table.write_parquet(out)
-        _console().print(f"wrote {out}")
+        from backtest.risk.provenance import write_output_manifest
+
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        outcome.table.write_parquet(tmp)
+        tmp.replace(out)  # whole or not at all
+        manifest_path = write_output_manifest(out.with_name(out.stem + MANIFEST_SUFFIX), manifest, {out.name: out})
+        _console().print(f"wrote {out} (provenance {manifest_path})", highlight=False, soft_wrap=True)
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if html:
         from backtest.risk import report_sections as rs
 
-        from backtest.risk.replay import load_crash_window
-
-        replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
-        market_store = _store(store)
-        prices = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange).bars
-                  for w in windows for s in w.symbols if (w.name, s) in replayed}
+        prices = {key: d.bars for key, d in loaded.items()}
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
             ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t)),
             ("replay-charts", "Price and liquidation prices per crash",
-             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t))])
+             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t)),
+            _provenance(manifest)])
         _console().print(f"wrote {html}")
 
 
@@ -249,13 +268,20 @@ def stress(
     _refuse_all_refused(table, leverage)
     if html:
         from backtest.risk import report_sections as rs
+        from backtest.risk.provenance import output_manifest, rule_versions
 
+        manifest = output_manifest(
+            "stress", config=config, seed=config.seed, sources=data.sources,
+            inputs={"strategy": strategy, "params": _params(param), "leverages": leverages, "symbol": symbol,
+                    "timeframe": timeframe, "start": start, "end": end, "scenarios": list(scenario)},
+            rules=rule_versions(config.venue, {symbol: data.tiers}), warnings=data.warnings)
         rs.write_risk_report(html, title="Stress scenarios", subtitle=f"{strategy} on {symbol}, {start} .. {end}",
                              sections=[("stress", "Outcomes by scenario and leverage",
                                         lambda t: rs._section(t, rs.table_html(table), css_class="mc-stress")),
                                        ("stress-map", "Total return by scenario and leverage",
                                         lambda t: rs.sweep_heatmap_section(table, x="leverage", y="scenario",
-                                                                           value="total_return", title=t))])
+                                                                           value="total_return", title=t)),
+                                       _provenance(manifest)])
         _console().print(f"wrote {html}")
 
 
@@ -341,13 +367,21 @@ def mc(
                   "liquidation_price", "allowed"], tick_size=tick)
     if html:
         from backtest.risk import report_sections as rs
+        from backtest.risk.provenance import output_manifest, rule_versions
 
+        manifest = output_manifest(
+            "mc", seed=seed, sources=data.sources,
+            inputs={"symbol": symbol, "timeframe": timeframe, "start": start, "end": end, "price": price,
+                    "model": model, "fitted": fitted.describe(), "leverages": leverages, "side": side,
+                    "margin": margin, "horizon_hours": hours, "paths": paths, "entry_price": s0},
+            rules=rule_versions("binance_usdm", {symbol: tiers}), warnings=data.warnings)
         rs.write_risk_report(html, title=f"Liquidation probability: {symbol} {side}",
                              subtitle=f"model {model}, {paths:,} paths, entry {s0:,.2f}, margin {margin:,.0f} USDT",
                              sections=[("fit", "Fitted return model", lambda t: rs.fit_table_section([fitted.describe()], title=t)),
                                        ("heatmap", "P(liquidation) by leverage and horizon", lambda t: rs.liquidation_heatmap_section(table, title=t)),
                                        ("survival", "Survival table", lambda t: rs.survival_table_section(table, title=t)),
-                                       ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t))])
+                                       ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t)),
+                                       _provenance(manifest)])
         _console().print(f"wrote {html}")
 
 

@@ -41,8 +41,13 @@ def unique_sources(groups: Iterable[Sequence[Mapping[str, Any]]]) -> list[dict[s
 def rule_versions(venue: str, tiers: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The venue's rule set (``Venue.describe``) and the labels of the tier tables used."""
     from backtest.venues.base import get_venue
+    from backtest.venues.errors import VenueError
 
-    rules: dict[str, Any] = {"venue": get_venue(venue).describe()}
+    try:
+        described: Any = get_venue(venue).describe()
+    except VenueError:  # a rule set outside the engine's registry (a cascade-only venue)
+        described = {"name": venue}
+    rules: dict[str, Any] = {"venue": described}
     if tiers:
         rules["tiers"] = {name: _tier_label(table) for name, table in tiers.items()}
     return rules

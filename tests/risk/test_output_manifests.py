@@ -103,3 +103,75 @@ def test_write_output_manifest_is_atomic_and_lists_the_files(tmp_path: Path):
     assert written["data"] == sources and written["seed"] == 7 and written["quality_warnings"] == ["w"]
     assert written["files"]["table"] == {"bytes": table.stat().st_size, "sha256": sha256_file(table)}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+@pytest.fixture(scope="module")
+def store_dir(shared_data: Path, tmp_path_factory) -> Path:
+    from data_loaders.store import MarketStore
+    from tests.risk.conftest import read_shared_bars
+
+    root = tmp_path_factory.mktemp("manifest-store") / "store"
+    bars = read_shared_bars(shared_data / "klines/crash_2024-08-05/binance_um_BTCUSDT_5m_2024-08-04_2024-08-06.parquet")
+    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(SYMBOL),
+                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    return root
+
+
+def _page_manifest_checks(page: str, manifest: dict) -> None:
+    # the last section, after the charts, collapsed
+    assert page.index('<details class="manifest" id="provenance-details">') > \
+        page.index("Price and liquidation prices per crash")
+    for source in manifest["data"]:
+        assert source["sha256"] in page
+
+
+def test_replay_writes_its_manifest_beside_the_table_and_on_its_page(store_dir: Path, tmp_path: Path):
+    out, html = tmp_path / "replay.parquet", tmp_path / "replay.html"
+    result = _invoke("replay", "--crash", "2024-08-05", "--leverage", "2,20", "--param", "side=long",
+                     "--store", str(store_dir), "--out", str(out), "--html", str(html))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "replay.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["kind"] == "replay" and manifest["inputs"]["crashes"] == ["2024-08-05"]
+    assert manifest["files"]["replay.parquet"]["sha256"] == sha256_file(out)
+    ohlcv = [s for s in manifest["data"] if s.get("dataset") == "ohlcv"]
+    assert ohlcv and all(len(s["sha256"]) == 64 for s in ohlcv)
+    assert ohlcv[0]["symbol"] == SYMBOL and ohlcv[0]["timeframe"] == "5m"
+    assert "2024-08-05 " + SYMBOL in manifest["rules"]["tiers"]
+    assert manifest["config"]["leverage"] and manifest["seed"] == manifest["config"]["seed"]
+    _page_manifest_checks(html.read_text(encoding="utf-8"), manifest)
+
+
+def test_stress_and_mc_pages_end_with_their_provenance(store_dir: Path, tmp_path: Path):
+    html = tmp_path / "stress.html"
+    result = _invoke("stress", "--symbol", SYMBOL, "--timeframe", "5m", "--start", "2024-08-04", "--end", "2024-08-06",
+                     "--scenario", "crash=shock:-0.2@2024-08-04T12:00Z", "--leverage", "3",
+                     "--store", str(store_dir), "--html", str(html))
+    assert result.exit_code == 0, result.output
+    page = html.read_text(encoding="utf-8")
+    assert "crash=shock:-0.2@2024-08-04T12:00Z" in page and 'id="provenance-details"' in page
+    html = tmp_path / "mc.html"
+    result = _invoke("mc", "--timeframe", "5m", "--price", "last", "--model", "gbm", "--leverage", "5",
+                     "--horizon", "1", "--paths", "200", "--seed", "11", "--store", str(store_dir), "--html", str(html))
+    assert result.exit_code == 0, result.output
+    page = html.read_text(encoding="utf-8")
+    tail = page[page.index('id="provenance-details"'):]
+    assert "gbm" in tail and "11" in tail and "Package versions" in tail
+
+
+def test_cascade_folder_manifest_records_the_window_partitions(shared_data: Path, tmp_path: Path):
+    from data_loaders.store import MarketStore
+    from tests.risk.conftest import read_shared_bars
+
+    root = tmp_path / "store"
+    bars = read_shared_bars(shared_data / "klines/crash_2025-10-10/binance_um_BTCUSDT_5m_2025-10-09_2025-10-12.parquet",
+                            start="2025-10-10T21:00:00", end="2025-10-10T21:30:00")
+    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(SYMBOL),
+                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    out = tmp_path / "cascade"
+    result = _invoke("cascade", "--synthetic", "500", "--start", "2025-10-10T21:00:00Z", "--end",
+                     "2025-10-10T21:15:00Z", "--timeframe", "5m", "--store", str(root), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["kind"] == "cascade" and manifest["seed"] == 0
+    assert [s["timeframe"] for s in manifest["data"] if s.get("dataset") == "ohlcv"] == ["5m"]
+    assert {"polars", "numpy"} <= set(manifest["packages"]) and manifest["rules"]["venue"]
