@@ -18,6 +18,8 @@ ORDER_TYPES = ("market", "limit", "stop_market", "take_profit", "close_position"
 _RESTING_TYPES = ("limit", "stop_market", "take_profit")
 #: ``trades.exit_reason`` codes, in the order reports list them (CONTRACTS §6).
 EXIT_REASONS = ("signal", "stop", "take_profit", "trailing_stop", "liquidation", "adl", "end_of_data")
+#: The exit reason an order's type writes when it closes a position (others: ``signal``).
+_EXIT_BY_TYPE = {"stop_market": "stop", "take_profit": "take_profit"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class Order:
         self.bracket: Bracket | None = None
         self.group: list[Order] | None = None
         self.parent = -1
-        self.exit_reason = {"stop_market": "stop", "take_profit": "take_profit"}.get(type_, "signal")
+        self.exit_reason = _EXIT_BY_TYPE.get(type_, "signal")
         self.trail = math.nan
         self.best = math.nan
         self.fill_price = math.nan
