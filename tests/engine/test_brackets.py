@@ -241,3 +241,20 @@ def test_the_strategy_in_the_api_reference_runs_and_uses_its_bracket():
     (trade,) = _trades(result)
     assert trade["exit_reason"] == "stop"
     assert result.fills.row(1, named=True)["price"] == pytest.approx(103 * 0.95)
+
+
+def test_hedge_mode_brackets_protect_their_own_leg():
+    """Hedge mode: a long and a short leg, each with its own stop; the bar's rise to 106 stops
+    the short's leg at 105 (5 % above its fill) and leaves the long leg and its stop resting."""
+    def both(ctx) -> None:  # noqa: ANN001
+        ctx.buy(10.0, stop=0.05)
+        ctx.sell(10.0, stop=0.05)
+
+    rows = [FLAT, FLAT, (100, 106, 99, 104), FLAT]
+    result = run_backtest(market(rows), Script({0: both}), config=config(position_mode="hedge"))
+    stops = {o["side"]: o for o in _orders(result, "stop_market")}
+    assert stops["buy"]["status"] == "filled" and stops["buy"]["stop_price"] == pytest.approx(105.0)
+    assert stops["sell"]["status"] == "open" and stops["sell"]["stop_price"] == pytest.approx(95.0)
+    trades = {t["side"]: t for t in _trades(result)}
+    assert trades["short"]["exit_reason"] == "stop" and trades["short"]["pnl"] == pytest.approx(-10 * 5.0)
+    assert trades["long"]["exit_reason"] == "end_of_data"
