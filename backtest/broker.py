@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from backtest.brackets import attach_exits
 from backtest.orders import Order
 from backtest.positions import Position
 from backtest.slippage import FixedBps, NoSlippage, SqrtImpact
@@ -266,7 +267,7 @@ class Broker:
         if order.side == 0:
             order.side = 1
         if order.bracket is not None and order.opened_qty:
-            self.attach_exits(order)
+            attach_exits(self, order)
 
     def _check_lot(self, sym: int, symbol: str, qty: float) -> tuple[str, str] | None:
         market = self.st.markets[sym]
@@ -284,74 +285,7 @@ class Broker:
             if order.group is not None:  # one exit of a bracket filled: the others go (OCO)
                 self.st.book.cancel_group(order, self.st.now)
             if order.bracket is not None and order.opened_qty:
-                self.attach_exits(order)
-
-    # ------------------------------------------------------------------ brackets
-    def attach_exits(self, entry: Order) -> None:
-        """Rest the bracket exits of a filled ``entry`` (docs/strategy_api.md "Bracket orders").
-
-        Reduce-only, sized to what the entry opened, on the position's leg; triggers from
-        :meth:`Bracket.levels` at the entry's fill price (a trailing stop starts at
-        ``fill x (1 -/+ trail)``). Each goes through :meth:`submit` (the venue's open-order
-        limits; a refusal is a recorded rejection). An exit already through the last price is
-        rejected (``would_trigger``), as the venue does. When the stop lies beyond the
-        position's liquidation price the run records a warning: the liquidation comes first.
-        """
-        st = self.st
-        sym = entry.sym
-        pos = st.account.position(sym, entry.position_side)
-        if pos.qty == 0.0:
-            return
-        side = pos.side
-        fill = entry.fill_price
-        qty = min(entry.opened_qty, abs(pos.qty))
-        bracket = entry.bracket
-        stop, take = bracket.levels(side, fill)
-        wanted = []
-        if stop is not None:
-            wanted.append(("stop_market", stop, "stop", math.nan))
-        if take is not None:
-            wanted.append(("take_profit", take, "take_profit", math.nan))
-        if bracket.trail is not None:
-            wanted.append(("stop_market", fill * (1.0 - side * bracket.trail), "trailing_stop", bracket.trail))
-        group: list[Order] = []
-        last = st.lasts[sym]
-        for type_, level, reason, trail in wanted:
-            if st.rounding:  # a trigger at the tick, rounded against the position (conservative)
-                level = st.round_price(sym, level, -side)
-            order = Order(st.book.next_id(), sym, entry.symbol, -side, type_, qty, stop_price=level,
-                          reduce_only=True, position_side=pos.position_side, ts_created=st.now,
-                          tag=entry.tag)
-            order.parent, order.group, order.exit_reason = pos.key, group, reason
-            order.trail, order.best = trail, fill
-            if (last <= level) if order.trigger_below else (last >= level):
-                self.reject(order, "would_trigger", f"{entry.symbol}: the {reason.replace('_', '-')} "
-                            f"exit at {level:g} is already through the last price {last:g}; "
-                            f"place it beyond the fill price {fill:g}", record=True)
-                continue
-            self.submit(order, last)
-            if order.status == "open":
-                group.append(order)
-        if group:
-            st.book.protected.add(pos.key)
-        self._warn_beyond_liquidation(pos, [o for o in group if o.type == "stop_market"])
-
-    def _warn_beyond_liquidation(self, pos: Position, stops: list[Order]) -> None:
-        """A run warning when a stop lies at or beyond the position's liquidation price."""
-        if not stops:
-            return
-        st = self.st
-        st.margin.refresh(st.account, st.marks)  # the liquidation price of the new position
-        lp = pos.liquidation_price
-        if lp != lp:
-            return
-        long = pos.qty > 0
-        for order in stops:
-            if (order.trigger <= lp) if long else (order.trigger >= lp):
-                st.warnings.append(
-                    f"{pos.symbol}: the {'long' if long else 'short'}'s stop at {order.trigger:,.6g} lies "
-                    f"{'below' if long else 'above'} its liquidation price {lp:,.6g} (mark): the position "
-                    "is liquidated before the stop can trigger; lower the leverage or tighten the stop")
+                attach_exits(self, order)
 
     def _slipped(self, side: int, sym: int, ref: float, qty: float, liquidity: str,
                  high: float, low: float, volume: float) -> float:

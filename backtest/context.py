@@ -14,7 +14,8 @@ import polars as pl
 
 from backtest.broker import Broker
 from backtest.errors import StrategyError, did_you_mean
-from backtest.orders import Bracket, Order
+from backtest.brackets import Bracket, bracket_of
+from backtest.orders import Order
 from backtest.state import RunState
 
 __all__ = ["AccountView", "Context", "Hooks", "PositionView"]
@@ -259,8 +260,8 @@ class Context:
         raise :class:`~backtest.errors.StrategyError` with a suggestion.
         """
         return self._typed(1, qty, symbol, price, trigger, reduce_only, position_side, tag,
-                           _bracket("buy", 1, reduce_only, stop, take_profit, trail, stop_price,
-                                    take_profit_price, unknown))
+                           bracket_of("buy", 1, reduce_only, stop, take_profit, trail, stop_price,
+                                      take_profit_price, unknown))
 
     def sell(self, qty: float, symbol: str | None = None, *, price: float | None = None,
              trigger: float | None = None, stop: float | None = None,
@@ -271,8 +272,8 @@ class Context:
         """Sell ``qty`` base units at the next tick (the keywords of :meth:`buy`; a short's
         ``stop`` lies above its fill, its ``take_profit`` below)."""
         return self._typed(-1, qty, symbol, price, trigger, reduce_only, position_side, tag,
-                           _bracket("sell", -1, reduce_only, stop, take_profit, trail, stop_price,
-                                    take_profit_price, unknown))
+                           bracket_of("sell", -1, reduce_only, stop, take_profit, trail, stop_price,
+                                      take_profit_price, unknown))
 
     def _typed(self, side: int, qty: float, symbol: str | None, price: float | None,
                trigger: float | None, reduce_only: bool, position_side: str | None, tag: str,
@@ -342,8 +343,8 @@ class Context:
         bracket = None
         if unknown or stop is not None or take_profit is not None or trail is not None \
                 or stop_price is not None or take_profit_price is not None:
-            bracket = _bracket("target_exposure", (fraction > 0) - (fraction < 0), False, stop,
-                               take_profit, trail, stop_price, take_profit_price, unknown)
+            bracket = bracket_of("target_exposure", (fraction > 0) - (fraction < 0), False, stop,
+                                 take_profit, trail, stop_price, take_profit_price, unknown)
         s = 0 if symbol is None else self._sym(symbol)
         want = (fraction > 0) - (fraction < 0)
         pending = self._pending_target[s]
@@ -428,56 +429,6 @@ class Context:
         st.account.changed()
         st.refresh()
         return True
-
-
-#: Keywords of ``buy`` / ``sell`` / ``target_exposure`` (for did-you-mean messages).
-_ORDER_KEYWORDS = ("symbol", "price", "trigger", "stop", "take_profit", "trail", "stop_price",
-                   "take_profit_price", "reduce_only", "position_side", "tag", "tolerance")
-
-
-def _bracket(method: str, side: int, reduce_only: bool, stop: float | None,
-             take_profit: float | None, trail: float | None, stop_price: float | None,
-             take_profit_price: float | None, unknown: dict[str, Any]) -> Bracket | None:
-    """The bracket an order asks for (None when none), its arguments checked.
-
-    Raises
-    ------
-    StrategyError
-        An unknown keyword (with a suggestion), a fraction outside (0, 1) (with the absolute
-        keyword to use instead), both forms of one exit, brackets on a reduce-only or flat order.
-    """
-    if unknown:
-        key = next(iter(unknown))
-        raise StrategyError(f"{method}: unknown keyword {key!r}{did_you_mean(key, _ORDER_KEYWORDS)}; "
-                            f"keywords are {', '.join(_ORDER_KEYWORDS)}")
-    given = {k: v for k, v in (("stop", stop), ("take_profit", take_profit), ("trail", trail),
-                                ("stop_price", stop_price), ("take_profit_price", take_profit_price))
-             if v is not None}
-    if not given:
-        return None
-    if reduce_only:
-        raise StrategyError(f"{method}: {', '.join(given)} attach exits to an entry, and a "
-                            "reduce-only order opens nothing; for a stop on the held position pass "
-                            "trigger=PRICE with reduce_only=True")
-    if side == 0:
-        raise StrategyError(f"{method}: a flat target opens nothing to protect; drop "
-                            f"{', '.join(given)}")
-    for key, absolute in (("stop", "stop_price"), ("take_profit", "take_profit_price"), ("trail", None)):
-        value = given.get(key)
-        if value is None:
-            continue
-        if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
-            hint = f"; for an absolute price pass {absolute}={value!r}" if absolute else ""
-            raise StrategyError(f"{method}: {key}= is a fraction of the entry's fill price in (0, 1) "
-                                f"(0.05 = 5 %), found {value!r}{hint}")
-        if absolute in given:
-            raise StrategyError(f"{method}: pass {key}= (a fraction of the fill price) or "
-                                f"{absolute}= (a price), not both")
-    for key in ("stop_price", "take_profit_price"):
-        value = given.get(key)
-        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise StrategyError(f"{method}: {key}= is a trigger price > 0 (quote currency), found {value!r}")
-    return Bracket(**{k: float(v) for k, v in given.items()})
 
 
 class Hooks:
