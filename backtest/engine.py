@@ -362,7 +362,7 @@ class RunLoop:
                 exit_price = st.lasts[pos.sym]
                 # still open at the end: valued at the last price
                 open_trades.append(pos.trade_row(end_ts, exit_price,
-                                                 pos.trade_pnl + pos.upnl(exit_price), "end"))
+                                                 pos.trade_pnl + pos.upnl(exit_price), "end_of_data"))
         bars = BarState(st)
         ledger = st.account.ledger
         summary = summarize(st, bars, self.config.initial_balance if ledger is None
@@ -391,7 +391,8 @@ class RunLoop:
             "strategy": {"name": type(self.strategy).__name__, "params": self.strategy.params()},
             "venue": self.venue.describe() | {"tiers": _tier_record(data.symbols, st.margin.schedules),
                                                "fees": [list(f) for f in st.fee_rates],
-                                               "liquidation_fee_rates": st.clearance}
+                                               "liquidation_fee_rates": st.clearance,
+                                               "markets": _markets_record(data.symbols, st.markets)}
                      | ({"market_versions": [_market_record(data.symbols[sym], spec) for sym, spec in st.market_log]}
                         if st.market_log else {}),
             "data": data.sources,
@@ -403,6 +404,14 @@ class RunLoop:
             "detail_timeframe": data.detail_timeframe,
         }
         return RunResult(summary=summary, builders=builders, manifest=manifest)
+
+
+def _markets_record(symbols: tuple[str, ...], markets: list) -> dict[str, dict[str, Any]]:
+    """Per symbol the market spec in force at the run's end: its price tick (reports and the
+    CLI print prices at it, ``backtest.formatting.fmt_price``), lot and minimums."""
+    return {symbol: {"tick_size": spec.tick_size, "lot_size": spec.lot_size, "min_qty": spec.min_qty,
+                     "min_notional": spec.min_notional}
+            for symbol, spec in zip(symbols, markets)}
 
 
 def _market_record(symbol: str, spec: Any) -> dict[str, Any]:

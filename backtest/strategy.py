@@ -39,6 +39,7 @@ import polars as pl
 
 from backtest.errors import StrategyError, did_you_mean
 from backtest.params import Param
+from backtest.strategy_events import FundingPaid, OrderFilled, PositionDeleveraged, PositionLiquidated
 
 __all__ = ["BUILTIN_STRATEGIES", "ParameterConflict", "Param", "SignalInputs", "Strategy",
            "StrategyFailed", "load_strategy", "settled_rates", "strategy_class"]
@@ -292,15 +293,24 @@ class Strategy:
         if value == value:
             ctx.target_exposure(value)
 
-    # Optional hooks; the engine calls them only when a subclass overrides them.
-    def on_fill(self, ctx: Any, fill: dict[str, Any]) -> None:
-        """A fill happened (``fill``: symbol, side, qty, price, order_id, position_qty)."""
+    # Optional hooks; the engine calls them only when a subclass overrides them. Each
+    # receives a frozen dataclass of backtest.strategy_events (read fields as attributes).
+    def on_fill(self, ctx: Any, event: OrderFilled) -> None:
+        """One of the strategy's orders filled (:class:`~backtest.strategy_events.OrderFilled`:
+        ts, order_id, symbol, side, qty, price, position_qty, tag, order_type, exit_reason)."""
 
-    def on_funding(self, ctx: Any, event: dict[str, Any]) -> None:
-        """A funding settlement was paid or received (symbol, rate, mark_price, payment)."""
+    def on_funding(self, ctx: Any, event: FundingPaid) -> None:
+        """A funding settlement was paid or received on a held position
+        (:class:`~backtest.strategy_events.FundingPaid`: ts, symbol, rate, mark_price,
+        position_qty, payment)."""
 
-    def on_liquidation(self, ctx: Any, event: dict[str, Any]) -> None:
-        """A position was liquidated (the liquidations.parquet row as a dict)."""
+    def on_liquidation(self, ctx: Any, event: PositionLiquidated) -> None:
+        """A position was liquidated (:class:`~backtest.strategy_events.PositionLiquidated`:
+        the liquidations.parquet row)."""
+
+    def on_adl(self, ctx: Any, event: PositionDeleveraged) -> None:
+        """A position was auto-deleveraged (:class:`~backtest.strategy_events.PositionDeleveraged`:
+        the adl.parquet row)."""
 
 
 def strategy_class(spec: str | type[Strategy]) -> type[Strategy]:

@@ -10,8 +10,11 @@ import importlib
 import pytest
 
 SURFACE = {
-    "backtest": ["MarketData", "RunConfig", "RunResult", "Strategy", "__version__", "run_backtest",
-                 "run_signals"],
+    "backtest": ["FundingPaid", "MarketData", "OrderFilled", "PositionDeleveraged",
+                 "PositionLiquidated", "RunConfig", "RunResult", "Strategy", "__version__",
+                 "run_backtest", "run_signals"],
+    "backtest.strategy_events": ["FundingPaid", "OrderFilled", "PositionDeleveraged",
+                                 "PositionLiquidated", "StrategyEvent"],
     "backtest.engine": ["RunLoop", "run_backtest"],
     "backtest.fastpath": ["PreparedSignals", "SignalStrategy", "prepare_signals", "run_signals",
                           "validate_signals"],
