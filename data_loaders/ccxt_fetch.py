@@ -37,6 +37,7 @@ from data_loaders.ccxt_client import (
 )
 from data_loaders.ccxt_parse import funding_frame, markets_frame, ohlcv_frame, tiers_frame
 from data_loaders.ccxt_plan import uncovered
+from data_loaders.ccxt_venues import profile
 from data_loaders.ccxt_retry import RetriesExhaustedError, RetryPolicy
 from data_loaders.ccxt_sink import DatasetOutcome, FetchReport, PageWriter, StoreLike, iso, read_stored
 from data_loaders.errors import DataError
@@ -234,23 +235,48 @@ class CcxtFetcher:
         params: dict[str, Any] = {} if price_type == "last" else {"price": price_type}
         task = self.progress.start(f"{symbol} {tf} {price_type}", sum(b - a for a, b in ranges))
         writer = self._writer("ohlcv", outcome)
+
+        def page(lo: int, hi: int) -> tuple[list, int]:
+            page_params = {**params, "until": hi - 1}
+            raw = self._call(f"fetch_ohlcv {symbol} {tf} {price_type} since {iso(lo)}",
+                             lambda: self.client.fetch_ohlcv(symbol, tf, since=lo, limit=limit,
+                                                             params=page_params), outcome)
+            rows = [r for r in raw if lo <= int(r[0]) < hi]
+            if rows:
+                writer.add(ohlcv_frame(rows, exchange=self.client.id, symbol=symbol,
+                                       timeframe=tf, price_type=price_type))
+            return [int(r[0]) for r in rows], len(raw)
+
         with _flushing(writer):
             for range_start, range_end in ranges:
-                cursor = range_start
-                while cursor < range_end:
-                    page_params = {**params, "until": range_end - 1}
-                    rows = self._call(
-                        f"fetch_ohlcv {symbol} {tf} {price_type} since {iso(cursor)}",
-                        lambda: self.client.fetch_ohlcv(symbol, tf, since=cursor, limit=limit,
-                                                        params=page_params), outcome)
-                    rows = [r for r in rows if cursor <= int(r[0]) < range_end]
-                    if not rows:
-                        break  # the exchange has nothing more in this range
-                    writer.add(ohlcv_frame(rows, exchange=self.client.id, symbol=symbol,
-                                           timeframe=tf, price_type=price_type))
-                    next_cursor = max(int(r[0]) for r in rows) + step
-                    self.progress.advance(task, min(next_cursor, range_end) - cursor)
-                    cursor = next_cursor
+                self._page_range(range_start, range_end, step, limit, page, task)
+
+    def _page_range(self, start: int, end: int, step: int, limit: int,
+                    page: Callable[[int, int], tuple[list[int], int]], task: int) -> None:
+        """Fetch ``[start, end)`` page by page; ``page(lo, hi)`` stores one page of rows and
+        returns their timestamps (epoch ms) and the raw row count.
+
+        After each page, the part after its last row is requested next (an empty answer ends
+        it: the exchange has nothing more there). The part before its first row is requested
+        too when the page was full: venues that answer a since/until window newest-first and
+        cut at ``limit`` (Bybit, OKX, dYdX) return the *end* of the window, so a full page
+        that starts late means older rows are still waiting, not a gap in the exchange's data.
+        """
+        pending = [(start, end)]
+        while pending:
+            lo, hi = pending.pop()
+            stamps, raw_count = page(lo, hi)
+            if not stamps:
+                continue
+            first, last = min(stamps), max(stamps)
+            self.progress.advance(task, min(last + step, hi) - first)
+            if last + step < hi:
+                pending.append((last + step, hi))
+            if first > lo:
+                if raw_count >= limit:
+                    pending.append((lo, first))  # popped first: older rows before newer ones
+                else:
+                    self.progress.advance(task, first - lo)
 
     # --- funding -----------------------------------------------------------------------
     def _funding(self, symbol: str, market: dict, request: FetchRequest, now: int) -> None:
@@ -266,30 +292,38 @@ class CcxtFetcher:
             outcome.note = "already stored"
             return
         limit = self._limit("fetchFundingRateHistory", market)
+        fallback_h = profile(self.client.id).funding_interval_h
         task = self.progress.start(f"{symbol} funding", sum(b - a for a, b in ranges))
         writer = self._writer("funding", outcome)
+        # settlements known so far (epoch ms -> interval h): the stored one before each range
+        # and every fetched one, so a page's first interval follows its true predecessor even
+        # when pages arrive newest-first.
+        known: dict[int, float] = {}
+
+        def page(lo: int, hi: int) -> tuple[list[int], int]:
+            raw = self._call(f"fetch_funding_rate_history {symbol} since {iso(lo)}",
+                             lambda: self.client.fetch_funding_rate_history(
+                                 symbol, since=lo, limit=limit, params={"until": hi - 1}), outcome)
+            entries = [e for e in raw if e.get("timestamp") is not None and lo <= int(e["timestamp"]) < hi]
+            if not entries:
+                return [], len(raw)
+            first = min(int(e["timestamp"]) for e in entries)
+            before = [ts for ts in known if ts < first]
+            prev_ts = max(before) if before else None
+            frame = funding_frame(entries, exchange=self.client.id, symbol=symbol, previous_ts=prev_ts,
+                                  previous_interval_h=known.get(prev_ts) if prev_ts is not None else None,
+                                  fallback_interval_h=fallback_h)
+            writer.add(frame)
+            known.update(zip(frame.get_column("ts").dt.epoch("ms").to_list(),
+                             frame.get_column("interval_hours").to_list()))
+            return [int(e["timestamp"]) for e in entries], len(raw)
+
         with _flushing(writer):
             for range_start, range_end in ranges:
                 prev_ts, prev_h = self._last_settlement(symbol, range_start)
-                cursor = range_start
-                while cursor < range_end:
-                    entries = self._call(
-                        f"fetch_funding_rate_history {symbol} since {iso(cursor)}",
-                        lambda: self.client.fetch_funding_rate_history(
-                            symbol, since=cursor, limit=limit, params={"until": range_end - 1}),
-                        outcome)
-                    entries = [e for e in entries if e.get("timestamp") is not None
-                               and cursor <= int(e["timestamp"]) < range_end]
-                    if not entries:
-                        break
-                    frame = funding_frame(entries, exchange=self.client.id, symbol=symbol,
-                                          previous_ts=prev_ts, previous_interval_h=prev_h)
-                    writer.add(frame)
-                    prev_ts = int(frame.get_column("ts").dt.epoch("ms")[-1])
-                    prev_h = float(frame.get_column("interval_hours")[-1])
-                    next_cursor = max(int(e["timestamp"]) for e in entries) + 1
-                    self.progress.advance(task, min(next_cursor, range_end) - cursor)
-                    cursor = next_cursor
+                if prev_ts is not None:
+                    known[prev_ts] = prev_h
+                self._page_range(range_start, range_end, 1, limit, page, task)
 
     def _last_settlement(self, symbol: str, before: int) -> tuple[int | None, float | None]:
         """Stored settlement (epoch ms, interval hours) just before ``before``, if any."""
