@@ -256,12 +256,14 @@ class CcxtFetcher:
         """Fetch ``[start, end)`` page by page; ``page(lo, hi)`` stores one page of rows and
         returns their timestamps (epoch ms) and the raw row count.
 
-        After each page, the part after its last row is requested next (an empty answer ends
-        it: the exchange has nothing more there). The part before its first row is requested
-        too when the page was full: venues that answer a since/until window newest-first and
-        cut at ``limit`` (Bybit, OKX, dYdX) return the *end* of the window, so a full page
-        that starts late means older rows are still waiting, not a gap in the exchange's data.
+        Oldest-first venues (Binance, Hyperliquid): after each page the part after its last row
+        is requested next, until an empty answer (the exchange has nothing more there).
+        Newest-first venues (``VenueProfile.newest_first``: Bybit, OKX, dYdX) answer a window
+        with its newest ``limit`` rows, so a full page that starts after ``lo`` means older rows
+        are still waiting: the part before its first row is requested next. Either way a full
+        page that starts late is followed backwards, so no cut page leaves a silent hole.
         """
+        newest_first = profile(self.client.id).newest_first
         pending = [(start, end)]
         while pending:
             lo, hi = pending.pop()
@@ -270,13 +272,12 @@ class CcxtFetcher:
                 continue
             first, last = min(stamps), max(stamps)
             self.progress.advance(task, min(last + step, hi) - first)
-            if last + step < hi:
+            if last + step < hi and not newest_first:
                 pending.append((last + step, hi))
-            if first > lo:
-                if raw_count >= limit:
-                    pending.append((lo, first))  # popped first: older rows before newer ones
-                else:
-                    self.progress.advance(task, first - lo)
+            if first > lo and raw_count >= limit:
+                pending.append((lo, first))  # popped first: older rows before newer ones
+            else:
+                self.progress.advance(task, first - lo)
 
     # --- funding -----------------------------------------------------------------------
     def _funding(self, symbol: str, market: dict, request: FetchRequest, now: int) -> None:
@@ -292,7 +293,14 @@ class CcxtFetcher:
             outcome.note = "already stored"
             return
         limit = self._limit("fetchFundingRateHistory", market)
-        fallback_h = profile(self.client.id).funding_interval_h
+        venue = profile(self.client.id)
+        fallback_h = venue.funding_interval_h
+
+        def bounds(hi: int) -> dict[str, Any]:
+            params: dict[str, Any] = {"until": hi - 1}
+            if venue.funding_until_param:  # ccxt does not map `until` for this exchange
+                params[venue.funding_until_param] = hi
+            return params
         task = self.progress.start(f"{symbol} funding", sum(b - a for a, b in ranges))
         writer = self._writer("funding", outcome)
         # settlements known so far (epoch ms -> interval h): the stored one before each range
@@ -303,7 +311,7 @@ class CcxtFetcher:
         def page(lo: int, hi: int) -> tuple[list[int], int]:
             raw = self._call(f"fetch_funding_rate_history {symbol} since {iso(lo)}",
                              lambda: self.client.fetch_funding_rate_history(
-                                 symbol, since=lo, limit=limit, params={"until": hi - 1}), outcome)
+                                 symbol, since=lo, limit=limit, params=bounds(hi)), outcome)
             entries = [e for e in raw if e.get("timestamp") is not None and lo <= int(e["timestamp"]) < hi]
             if not entries:
                 return [], len(raw)
@@ -360,11 +368,12 @@ class CcxtFetcher:
         import ccxt
 
         cache: dict[str, list[dict]] = {}
+        venue = profile(self.client.id)
 
         def load(symbol: str) -> pl.DataFrame:
             if not cache:
                 try:
-                    if self.client.has.get("fetchLeverageTiers"):
+                    if self.client.has.get("fetchLeverageTiers") and not venue.tiers_per_market:
                         cache.update(self._call("fetch_leverage_tiers", lambda: self.client.fetch_leverage_tiers(list(symbols))))
                     else:
                         for sym in symbols:
@@ -378,7 +387,7 @@ class CcxtFetcher:
                         f"MARGINCALL_{key}_SECRET (a read-only key is enough), or drop 'tiers' "
                         "from --what and load a tiers file with `margincall data import`.") from exc
             return tiers_frame(cache.get(symbol) or [], exchange=self.client.id, symbol=symbol,
-                               effective_from=now)
+                               effective_from=now, maint_amount=venue.maint_amount)
 
         return load
 

@@ -103,15 +103,22 @@ def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol
 
 
 def tiers_frame(tiers: Sequence[Mapping[str, Any]], *, exchange: str, symbol: str,
-                effective_from: int) -> pl.DataFrame:
+                effective_from: int, maint_amount: str = "raw:cum") -> pl.DataFrame:
     """Canonical ``risk_tiers`` frame from ccxt leverage tiers of one market.
 
-    ``maint_amount`` is the exchange's own ``cum`` when its raw bracket carries one (Binance);
-    otherwise it is derived with Binance's recursion ``cum_i = cum_{i-1} + floor_i *
-    (mmr_i - mmr_{i-1})`` (source: Binance USD-M "Leverage and Margin" FAQ,
-    https://www.binance.com/en/support/faq/360033162192), which keeps the maintenance margin
-    continuous at every tier floor. An unbounded cap (null or Long.MAX) becomes ``inf``.
+    ``maint_amount`` (the rule, :data:`data_loaders.ccxt_venues.MaintAmountRule`):
+    ``"raw:<key>"`` takes the exchange's own amount from the raw tier (Binance ``cum``, Bybit
+    ``mmDeduction``, source: https://bybit-exchange.github.io/docs/v5/market/risk-limit) and
+    falls back to the recursion when the field is absent or empty; ``"recursion"`` derives it
+    with Binance's ``cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1})`` (source: Binance USD-M
+    "Leverage and Margin" FAQ, https://www.binance.com/en/support/faq/360033162192), which keeps
+    the maintenance margin continuous at every tier floor; ``"zero"`` stores 0 because the
+    tier's rate applies to the whole position (OKX, source:
+    https://www.okx.com/docs-v5/en/#public-data-rest-api-get-position-tiers). An unbounded cap
+    (null or Long.MAX) becomes ``inf``. Bounds are in the units the exchange's tiers use
+    (notional in the settle currency; OKX: contracts).
     """
+    raw_key = maint_amount.partition(":")[2] if maint_amount.startswith("raw:") else None
     ordered = sorted(tiers, key=lambda t: (t.get("minNotional") or 0.0))
     floors, caps, levs, mmrs, cums = [], [], [], [], []
     derived_cum, prev_mmr = 0.0, 0.0
@@ -122,12 +129,12 @@ def tiers_frame(tiers: Sequence[Mapping[str, Any]], *, exchange: str, symbol: st
         derived_cum += floor * (mmr - prev_mmr)
         prev_mmr = mmr
         info = tier.get("info") or {}
-        raw_cum = _float(info.get("cum")) if isinstance(info, Mapping) else None
+        raw_cum = _float(info.get(raw_key)) if raw_key and isinstance(info, Mapping) else None
         floors.append(floor)
         caps.append(math.inf if cap is None or float(cap) >= _UNBOUNDED else float(cap))
         levs.append(float(tier["maxLeverage"]))
         mmrs.append(mmr)
-        cums.append(raw_cum if raw_cum is not None else derived_cum)
+        cums.append(0.0 if maint_amount == "zero" else raw_cum if raw_cum is not None else derived_cum)
     n = len(ordered)
     frame = pl.DataFrame(
         {"exchange": [exchange] * n, "symbol": [symbol] * n, "effective_from": [effective_from] * n,

@@ -57,6 +57,13 @@ class VenueProfile:
         offers ``fetch_leverage_tiers`` (Bybit's answers for the first symbol only).
     tier_bounds : {"notional", "contracts"}
         Unit of the tier bounds stored in ``notional_floor``/``notional_cap``.
+    newest_first : bool
+        The exchange answers a since/until window with its *newest* ``limit`` rows (Bybit, OKX,
+        dYdX), so pages are walked backwards from the window's end; otherwise with its oldest
+        (Binance, Hyperliquid), walked forwards.
+    funding_until_param : str, optional
+        Exchange parameter that bounds a funding page from above, for exchanges where ccxt
+        does not map ``until`` (OKX ``after``: rows strictly earlier than it).
     """
 
     market_types: Mapping[str, Any] = field(default_factory=dict)
@@ -65,6 +72,8 @@ class VenueProfile:
     maint_amount: MaintAmountRule = "raw:cum"
     tiers_per_market: bool = False
     tier_bounds: Literal["notional", "contracts"] = "notional"
+    newest_first: bool = False
+    funding_until_param: str | None = None
 
 
 DEFAULT_PROFILE = VenueProfile()
@@ -79,12 +88,15 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
         market_types={"types": ["linear", "inverse"]},
         maint_amount="raw:mmDeduction",
         tiers_per_market=True,
+        newest_first=True,
     ),
     "okx": VenueProfile(
         market_types={"types": ["swap"]},
         maint_amount="zero",
         tiers_per_market=True,
         tier_bounds="contracts",
+        newest_first=True,
+        funding_until_param="after",
     ),
     "hyperliquid": VenueProfile(
         market_types={"types": ["swap"]},
@@ -105,6 +117,7 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
                       "import a table with " + IMPORT_HINT.format(dataset="risk_tiers", exchange="dydx")),
         },
         funding_interval_h=1.0,
+        newest_first=True,
     ),
 })
 
