@@ -147,7 +147,8 @@ def check_capabilities(client: ExchangeClient, what: Sequence[str]) -> None:
     """
     venue = profile(client.id)
     missing = [name for name in what
-               if name in venue.missing or not any(client.has.get(cap) for cap in CAPABILITIES[name])]
+               if name in venue.missing or not (any(client.has.get(cap) for cap in CAPABILITIES[name])
+                                                 or (name == "tiers" and venue.tiers_from_meta))]
     if not missing:
         return
     lines = []

@@ -35,7 +35,13 @@ from data_loaders.ccxt_client import (
     page_limit,
     resolve_symbol,
 )
-from data_loaders.ccxt_parse import funding_frame, markets_frame, ohlcv_frame, tiers_frame
+from data_loaders.ccxt_parse import (
+    funding_frame,
+    hyperliquid_margin_tiers,
+    markets_frame,
+    ohlcv_frame,
+    tiers_frame,
+)
 from data_loaders.ccxt_plan import uncovered
 from data_loaders.ccxt_venues import profile
 from data_loaders.ccxt_retry import RetriesExhaustedError, RetryPolicy
@@ -260,8 +266,8 @@ class CcxtFetcher:
         is requested next, until an empty answer (the exchange has nothing more there).
         Newest-first venues (``VenueProfile.newest_first``: Bybit, OKX, dYdX) answer a window
         with its newest ``limit`` rows, so a full page that starts after ``lo`` means older rows
-        are still waiting: the part before its first row is requested next. Either way a full
-        page that starts late is followed backwards, so no cut page leaves a silent hole.
+        are still waiting: the part before its first row is requested next, until a page that
+        is not full (nothing older in the window) or reaches ``lo``.
         """
         newest_first = profile(self.client.id).newest_first
         pending = [(start, end)]
@@ -274,8 +280,8 @@ class CcxtFetcher:
             self.progress.advance(task, min(last + step, hi) - first)
             if last + step < hi and not newest_first:
                 pending.append((last + step, hi))
-            if first > lo and raw_count >= limit:
-                pending.append((lo, first))  # popped first: older rows before newer ones
+            if newest_first and first > lo and raw_count >= limit:
+                pending.append((lo, first))
             else:
                 self.progress.advance(task, first - lo)
 
@@ -373,7 +379,12 @@ class CcxtFetcher:
         def load(symbol: str) -> pl.DataFrame:
             if not cache:
                 try:
-                    if self.client.has.get("fetchLeverageTiers") and not venue.tiers_per_market:
+                    if venue.tiers_from_meta:  # Hyperliquid: margin tables in the raw meta answer
+                        meta = self._call("info meta", lambda: self.client.publicPostInfo({"type": "meta"}))
+                        for sym in symbols:
+                            info = (self.client.markets or {})[sym].get("info") or {}
+                            cache[sym] = hyperliquid_margin_tiers(meta, str(info.get("name")))
+                    elif self.client.has.get("fetchLeverageTiers") and not venue.tiers_per_market:
                         cache.update(self._call("fetch_leverage_tiers", lambda: self.client.fetch_leverage_tiers(list(symbols))))
                     else:
                         for sym in symbols:

@@ -13,7 +13,8 @@ Sources (each exchange's public API documentation, as cited per recording in
 * Bybit v5: https://bybit-exchange.github.io/docs/v5/market/risk-limit (``mmDeduction``)
 * OKX v5: https://www.okx.com/docs-v5/en/#public-data-rest-api-get-position-tiers (tiers by
   contract count ``minSz``/``maxSz``; the tier MMR applies to the whole position, no
-  deduction)
+  deduction); https://www.okx.com/docs-v5/en/#public-data-rest-api-get-funding-rate-history
+  (``after``: records earlier than the given ``fundingTime``)
 * Hyperliquid: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/margin-tiers and
   .../trading/funding (hourly funding; no mark or index candles in the API)
 * dYdX v4 indexer: https://docs.dydx.xyz/indexer-client/http (hourly funding; per-market
@@ -29,9 +30,11 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 #: How ``maint_amount`` of a tier table is obtained: the exchange's own field in the raw tier
-#: (``raw:<key>``, falling back to the recursion when empty), Binance's recursion
-#: ``cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1})`` (``recursion``), or none at all
-#: because the tier rate applies to the whole position (``zero``: OKX).
+#: (``raw:<key>``, falling back to the recursion when empty) or Binance's recursion
+#: ``cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1})`` (``recursion``). The store refuses a
+#: table whose amounts break the recursion (data_loaders/tier_rules.py), so OKX, which charges
+#: its tier rate on the whole position without a deduction, is stored with the recursion too;
+#: margincall's okx venue reads only its bounds and rates.
 MaintAmountRule = str
 
 #: Import command a "what to import instead" hint names.
@@ -64,6 +67,9 @@ class VenueProfile:
     funding_until_param : str, optional
         Exchange parameter that bounds a funding page from above, for exchanges where ccxt
         does not map ``until`` (OKX ``after``: rows strictly earlier than it).
+    tiers_from_meta : bool
+        ccxt has no tier method, but the exchange's raw ``meta`` answer holds its margin
+        tables (Hyperliquid ``marginTables``), read through ccxt's implicit API.
     """
 
     market_types: Mapping[str, Any] = field(default_factory=dict)
@@ -74,6 +80,7 @@ class VenueProfile:
     tier_bounds: Literal["notional", "contracts"] = "notional"
     newest_first: bool = False
     funding_until_param: str | None = None
+    tiers_from_meta: bool = False
 
 
 DEFAULT_PROFILE = VenueProfile()
@@ -92,7 +99,7 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
     ),
     "okx": VenueProfile(
         market_types={"types": ["swap"]},
-        maint_amount="zero",
+        maint_amount="recursion",
         tiers_per_market=True,
         tier_bounds="contracts",
         newest_first=True,
@@ -106,6 +113,7 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
         },
         funding_interval_h=1.0,
         maint_amount="recursion",
+        tiers_from_meta=True,
     ),
     "dydx": VenueProfile(
         missing={
