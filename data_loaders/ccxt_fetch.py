@@ -326,7 +326,7 @@ class CcxtFetcher:
             prev_ts = max(before) if before else None
             frame = funding_frame(entries, exchange=self.client.id, symbol=symbol, previous_ts=prev_ts,
                                   previous_interval_h=known.get(prev_ts) if prev_ts is not None else None,
-                                  fallback_interval_h=fallback_h)
+                                  fallback_interval_h=fallback_h, mark_key=venue.funding_mark_key)
             writer.add(frame)
             known.update(zip(frame.get_column("ts").dt.epoch("ms").to_list(),
                              frame.get_column("interval_hours").to_list()))

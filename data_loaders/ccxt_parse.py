@@ -54,7 +54,7 @@ def ohlcv_frame(rows: Sequence[Sequence[Any]], *, exchange: str, symbol: str, ti
 
 def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol: str,
                   previous_ts: int | None = None, previous_interval_h: float | None = None,
-                  fallback_interval_h: float = 8.0) -> pl.DataFrame:
+                  fallback_interval_h: float = 8.0, mark_key: str = "markPrice") -> pl.DataFrame:
     """Canonical ``funding`` frame from ccxt funding-rate-history entries.
 
     ``interval_hours`` comes from the data: the spacing to the previous settlement when it is
@@ -72,6 +72,9 @@ def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol
         Interval (hours) of that stored row.
     fallback_interval_h : float
         Interval used when nothing else tells it (hours).
+    mark_key : str
+        Key of the settlement's mark price in the raw entry (Binance ``markPrice``; dYdX
+        ``price``, the oracle price its perpetuals are marked at).
     """
     by_ts: dict[int, Mapping[str, Any]] = {}
     for entry in entries:
@@ -92,7 +95,7 @@ def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol
         rates.append(float(entry["fundingRate"]))
         intervals.append(float(interval))
         info = entry.get("info") or {}
-        marks.append(_float(info.get("markPrice")) if isinstance(info, Mapping) else None)
+        marks.append(_float(info.get(mark_key)) if isinstance(info, Mapping) else None)
     frame = pl.DataFrame(
         {"exchange": [exchange] * len(stamps), "symbol": [symbol] * len(stamps), "ts": stamps,
          "rate": rates, "interval_hours": intervals, "mark_price": marks},

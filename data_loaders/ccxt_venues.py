@@ -67,6 +67,8 @@ class VenueProfile:
     funding_until_param : str, optional
         Exchange parameter that bounds a funding page from above, for exchanges where ccxt
         does not map ``until`` (OKX ``after``: rows strictly earlier than it).
+    funding_mark_key : str
+        Key of a settlement's mark price in the raw funding entry.
     tiers_from_meta : bool
         ccxt has no tier method, but the exchange's raw ``meta`` answer holds its margin
         tables (Hyperliquid ``marginTables``), read through ccxt's implicit API.
@@ -80,6 +82,7 @@ class VenueProfile:
     tier_bounds: Literal["notional", "contracts"] = "notional"
     newest_first: bool = False
     funding_until_param: str | None = None
+    funding_mark_key: str = "markPrice"
     tiers_from_meta: bool = False
 
 
@@ -126,6 +129,7 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
         },
         funding_interval_h=1.0,
         newest_first=True,
+        funding_mark_key="price",  # the oracle price dYdX v4 marks positions at
     ),
 })
 
