@@ -110,7 +110,6 @@ def test_the_exchange_id_is_answered_with_the_unified_symbol(tmp_path):
 
 
 def test_a_dropped_page_is_retried_and_an_interrupted_walk_resumes(tmp_path):
-    from data_loaders.ccxt_fetch import FetchInterruptedError
     store = MarketStore(tmp_path / "store")
     client, transport = replay_client("bybit")
     transport.fail("/v5/market/kline", kind="network", after=1, times=1)
