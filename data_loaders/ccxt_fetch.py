@@ -35,17 +35,12 @@ from data_loaders.ccxt_client import (
     page_limit,
     resolve_symbol,
 )
-from data_loaders.ccxt_parse import (
-    funding_frame,
-    hyperliquid_margin_tiers,
-    markets_frame,
-    ohlcv_frame,
-    tiers_frame,
-)
+from data_loaders.ccxt_parse import funding_frame, markets_frame, ohlcv_frame, tiers_frame
 from data_loaders.ccxt_plan import uncovered
-from data_loaders.ccxt_venues import profile
+from data_loaders.ccxt_tiers import fetch_tier_lists
 from data_loaders.ccxt_retry import RetriesExhaustedError, RetryPolicy
 from data_loaders.ccxt_sink import DatasetOutcome, FetchReport, PageWriter, StoreLike, iso, read_stored
+from data_loaders.ccxt_venues import profile
 from data_loaders.errors import DataError
 from data_loaders.schemas import timeframe_ms, to_ms
 
@@ -371,34 +366,14 @@ class CcxtFetcher:
                              precision_mode=int(getattr(self.client, "precisionMode", 4)))
 
     def _tiers_loader(self, symbols: tuple[str, ...], now: int) -> Callable[[str], pl.DataFrame]:
-        import ccxt
-
         cache: dict[str, list[dict]] = {}
-        venue = profile(self.client.id)
+        maint_amount = profile(self.client.id).maint_amount
 
         def load(symbol: str) -> pl.DataFrame:
-            if not cache:
-                try:
-                    if venue.tiers_from_meta:  # Hyperliquid: margin tables in the raw meta answer
-                        meta = self._call("info meta", lambda: self.client.publicPostInfo({"type": "meta"}))
-                        for sym in symbols:
-                            info = (self.client.markets or {})[sym].get("info") or {}
-                            cache[sym] = hyperliquid_margin_tiers(meta, str(info.get("name")))
-                    elif self.client.has.get("fetchLeverageTiers") and not venue.tiers_per_market:
-                        cache.update(self._call("fetch_leverage_tiers", lambda: self.client.fetch_leverage_tiers(list(symbols))))
-                    else:
-                        for sym in symbols:
-                            cache[sym] = self._call(f"fetch_market_leverage_tiers {sym}",
-                                                    lambda: self.client.fetch_market_leverage_tiers(sym))
-                except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
-                    key = self.client.id.upper()
-                    raise FetchError(
-                        f"{self.client.id} leverage tiers: the endpoint needs an API key "
-                        f"({type(exc).__name__}: {exc}). Set MARGINCALL_{key}_API_KEY and "
-                        f"MARGINCALL_{key}_SECRET (a read-only key is enough), or drop 'tiers' "
-                        "from --what and load a tiers file with `margincall data import`.") from exc
+            if not cache:  # one round of requests for every symbol, on the first symbol
+                cache.update(fetch_tier_lists(self.client, symbols, self._call))
             return tiers_frame(cache.get(symbol) or [], exchange=self.client.id, symbol=symbol,
-                               effective_from=now, maint_amount=venue.maint_amount)
+                               effective_from=now, maint_amount=maint_amount)
 
         return load
 

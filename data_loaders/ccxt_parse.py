@@ -167,7 +167,8 @@ def hyperliquid_margin_tiers(meta: Mapping[str, Any], coin: str) -> list[dict[st
     rows = sorted(rows) or [(0.0, float(entry["maxLeverage"]))]
     return [{"tier": i + 1, "minNotional": floor,
              "maxNotional": rows[i + 1][0] if i + 1 < len(rows) else None,
-             "maintenanceMarginRate": 1.0 / (2.0 * lev), "maxLeverage": lev, "info": {"marginTableId": entry.get("marginTableId")}}
+             "maintenanceMarginRate": 1.0 / (2.0 * lev), "maxLeverage": lev,
+             "info": {"marginTableId": entry.get("marginTableId")}}
             for i, (floor, lev) in enumerate(rows)]
 
 
