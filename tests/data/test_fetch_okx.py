@@ -44,7 +44,7 @@ def test_funding_is_bounded_by_after_and_keeps_the_rates(tmp_path):
     client, transport = replay_client("okx")
     fetch(store, "okx", ("funding",), symbols=(BTC,), client=client)
     rows = funding(store, "okx", BTC)
-    (body,) = bodies("okx", "funding-rate-history")
+    body = bodies("okx", "funding-rate-history")[0]  # the page of 24
     raw = {int(e["fundingTime"]): float(e["fundingRate"]) for e in body["data"]}
     assert [r[0] for r in rows] == list(range(T0, END, 8 * HOUR))
     assert [r[1] for r in rows] == [raw[ts] for ts in range(T0, END, 8 * HOUR)]
@@ -83,3 +83,25 @@ def test_markets_keep_okx_contract_values(tmp_path):
     assert rows[ETH] == ("USDT", "linear", 0.1, 0.01, 0.01, 0.01, 0.0)
     assert rows[INVERSE] == ("BTC", "inverse", 100.0, 0.1, 1.0, 1.0, 0.0)
     assert [r.query for r in transport.log] == [{"instType": "SWAP"}]  # swaps only
+
+
+def test_the_command_fetches_okx_and_refuses_nothing_it_has(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from backtest.cli.fetch import add_commands
+
+    def replaying(exchange_id: str):
+        return replay_client(exchange_id)[0]
+
+    root, data = typer.Typer(), typer.Typer()
+    add_commands(data, client_factory=replaying)
+    root.add_typer(data, name="data")
+    result = CliRunner().invoke(root, [
+        "data", "fetch", "--exchange", "okx", "--symbol", BTC, "--timeframe", "1h", "--since", "2025-10-10",
+        "--until", "2025-10-13", "--what", "funding,tiers,markets", "--store", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    counts = dict(sql(MarketStore(tmp_path), "select 'funding', count(*) from funding union all "
+                                             "select 'tiers', count(*) from risk_tiers union all "
+                                             "select 'markets', count(*) from markets"))
+    assert counts == {"funding": 9, "tiers": 4, "markets": 1}

@@ -181,12 +181,15 @@ def okx() -> None:
             items.append(exchange(path, {"instId": inst, "bar": "1H", "limit": PAGE, "before": lo - 1, "after": hi - 1},
                                   ok(body_rows)))
         write("okx", name, items)
-    page = newest_first(FUNDING_8H, T0, END - 1, PAGE)
-    write("okx", "funding-rate-history", [exchange(
-        "/api/v5/public/funding-rate-history",
-        {"instId": "BTC-USDT-SWAP", "before": T0 - 1, "limit": PAGE, "until": END - 1, "after": END},
-        ok([{"formulaType": "withRate", "fundingRate": rate, "fundingTime": str(ts), "instId": "BTC-USDT-SWAP",
-             "instType": "SWAP", "method": "current_period", "realizedRate": rate} for ts, rate in page]))])
+    items = []
+    for limit in (PAGE, 100):  # the tests' page size, and OKX's own (the command test)
+        page = newest_first(FUNDING_8H, T0, END - 1, limit)
+        items.append(exchange(
+            "/api/v5/public/funding-rate-history",
+            {"instId": "BTC-USDT-SWAP", "before": T0 - 1, "limit": limit, "until": END - 1, "after": END},
+            ok([{"formulaType": "withRate", "fundingRate": rate, "fundingTime": str(ts), "instId": "BTC-USDT-SWAP",
+                 "instType": "SWAP", "method": "current_period", "realizedRate": rate} for ts, rate in page])))
+    write("okx", "funding-rate-history", items)
     tiers = [("0", "2000", "0.004", "0.008", "125"), ("2000", "4000", "0.006", "0.01", "100"),
              ("4000", "8000", "0.01", "0.02", "50"), ("8000", "16000", "0.02", "0.04", "25")]
     write("okx", "position-tiers", [exchange(
