@@ -51,6 +51,10 @@ __all__ = ["WHAT", "FetchRequest", "FetchProgress", "FetchInterruptedError", "Cc
 #: API key fails before a long candle download).
 WHAT: tuple[str, ...] = ("markets", "tiers", "funding", "ohlcv", "mark", "index")
 _PRICE_TYPE = {"ohlcv": "last", "mark": "mark", "index": "index"}
+#: Shown when an exchange answers a window with nothing (e.g. Hyperliquid keeps only its latest
+#: 5000 candles per interval, so older windows come back empty).
+_EMPTY_NOTE = ("the exchange returned no rows for this window; if it does not keep history that old, "
+               "import it with `margincall data import`")
 
 
 class FetchInterruptedError(FetchError):
@@ -251,6 +255,8 @@ class CcxtFetcher:
         with _flushing(writer):
             for range_start, range_end in ranges:
                 self._page_range(range_start, range_end, step, limit, page, task)
+        if not outcome.rows:
+            outcome.note = _EMPTY_NOTE
 
     def _page_range(self, start: int, end: int, step: int, limit: int,
                     page: Callable[[int, int], tuple[list[int], int]], task: int) -> None:
@@ -298,10 +304,10 @@ class CcxtFetcher:
         fallback_h = venue.funding_interval_h
 
         def bounds(hi: int) -> dict[str, Any]:
-            params: dict[str, Any] = {"until": hi - 1}
-            if venue.funding_until_param:  # ccxt does not map `until` for this exchange
-                params[venue.funding_until_param] = hi
-            return params
+            if venue.funding_until_param:  # ccxt does not map `until` here: the exchange's own bound
+                return {venue.funding_until_param: hi}
+            return {"until": hi - 1}
+
         task = self.progress.start(f"{symbol} funding", sum(b - a for a, b in ranges))
         writer = self._writer("funding", outcome)
         # settlements known so far (epoch ms -> interval h): the stored one before each range
@@ -333,6 +339,8 @@ class CcxtFetcher:
                 if prev_ts is not None:
                     known[prev_ts] = prev_h
                 self._page_range(range_start, range_end, 1, limit, page, task)
+        if not outcome.rows:
+            outcome.note = _EMPTY_NOTE
 
     def _last_settlement(self, symbol: str, before: int) -> tuple[int | None, float | None]:
         """Stored settlement (epoch ms, interval hours) just before ``before``, if any."""

@@ -52,6 +52,7 @@ def test_funding_is_bounded_by_after_and_keeps_the_rates(tmp_path):
     # without `after` OKX would answer its newest settlements (today's), none inside the window
     (request,) = transport.requests("/api/v5/public/funding-rate-history")
     assert request.query["after"] == str(END) and request.query["before"] == str(T0 - 1)
+    assert "until" not in request.query  # not an OKX parameter
 
 
 def test_position_tiers_are_stored_in_contracts(tmp_path):

@@ -106,3 +106,14 @@ def test_raw_deduction_is_used_and_an_empty_one_falls_back_to_the_recursion():
     tiers[1]["info"]["mmDeduction"] = ""
     frame = tiers_frame(tiers, exchange="bybit", symbol=SYMBOL, effective_from=0, maint_amount="raw:mmDeduction")
     assert frame["maint_amount"].to_list() == pytest.approx([0.0, 100 * (0.02 - 0.01)])
+
+
+def test_a_window_the_exchange_has_nothing_for_is_reported_not_silent(tmp_path):
+    venue = NewestFirstVenue([])
+    store = MarketStore(tmp_path)
+    request = FetchRequest(exchange=venue.id, symbols=(SYMBOL,), timeframe="1h", since=BASE,
+                           until=BASE + 40 * HOUR, what=("ohlcv",))
+    (outcome,) = fetch_to_store(request, store, client=venue, clock=lambda: 10**13).outcomes
+    assert outcome.rows == 0 and "returned no rows" in outcome.describe()
+    assert "margincall data import" in outcome.note
+    assert store.coverage("ohlcv", exchange=venue.id, symbol=SYMBOL, timeframe="1h", price_type="last") == []

@@ -186,7 +186,7 @@ def okx() -> None:
         page = newest_first(FUNDING_8H, T0, END - 1, limit)
         items.append(exchange(
             "/api/v5/public/funding-rate-history",
-            {"instId": "BTC-USDT-SWAP", "before": T0 - 1, "limit": limit, "until": END - 1, "after": END},
+            {"instId": "BTC-USDT-SWAP", "before": T0 - 1, "limit": limit, "after": END},
             ok([{"formulaType": "withRate", "fundingRate": rate, "fundingTime": str(ts), "instId": "BTC-USDT-SWAP",
                  "instType": "SWAP", "method": "current_period", "realizedRate": rate} for ts, rate in page])))
     write("okx", "funding-rate-history", items)
