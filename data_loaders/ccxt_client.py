@@ -187,10 +187,14 @@ def resolve_symbol(client: ExchangeClient, symbol: str) -> dict[str, Any]:
 def page_limit(client: Any, method: str, market: Mapping[str, Any], *, price_type: str = "last") -> int:
     """Largest page size to request from ``method`` for ``market`` (rows per request).
 
-    Reads ccxt's ``exchange.features[type][subType][method]['limit']`` (and its ``mark``/
+    The exchange profile's ``page_limits`` first (where ccxt's features overstate the endpoint),
+    then ccxt's ``exchange.features[type][subType][method]['limit']`` (and its ``mark``/
     ``index`` variants), else a conservative per-method default. Binance USD-M candles: 500
     (ccxt's feature value; the cheapest request weight per candle), funding: 1000.
     """
+    override = profile(str(getattr(client, "id", ""))).page_limits.get(method)
+    if override:
+        return override
     market_type = market.get("type") or "swap"
     sub_type = market.get("subType") or ("linear" if market.get("linear") else "inverse")
     features = getattr(client, "features", None) or {}

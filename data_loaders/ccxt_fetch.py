@@ -37,9 +37,9 @@ from data_loaders.ccxt_client import (
 )
 from data_loaders.ccxt_parse import funding_frame, markets_frame, ohlcv_frame, tiers_frame
 from data_loaders.ccxt_plan import uncovered
-from data_loaders.ccxt_tiers import fetch_tier_lists
 from data_loaders.ccxt_retry import RetriesExhaustedError, RetryPolicy
 from data_loaders.ccxt_sink import DatasetOutcome, FetchReport, PageWriter, StoreLike, iso, read_stored
+from data_loaders.ccxt_tiers import fetch_tier_lists
 from data_loaders.ccxt_venues import profile
 from data_loaders.errors import DataError
 from data_loaders.schemas import timeframe_ms, to_ms
@@ -241,7 +241,7 @@ class CcxtFetcher:
         task = self.progress.start(f"{symbol} {tf} {price_type}", sum(b - a for a, b in ranges))
         writer = self._writer("ohlcv", outcome)
 
-        def page(lo: int, hi: int) -> tuple[list, int]:
+        def page(lo: int, hi: int) -> list[int]:
             page_params = {**params, "until": hi - 1}
             raw = self._call(f"fetch_ohlcv {symbol} {tf} {price_type} since {iso(lo)}",
                              lambda: self.client.fetch_ohlcv(symbol, tf, since=lo, limit=limit,
@@ -250,41 +250,44 @@ class CcxtFetcher:
             if rows:
                 writer.add(ohlcv_frame(rows, exchange=self.client.id, symbol=symbol,
                                        timeframe=tf, price_type=price_type))
-            return [int(r[0]) for r in rows], len(raw)
+            return [int(r[0]) for r in rows]
 
         with _flushing(writer):
             for range_start, range_end in ranges:
-                self._page_range(range_start, range_end, step, limit, page, task)
+                self._page_range(range_start, range_end, step, page, task)
         if not outcome.rows:
             outcome.note = _EMPTY_NOTE
 
-    def _page_range(self, start: int, end: int, step: int, limit: int,
-                    page: Callable[[int, int], tuple[list[int], int]], task: int) -> None:
-        """Fetch ``[start, end)`` page by page; ``page(lo, hi)`` stores one page of rows and
-        returns their timestamps (epoch ms) and the raw row count.
+    def _page_range(self, start: int, end: int, step: int, page: Callable[[int, int], list[int]],
+                    task: int) -> None:
+        """Fetch ``[start, end)`` page by page; ``page(lo, hi)`` stores one page of the rows in
+        ``[lo, hi)`` and returns their timestamps (epoch ms).
 
         Oldest-first venues (Binance, Hyperliquid): after each page the part after its last row
         is requested next, until an empty answer (the exchange has nothing more there).
         Newest-first venues (``VenueProfile.newest_first``: Bybit, OKX, dYdX) answer a window
-        with its newest ``limit`` rows, so a full page that starts after ``lo`` means older rows
-        are still waiting: the part before its first row is requested next, until a page that
-        is not full (nothing older in the window) or reaches ``lo``.
+        with its newest rows, so the part before a page's first row is requested next, until an
+        empty answer or a page reaching ``lo``. The walk does not rely on a page being "full":
+        a venue may cut pages below the size asked for (OKX's history endpoints at 100).
         """
         newest_first = profile(self.client.id).newest_first
         pending = [(start, end)]
         while pending:
             lo, hi = pending.pop()
-            stamps, raw_count = page(lo, hi)
+            stamps = page(lo, hi)
             if not stamps:
+                self.progress.advance(task, hi - lo)
                 continue
-            first, last = min(stamps), max(stamps)
-            self.progress.advance(task, min(last + step, hi) - first)
-            if last + step < hi and not newest_first:
-                pending.append((last + step, hi))
-            if newest_first and first > lo and raw_count >= limit:
-                pending.append((lo, first))
+            if newest_first:
+                first = min(stamps)
+                self.progress.advance(task, hi - first)
+                if first > lo:
+                    pending.append((lo, first))
             else:
-                self.progress.advance(task, first - lo)
+                done_to = min(max(stamps) + step, hi)
+                self.progress.advance(task, done_to - lo)
+                if done_to < hi:
+                    pending.append((done_to, hi))
 
     # --- funding -----------------------------------------------------------------------
     def _funding(self, symbol: str, market: dict, request: FetchRequest, now: int) -> None:
@@ -315,13 +318,13 @@ class CcxtFetcher:
         # when pages arrive newest-first.
         known: dict[int, float] = {}
 
-        def page(lo: int, hi: int) -> tuple[list[int], int]:
+        def page(lo: int, hi: int) -> list[int]:
             raw = self._call(f"fetch_funding_rate_history {symbol} since {iso(lo)}",
                              lambda: self.client.fetch_funding_rate_history(
                                  symbol, since=lo, limit=limit, params=bounds(hi)), outcome)
             entries = [e for e in raw if e.get("timestamp") is not None and lo <= int(e["timestamp"]) < hi]
             if not entries:
-                return [], len(raw)
+                return []
             first = min(int(e["timestamp"]) for e in entries)
             before = [ts for ts in known if ts < first]
             prev_ts = max(before) if before else None
@@ -331,14 +334,14 @@ class CcxtFetcher:
             writer.add(frame)
             known.update(zip(frame.get_column("ts").dt.epoch("ms").to_list(),
                              frame.get_column("interval_hours").to_list()))
-            return [int(e["timestamp"]) for e in entries], len(raw)
+            return [int(e["timestamp"]) for e in entries]
 
         with _flushing(writer):
             for range_start, range_end in ranges:
                 prev_ts, prev_h = self._last_settlement(symbol, range_start)
                 if prev_ts is not None:
                     known[prev_ts] = prev_h
-                self._page_range(range_start, range_end, 1, limit, page, task)
+                self._page_range(range_start, range_end, 1, page, task)
         if not outcome.rows:
             outcome.note = _EMPTY_NOTE
 

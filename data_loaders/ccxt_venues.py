@@ -64,6 +64,9 @@ class VenueProfile:
         The exchange answers a since/until window with its *newest* ``limit`` rows (Bybit, OKX,
         dYdX), so pages are walked backwards from the window's end; otherwise with its oldest
         (Binance, Hyperliquid), walked forwards.
+    page_limits : mapping of str to int
+        Rows per request by ccxt method, where ccxt's ``features`` overstate what the endpoint
+        serves (OKX history candles: 100, not 300).
     funding_until_param : str, optional
         Exchange parameter that bounds a funding page from above, for exchanges where ccxt
         does not map ``until`` (OKX ``after``: rows strictly earlier than it).
@@ -81,6 +84,7 @@ class VenueProfile:
     tiers_per_market: bool = False
     tier_bounds: Literal["notional", "contracts"] = "notional"
     newest_first: bool = False
+    page_limits: Mapping[str, int] = field(default_factory=dict)
     funding_until_param: str | None = None
     funding_mark_key: str = "markPrice"
     tiers_from_meta: bool = False
@@ -106,6 +110,7 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
         tiers_per_market=True,
         tier_bounds="contracts",
         newest_first=True,
+        page_limits={"fetchOHLCV": 100},  # history-candles: "maximum is 100" (OKX v5 docs)
         funding_until_param="after",
     ),
     "hyperliquid": VenueProfile(

@@ -1,5 +1,5 @@
 """Pieces of the multi-exchange fetch on their own: newest-first paging against an in-memory
-venue, per-exchange capability refusals, Hyperliquid margin tables, raw deductions."""
+venue, per-exchange page sizes and capability refusals, Hyperliquid margin tables, raw deductions."""
 from __future__ import annotations
 
 import math
@@ -18,10 +18,10 @@ SYMBOL = "XYZ/USDT:USDT"
 
 
 class NewestFirstVenue:
-    """In-memory venue answering a since/until window with its newest ``limit`` bars, as OKX does
-    (its id selects OKX's profile: newest-first paging)."""
+    """In-memory venue answering a since/until window with its newest ``limit`` bars, as dYdX does
+    (its id selects dYdX's profile: newest-first paging)."""
 
-    id = "okx"
+    id = "dydx"
     precisionMode = 4
     features = {"swap": {"linear": {"fetchOHLCV": {"limit": 10}}}}
 
@@ -57,14 +57,22 @@ def test_newest_first_pages_are_followed_back_across_a_hole(tmp_path):
     hours = [h for h in range(40) if not 10 <= h < 15]  # the venue has no bars 10..14
     venue = NewestFirstVenue(hours)
     assert _fetch(tmp_path, venue) == hours
-    # 30..39, then 20..29, then 5..9 + 15..19 (full, the hole inside it), then 0..4 (not full: done)
+    # 30..39, then 20..29, then 5..9 + 15..19 (the hole inside it), then 0..4 (reaches the start)
     assert [(u + 1 - BASE) // HOUR for u in venue.untils] == [40, 30, 20, 5]
 
 
-def test_a_page_that_is_not_full_ends_the_walk(tmp_path):
+def test_an_empty_answer_ends_the_walk(tmp_path):
     venue = NewestFirstVenue(list(range(33, 40)))  # listed at hour 33: nothing older exists
     assert _fetch(tmp_path, venue) == list(range(33, 40))
-    assert len(venue.untils) == 1
+    assert [(u + 1 - BASE) // HOUR for u in venue.untils] == [40, 33]
+
+
+def test_pages_cut_below_the_size_asked_for_still_walk_back(tmp_path):
+    venue = NewestFirstVenue(list(range(40)))
+    cut = venue.fetch_ohlcv
+    venue.fetch_ohlcv = lambda *a, **k: cut(*a, **k)[:7]  # OKX history answers 100 when asked 300
+    assert _fetch(tmp_path, venue) == list(range(40))
+    assert [(u + 1 - BASE) // HOUR for u in venue.untils] == [40, 33, 26, 19, 12, 5]
 
 
 def test_profile_refusals_win_over_what_ccxt_claims():
@@ -117,3 +125,13 @@ def test_a_window_the_exchange_has_nothing_for_is_reported_not_silent(tmp_path):
     assert outcome.rows == 0 and "returned no rows" in outcome.describe()
     assert "margincall data import" in outcome.note
     assert store.coverage("ohlcv", exchange=venue.id, symbol=SYMBOL, timeframe="1h", price_type="last") == []
+
+
+def test_okx_history_candles_are_asked_at_the_size_they_serve():
+    from data_loaders.ccxt_client import create_exchange, page_limit
+
+    okx = create_exchange("okx")
+    market = {"type": "swap", "subType": "linear", "linear": True}
+    assert okx.features["swap"]["linear"]["fetchOHLCV"]["limit"] == 300  # what ccxt claims
+    assert page_limit(okx, "fetchOHLCV", market) == 100
+    assert page_limit(create_exchange("bybit"), "fetchOHLCV", market) == 1000  # ccxt's feature value
