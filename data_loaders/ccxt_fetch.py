@@ -209,7 +209,9 @@ class CcxtFetcher:
         if name == "markets":
             self._snapshot("markets", request.symbols, lambda s: self._markets_frame(markets[s], now))
         elif name == "tiers":
-            self._snapshot("risk_tiers", request.symbols, self._tiers_loader(request.symbols, now))
+            # OKX tiers count contracts: the report says so next to the rows
+            units = "bounds in contracts" if profile(self.client.id).tier_bounds == "contracts" else ""
+            self._snapshot("risk_tiers", request.symbols, self._tiers_loader(request.symbols, now), detail=units)
         else:
             for symbol in request.symbols:
                 if name == "funding":
@@ -356,10 +358,10 @@ class CcxtFetcher:
 
     # --- snapshots (markets, tiers) -------------------------------------------------------
     def _snapshot(self, dataset: str, symbols: tuple[str, ...],
-                  load: Callable[[str], pl.DataFrame]) -> None:
+                  load: Callable[[str], pl.DataFrame], detail: str = "") -> None:
         task = self.progress.start(f"{dataset} snapshot", len(symbols))
         for symbol in symbols:
-            outcome = self._outcome(dataset, symbol)
+            outcome = self._outcome(dataset, symbol, detail)
             frame = load(symbol)
             if frame.height == 0:
                 outcome.note = "the exchange returned nothing"

@@ -58,7 +58,8 @@ def test_funding_is_bounded_by_after_and_keeps_the_rates(tmp_path):
 def test_position_tiers_are_stored_in_contracts(tmp_path):
     store = MarketStore(tmp_path / "store")
     client, transport = replay_client("okx")
-    fetch(store, "okx", ("tiers",), symbols=(BTC,), client=client)
+    (outcome,) = fetch(store, "okx", ("tiers",), symbols=(BTC,), client=client).outcomes
+    assert outcome.describe().startswith("risk_tiers BTC/USDT:USDT bounds in contracts: 4 rows")
     tiers = sql(store, "select notional_floor, notional_cap, max_leverage, maint_margin_rate, maint_amount, "
                        "epoch_ms(effective_from) from risk_tiers where exchange = 'okx' order by tier")
     (body,) = bodies("okx", "position-tiers")
