@@ -288,9 +288,11 @@ def parse(data: bytes | Path, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFra
     # Parsed block by block (whole lines of about PARSE_BLOCK_BYTES): only one block's raw
     # columns exist at a time and only the canonical columns are kept, so the peak memory is
     # the canonical rows plus one block, not the file's 12 raw columns (nor the file mapped).
-    for block in _blocks(data, skip_header=has_header):
+    for number, block in enumerate(_blocks(data)):
         try:
-            raw = pl.read_csv(io.BytesIO(block), has_header=False, raise_if_empty=False, schema=schema)
+            # the header stays in the first block: polars checks it against the schema as before
+            raw = pl.read_csv(io.BytesIO(block), has_header=has_header and number == 0, raise_if_empty=False,
+                              schema=schema)
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
             whole = data.read_bytes() if isinstance(data, Path) else data  # only on a failure: name the odd line
             raise ImportFormatError(
@@ -319,17 +321,15 @@ def parse(data: bytes | Path, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFra
 PARSE_BLOCK_BYTES = 8 * 1024 * 1024
 
 
-def _blocks(data: bytes | Path, *, skip_header: bool, size: int | None = None):
-    """Yield the CSV's data lines in blocks of about ``size`` bytes, each ending at a line end.
+def _blocks(data: bytes | Path, *, size: int | None = None):
+    """Yield the CSV's lines in blocks of about ``size`` bytes, each ending at a line end.
 
     A block ends after its last newline (the partial line is carried into the next block), so
-    no line is split; the header line is skipped when ``skip_header``.
+    no line is split.
     """
     size = size or PARSE_BLOCK_BYTES
     if isinstance(data, bytes):
-        start = data.find(b"\n") + 1 if skip_header else 0
-        if skip_header and start == 0:
-            return
+        start = 0
         # bytes input (a zip member, a re-encoded file) is in memory already: slice it by lines
         view = memoryview(data)
         while start < len(data):
@@ -340,8 +340,6 @@ def _blocks(data: bytes | Path, *, skip_header: bool, size: int | None = None):
             start = cut
         return
     with open(data, "rb") as handle:
-        if skip_header:
-            handle.readline()
         tail = b""
         while True:
             chunk = handle.read(size)

@@ -117,3 +117,16 @@ def test_import_across_a_year_writes_both_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in result.write.files) == ["part-2020.parquet", "part-2021.parquet"]
     again = dump.import_dump(store, path)  # the same file again: nothing added, nothing changed
     assert again.write.rows_added == 0 and again.write.rows_unchanged == 10
+
+
+def test_a_header_naming_other_columns_is_refused_in_blocks_as_in_one(tmp_path: Path, monkeypatch) -> None:
+    """The header stays in the first block, so polars still checks it against the expected columns."""
+    header = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker,extra"
+    lines = [f"{100 + i},8500.{i},0.01,{200 + i},{200 + i},{T0 + i * 250},true,1" for i in range(30)]
+    path = write_csv(tmp_path / "futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2020-03-01.csv", lines, header)
+    with pytest.raises(ImportFormatError) as whole:
+        dump.load_dump(path)
+    monkeypatch.setattr(dump, "PARSE_BLOCK_BYTES", 200)
+    with pytest.raises(ImportFormatError) as blocks:
+        dump.load_dump(path)
+    assert str(blocks.value) == str(whole.value)
