@@ -147,8 +147,9 @@ def run_command(
     The run folder appears only when complete; an existing one is refused unless
     ``--overwrite`` is given. The folder is checked before the backtest starts.
     """
-    from backtest import MarketData, RunConfig, run_backtest
+    from backtest import MarketData, RunConfig
     from backtest.errors import EngineError
+    from backtest.fastpath import run_strategy
     from backtest.runfolder import check_output_folder
     from data_loaders.errors import DataError
 
@@ -199,7 +200,8 @@ def run_command(
             MarketStore(store_root), exchange=data_spec.get("exchange", rules.exchange),
             symbols=symbols, timeframe=data_spec.get("timeframe", DEFAULT_TIMEFRAME),
             start=window[0], end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
-        result = run_backtest(data, name, params=params, config=run_config)
+        # a pure signal strategy runs through the array path (same outputs, fewer bars visited)
+        result = run_strategy(data, name, params=params, config=run_config)
         written = result.write(target, overwrite=overwrite)
     except (EngineError, DataError, ValueError, LookupError) as exc:
         raise _fail(str(exc)) from None

@@ -39,9 +39,9 @@ import numpy as np
 import polars as pl
 
 from backtest.risk.errors import RiskError
-from backtest.risk.signals import has_signal, strategy_signals
+from backtest.risk.signals import MARKET_FIELDS, has_signal, strategy_signals
 
-__all__ = ["MAX_SWEEP_RUNS", "DataSpec", "EngineRunner", "Runner", "SignalRunner", "SweepConfig", "SweepResult",
+__all__ = ["MAX_SWEEP_RUNS", "DataSpec", "EngineRunner", "Runner", "SignalMemo", "SignalRunner", "SweepConfig", "SweepResult",
            "check_configs", "make_grid", "run_sweep", "write_sweep"]
 
 #: Largest number of runs a sweep accepts (a grid is refused before it is built above it).
@@ -180,6 +180,25 @@ class EngineRunner:
 
 
 @dataclass(frozen=True)
+class SignalMemo:
+    """One run's checked signal, kept for the next run of a worker (:meth:`SignalRunner.shared_signals`).
+
+    Attributes
+    ----------
+    params : tuple of (str, value)
+        The strategy parameters it was computed with, sorted.
+    prepared : backtest.fastpath.PreparedSignals
+        The checked signal and its action tables.
+    config_free : bool
+        The signal read no configuration field of its inputs (the same for any leverage).
+    """
+
+    params: tuple
+    prepared: Any
+    config_free: bool
+
+
+@dataclass(frozen=True)
 class SignalRunner:
     """The array path: the strategy's own signal (``Strategy.signal``) into ``run_signals``.
 
@@ -195,10 +214,29 @@ class SignalRunner:
     def signals(self, market: Any, params: Mapping[str, Any], run_config: Any, previous: Any = None) -> Any:
         """The checked target exposures (``backtest.fastpath.PreparedSignals``) of one run;
         ``previous`` when it holds the very same values."""
-        raw = strategy_signals(self.strategy, params, market, run_config)
-        if previous is not None and np.array_equal(previous.signals, raw, equal_nan=True):
+        return self.shared_signals(market, params, run_config, previous).prepared
+
+    def shared_signals(self, market: Any, params: Mapping[str, Any], run_config: Any,
+                       previous: Any = None) -> SignalMemo:
+        """The run's checked signal, computed only when it may differ from ``previous``'s.
+
+        ``previous`` (a :class:`SignalMemo`, or a ``PreparedSignals``) is the last run's. When
+        that run had the same parameters and its signal read only market fields of its inputs
+        (:data:`~backtest.risk.signals.MARKET_FIELDS`: not the leverage, fees or sizing basis),
+        the signal cannot differ and is not computed again (a leverage sweep of ``sma_cross``
+        computes one signal per parameter set). Otherwise it is computed, and still reused
+        when equal to the previous one (its check and action tables are kept).
+        """
+        key = tuple(sorted(params.items()))
+        if isinstance(previous, SignalMemo) and previous.config_free and previous.params == key:
             return previous
-        return self.prepare(market, raw)
+        reads: set[str] = set()
+        raw = strategy_signals(self.strategy, params, market, run_config, reads=reads)
+        config_free = reads <= MARKET_FIELDS
+        last = previous.prepared if isinstance(previous, SignalMemo) else previous
+        if last is not None and np.array_equal(last.signals, raw, equal_nan=True):
+            return SignalMemo(key, last, config_free)
+        return SignalMemo(key, self.prepare(market, raw), config_free)
 
     def prepare(self, market: Any, raw: Any) -> Any:
         """``backtest.fastpath.prepare_signals`` (the check and the scan's action tables)."""
@@ -316,9 +354,9 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
         gc.disable()
         try:
             if isinstance(runner, SignalRunner):
-                prepared = runner.signals(market, config.param_dict, base_config.replace(leverage=config.leverage),
-                                          previous=prepared)
-                summary = runner.run(market, config, base_config, signals=prepared)
+                prepared = runner.shared_signals(market, config.param_dict,
+                                                 base_config.replace(leverage=config.leverage), previous=prepared)
+                summary = runner.run(market, config, base_config, signals=prepared.prepared)
             else:
                 summary = runner.run(market, config, base_config)
         finally:
