@@ -18,8 +18,10 @@ The phases are one method (:meth:`RunLoop.step`) and one schedule drives it on b
 """
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,7 @@ from backtest.gate import bar_gate
 from backtest.intrabar import IntrabarWalker
 from backtest.liquidation import Liquidator
 from backtest.market_data import MarketData
-from backtest.metrics import BarState, summarize
+from backtest.metrics import CHUNK_BARS, BarState, bar_chunks, summarize
 from backtest.results import RunResult, package_versions
 from backtest.slippage import make_slippage
 from backtest.state import RunState
@@ -363,19 +365,27 @@ class RunLoop:
                 # still open at the end: valued at the last price
                 open_trades.append(pos.trade_row(end_ts, exit_price,
                                                  pos.trade_pnl + pos.upnl(exit_price), "end"))
-        bars = BarState(st)
         ledger = st.account.ledger
-        summary = summarize(st, bars, self.config.initial_balance if ledger is None
-                            else self.config.initial_balance + ledger.start_value)
+        initial = self.config.initial_balance if ledger is None \
+            else self.config.initial_balance + ledger.start_value
+        # the per-bar columns of every bar are built only when asked for; the summary and a
+        # written run folder go chunk by chunk (memory bounded by a chunk, not the history)
+        if n <= CHUNK_BARS:
+            bars = BarState(st)
+            summary = summarize(st, bars, initial)
+            whole, tail = (lambda: bars), bars  # the summary's columns are reused by the tables
+        else:
+            summary = summarize(st, bar_chunks(st), initial)
+            whole, tail = functools.cache(lambda: BarState(st)), BarState(st, n - 1, n)
         if ledger is not None:
-            summary.update(ledger.summary(bars.collateral))
+            summary.update(ledger.summary(tail.collateral))
         summary.update(st.account.fund.summary())
         summary.update(st.adl.summary())
         journal = st.journal
         trades_rows = journal.rows["trades"] + open_trades
         builders = {
-            "equity": bars.equity_frame,
-            "positions": bars.positions_frame,
+            "equity": lambda: whole().equity_frame(),
+            "positions": lambda: whole().positions_frame(),
             "orders": lambda: _orders_frame(journal, st.book.all_orders),
             "fills": lambda: journal.frame("fills"),
             "rejections": lambda: journal.frame("rejections"),
@@ -385,6 +395,13 @@ class RunLoop:
             "bars": lambda: _bars_frame(data),
             "insurance_fund": st.account.fund.frame,
             "adl": st.adl.frame,
+        }
+        # what a run folder writes chunk by chunk (row groups) when the run is longer than a
+        # chunk, never whole in memory; the rows are the whole tables' (tests/engine/test_streaming_*)
+        streams = {
+            "equity": lambda size: (chunk.equity_frame() for chunk in bar_chunks(st, size)),
+            "positions": lambda size: (chunk.positions_frame() for chunk in bar_chunks(st, size)),
+            "bars": lambda size: _bars_chunks(data, size),
         }
         manifest = {
             "config": self.config.to_dict(),
@@ -402,7 +419,8 @@ class RunLoop:
             "timeframe": data.timeframe,
             "detail_timeframe": data.detail_timeframe,
         }
-        return RunResult(summary=summary, builders=builders, manifest=manifest)
+        return RunResult(summary=summary, builders=builders, manifest=manifest, streams=streams,
+                         bars=n)
 
 
 def _market_record(symbol: str, spec: Any) -> dict[str, Any]:
@@ -425,14 +443,18 @@ def _tier_record(symbols: tuple[str, ...], schedules: list) -> dict[str, list[di
 
 def _bars_frame(data: MarketData) -> pl.DataFrame:
     """The candles the run replayed (last OHLC and mark close), for the report's price chart."""
-    frames = []
+    return pl.concat(list(_bars_chunks(data, len(data))))
+
+
+def _bars_chunks(data: MarketData, size: int) -> Iterator[pl.DataFrame]:
+    """The rows of :func:`_bars_frame` in order (symbol by symbol), ``size`` bars at a time."""
     for symbol in data.symbols:
-        frame = data.frames[symbol]
-        mark = pl.col("mark_close") if "mark_close" in frame.columns else pl.col("close")
-        frames.append(frame.select(
-            pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.lit(symbol).alias("symbol"),
-            pl.col("open", "high", "low", "close").cast(pl.Float64), mark.cast(pl.Float64).alias("mark_close")))
-    return pl.concat(frames)
+        whole = data.frames[symbol]
+        mark = pl.col("mark_close") if "mark_close" in whole.columns else pl.col("close")
+        for start in range(0, max(len(data), 1), size):
+            yield whole.slice(start, size).select(
+                pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.lit(symbol).alias("symbol"),
+                pl.col("open", "high", "low", "close").cast(pl.Float64), mark.cast(pl.Float64).alias("mark_close"))
 
 
 def _orders_frame(journal: Any, orders: list) -> pl.DataFrame:

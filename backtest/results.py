@@ -6,10 +6,13 @@ import math
 import os
 from datetime import datetime, timezone
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from backtest.metrics import CHUNK_BARS
 
 __all__ = ["OUTPUT_TABLES", "RunResult"]
 
@@ -32,10 +35,17 @@ class RunResult:
     """
 
     def __init__(self, *, summary: dict[str, Any], builders: dict[str, Any],
-                 manifest: dict[str, Any]) -> None:
+                 manifest: dict[str, Any], streams: dict[str, Any] | None = None,
+                 bars: int = 0) -> None:
         self.summary = summary
         self.manifest = manifest
         self._builders = builders
+        #: Per table, ``stream(size)``: its rows as consecutive frames of at most ``size`` bars
+        #: each, which :meth:`write` writes as row groups when the run is longer than a chunk.
+        self._streams = streams or {}
+        self._bars = bars
+        #: Bars per chunk of a streamed table (``backtest.metrics.CHUNK_BARS``).
+        self.chunk_bars = CHUNK_BARS
         self._frames: dict[str, pl.DataFrame] = {}
 
     def frame(self, name: str) -> pl.DataFrame:
@@ -104,11 +114,15 @@ class RunResult:
 
         files: dict[str, dict[str, Any]] = {}
         for name in OUTPUT_TABLES:
+            path = tmp / f"{name}.parquet"
+            if name in self._streams and name not in self._frames and self._bars > self.chunk_bars:
+                rows = _write_stream(path, self._streams[name](self.chunk_bars))
+                files[path.name] = file_record(path, rows=rows)
+                continue
             # one table in memory at a time: a table built only to be written is dropped once
             # written (reading it later builds it again, the same values)
             kept = name in self._frames
             frame = self.frame(name)
-            path = tmp / f"{name}.parquet"
             frame.write_parquet(path)
             files[path.name] = file_record(path, rows=frame.height)
             if not kept:
@@ -124,6 +138,32 @@ class RunResult:
         finally:
             con.close()
         return files
+
+
+def _write_stream(path: Path, frames: Iterable[pl.DataFrame]) -> int:
+    """Write consecutive frames of one schema as one Parquet file, a row group per frame, and
+    return its row count. Only the frame being written is in memory; the file holds the
+    rows of their concatenation (what ``polars.concat(frames).write_parquet(path)`` holds)."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    rows = 0
+    try:
+        for frame in frames:
+            table = frame.to_arrow()
+            if writer is None:
+                # polars' own defaults (zstd, statistics), so a reader sees the same file shape
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            elif table.schema != writer.schema:
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError(f"{path.name}: the table's stream gave no frame (not even an empty one)")
+    return rows
 
 
 def _jsonable(value: Any) -> Any:
