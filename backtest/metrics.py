@@ -389,6 +389,7 @@ def bar_chunks(state: Any, size: int | None = None) -> Iterator[BarState]:
     shared: dict[str, np.ndarray] = {}
     for start in range(0, n, size):
         yield BarState(state, start, min(n, start + size), snapshots=shared)
+        state.data.release(start, min(n, start + size))  # a long run's spilled bars: read, done
 
 
 def _better(value: float, best: float | None) -> bool:

@@ -35,6 +35,8 @@ CASES = {"1y": (1, 525_600, "sma_cross"), "4y": (1, 4 * 525_600, "sma_cross"),
          "20x1y": (20, 525_600, "hold")}
 #: Averages of a few hundred flips a year (SMA(50/200) flips ~3,300 times a year on the walk).
 SMA_PARAMS = {"fast": 300, "slow": 1200}
+#: Rows per Parquet row group of the bar files.
+ROW_GROUP = 1 << 16
 
 
 def write_case(folder: Path, symbols: int, bars: int) -> None:
@@ -57,7 +59,9 @@ def write_case(folder: Path, symbols: int, bars: int) -> None:
                           "low": low, "close": close, "volume": np.full(bars, 10.0),
                           "mark_open": open_ * mark, "mark_high": high * mark, "mark_low": low * mark,
                           "mark_close": close * mark})
-        pq.write_table(table, folder / f"bars_{s}.parquet")
+        # row groups of 64Ki rows: the unit a Parquet reader decodes, so what bounds a streaming
+        # read's transient memory (pyarrow's default, 1Mi rows, is 80 MB of bars per group)
+        pq.write_table(table, folder / f"bars_{s}.parquet", row_group_size=ROW_GROUP)
         fts = ts[::480]
         pq.write_table(pa.table({"ts": pa.array(fts).cast(pa.timestamp("ms", "UTC")),
                                  "rate": np.full(fts.size, 0.0001), "interval_hours": np.full(fts.size, 8.0),
@@ -86,7 +90,8 @@ def child(case: str, folder: Path, write: bool) -> None:
     spec = default_market("binanceusdm", "BTC/USDT:USDT", START_MS)
     started = time.perf_counter()
     data = MarketData.from_frames(
-        bars={n: pl.read_parquet(folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
+        # LazyFrames: read batch by batch into the run's scratch-file columns (backtest.spill)
+        bars={n: pl.scan_parquet(folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
         funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
         timeframe="1m", tiers={n: tiers for n in names},
         markets={n: dataclasses.replace(spec, symbol=n) for n in names})
