@@ -169,3 +169,30 @@ def test_released_pages_leave_resident_memory() -> None:
     assert touched - before > 48
     assert touched - after > 48
     assert float(column.sum()) == total
+
+
+def test_the_store_loader_spills_symbol_by_symbol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``margincall run``'s loader (``load_market``) spills each symbol's bars (and detail
+    candles) as soon as they are read when the range is long; the run is the in-memory one's."""
+    import backtest.market_loader
+    from backtest.market_loader import load_market
+    from data_loaders.store import MarketStore
+    from data_loaders.synthetic import write_to_store
+
+    store = MarketStore(tmp_path / "store")
+    write_to_store(store, [generate_perpetual(symbol=BTC, days=2, crash_day=1, seed=4)], timeframes=("1m", "5m"))
+    query = dict(exchange="binanceusdm", symbols=[BTC], timeframe="5m", detail_timeframe="1m")
+    memory = load_market(store, **query)
+    assert memory.spill is None
+    monkeypatch.setattr(backtest.market_loader, "SPILL_BARS", 100)
+    spilled = load_market(store, **query)
+    assert spilled.spill is not None and spilled.spill.holds(spilled.bars[BTC])
+    assert spilled.spill.holds(spilled.detail[BTC])
+    data = spilled.market_data()
+    assert data.spill is spilled.spill
+    config = RunConfig(initial_balance=1_000.0, leverage=40.0)
+    a = run_backtest(memory.market_data(), "sma_cross", params={"fast": 5, "slow": 30}, config=config)
+    b = run_backtest(data, "sma_cross", params={"fast": 5, "slow": 30}, config=config)
+    assert json.dumps(a.summary, sort_keys=True) == json.dumps(b.summary, sort_keys=True)
+    for name in OUTPUT_TABLES:
+        assert_frame_equal(a.frame(name), b.frame(name))
