@@ -220,6 +220,28 @@ class MarketData:
         if self.spill is not None:
             self.spill.release(start, stop)
 
+    def per_bar(self, key: Any, compute: Any, dtype: Any = np.float64) -> np.ndarray:
+        """A derived per-bar column, ``compute(start, stop)`` giving its bars ``[start, stop)``,
+        built once per ``key`` and cached (read-only): for spilled data it is built chunk by
+        chunk on disk (no per-bar array of the whole history in memory), else at once.
+
+        ``compute`` must give each bar's value from that bar alone (so the chunks are the
+        whole); e.g. bar close times, the funding rate settled by each close.
+        """
+        from backtest.metrics import CHUNK_BARS
+
+        cache = self.__dict__.setdefault("_run_cache", {})
+        if ("per_bar", key) not in cache:
+            n = len(self)
+            if self.spill is None:
+                values = np.ascontiguousarray(compute(0, n), dtype=dtype)
+            else:
+                values = self.spill.column(n, dtype, compute, CHUNK_BARS)
+                self.release(0, n)
+            values.setflags(write=False)
+            cache[("per_bar", key)] = values
+        return cache[("per_bar", key)]
+
     @property
     def ts(self) -> np.ndarray:
         """Bar open times (UTC ms) shared by all symbols."""

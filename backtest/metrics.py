@@ -19,9 +19,9 @@ import polars as pl
 
 __all__ = ["BarState", "summarize"]  # also CHUNK_BARS, bar_chunks (engine internals)
 
-#: Bars per chunk of the per-bar tables and the summary (about 20 float64 columns of
-#: 64 Ki bars: ~10 MiB, whatever the run's length).
-CHUNK_BARS = 1 << 16
+#: Bars per chunk of the loop, the per-bar tables and the summary (about 30 float64
+#: columns of 32 Ki bars: ~8 MiB, whatever the run's length).
+CHUNK_BARS = 1 << 15
 
 _TS = pl.Datetime("ms", "UTC")
 

@@ -40,12 +40,14 @@ class RunResult:
         self.summary = summary
         self.manifest = manifest
         self._builders = builders
-        #: Per table, ``stream(size)``: its rows as consecutive frames of at most ``size`` bars
-        #: each, which :meth:`write` writes as row groups when the run is longer than a chunk.
+        #: Per tuple of table names, ``stream(size)``: their rows as consecutive chunks (a
+        #: tuple of frames, one per table) of at most ``size`` bars each, which :meth:`write`
+        #: writes as row groups when the run is longer than a chunk.
         self._streams = streams or {}
         self._bars = bars
-        #: Bars per chunk of a streamed table (``backtest.metrics.CHUNK_BARS``).
-        self.chunk_bars = CHUNK_BARS
+        #: Bars per chunk (row group) of a streamed table: a quarter of the loop's chunk
+        #: (``backtest.metrics.CHUNK_BARS``), as a chunk's tables hold ~4x its columns.
+        self.chunk_bars = CHUNK_BARS // 4
         self._frames: dict[str, pl.DataFrame] = {}
 
     def frame(self, name: str) -> pl.DataFrame:
@@ -113,11 +115,14 @@ class RunResult:
         from backtest.runfolder import file_record
 
         files: dict[str, dict[str, Any]] = {}
+        for names, stream in self._streams.items():
+            if self._bars > self.chunk_bars and not any(name in self._frames for name in names):
+                paths = [tmp / f"{name}.parquet" for name in names]
+                for path, rows in zip(paths, _write_streams(paths, stream(self.chunk_bars))):
+                    files[path.name] = file_record(path, rows=rows)
         for name in OUTPUT_TABLES:
             path = tmp / f"{name}.parquet"
-            if name in self._streams and name not in self._frames and self._bars > self.chunk_bars:
-                rows = _write_stream(path, self._streams[name](self.chunk_bars))
-                files[path.name] = file_record(path, rows=rows)
+            if path.name in files:
                 continue
             # one table in memory at a time: a table built only to be written is dropped once
             # written (reading it later builds it again, the same values)
@@ -128,6 +133,7 @@ class RunResult:
             if not kept:
                 del self._frames[name]
             del frame
+        files = {f"{name}.parquet": files[f"{name}.parquet"] for name in OUTPUT_TABLES}
         con = duckdb.connect(str(tmp / "results.duckdb"))
         try:
             for name in OUTPUT_TABLES:
@@ -140,29 +146,33 @@ class RunResult:
         return files
 
 
-def _write_stream(path: Path, frames: Iterable[pl.DataFrame]) -> int:
-    """Write consecutive frames of one schema as one Parquet file, a row group per frame, and
-    return its row count. Only the frame being written is in memory; the file holds the
-    rows of their concatenation (what ``polars.concat(frames).write_parquet(path)`` holds)."""
+def _write_streams(paths: list[Path], chunks: Iterable[tuple[pl.DataFrame, ...]]) -> list[int]:
+    """Write consecutive chunks of several tables (one frame per table and chunk, each
+    table of one schema) as Parquet files, a row group per chunk; return the row counts.
+
+    Only the chunk being written is in memory; each file holds the rows of its frames'
+    concatenation (what ``polars.concat(frames).write_parquet(path)`` holds).
+    """
     import pyarrow.parquet as pq
 
-    writer = None
-    rows = 0
+    writers: list[Any] = []
+    rows = [0] * len(paths)
     try:
-        for frame in frames:
-            table = frame.to_arrow()
-            if writer is None:
-                # polars' own defaults (zstd, statistics), so a reader sees the same file shape
-                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-            elif table.schema != writer.schema:
-                table = table.cast(writer.schema)
-            writer.write_table(table)
-            rows += table.num_rows
+        for frames in chunks:
+            for k, frame in enumerate(frames):
+                table = frame.to_arrow()
+                if len(writers) <= k:
+                    # zstd, as polars writes its tables
+                    writers.append(pq.ParquetWriter(paths[k], table.schema, compression="zstd"))
+                elif table.schema != writers[k].schema:
+                    table = table.cast(writers[k].schema)
+                writers[k].write_table(table)
+                rows[k] += table.num_rows
     finally:
-        if writer is not None:
+        for writer in writers:
             writer.close()
-    if writer is None:
-        raise ValueError(f"{path.name}: the table's stream gave no frame (not even an empty one)")
+    if len(writers) != len(paths):
+        raise ValueError(f"{', '.join(p.name for p in paths)}: the stream gave no chunk (not even an empty one)")
     return rows
 
 

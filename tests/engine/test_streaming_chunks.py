@@ -73,10 +73,12 @@ def test_the_run_is_eventful(whole: dict) -> None:
 def test_chunked_tables_are_the_whole_tables(finished: RunLoop, whole: dict, size: int | None) -> None:
     streams = whole["result"]._streams
     n = len(finished.data)
-    for name in STREAMED:
-        parts = list(streams[name](size or n))
-        assert len(parts) == (1 if size is None else -(-n // size)) * (2 if name == "bars" else 1)
-        assert_frame_equal(pl.concat(parts), whole["tables"][name])
+    assert sorted(name for names in streams for name in names) == sorted(STREAMED)
+    for names, stream in streams.items():
+        chunks = list(stream(size or n))
+        assert len(chunks) == (1 if size is None else -(-n // size)) * (2 if names == ("bars",) else 1)
+        for k, name in enumerate(names):
+            assert_frame_equal(pl.concat([chunk[k] for chunk in chunks]), whole["tables"][name])
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -131,15 +133,16 @@ def test_a_failing_streamed_write_leaves_no_folder(tmp_path: Path, finished: Run
     the run folder nor a partial one next to it."""
     result = finished.result()
     result.chunk_bars = 100
-    real = result._streams["equity"]
+    key = ("equity", "positions")
+    real = result._streams[key]
 
-    def dying(size: int):  # noqa: ANN202 - a generator of frames
-        for k, frame in enumerate(real(size)):
+    def dying(size: int):  # noqa: ANN202 - a generator of chunks
+        for k, chunk in enumerate(real(size)):
             if k == 3:
                 raise OSError("No space left on device")
-            yield frame
+            yield chunk
 
-    result._streams["equity"] = dying
+    result._streams[key] = dying
     with pytest.raises(OSError, match="No space"):
         result.write(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
