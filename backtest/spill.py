@@ -145,7 +145,7 @@ class Spill:
         return pl.DataFrame([_from_array(c, frame.schema[c], spilled[c]) if c in spilled
                              else frame.get_column(c) for c in frame.columns])
 
-    def lazy(self, lazy: pl.LazyFrame, *, batch_rows: int = 1 << 16) -> pl.DataFrame:
+    def lazy(self, lazy: pl.LazyFrame, *, batch_rows: int = 1 << 14) -> pl.DataFrame:
         """Collect ``lazy`` slice by slice straight to disk: :meth:`frame`'s result without
         ever holding the whole frame in memory. Each slice is one query: a Parquet scan reads
         only the row groups it needs (so the file's row groups bound the transient memory); a

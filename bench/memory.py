@@ -15,7 +15,14 @@ reading them like a run from files does (generation is not measured).
 
 ``--project DIR`` measures another checkout's engine (e.g. main) with the same data and
 script. Prints one JSON line per case: ``case``, ``bars``, ``symbols``, ``peak_rss_mib``,
-``run_s`` and ``final_equity``.
+``run_s`` (wall, from reading the bars to the end), ``cpu_s`` (user + system CPU of the child
+process, interpreter start-up included), ``load_1m`` (the machine's 1-minute load average when
+the case ended) and ``final_equity``.
+
+The bars are given to ``MarketData.from_frames`` as LazyFrames (``pl.scan_parquet``): runs of
+at least ``backtest.spill.SPILL_BARS`` symbol-bars keep their columns in a scratch-file map read
+slice by slice, so no whole history is in memory (``margincall run``'s store loader spills each
+symbol as it reads it; the engine, the summary and the run-folder writing are the same code).
 """
 from __future__ import annotations
 
@@ -90,8 +97,10 @@ def child(case: str, folder: Path, write: bool) -> None:
     spec = default_market("binanceusdm", "BTC/USDT:USDT", START_MS)
     started = time.perf_counter()
     data = MarketData.from_frames(
-        # LazyFrames: read batch by batch into the run's scratch-file columns (backtest.spill)
-        bars={n: pl.scan_parquet(folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
+        # LazyFrames: read slice by slice into the run's scratch-file columns (backtest.spill);
+        # an engine without them (--project of an older checkout) reads the frames whole
+        bars={n: (pl.scan_parquet if hasattr(MarketData, "release") else pl.read_parquet)(
+            folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
         funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
         timeframe="1m", tiers={n: tiers for n in names},
         markets={n: dataclasses.replace(spec, symbol=n) for n in names})
@@ -105,10 +114,12 @@ def child(case: str, folder: Path, write: bool) -> None:
     if write:
         with tempfile.TemporaryDirectory() as out:
             result.write(Path(out) / "run")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write,
-                      "peak_rss_mib": round(peak, 1), "run_s": round(time.perf_counter() - started, 2),
-                      "final_equity": equity}), flush=True)
+                      "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+                      "run_s": round(time.perf_counter() - started, 2),
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+                      "load_1m": round(os.getloadavg()[0], 1), "final_equity": equity}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
