@@ -1,7 +1,7 @@
 """Peak resident memory of long and wide runs (issue 10: memory bounded by a chunk).
 
-Each case runs in its own child process, which prints its peak RSS (``getrusage``
-``ru_maxrss``) after the run (and, with ``--write``, after writing the run folder):
+Each case runs in its own child process, which prints its peak RSS (``VmHWM``, see
+:func:`peak_rss_mib`) after the run (and, with ``--write``, after writing the run folder):
 
 * ``1y``: one symbol, one year of 1m bars (525,600), ``sma_cross`` (300/1200) on the event path;
 * ``4y``: one symbol, four years of 1m bars (2,102,400), ``sma_cross`` (300/1200);
@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
 START_MS = 1_672_531_200_000  # 2023-01-01 UTC
@@ -116,10 +117,27 @@ def child(case: str, folder: Path, write: bool) -> None:
             result.write(Path(out) / "run")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write,
-                      "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+                      "peak_rss_mib": round(peak_rss_mib(usage), 1),
                       "run_s": round(time.perf_counter() - started, 2),
                       "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
                       "load_1m": round(os.getloadavg()[0], 1), "final_equity": equity}), flush=True)
+
+
+def peak_rss_mib(usage: Any) -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` (Linux), else ``ru_maxrss``.
+
+    ``ru_maxrss`` survives ``execve`` on Linux: a child forked from a parent holding the
+    generated bars would report the parent's resident memory at the fork. ``VmHWM`` is the
+    high-water mark of the process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return usage.ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,8 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", type=Path, default=PROJECT, help="checkout whose engine runs")
     parser.add_argument("--write", action="store_true", help="also write the run folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.generate:
+        write_case(args.folder, *CASES[args.generate][:2])
+        return
     if args.child:
         sys.path.insert(0, str(args.project.resolve()))
         child(args.child, args.folder, args.write)
@@ -137,7 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     for case in CASES if args.case == "all" else (args.case,):
         symbols, bars, _ = CASES[case]
         with tempfile.TemporaryDirectory(prefix="margincall-memory-") as scratch:
-            write_case(Path(scratch), symbols, bars)
+            # the bars are written by a process of their own, so that the measured child is
+            # not forked from a parent holding them
+            subprocess.run([sys.executable, __file__, "--generate", case, "--folder", scratch], check=True)
             command = [sys.executable, __file__, "--child", case, "--folder", scratch,
                        "--project", str(args.project)] + (["--write"] if args.write else [])
             subprocess.run(command, check=True, env=dict(os.environ, PYTHONPATH=str(args.project.resolve())))
