@@ -153,6 +153,7 @@ def _write_streams(paths: list[Path], chunks: Iterable[tuple[pl.DataFrame, ...]]
     Only the chunk being written is in memory; each file holds the rows of its frames'
     concatenation (what ``polars.concat(frames).write_parquet(path)`` holds).
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     writers: list[Any] = []
@@ -162,8 +163,13 @@ def _write_streams(paths: list[Path], chunks: Iterable[tuple[pl.DataFrame, ...]]
             for k, frame in enumerate(frames):
                 table = frame.to_arrow()
                 if len(writers) <= k:
-                    # zstd, as polars writes its tables
-                    writers.append(pq.ParquetWriter(paths[k], table.schema, compression="zstd"))
+                    # zstd, as polars writes its tables; dictionaries for text columns only
+                    # (pyarrow tries one for every column by default: a float column never
+                    # gains from it and it doubles the write time)
+                    text = [f.name for f in table.schema if pa.types.is_string(f.type)
+                            or pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type)]
+                    writers.append(pq.ParquetWriter(paths[k], table.schema, compression="zstd",
+                                                    use_dictionary=text))
                 elif table.schema != writers[k].schema:
                     table = table.cast(writers[k].schema)
                 writers[k].write_table(table)
