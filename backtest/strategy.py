@@ -131,10 +131,12 @@ class SignalInputs:
 
         symbol = data.symbols[0]
         ts = data.bars[symbol].ts
-        time = ts + data.interval_ms
+        # per-bar columns built once per data (chunk by chunk on disk for a long run)
+        time = data.per_bar(("close_ts",), lambda a, b: ts[a:b] + data.interval_ms, np.int64)
         maker, taker = run_fee_rates(config, data.markets[symbol])
         return cls(close=data.bars[symbol].close, ts=ts, time=time,
-                   funding_rate=settled_rates(data.funding[symbol], time),
+                   funding_rate=data.per_bar(("settled_rates", symbol),
+                                             lambda a, b: settled_rates(data.funding[symbol], time[a:b])),
                    leverage=float(config.for_symbol("leverage", symbol)), maker_fee=float(maker),
                    taker_fee=float(taker), sizing_basis=config.sizing_basis)
 
