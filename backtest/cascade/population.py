@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 
 from backtest.cascade.errors import PopulationError
 
-__all__ = ["LEVERAGE_PRIORS", "Population", "read_population", "synthetic_population"]
+__all__ = ["LEVERAGE_PRIORS", "Population", "population_from_open_interest", "read_population",
+           "synthetic_population"]
 
 #: Leverage priors: ``{leverage: share of open interest}``.
 #: ``hyperliquid_2025_12`` — cascades.md §5 (E): on 2025-12-15 Hyperliquid OI $7.63B: $2.77B at
@@ -213,3 +214,52 @@ def _draw(rng: np.random.Generator, n: int, names: list[str], prices: dict[str, 
     equity = margin + side * qty * (start - entry)
     alive = equity > maintenance_rate * qty * start
     return (np.array(names)[symbol_index][alive], side[alive], qty[alive], entry[alive], margin[alive])
+
+
+def population_from_open_interest(open_interest: dict[str, float], *, seed: int, prices: dict[str, float],
+                                  prior: str = "hyperliquid_2025_12", long_share: float = 0.5,
+                                  mean_notional: float = 20_000.0, notional_sigma: float = 1.5,
+                                  entry_sigma: float = 0.03, max_positions: int = 2_000_000) -> Population:
+    """Positions estimated from each symbol's open interest and a leverage prior.
+
+    The estimator of cascades.md §5/§7.1 without the OI-flow entry history (the store holds no
+    open-interest series): per symbol, ``OI / mean_notional`` positions (at least 1) are drawn
+    as :func:`synthetic_population` draws them — leverage from the prior
+    (:data:`LEVERAGE_PRIORS`; ``hyperliquid_2025_12`` is Hyperliquid's 2025-12-15 split of
+    open interest, 36 % at <= 3x, 49 % at 3-7x, 15 % above 7x), log-normal sizes, entries around
+    the price — and their quantities (and margins) are scaled so the notional at the current
+    price sums to the given OI exactly. Since sizes and leverage are drawn independently, each
+    leverage level's expected share of OI is its prior weight.
+
+    Parameters
+    ----------
+    open_interest : dict
+        ``{symbol: open interest}``, quote currency at ``prices``.
+    seed : int
+        Random seed (symbol ``i`` in sorted order draws with ``seed + i``).
+    prices : dict
+        Current price per symbol.
+    prior, long_share, mean_notional, notional_sigma, entry_sigma
+        As in :func:`synthetic_population`.
+    max_positions : int
+        Refuse estimates above this many positions (raise ``mean_notional`` instead).
+    """
+    if not open_interest:
+        raise PopulationError("open-interest population: expected at least one SYMBOL=OI")
+    parts = []
+    for i, symbol in enumerate(sorted(open_interest)):
+        oi = open_interest[symbol]
+        if not (np.isfinite(oi) and oi > 0):
+            raise PopulationError(f"open interest of {symbol}: expected a finite amount > 0 (quote), found {oi!r}")
+        if symbol not in prices:
+            raise PopulationError(f"open-interest population: no price for {symbol}; give one per symbol")
+        n = max(1, int(round(oi / mean_notional)))
+        if n > max_positions:
+            raise PopulationError(f"open interest of {symbol}: {oi:,.0f} / mean notional {mean_notional:,.0f} gives "
+                                  f"{n:,} positions, above {max_positions:,}; raise --mean-notional")
+        part = synthetic_population(n, seed=seed + i, prices={symbol: prices[symbol]}, prior=prior,
+                                    long_share=long_share, mean_notional=mean_notional,
+                                    notional_sigma=notional_sigma, entry_sigma=entry_sigma)
+        scale = oi / float((part.qty * prices[symbol]).sum())
+        parts.append(Population(part.symbol, part.side, part.qty * scale, part.entry, part.margin * scale))
+    return Population.concat(parts)

@@ -48,7 +48,7 @@ from backtest.cascade.liquidity import LiquidityModel
 from backtest.platform.distribution import percentile
 from backtest.platform.params import PlatformError
 
-__all__ = ["StressedLoss", "fund_size", "oi_cap", "recommend_brackets"]
+__all__ = ["StressedLoss", "compare_brackets", "fund_size", "oi_cap", "position_cap", "recommend_brackets"]
 
 #: Grid points per bracket where coverage is enforced.
 GRID_POINTS = 256
@@ -201,3 +201,28 @@ def fund_size(fund_needed: np.ndarray, adl_probability: float) -> float:
     if not 0 < adl_probability < 1:
         raise PlatformError(f"target ADL probability: expected (0, 1), found {adl_probability!r} (e.g. 0.01)")
     return percentile(fund_needed, 1.0 - adl_probability)
+
+
+def compare_brackets(reference, loss: StressedLoss, *, max_mmr: float = 0.5) -> list[dict]:  # noqa: ANN001
+    """A reference table (e.g. Binance's) beside the recommendation on the same floors.
+
+    Per reference bracket: its floor, cap and rate, the recommended rate, the stressed loss rate
+    ``r`` at the bracket's cap (at the position cap for an unbounded bracket) and whether the
+    reference maintenance margin covers it there (``MM(cap) >= cap * r(cap)``).
+    """
+    floors = [t.floor for t in reference.tiers]
+    cap = position_cap(loss, max_mmr)
+    try:
+        ours = recommend_brackets(floors, loss, max_mmr=max_mmr)
+    except PlatformError:
+        ours = None
+    rows = []
+    for k, tier in enumerate(reference.tiers):
+        top = min(tier.cap, cap) if math.isfinite(tier.cap) else cap
+        recommended = ours.tiers[k].mmr if ours is not None and k < len(ours.tiers) else None
+        need = loss.rate(top) if top > 0 else float("nan")
+        rows.append({"bracket": k + 1, "notional_floor": tier.floor, "notional_cap": tier.cap,
+                     "reference_mmr": tier.mmr, "recommended_mmr": recommended,
+                     "stressed_loss_rate_at_cap": need,
+                     "reference_covers": bool(top > tier.floor and tier.maintenance_margin(top) >= top * need)})
+    return rows
