@@ -25,7 +25,8 @@ with ``cum_k = cum_{k-1} + floor_k (mmr_k - mmr_{k-1})`` (so ``MM`` is continuou
 
 evaluated on a geometric grid and rounded up to a basis point. Brackets start at the venue's
 own floors; the largest position is capped where ``r(N)`` reaches ``max_mmr`` (beyond it no
-maintenance rate the venue offers covers the disposal). Max leverage per bracket is
+maintenance rate the venue offers covers the disposal), or earlier, where the last bracket's
+rate would have to exceed ``max_mmr`` to cover it. Max leverage per bracket is
 ``floor(1 / (imr_ratio * mmr))`` (Binance's tables keep IMR = 2 x MMR, e.g. 125x at 0.4 %).
 
 Open-interest cap per symbol: with ``phi_q`` the ``q`` quantile over the scenarios of the
@@ -159,13 +160,24 @@ def recommend_brackets(floors: list[float], loss: StressedLoss, *, max_mmr: floa
     caps = kept[1:] + [cap]
     rates: list[float] = []
     mm_floor = 0.0
-    for k, (floor, top) in enumerate(zip(kept, caps)):
+    for floor, top in zip(kept, caps):
         start = floor * (1 + 1e-3) if floor > 0 else top * 1e-6
         grid = np.geomspace(start, top, GRID_POINTS)
-        need = max((n * loss.rate(n) - mm_floor) / (n - floor) for n in grid.tolist())
-        rate = min(max_mmr, _round_up(max(need, rates[-1] if rates else 0.0)))
-        rates.append(rate)
-        mm_floor += (top - floor) * rate  # MM(cap_k) = MM(floor_k) + (cap_k - floor_k) mmr_k
+        needs = np.maximum.accumulate([(n * loss.rate(n) - mm_floor) / (n - floor) for n in grid.tolist()])
+        needs = np.array([_round_up(max(x, rates[-1] if rates else 0.0)) for x in needs])
+        if needs[-1] > max_mmr:
+            # the deduction of the lower brackets leaves less margin than r(N) N near the cap:
+            # end the table at the largest size this bracket still covers within max_mmr
+            ok = np.flatnonzero(needs <= max_mmr)
+            if len(ok) == 0:
+                cap = floor
+                break
+            cap = float(grid[ok[-1]])
+            rates.append(float(needs[ok[-1]]))
+            break
+        rates.append(float(needs[-1]))
+        mm_floor += (top - floor) * rates[-1]  # MM(cap_k) = MM(floor_k) + (cap_k - floor_k) mmr_k
+    kept = kept[:len(rates)]
     leverage = [max(1.0, float(math.floor(1.0 / (imr_ratio * r)))) for r in rates]
     return TierTable.from_rates(list(zip(kept, rates, leverage)), last_cap=cap, label=label)
 

@@ -71,8 +71,7 @@ class PlatformResult:
     def recommend(self, venue, setup, *, confidence: float = 0.99, adl_probability: float = 0.01,  # noqa: ANN001
                   max_mmr: float = 0.5) -> None:
         """Add the ``brackets`` and ``recommendations`` tables (see :mod:`backtest.platform.recommend`)."""
-        from backtest.cascade.liquidity import default_liquidity
-        from backtest.platform.recommend import fund_size, oi_cap, position_cap, recommend_brackets
+        from backtest.platform.recommend import fund_size, oi_cap, recommend_brackets
 
         runs, per_symbol = self.tables["scenarios"], self.tables["scenario_symbols"]
         brackets, items = [], []
@@ -94,7 +93,8 @@ class PlatformResult:
             items += [
                 (symbol, "stressed_depth_multiplier", loss.multiplier, "", f"{1 - confidence:.0%} quantile of the lowest multiplier"),
                 (symbol, "stressed_sigma_1s", loss.sigma_1s, "1/sqrt(s)", f"{confidence:.0%} quantile over scenarios"),
-                (symbol, "position_cap", position_cap(loss, max_mmr), "quote", f"r(N) <= max_mmr {max_mmr:g}"),
+                (symbol, "position_cap", table.tiers[-1].cap, "quote",
+                 f"largest notional the brackets cover within max_mmr {max_mmr:g}"),
                 (symbol, "open_interest", oi, "quote", "population at the start price"),
                 (symbol, "liquidated_share", share, "", f"{confidence:.0%} quantile of liquidated / OI"),
                 (symbol, "open_interest_cap", oi_cap(loss, share, venue.insurance_fund * oi / max(total_oi, 1e-9),
