@@ -92,7 +92,10 @@ def platform(
         raise _fail("expected exactly one population source: --population FILE, --synthetic N or "
                     "--open-interest SYMBOL=USDT")
     try:
+        from backtest.platform.recommend import check_targets
+
         check_output_folder(out, overwrite=overwrite)  # before the run, not after it
+        check_targets(confidence, adl_target, max_mmr)
         result, venue_params, setup, extra = _run(locals())
         result.recommend(venue_params, setup, confidence=confidence, adl_probability=adl_target, max_mmr=max_mmr)
         comparison = _compare(compare_tiers, result, venue_params, setup, confidence, max_mmr) if compare_tiers else None

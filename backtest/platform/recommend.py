@@ -49,7 +49,7 @@ from backtest.cascade.liquidity import LiquidityModel
 from backtest.platform.distribution import percentile
 from backtest.platform.params import PlatformError
 
-__all__ = ["StressedLoss", "compare_brackets", "fund_size", "oi_cap", "position_cap", "recommend_brackets"]
+__all__ = ["StressedLoss", "check_targets", "compare_brackets", "fund_size", "oi_cap", "position_cap", "recommend_brackets"]
 
 #: Grid points per bracket where coverage is enforced.
 GRID_POINTS = 256
@@ -111,6 +111,16 @@ class StressedLoss:
         """``r(N)`` as a fraction of ``N``."""
         return (self.slippage(notional) + self.fee
                 + self.z * self.sigma_1s * math.sqrt(self.disposal_seconds(notional)))
+
+
+def check_targets(confidence: float, adl_probability: float, max_mmr: float) -> None:
+    """Raise :class:`PlatformError` unless 0.5 <= confidence < 1, 0 < adl_probability < 1, 0 < max_mmr < 1."""
+    for name, value, ok, example in (("confidence", confidence, 0.5 <= confidence < 1, "0.99"),
+                                     ("target ADL probability", adl_probability, 0 < adl_probability < 1, "0.01"),
+                                     ("max_mmr", max_mmr, 0 < max_mmr < 1, "0.5")):
+        if not ok:
+            raise PlatformError(f"{name}: expected a level in {'[0.5, 1)' if name == 'confidence' else '(0, 1)'}, "
+                                f"found {value!r} (e.g. {example})")
 
 
 def _round_up(rate: float) -> float:

@@ -71,7 +71,9 @@ class PlatformResult:
     def recommend(self, venue, setup, *, confidence: float = 0.99, adl_probability: float = 0.01,  # noqa: ANN001
                   max_mmr: float = 0.5) -> None:
         """Add the ``brackets`` and ``recommendations`` tables (see :mod:`backtest.platform.recommend`)."""
-        from backtest.platform.recommend import fund_size, oi_cap, recommend_brackets
+        from backtest.platform.recommend import check_targets, fund_size, oi_cap, recommend_brackets
+
+        check_targets(confidence, adl_probability, max_mmr)
 
         runs, per_symbol = self.tables["scenarios"], self.tables["scenario_symbols"]
         brackets, items = [], []

@@ -9,7 +9,7 @@ symbol (``scenario_symbols``); :mod:`backtest.platform.results` aggregates them.
 Figures per scenario (quote currency):
 
 * ``bad_debt`` — loss neither margin, fund nor ADL paid;
-* ``fund_drawdown`` — start balance minus the lowest end-of-step balance;
+* ``fund_drawdown`` — start balance minus the lowest end-of-step balance (0 when it never fell below the start);
 * ``fund_needed`` — the largest cumulative net draw of the liquidation fills on the fund (the
   fund that would have met every deficit without ADL on the same fills);
 * ``adl`` (0/1) and ``adl_notional``; ``liquidated_value`` (notional at the trigger mark);
@@ -60,7 +60,7 @@ def run_scenario(population, venue: PlatformVenue, setup: ScenarioSetup,  # noqa
            "depth_scale": scenario.depth_scale, "drop": scenario.drop, "seed": scenario.seed,
            "liquidated_positions": s["liquidated_positions"], "liquidated_value": s["liquidated_notional"],
            "liquidation_loss": loss, "margin_lost": s["margin_lost"],
-           "fund_drawdown": s["insurance_fund_start"] - s["insurance_fund_min"],
+           "fund_drawdown": max(0.0, s["insurance_fund_start"] - s["insurance_fund_min"]),
            "fund_paid": s["insurance_fund_paid"],
            "fund_needed": float(max(0.0, -np.cumsum(deltas).min())) if len(deltas) else 0.0,
            "adl": int(s["adl_notional"] > 0), "adl_notional": s["adl_notional"], "adl_paid": s["adl_paid"],
