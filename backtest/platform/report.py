@@ -35,7 +35,7 @@ def _histograms(runs: pl.DataFrame) -> str:
     for column, label in (("bad_debt", "bad debt"), ("fund_drawdown", "insurance-fund drawdown"),
                           ("adl_notional", "ADL notional")):
         fig.add_trace(go.Histogram(x=runs[column].to_numpy(), name=label, opacity=0.6, nbinsx=40))
-    fig.update_layout(barmode="overlay", xaxis_title="USDT per scenario", yaxis_title="scenarios")
+    fig.update_layout(barmode="overlay", xaxis_title="amount per scenario (USDT)", yaxis_title="scenarios (count)")
     return _figure(fig)
 
 
@@ -50,7 +50,7 @@ def _brackets(brackets: pl.DataFrame) -> str:
                                  line_shape="hv", name=f"{symbol} recommended"))
         fig.add_trace(go.Scatter(x=floors, y=rows["current_maint_margin_rate"].to_numpy(), mode="lines+markers",
                                  line_shape="hv", line_dash="dot", name=f"{symbol} venue"))
-    fig.update_layout(xaxis_type="log", xaxis_title="bracket floor, USDT", yaxis_title="maintenance rate")
+    fig.update_layout(xaxis_type="log", xaxis_title="bracket floor (USDT)", yaxis_title="maintenance rate (fraction of notional)")
     return _figure(fig)
 
 
