@@ -58,6 +58,8 @@ def platform(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic or estimated population.")] = 0,
     prior: Annotated[str, typer.Option("--prior", help="Leverage prior: hyperliquid_2025_12 or binance_2019.")] = "hyperliquid_2025_12",
     mean_notional: Annotated[float, typer.Option("--mean-notional", help="Mean position notional of generated positions, USDT.")] = 20_000.0,
+    cross_share: Annotated[float, typer.Option("--cross-share", help="Share of the positions grouped into cross-margin accounts (0 = all isolated).")] = 0.0,
+    cross_legs: Annotated[int, typer.Option("--cross-legs", help="Positions per cross-margin account of --cross-share.")] = 2,
     price: Annotated[Optional[list[str]], typer.Option("--price", help="Start price of generated paths and positions, SYMBOL=PRICE (repeat).")] = None,
     params: Annotated[Optional[Path], typer.Option("--params", help="TOML of venue parameters overriding the defaults (tiers, max_leverage, liquidation_fee, insurance_fund, adl_rule, disposal_cap, venue).")] = None,
     venue: Annotated[Optional[str], typer.Option("--venue", help="Rule set when no --params names one: binance_usdm, bybit, bitmex, hyperliquid.")] = None,
@@ -170,6 +172,10 @@ def _run(o: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
         else:
             pop = synthetic_population(int(o["synthetic"]), seed=o["seed"], prior=o["prior"],
                                        mean_notional=o["mean_notional"], prices={s: prices[s] for s in needed})
+    if o["cross_share"]:
+        from backtest.cascade.population import with_cross_accounts
+
+        pop = with_cross_accounts(pop, share=o["cross_share"], legs=o["cross_legs"], seed=o["seed"])
     if not o["mc_sigma"] > 0:
         raise _fail(f"--mc-sigma {o['mc_sigma']!r}: expected a log-return sd per minute > 0, e.g. 0.004")
     setup = ScenarioSetup({s: prices[s] for s in pop.symbols() if s in prices}, seconds=o["seconds"], start_ms=at_ms,
@@ -180,7 +186,9 @@ def _run(o: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
                           ray_address=o["ray_address"], progress=True)
     extra = {"seed": o["seed"], "mc_seed": o["mc_seed"], "data": sources, "data_warnings": warnings,
              "population_source": ("file " + str(o["population"])) if o["population"] else
-             ("open interest " + str(ois)) if ois else f"synthetic {o['synthetic']} ({o['prior']})"}
+             ("open interest " + str(ois)) if ois else f"synthetic {o['synthetic']} ({o['prior']})",
+             "cross": {"share": o["cross_share"], "legs": o["cross_legs"], "accounts": 0 if pop.account is None else
+                       len(set(pop.account[pop.cross].tolist()))}}
     return result, venue_params, setup, extra
 
 

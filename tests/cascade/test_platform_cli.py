@@ -32,9 +32,10 @@ BASE = ("platform", "--synthetic", "1500", "--seed", "2", "--price", f"{BTC}=112
 
 def test_synthetic_run_writes_the_folder_and_prints_distributions_and_brackets(tmp_path: Path):
     out = tmp_path / "p1"
-    result = _invoke(*BASE, "--depth-scale", "1,0.5", "--out", str(out))
+    result = _invoke(*BASE, "--depth-scale", "1,0.5", "--cross-share", "0.3", "--cross-legs", "3", "--out", str(out))
     assert result.exit_code == 0, result.output
     manifest = _manifest(out)
+    assert manifest["cross"] == {"share": 0.3, "legs": 3, "accounts": 150}  # 450 of 1,500 rows, 3 per account
     assert manifest["summary"]["scenarios"] == 8 and manifest["seed"] == 2
     assert manifest["packages"] and manifest["venue"]["venue"] == "binance_usdm"
     con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
@@ -46,7 +47,7 @@ def test_synthetic_run_writes_the_folder_and_prints_distributions_and_brackets(t
     assert rows == 8
     assert f"{p99:,.0f}" in result.output
     assert "recommended maintenance brackets" in result.output and "insurance_fund_recommended" in result.output
-    again = _invoke(*BASE, "--depth-scale", "1,0.5", "--out", str(out))
+    again = _invoke(*BASE, "--depth-scale", "1,0.5", "--cross-share", "0.3", "--out", str(out))
     assert again.exit_code == 1 and "--overwrite" in again.output
     assert _manifest(out)["summary"]["scenarios"] == 8  # the refused run left the folder alone
 
@@ -114,6 +115,7 @@ def test_stored_window_scenarios(shared_data: Path, tmp_path: Path):
     (["--synthetic", "10", "--price", f"{BTC}=1e5", "--shock", "0.1", "--workers", "0"], "sweep workers"),
     (["--synthetic", "10", "--price", f"{BTC}=1e5", "--shock", "0.1", "--params", "/nonexistent.toml"], "no such file"),
     (["--synthetic", "10", "--price", f"{BTC}=1e5", "--window", "2025-10-10"], "START/END"),
+    (["--synthetic", "10", "--price", f"{BTC}=1e5", "--shock", "0.1", "--cross-share", "2"], "cross accounts"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args, message):
     result = _invoke("platform", *args, "--out", str(tmp_path / "never"))

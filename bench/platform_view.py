@@ -1,8 +1,9 @@
 """Platform view speed: 1,000 scenarios on 2 cores (issue 12 target: <= 2 minutes). Prints the
-figures; not a timed test.
+figures; not a timed test. (Not ``bench/platform.py``: a script's folder comes first on
+``sys.path``, so that name would shadow the standard library's ``platform`` for every bench.)
 
-    .venv/bin/python bench/platform.py [--scenarios 1000] [--positions 5000] [--workers 2]
-        [--seconds 720] [--serial-check 20]
+    .venv/bin/python bench/platform_view.py [--scenarios 1000] [--positions 5000] [--workers 2]
+        [--seconds 720]
 
 Population: synthetic (seeded, Binance-2019 leverage prior) over BTC and ETH. Scenarios: Monte
 Carlo GBM paths (0.4 % per minute) and shocks (-2 % .. -25 %) half each, at depth scales 1 and
@@ -11,18 +12,12 @@ CPU summed inside the scenarios, and the children's from ``resource``) and the l
 """
 from __future__ import annotations
 
+import argparse
 import os
-import sys
+import resource
+import time
 
-# run as a script, this file's folder comes first on sys.path and its name would shadow the
-# standard library's ``platform`` (numpy imports it): drop the folder before anything else
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 from backtest.cascade.population import synthetic_population
 from backtest.platform.params import default_venue
@@ -41,11 +36,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=720)
     args = parser.parse_args()
     population = synthetic_population(args.positions, seed=0, prices=PRICES, prior="binance_2019")
-    half = args.scenarios // 4
-    shocks = np.linspace(0.02, 0.25, args.scenarios // 2 - 2 * half).tolist() if args.scenarios % 4 else []
-    shocks = np.linspace(0.02, 0.25, half).tolist() if not shocks else shocks
-    scenarios = build_scenarios(shocks=shocks, montecarlo=args.scenarios // 2 - len(shocks) + half,
-                                depth_scales=(1.0, 0.5))[:args.scenarios]
+    base = max(1, args.scenarios // 2)  # every base scenario runs at depth x1 and x0.5
+    shocks = np.linspace(0.02, 0.25, base // 2).tolist()
+    scenarios = build_scenarios(shocks=shocks, montecarlo=base - len(shocks), depth_scales=(1.0, 0.5))
     setup = ScenarioSetup(PRICES, seconds=args.seconds, model=GBM(0.004, step_ms=60_000))
     venue = default_venue(insurance_fund=20e6)
     load = os.getloadavg()
