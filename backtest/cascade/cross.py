@@ -22,7 +22,6 @@ updated (symbols are stepped in sorted order inside one step).
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from backtest.cascade.population import Population
 from backtest.cascade.venue import bankruptcy_prices, maintenance_margins
@@ -87,7 +86,3 @@ class CrossAccounts:
                                     allocated[pick][take], b)
                 state.sides[side].inventory += np.array([q.sum(), (q * b).sum(), (q * e).sum()])
         return True
-
-    def account_of(self) -> NDArray[np.int64]:
-        """Account index of each cross row (for reports)."""
-        return self.account

@@ -121,8 +121,6 @@ def platform(
 
 
 def _run(o: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
-    from dataclasses import replace
-
     from backtest.cascade.paths import window_paths
     from backtest.cascade.population import (population_from_open_interest, read_population,
                                              synthetic_population)
@@ -182,7 +180,7 @@ def _run(o: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
                           step_s=o["step"], model=GBM(o["mc_sigma"], step_ms=60_000) if o["mc"] else None)
     scenarios = build_scenarios(windows=windows, shocks=_floats(o["shock"], "--shock"), montecarlo=o["mc"],
                                 mc_seed=o["mc_seed"], depth_scales=_floats(o["depth_scale"], "--depth-scale"))
-    result = run_platform(pop, venue_params, scenarios, replace(setup), workers=o["workers"],
+    result = run_platform(pop, venue_params, scenarios, setup, workers=o["workers"],
                           ray_address=o["ray_address"], progress=True)
     extra = {"seed": o["seed"], "mc_seed": o["mc_seed"], "data": sources, "data_warnings": warnings,
              "population_source": ("file " + str(o["population"])) if o["population"] else

@@ -115,7 +115,7 @@ def default_venue(venue: str = "binance_usdm", *, symbol: str = "BTC/USDT:USDT",
     """The rule set's defaults: its first bracket's max leverage and the venue's clearance fee.
 
     The liquidation fee is the built-in clearance rate of the rule set's tier exchange at
-    ``at_ms`` (Binance 1.25 % on BTCUSDT); 0 where the venue data has none (Hyperliquid
+    ``at_ms`` (``backtest.venues.defaults.clearance_fee_rate``); 0 where the venue data has none (Hyperliquid
     charges no separate liquidation fee, cascades.md §C).
     """
     from backtest.cascade.venue import venue_rules

@@ -17,13 +17,11 @@ versions, packages), written whole or not at all (``backtest.runfolder``).
 """
 from __future__ import annotations
 
-import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from backtest.platform.distribution import percentile, tail_summary
@@ -172,9 +170,3 @@ def _rule_versions(rule_set: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - a rule set without a registered venue still records its name
         return {"rule_set": rule_set, "exchange": exchange}
 
-
-def _finite(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
-
-
-_ = (np, _finite)
