@@ -17,6 +17,7 @@ import typer
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
+from backtest.cli.shared import DEFAULT_TIMEFRAME
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -67,7 +68,7 @@ def platform(
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Symbols of --window scenarios (repeat); default: the population's.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Store folder of --window (default: $MARGINCALL_HOME/store, else ./.margincall/store).")] = None,
     exchange: Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored windows.")] = "binanceusdm",
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored windows.")] = "5m",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored windows.")] = DEFAULT_TIMEFRAME,
     shock: Annotated[Optional[str], typer.Option("--shock", help="Stress scenarios: falls as fractions, comma-separated (0.1 = -10 %; negative = rally).")] = None,
     mc: Annotated[int, typer.Option("--mc", help="Monte Carlo scenarios: this many GBM paths from the risk lab.")] = 0,
     mc_sigma: Annotated[float, typer.Option("--mc-sigma", help="Volatility of --mc paths: log-return sd per minute (0.004 = a stressed market).")] = 0.004,

@@ -93,7 +93,7 @@ def test_stored_window_scenarios(shared_data: Path, tmp_path: Path):
     out = tmp_path / "p4"
     result = _invoke("platform", "--synthetic", "1000", "--symbol", BTC, "--store", str(root),
                      "--window", "2025-10-10T21:00:00Z/2025-10-10T21:15:00Z", "--shock", "0.1", "--seconds", "120",
-                     "--workers", "1", "--out", str(out))
+                     "--workers", "1", "--timeframe", "5m", "--out", str(out))
     assert result.exit_code == 0, result.output
     runs = pl.read_parquet(out / "scenarios.parquet")
     assert runs["kind"].to_list() == ["window", "shock"]
