@@ -28,7 +28,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from backtest.cli.output import fail, parse_params
-from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings
+from backtest.cli.shared import (DEFAULT_TIMEFRAME, BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt,
+                                 print_data_warnings)
 from backtest.config import RUN_FILE_SCHEMA, checked, default_run_name
 from backtest.errors import ConfigError, did_you_mean
 
@@ -119,7 +120,7 @@ def run_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML run file.")] = None,
     exchange: Annotated[Optional[str], typer.Option(help="ccxt exchange id (binanceusdm).")] = None,
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Symbol, repeatable.")] = None,
-    timeframe: Annotated[Optional[str], typer.Option(help="Strategy timeframe (1m, 1h...).")] = None,
+    timeframe: Annotated[Optional[str], typer.Option(help="Strategy timeframe: 1m, 5m, 1h ... (default 1h for every command).")] = None,
     detail_timeframe: Annotated[Optional[str], typer.Option(help="Finer candles for the intrabar path.")] = None,
     start: Annotated[Optional[str], typer.Option(help="Start (UTC ISO date).")] = None,
     end: Annotated[Optional[str], typer.Option(help="End, exclusive (UTC ISO date).")] = None,
@@ -146,8 +147,9 @@ def run_command(
     The run folder appears only when complete; an existing one is refused unless
     ``--overwrite`` is given. The folder is checked before the backtest starts.
     """
-    from backtest import MarketData, RunConfig, run_backtest
+    from backtest import MarketData, RunConfig
     from backtest.errors import EngineError
+    from backtest.fastpath import run_strategy
     from backtest.runfolder import check_output_folder
     from data_loaders.errors import DataError
 
@@ -196,9 +198,10 @@ def run_command(
                               f"pass the store folder with --store")
         data = MarketData.from_store(
             MarketStore(store_root), exchange=data_spec.get("exchange", rules.exchange),
-            symbols=symbols, timeframe=data_spec.get("timeframe", "1h"),
+            symbols=symbols, timeframe=data_spec.get("timeframe", DEFAULT_TIMEFRAME),
             start=window[0], end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
-        result = run_backtest(data, name, params=params, config=run_config)
+        # a pure signal strategy runs through the array path (same outputs, fewer bars visited)
+        result = run_strategy(data, name, params=params, config=run_config)
         written = result.write(target, overwrite=overwrite)
     except (EngineError, DataError, ValueError, LookupError) as exc:
         raise _fail(str(exc)) from None

@@ -132,7 +132,9 @@ def formulas_for(contract: Any) -> PoolFormulas:
         liquidation_price_resolved=functools.partial(pool_liquidation_price_resolved,
                                                      contract_size=size),
         bankruptcy_price=functools.partial(_bankruptcy, contract_size=size),
-        funding_payment=functools.partial(_funding, contract_size=size))
+        funding_payment=functools.partial(_funding, contract_size=size),
+        # the risk-limit step is the one of the ENTRY value: always ask the resolver
+        brackets_at_entry=True)
 
 
 def _initial_margin(notional: float, leverage: float) -> float:

@@ -233,3 +233,22 @@ def test_black_thursday_replay_under_bitmex_rules(shared_data: Any) -> None:
     assert result.equity["wallet_balance"][-1] == pytest.approx(1.0 - margin)
     assert liq["insurance_fund_delta"] == pytest.approx(
         margin + contracts * (1 / entry - 1 / liq["fill_price"]), abs=1e-12)
+
+
+def test_bitmex_short_above_a_risk_limit_step_keeps_its_step() -> None:
+    """A short of 2,100,000 contracts at 10,000 is worth 210 XBT at entry: the second step
+    (1 %), though at its liquidation price the value is below 200 XBT. Margin 21 XBT (10x):
+    liquidation where 210 - Q/P = 21 - 2.1, i.e. P = 2,100,000 / (210 - 18.9) = 10,989.01
+    (the first step's 0.5 % would give 2,100,000 / 190.05 = 11,049.72)."""
+    class Sell(Buy):
+        def on_bar(self, ctx: Any) -> None:
+            if ctx.bar_index == 0:
+                ctx.sell(self.qty)
+
+    rows = [(10_000, 10_000, 10_000, 10_000)] * 4
+    bars = candles(rows, start=BLACK_THURSDAY)
+    data = MarketData.from_frames({SYMBOL_XBT: bars}, timeframe="1m", exchange="bitmex")
+    result = run_backtest(data, Sell(2_100_000.0), config=RunConfig(
+        venue="bitmex_inverse", initial_balance=50.0, leverage=10.0, margin_mode="isolated",
+        fees=(0.0, 0.0), slippage=NoSlippage(), rounding=False))
+    assert result.positions["liquidation_price"][-1] == pytest.approx(2_100_000 / (210 - 18.9))

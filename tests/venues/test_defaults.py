@@ -93,7 +93,8 @@ def test_default_market_and_fees() -> None:
 def test_venue_registry() -> None:
     venue = get_venue("binance_usdm")
     assert get_venue("binanceusdm") is venue
-    assert {"binance_coinm", "binance_usdm"} <= set(available_venues())
+    assert {"binance_coinm", "binance_usdm", "bybit_linear", "bybit_inverse", "okx",
+            "bitmex_inverse", "hyperliquid", "dydx_v4"} <= set(available_venues())
     assert available_venues() == tuple(sorted(available_venues()))
     assert venue.contract_type == "linear"
     assert venue.market("BTC/USDT:USDT").symbol == "BTC/USDT:USDT"
