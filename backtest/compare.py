@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from backtest.venues.base import Venue
 
 __all__ = ["COMPARISON_COLUMNS", "PriceSource", "VenueComparison", "compare_venues", "contract_kind",
-           "market_for_venue", "parse_venues", "price_source", "survival_table", "venue_symbol",
+           "market_for_venue", "parse_venues", "price_source", "survival_table", "venue_market", "venue_symbol",
            "write_comparison"]
 
 #: The flag (and run-file key ``[data] prices_from``) that lets one exchange's prices drive
@@ -232,6 +232,30 @@ def market_for_venue(data: MarketData, venue: Venue, symbols: dict[str, str]) ->
         data, symbols=names, bars=renamed(data.bars), frames=renamed(data.frames), funding=renamed(data.funding),
         detail=renamed(data.detail), trades=renamed(data.trades), tiers=tiers, markets=markets,
         quality_warnings=warnings, market_versions=_market_versions(versions, names, start_ms))
+
+
+def venue_market(data: MarketData, venue_name: str) -> MarketData:
+    """``data``'s prices under ``venue_name``'s rules and tables (a stated cross-venue run).
+
+    ``data`` itself when it is the venue's own exchange's (its stored tables apply).
+
+    Raises
+    ------
+    ConfigError
+        When the venue cannot trade the prices' symbol; the message names the symbol to use.
+    """
+    from backtest.venues.base import get_venue
+
+    venue = get_venue(venue_name)
+    if _same_exchange(data.exchange, venue):  # the venue's own data: its stored tables stay
+        return data
+    mapping: dict[str, str] = {}
+    for symbol in data.symbols:
+        theirs, reason = venue_symbol(venue, symbol)
+        if theirs is None:
+            raise ConfigError(f"prices of {data.exchange} {symbol} under the rules of {venue.name}: {reason}")
+        mapping[symbol] = theirs
+    return market_for_venue(data, venue, mapping)
 
 
 # ----------------------------------------------------------------------------- the comparison
