@@ -500,7 +500,7 @@ def write_comparison(comparison: VenueComparison, target: str | Path, *, manifes
         con = duckdb.connect(str(tmp / "results.duckdb"))
         try:
             for name in tables:  # relative paths: the folder still opens when moved
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{name}.parquet')")
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{name}.parquet', allow_empty=true)")
         finally:
             con.close()
         if page is not None:

@@ -94,13 +94,13 @@ def _venues(text: str | None) -> tuple[str, ...] | None:
     return parse_venues(text)
 
 
-def _leverages(text: str) -> list[float]:
+def _leverages(text: str, option: str = "--leverage") -> list[float]:
     """``--leverage`` values: finite and >= 1 (below 1 the margin would exceed the position)."""
-    values = _floats(text, "--leverage")
+    values = _floats(text, option)
     low = [v for v in values if v < 1]
     if low:
-        raise _fail(f"--leverage {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
-                    "e.g. --leverage 1,2,5,10")
+        raise _fail(f"{option} {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
+                    f"e.g. {option} 1,2,5,10")
     return values
 
 
