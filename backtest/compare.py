@@ -263,7 +263,8 @@ def venue_market(data: MarketData, venue_name: str) -> MarketData:
 COMPARISON_COLUMNS: dict[str, Any] = {
     "venue": pl.String, "contract_type": pl.String, "symbol": pl.String, "price_source": pl.String,
     "leverage": pl.Float64, "tradable": pl.Boolean, "reason": pl.String, "entered": pl.Boolean,
-    "rejection": pl.String, "survived": pl.Boolean, "entry_time": pl.String, "entry_price": pl.Float64,
+    "rejection": pl.String, "survived": pl.Boolean, "entry_time": pl.String, "qty": pl.Float64,
+    "entry_price": pl.Float64,
     "liquidation_price_at_entry": pl.Float64, "liquidated": pl.Boolean, "first_liquidation": pl.String,
     "hours_to_liquidation": pl.Float64, "n_liquidations": pl.Int64, "loss": pl.Float64, "loss_pct": pl.Float64,
     "fees": pl.Float64, "net_funding_received": pl.Float64, "bad_debt": pl.Float64,
@@ -372,7 +373,11 @@ def _run_row(result: Any, entry_asset: str) -> dict[str, Any]:
         "entered": entered, "rejection": rejection, "survived": entered and liqs.height == 0,
         "entry_time": utc_text(entry_ms) if entry_ms is not None else None,
         "entry_price": float(fills["price"][0]) if fills.height else None,
-        "liquidation_price_at_entry": float(held["liquidation_price"][0]) if held.height else None,
+        "qty": float(fills["qty"][0]) if fills.height else None,
+        # the first bar-close snapshot of the position; one liquidated inside its first bar
+        # has none: its liquidation row records the same (unchanged) position's price
+        "liquidation_price_at_entry": float(held["liquidation_price"][0]) if held.height else (
+            float(liqs["liquidation_price"][0]) if liqs.height else None),
         "liquidated": liqs.height > 0, "first_liquidation": utc_text(first_liq) if first_liq is not None else None,
         "hours_to_liquidation": (first_liq - entry_ms) / 3_600_000
         if first_liq is not None and entry_ms is not None else None,
