@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from backtest.venues.base import Venue
 
 __all__ = ["COMPARISON_COLUMNS", "PriceSource", "VenueComparison", "compare_venues", "contract_kind",
-           "market_for_venue", "parse_venues", "price_source", "survival_table", "venue_market", "venue_symbol",
-           "write_comparison"]
+           "load_for_venue", "market_for_venue", "parse_venues", "price_source", "survival_table", "tables_key",
+           "venue_market", "venue_symbol", "venue_symbols", "write_comparison"]
 
 #: The flag (and run-file key ``[data] prices_from``) that lets one exchange's prices drive
 #: another venue's rules.
@@ -234,6 +234,58 @@ def market_for_venue(data: MarketData, venue: Venue, symbols: dict[str, str]) ->
         quality_warnings=warnings, market_versions=_market_versions(versions, names, start_ms))
 
 
+def venue_symbols(venue: Venue, symbols: Sequence[str], prices: str) -> dict[str, str]:
+    """Price symbol -> the symbol ``venue`` trades for it (:func:`venue_symbol`), every one or an error.
+
+    Raises
+    ------
+    ConfigError
+        When the venue cannot trade one of them; the message names the symbol to use.
+    """
+    mapping: dict[str, str] = {}
+    for symbol in symbols:
+        theirs, reason = venue_symbol(venue, symbol)
+        if theirs is None:
+            raise ConfigError(f"prices of {prices} {symbol} under the rules of {venue.name}: {reason}")
+        mapping[symbol] = theirs
+    return mapping
+
+
+def tables_key(venue: Venue) -> str:
+    """The name whose stored and built-in tables are ``venue``'s (for ``MarketData.from_store(tables=)``).
+
+    Its ccxt id when that id means this venue (stored tables are filed under ccxt ids), else
+    the venue name (``bybit`` is two venues, linear and inverse).
+    """
+    from backtest.venues.base import ALIASES
+
+    return venue.exchange if ALIASES.get(venue.exchange, venue.exchange) == venue.name else venue.name
+
+
+def load_for_venue(store: Any, source: PriceSource, *, symbols: Sequence[str], timeframe: str,
+                   start: int | None = None, end: int | None = None,
+                   detail_timeframe: str | None = None) -> MarketData:
+    """The run's market: ``source.prices``' candles with the tables of ``source.rules``.
+
+    A native source reads as every run does. A stated cross-venue source reads the prices
+    with the rule venue's stored or built-in tiers and spec (``tables=``), or, when the venue
+    names the symbol differently, with its built-in tables under its own names
+    (:func:`market_for_venue`).
+    """
+    from backtest.market_data import MarketData
+    from backtest.venues.base import get_venue
+
+    if source.native:
+        return MarketData.from_store(store, exchange=source.prices, symbols=symbols, timeframe=timeframe,
+                                     start=start, end=end, detail_timeframe=detail_timeframe)
+    venue = get_venue(source.rules)
+    mapping = venue_symbols(venue, symbols, source.prices)
+    same = all(k == v for k, v in mapping.items())
+    data = MarketData.from_store(store, exchange=source.prices, symbols=symbols, timeframe=timeframe, start=start,
+                                 end=end, detail_timeframe=detail_timeframe, tables=tables_key(venue) if same else None)
+    return data if same else market_for_venue(data, venue, mapping)
+
+
 def venue_market(data: MarketData, venue_name: str) -> MarketData:
     """``data``'s prices under ``venue_name``'s rules and tables (a stated cross-venue run).
 
@@ -249,13 +301,7 @@ def venue_market(data: MarketData, venue_name: str) -> MarketData:
     venue = get_venue(venue_name)
     if _same_exchange(data.exchange, venue):  # the venue's own data: its stored tables stay
         return data
-    mapping: dict[str, str] = {}
-    for symbol in data.symbols:
-        theirs, reason = venue_symbol(venue, symbol)
-        if theirs is None:
-            raise ConfigError(f"prices of {data.exchange} {symbol} under the rules of {venue.name}: {reason}")
-        mapping[symbol] = theirs
-    return market_for_venue(data, venue, mapping)
+    return market_for_venue(data, venue, venue_symbols(venue, data.symbols, data.exchange))
 
 
 # ----------------------------------------------------------------------------- the comparison

@@ -33,7 +33,8 @@ def compare_command(
     venues: Annotated[str, typer.Option(
         "--venues", help="'all' (every registered venue) or comma-separated venue names.")] = "all",
     leverages: Annotated[str, typer.Option(
-        "--leverages", help="Comma-separated leverages >= 1 for the survival table, e.g. 2,5,10,20,50.")] = "2,5,10,20,50",
+        "--leverages",
+        help="Comma-separated leverages >= 1 for the survival table, e.g. 2,5,10,20,50.")] = "2,5,10,20,50",
     strategy: Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")] = "hold",
     param: Annotated[Optional[list[str]], typer.Option(
         "--param", help="Strategy parameter NAME=VALUE (repeat).")] = None,

@@ -151,7 +151,7 @@ def run_command(
     The run folder appears only when complete; an existing one is refused unless
     ``--overwrite`` is given. The folder is checked before the backtest starts.
     """
-    from backtest import MarketData, RunConfig, run_backtest
+    from backtest import RunConfig, run_backtest
     from backtest.errors import EngineError
     from backtest.runfolder import check_output_folder
     from data_loaders.errors import DataError
@@ -176,7 +176,7 @@ def run_command(
         run_spec.pop("out", None)
         run_spec.setdefault("progress", progress)
         run_config = RunConfig.from_mapping(run_spec, where=f"{f'run file {config}' if config else 'flags'} [run]")
-        from backtest.compare import price_source, venue_market
+        from backtest.compare import load_for_venue, price_source
         from backtest.venues.defaults import known_symbols
 
         # the venue's own exchange's prices unless the user says which others drive its rules
@@ -202,12 +202,10 @@ def run_command(
         if store_root.exists() and not store_root.is_dir():
             raise ConfigError(f"store {store_root}: expected a market store folder, found a file; "
                               f"pass the store folder with --store")
-        data = MarketData.from_store(
-            MarketStore(store_root), exchange=source.prices,
-            symbols=symbols, timeframe=data_spec.get("timeframe", "1h"),
-            start=window[0], end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
-        if not source.native:  # the venue's own tables (tiers, spec, fees) on the other prices
-            data = venue_market(data, run_config.venue)
+        # the venue's own prices, or the stated exchange's with the venue's tables
+        data = load_for_venue(MarketStore(store_root), source, symbols=symbols,
+                              timeframe=data_spec.get("timeframe", "1h"), start=window[0], end=window[1],
+                              detail_timeframe=data_spec.get("detail_timeframe"))
         result = run_backtest(data, name, params=params, config=run_config)
         result.manifest["price_source"] = source.record()
         written = result.write(target, overwrite=overwrite)

@@ -33,7 +33,8 @@ def run_stress(market: StressMarket, scenario_sets: Sequence[ScenarioSet], *, ti
     """
     from backtest import RunConfig, run_backtest
     from backtest.errors import ConfigError
-    from backtest.risk.replay import FUNDING_COLUMN, net_funding_received, position_outcome, refused_row, venue_rows
+    from backtest.risk.replay import (FUNDING_COLUMN, net_funding_received, position_outcome, refused_row,
+                                      venue_rows)
 
     base = config or RunConfig()
     rows: list[dict[str, Any]] = []
