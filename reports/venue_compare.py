@@ -88,8 +88,12 @@ def render_comparison_page(comparison: Any, *, out: Path) -> str:
     notes = ("".join(f"<li>{esc(w)}</li>" for w in warnings))
     warn_html = (f'<ul class="warnings" id="quality-warnings">{notes}</ul>' if warnings
                  else '<p class="empty" id="quality-warnings">No data-quality warnings.</p>')
+    reasons = untradable.unique("venue", keep="first", maintain_order=True)
+    reason_html = ("<h3>Venues that cannot trade the symbol</h3><ul id=\"untradable\">"
+                   + "".join(f"<li><b>{esc(r['venue'])}</b>: {esc(r['reason'])}</li>"
+                             for r in reasons.iter_rows(named=True)) + "</ul>") if reasons.height else ""
     sections = [
-        Section("source", "Prices and rules", summary + warn_html),
+        Section("source", "Prices and rules", summary + reason_html + warn_html),
         Section("survival", "Survival by leverage and venue", _survival_html(comparison.survival)),
         Section("liquidation-price", "Liquidation price at entry",
                 _chart_or_note(_bar_figure(table, "liquidation_price_at_entry",
