@@ -29,7 +29,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from backtest.cli.output import fail, parse_params
-from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings
+from backtest.cli.shared import (DEFAULT_TIMEFRAME, BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt,
+                                 print_data_warnings)
 from backtest.config import RUN_FILE_SCHEMA, checked, default_run_name
 from backtest.errors import ConfigError, did_you_mean
 
@@ -124,7 +125,7 @@ def run_command(
         "--prices-from", help="Drive the venue's rules with this exchange's prices (e.g. binanceusdm "
                               "prices under --venue bybit_linear); stated in the manifest.")] = None,
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Symbol, repeatable.")] = None,
-    timeframe: Annotated[Optional[str], typer.Option(help="Strategy timeframe (1m, 1h...).")] = None,
+    timeframe: Annotated[Optional[str], typer.Option(help="Strategy timeframe: 1m, 5m, 1h ... (default 1h for every command).")] = None,
     detail_timeframe: Annotated[Optional[str], typer.Option(help="Finer candles for the intrabar path.")] = None,
     start: Annotated[Optional[str], typer.Option(help="Start (UTC ISO date).")] = None,
     end: Annotated[Optional[str], typer.Option(help="End, exclusive (UTC ISO date).")] = None,
@@ -134,8 +135,8 @@ def run_command(
     margin_mode: MarginModeOpt = None,
     balance: BalanceOpt = None,
     venue: Annotated[Optional[str], typer.Option(
-        help="Venue rules: binance_usdm (USDT-margined) or binance_coinm (coin-margined "
-             "inverse; its data's exchange binancecoinm and symbols like BTC/USD:BTC).")] = None,
+        help="Venue rules, a registered name (`margincall venues`): binance_usdm (default), binance_coinm "
+             "(inverse, symbols like BTC/USD:BTC), ...; its own exchange's prices unless --prices-from.")] = None,
     path_policy: PathPolicyOpt = None,
     slippage: SlippageOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
@@ -151,8 +152,9 @@ def run_command(
     The run folder appears only when complete; an existing one is refused unless
     ``--overwrite`` is given. The folder is checked before the backtest starts.
     """
-    from backtest import RunConfig, run_backtest
+    from backtest import RunConfig
     from backtest.errors import EngineError
+    from backtest.fastpath import run_strategy
     from backtest.runfolder import check_output_folder
     from data_loaders.errors import DataError
 
@@ -204,9 +206,10 @@ def run_command(
                               f"pass the store folder with --store")
         # the venue's own prices, or the stated exchange's with the venue's tables
         data = load_for_venue(MarketStore(store_root), source, symbols=symbols,
-                              timeframe=data_spec.get("timeframe", "1h"), start=window[0], end=window[1],
-                              detail_timeframe=data_spec.get("detail_timeframe"))
-        result = run_backtest(data, name, params=params, config=run_config)
+                              timeframe=data_spec.get("timeframe", DEFAULT_TIMEFRAME), start=window[0],
+                              end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
+        # a pure signal strategy runs through the array path (same outputs, fewer bars visited)
+        result = run_strategy(data, name, params=params, config=run_config)
         result.manifest["price_source"] = source.record()
         written = result.write(target, overwrite=overwrite)
     except (EngineError, DataError, ValueError, LookupError) as exc:
