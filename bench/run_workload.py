@@ -154,7 +154,7 @@ def workload_config(crosscheck: bool, rounding: bool = False, venue: str = "bina
     common = dict(initial_balance=balance, leverage=10.0, margin_mode="isolated",
                   position_mode="one_way", fees=(0.0002, 0.0004), sizing_basis="wallet",
                   rounding=rounding, liquidation_remainder="insurance_fund", venue=venue,
-                  # the 2023 workload predates the first dated table of hyperliquid (2024) and
+                  # the 2023 workload predates the first dated table of hyperliquid (2023-02-28) and
                   # dydx_v4 (2023-10-26): their earliest table stands in, with a warning
                   allow_tiers_before_first=True)
     if not crosscheck:

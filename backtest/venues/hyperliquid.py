@@ -121,9 +121,9 @@ def _tables_from_data() -> MappingProxyType[str, TierSchedule]:
                              for symbol, schedule in venue_data("hyperliquid").tiers.items()})
 
 
-#: Dated margin tables by asset (from the venue's data file). 2024-01-01: the values of
-#: freqtrade's 2024 market fixture ([FT]; the day they took effect is not known, the table is
-#: the earliest evidenced one). 2025-03-13: the mainnet tiers of [TIERS], after leverage was
+#: Dated margin tables by asset (from the venue's data file). 2023-02-28: the values of
+#: freqtrade's 2024 market fixture ([FT]; the day they took effect is not known: used from the
+#: first Hyperliquid record in ../shared, an ASSUMPTION). 2025-03-13: the mainnet tiers of [TIERS], after leverage was
 #: cut following the 2025-03-12 ETH-whale backstop (cascades.md §B.6); SOL/DOGE kept 20x.
 MARGIN_TABLES: MappingProxyType[str, TierSchedule] = _tables_from_data()
 
