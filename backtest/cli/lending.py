@@ -79,7 +79,7 @@ def lending(
     out: Annotated[Path, typer.Option("--out", help="Folder to write (tables, lending.duckdb, report.html).")],
     positions: Annotated[Optional[Path], typer.Option("--positions", help="Population file (.parquet or .csv; schema in docs/lending.md).")] = None,
     generate: Annotated[Optional[int], typer.Option("--generate", help="Draw this many positions with --seed (documented distributions).")] = None,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Protocol of generated positions: aave_v3 or maker.")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Protocol of generated positions: aave_v3, compound_v3 or maker.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed")] = None,
     median_value: Annotated[Optional[float], typer.Option("--median-value", help="Median collateral value of generated positions, base currency.")] = None,
     hf_range: Annotated[Optional[str], typer.Option("--hf-range", help="Starting health factors of generated positions, LOW..HIGH, e.g. 1.05..2.5.")] = None,

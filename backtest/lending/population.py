@@ -6,12 +6,13 @@ ignored):
 =========================  =======  ===========================================================
 column                     type     meaning
 =========================  =======  ===========================================================
-``protocol``               str      ``aave_v3`` or ``maker`` (:data:`PROTOCOLS`)
+``protocol``               str      ``aave_v3``, ``compound_v3`` or ``maker`` (:data:`PROTOCOLS`)
 ``asset``                  str      collateral asset, the base of a ``--symbol`` (``ETH``)
 ``collateral``             float    collateral, whole tokens, >= 0
 ``debt``                   float    debt owed at the window's start, base currency (USD/DAI), >= 0
-``liquidation_threshold``  float    Aave LT (0.825); Maker ``1 / mat`` (1/1.5); in (0, 1]
-``liquidation_bonus``      float    Aave bonus multiplier (1.05); Maker ``chop`` (1.13); >= 1
+``liquidation_threshold``  float    Aave LT (0.825); Comet liquidateCF (0.9); Maker ``1 / mat``; in (0, 1]
+``liquidation_bonus``      float    Aave bonus multiplier (1.05); Comet ``2 - liquidationFactor``
+                                    (LF 0.95 -> 1.05); Maker ``chop`` (1.13); >= 1
 ``position_id``            str/int  optional; the row number when absent
 =========================  =======  ===========================================================
 
@@ -34,23 +35,26 @@ from backtest.lending.errors import LendingParameterError
 __all__ = ["COLUMNS", "PROTOCOLS", "PROTOCOL_DEFAULTS", "generate_population", "read_population",
            "validate_population"]
 
-#: Protocols the simulation runs: Aave v3 through :mod:`backtest.lending.simulation`, Maker
-#: through the auctions of :mod:`backtest.lending.auctions`.
-PROTOCOLS = ("aave_v3", "maker")
+#: Protocols the simulation runs: Aave v3 through :mod:`backtest.lending.simulation`, Compound
+#: v3 through :mod:`backtest.lending.comet_simulation`, Maker through the auctions of
+#: :mod:`backtest.lending.auctions`.
+PROTOCOLS = ("aave_v3", "compound_v3", "maker")
 #: Required columns and their kind.
 COLUMNS = {"protocol": "text", "asset": "text", "collateral": "number", "debt": "number",
            "liquidation_threshold": "number", "liquidation_bonus": "number"}
 #: Default (liquidation_threshold, liquidation_bonus) per protocol: Aave v3 WETH (LT 82.5 %,
-#: bonus 5 %), Maker ETH-A 2020 (mat 150 %, chop 13 %).
-PROTOCOL_DEFAULTS = {"aave_v3": (0.825, 1.05), "maker": (1 / 1.5, 1.13)}
+#: bonus 5 %), Comet WETH collateral (liquidateCF 90 %, liquidationFactor 95 % -> 1.05; an
+#: assumption of the order of cUSDCv3's, not read from chain), Maker ETH-A 2020 (mat 150 %,
+#: chop 13 %).
+PROTOCOL_DEFAULTS = {"aave_v3": (0.825, 1.05), "compound_v3": (0.90, 1.05),
+                     "maker": (1 / 1.5, 1.13)}
 
 
 def _protocol(name: str, subject: str) -> str:
     if name not in PROTOCOLS:
         raise LendingParameterError(
             f"{subject}: expected a protocol among {', '.join(PROTOCOLS)}, found {name!r}"
-            f"{did_you_mean(str(name), PROTOCOLS)}; fix the name (Compound v3 populations are "
-            "not simulated yet)")
+            f"{did_you_mean(str(name), PROTOCOLS)}; fix the name")
     return name
 
 
