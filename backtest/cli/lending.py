@@ -114,6 +114,14 @@ def lending(
     platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Instead: platform view; parameter set NAME:LT:BONUS[:CAP] (repeat) against the population and scenarios.")] = None,
     scenario_depth: Annotated[str, typer.Option("--scenario-depth", help="Platform scenarios: the stored path's log moves scaled by these depths.")] = "1,1.5,2",
     seeds: Annotated[str, typer.Option("--seeds", help="Platform population seeds, comma-separated.")] = "0,1,2",
+    position: Annotated[Optional[float], typer.Option("--position", help="Instead: one looped Aave long at this loan-to-value (or, with --loops, this LTV per loop) through the risk lab: crash replay, stress, Monte Carlo, survival solver.")] = None,
+    loops: Annotated[Optional[int], typer.Option("--loops", help="--position: number of borrow-buy-supply loops at the --position LTV each.")] = None,
+    crash: Annotated[Optional[list[str]], typer.Option("--crash", help="--position: named crash windows to replay (repeat, or 'all'; default: every crash listing --symbol).")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", help="--position: stress scenario set on the first crash window, the risk lab's syntax, e.g. 'crash=shock:-0.3@2020-03-12T06:00Z' (repeat).")] = None,
+    paths: Annotated[int, typer.Option("--paths", help="--position: Monte Carlo paths (0: no Monte Carlo).")] = 10_000,
+    horizon: Annotated[float, typer.Option("--horizon", help="--position: Monte Carlo horizon, hours.")] = 24.0,
+    target: Annotated[float, typer.Option("--target", help="--position: liquidation probability target of the survival solver.")] = 0.01,
+    model: Annotated[str, typer.Option("--model", help="--position: return model fitted on --symbol --timeframe over --start..--end: bootstrap, garch, jump or gbm.")] = "bootstrap",
 ) -> None:
     """Simulate lending liquidations (Aave v3, Maker) on stored prices: liquidations, auctions, bad debt."""
     import polars as pl
@@ -137,6 +145,15 @@ def lending(
         raise _fail("--positions and --generate: expected one source of positions, found both; "
                     "drop one")
     symbols = symbol or ["ETH/USDT:USDT"]
+    if position is not None:
+        from backtest.cli.lending_position import run_position
+
+        run_position(position, loops, symbols[0], crash, scenario, paths=paths, horizon=horizon,
+                     target=target, model=model, timeframe=pick(timeframe, "timeframe"),
+                     start=start, end=end, equity=equity, borrow_rate=borrow_rate or 0.0,
+                     seed=pick(seed, "seed"), store=store, exchange=exchange, out=out,
+                     overwrite=overwrite, heartbeat=heartbeat, deviation=deviation)
+        return
     if compare_cex is not None:
         _compare(compare_cex, symbols[0], leverage, equity, store, exchange, out, overwrite,
                  version=version, heartbeat=heartbeat, deviation=deviation,
