@@ -191,18 +191,7 @@ def _liquidation_amounts(coll: Array, debt: Array, lt: Array, bonus: Array, pric
                          v33: bool, fee: float) -> kernels.SeizureArrays:
     """Largest liquidation of each candidate the protocol allows (debt price 1)."""
     value = coll * price
-    hf = value * lt / debt
-    if v33:
-        repay = kernels.max_liquidatable_debt_v33(value, debt, debt, hf)
-        seized_value = repay * bonus
-        partial = (repay < debt) & (seized_value < value)
-        dusty = partial & ((debt - repay < kernels.MIN_LEFTOVER_BASE)
-                           | (value - seized_value < kernels.MIN_LEFTOVER_BASE))
-        # the liquidator shrinks a dusty partial to leave MIN_LEFTOVER_BASE of collateral
-        repay = np.where(dusty, np.maximum(0.0, (value - kernels.MIN_LEFTOVER_BASE) / bonus),
-                         repay)
-    else:
-        repay = kernels.close_factor_v30(hf) * debt
+    repay = kernels.largest_repay(value, debt, debt, value * lt / debt, bonus, v33)
     return kernels.seize(repay, 1.0, price, coll, bonus, fee)
 
 

@@ -9,6 +9,9 @@ Positions are grouped by ``(protocol, asset)``; each group runs on its asset's p
 * ``compound_v3`` through :func:`backtest.lending.comet_simulation.simulate_comet` (absorb and
   buyCollateral at the store-front discount, reserves bearing the shortfall) on the same block
   path, oracle rule and venue as Aave;
+* Aave positions with several collaterals or debts (rows sharing a ``position_id``, or a
+  non-stable ``debt_asset``) through :func:`backtest.lending.multi.simulate_multi` on the paths
+  of all their assets (one group, ``asset`` = the assets joined by ``+``);
 * ``maker`` through :func:`backtest.lending.auctions.run_auctions` (OSM, Flipper or Clipper,
   keepers and a gas path) on a ``maker_step`` path.
 
@@ -33,7 +36,8 @@ from backtest.lending.comet_simulation import CometConfig, simulate_comet
 from backtest.lending.depth import DepthCurve
 from backtest.lending.errors import LendingParameterError
 from backtest.lending.paths import candle_path, gas_path
-from backtest.lending.population import validate_population
+from backtest.lending.multi import book_from_rows, simulate_multi
+from backtest.lending.population import STABLE_ASSETS, multi_asset_rows, validate_population
 from backtest.lending.simulation import PositionBook, SimulationConfig, simulate
 
 __all__ = ["TABLES", "VENUES", "LendingSetup", "LendingStudy", "run_study"]
@@ -222,6 +226,43 @@ def _maker(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSe
             "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s}
 
 
+def _aave_multi(group: pl.DataFrame, bars: dict[str, pl.DataFrame], setup: LendingSetup
+                ) -> dict[str, Any]:
+    names = sorted(set(group["asset"]) | (set(group["debt_asset"]) - set(STABLE_ASSETS)))
+    paths = {a: candle_path(bars[a], step=setup.step) for a in names}
+    length = min(p[0].size for p in paths.values())
+    times = paths[names[0]][0][:length]
+    for a in names:
+        if not np.array_equal(paths[a][0][:length], times):
+            raise LendingParameterError(
+                f"multi-asset positions: the candles of {a} and {names[0]} start at different "
+                "times; expected one window for every asset; pass candles of the same window")
+    prices = {a: paths[a][1][:length] for a in names}
+    prices.update({a: np.ones(length) for a in STABLE_ASSETS})
+    book, ids = book_from_rows(group, {a: float(p[0]) for a, p in prices.items()})
+    result = simulate_multi(book, times, prices, setup.aave)
+    liq, s = result.liquidations, result.summary
+    at = liq["step"].to_numpy() if liq.height else np.zeros(0, dtype=np.int64)
+    liquidations = liq.with_columns(ts=_datetime(pl.Series(times[at])),
+                                    position_id=ids.gather(liq["position"]) if liq.height
+                                    else pl.Series([], dtype=pl.Utf8))
+    keepers = pl.DataFrame({"keeper": ["liquidators"], "kind": ["aave-liquidator"],
+                            "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
+                            "collateral_bought": [float(liq["collateral_to_liquidator"].sum())],
+                            "gas_spent": [float(liq["gas_cost"].sum())],
+                            "profit": [s["liquidator_profit"]]})
+    start = float((book.debt * np.array([prices[a][0] for a in book.debt_assets])).sum())
+    bad_debt = {"positions": s["positions"], "debt_start": start,
+                "debt_liquidated": s["debt_repaid"], "liquidations": s["liquidations"],
+                "deficit": s["deficit"], "underwater_debt": s["underwater_debt"],
+                "incentives": 0.0, "bad_debt": s["deficit"] + s["underwater_debt"]}
+    positions = pl.DataFrame({"position_id": ids, "collateral_end": result.collateral.sum(axis=1),
+                              "debt_end": result.debt.sum(axis=1)})
+    return {"liquidations": liquidations, "keepers": keepers, "bad_debt": bad_debt,
+            "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s,
+            "positions": positions, "label": "+".join(book.collateral_assets)}
+
+
 _RUNNERS = {"aave_v3": _aave, "compound_v3": _comet, "maker": _maker}
 
 
@@ -236,7 +277,8 @@ def run_study(population: pl.DataFrame, bars: dict[str, pl.DataFrame],
         For an invalid population or an asset without candles.
     """
     population = validate_population(population)
-    missing = sorted(set(population["asset"].unique().to_list()) - set(bars))
+    needed = set(population["asset"]) | (set(population["debt_asset"]) - set(STABLE_ASSETS))
+    missing = sorted(needed - set(bars))
     if missing:
         raise LendingParameterError(
             f"positions: expected candles for every asset of the population, found none for "
@@ -244,6 +286,24 @@ def run_study(population: pl.DataFrame, bars: dict[str, pl.DataFrame],
             "--symbol whose base is that asset, or drop those positions")
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     summaries: list[dict[str, Any]] = []
+    multi = multi_asset_rows(population)
+    if multi.any():
+        group = population.filter(multi)
+        out = _aave_multi(group, bars, setup)
+        label = [pl.lit("aave_v3").alias("protocol"), pl.lit(out["label"]).alias("asset")]
+        parts["liquidations"].append(out["liquidations"].with_columns(*label))
+        parts["keepers"].append(out["keepers"].with_columns(*label))
+        parts["bad_debt"].append(pl.DataFrame([{"protocol": "aave_v3", "asset": out["label"],
+                                                **out["bad_debt"]}]))
+        first, ltv, times = out["toxic"]
+        rows = np.flatnonzero(first >= 0)
+        parts["toxic"].append(pl.DataFrame({
+            "position_id": out["positions"]["position_id"].gather(rows),
+            "ts": times[first[rows]], "ltv": ltv[rows]}).with_columns(
+                *label, ts=_datetime(pl.col("ts"))))
+        parts["positions"].append(out["positions"].with_columns(*label))
+        summaries.append({"protocol": "aave_v3", "asset": out["label"], **out["summary"]})
+        population = population.filter(~multi)
     for (protocol, asset), group in population.group_by(["protocol", "asset"],
                                                         maintain_order=True):
         out = _RUNNERS[protocol](group, asset, bars[asset], setup)

@@ -30,7 +30,7 @@ def test_csv_and_parquet_files_read_the_same(tmp_path: Path) -> None:
     frame.write_parquet(tmp_path / "p.parquet")
     a, b = read_population(tmp_path / "p.csv"), read_population(tmp_path / "p.parquet")
     assert a.equals(b)
-    assert a.columns == ["position_id", *COLUMNS]
+    assert a.columns == ["position_id", *COLUMNS, "debt_asset"]
     assert a["position_id"].to_list() == ["0", "1"]   # row numbers when the file has no ids
 
 
