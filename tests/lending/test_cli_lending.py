@@ -69,7 +69,7 @@ def test_aave_positions_from_a_file_on_the_5m_crash(lending_store: Path, tmp_pat
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["--protocol", "compound", "--generate", "5"], ["compound", "aave_v3, maker"]),
+    (["--protocol", "compound", "--generate", "5"], ["compound", "did you mean 'compound_v3'"]),
     (["--borrow-rate", "nan", "--generate", "5"], ["--borrow-rate", "NaN"]),
     (["--venue", "book", "--generate", "5"], ["venue", "pool, curve"]),
     (["--auction", "dutch", "--protocol", "maker", "--generate", "5"], ["flipper, clipper"]),
