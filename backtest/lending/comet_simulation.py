@@ -7,7 +7,9 @@ At each step:
 1. the venue is arbitraged toward the market; the push oracle (Comet reads Chainlink feeds)
    publishes under :func:`backtest.lending.oracle.should_publish`;
 2. accounts with ``collateral·price·liquidateCF < debt`` (:func:`is_liquidatable_v`, strict)
-   are candidates; after ``latency_steps`` an absorber-buyer (the usual bot: ``absorb`` and
+   are candidates (a full scan at each oracle update; between updates only the candidates are
+   re-checked, so an account pushed under by interest alone is found at the next update, at
+   most one heartbeat later); after ``latency_steps`` an absorber-buyer (the usual bot: ``absorb`` and
    ``buyCollateral`` in one transaction) acts when buying the whole seized collateral at the
    store-front price and selling it into the venue beats gas plus ``min_profit``;
 3. ``absorb``: the protocol seizes *all* the collateral, credits ``value·liquidationFactor``
@@ -193,6 +195,7 @@ def simulate_comet(book: PositionBook, times: ArrayLike, market_prices: ArrayLik
     supplied = np.zeros(n)
     cf = book.liquidation_threshold
     first_seen = np.full(n, -1, dtype=np.int64)
+    candidates = np.zeros(0, dtype=np.int64)
     first_toxic, toxic_ltv = np.full(n, -1, dtype=np.int64), np.full(n, math.nan)
     index, reserves, reserves0 = 1.0, config.reserves, config.reserves
     oracle, oracle_t = math.nan, -math.inf
@@ -205,25 +208,31 @@ def simulate_comet(book: PositionBook, times: ArrayLike, market_prices: ArrayLik
             index *= compounded_interest(config.borrow_rate, t[i] - t[i - 1])
         venue = venue.arbitraged(market[i], config.arbitrage_share)
         source = venue.price if config.feedback else market[i]
-        if math.isnan(oracle) or should_publish(last_price=oracle, last_time=oracle_t,
-                                                price=source, time=t[i],
-                                                heartbeat=config.heartbeat,
-                                                deviation=config.deviation):
+        fresh = math.isnan(oracle) or should_publish(
+            last_price=oracle, last_time=oracle_t, price=source, time=t[i],
+            heartbeat=config.heartbeat, deviation=config.deviation)
+        if fresh:
             oracle, oracle_t = source, t[i]
-        owed = scaled * index
-        # toxic region: the liquidation penalty exceeds the equity (LTV > 1/bonus)
-        newly = (first_toxic < 0) & (coll > 0) & (owed * book.liquidation_bonus > coll * oracle)
-        if newly.any():
-            first_toxic[newly] = i
-            toxic_ltv[newly] = owed[newly] / (coll[newly] * oracle)
-        liq = is_liquidatable_v(coll, oracle, cf, owed) & (coll > 0)
-        first_seen[~liq] = -1
-        first_seen[liq & (first_seen < 0)] = i
-        ready = np.flatnonzero(liq & (i - first_seen >= config.latency_steps))
+        # a full scan only when the oracle moved; between updates only the accounts already
+        # liquidatable (waiting on latency or profit) can be absorbed (interest only adds debt)
+        if fresh:
+            owed = scaled * index
+            # toxic region: the liquidation penalty exceeds the equity (LTV > 1/bonus)
+            newly = (first_toxic < 0) & (coll > 0) & (owed * book.liquidation_bonus > coll * oracle)
+            if newly.any():
+                first_toxic[newly] = i
+                toxic_ltv[newly] = owed[newly] / (coll[newly] * oracle)
+            now = np.flatnonzero(is_liquidatable_v(coll, oracle, cf, owed) & (coll > 0))
+            first_seen[candidates[~np.isin(candidates, now)]] = -1
+            candidates = now
+        else:
+            candidates = candidates[coll[candidates] > 0]
+        first_seen[candidates[first_seen[candidates] < 0]] = i
+        ready = candidates[i - first_seen[candidates] >= config.latency_steps]
         count, repaid_step, sold_step = 0, 0.0, 0.0
         if ready.size:
             for_sale = reserves < 0 or reserves < config.target_reserves
-            c, d = coll[ready], owed[ready]
+            c, d = coll[ready], scaled[ready] * index
             price_paid = c * oracle * (1.0 - discount[ready])
             estimate = venue.amount_out(c) if for_sale else np.zeros(ready.size)
             profit = estimate - price_paid - config.gas_cost

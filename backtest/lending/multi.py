@@ -217,6 +217,7 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
     n = len(book)
     oracle, oracle_t = np.full(len(names), math.nan), np.full(len(names), -math.inf)
     index, pending, total_deficit = 1.0, False, 0.0
+    candidates = np.zeros(0, dtype=np.int64)
     first_toxic, toxic_ltv = np.full(n, -1, dtype=np.int64), np.full(n, math.nan)
     records: list[dict[str, Array]] = []
     step_rows: dict[str, list[float]] = {"ts": [], "liquidations": [], "debt_repaid": [],
@@ -233,19 +234,31 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
         count, repaid_step, deficit_step = 0, 0.0, 0.0
         if fresh or pending:
             pc, pd = oracle[c_idx], oracle[d_idx]
-            coll_value, debt_value = coll * pc, scaled * index * pd
+            # a full scan when an oracle moved; between updates only the rows at risk at the
+            # last scan are re-checked (a row pushed under by interest alone waits for the
+            # next update, at most one heartbeat)
+            scan = candidates
+            if fresh:   # matrix-vector products over the whole book: the fast full scan
+                weighted, total_coll = coll @ (pc * lt), coll @ pc
+                total_debt = (scaled @ pd) * index
+                # toxic region: LTV above 1/bonus of the largest collateral (a liquidation
+                # lowers the HF); the largest bonus screens, the row's own bonus decides
+                maybe = np.flatnonzero((first_toxic < 0) & (total_coll > 0)
+                                       & (total_debt * bonus.max() > total_coll))
+                if maybe.size:
+                    own = bonus[np.argmax(coll[maybe] * pc, axis=1)]
+                    newly = maybe[total_debt[maybe] * own > total_coll[maybe]]
+                    first_toxic[newly] = i
+                    toxic_ltv[newly] = total_debt[newly] / total_coll[newly]
+                scan = np.flatnonzero((weighted < total_debt) & (total_coll > 0))
+            coll_value, debt_value = coll[scan] * pc, scaled[scan] * index * pd
             hf = health_factors(coll_value, debt_value, lt)
-            total_coll, total_debt = coll_value.sum(axis=1), debt_value.sum(axis=1)
-            # toxic region: LTV above 1/bonus of the largest collateral (a liquidation lowers HF)
-            top_bonus = bonus[np.argmax(coll_value, axis=1)]
-            newly = (first_toxic < 0) & (total_coll > 0) & (total_debt * top_bonus > total_coll)
-            first_toxic[newly] = i
-            toxic_ltv[newly] = total_debt[newly] / total_coll[newly]
-            rows = np.flatnonzero((hf < 1) & (total_coll > 0) & (total_debt > 0))
+            at_risk = (hf < 1) & (coll_value.sum(axis=1) > 0) & (debt_value.sum(axis=1) > 0)
+            rows, candidates = scan[at_risk], scan[at_risk]
+            coll_value, debt_value, hf = coll_value[at_risk], debt_value[at_risk], hf[at_risk]
             pending = False
             if rows.size:
-                j, k, repay_value = pick_pairs(coll_value[rows], debt_value[rows], hf[rows], bonus,
-                                               v33)
+                j, k, repay_value = pick_pairs(coll_value, debt_value, hf, bonus, v33)
                 s = kernels.seize(repay_value / pd[j], pd[j], pc[k], coll[rows, k], bonus[k], fee)
                 value = s.collateral_to_liquidator * market[c_idx[k], i] \
                     - s.debt_repaid * market[d_idx[j], i]
