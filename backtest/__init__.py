@@ -9,6 +9,10 @@ _LAZY = {
     "Strategy": "backtest.strategy",
     "RunResult": "backtest.results",
     "run_signals": "backtest.fastpath",
+    "OrderFilled": "backtest.strategy_events",
+    "FundingPaid": "backtest.strategy_events",
+    "PositionLiquidated": "backtest.strategy_events",
+    "PositionDeleveraged": "backtest.strategy_events",
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -265,10 +265,13 @@ class Deleverager:
                          price, price, 0.0, 0.0, 0.0, "adl", realized, pos.qty, "adl"))
         if pos.qty == 0.0:
             st.journal.trade(pos.close_trade(st.now, "adl"))
+            st.book.cancel_exits(pos.key, st.now)  # its bracket exits go with it
         if acct.wallet < 0.0:
             acct.cover()
         self.rows.append((st.now, pos.symbol, "long" if before > 0 else "short", qty, price,
                           realized, score, quantile, cause))
+        if st.hooks is not None:
+            st.hooks.adl(self.rows[-1])
 
     # ------------------------------------------------------------------ outputs
     def frame(self) -> pl.DataFrame:

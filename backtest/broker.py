@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from backtest.brackets import attach_exits
 from backtest.orders import Order
 from backtest.positions import Position
 from backtest.slippage import FixedBps, NoSlippage, SqrtImpact
@@ -265,6 +266,8 @@ class Broker:
         order.status, order.ts_done = "filled" if filled else "cancelled", st.now
         if order.side == 0:
             order.side = 1
+        if order.bracket is not None and order.opened_qty:
+            attach_exits(self, order)
 
     def _check_lot(self, sym: int, symbol: str, qty: float) -> tuple[str, str] | None:
         market = self.st.markets[sym]
@@ -278,6 +281,11 @@ class Broker:
             order.side = 1
         if order.qty is None:
             order.qty = order.filled_qty
+        if status == "filled":
+            if order.group is not None:  # one exit of a bracket filled: the others go (OCO)
+                self.st.book.cancel_group(order, self.st.now)
+            if order.bracket is not None and order.opened_qty:
+                attach_exits(self, order)
 
     def _slipped(self, side: int, sym: int, ref: float, qty: float, liquidity: str,
                  high: float, low: float, volume: float) -> float:
@@ -335,13 +343,18 @@ class Broker:
         journal.fees += fee
         journal.slippage += slip_cost
         order.filled_qty += qty
+        order.fill_price = price
+        if increasing:
+            order.opened_qty += qty
         if order.side == 0:
             order.side = side
         journal.fill_rows.append((now, order.order_id, pos.symbol, "buy" if side > 0 else "sell", qty,
                                   price, ref, (slip / ref) * 1e4 if ref else 0.0, slip_cost,
                                   fee, liquidity, realized, after, reason))
         if after == 0.0:
-            journal.trade_rows.append(pos.close_trade(now, "signal"))
+            journal.trade_rows.append(pos.close_trade(now, order.exit_reason))
+            if st.book.protected:  # the position's other bracket exits go with it
+                st.book.cancel_exits(pos.key, now, order)
         if acct.wallet < 0.0:  # a loss beyond the wallet: the venue resets it, the fund pays
             acct.cover()
         acct.changed(sym)

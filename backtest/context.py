@@ -14,6 +14,7 @@ import polars as pl
 
 from backtest.broker import Broker
 from backtest.errors import StrategyError, did_you_mean
+from backtest.brackets import Bracket, bracket_of
 from backtest.orders import Order
 from backtest.state import RunState
 
@@ -194,7 +195,7 @@ class Context:
     def _order(self, side: int, qty: float | None, symbol: str | None, type_: str, *,
                price: float = math.nan, stop: float = math.nan, reduce_only: bool = False,
                position_side: str | None = None, tag: str = "", target: float | None = None,
-               tolerance: float | None = None) -> Order:
+               tolerance: float | None = None, bracket: Bracket | None = None) -> Order:
         if self._synced != self._i:
             self._sync()
         st = self._st
@@ -206,6 +207,7 @@ class Context:
         order = Order(st.book.next_id(), s, self._symbols[s], side, type_, qty, price=price,
                       stop_price=stop, reduce_only=reduce_only, position_side=pside,
                       ts_created=st.now, tag=tag, target=target, tolerance=tolerance)
+        order.bracket = bracket
         if qty is not None and not (qty > 0 and math.isfinite(qty)):
             self._broker.reject(order, "lot_size", f"{order.symbol}: quantity must be a finite "
                                 f"number > 0, found {qty}", record=True)
@@ -213,36 +215,86 @@ class Context:
         return self._broker.submit(order, price if type_ == "limit" else st.lasts[s])
 
     def buy(self, qty: float, symbol: str | None = None, *, price: float | None = None,
-            stop: float | None = None, take_profit: float | None = None, reduce_only: bool = False,
-            position_side: str | None = None, tag: str = "") -> Order:
-        """Buy ``qty`` base units: market, or limit at ``price``, stop-market at ``stop``,
-        take-profit at ``take_profit`` (last-price triggers)."""
-        return self._typed(1, qty, symbol, price, stop, take_profit, reduce_only, position_side, tag)
+            trigger: float | None = None, stop: float | None = None,
+            take_profit: float | None = None, trail: float | None = None,
+            stop_price: float | None = None, take_profit_price: float | None = None,
+            reduce_only: bool = False, position_side: str | None = None, tag: str = "",
+            **unknown: Any) -> Order:
+        """Buy ``qty`` base units (contracts for inverse symbols) at the next tick.
+
+        Parameters
+        ----------
+        qty : float
+            Quantity, base units (> 0).
+        symbol : str, optional
+            Symbol (default: the run's first).
+        price : float, optional
+            Limit price, quote currency: the order rests until the last price reaches it.
+        trigger : float, optional
+            Trigger price (last price), quote currency: a market order sent when the last
+            price reaches it, a stop-market when above the current price for a buy (below for
+            a sell), else a take-profit-market (Binance's STOP_MARKET / TAKE_PROFIT_MARKET).
+        stop, take_profit, trail : float, optional
+            Bracket exits as fractions of the entry's fill price: ``stop=0.05`` rests a
+            reduce-only stop 5 % below a long's fill (above a short's), ``take_profit=0.10``
+            a take-profit 10 % above it, ``trail=0.03`` a stop 3 % below the best price since
+            the entry (it ratchets after each walked candle). Each in (0, 1).
+        stop_price, take_profit_price : float, optional
+            Bracket exits at absolute trigger prices (last price), quote currency.
+        reduce_only : bool
+            Only reduce a position (no brackets then).
+        position_side : str, optional
+            ``long`` / ``short`` leg in hedge mode.
+        tag : str
+            Free text recorded with the order (and its bracket exits).
+
+        Returns
+        -------
+        Order
+            The order (``status`` ``rejected`` with a rejections row when refused).
+
+        Notes
+        -----
+        The exits are created when the entry fills, sized to what it opened, and cancel each
+        other (OCO); they are cancelled when the position closes otherwise. Unknown keywords
+        raise :class:`~backtest.errors.StrategyError` with a suggestion.
+        """
+        return self._typed(1, qty, symbol, price, trigger, reduce_only, position_side, tag,
+                           bracket_of("buy", 1, reduce_only, stop, take_profit, trail, stop_price,
+                                      take_profit_price, unknown))
 
     def sell(self, qty: float, symbol: str | None = None, *, price: float | None = None,
-             stop: float | None = None, take_profit: float | None = None, reduce_only: bool = False,
-             position_side: str | None = None, tag: str = "") -> Order:
-        """Sell ``qty`` base units (see :meth:`buy`)."""
-        return self._typed(-1, qty, symbol, price, stop, take_profit, reduce_only, position_side, tag)
+             trigger: float | None = None, stop: float | None = None,
+             take_profit: float | None = None, trail: float | None = None,
+             stop_price: float | None = None, take_profit_price: float | None = None,
+             reduce_only: bool = False, position_side: str | None = None, tag: str = "",
+             **unknown: Any) -> Order:
+        """Sell ``qty`` base units at the next tick (the keywords of :meth:`buy`; a short's
+        ``stop`` lies above its fill, its ``take_profit`` below)."""
+        return self._typed(-1, qty, symbol, price, trigger, reduce_only, position_side, tag,
+                           bracket_of("sell", -1, reduce_only, stop, take_profit, trail, stop_price,
+                                      take_profit_price, unknown))
 
     def _typed(self, side: int, qty: float, symbol: str | None, price: float | None,
-               stop: float | None, take_profit: float | None, reduce_only: bool,
-               position_side: str | None, tag: str) -> Order:
-        given = [k for k, v in (("price", price), ("stop", stop), ("take_profit", take_profit)) if v is not None]
-        if len(given) > 1:
-            raise StrategyError(f"order: pass at most one of price=, stop=, take_profit=; found {given}")
+               trigger: float | None, reduce_only: bool, position_side: str | None, tag: str,
+               bracket: Bracket | None) -> Order:
+        if price is not None and trigger is not None:
+            raise StrategyError("order: pass price= (a limit order) or trigger= (a stop / "
+                                f"take-profit market order), not both; found price={price}, "
+                                f"trigger={trigger}")
+        pside = self._hedge_side(side, position_side, reduce_only)
         if price is not None:
-            return self._order(side, qty, symbol, "limit", price=float(price), reduce_only=reduce_only,
-                               position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
-        if stop is not None:
-            return self._order(side, qty, symbol, "stop_market", stop=float(stop), reduce_only=reduce_only,
-                               position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
-        if take_profit is not None:
-            return self._order(side, qty, symbol, "take_profit", stop=float(take_profit),
-                               reduce_only=reduce_only,
-                               position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
-        return self._order(side, qty, symbol, "market", reduce_only=reduce_only,
-                           position_side=self._hedge_side(side, position_side, reduce_only), tag=tag)
+            order = self._order(side, qty, symbol, "limit", price=float(price), reduce_only=reduce_only,
+                                position_side=pside, tag=tag, bracket=bracket)
+        elif trigger is not None:
+            last = self._st.lasts[self._sym(symbol)]
+            kind = "stop_market" if (trigger > last if side > 0 else trigger < last) else "take_profit"
+            order = self._order(side, qty, symbol, kind, stop=float(trigger), reduce_only=reduce_only,
+                                position_side=pside, tag=tag, bracket=bracket)
+        else:
+            order = self._order(side, qty, symbol, "market", reduce_only=reduce_only,
+                                position_side=pside, tag=tag, bracket=bracket)
+        return order
 
     def _hedge_side(self, side: int, position_side: str | None, reduce_only: bool) -> str | None:
         if position_side is not None or not self._st.account.hedge:
@@ -271,18 +323,28 @@ class Context:
         return self._order(side, None, symbol, "close_position", position_side=pside, tag=tag)
 
     def target_exposure(self, fraction: float, symbol: str | None = None, *,
-                        tolerance: float | None = None, tag: str = "") -> Order | None:
+                        tolerance: float | None = None, tag: str = "", stop: float | None = None,
+                        take_profit: float | None = None, trail: float | None = None,
+                        stop_price: float | None = None, take_profit_price: float | None = None,
+                        **unknown: Any) -> Order | None:
         """Hold ``fraction`` x sizing basis (wallet or equity) of notional; sign = side.
 
         With ``tolerance=None`` an existing position on the same side is kept as is (no
         rebalancing); otherwise it is resized when off by more than ``tolerance`` (relative).
         A flip closes the old position, then opens the new one sized on the updated wallet.
+        ``stop``, ``take_profit``, ``trail``, ``stop_price``, ``take_profit_price``: bracket
+        exits attached to what the order opens or adds (see :meth:`buy`).
         Returns the order, or None when nothing needs doing.
         """
         if not math.isfinite(fraction):
             raise StrategyError(
                 f"target_exposure: expected a finite fraction of the sizing basis (1.0 long 1x, -1.0 "
                 f"short, 0.0 flat), found {fraction!r}; skip the call to keep what is held")
+        bracket = None
+        if unknown or stop is not None or take_profit is not None or trail is not None \
+                or stop_price is not None or take_profit_price is not None:
+            bracket = bracket_of("target_exposure", (fraction > 0) - (fraction < 0), False, stop,
+                                 take_profit, trail, stop_price, take_profit_price, unknown)
         s = 0 if symbol is None else self._sym(symbol)
         want = (fraction > 0) - (fraction < 0)
         pending = self._pending_target[s]
@@ -305,6 +367,7 @@ class Context:
         order = Order(st.book.next_id(), s, self._symbols[s], side, "market", None,
                       position_side=pside, ts_created=st.now, tag=tag, target=float(fraction),
                       tolerance=tolerance)
+        order.bracket = bracket
         st.book.add(order)
         self._pending_target[s] = order
         return order
@@ -369,7 +432,8 @@ class Context:
 
 
 class Hooks:
-    """Calls the strategy's optional hooks (only those it overrides)."""
+    """Calls the strategy's optional hooks (only those it overrides) with the typed events of
+    :mod:`backtest.strategy_events`."""
 
     def __init__(self, strategy: Any, ctx: Context) -> None:
         from backtest.strategy import Strategy
@@ -380,28 +444,40 @@ class Hooks:
         self.on_fill = self._hook(strategy, kind, Strategy, "on_fill")
         self._funding = self._hook(strategy, kind, Strategy, "on_funding")
         self._liq = self._hook(strategy, kind, Strategy, "on_liquidation")
+        self._adl = self._hook(strategy, kind, Strategy, "on_adl")
 
     @staticmethod
     def _hook(strategy: Any, kind: type, base: type, name: str) -> Callable | None:
         return getattr(strategy, name) if getattr(kind, name) is not getattr(base, name) else None
 
     def fill(self, order: Order, pos: Any, qty: float, price: float, side: int) -> None:
-        """Forward a fill."""
+        """Forward a fill as :class:`~backtest.strategy_events.OrderFilled`."""
         if self.on_fill is not None:
-            self.on_fill(self.ctx, {"order_id": order.order_id, "symbol": pos.symbol,
-                                    "side": "buy" if side > 0 else "sell", "qty": qty, "price": price,
-                                    "position_qty": pos.qty, "tag": order.tag})
+            from backtest.strategy_events import OrderFilled
 
-    def funding(self, symbol: str, rate: float, mark: float, qty: float, payment: float) -> None:
-        """Forward a funding payment."""
+            self.on_fill(self.ctx, OrderFilled(self.ctx._st.now, order.order_id, pos.symbol,
+                                               "buy" if side > 0 else "sell", qty, price, pos.qty,
+                                               order.tag, order.type, order.exit_reason))
+
+    def funding(self, symbol: str, rate: float, mark: float, qty: float, payment: float,
+                ts: int) -> None:
+        """Forward a funding payment as :class:`~backtest.strategy_events.FundingPaid`."""
         if self._funding is not None:
-            self._funding(self.ctx, {"symbol": symbol, "rate": rate, "mark_price": mark,
-                                     "position_qty": qty, "payment": payment})
+            from backtest.strategy_events import FundingPaid
+
+            self._funding(self.ctx, FundingPaid(int(ts), symbol, rate, mark, qty, payment))
 
     def liquidation(self, rows: list) -> None:
-        """Forward liquidation rows."""
+        """Forward liquidation rows as :class:`~backtest.strategy_events.PositionLiquidated`."""
         if self._liq is not None:
-            from backtest.journal import LIQUIDATION_COLUMNS
+            from backtest.strategy_events import PositionLiquidated
 
             for row in rows:
-                self._liq(self.ctx, dict(zip(LIQUIDATION_COLUMNS, row)))
+                self._liq(self.ctx, PositionLiquidated(*row))
+
+    def adl(self, row: tuple) -> None:
+        """Forward an ADL row as :class:`~backtest.strategy_events.PositionDeleveraged`."""
+        if self._adl is not None:
+            from backtest.strategy_events import PositionDeleveraged
+
+            self._adl(self.ctx, PositionDeleveraged(*row))

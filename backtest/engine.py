@@ -18,8 +18,10 @@ The phases are one method (:meth:`RunLoop.step`) and one schedule drives it on b
 """
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,9 +37,10 @@ from backtest.gate import bar_gate
 from backtest.intrabar import IntrabarWalker
 from backtest.liquidation import Liquidator
 from backtest.market_data import MarketData
-from backtest.metrics import BarState, summarize
+from backtest.metrics import CHUNK_BARS, BarState, bar_chunks, summarize
 from backtest.results import RunResult, package_versions
 from backtest.slippage import make_slippage
+from backtest.spill import Spill
 from backtest.state import RunState
 from backtest.strategy import Strategy, load_strategy
 
@@ -163,6 +166,8 @@ class RunLoop:
         self.walker = IntrabarWalker(st, self.broker, self.liquidator, self.funding,
                                      policy=config.path_policy, gating=config.gating)
         frames, columns = [], []
+        #: The run's own spilled columns (its strategy's features) when the data is spilled.
+        self.spill = None if data.spill is None else Spill(data.spill.directory)
         for symbol in data.symbols:
             frame = self.guarded(strategy.features, data.frames[symbol])
             if not isinstance(frame, pl.DataFrame) or frame.height != len(data):
@@ -170,6 +175,9 @@ class RunLoop:
                     f"{type(strategy).__name__}.features must return a polars DataFrame with one "
                     f"row per bar ({len(data)}), found "
                     f"{frame.height if isinstance(frame, pl.DataFrame) else type(frame).__name__}")
+            if self.spill is not None:  # a long run: its feature columns go to disk as its bars
+                frame = self.spill.frame(frame, held=data.spill)
+                self.release(0, len(data))
             frames.append(frame)
             columns.append(_Columns(frame))
         self.ctx = Context(st, self.broker, columns, frames)
@@ -181,6 +189,7 @@ class RunLoop:
         #: Bars given to :meth:`step` so far (the others were quiet).
         self.visited = 0
         self.build_gates()
+        self.release(0, len(data))  # the gate's block extremes read every bar's ranges
 
     def build_gates(self) -> None:
         """The run's :class:`~backtest.gate.Gate` over each strategy bar's mark and last ranges
@@ -257,7 +266,11 @@ class RunLoop:
 
     # ------------------------------------------------------------------ loop
     def loop(self) -> None:
-        """Run every bar, in chunks when a progress bar is shown."""
+        """Run every bar, chunk by chunk: a progress bar's steps, else :data:`CHUNK_BARS`.
+
+        After each chunk the resident memory of its bars' spilled columns is released
+        (:meth:`release`): a long run's memory is bounded by a chunk, not by its history.
+        """
         n = len(self.data)
         self.guarded(self.strategy.on_start, self.ctx)
         self.ordered_sources, self.open_events, self.forced = schedule_events(
@@ -265,7 +278,10 @@ class RunLoop:
         self.event_bars = sorted(set(self.open_events) | self.forced) + [n]
         self.walk_all = not self.config.gating
         if not self.config.progress:
-            self.guarded(self.run_bars, 0, n)
+            for start in range(0, n, CHUNK_BARS):
+                stop = min(n, start + CHUNK_BARS)
+                self.guarded(self.run_bars, start, stop)
+                self.release(start, stop)
             return
         from rich.progress import Progress
 
@@ -274,7 +290,16 @@ class RunLoop:
             task = progress.add_task("backtest", total=n)
             for start in range(0, n, every):
                 self.guarded(self.run_bars, start, min(n, start + every))
+                self.release(start, min(n, start + every))
                 progress.update(task, completed=min(n, start + every))
+
+    def release(self, start: int, stop: int) -> None:
+        """Drop the resident memory of bars ``[start, stop)`` of the spilled bar and feature
+        columns (``backtest.spill``: a hint, every value stays readable; a strategy reading
+        older bars faults their pages back in, so no lookback is ever cut short)."""
+        self.data.release(start, stop)
+        if self.spill is not None:
+            self.spill.release(start, stop)
 
     def guarded(self, call: Any, *args: Any) -> Any:
         """``call(*args)`` where strategy code runs: an exception raised in the strategy's code
@@ -362,20 +387,31 @@ class RunLoop:
                 exit_price = st.lasts[pos.sym]
                 # still open at the end: valued at the last price
                 open_trades.append(pos.trade_row(end_ts, exit_price,
-                                                 pos.trade_pnl + pos.upnl(exit_price), "end"))
-        bars = BarState(st)
+                                                 pos.trade_pnl + pos.upnl(exit_price), "end_of_data"))
         ledger = st.account.ledger
-        summary = summarize(st, bars, self.config.initial_balance if ledger is None
-                            else self.config.initial_balance + ledger.start_value)
+        initial = self.config.initial_balance if ledger is None \
+            else self.config.initial_balance + ledger.start_value
+        # the per-bar columns of every bar are built only when asked for; the summary and a
+        # written run folder go chunk by chunk (memory bounded by a chunk, not the history)
+        if n <= CHUNK_BARS:
+            bars = BarState(st)
+            summary = summarize(st, bars, initial)
+            # the summary's columns are reused by the tables
+            equity_frame, positions_frame, tail = bars.equity_frame, bars.positions_frame, bars
+        else:
+            summary = summarize(st, bar_chunks(st), initial)
+            whole = functools.cache(lambda: BarState(st))
+            tail = BarState(st, n - 1, n)
+            equity_frame, positions_frame = (lambda: whole().equity_frame()), (lambda: whole().positions_frame())
         if ledger is not None:
-            summary.update(ledger.summary(bars.collateral))
+            summary.update(ledger.summary(tail.collateral))
         summary.update(st.account.fund.summary())
         summary.update(st.adl.summary())
         journal = st.journal
         trades_rows = journal.rows["trades"] + open_trades
         builders = {
-            "equity": bars.equity_frame,
-            "positions": bars.positions_frame,
+            "equity": equity_frame,
+            "positions": positions_frame,
             "orders": lambda: _orders_frame(journal, st.book.all_orders),
             "fills": lambda: journal.frame("fills"),
             "rejections": lambda: journal.frame("rejections"),
@@ -386,12 +422,20 @@ class RunLoop:
             "insurance_fund": st.account.fund.frame,
             "adl": st.adl.frame,
         }
+        # what a run folder writes chunk by chunk (row groups) when the run is longer than a
+        # chunk, never whole in memory; the rows are the whole tables' (tests/engine/test_streaming_*)
+        streams = {
+            ("equity", "positions"): lambda size: ((chunk.equity_frame(), chunk.positions_frame())
+                                                   for chunk in bar_chunks(st, size)),
+            ("bars",): lambda size: ((frame,) for frame in _bars_chunks(data, size)),
+        }
         manifest = {
             "config": self.config.to_dict(),
             "strategy": {"name": type(self.strategy).__name__, "params": self.strategy.params()},
             "venue": self.venue.describe() | {"tiers": _tier_record(data.symbols, st.margin.schedules),
                                                "fees": [list(f) for f in st.fee_rates],
-                                               "liquidation_fee_rates": st.clearance}
+                                               "liquidation_fee_rates": st.clearance,
+                                               "markets": _markets_record(data.symbols, st.markets)}
                      | ({"market_versions": [_market_record(data.symbols[sym], spec) for sym, spec in st.market_log]}
                         if st.market_log else {}),
             "data": data.sources,
@@ -402,7 +446,16 @@ class RunLoop:
             "timeframe": data.timeframe,
             "detail_timeframe": data.detail_timeframe,
         }
-        return RunResult(summary=summary, builders=builders, manifest=manifest)
+        return RunResult(summary=summary, builders=builders, manifest=manifest, streams=streams,
+                         bars=n)
+
+
+def _markets_record(symbols: tuple[str, ...], markets: list) -> dict[str, dict[str, Any]]:
+    """Per symbol the market spec in force at the run's end: its price tick (reports and the
+    CLI print prices at it, ``backtest.formatting.fmt_price``), lot and minimums."""
+    return {symbol: {"tick_size": spec.tick_size, "lot_size": spec.lot_size, "min_qty": spec.min_qty,
+                     "min_notional": spec.min_notional}
+            for symbol, spec in zip(symbols, markets)}
 
 
 def _market_record(symbol: str, spec: Any) -> dict[str, Any]:
@@ -425,14 +478,19 @@ def _tier_record(symbols: tuple[str, ...], schedules: list) -> dict[str, list[di
 
 def _bars_frame(data: MarketData) -> pl.DataFrame:
     """The candles the run replayed (last OHLC and mark close), for the report's price chart."""
-    frames = []
+    return pl.concat(list(_bars_chunks(data, len(data))))
+
+
+def _bars_chunks(data: MarketData, size: int) -> Iterator[pl.DataFrame]:
+    """The rows of :func:`_bars_frame` in order (symbol by symbol), ``size`` bars at a time."""
     for symbol in data.symbols:
-        frame = data.frames[symbol]
-        mark = pl.col("mark_close") if "mark_close" in frame.columns else pl.col("close")
-        frames.append(frame.select(
-            pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.lit(symbol).alias("symbol"),
-            pl.col("open", "high", "low", "close").cast(pl.Float64), mark.cast(pl.Float64).alias("mark_close")))
-    return pl.concat(frames)
+        whole = data.frames[symbol]
+        mark = pl.col("mark_close") if "mark_close" in whole.columns else pl.col("close")
+        for start in range(0, max(len(data), 1), size):
+            yield whole.slice(start, size).select(
+                pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.lit(symbol).alias("symbol"),
+                pl.col("open", "high", "low", "close").cast(pl.Float64), mark.cast(pl.Float64).alias("mark_close"))
+            data.release(start, start + size)
 
 
 def _orders_frame(journal: Any, orders: list) -> pl.DataFrame:

@@ -59,7 +59,8 @@ from backtest.market_data import MarketData
 from backtest.results import RunResult
 from backtest.strategy import Strategy
 
-__all__ = ["PreparedSignals", "SignalStrategy", "prepare_signals", "run_signals", "validate_signals"]
+__all__ = ["PreparedSignals", "SignalStrategy", "array_path_applies", "prepare_signals", "run_signals", "run_strategy",
+           "validate_signals"]
 
 
 class SignalStrategy(Strategy):
@@ -239,5 +240,50 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
         scanner = SignalScanner(data, SignalStrategy(signals.signals), config, actions=signals.actions)
     else:
         scanner = SignalScanner(data, SignalStrategy(signals), config)
+    scanner.loop()
+    return scanner.result()
+
+
+#: Strategy hooks that may place orders or read state: a strategy overriding any of them is
+#: not a pure signal, and runs on the event path.
+_HOOKS = ("on_start", "on_bar", "on_fill", "on_funding", "on_liquidation")
+
+
+def array_path_applies(data: MarketData, strategy: Strategy) -> bool:
+    """Whether :func:`run_strategy` runs ``strategy`` on ``data`` through the array path.
+
+    True for a pure signal strategy (it declares :meth:`~backtest.strategy.Strategy.signal`
+    and overrides no hook of :data:`_HOOKS`: the base ``on_bar`` targets the signal, exactly
+    what the scan does) of one symbol (the signal is the first symbol's).
+    """
+    kind = type(strategy)
+    return (kind.has_signal() and len(data.symbols) == 1 and len(data) > 0
+            and all(getattr(kind, hook) is getattr(Strategy, hook) for hook in _HOOKS))
+
+
+def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, Any] | None = None,
+                 config: RunConfig | None = None) -> RunResult:
+    """:func:`backtest.run_backtest`, through the array path whenever that gives the same result.
+
+    A pure signal strategy (:func:`array_path_applies`) has its signal computed once and
+    scanned (:class:`~backtest.fastpath_scan.SignalScanner`) with the strategy itself in the
+    run, so every table, the summary and the manifest are those of the event path; any other
+    strategy runs on the event path. ``margincall run`` runs backtests through here.
+
+    Parameters
+    ----------
+    data, strategy, params, config
+        As for :func:`backtest.run_backtest`.
+    """
+    from backtest.engine import run_backtest
+    from backtest.fastpath_scan import SignalScanner
+    from backtest.strategy import SignalInputs, load_strategy
+
+    config = config or RunConfig()
+    instance = load_strategy(strategy, params)
+    if not array_path_applies(data, instance):
+        return run_backtest(data, instance, config=config)
+    signal = instance.signal_array(SignalInputs.of_run(data, config))  # what the base on_bar trades
+    scanner = SignalScanner(data, instance, config, signals=signal)
     scanner.loop()
     return scanner.result()

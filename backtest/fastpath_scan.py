@@ -143,13 +143,23 @@ class SignalScanner:
     actions : sequence of ActionIndex, optional
         The action tables of the strategy's signals, already validated for ``data``
         (``backtest.fastpath.prepare_signals``); computed here when not given.
+    signals : ndarray, optional
+        The signal of a strategy that declares one (``Strategy.signal``) and is run as itself
+        (``backtest.fastpath.run_strategy``): the strategy is left untouched (the run and its
+        manifest see the very object the event path would) and only its signal is scanned.
+        Without it, ``strategy`` is a :class:`~backtest.fastpath.SignalStrategy`.
     """
 
     def __init__(self, data: MarketData, strategy: Any, config: RunConfig,
-                 actions: Any = None) -> None:
-        if actions is None:
-            strategy._signals = validate_signals(strategy._signals, len(data), data.symbols)
-        strategy._validated = (strategy._signals, tuple(data.symbols))
+                 actions: Any = None, signals: np.ndarray | None = None) -> None:
+        holder = signals is None  # a SignalStrategy: it holds the signal and reads it in on_bar
+        if holder:
+            if actions is None:
+                strategy._signals = validate_signals(strategy._signals, len(data), data.symbols)
+            strategy._validated = (strategy._signals, tuple(data.symbols))
+            signals = strategy._signals
+        elif actions is None:
+            signals = validate_signals(signals, len(data), data.symbols)
         self.run = _ArrayRun(data, strategy, config)
         self.data = data
         self.strategy = strategy
@@ -158,13 +168,15 @@ class SignalScanner:
         self.n_symbols = len(data.symbols)
         self.run.strategy_calls = 0
         if actions is None:
-            self._action_tables(strategy._signals)
+            self._action_tables(signals)
         else:
             self.actions = list(actions)
         self.run.use_actions(self.actions)
         # on_bar reads the signal only on visited bars: views, not a list of every bar
-        strategy._columns = [_scalar_view(strategy._signals[:, s]) for s in range(self.n_symbols)]
-        self.run.single_column = strategy._columns[0] if self.n_symbols == 1 else None
+        columns = [_scalar_view(signals[:, s]) for s in range(self.n_symbols)]
+        if holder:
+            strategy._columns = columns
+        self.run.single_column = columns[0] if self.n_symbols == 1 else None
 
     @property
     def visited(self) -> int:

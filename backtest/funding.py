@@ -63,7 +63,7 @@ class FundingSchedule:
             st.journal.funding((ts_k, symbol, rate, mark, pos.qty, payment, pos.margin_mode))
             paid = True
             if st.hooks is not None:
-                st.hooks.funding(symbol, rate, mark, pos.qty, payment)
+                st.hooks.funding(symbol, rate, mark, pos.qty, payment, ts_k)
         if paid:
             st.account.changed()
         return paid

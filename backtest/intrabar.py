@@ -17,6 +17,14 @@ time past the walked candle's last tick is held at that tick (the next candle is
 yet). A breach already present at a candle's open (a gap, or a funding settlement that
 empties the pool) triggers at the open. Ties at one instant: funding, then orders, then
 liquidation triggers; a funding settlement is followed by the liquidation check at its instant.
+
+A trailing stop (``trail=``) keeps its trigger fixed while a candle is walked and ratchets
+after it: to ``best x (1 - trail)`` for a long, where ``best`` is the highest last price
+since the entry, folding in the walked candle's high (its close for the candle in which the
+stop was placed: the high may have come before the fill). The stop is checked before the
+ratchet, the conservative reading of a candle, which cannot tell whether its high came
+before its low; a close below the ratcheted trigger exits at the next candle's open (a gap).
+Shorts mirror it with the low.
 """
 from __future__ import annotations
 
@@ -178,15 +186,26 @@ class IntrabarWalker:
         self._fund_until(times[0])
         self._gap_orders(lasts, highs, lows, vols)
         triggered: list[Trigger] = []
-        if len(times) < 2:
-            return
-        self._events(lasts, marks, 1, 0.0, times, triggered, highs, lows, vols, at_open=True)
+        if len(times) >= 2:
+            self._events(lasts, marks, 1, 0.0, times, triggered, highs, lows, vols, at_open=True)
         for k in range(1, len(times)):
             self._events(lasts, marks, k, 0.0, times, triggered, highs, lows, vols)
             self._set_point(lasts, marks, k, 1.0, times[k])
             if triggered:  # a pool taken over in this segment is checked again from the next
                 triggered.clear()
                 st.refresh()
+        if st.book.protected:
+            self._ratchet(lasts, times[0], highs, lows)
+
+    def _ratchet(self, lasts: list, opened: float, highs: list, lows: list) -> None:
+        """Move the trailing stops after a walked candle (the module docstring's convention)."""
+        for s in range(self.n):
+            for order in self.st.book.resting[s]:
+                if order.trail == order.trail:
+                    if order.ts_created > opened:  # placed inside this candle: its close only
+                        order.ratchet(lasts[s][-1])
+                    else:
+                        order.ratchet(highs[s] if order.side < 0 else lows[s])
 
     def _lasts_at(self, lasts: list, times: list | tuple, t: float) -> list[float]:
         """Each symbol's last price at time ``t`` on the walked path (held at its last tick).

@@ -140,8 +140,11 @@ class Ledger:
             "auto_exchanged_value": float(sum(e[4] for e in self.exchanges)),
         }
 
-    def value_series(self, close_ts: np.ndarray, marks: Sequence[np.ndarray]) -> np.ndarray:
+    def value_series(self, close_ts: np.ndarray, marks: Sequence[np.ndarray], *,
+                     first_bar: int = 0) -> np.ndarray:
         """Collateral value at every bar close (margin asset), vectorized.
+
+        ``close_ts`` and ``marks`` cover the bars from ``first_bar`` on (a chunk of the run).
 
         For a fixed quantity the value is linear in the price (each band's slice times its
         ratio), so it is ``mark * table.value(asset, qty, 1.0)`` with the quantity of the
@@ -150,7 +153,7 @@ class Ledger:
         n = close_ts.size
         total = np.zeros(n)
         snap_bars = np.array([b for b, _ in self.snaps], dtype=np.int64)
-        snap_of_bar = np.searchsorted(snap_bars, np.arange(n), side="right") - 1
+        snap_of_bar = np.searchsorted(snap_bars, np.arange(first_bar, first_bar + n), side="right") - 1
         starts = np.array(self.schedule.starts, dtype=np.int64)
         version = np.maximum(np.searchsorted(starts, close_ts, side="right") - 1, 0)
         for k, asset in enumerate(self.assets):

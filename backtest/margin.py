@@ -179,6 +179,14 @@ class MarginModel:
         table = self.tables[sym]
         first = table.tiers[0]
         formulas = self.formulas[sym]
+        if formulas.brackets_at_entry:  # the bracket does not depend on the LP: ask the venue
+            try:
+                return formulas.liquidation_price_resolved(
+                    wallet_balance=wallet, tiers=table, other_maintenance=other_mm,
+                    other_unrealized=other_upnl,
+                    **{_SIDE_ARG[p.position_side]: self._leg_of(p, first) for p in legs})
+            except Exception:  # as below: no self-consistent threshold -> none
+                return math.nan
         if formulas.one_leg is not None and len(legs) == 1:
             price = self._solve_one(wallet, legs[0], table, first, other_mm, other_upnl,
                                     formulas.one_leg, self.contracts[sym])

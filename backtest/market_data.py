@@ -210,6 +210,37 @@ class MarketData:
     #: their ``effective_from``, in time order), applied by the run at their date
     #: (``backtest.events.MarketVersions``).
     market_versions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The scratch-file maps of the bar columns of a long run (``backtest.spill``), or None
+    #: when they are in memory.
+    spill: Any = None
+
+    def release(self, start: int, stop: int) -> None:
+        """Drop the resident memory of bars ``[start, stop)`` of spilled columns (a residency
+        hint: the values stay readable; ``backtest.spill.Spill.release``)."""
+        if self.spill is not None:
+            self.spill.release(start, stop)
+
+    def per_bar(self, key: Any, compute: Any, dtype: Any = np.float64) -> np.ndarray:
+        """A derived per-bar column, ``compute(start, stop)`` giving its bars ``[start, stop)``,
+        built once per ``key`` and cached (read-only): for spilled data it is built chunk by
+        chunk on disk (no per-bar array of the whole history in memory), else at once.
+
+        ``compute`` must give each bar's value from that bar alone (so the chunks are the
+        whole); e.g. bar close times, the funding rate settled by each close.
+        """
+        from backtest.metrics import CHUNK_BARS
+
+        cache = self.__dict__.setdefault("_run_cache", {})
+        if ("per_bar", key) not in cache:
+            n = len(self)
+            if self.spill is None:
+                values = np.ascontiguousarray(compute(0, n), dtype=dtype)
+            else:
+                values = self.spill.column(n, dtype, compute, CHUNK_BARS)
+                self.release(0, n)
+            values.setflags(write=False)
+            cache[("per_bar", key)] = values
+        return cache[("per_bar", key)]
 
     @property
     def ts(self) -> np.ndarray:
@@ -220,21 +251,25 @@ class MarketData:
         return len(self.ts)
 
     @classmethod
-    def from_frames(cls, bars: Mapping[str, pl.DataFrame], funding: Mapping[str, pl.DataFrame] | None = None,
+    def from_frames(cls, bars: Mapping[str, pl.DataFrame | pl.LazyFrame],
+                    funding: Mapping[str, pl.DataFrame] | None = None,
                     *, timeframe: str, detail_bars: Mapping[str, pl.DataFrame] | None = None,
                     detail_timeframe: str | None = None,
                     trades: Mapping[str, pl.DataFrame] | None = None,
                     tiers: Mapping[str, Any] | None = None, markets: Mapping[str, Any] | None = None,
                     exchange: str = "binanceusdm", sources: Sequence[dict[str, Any]] = (),
                     quality_warnings: Sequence[str] = (),
-                    market_versions: Mapping[str, Sequence[Any]] | None = None) -> MarketData:
+                    market_versions: Mapping[str, Sequence[Any]] | None = None,
+                    spill: Any = None) -> MarketData:
         """Build from polars frames keyed by ccxt symbol.
 
         Parameters
         ----------
-        bars : mapping of str to DataFrame
+        bars : mapping of str to DataFrame or LazyFrame
             ``ts, open, high, low, close, volume, mark_open, mark_high, mark_low, mark_close``.
-            All symbols must share the same timestamps.
+            All symbols must share the same timestamps. A ``LazyFrame`` (``pl.scan_parquet``)
+            is read batch by batch straight to a scratch file (``backtest.spill``): a long or
+            wide run never holds its whole history in memory.
         funding : mapping of str to DataFrame, optional
             ``ts, rate, interval_hours, mark_price`` (``funding_rate`` is accepted for ``rate``).
         timeframe : str
@@ -258,19 +293,37 @@ class MarketData:
             ccxt exchange id.
         sources, quality_warnings
             Provenance recorded in the manifest.
+        spill : bool or Spill, optional
+            Keep the bar columns in a read-only scratch-file map rather than in memory
+            (``backtest.spill``; the same values). Default: when a LazyFrame is given or the
+            run has at least ``backtest.spill.SPILL_BARS`` symbol-bars. A ``Spill`` is one the
+            frames were already spilled into (``backtest.market_loader``).
         """
         if not bars:
             raise MarketDataError("MarketData: expected at least one symbol in bars={...}, found none")
         warnings = list(quality_warnings)
         interval = timeframe_ms(timeframe)
         symbols = tuple(bars)
-        converted = {s: SymbolBars.from_frame(f, f"bars[{s!r}]", warnings) for s, f in bars.items()}
+        spilled = _spill_for(spill, bars)
+        if spilled is not None:
+            bars = {s: spilled.lazy(f) if isinstance(f, pl.LazyFrame) else
+                    f if spilled.holds(f) else spilled.frame(f) for s, f in bars.items()}
+            if detail_bars:
+                detail_bars = {s: spilled.lazy(f) if isinstance(f, pl.LazyFrame) else
+                               f if spilled.holds(f) else spilled.frame(f) for s, f in detail_bars.items()}
+        converted = {}
+        for s, f in bars.items():
+            converted[s] = SymbolBars.from_frame(f, f"bars[{s!r}]", warnings)
+            if spilled is not None:  # the checks read every bar of the symbol: done with them
+                spilled.release(0, len(converted[s]))
         first = converted[symbols[0]]
         for s in symbols[1:]:
             if not np.array_equal(converted[s].ts, first.ts):
                 raise MarketDataError(
                     f"bars[{s!r}]: timestamps differ from bars[{symbols[0]!r}] ({len(converted[s])} "
                     f"vs {len(first)} rows); align all symbols on one grid (inner join on ts)")
+            if spilled is not None:
+                spilled.release(0, len(first))
         if len(first) and np.any(np.diff(first.ts) % interval):
             raise MarketDataError(f"bars: timestamps are not multiples of the {timeframe} timeframe "
                                   "apart; pass the right timeframe= or resample the frame")
@@ -322,16 +375,18 @@ class MarketData:
                 later = _built_in_versions(exchange, symbol, venue_markets[symbol], start_ms, end_ms)
                 if later:
                     market_versions[symbol] = later
-        return cls(symbols=symbols, timeframe=timeframe, interval_ms=interval, bars=converted,
+        data = cls(symbols=symbols, timeframe=timeframe, interval_ms=interval, bars=converted,
                    frames=frames, funding=fund, detail=detail, detail_timeframe=detail_timeframe,
                    tiers=venue_tiers, markets=venue_markets, exchange=exchange,
                    sources=list(sources), quality_warnings=warnings, trades=trade_ticks,
-                   market_versions=_market_versions(market_versions, symbols, start_ms))
+                   market_versions=_market_versions(market_versions, symbols, start_ms), spill=spilled)
+        data.release(0, len(data))  # the checks above read every bar: none is needed in memory now
+        return data
 
     @classmethod
     def from_store(cls, store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
                    start: int | datetime | None = None, end: int | datetime | None = None,
-                   detail_timeframe: str | None = None) -> MarketData:
+                   detail_timeframe: str | None = None, tables: str | None = None) -> MarketData:
         """Read bars (last + mark), funding, tiers and markets from a ``MarketStore``.
 
         The one loader of every command (:func:`backtest.market_loader.load_market`): mark =
@@ -344,7 +399,19 @@ class MarketData:
             check_detail_timeframe(detail_timeframe, timeframe)  # before any data is read
 
         return load_market(store, exchange=exchange, symbols=symbols, timeframe=timeframe, start=start,
-                           end=end, detail_timeframe=detail_timeframe).market_data()
+                           end=end, detail_timeframe=detail_timeframe, tables=tables).market_data()
+
+
+def _spill_for(spill: Any, bars: Mapping[str, Any]) -> Any:
+    """The :class:`~backtest.spill.Spill` the bar columns go to, or None to keep them in memory."""
+    from backtest.spill import SPILL_BARS, Spill
+
+    if isinstance(spill, Spill):
+        return spill
+    if spill is None:
+        lazy = any(isinstance(f, pl.LazyFrame) for f in bars.values())
+        spill = lazy or sum(f.height for f in bars.values()) >= SPILL_BARS
+    return Spill() if spill else None
 
 
 def check_detail_timeframe(detail_timeframe: str, timeframe: str) -> None:

@@ -31,6 +31,7 @@ import polars as pl
 
 from backtest.errors import MarketDataError
 from backtest.market_data import MarketData, timeframe_ms
+from backtest.spill import SPILL_BARS, Spill
 
 __all__ = ["LoadedMarket", "MissingStoreDataError", "fetch_command", "import_command", "load_market"]
 
@@ -100,6 +101,9 @@ class LoadedMarket:
     warnings: list[str] = field(default_factory=list)
     #: Per symbol, the stored market spec versions taking effect inside the range.
     market_versions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The scratch-file maps holding the bar columns of a long or wide range
+    #: (``backtest.spill``; each symbol's frame is spilled as soon as it is read), or None.
+    spill: Any = None
 
     def market_data(self) -> MarketData:
         """The loaded frames as :class:`~backtest.market_data.MarketData` (tables and warnings kept)."""
@@ -107,12 +111,14 @@ class LoadedMarket:
                                       detail_bars=self.detail, detail_timeframe=self.detail_timeframe,
                                       tiers=self.tiers, markets=self.markets, exchange=self.exchange,
                                       sources=self.sources, quality_warnings=self.warnings,
-                                      market_versions=self.market_versions)
+                                      market_versions=self.market_versions,
+                                      spill=self.spill if self.spill is not None else False)
 
 
 def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
                 start: int | datetime | None = None, end: int | datetime | None = None,
-                detail_timeframe: str | None = None, label: str | None = None) -> LoadedMarket:
+                detail_timeframe: str | None = None, label: str | None = None,
+                tables: str | None = None) -> LoadedMarket:
     """Read candles (last + mark), funding, tiers and markets of ``[start, end)`` from a store.
 
     Parameters
@@ -131,6 +137,10 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
         Finer candles for the intrabar path.
     label : str, optional
         What the data is for, starting every message (e.g. ``crash window '2020-03-12'``).
+    tables : str, optional
+        Exchange or venue whose tiers and market specs apply (stored, else built-in); default
+        ``exchange``. Another venue's, when its rules run on these prices
+        (:func:`backtest.compare.price_source`).
 
     Raises
     ------
@@ -147,11 +157,18 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
     warnings: list[str] = []
     sources: list[dict[str, Any]] = []
     bars, detail, funding, tiers, markets, versions = {}, {}, {}, {}, {}, {}
+    spill = None
     for symbol in symbols:
         bars[symbol] = _bars(store, exchange, symbol, timeframe, start_ms, end_ms, what, sources, warnings)
         if detail_timeframe:
             detail[symbol] = _bars(store, exchange, symbol, detail_timeframe, start_ms, end_ms, what, sources,
                                    warnings)
+        if spill is None and bars[symbol].height * len(symbols) >= SPILL_BARS:
+            spill = Spill()  # a long or wide range: no symbol's frame stays in memory
+        if spill is not None:
+            bars[symbol] = spill.frame(bars[symbol])
+            if detail_timeframe:
+                detail[symbol] = spill.frame(detail[symbol])
         frame = _read(store, "funding", exchange=exchange, symbol=symbol, start=start_ms, end=end_ms)
         if frame is not None and frame.height:
             funding[symbol] = frame.select("ts", "rate", "interval_hours", "mark_price")
@@ -159,13 +176,13 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
         ts = bars[symbol]["ts"]
         first = to_ms(ts[0])
         last = to_ms(ts[-1]) + timeframe_ms(timeframe)
-        tiers[symbol] = _tiers(store, exchange, symbol, first, last, sources, warnings)
-        markets[symbol], later = _markets(store, exchange, symbol, first, last, sources, warnings)
+        tiers[symbol] = _tiers(store, tables or exchange, symbol, first, last, sources, warnings)
+        markets[symbol], later = _markets(store, tables or exchange, symbol, first, last, sources, warnings)
         if later:
             versions[symbol] = later
     return LoadedMarket(exchange=exchange, timeframe=timeframe, bars=bars, funding=funding, tiers=tiers,
                         markets=markets, detail=detail or None, detail_timeframe=detail_timeframe,
-                        sources=sources, warnings=warnings, market_versions=versions)
+                        sources=sources, warnings=warnings, market_versions=versions, spill=spill)
 
 
 def _read(store: Any, dataset: str, **query: Any) -> pl.DataFrame | None:

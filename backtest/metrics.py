@@ -11,12 +11,17 @@ from __future__ import annotations
 import functools
 import itertools
 from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-__all__ = ["BarState", "summarize"]
+__all__ = ["BarState", "summarize"]  # also CHUNK_BARS, bar_chunks (engine internals)
+
+#: Bars per chunk of the loop, the per-bar tables and the summary (about 30 float64
+#: columns of 32 Ki bars: ~8 MiB, whatever the run's length).
+CHUNK_BARS = 1 << 15
 
 _TS = pl.Datetime("ms", "UTC")
 
@@ -48,48 +53,60 @@ class BarState:
     ----------
     state : RunState
         The finished run.
+    start, stop : int, optional
+        The bars ``[start, stop)`` it covers (default: every bar); its rows are those bars'.
+    snapshots : dict, optional
+        A cache of the journal's snapshots as arrays, shared by the chunks of one run.
     """
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, start: int = 0, stop: int | None = None,
+                 snapshots: dict[str, np.ndarray] | None = None) -> None:
         data = state.data
         journal = state.journal
-        n = len(data)
-        self.n = n
+        total = len(data)
+        stop = total if stop is None else stop
+        if not 0 <= start <= stop <= total:
+            raise ValueError(f"BarState: bar range [{start}, {stop}) outside the run's {total} bars")
+        self.start = start
+        self.n = stop - start
         self._state = state
         self._data = data
-        # Snapshot bars strictly increase, so the bars form runs: the bars before the first
-        # snapshot inside the run take the last one before it (or the first snapshot), then
-        # each snapshot holds from its bar to the next one's. A per-bar column is a
-        # per-snapshot column repeated over these runs (np.repeat: one pass, no index array).
+        # The snapshot in force at bar b's close is the last one recorded at or before b (the
+        # journal keeps one per bar, in bar order); bars before the first one inside the run
+        # take the snapshot taken before the loop (bar -1). A per-bar column is a
+        # per-snapshot column taken at these positions, for this range's bars only.
         snap_bar = np.asarray(journal.snap_bar, dtype=np.int64)
-        inside = snap_bar[(snap_bar >= 0) & (snap_bar < n)]
-        before = int(np.count_nonzero(snap_bar < 0))
-        self._sel = np.arange(before - 1, before + inside.size, dtype=np.int64)
-        self._sel[0] = max(before - 1, 0)
-        self._counts = np.diff(inside, prepend=0, append=n)
+        if snap_bar.size > 1 and np.any(np.diff(snap_bar) < 0):
+            raise ValueError("BarState: the journal's snapshots are not in bar order")
+        self._pos = np.maximum(np.searchsorted(snap_bar, np.arange(start, stop, dtype=np.int64),
+                                               side="right") - 1, 0)
         self._snap_wallet = journal.snap_wallet
         self._snap_positions = journal.snap_positions
+        #: The snapshots as arrays, shared by the chunks of one run (built once, on first use).
+        self._snapshots = {} if snapshots is None else snapshots
         self.keys = state.account.positions
-        self.mark = [b.mark_close for b in state.bars]
-        self.last = [b.close for b in state.bars]
+        self.mark = [b.mark_close[start:stop] for b in state.bars]
+        self.last = [b.close[start:stop] for b in state.bars]
+        self._ts = data.ts[start:stop]
         self._all_isolated = all(p.margin_mode == "isolated" for p in self.keys)
 
     def _expand(self, per_snapshot: np.ndarray) -> np.ndarray:
         """Per-bar rows of a per-snapshot array (the snapshot in force at each bar close)."""
-        if not self.n:
-            return per_snapshot[:0]
-        if per_snapshot.ndim == 2 and per_snapshot.shape[1] == 1:  # one key: a 1-D repeat is faster
-            return np.repeat(per_snapshot[self._sel, 0], self._counts)[:, None]
-        return np.repeat(per_snapshot[self._sel], self._counts, axis=0)
+        return per_snapshot[self._pos]
 
     # ------------------------------------------------------------------ snapshot columns
     @functools.cached_property
     def close_ts(self) -> np.ndarray:
         """Bar close instants, UTC ms."""
-        return self._data.ts + self._data.interval_ms
+        return self._ts + self._data.interval_ms
 
     @functools.cached_property
     def _per(self) -> np.ndarray:
+        if "positions" not in self._snapshots:
+            self._snapshots["positions"] = self._positions_array()
+        return self._snapshots["positions"]
+
+    def _positions_array(self) -> np.ndarray:
         snaps = self._snap_positions  # snaps x keys x 7
         if snaps and snaps[0] and len(set(map(len, snaps))) == 1:  # else np.asarray says what is wrong
             shape = (len(snaps), len(snaps[0]), len(snaps[0][0]))
@@ -106,7 +123,9 @@ class BarState:
     @functools.cached_property
     def wallet(self) -> np.ndarray:
         """Wallet balance per bar, USDT."""
-        return self._expand(np.asarray(self._snap_wallet, dtype=np.float64))
+        if "wallet" not in self._snapshots:
+            self._snapshots["wallet"] = np.asarray(self._snap_wallet, dtype=np.float64)
+        return self._expand(self._snapshots["wallet"])
 
     qty = functools.cached_property(lambda self: self._field(1))
     qty.__doc__ = "Signed quantity per position key and bar (keys x bars)."
@@ -171,7 +190,7 @@ class BarState:
     def mm(self) -> np.ndarray:
         """Maintenance margin per key and bar (venue formula, tier by notional), USDT."""
         notional = self.notional
-        rows = [self._zero_where_flat(k, self._maintenance(self._state, pos.sym, notional[k], self._data.ts))
+        rows = [self._zero_where_flat(k, self._maintenance(self._state, pos.sym, notional[k], self._ts))
                 for k, pos in enumerate(self.keys)]
         return self._stack(rows, notional)
 
@@ -242,7 +261,7 @@ class BarState:
         ledger = self._state.account.ledger
         if ledger is None:
             return None
-        return ledger.value_series(self.close_ts, self.mark)
+        return ledger.value_series(self.close_ts, self.mark, first_bar=self.start)
 
     @functools.cached_property
     def equity(self) -> np.ndarray:
@@ -349,45 +368,119 @@ def _ratio(mm: np.ndarray, balance: np.ndarray) -> np.ndarray:
     return ratio
 
 
-def summarize(state: Any, bars: BarState, initial: float) -> dict[str, Any]:
-    """The summary of CONTRACTS §6 with the PnL attribution."""
+def bar_chunks(state: Any, size: int | None = None) -> Iterator[BarState]:
+    """The run's bars as consecutive :class:`BarState` ranges of at most ``size`` bars.
+
+    Every per-bar value of a chunk equals that bar's value in the whole run's ``BarState``
+    (each is a function of its bar and of the snapshot in force there), so tables and the
+    summary built chunk by chunk are the ones built at once, with memory bounded by a chunk.
+
+    Parameters
+    ----------
+    state : RunState
+        The finished run.
+    size : int, optional
+        Bars per chunk (default :data:`CHUNK_BARS`; at least 1).
+    """
+    size = CHUNK_BARS if size is None else int(size)
+    if size < 1:
+        raise ValueError(f"bar_chunks: size must be at least 1 bar, found {size}")
+    n = len(state.data)
+    shared: dict[str, np.ndarray] = {}
+    for start in range(0, n, size):
+        yield BarState(state, start, min(n, start + size), snapshots=shared)
+        state.data.release(start, min(n, start + size))  # a long run's spilled bars: read, done
+
+
+def _better(value: float, best: float | None) -> bool:
+    """Whether ``value`` replaces ``best`` as NumPy's ``argmax`` would over both (the first
+    maximum wins; a NaN is a maximum, the first NaN wins)."""
+    if best is None:
+        return True
+    if best != best:
+        return False
+    return value != value or value > best
+
+
+class _Drawdown:
+    """The deepest drawdown of an equity curve fed in consecutive chunks.
+
+    The running peak starts at the initial balance; per bar the drawdown is
+    ``(peak - equity) / peak`` (0 where the peak is not positive). The deepest bar and the last
+    bar at or above its peak (the drawdown's start) are kept as ``argmax`` and a search over the
+    whole curve would find them.
+    """
+
+    def __init__(self, initial: float) -> None:
+        self.peak = initial
+        self.value: float | None = None  # the deepest drawdown so far (None before any bar)
+        self.end: int | None = None  # its bar
+        self.start: int | None = None  # the last bar at its peak before it (None: none)
+        self._last_top: int | None = None  # the last bar whose equity reached the running peak
+
+    def add(self, equity: np.ndarray, first: int) -> None:
+        """Feed the equity of bars ``first, first + 1, ...`` (USDT)."""
+        m = equity.size
+        if not m:
+            return
+        peaks = np.empty(m + 1)
+        peaks[0] = self.peak
+        peaks[1:] = equity
+        curve = np.maximum.accumulate(peaks, out=peaks)[1:]
+        dd = np.subtract(curve, equity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(dd, curve, out=dd)
+        np.copyto(dd, 0.0, where=~(curve > 0))
+        k = int(dd.argmax())
+        tops = np.flatnonzero(equity >= curve)
+        if _better(float(dd[k]), self.value):
+            self.value = float(dd[k])
+            self.end = first + k
+            before = tops[tops <= k]
+            self.start = first + int(before[-1]) if before.size else self._last_top
+        if tops.size:
+            self._last_top = first + int(tops[-1])
+        self.peak = curve[-1]
+
+
+def summarize(state: Any, bars: BarState | Iterable[BarState], initial: float) -> dict[str, Any]:
+    """The summary of CONTRACTS §6 with the PnL attribution.
+
+    ``bars`` is the whole run's :class:`BarState` or its consecutive chunks
+    (:func:`bar_chunks`): the drawdown and the worst margin ratio are running figures, so a
+    long run never holds a per-bar column of every bar.
+    """
     journal = state.journal
-    equity = bars.equity
-    n = bars.n
     interval = state.data.interval_ms
     data_ts = state.data.ts
 
     def close_ts(i: int) -> int:  # bars.close_ts[i] without building the column
         return int(data_ts[i] + interval)
 
-    final = float(equity[-1]) if n else initial
-    max_dd, dd_end, dd_start = 0.0, None, None
-    if n:
-        # peak of [initial, equity...], running: np.maximum.accumulate over the same array
-        peaks = np.empty(n + 1)
-        peaks[0] = initial
-        peaks[1:] = equity
-        peak_curve = np.maximum.accumulate(peaks, out=peaks)[1:]
-        dd = np.subtract(peak_curve, equity)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(dd, peak_curve, out=dd)
-        # np.where(peak_curve > 0, dd, 0.0); a running max is > 0 everywhere when its first
-        # value is and no NaN (which would reach the last value) is in it
-        if not (peak_curve[0] > 0 and peak_curve[-1] == peak_curve[-1]):
-            np.copyto(dd, 0.0, where=~(peak_curve > 0))
-        dd_end = int(dd.argmax())
-        max_dd = float(dd[dd_end])  # = dd.max() (NaN included: argmax stops at the first)
+    drawdown = _Drawdown(initial)
+    final, n = initial, 0
+    worst: int | None = None
+    worst_value: float | None = None
+    for chunk in [bars] if isinstance(bars, BarState) else bars:
+        if not chunk.n:
+            continue
+        equity = chunk.equity
+        drawdown.add(equity, chunk.start)
+        final = float(equity[-1])
+        ratio = chunk.margin_ratio
+        k = int(np.argmax(ratio))
+        if _better(float(ratio[k]), worst_value):
+            worst, worst_value = chunk.start + k, float(ratio[k])
+        n += chunk.n
+    max_dd = drawdown.value if drawdown.value is not None else 0.0
+    dd_end = drawdown.end
+    dd_start = None
     if dd_end is not None and max_dd > 0:
-        before = equity[: dd_end + 1]
-        peak_value = peak_curve[dd_end]
-        hits = np.flatnonzero(before >= peak_value)
-        dd_start = iso(close_ts(int(hits[-1]))) if hits.size else iso(int(data_ts[0]))
+        dd_start = iso(close_ts(drawdown.start)) if drawdown.start is not None else iso(int(data_ts[0]))
     liqs = journal.rows["liquidations"]
-    ratio = bars.margin_ratio
-    worst = int(np.argmax(ratio)) if bars.n else None
     # Bar closes only see pools that survived the bar; a liquidation trigger is the true peak.
-    worst_ratio = float(ratio[worst]) if worst is not None else 0.0
-    worst_ts = iso(close_ts(worst)) if worst is not None and ratio[worst] > 0 else None
+    worst_ratio = worst_value if worst is not None else 0.0
+    worst_ts = iso(close_ts(worst)) if worst is not None and worst_value > 0 else None
     if journal.trigger_margin_ratio > worst_ratio:
         worst_ratio = float(journal.trigger_margin_ratio)
         worst_ts = iso(int(journal.trigger_margin_ratio_ts))
@@ -420,7 +513,7 @@ def summarize(state: Any, bars: BarState, initial: float) -> dict[str, Any]:
         "first_liquidation_ts": iso(int(liqs[0][0])) if liqs else None,
         "n_fills": len(journal.rows["fills"]),
         "n_rejections": len(journal.rows["rejections"]),
-        "bars": bars.n,
+        "bars": n,
         "attribution": {k: float(v) for k, v in attribution.items()},
     }
 

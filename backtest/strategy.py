@@ -39,6 +39,7 @@ import polars as pl
 
 from backtest.errors import StrategyError, did_you_mean
 from backtest.params import Param
+from backtest.strategy_events import FundingPaid, OrderFilled, PositionDeleveraged, PositionLiquidated
 
 __all__ = ["BUILTIN_STRATEGIES", "ParameterConflict", "Param", "SignalInputs", "Strategy",
            "StrategyFailed", "load_strategy", "settled_rates", "strategy_class"]
@@ -130,10 +131,12 @@ class SignalInputs:
 
         symbol = data.symbols[0]
         ts = data.bars[symbol].ts
-        time = ts + data.interval_ms
+        # per-bar columns built once per data (chunk by chunk on disk for a long run)
+        time = data.per_bar(("close_ts",), lambda a, b: ts[a:b] + data.interval_ms, np.int64)
         maker, taker = run_fee_rates(config, data.markets[symbol])
         return cls(close=data.bars[symbol].close, ts=ts, time=time,
-                   funding_rate=settled_rates(data.funding[symbol], time),
+                   funding_rate=data.per_bar(("settled_rates", symbol),
+                                             lambda a, b: settled_rates(data.funding[symbol], time[a:b])),
                    leverage=float(config.for_symbol("leverage", symbol)), maker_fee=float(maker),
                    taker_fee=float(taker), sizing_basis=config.sizing_basis)
 
@@ -292,15 +295,24 @@ class Strategy:
         if value == value:
             ctx.target_exposure(value)
 
-    # Optional hooks; the engine calls them only when a subclass overrides them.
-    def on_fill(self, ctx: Any, fill: dict[str, Any]) -> None:
-        """A fill happened (``fill``: symbol, side, qty, price, order_id, position_qty)."""
+    # Optional hooks; the engine calls them only when a subclass overrides them. Each
+    # receives a frozen dataclass of backtest.strategy_events (read fields as attributes).
+    def on_fill(self, ctx: Any, event: OrderFilled) -> None:
+        """One of the strategy's orders filled (:class:`~backtest.strategy_events.OrderFilled`:
+        ts, order_id, symbol, side, qty, price, position_qty, tag, order_type, exit_reason)."""
 
-    def on_funding(self, ctx: Any, event: dict[str, Any]) -> None:
-        """A funding settlement was paid or received (symbol, rate, mark_price, payment)."""
+    def on_funding(self, ctx: Any, event: FundingPaid) -> None:
+        """A funding settlement was paid or received on a held position
+        (:class:`~backtest.strategy_events.FundingPaid`: ts, symbol, rate, mark_price,
+        position_qty, payment)."""
 
-    def on_liquidation(self, ctx: Any, event: dict[str, Any]) -> None:
-        """A position was liquidated (the liquidations.parquet row as a dict)."""
+    def on_liquidation(self, ctx: Any, event: PositionLiquidated) -> None:
+        """A position was liquidated (:class:`~backtest.strategy_events.PositionLiquidated`:
+        the liquidations.parquet row)."""
+
+    def on_adl(self, ctx: Any, event: PositionDeleveraged) -> None:
+        """A position was auto-deleveraged (:class:`~backtest.strategy_events.PositionDeleveraged`:
+        the adl.parquet row)."""
 
 
 def strategy_class(spec: str | type[Strategy]) -> type[Strategy]:

@@ -20,7 +20,7 @@ from backtest.errors import utc_text
 __all__ = ["HOOKS", "strategy_failure", "user_traceback"]
 
 #: Strategy methods the engine calls, outermost first when several are on the stack.
-HOOKS = ("features", "on_start", "on_bar", "on_fill", "on_funding", "on_liquidation", "signal")
+HOOKS = ("features", "on_start", "on_bar", "on_fill", "on_funding", "on_liquidation", "on_adl", "signal")
 
 _ENGINE = Path(__file__).resolve().parent
 _INSTALL = tuple({Path(p).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")

@@ -1,7 +1,7 @@
 """Peak resident memory of long and wide runs (issue 10: memory bounded by a chunk).
 
-Each case runs in its own child process, which prints its peak RSS (``getrusage``
-``ru_maxrss``) after the run (and, with ``--write``, after writing the run folder):
+Each case runs in its own child process, which prints its peak RSS (``VmHWM``, see
+:func:`peak_rss_mib`) after the run (and, with ``--write``, after writing the run folder):
 
 * ``1y``: one symbol, one year of 1m bars (525,600), ``sma_cross`` (300/1200) on the event path;
 * ``4y``: one symbol, four years of 1m bars (2,102,400), ``sma_cross`` (300/1200);
@@ -15,7 +15,14 @@ reading them like a run from files does (generation is not measured).
 
 ``--project DIR`` measures another checkout's engine (e.g. main) with the same data and
 script. Prints one JSON line per case: ``case``, ``bars``, ``symbols``, ``peak_rss_mib``,
-``run_s`` and ``final_equity``.
+``run_s`` (wall, from reading the bars to the end), ``cpu_s`` (user + system CPU of the child
+process, interpreter start-up included), ``load_1m`` (the machine's 1-minute load average when
+the case ended) and ``final_equity``.
+
+The bars are given to ``MarketData.from_frames`` as LazyFrames (``pl.scan_parquet``): runs of
+at least ``backtest.spill.SPILL_BARS`` symbol-bars keep their columns in a scratch-file map read
+slice by slice, so no whole history is in memory (``margincall run``'s store loader spills each
+symbol as it reads it; the engine, the summary and the run-folder writing are the same code).
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
 START_MS = 1_672_531_200_000  # 2023-01-01 UTC
@@ -35,6 +43,8 @@ CASES = {"1y": (1, 525_600, "sma_cross"), "4y": (1, 4 * 525_600, "sma_cross"),
          "20x1y": (20, 525_600, "hold")}
 #: Averages of a few hundred flips a year (SMA(50/200) flips ~3,300 times a year on the walk).
 SMA_PARAMS = {"fast": 300, "slow": 1200}
+#: Rows per Parquet row group of the bar files.
+ROW_GROUP = 1 << 16
 
 
 def write_case(folder: Path, symbols: int, bars: int) -> None:
@@ -57,7 +67,9 @@ def write_case(folder: Path, symbols: int, bars: int) -> None:
                           "low": low, "close": close, "volume": np.full(bars, 10.0),
                           "mark_open": open_ * mark, "mark_high": high * mark, "mark_low": low * mark,
                           "mark_close": close * mark})
-        pq.write_table(table, folder / f"bars_{s}.parquet")
+        # row groups of 64Ki rows: the unit a Parquet reader decodes, so what bounds a streaming
+        # read's transient memory (pyarrow's default, 1Mi rows, is 80 MB of bars per group)
+        pq.write_table(table, folder / f"bars_{s}.parquet", row_group_size=ROW_GROUP)
         fts = ts[::480]
         pq.write_table(pa.table({"ts": pa.array(fts).cast(pa.timestamp("ms", "UTC")),
                                  "rate": np.full(fts.size, 0.0001), "interval_hours": np.full(fts.size, 8.0),
@@ -86,7 +98,10 @@ def child(case: str, folder: Path, write: bool) -> None:
     spec = default_market("binanceusdm", "BTC/USDT:USDT", START_MS)
     started = time.perf_counter()
     data = MarketData.from_frames(
-        bars={n: pl.read_parquet(folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
+        # LazyFrames: read slice by slice into the run's scratch-file columns (backtest.spill);
+        # an engine without them (--project of an older checkout) reads the frames whole
+        bars={n: (pl.scan_parquet if hasattr(MarketData, "release") else pl.read_parquet)(
+            folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
         funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
         timeframe="1m", tiers={n: tiers for n in names},
         markets={n: dataclasses.replace(spec, symbol=n) for n in names})
@@ -100,10 +115,29 @@ def child(case: str, folder: Path, write: bool) -> None:
     if write:
         with tempfile.TemporaryDirectory() as out:
             result.write(Path(out) / "run")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write,
-                      "peak_rss_mib": round(peak, 1), "run_s": round(time.perf_counter() - started, 2),
-                      "final_equity": equity}), flush=True)
+                      "peak_rss_mib": round(peak_rss_mib(usage), 1),
+                      "run_s": round(time.perf_counter() - started, 2),
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+                      "load_1m": round(os.getloadavg()[0], 1), "final_equity": equity}), flush=True)
+
+
+def peak_rss_mib(usage: Any) -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` (Linux), else ``ru_maxrss``.
+
+    ``ru_maxrss`` survives ``execve`` on Linux: a child forked from a parent holding the
+    generated bars would report the parent's resident memory at the fork. ``VmHWM`` is the
+    high-water mark of the process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return usage.ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,8 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", type=Path, default=PROJECT, help="checkout whose engine runs")
     parser.add_argument("--write", action="store_true", help="also write the run folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.generate:
+        write_case(args.folder, *CASES[args.generate][:2])
+        return
     if args.child:
         sys.path.insert(0, str(args.project.resolve()))
         child(args.child, args.folder, args.write)
@@ -121,7 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     for case in CASES if args.case == "all" else (args.case,):
         symbols, bars, _ = CASES[case]
         with tempfile.TemporaryDirectory(prefix="margincall-memory-") as scratch:
-            write_case(Path(scratch), symbols, bars)
+            # the bars are written by a process of their own, so that the measured child is
+            # not forked from a parent holding them
+            subprocess.run([sys.executable, __file__, "--generate", case, "--folder", scratch], check=True)
             command = [sys.executable, __file__, "--child", case, "--folder", scratch,
                        "--project", str(args.project)] + (["--write"] if args.write else [])
             subprocess.run(command, check=True, env=dict(os.environ, PYTHONPATH=str(args.project.resolve())))

@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--no-cache", action="store_true", help="fit every model (ignore and leave the cache)")
     args = parser.parse_args()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     shared: Path = args.shared
     cache = None if args.no_cache else ModelCache(args.cache)
     figures: dict = {"fits": {}, "timings": {}, "survival": {}}
@@ -135,7 +136,10 @@ def main() -> None:
             print(f"  {label:18s} {name:9s} {criterion:8s}: max leverage {result.value:7.2f}x  "
                   f"(P={d.get('estimate', float('nan')):.3%}, CI [{d.get('ci_low', 0):.3%}, {d.get('ci_high', 0):.3%}])")
     figures["total_s"] = time.perf_counter() - started
-    print(f"\n== total {figures['total_s']:.2f} s (fits and cache reads {fit_total:.2f} s, "
+    figures["cpu_s"] = time.process_time() - cpu_started  # every thread of the process
+    figures["load_average"] = os.getloadavg()[0]
+    print(f"\n== total {figures['total_s']:.2f} s, {figures['cpu_s']:.2f} CPU-s, load {figures['load_average']:.1f} "
+          f"(fits and cache reads {fit_total:.2f} s, "
           f"{'no cache' if cache is None else f'cache {cache.root}'})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))

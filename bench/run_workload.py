@@ -5,7 +5,7 @@ perpetual, 10,000 USDT, 10x isolated, 1x-wallet notional per position, 0.04 % ta
 funding every 8 h, liquidation on the mark price. Prints ONE JSON line of figures.
 
     .venv/bin/python bench/run_workload.py --data DIR [--path event|array|both]
-        [--crosscheck] [--generate] [--rounding]
+        [--crosscheck] [--generate] [--rounding] [--venue NAME]
 
 ``--path event`` runs ``backtest.run_backtest(data, "sma_cross")`` (the Python ``on_bar``
 loop); ``--path array`` computes the same signal with polars and runs
@@ -39,6 +39,15 @@ sys.path.insert(0, str(PROJECT))
 BARS_FILE = "btcusdt_perp_1m.parquet"
 FUNDING_FILE = "btcusdt_funding_8h.parquet"
 SYMBOL = "BTC/USDT:USDT"
+#: The symbol the workload's candles are run as under an inverse (coin-margined) venue.
+INVERSE_SYMBOL = "BTC/USD:BTC"
+
+
+def is_inverse(venue: str) -> bool:
+    """True for a venue trading inverse contracts (the workload then runs as BTCUSD in BTC)."""
+    from backtest.venues.base import get_venue
+
+    return get_venue(venue).contract_type == "inverse"
 FAST, SLOW = 50, 200
 
 
@@ -92,15 +101,19 @@ def ensure_workload(directory: Path, generate: bool) -> None:
         module.main(["--out", str(directory)])
 
 
-def load_data(directory: Path) -> Any:
-    """The workload as :class:`backtest.MarketData` (bars with mark columns, 8 h funding)."""
+def load_data(directory: Path, venue: str = "binance_usdm") -> Any:
+    """The workload as :class:`backtest.MarketData` (bars with mark columns, 8 h funding),
+    with ``venue``'s built-in market spec and tiers."""
     import polars as pl
 
     from backtest import MarketData
 
     bars = pl.read_parquet(directory / BARS_FILE)
     funding = pl.read_parquet(directory / FUNDING_FILE)
-    return MarketData.from_frames({SYMBOL: bars}, {SYMBOL: funding}, timeframe="1m")
+    exchange = "binanceusdm" if venue == "binance_usdm" else venue
+    symbol = INVERSE_SYMBOL if is_inverse(venue) else SYMBOL
+    return MarketData.from_frames({symbol: bars}, {symbol: funding}, timeframe="1m",
+                                  exchange=exchange)
 
 
 # ---------------------------------------------------------------------- configuration
@@ -128,14 +141,19 @@ class ForcedOnly:
         return f"ForcedOnly({self.model!r})"
 
 
-def workload_config(crosscheck: bool, rounding: bool = False) -> Any:
-    """RunConfig of WORKLOAD.md: default (venue rules) or the textbook cross-check rules."""
+def workload_config(crosscheck: bool, rounding: bool = False, venue: str = "binance_usdm",
+                    first_price: float | None = None) -> Any:
+    """RunConfig of WORKLOAD.md: default (venue rules) or the textbook cross-check rules.
+
+    Under an inverse venue the account holds 10,000 USDT's worth of BTC at ``first_price``.
+    """
     from backtest import RunConfig
     from backtest.slippage import FixedBps, SqrtImpact
 
-    common = dict(initial_balance=10_000.0, leverage=10.0, margin_mode="isolated",
+    balance = 10_000.0 / first_price if is_inverse(venue) and first_price else 10_000.0
+    common = dict(initial_balance=balance, leverage=10.0, margin_mode="isolated",
                   position_mode="one_way", fees=(0.0002, 0.0004), sizing_basis="wallet",
-                  rounding=rounding, liquidation_remainder="insurance_fund")
+                  rounding=rounding, liquidation_remainder="insurance_fund", venue=venue)
     if not crosscheck:
         return RunConfig(slippage=ForcedOnly(SqrtImpact()), **common)
     from backtest.venues.tiers import Tier, TierTable
@@ -154,7 +172,7 @@ def sma_signals(data: Any) -> Any:
     """
     import numpy as np
 
-    close = data.frames[SYMBOL].get_column("close")
+    close = data.frames[data.symbols[0]].get_column("close")
     fast = close.rolling_mean(FAST).to_numpy()
     slow = close.rolling_mean(SLOW).to_numpy()
     with np.errstate(invalid="ignore"):
@@ -220,15 +238,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounding", action="store_true",
                         help="round quantities to the lot and prices to the tick (default off: "
                              "the workload sizes exactly 1x the wallet)")
+    parser.add_argument("--venue", default="binance_usdm",
+                        help="registered venue whose rules and built-in data apply "
+                             "(default binance_usdm)")
     args = parser.parse_args(argv)
     ensure_workload(args.data, args.generate)
     t_load = time.perf_counter()
-    data = load_data(args.data)
-    config = workload_config(args.crosscheck, args.rounding)
+    data = load_data(args.data, args.venue)
+    first = float(data.frames[data.symbols[0]].get_column("open")[0])
+    config = workload_config(args.crosscheck, args.rounding, args.venue, first)
     load_s = time.perf_counter() - t_load
     n = len(data)
     out: dict[str, Any] = {"bench": "workload", "path": args.path,
-                           "config": "crosscheck" if args.crosscheck else "venue", "bars": n,
+                           "config": "crosscheck" if args.crosscheck else "venue",
+                           "venue": args.venue, "bars": n,
                            "load_s": round(load_s, 4)}
     if args.path == "both":
         event, event_s = run_path("event", data, config)

@@ -11,7 +11,16 @@ sweep's process pool (each worker loads the data once, in its initializer; the s
 computed once per (fast, slow) pair and reused for the ten leverages). ``--runner engine``
 measures the event loop instead (use ``--limit``). The last line is the figures as JSON.
 
-Run: ``.venv/bin/python bench/sweep.py --data /tmp/mc-workload [--workers 2] [--ray]``
+``--vectorbt`` runs the paired comparison instead: the 100-configuration SMA grid (FAST x
+SLOW at 10x) through margincall's sweep, then the same grid through vectorbt's broadcast call
+(``vbt.MA.run`` over all windows, ``Portfolio.from_signals`` over the 100 columns: crossings
+decided at a bar's close, filled at the next open, 0.04 % fee, long/short reversals, no
+margin model), twice (the first includes numba's compilation), and prints wall and CPU
+seconds with the ratios. vectorbt is a bench-only optional dependency, not one of
+margincall's: install it anywhere and pass ``--vectorbt-lib DIR`` when it is not in the
+virtualenv (e.g. ``pip install --target /tmp/vbt-lib vectorbt``).
+
+Run: ``.venv/bin/python bench/sweep.py --data /tmp/mc-workload [--workers 2] [--ray] [--vectorbt [--vectorbt-lib DIR]]``
 """
 from __future__ import annotations
 
@@ -38,6 +47,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="run only the first N configurations")
     parser.add_argument("--ray", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("/tmp/mc-sweep-bench"))
+    parser.add_argument("--vectorbt", action="store_true", help="paired 100-configuration run against vectorbt")
+    parser.add_argument("--vectorbt-lib", type=Path, default=None,
+                        help="folder holding vectorbt when it is not installed in this environment")
     args = parser.parse_args()
     bars = args.data / "btcusdt_perp_1m.parquet"
     if not bars.is_file():
@@ -52,6 +64,9 @@ def main() -> None:
                      rounding=False)
     spec = DataSpec(symbol="BTC/USDT:USDT", timeframe="1m", bars_path=str(bars),
                     funding_path=str(args.data / "btcusdt_funding_8h.parquet"))
+    if args.vectorbt:
+        _paired_vectorbt(args, spec, base)
+        return
     configs = make_grid(LEVERAGE, {"fast": FAST, "slow": SLOW})[: args.limit]
     t0 = time.perf_counter()
     spec.load()
@@ -76,6 +91,54 @@ def main() -> None:
                       "cpu_s": round(_cpu_seconds(), 1),
                       "liquidated_runs": int((result.table["n_liquidations"] > 0).sum()),
                       "best_total_return": float(result.table["total_return"].max())}))
+
+
+def _paired_vectorbt(args: argparse.Namespace, spec: DataSpec, base) -> None:  # noqa: ANN001
+    """The same 100-configuration SMA grid through margincall's sweep and vectorbt's broadcast call."""
+    import os
+
+    import numpy as np
+    import polars as pl
+
+    configs = make_grid([10], {"fast": FAST, "slow": SLOW})
+    spec.load()
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    result = run_sweep(spec, "sma_cross", configs, base_config=base, workers=args.workers, out_dir=None,
+                       chunk_size=1, progress=False)
+    ours = {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_seconds() - cpu0, "configurations": result.table.height}
+    if args.vectorbt_lib:
+        sys.path.append(str(args.vectorbt_lib))  # after the environment's own numpy / pandas
+    import pandas as pd
+    import vectorbt as vbt
+
+    bars = pl.read_parquet(args.data / "btcusdt_perp_1m.parquet")
+    close, open_ = pd.Series(bars["close"].to_numpy()), pd.Series(bars["open"].to_numpy())
+    fast, slow = np.repeat(FAST, len(SLOW)), np.tile(SLOW, len(FAST))
+    theirs = []
+    for _ in range(2):  # the first call compiles numba's kernels
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        f, s = vbt.MA.run(close, fast).ma.values, vbt.MA.run(close, slow).ma.values
+        valid = ~np.isnan(s)
+        long_, short_ = (f > s) & valid, (f <= s) & valid
+        pad = np.zeros((1, f.shape[1]), dtype=bool)
+        # a crossing decided at bar i's close fills at bar i+1's open
+        entries = np.vstack([pad, (long_ & ~np.vstack([pad, long_[:-1]]))[:-1]])
+        exits = np.vstack([pad, (short_ & ~np.vstack([pad, short_[:-1]]))[:-1]])
+        portfolio = vbt.Portfolio.from_signals(close, entries=entries, exits=exits, direction="both", price=open_,
+                                               fees=0.0004, init_cash=10_000.0, freq="1min")
+        portfolio.total_return()
+        theirs.append({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0})
+    figures = {"configurations": ours["configurations"], "margincall": ours, "vectorbt_first": theirs[0],
+               "vectorbt_warm": theirs[1], "vectorbt_version": vbt.__version__, "load_average": os.getloadavg()[0],
+               "ratio_wall_first": theirs[0]["wall_s"] / ours["wall_s"],
+               "ratio_wall_warm": theirs[1]["wall_s"] / ours["wall_s"],
+               "ratio_cpu_warm": theirs[1]["cpu_s"] / ours["cpu_s"]}
+    print(f"margincall sweep ({args.workers} workers): {ours['wall_s']:.2f} s wall, {ours['cpu_s']:.2f} CPU-s")
+    print(f"vectorbt {vbt.__version__} broadcast: first {theirs[0]['wall_s']:.2f} s wall / {theirs[0]['cpu_s']:.2f} "
+          f"CPU-s (numba compile included), warm {theirs[1]['wall_s']:.2f} s / {theirs[1]['cpu_s']:.2f} CPU-s")
+    print(f"vectorbt / margincall: wall {figures['ratio_wall_first']:.2f}x (first), "
+          f"{figures['ratio_wall_warm']:.2f}x (warm); CPU {figures['ratio_cpu_warm']:.2f}x (warm)")
+    print(json.dumps(figures))
 
 
 def _cpu_seconds() -> float:

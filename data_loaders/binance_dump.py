@@ -281,24 +281,79 @@ def parse(data: bytes | Path, spec: DumpSpec, *, path: Path) -> tuple[pl.DataFra
             "if it is not a Binance dump, import it with --map"
         )
     columns = list(names[: len(first)])
-    try:
-        raw = pl.read_csv(data if isinstance(data, Path) else io.BytesIO(data), has_header=has_header,
-                          raise_if_empty=False, schema={c: _DTYPES.get(c, pl.Float64) for c in columns})
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
-        whole = data.read_bytes() if isinstance(data, Path) else data  # only on a failure: name the odd line
-        raise ImportFormatError(
-            f"{path}: expected a {spec.kind} CSV of {len(columns)} columns ({', '.join(columns)}) holding numbers, "
-            f"found a line it cannot read ({str(exc).splitlines()[0]}{_odd_line(whole, len(columns))}); "
-            "the file is truncated, has extra columns or is another kind: check it or pass --kind"
-        ) from exc
-    if raw.height == 0:
+    schema = {c: _DTYPES.get(c, pl.Float64) for c in columns}
+    first_line = 2 if has_header else 1
+    line = first_line
+    frames = []
+    # Parsed block by block (whole lines of about PARSE_BLOCK_BYTES): only one block's raw
+    # columns exist at a time and only the canonical columns are kept, so the peak memory is
+    # the canonical rows plus one block, not the file's 12 raw columns (nor the file mapped).
+    for number, block in enumerate(_blocks(data)):
+        try:
+            # the header stays in the first block: polars checks it against the schema as before
+            raw = pl.read_csv(io.BytesIO(block), has_header=has_header and number == 0, raise_if_empty=False,
+                              schema=schema)
+        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
+            whole = data.read_bytes() if isinstance(data, Path) else data  # only on a failure: name the odd line
+            raise ImportFormatError(
+                f"{path}: expected a {spec.kind} CSV of {len(columns)} columns ({', '.join(columns)}) holding "
+                f"numbers, found a line it cannot read ({str(exc).splitlines()[0]}{_odd_line(whole, len(columns))}); "
+                "the file is truncated, has extra columns or is another kind: check it or pass --kind"
+            ) from exc
+        _refuse_ragged(raw, path, line)
+        frame = _canonical(raw, spec)
+        _refuse_bad_time(frame, raw, spec, path, line)
+        line += raw.height
+        if raw.height:
+            order = frame.columns
+            # the constant columns are added once to the whole file below: concatenating them
+            # block by block would store a copy of the value per row
+            frames.append(frame.drop(_constants(spec)))
+        del raw
+    if not frames:
         raise ImportFormatError(f"{path}: expected at least one data row, found only the header; "
                                 "download the file again (an import of zero rows is a mistake)")
-    first_line = 2 if has_header else 1
-    _refuse_ragged(raw, path, first_line)
-    frame = _canonical(raw, spec)
-    _refuse_bad_time(frame, raw, spec, path, first_line)
-    return frame, first_line
+    rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
+    return _with_constants(rows, spec).select(order), first_line
+
+
+#: Bytes of CSV parsed at once by :func:`parse` (whole lines; the last block takes the rest).
+PARSE_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def _blocks(data: bytes | Path, *, size: int | None = None):
+    """Yield the CSV's lines in blocks of about ``size`` bytes, each ending at a line end.
+
+    A block ends after its last newline (the partial line is carried into the next block), so
+    no line is split.
+    """
+    size = size or PARSE_BLOCK_BYTES
+    if isinstance(data, bytes):
+        start = 0
+        # bytes input (a zip member, a re-encoded file) is in memory already: slice it by lines
+        view = memoryview(data)
+        while start < len(data):
+            cut = data.rfind(b"\n", start, start + size) + 1 if start + size < len(data) else len(data)
+            if cut <= start:  # one line longer than a block
+                cut = data.find(b"\n", start + size) + 1 or len(data)
+            yield bytes(view[start:cut])
+            start = cut
+        return
+    with open(data, "rb") as handle:
+        tail = b""
+        while True:
+            chunk = handle.read(size)
+            if not chunk:
+                if tail:
+                    yield tail
+                return
+            chunk = tail + chunk
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                tail = chunk
+                continue
+            tail = chunk[cut:]
+            yield chunk[:cut]
 
 
 def _odd_line(data: bytes, width: int) -> str:
@@ -329,6 +384,18 @@ def _refuse_ragged(raw: pl.DataFrame, path: Path, first_line: int) -> None:
             f"{path}: {len(bad)} line(s) have missing fields (lines {lines}); expected "
             f"{len(raw.columns)} values per line; the file looks truncated: download it again"
         )
+
+
+def _constants(spec: DumpSpec) -> list[str]:
+    """The canonical columns that hold one value for the whole file (from the spec, not the rows)."""
+    return ["exchange", "symbol", *(("timeframe", "price_type") if spec.dataset == "ohlcv" else ())]
+
+
+def _with_constants(frame: pl.DataFrame, spec: DumpSpec) -> pl.DataFrame:
+    """Add the file's constant columns as broadcast literals (polars stores one value, not one per row)."""
+    values = {"exchange": spec.exchange, "symbol": spec.symbol, "timeframe": spec.timeframe,
+              "price_type": spec.price_type}
+    return frame.with_columns(pl.lit(values[c]).alias(c) for c in _constants(spec))
 
 
 def _canonical(raw: pl.DataFrame, spec: DumpSpec) -> pl.DataFrame:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from data_loaders.ccxt_venues import RETIRED, profile
 from data_loaders.errors import DataError, DataNotFoundError
 
 #: ``--what`` names -> the ccxt capability (``exchange.has[...]``) each one needs.
@@ -113,6 +114,8 @@ def create_exchange(exchange_id: str, *, credentials: Mapping[str, str] | None =
     """
     import ccxt
 
+    if exchange_id in RETIRED and exchange_id not in ccxt.exchanges:
+        raise UnknownExchangeError(RETIRED[exchange_id])
     if exchange_id not in ccxt.exchanges:
         close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=5, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else "see `python -c 'import ccxt; print(ccxt.exchanges)'`"
@@ -124,25 +127,35 @@ def create_exchange(exchange_id: str, *, credentials: Mapping[str, str] | None =
     config.update(credentials or {})
     # Currencies are not needed for market data; with API keys Binance would otherwise call
     # its wallet endpoint (sapi capital/config), which needs more than a read-only futures key.
-    config["options"] = {"fetchCurrencies": False, **dict(options or {})}
+    # Only perpetual markets are loaded (the store holds derivatives), which also spares the
+    # spot and option listings' requests (VenueProfile.market_types).
+    market_types = profile(exchange_id).market_types
+    defaults: dict[str, Any] = {"fetchCurrencies": False}
+    if market_types:
+        defaults["fetchMarkets"] = dict(market_types)
+    config["options"] = {**defaults, **dict(options or {})}
     return getattr(ccxt, exchange_id)(config)
 
 
 def check_capabilities(client: ExchangeClient, what: Sequence[str]) -> None:
-    """Raise :class:`CapabilityError` if ``client`` lacks a method one of ``what`` needs.
+    """Raise :class:`CapabilityError` if ``client`` lacks something one of ``what`` needs.
 
-    The message names the exchange, the missing capability and the alternative: importing a
-    dump with ``margincall data import``.
+    Missing means ccxt's ``exchange.has`` lacks every method the dataset needs, or the
+    exchange's :class:`~data_loaders.ccxt_venues.VenueProfile` says its endpoint does not serve
+    it (e.g. Hyperliquid has no mark candles). The message names the exchange, each missing
+    dataset, why, and what to import instead with ``margincall data import``.
     """
+    venue = profile(client.id)
     missing = [name for name in what
-               if not any(client.has.get(cap) for cap in CAPABILITIES[name])]
+               if name in venue.missing or not (any(client.has.get(cap) for cap in CAPABILITIES[name])
+                                                 or (name == "tiers" and venue.tiers_from_meta))]
     if not missing:
         return
-    lines = [
-        f"  - {name}: {_CAPABILITY_TEXT[name]} (ccxt exchange.has[{CAPABILITIES[name][0]!r}] is "
-        f"{client.has.get(CAPABILITIES[name][0])!r})"
-        for name in missing
-    ]
+    lines = []
+    for name in missing:
+        reason = venue.missing.get(name) or (
+            f"ccxt exchange.has[{CAPABILITIES[name][0]!r}] is {client.has.get(CAPABILITIES[name][0])!r}")
+        lines.append(f"  - {name}: {_CAPABILITY_TEXT[name]}: {reason}")
     raise CapabilityError(
         f"exchange {client.id!r} does not provide through ccxt:\n" + "\n".join(lines) + "\n"
         f"Drop {', '.join(missing)} from --what, or get the data elsewhere and load it with "
@@ -174,10 +187,14 @@ def resolve_symbol(client: ExchangeClient, symbol: str) -> dict[str, Any]:
 def page_limit(client: Any, method: str, market: Mapping[str, Any], *, price_type: str = "last") -> int:
     """Largest page size to request from ``method`` for ``market`` (rows per request).
 
-    Reads ccxt's ``exchange.features[type][subType][method]['limit']`` (and its ``mark``/
+    The exchange profile's ``page_limits`` first (where ccxt's features overstate the endpoint),
+    then ccxt's ``exchange.features[type][subType][method]['limit']`` (and its ``mark``/
     ``index`` variants), else a conservative per-method default. Binance USD-M candles: 500
     (ccxt's feature value; the cheapest request weight per candle), funding: 1000.
     """
+    override = profile(str(getattr(client, "id", ""))).page_limits.get(method)
+    if override:
+        return override
     market_type = market.get("type") or "swap"
     sub_type = market.get("subType") or ("linear" if market.get("linear") else "inverse")
     features = getattr(client, "features", None) or {}
@@ -201,4 +218,6 @@ _DEFAULT_LIMITS: dict[tuple[str, str], int] = {
     ("binance", "fetchFundingRateHistory"): 1000,
     ("bybit", "fetchFundingRateHistory"): 200,
     ("okx", "fetchFundingRateHistory"): 100,
+    ("hyperliquid", "fetchFundingRateHistory"): 500,
+    ("dydx", "fetchFundingRateHistory"): 100,
 }

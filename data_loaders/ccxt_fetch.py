@@ -39,6 +39,8 @@ from data_loaders.ccxt_parse import funding_frame, markets_frame, ohlcv_frame, t
 from data_loaders.ccxt_plan import uncovered
 from data_loaders.ccxt_retry import RetriesExhaustedError, RetryPolicy
 from data_loaders.ccxt_sink import DatasetOutcome, FetchReport, PageWriter, StoreLike, iso, read_stored
+from data_loaders.ccxt_tiers import fetch_tier_lists
+from data_loaders.ccxt_venues import profile
 from data_loaders.errors import DataError
 from data_loaders.schemas import timeframe_ms, to_ms
 
@@ -49,6 +51,10 @@ __all__ = ["WHAT", "FetchRequest", "FetchProgress", "FetchInterruptedError", "Cc
 #: API key fails before a long candle download).
 WHAT: tuple[str, ...] = ("markets", "tiers", "funding", "ohlcv", "mark", "index")
 _PRICE_TYPE = {"ohlcv": "last", "mark": "mark", "index": "index"}
+#: Shown when an exchange answers a window with nothing (e.g. Hyperliquid keeps only its latest
+#: 5000 candles per interval, so older windows come back empty).
+_EMPTY_NOTE = ("the exchange returned no rows for this window; if it does not keep history that old, "
+               "import it with `margincall data import`")
 
 
 class FetchInterruptedError(FetchError):
@@ -203,7 +209,9 @@ class CcxtFetcher:
         if name == "markets":
             self._snapshot("markets", request.symbols, lambda s: self._markets_frame(markets[s], now))
         elif name == "tiers":
-            self._snapshot("risk_tiers", request.symbols, self._tiers_loader(request.symbols, now))
+            # OKX tiers count contracts: the report says so next to the rows
+            units = "bounds in contracts" if profile(self.client.id).tier_bounds == "contracts" else ""
+            self._snapshot("risk_tiers", request.symbols, self._tiers_loader(request.symbols, now), detail=units)
         else:
             for symbol in request.symbols:
                 if name == "funding":
@@ -234,23 +242,54 @@ class CcxtFetcher:
         params: dict[str, Any] = {} if price_type == "last" else {"price": price_type}
         task = self.progress.start(f"{symbol} {tf} {price_type}", sum(b - a for a, b in ranges))
         writer = self._writer("ohlcv", outcome)
+
+        def page(lo: int, hi: int) -> list[int]:
+            page_params = {**params, "until": hi - 1}
+            raw = self._call(f"fetch_ohlcv {symbol} {tf} {price_type} since {iso(lo)}",
+                             lambda: self.client.fetch_ohlcv(symbol, tf, since=lo, limit=limit,
+                                                             params=page_params), outcome)
+            rows = [r for r in raw if lo <= int(r[0]) < hi]
+            if rows:
+                writer.add(ohlcv_frame(rows, exchange=self.client.id, symbol=symbol,
+                                       timeframe=tf, price_type=price_type))
+            return [int(r[0]) for r in rows]
+
         with _flushing(writer):
             for range_start, range_end in ranges:
-                cursor = range_start
-                while cursor < range_end:
-                    page_params = {**params, "until": range_end - 1}
-                    rows = self._call(
-                        f"fetch_ohlcv {symbol} {tf} {price_type} since {iso(cursor)}",
-                        lambda: self.client.fetch_ohlcv(symbol, tf, since=cursor, limit=limit,
-                                                        params=page_params), outcome)
-                    rows = [r for r in rows if cursor <= int(r[0]) < range_end]
-                    if not rows:
-                        break  # the exchange has nothing more in this range
-                    writer.add(ohlcv_frame(rows, exchange=self.client.id, symbol=symbol,
-                                           timeframe=tf, price_type=price_type))
-                    next_cursor = max(int(r[0]) for r in rows) + step
-                    self.progress.advance(task, min(next_cursor, range_end) - cursor)
-                    cursor = next_cursor
+                self._page_range(range_start, range_end, step, page, task)
+        if not outcome.rows:
+            outcome.note = _EMPTY_NOTE
+
+    def _page_range(self, start: int, end: int, step: int, page: Callable[[int, int], list[int]],
+                    task: int) -> None:
+        """Fetch ``[start, end)`` page by page; ``page(lo, hi)`` stores one page of the rows in
+        ``[lo, hi)`` and returns their timestamps (epoch ms).
+
+        Oldest-first venues (Binance, Hyperliquid): after each page the part after its last row
+        is requested next, until an empty answer (the exchange has nothing more there).
+        Newest-first venues (``VenueProfile.newest_first``: Bybit, OKX, dYdX) answer a window
+        with its newest rows, so the part before a page's first row is requested next, until an
+        empty answer or a page reaching ``lo``. The walk does not rely on a page being "full":
+        a venue may cut pages below the size asked for (OKX's history endpoints at 100).
+        """
+        newest_first = profile(self.client.id).newest_first
+        pending = [(start, end)]
+        while pending:
+            lo, hi = pending.pop()
+            stamps = page(lo, hi)
+            if not stamps:
+                self.progress.advance(task, hi - lo)
+                continue
+            if newest_first:
+                first = min(stamps)
+                self.progress.advance(task, hi - first)
+                if first > lo:
+                    pending.append((lo, first))
+            else:
+                done_to = min(max(stamps) + step, hi)
+                self.progress.advance(task, done_to - lo)
+                if done_to < hi:
+                    pending.append((done_to, hi))
 
     # --- funding -----------------------------------------------------------------------
     def _funding(self, symbol: str, market: dict, request: FetchRequest, now: int) -> None:
@@ -266,30 +305,47 @@ class CcxtFetcher:
             outcome.note = "already stored"
             return
         limit = self._limit("fetchFundingRateHistory", market)
+        venue = profile(self.client.id)
+        fallback_h = venue.funding_interval_h
+
+        def bounds(hi: int) -> dict[str, Any]:
+            if venue.funding_until_param:  # ccxt does not map `until` here: the exchange's own bound
+                return {venue.funding_until_param: hi}
+            return {"until": hi - 1}
+
         task = self.progress.start(f"{symbol} funding", sum(b - a for a, b in ranges))
         writer = self._writer("funding", outcome)
+        # settlements known so far (epoch ms -> interval h): the stored one before each range
+        # and every fetched one, so a page's first interval follows its true predecessor even
+        # when pages arrive newest-first.
+        known: dict[int, float] = {}
+
+        def page(lo: int, hi: int) -> list[int]:
+            raw = self._call(f"fetch_funding_rate_history {symbol} since {iso(lo)}",
+                             lambda: self.client.fetch_funding_rate_history(
+                                 symbol, since=lo, limit=limit, params=bounds(hi)), outcome)
+            entries = [e for e in raw if e.get("timestamp") is not None and lo <= int(e["timestamp"]) < hi]
+            if not entries:
+                return []
+            first = min(int(e["timestamp"]) for e in entries)
+            before = [ts for ts in known if ts < first]
+            prev_ts = max(before) if before else None
+            frame = funding_frame(entries, exchange=self.client.id, symbol=symbol, previous_ts=prev_ts,
+                                  previous_interval_h=known.get(prev_ts) if prev_ts is not None else None,
+                                  fallback_interval_h=fallback_h, mark_key=venue.funding_mark_key)
+            writer.add(frame)
+            known.update(zip(frame.get_column("ts").dt.epoch("ms").to_list(),
+                             frame.get_column("interval_hours").to_list()))
+            return [int(e["timestamp"]) for e in entries]
+
         with _flushing(writer):
             for range_start, range_end in ranges:
                 prev_ts, prev_h = self._last_settlement(symbol, range_start)
-                cursor = range_start
-                while cursor < range_end:
-                    entries = self._call(
-                        f"fetch_funding_rate_history {symbol} since {iso(cursor)}",
-                        lambda: self.client.fetch_funding_rate_history(
-                            symbol, since=cursor, limit=limit, params={"until": range_end - 1}),
-                        outcome)
-                    entries = [e for e in entries if e.get("timestamp") is not None
-                               and cursor <= int(e["timestamp"]) < range_end]
-                    if not entries:
-                        break
-                    frame = funding_frame(entries, exchange=self.client.id, symbol=symbol,
-                                          previous_ts=prev_ts, previous_interval_h=prev_h)
-                    writer.add(frame)
-                    prev_ts = int(frame.get_column("ts").dt.epoch("ms")[-1])
-                    prev_h = float(frame.get_column("interval_hours")[-1])
-                    next_cursor = max(int(e["timestamp"]) for e in entries) + 1
-                    self.progress.advance(task, min(next_cursor, range_end) - cursor)
-                    cursor = next_cursor
+                if prev_ts is not None:
+                    known[prev_ts] = prev_h
+                self._page_range(range_start, range_end, 1, page, task)
+        if not outcome.rows:
+            outcome.note = _EMPTY_NOTE
 
     def _last_settlement(self, symbol: str, before: int) -> tuple[int | None, float | None]:
         """Stored settlement (epoch ms, interval hours) just before ``before``, if any."""
@@ -302,10 +358,10 @@ class CcxtFetcher:
 
     # --- snapshots (markets, tiers) -------------------------------------------------------
     def _snapshot(self, dataset: str, symbols: tuple[str, ...],
-                  load: Callable[[str], pl.DataFrame]) -> None:
+                  load: Callable[[str], pl.DataFrame], detail: str = "") -> None:
         task = self.progress.start(f"{dataset} snapshot", len(symbols))
         for symbol in symbols:
-            outcome = self._outcome(dataset, symbol)
+            outcome = self._outcome(dataset, symbol, detail)
             frame = load(symbol)
             if frame.height == 0:
                 outcome.note = "the exchange returned nothing"
@@ -323,28 +379,14 @@ class CcxtFetcher:
                              precision_mode=int(getattr(self.client, "precisionMode", 4)))
 
     def _tiers_loader(self, symbols: tuple[str, ...], now: int) -> Callable[[str], pl.DataFrame]:
-        import ccxt
-
         cache: dict[str, list[dict]] = {}
+        maint_amount = profile(self.client.id).maint_amount
 
         def load(symbol: str) -> pl.DataFrame:
-            if not cache:
-                try:
-                    if self.client.has.get("fetchLeverageTiers"):
-                        cache.update(self._call("fetch_leverage_tiers", lambda: self.client.fetch_leverage_tiers(list(symbols))))
-                    else:
-                        for sym in symbols:
-                            cache[sym] = self._call(f"fetch_market_leverage_tiers {sym}",
-                                                    lambda: self.client.fetch_market_leverage_tiers(sym))
-                except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
-                    key = self.client.id.upper()
-                    raise FetchError(
-                        f"{self.client.id} leverage tiers: the endpoint needs an API key "
-                        f"({type(exc).__name__}: {exc}). Set MARGINCALL_{key}_API_KEY and "
-                        f"MARGINCALL_{key}_SECRET (a read-only key is enough), or drop 'tiers' "
-                        "from --what and load a tiers file with `margincall data import`.") from exc
+            if not cache:  # one round of requests for every symbol, on the first symbol
+                cache.update(fetch_tier_lists(self.client, symbols, self._call))
             return tiers_frame(cache.get(symbol) or [], exchange=self.client.id, symbol=symbol,
-                               effective_from=now)
+                               effective_from=now, maint_amount=maint_amount)
 
         return load
 

@@ -54,7 +54,7 @@ def ohlcv_frame(rows: Sequence[Sequence[Any]], *, exchange: str, symbol: str, ti
 
 def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol: str,
                   previous_ts: int | None = None, previous_interval_h: float | None = None,
-                  fallback_interval_h: float = 8.0) -> pl.DataFrame:
+                  fallback_interval_h: float = 8.0, mark_key: str = "markPrice") -> pl.DataFrame:
     """Canonical ``funding`` frame from ccxt funding-rate-history entries.
 
     ``interval_hours`` comes from the data: the spacing to the previous settlement when it is
@@ -72,6 +72,9 @@ def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol
         Interval (hours) of that stored row.
     fallback_interval_h : float
         Interval used when nothing else tells it (hours).
+    mark_key : str
+        Key of the settlement's mark price in the raw entry (Binance ``markPrice``; dYdX
+        ``price``, the oracle price its perpetuals are marked at).
     """
     by_ts: dict[int, Mapping[str, Any]] = {}
     for entry in entries:
@@ -92,7 +95,7 @@ def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol
         rates.append(float(entry["fundingRate"]))
         intervals.append(float(interval))
         info = entry.get("info") or {}
-        marks.append(_float(info.get("markPrice")) if isinstance(info, Mapping) else None)
+        marks.append(_float(info.get(mark_key)) if isinstance(info, Mapping) else None)
     frame = pl.DataFrame(
         {"exchange": [exchange] * len(stamps), "symbol": [symbol] * len(stamps), "ts": stamps,
          "rate": rates, "interval_hours": intervals, "mark_price": marks},
@@ -103,15 +106,21 @@ def funding_frame(entries: Sequence[Mapping[str, Any]], *, exchange: str, symbol
 
 
 def tiers_frame(tiers: Sequence[Mapping[str, Any]], *, exchange: str, symbol: str,
-                effective_from: int) -> pl.DataFrame:
+                effective_from: int, maint_amount: str = "raw:cum") -> pl.DataFrame:
     """Canonical ``risk_tiers`` frame from ccxt leverage tiers of one market.
 
-    ``maint_amount`` is the exchange's own ``cum`` when its raw bracket carries one (Binance);
-    otherwise it is derived with Binance's recursion ``cum_i = cum_{i-1} + floor_i *
-    (mmr_i - mmr_{i-1})`` (source: Binance USD-M "Leverage and Margin" FAQ,
-    https://www.binance.com/en/support/faq/360033162192), which keeps the maintenance margin
-    continuous at every tier floor. An unbounded cap (null or Long.MAX) becomes ``inf``.
+    ``maint_amount`` (the rule, :data:`data_loaders.ccxt_venues.MaintAmountRule`):
+    ``"raw:<key>"`` takes the exchange's own amount from the raw tier (Binance ``cum``, Bybit
+    ``mmDeduction``, source: https://bybit-exchange.github.io/docs/v5/market/risk-limit) and
+    falls back to the recursion when the field is absent or empty; ``"recursion"`` derives it
+    with Binance's ``cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1})`` (source: Binance USD-M
+    "Leverage and Margin" FAQ, https://www.binance.com/en/support/faq/360033162192), which keeps
+    the maintenance margin continuous at every tier floor. An unbounded cap (null or
+    Long.MAX) becomes ``inf``. Bounds are in the units the exchange's tiers use (notional in
+    the settle currency; OKX: contracts, source:
+    https://www.okx.com/docs-v5/en/#public-data-rest-api-get-position-tiers).
     """
+    raw_key = maint_amount.partition(":")[2] if maint_amount.startswith("raw:") else None
     ordered = sorted(tiers, key=lambda t: (t.get("minNotional") or 0.0))
     floors, caps, levs, mmrs, cums = [], [], [], [], []
     derived_cum, prev_mmr = 0.0, 0.0
@@ -122,7 +131,7 @@ def tiers_frame(tiers: Sequence[Mapping[str, Any]], *, exchange: str, symbol: st
         derived_cum += floor * (mmr - prev_mmr)
         prev_mmr = mmr
         info = tier.get("info") or {}
-        raw_cum = _float(info.get("cum")) if isinstance(info, Mapping) else None
+        raw_cum = _float(info.get(raw_key)) if raw_key and isinstance(info, Mapping) else None
         floors.append(floor)
         caps.append(math.inf if cap is None or float(cap) >= _UNBOUNDED else float(cap))
         levs.append(float(tier["maxLeverage"]))
@@ -138,13 +147,41 @@ def tiers_frame(tiers: Sequence[Mapping[str, Any]], *, exchange: str, symbol: st
     return conform("risk_tiers", frame)
 
 
+def hyperliquid_margin_tiers(meta: Mapping[str, Any], coin: str) -> list[dict[str, Any]]:
+    """ccxt-shaped leverage tiers of ``coin`` from Hyperliquid's raw ``meta`` answer.
+
+    The coin's ``universe`` entry names its ``marginTableId``; the table's ``marginTiers`` give
+    each tier's ``lowerBound`` (USDC notional) and ``maxLeverage``. The maintenance rate is
+    half the initial margin at max leverage, ``1 / (2 * maxLeverage)`` (source: Hyperliquid
+    docs "Margin tiers", https://hyperliquid.gitbook.io/hyperliquid-docs/trading/margin-tiers;
+    the same rule as ``backtest.venues.hyperliquid.maintenance_rate``, which data_loaders may
+    not import). A coin whose table is not listed has one tier at its universe
+    ``maxLeverage``. Returns ``[]`` for a coin not in the universe.
+    """
+    entry = next((u for u in meta.get("universe") or [] if u.get("name") == coin), None)
+    if entry is None:
+        return []
+    tables = {int(table_id): table for table_id, table in meta.get("marginTables") or []}
+    table = tables.get(int(entry.get("marginTableId", -1)))
+    rows = [(float(t["lowerBound"]), float(t["maxLeverage"])) for t in (table or {}).get("marginTiers") or []]
+    rows = sorted(rows) or [(0.0, float(entry["maxLeverage"]))]
+    return [{"tier": i + 1, "minNotional": floor,
+             "maxNotional": rows[i + 1][0] if i + 1 < len(rows) else None,
+             "maintenanceMarginRate": 1.0 / (2.0 * lev), "maxLeverage": lev,
+             "info": {"marginTableId": entry.get("marginTableId")}}
+            for i, (floor, lev) in enumerate(rows)]
+
+
 def markets_frame(markets: Sequence[Mapping[str, Any]], *, exchange: str, effective_from: int,
                   precision_mode: int) -> pl.DataFrame:
     """Canonical ``markets`` frame from loaded ccxt markets.
 
     Tick and lot sizes come from ccxt's ``precision`` (a step in TICK_SIZE mode, a number of
-    decimals in DECIMAL_PLACES mode). ``liquidation_fee_rate`` is Binance's ``liquidationFee``
-    from the raw market; values an exchange does not publish are NaN (unknown), never a guess.
+    decimals in DECIMAL_PLACES mode); quantities (lot, minimum) are in ccxt amount units, i.e.
+    contracts of ``contract_size`` base units (OKX 0.01 BTC, Bybit inverse 1 USD; 1 elsewhere).
+    Without a published minimum quantity the minimum is one lot; without a minimum notional it
+    is 0 (none). ``liquidation_fee_rate`` is Binance's ``liquidationFee`` from the raw market;
+    fees and liquidation fee an exchange does not publish are NaN (unknown), never a guess.
     """
     rows = [_market_row(m, exchange, effective_from, precision_mode) for m in markets]
     columns = ["exchange", "symbol", "effective_from", "base", "quote", "settle", "contract_type",
@@ -163,6 +200,11 @@ def _market_row(market: Mapping[str, Any], exchange: str, effective_from: int,
     limits = market.get("limits") or {}
     info = market.get("info") or {}
     settle = market.get("settle") or market.get("quote")
+    lot_size = _step(precision.get("amount"), precision_mode)
+    # No separate minimum published (Hyperliquid, dYdX sizes; OKX, dYdX notional): an order must
+    # be a positive multiple of the lot, and there is no notional floor beyond that.
+    min_qty = _num((limits.get("amount") or {}).get("min"), default=lot_size)
+    min_notional = _num((limits.get("cost") or {}).get("min"), default=0.0)
     return {
         "exchange": exchange,
         "symbol": market["symbol"],
@@ -173,9 +215,9 @@ def _market_row(market: Mapping[str, Any], exchange: str, effective_from: int,
         "contract_type": "inverse" if market.get("inverse") else "linear",
         "contract_size": _num(market.get("contractSize"), default=1.0),
         "tick_size": _step(precision.get("price"), precision_mode),
-        "lot_size": _step(precision.get("amount"), precision_mode),
-        "min_qty": _num((limits.get("amount") or {}).get("min")),
-        "min_notional": _num((limits.get("cost") or {}).get("min")),
+        "lot_size": lot_size,
+        "min_qty": min_qty,
+        "min_notional": min_notional,
         "maker_fee": _num(market.get("maker")),
         "taker_fee": _num(market.get("taker")),
         "liquidation_fee_rate": _num(info.get("liquidationFee") if isinstance(info, Mapping) else None),

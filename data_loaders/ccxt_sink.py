@@ -155,7 +155,8 @@ class PageWriter:
         """Write everything buffered (no-op when empty)."""
         if not self._pending:
             return
-        chunk = pl.concat(self._pending, how="vertical")
+        # pages of newest-first venues arrive latest first; the store wants each chunk in time order
+        chunk = pl.concat(self._pending, how="vertical").sort(self._time_column, maintain_order=True)
         # replace=True: the exchange's current answer supersedes a stored bar (module docstring)
         result = self._store.write(self._dataset, chunk, source=self._source, strict=self._strict, replace=True)
         self._pending = []

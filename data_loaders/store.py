@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from data_loaders.errors import DataError, DataNotFoundError
-from data_loaders.quality import QualityReport, check, repair
+from data_loaders.quality import QualityReport, check, distinct, repair
 from data_loaders.schemas import DATASETS, PRICE_TYPES, conform, get_schema, timeframe_ms, to_ms
 from data_loaders.store_io import (JOURNAL, MANIFEST, Manifest, atomic_write_parquet, atomic_write_text,
                                    recover, sha256_file)
@@ -229,18 +229,15 @@ class MarketStore:
         schema = get_schema(dataset)
         if frame.is_empty():
             return WriteResult(dataset, rows_input, 0, 0, rows_input, (), warnings)
-        fmt = "%Y" if schema.file_period == "year" else "%Y-%m-%d"
-        frame = frame.with_columns(_period=pl.col(schema.time_column).dt.strftime(fmt))
         stamp = (fetched_at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
         with self._lock():
             manifest = self.manifest.load()
             plans: list[FilePlan] = []
-            for part in frame.partition_by([*schema.partitions, "_period"], maintain_order=True):
-                first = part.row(0, named=True)
+            for first, period, part in _file_parts(frame, schema):
                 folder = self.partition_dir(dataset, exchange=first["exchange"], symbol=first["symbol"],
                                             timeframe=first.get("timeframe"), price_type=first.get("price_type"))
-                target = folder / f"year={first['_period'][:4]}" / f"part-{first['_period']}.parquet"
-                plans.append(plan_file(part.drop("_period"), target, schema))
+                target = folder / f"year={period[:4]}" / f"part-{period}.parquet"
+                plans.append(plan_file(part, target, schema))
             if not replace:
                 refuse_changes(plans, schema, source=source, root=self.root)
             if dataset == "risk_tiers":
@@ -486,6 +483,30 @@ class ImportResult:
     warnings: tuple[str, ...]
 
 
+def _file_parts(frame: pl.DataFrame, schema):
+    """Split canonical rows into the stored files they belong to: ``(first row, period, rows)``.
+
+    The period is the file's year (``"2020"``) or day (``"2020-03-01"``, per
+    ``schema.file_period``). An import of one market in time order (every import of a file)
+    is cut into zero-copy slices where the period changes; anything else is grouped with
+    ``partition_by`` (a copy), in order of first appearance either way.
+    """
+    fmt = "%Y" if schema.file_period == "year" else "%Y-%m-%d"
+    ts = frame[schema.time_column]
+    key = ts.dt.year() if schema.file_period == "year" else ts.dt.date().cast(pl.Int32)
+    one_market = all(n == 1 for n in frame.select(pl.col(schema.partitions).n_unique()).row(0))
+    if one_market and ts.null_count() == 0 and key.is_sorted():
+        change = (key.diff() != 0).arg_true().to_list()  # row indices where a new period starts
+        bounds = [0, *change, frame.height]
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            part = frame.slice(start, end - start)
+            yield part.row(0, named=True), ts[start].strftime(fmt), part
+        return
+    keyed = frame.with_columns(_period=pl.col(schema.time_column).dt.strftime(fmt))
+    for part in keyed.partition_by([*schema.partitions, "_period"], maintain_order=True):
+        yield part.row(0, named=True), part["_period"][0], part.drop("_period")
+
+
 def store_checked(store: MarketStore, dataset: str, frame: pl.DataFrame, *, path: Path, source: str,
                   strict: bool, first_line: int | None = None,
                   replace: bool = False) -> tuple[WriteResult, tuple[str, ...]]:
@@ -515,9 +536,9 @@ def _checked(dataset: str, frame: pl.DataFrame, *, subject: str,
     The one check of every write (:meth:`MarketStore.write` and :func:`store_checked`).
     """
     frame = conform(dataset, frame, subject=subject)
-    for exchange in frame["exchange"].drop_nulls().unique().to_list():
+    for exchange in distinct(frame, "exchange"):
         validate_exchange(exchange)
-    for symbol in frame["symbol"].drop_nulls().unique().to_list():
+    for symbol in distinct(frame, "symbol"):
         validate_symbol(symbol)
     refuse_non_finite(dataset, frame, subject=subject)
     return frame, check(dataset, frame, subject=subject, first_line=first_line)

@@ -5,7 +5,7 @@
 
 The page documents what exists today: ``Strategy`` and its hooks, ``Param``,
 ``SignalInputs``, ``Context`` (data, position, account, orders), ``PositionView``,
-``AccountView``, ``Order``, the event payloads and the errors a strategy meets, then the run
+``AccountView``, ``Order``, bracket orders, the typed events and the errors a strategy meets, then the run
 TOML reference from ``backtest.config`` (``_FIELDS``, ``_SCHEMA``, ``RUN_FILE_SCHEMA``). Its
 text comes from the docstrings, so a change of the API changes the page: the test
 ``tests/reports/test_strategy_api_docs.py`` fails until this script is run again.
@@ -37,11 +37,67 @@ margincall new-strategy my_breakout            # -> my_breakout.py
 margincall run --strategy my_breakout.py:MyBreakout --symbol BTC/USDT:USDT --timeframe 1h
 ```
 
-Not in the API yet (declared in issue 15): bracket orders (an entry with attached exits that
-cancel each other), trailing stops, and typed event dataclasses. Today `on_fill`,
-`on_funding` and `on_liquidation` receive dicts (described below), and a stop or
-take-profit is its own order: `ctx.sell(qty, stop=price, reduce_only=True)` (stop-market)
-or `ctx.sell(qty, take_profit=price, reduce_only=True)`, triggered by the last price.
+A complete strategy with a stop-loss and a take-profit (it runs as it is; the template of
+`new-strategy` is a longer, commented version):
+
+```python
+import math
+
+import polars as pl
+
+from backtest import Strategy
+from backtest.strategy import Param
+
+
+class Breakout(Strategy):
+    lookback = Param(24, ge=2, doc="bars of the breakout channel")
+    stop = Param(0.05, gt=0.0, lt=1.0, doc="stop-loss below the entry, fraction of its price")
+    take = Param(0.10, gt=0.0, lt=1.0, doc="take-profit above the entry, fraction of its price")
+
+    def features(self, bars: pl.DataFrame) -> pl.DataFrame:
+        return bars.with_columns(
+            channel_high=pl.col("high").rolling_max(self.lookback).shift(1)).fill_null(math.nan)
+
+    def on_bar(self, ctx) -> None:
+        if ctx.position().qty == 0.0 and ctx.price() > ctx.feature("channel_high"):
+            ctx.target_exposure(1.0, stop=self.stop, take_profit=self.take)
+
+    def on_fill(self, ctx, event) -> None:       # event: OrderFilled
+        if event.position_qty == 0.0:
+            print(f"closed by {event.exit_reason} at {event.price}")
+```
+
+## Bracket orders
+
+`ctx.buy(qty, stop=, take_profit=, trail=)`, `ctx.sell(...)` and
+`ctx.target_exposure(fraction, stop=, take_profit=, trail=)` attach exits to an entry:
+
+* **Fractions** of the entry's fill price: `stop=0.05` rests a reduce-only stop-market 5 %
+  below a long's fill price (above a short's), `take_profit=0.10` a take-profit 10 % above a
+  long's fill (below a short's), `trail=0.03` a trailing stop 3 % below the best price since
+  the entry. Each must lie in (0, 1); a larger number is refused with the absolute keyword
+  to use instead.
+* **Absolute prices**: `stop_price=` and `take_profit_price=` (quote currency).
+* The exits are created when the entry fills, sized to the quantity it opened, and trigger
+  on the last price through the intrabar walk like any stop order (a gap through the level
+  fills at the open). They cancel each other (OCO): the first to fill cancels the others;
+  all are cancelled when the position is closed by anything else (a signal, `ctx.close`, a
+  liquidation, ADL). A stop at or beyond the position's liquidation price is recorded as a
+  run warning at the entry: the liquidation (mark price) comes first.
+* When one candle reaches both the stop and the take-profit, the walk's path policy decides
+  which comes first; the default (`worst_case`) walks to the extreme against the position first,
+  so the stop fills (the conservative reading).
+* **Trailing stop**: its trigger is fixed while a candle is walked and ratchets after it, to
+  `best x (1 - trail)` for a long (`best x (1 + trail)` for a short), `best` being the best
+  last price since the entry including that candle's high (low for a short; the close only
+  for the candle the entry filled in). The stop is checked before the ratchet: a candle
+  that rallies and falls back through the new level exits at the next candle's open.
+* `trades.exit_reason` records what closed each trade: `signal`, `stop`, `take_profit`,
+  `trailing_stop`, `liquidation`, `adl`, `end_of_data`; the report's trade statistics split
+  by it.
+* A stop or take-profit order of its own (not a bracket): `ctx.sell(qty, trigger=price,
+  reduce_only=True)`, a stop-market when the trigger lies below the last price for a sell
+  (above for a buy), else a take-profit-market.
 """
 
 
@@ -163,12 +219,14 @@ def render() -> str:
     from backtest.context import AccountView, Context, PositionView
     from backtest.orders import Order
     from backtest.params import Param
+    from backtest import strategy_events
     from backtest.strategy import ParameterConflict, SignalInputs, Strategy, StrategyFailed
+    from backtest.strategy_events import FundingPaid, OrderFilled, PositionDeleveraged, PositionLiquidated
 
     parts = [HEADER]
     parts.append(class_section("Strategy", Strategy, members=[
         "name", "signal", "features", "on_start", "on_bar", "on_fill", "on_funding",
-        "on_liquidation", "conflict", "parameters", "params", "param_specs", "label"]))
+        "on_liquidation", "on_adl", "conflict", "parameters", "params", "param_specs", "label"]))
     parts.append(class_section("Param", Param, members=["__init__", "describe"]))
     parts.append(class_section("SignalInputs", SignalInputs))
     context_members = [n for n, v in Context.__dict__.items()
@@ -177,9 +235,10 @@ def render() -> str:
     parts.append(class_section("Position (PositionView)", PositionView, members=[], fields=True))
     parts.append(class_section("Account (AccountView)", AccountView, members=[], fields=True))
     parts.append(class_section("Order", Order, members=[]))
-    parts.append("## Events\n\nThe optional hooks receive these payloads today (dicts):\n\n"
-                 + "".join(f"* `{name}`: {_doc(getattr(Strategy, name)).splitlines()[0]}\n"
-                           for name in ("on_fill", "on_funding", "on_liquidation")) + "\n")
+    parts.append("## Events\n\n" + _doc(strategy_events).split("\n\n")[0].replace("\n", " ")
+                 + " " + _doc(strategy_events).split("\n\n")[1].replace("\n", " ") + "\n")
+    for event in (OrderFilled, FundingPaid, PositionLiquidated, PositionDeleveraged):
+        parts.append(class_section(event.__name__, event, members=[]).replace("## ", "### ", 1))
     parts.append(class_section("StrategyFailed", StrategyFailed, members=[]))
     parts.append(class_section("ParameterConflict", ParameterConflict, members=[]))
     parts.append(toml_reference())

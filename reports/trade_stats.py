@@ -11,8 +11,9 @@ Conventions (docs/report.md "Trade statistics"):
 * A win is a net result > 0. Profit factor = gross wins / gross losses (``None`` without a
   losing trade). Expectancy = mean net result per trade.
 * Holding time = ``exit_ts - entry_ts``.
-* Exit reasons are reported in the order signal, stop, take_profit, liquidation, adl, end,
-  followed by any other code a run holds (a reason a run never had is not listed).
+* Exit reasons are reported in the engine's order (:data:`backtest.orders.EXIT_REASONS`:
+  signal, stop, take_profit, trailing_stop, liquidation, adl, end_of_data), followed by any
+  other code a run holds (a reason a run never had is not listed).
 * Monthly return = equity at the month's last bar / equity at the previous month's last bar
   - 1 (the first month against the initial balance); months are UTC calendar months.
 * A drawdown period runs from a peak (the last bar at the running maximum, or the run's
@@ -28,9 +29,10 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
+from backtest.orders import EXIT_REASONS
 from reports.metrics import drawdown_series
 
-EXIT_REASON_ORDER = ("signal", "stop", "take_profit", "liquidation", "adl", "end")
+EXIT_REASON_ORDER = EXIT_REASONS
 """Exit reasons in the order reports list them (CONTRACTS §6 ``trades.exit_reason``)."""
 
 

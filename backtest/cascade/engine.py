@@ -8,7 +8,10 @@ Phase order of a step (docs/cascade.md), per symbol in sorted order, sharing one
       the same shape with a 150 s EMA);
    b. flag positions whose liquidation price the mark crossed — positions are sorted by
       liquidation price once, so flagging is a pointer move; the liquidation engine takes
-      them over at the bankruptcy price (the trader loses the isolated margin);
+      them over at the bankruptcy price (the trader loses the isolated margin); cross
+      accounts are flagged whole when their equity at every symbol's mark falls to their
+      summed maintenance (``cross.py``: the wallet is allocated to the legs, which enter the
+      same inventory at their bankruptcy prices);
    c. send the taken-over inventory to the book within the disposal policy; the sweep moves
       the last price, part of the move is permanent (shifts the index);
    d. settle fills against bankruptcy into the insurance fund (``dIF = s q (fill - BP)``);
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from backtest.cascade import adl
+from backtest.cascade.cross import CrossAccounts
 from backtest.cascade.errors import CascadeError
 from backtest.cascade.liquidity import LiquidityModel, default_liquidity
 from backtest.cascade.paths import ExogenousPath
@@ -104,7 +108,7 @@ def run_cascade(population: Population, paths: dict[str, ExogenousPath], config:
     Parameters
     ----------
     population : Population
-        Isolated positions; every symbol must have a path.
+        Isolated positions and cross accounts (``Population.account``); every symbol must have a path.
     paths : dict
         ``{symbol: ExogenousPath}`` on one common time grid.
     config : CascadeConfig, optional
@@ -128,16 +132,17 @@ def run_cascade(population: Population, paths: dict[str, ExogenousPath], config:
             raise CascadeError(f"cascade: the path of {s} is on another time grid than {symbols[0]}'s; "
                                "give every symbol the same window and step")
     step_s = float(grid[1] - grid[0]) / 1000.0
-    states = [SymbolState(s, population, population.select(s), paths[s].price, rules,
+    states = [SymbolState(s, population, population.select(s, isolated=True), paths[s].price, rules,
                           config.liquidity.get(s) or default_liquidity(s), int(grid[0]), step_s,
                           config.tiers.get(s))
               for s in symbols]
     recorder = Recorder(len(population), len(grid))
+    cross = CrossAccounts(population, symbols)
     fund = float(config.insurance_fund)
     for t, ts in enumerate(grid.tolist()):
         for state in states:
             state.begin_step(t)
-            fund = _fixed_point(state, t, ts, fund, config, recorder)
+            fund = _fixed_point(state, t, ts, fund, config, recorder, states if cross else None, cross)
             state.end_step(t)
             recorder.price_row(ts, state)
         recorder.fund_row(ts, fund)
@@ -148,11 +153,14 @@ def run_cascade(population: Population, paths: dict[str, ExogenousPath], config:
 
 
 def _fixed_point(state: SymbolState, t: int, ts: int, fund: float, config: CascadeConfig,
-                 recorder: Recorder) -> float:
+                 recorder: Recorder, states: list[SymbolState] | None = None,
+                 cross: CrossAccounts | None = None) -> float:
     budget = {1: config.disposal_cap, -1: config.disposal_cap}
     for _ in range(config.max_iterations):
         state.update_mark()
         flagged = state.flag(t, ts, recorder)
+        if states is not None:  # cross accounts: equity vs summed maintenance at every symbol's mark
+            flagged = cross.flag(states, t, ts, recorder) or flagged
         disposed = False
         for side in (1, -1):
             fill = state.dispose(side, budget, ts, recorder)

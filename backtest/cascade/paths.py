@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from backtest.cascade.errors import CascadeError
 
-__all__ = ["ExogenousPath", "WindowPaths", "path_from_bars", "shock_path", "window_paths"]
+__all__ = ["ExogenousPath", "WindowPaths", "montecarlo_paths", "path_from_bars", "shock_path", "window_paths"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,41 @@ def shock_path(*, start_price: float, seconds: int, drop: float, shock_start_s: 
     progress = np.clip((t - shock_start_s) / shock_seconds, 0.0, 1.0)
     price = start_price * np.exp(np.log1p(-drop) * progress)
     return ExogenousPath(start_ms + (t * 1000).astype(np.int64), price)
+
+
+def montecarlo_paths(model, *, seed: int, start_prices: dict[str, float], seconds: int,  # noqa: ANN001
+                     start_ms: int = 0, step_s: float = 1.0) -> dict[str, ExogenousPath]:
+    """One Monte Carlo path of the risk lab's return models as the exogenous path of every symbol.
+
+    ``model`` is a fitted :class:`backtest.risk.paths.ReturnModel` (GBM, GARCH-t, Merton jump,
+    bootstrap) on its own step (e.g. 1 minute). One path of ``ceil(seconds / step)`` steps is
+    drawn with ``numpy.random.default_rng(seed)``; each simulated step becomes a candle (open,
+    the bridge-sampled low and high, close) walked to ``step_s`` steps by
+    :func:`path_from_bars`, so the intra-step extremes the model drew are on the path.
+
+    Every symbol follows the same log returns from its own start price: a crash moves the
+    majors together (a documented simplification: correlation 1).
+
+    Raises
+    ------
+    CascadeError
+        ``seconds`` shorter than one model step, or no start price.
+    """
+    if not start_prices:
+        raise CascadeError("Monte Carlo path: expected at least one symbol with a start price")
+    n_steps = int(np.ceil(seconds * 1000 / model.step_ms))
+    if n_steps < 1:
+        raise CascadeError(f"Monte Carlo path: seconds must cover >= 1 model step ({model.step_ms} ms), found {seconds}")
+    simulated = model.simulate(np.random.default_rng(seed), n_paths=1, n_steps=n_steps, s0=1.0)
+    rel_close = simulated.log_close[0]
+    ts = start_ms + np.arange(n_steps, dtype=np.int64) * int(model.step_ms)
+    out = {}
+    for symbol, p0 in sorted(start_prices.items()):
+        shift = float(np.log(p0))
+        out[symbol] = path_from_bars(ts, np.exp(rel_close[:-1] + shift), np.exp(simulated.log_high[0] + shift),
+                                     np.exp(simulated.log_low[0] + shift), np.exp(rel_close[1:] + shift),
+                                     bar_ms=int(model.step_ms), step_s=step_s)
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 One row per position: ``symbol`` (ccxt unified), ``side`` (``long``/``short`` or +1/-1),
 ``qty`` (base units), ``entry_price`` (quote per base) and ``margin`` (isolated margin, quote)
-or ``leverage`` (margin = qty x entry / leverage); optional ``margin_mode`` (only ``isolated``
-is modelled yet) and ``account``. Never one Python object per position.
+or ``leverage`` (margin = qty x entry / leverage); optional ``margin_mode`` (``isolated`` or
+``cross``) and ``account``. Cross rows share their account's wallet: the wallet is the sum of
+the account's rows' ``margin`` (each row's share of it), and the account is liquidated as a
+whole when its equity falls to its summed maintenance (:mod:`backtest.cascade.cross`). Never
+one Python object per position.
 
 Synthetic populations draw leverage from a documented prior (:data:`LEVERAGE_PRIORS`), sizes
 from a log-normal, entries around the start price, and drop positions that would already be
@@ -19,7 +22,8 @@ from numpy.typing import NDArray
 
 from backtest.cascade.errors import PopulationError
 
-__all__ = ["LEVERAGE_PRIORS", "Population", "read_population", "synthetic_population"]
+__all__ = ["LEVERAGE_PRIORS", "Population", "population_from_open_interest", "read_population",
+           "synthetic_population", "with_cross_accounts"]
 
 #: Leverage priors: ``{leverage: share of open interest}``.
 #: ``hyperliquid_2025_12`` — cascades.md §5 (E): on 2025-12-15 Hyperliquid OI $7.63B: $2.77B at
@@ -46,7 +50,10 @@ class Population:
     side : ndarray of int8
         +1 long, -1 short.
     qty, entry, margin : ndarray of float64
-        Base units; quote per base; isolated margin in quote currency.
+        Base units; quote per base; isolated margin (a cross row: its share of the account's
+        wallet) in quote currency.
+    account : ndarray of int64, optional
+        Cross account of each row, ``-1`` for an isolated position (None: all isolated).
     """
 
     symbol: NDArray[np.str_]
@@ -54,9 +61,12 @@ class Population:
     qty: NDArray[np.float64]
     entry: NDArray[np.float64]
     margin: NDArray[np.float64]
+    account: NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.qty)
+        if self.account is not None and len(self.account) != n:
+            raise PopulationError("population: the account column must have one value per position")
         if not all(len(a) == n for a in (self.symbol, self.side, self.entry, self.margin)):
             raise PopulationError("population: every column must have one value per position; "
                                   "found columns of different lengths")
@@ -78,21 +88,39 @@ class Population:
 
     @classmethod
     def concat(cls, parts: list[Population]) -> Population:
-        """The positions of ``parts`` one after the other (row order kept)."""
-        return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ("symbol", "side", "qty", "entry", "margin")))
+        """The positions of ``parts`` one after the other (row order kept; account ids kept apart)."""
+        columns = [np.concatenate([getattr(p, name) for p in parts])
+                   for name in ("symbol", "side", "qty", "entry", "margin")]
+        if all(p.account is None for p in parts):
+            return cls(*columns)
+        accounts, offset = [], 0
+        for p in parts:
+            a = np.full(len(p), -1, dtype=np.int64) if p.account is None else p.account.copy()
+            a[a >= 0] += offset
+            offset = max(offset, int(a.max()) + 1 if len(a) else offset)
+            accounts.append(a)
+        return cls(*columns, account=np.concatenate(accounts))
 
     @property
     def leverage(self) -> NDArray[np.float64]:
         """Entry notional / margin."""
         return self.qty * self.entry / self.margin
 
+    @property
+    def cross(self) -> NDArray[np.bool_]:
+        """True for rows of a cross account."""
+        if self.account is None:
+            return np.zeros(len(self.qty), dtype=bool)
+        return self.account >= 0
+
     def symbols(self) -> list[str]:
         """Distinct symbols, sorted."""
         return sorted(set(np.unique(self.symbol).tolist()))
 
-    def select(self, symbol: str) -> NDArray[np.intp]:
-        """Row indices of ``symbol``."""
+    def select(self, symbol: str, *, isolated: bool = False) -> NDArray[np.intp]:
+        """Row indices of ``symbol`` (only its isolated positions with ``isolated``)."""
+        if isolated and self.account is not None:
+            return np.flatnonzero((self.symbol == symbol) & (self.account < 0))
         return np.flatnonzero(self.symbol == symbol)
 
 
@@ -122,12 +150,22 @@ def read_population(path: str | Path) -> Population:
         raise PopulationError(f"population file {path}: missing column(s) {', '.join(need)}; expected "
                               "symbol, side, qty, entry_price and margin (or leverage); found "
                               f"{', '.join(frame.columns)}")
+    account = None
     if "margin_mode" in frame.columns:
-        modes = set(frame["margin_mode"].cast(pl.Utf8).str.to_lowercase().unique().to_list())
-        if modes - {"isolated"}:
-            raise PopulationError(f"population file {path}: margin_mode {sorted(modes - {'isolated'})} "
-                                  "is not modelled yet (cross accounts are later work); expected "
-                                  "'isolated' rows only")
+        modes = frame["margin_mode"].cast(pl.Utf8).str.to_lowercase()
+        unknown = sorted(set(modes.unique().to_list()) - {"isolated", "cross"})
+        if unknown:
+            raise PopulationError(f"population file {path}: margin_mode {unknown}: expected 'isolated' or 'cross'")
+        cross = (modes == "cross").to_numpy()
+        if cross.any():
+            if "account" not in frame.columns or frame["account"].filter(pl.Series(cross)).null_count():
+                raise PopulationError(f"population file {path}: margin_mode 'cross' rows need an account column "
+                                      "(the account whose wallet they share), found none; add it or mark the rows "
+                                      "'isolated'")
+            ids = frame["account"].cast(pl.Utf8).to_numpy().astype(str)
+            _, inverse = np.unique(ids[cross], return_inverse=True)
+            account = np.full(frame.height, -1, dtype=np.int64)
+            account[cross] = inverse
     sides_text = frame["side"].cast(pl.Utf8).str.to_lowercase().to_list()
     bad = [s for s in sides_text if s not in _SIDES]
     if bad:
@@ -140,7 +178,7 @@ def read_population(path: str | Path) -> Population:
     else:
         leverage = frame["leverage"].cast(pl.Float64).to_numpy()
         margin = qty * entry / np.where(leverage > 0, leverage, np.nan)
-    return Population(frame["symbol"].cast(pl.Utf8).to_numpy().astype(str), side, qty, entry, margin)
+    return Population(frame["symbol"].cast(pl.Utf8).to_numpy().astype(str), side, qty, entry, margin, account)
 
 
 def synthetic_population(n: int, *, seed: int, prices: dict[str, float], prior: str = "hyperliquid_2025_12",
@@ -213,3 +251,71 @@ def _draw(rng: np.random.Generator, n: int, names: list[str], prices: dict[str, 
     equity = margin + side * qty * (start - entry)
     alive = equity > maintenance_rate * qty * start
     return (np.array(names)[symbol_index][alive], side[alive], qty[alive], entry[alive], margin[alive])
+
+
+def population_from_open_interest(open_interest: dict[str, float], *, seed: int, prices: dict[str, float],
+                                  prior: str = "hyperliquid_2025_12", long_share: float = 0.5,
+                                  mean_notional: float = 20_000.0, notional_sigma: float = 1.5,
+                                  entry_sigma: float = 0.03, max_positions: int = 2_000_000) -> Population:
+    """Positions estimated from each symbol's open interest and a leverage prior.
+
+    The estimator of cascades.md §5/§7.1 without the OI-flow entry history (the store holds no
+    open-interest series): per symbol, ``OI / mean_notional`` positions (at least 1) are drawn
+    as :func:`synthetic_population` draws them — leverage from the prior
+    (:data:`LEVERAGE_PRIORS`; ``hyperliquid_2025_12`` is Hyperliquid's 2025-12-15 split of
+    open interest, 36 % at <= 3x, 49 % at 3-7x, 15 % above 7x), log-normal sizes, entries around
+    the price — and their quantities (and margins) are scaled so the notional at the current
+    price sums to the given OI exactly. Since sizes and leverage are drawn independently, each
+    leverage level's expected share of OI is its prior weight.
+
+    Parameters
+    ----------
+    open_interest : dict
+        ``{symbol: open interest}``, quote currency at ``prices``.
+    seed : int
+        Random seed (symbol ``i`` in sorted order draws with ``seed + i``).
+    prices : dict
+        Current price per symbol.
+    prior, long_share, mean_notional, notional_sigma, entry_sigma
+        As in :func:`synthetic_population`.
+    max_positions : int
+        Refuse estimates above this many positions (raise ``mean_notional`` instead).
+    """
+    if not open_interest:
+        raise PopulationError("open-interest population: expected at least one SYMBOL=OI")
+    parts = []
+    for i, symbol in enumerate(sorted(open_interest)):
+        oi = open_interest[symbol]
+        if not (np.isfinite(oi) and oi > 0):
+            raise PopulationError(f"open interest of {symbol}: expected a finite amount > 0 (quote), found {oi!r}")
+        if symbol not in prices:
+            raise PopulationError(f"open-interest population: no price for {symbol}; give one per symbol")
+        n = max(1, int(round(oi / mean_notional)))
+        if n > max_positions:
+            raise PopulationError(f"open interest of {symbol}: {oi:,.0f} / mean notional {mean_notional:,.0f} gives "
+                                  f"{n:,} positions, above {max_positions:,}; raise --mean-notional")
+        part = synthetic_population(n, seed=seed + i, prices={symbol: prices[symbol]}, prior=prior,
+                                    long_share=long_share, mean_notional=mean_notional,
+                                    notional_sigma=notional_sigma, entry_sigma=entry_sigma)
+        scale = oi / float((part.qty * prices[symbol]).sum())
+        parts.append(Population(part.symbol, part.side, part.qty * scale, part.entry, part.margin * scale))
+    return Population.concat(parts)
+
+
+def with_cross_accounts(population: Population, *, share: float, legs: int = 2, seed: int = 0) -> Population:
+    """``population`` with a ``share`` of its positions grouped into cross accounts of ``legs`` rows.
+
+    Rows are picked with ``numpy.random.default_rng(seed)`` and grouped in the drawn order, so
+    an account may hold several symbols and both sides; each row's margin becomes its share of
+    the account's wallet (the wallet is their sum). Deterministic in ``seed``.
+    """
+    if not 0 <= share <= 1 or legs < 1:
+        raise PopulationError(f"cross accounts: expected 0 <= share <= 1 and legs >= 1, found {share}, {legs}")
+    rng = np.random.default_rng(seed)
+    n = int(round(share * len(population)))
+    n -= n % legs
+    picked = rng.permutation(len(population))[:n]
+    account = np.full(len(population), -1, dtype=np.int64)
+    account[picked] = np.arange(n) // legs
+    return Population(population.symbol, population.side, population.qty, population.entry, population.margin,
+                      account)

@@ -34,25 +34,38 @@ class Recorder:
         self.prices: list[tuple[Any, ...]] = []
         self.fund: list[tuple[int, float]] = []
         self.n_steps = n_steps
+        #: bankruptcy price of each taken-over cross leg (nan elsewhere); None without cross rows
+        self.cross_bp: np.ndarray | None = None
 
     def liquidated(self, ts: int, t: int, state, book, part: slice) -> None:  # noqa: ANN001
         """Positions ``book[part]`` taken over at step ``t`` at ``state.mark``."""
         # a winner closed in full by ADL keeps a zero-size row: it is no longer a position
         held = book.qty[part] > 0
-        ids = book.ids[part][held]
-        q, entry, margin = book.qty[part][held], book.entry[part][held], book.margin[part][held]
+        self._record(ts, t, state.symbol, book.side, state.mark, book.ids[part][held], book.qty[part][held],
+                     book.entry[part][held], book.margin[part][held], book.leverage[part][held])
+
+    def taken_over(self, ts: int, t: int, symbol: str, side: int, mark: float, ids: np.ndarray, qty: np.ndarray,
+                   entry: np.ndarray, margin: np.ndarray, bankruptcy: np.ndarray) -> None:
+        """Legs of cross accounts taken over (``margin``: each leg's allocated share of the wallet)."""
+        if self.cross_bp is None:
+            self.cross_bp = np.full(len(self.liq_step), np.nan)
+        self.cross_bp[ids] = bankruptcy
+        self._record(ts, t, symbol, side, mark, ids, qty, entry, margin, qty * entry / margin)
+
+    def _record(self, ts: int, t: int, symbol: str, side: int, mark: float, ids: np.ndarray, q: np.ndarray,
+                entry: np.ndarray, margin: np.ndarray, leverage: np.ndarray) -> None:
         self.liq_step[ids] = t
         self.liq_qty[ids] = q
         self.liq_margin[ids] = margin
-        self.liq_mark[ids] = state.mark
-        self.liq_equity[ids] = margin + book.side * q * (state.mark - entry)
-        bucket = np.searchsorted(LEVERAGE_EDGES, book.leverage[part][held], side="left")
+        self.liq_mark[ids] = mark
+        self.liq_equity[ids] = margin + side * q * (mark - entry)
+        bucket = np.searchsorted(LEVERAGE_EDGES, leverage, side="left")
         count = np.bincount(bucket, minlength=len(LEVERAGE_BUCKETS))
         qty = np.bincount(bucket, weights=q, minlength=len(LEVERAGE_BUCKETS))
         lost = np.bincount(bucket, weights=margin, minlength=len(LEVERAGE_BUCKETS))
         for k in np.flatnonzero(count):
-            self.buckets.append((ts, state.symbol, "long" if book.side > 0 else "short", LEVERAGE_BUCKETS[k],
-                                 int(count[k]), float(qty[k]), float(qty[k] * state.mark), float(lost[k])))
+            self.buckets.append((ts, symbol, "long" if side > 0 else "short", LEVERAGE_BUCKETS[k],
+                                 int(count[k]), float(qty[k]), float(qty[k] * mark), float(lost[k])))
 
     def fill(self, ts: int, symbol: str, side: int, kind: str, qty: float, price: float, reference: float,
              insurance_delta: float, loss: float, margin_part: float) -> None:

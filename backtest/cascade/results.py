@@ -157,6 +157,10 @@ def _positions(recorder, states, population, paths) -> pl.DataFrame:  # noqa: AN
         for book in state.sides.values():
             lp[book.ids] = book.lp
             bp[book.ids] = book.bp
+    if recorder.cross_bp is not None:  # a cross leg has no price of its own: the account's equity decides
+        cross = ~np.isnan(recorder.cross_bp)
+        lp[cross] = np.nan
+        bp[cross] = recorder.cross_bp[cross]
     grid = next(iter(paths.values())).ts
     frame = pl.DataFrame({
         "position": ids.astype(np.int64),

@@ -14,6 +14,7 @@ import typer
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
+from backtest.cli.shared import DEFAULT_TIMEFRAME
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -45,7 +46,7 @@ def cascade(
     mean_notional: Annotated[float, typer.Option("--mean-notional", help="Mean entry notional of --synthetic positions, USDT.")] = 20_000.0,
     start: Annotated[Optional[str], typer.Option("--start", help="Stored window start, UTC (with --end).")] = None,
     end: Annotated[Optional[str], typer.Option("--end", help="Stored window end, UTC, exclusive.")] = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored window.")] = "5m",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored window.")] = DEFAULT_TIMEFRAME,
     store: Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")] = None,
     exchange: Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")] = "binanceusdm",
     shock: Annotated[Optional[float], typer.Option("--shock", help="Scenario instead of a window: a fall of this fraction (0.1 = -10 %; negative = rally).")] = None,
@@ -79,8 +80,9 @@ def cascade(
         raise _fail("--start given without --end; the window is [start, end), e.g. --end 2025-10-11")
     try:
         check_output_folder(out, overwrite=overwrite)  # before the run, not after it
-        positions, paths, warnings, tiers = _inputs(symbol, population, synthetic, seed, prior, mean_notional, start, end,
-                                             timeframe, store, exchange, shock, price, seconds, at, step)
+        positions, paths, warnings, tiers, sources = _inputs(symbol, population, synthetic, seed, prior, mean_notional,
+                                                             start, end, timeframe, store, exchange, shock, price,
+                                                             seconds, at, step)
         liquidity = {s: replace(default_liquidity(s), depth_at_ref=default_liquidity(s).depth_at_ref * depth_scale)
                      for s in paths}
         config = CascadeConfig(venue=venue, adl_rule=adl_rule, liquidity=liquidity, seed=seed,
@@ -91,6 +93,15 @@ def cascade(
                                **({} if insurance_fund is None else {"insurance_fund": insurance_fund}))
         result = run_cascade(positions, paths, config)
         result.manifest["data_warnings"] = warnings
+        from backtest.risk.provenance import output_manifest, rule_versions
+
+        # the risk lab's provenance record; the cascade keeps its own config and kind
+        provenance = output_manifest("cascade", seed=seed, sources=sources, warnings=warnings,
+                                     inputs={"population": str(population) if population else f"synthetic {synthetic}",
+                                             "window": [start, end] if start else None, "timeframe": timeframe,
+                                             "shock": shock, "exchange": exchange},
+                                     rules=rule_versions(venue, tiers))
+        result.manifest.update({k: v for k, v in provenance.items() if k not in ("kind", "config")})
         folder = result.write(out, overwrite=overwrite)
         if html is not None:
             from backtest.cascade.report import write_cascade_report
@@ -109,7 +120,7 @@ def cascade(
 def _inputs(symbols: list[str], population: Path | None, synthetic: int | None, seed: int, prior: str,
             mean_notional: float, start: str | None, end: str | None, timeframe: str, store: Path | None,
             exchange: str, shock: float | None, prices: list[str] | None, seconds: int, at: str,
-            step: float) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
+            step: float) -> tuple[Any, dict[str, Any], list[str], dict[str, Any], list[dict]]:
     from backtest.cascade.paths import shock_path, window_paths
     from backtest.cascade.population import read_population, synthetic_population
 
@@ -117,13 +128,14 @@ def _inputs(symbols: list[str], population: Path | None, synthetic: int | None, 
     names = list(symbols) or (pop.symbols() if pop is not None else ["BTC/USDT:USDT"])
     warnings: list[str] = []
     tiers: dict[str, Any] = {}
+    sources: list[dict] = []
     if start is not None:
         start_ms, end_ms = _ms(start, "--start"), _ms(end or "", "--end")
         if end_ms <= start_ms:
             raise _fail(f"--end {end!r}: expected a time after --start {start!r}; the window is [start, end)")
         loaded = window_paths(_store(store), exchange=exchange, symbols=names, timeframe=timeframe,
                               start_ms=start_ms, end_ms=end_ms, step_s=step)
-        paths, warnings, tiers = loaded.paths, loaded.warnings, loaded.tiers
+        paths, warnings, tiers, sources = loaded.paths, loaded.warnings, loaded.tiers, loaded.sources
     else:
         starts = _prices(prices, names)
         at_ms = _ms(at, "--at")
@@ -132,7 +144,7 @@ def _inputs(symbols: list[str], population: Path | None, synthetic: int | None, 
     if pop is None:
         pop = synthetic_population(int(synthetic), seed=seed, prior=prior, mean_notional=mean_notional,
                                    prices={s: float(p.price[0]) for s, p in paths.items()})
-    return pop, paths, warnings, tiers
+    return pop, paths, warnings, tiers, sources
 
 
 def _prices(items: list[str] | None, names: list[str]) -> dict[str, float]:

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from backtest.cli.shared import DEFAULT_TIMEFRAME
+
 ClientFactory = Callable[[str], Any]
 
 _HELP = """Download candles, mark/index candles, funding, leverage tiers and market specs
@@ -59,7 +61,7 @@ def add_commands(data_app: typer.Typer, *, client_factory: ClientFactory | None 
         symbol: Annotated[list[str], typer.Option(
             "--symbol", "-s", help="ccxt unified symbol, e.g. BTC/USDT:USDT; repeat (or comma-separate) for several.")],
         exchange: Annotated[str, typer.Option(help="ccxt exchange id.")] = "binanceusdm",
-        timeframe: Annotated[str, typer.Option(help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ...")] = "1m",
+        timeframe: Annotated[str, typer.Option(help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
         since: Annotated[str | None, typer.Option(
             help="Window start, UTC (ISO date or datetime, e.g. 2020-03-01). Required for candles and funding.")] = None,
         until: Annotated[str | None, typer.Option(

@@ -80,7 +80,7 @@ def lending(
     positions: Annotated[Optional[Path], typer.Option("--positions", help="Population file (.parquet or .csv; schema in docs/lending.md).")] = None,
     generate: Annotated[Optional[int], typer.Option("--generate", help="Draw this many positions with --seed (documented distributions).")] = None,
     protocol: Annotated[Optional[str], typer.Option("--protocol", help="Protocol of generated positions: aave_v3, compound_v3 or maker.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of --generate (same seed, same population).")] = None,
     median_value: Annotated[Optional[float], typer.Option("--median-value", help="Median collateral value of generated positions, base currency.")] = None,
     hf_range: Annotated[Optional[str], typer.Option("--hf-range", help="Starting health factors of generated positions, LOW..HIGH, e.g. 1.05..2.5.")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Documented scenario supplying defaults: black-thursday or 2025-10-10.")] = None,

@@ -4,6 +4,7 @@ Heavy imports (polars, numpy, scipy, the engine, ray) happen inside the commands
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,13 +17,17 @@ from backtest.cli.output import labelled, styled
 from backtest.cli.output import open_store as _store
 from backtest.cli.output import option_value as _value
 from backtest.cli.output import parse_params
-from backtest.cli.shared import BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt, print_data_warnings, run_config
+from backtest.cli.shared import (DEFAULT_TIMEFRAME, BalanceOpt, MarginModeOpt, PathPolicyOpt, SlippageOpt,
+                                 print_data_warnings, run_config)
 
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (default: $MARGINCALL_HOME/store, else ./.margincall/store).")]
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
 ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter NAME=VALUE (repeat).")]
 LeverageOpt = Annotated[str, typer.Option("--leverage", help="Comma-separated leverages >= 1, e.g. 2,5,10,20,50.")]
 ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")]
+VenuesOpt = Annotated[Optional[str], typer.Option(
+    "--venues", help="Run under each venue's rules on the --exchange prices: 'all' or comma-separated "
+                     "names (adds rows per venue; a venue that cannot trade the symbol is a row with the reason).")]
 #: Prices a return model can be fitted on.
 PRICE_TYPES = ("mark", "last")
 SIDES = ("long", "short")
@@ -82,13 +87,22 @@ def _refuse_all_refused(table: Any, leverage: str) -> None:
                     f"run refused before it started; the first refusal: {reasons[0].removeprefix('refused:').strip()}")
 
 
-def _leverages(text: str) -> list[float]:
+def _venues(text: str | None) -> tuple[str, ...] | None:
+    """``--venues`` as registered venue names (None: not given, the configured venue only)."""
+    if text is None:
+        return None
+    from backtest.compare import parse_venues
+
+    return parse_venues(text)
+
+
+def _leverages(text: str, option: str = "--leverage") -> list[float]:
     """``--leverage`` values: finite and >= 1 (below 1 the margin would exceed the position)."""
-    values = _floats(text, "--leverage")
+    values = _floats(text, option)
     low = [v for v in values if v < 1]
     if low:
-        raise _fail(f"--leverage {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
-                    "e.g. --leverage 1,2,5,10")
+        raise _fail(f"{option} {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
+                    f"e.g. {option} 1,2,5,10")
     return values
 
 
@@ -109,7 +123,9 @@ def _positive(value: float, option: str, example: str, *, upper: float | None = 
     return value
 
 
-def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
+def _print_frame(frame: Any, title: str, columns: list[str] | None = None, *,
+                 tick_size: float | None = None) -> None:
+    """Print a result table, each cell by its column's meaning (prices at ``tick_size``)."""
     from rich.table import Table
 
     from backtest.formatting import fmt_column
@@ -119,7 +135,7 @@ def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> No
     for column in columns:
         table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[fmt_column(c, row[c]) for c in columns])
+        table.add_row(*[fmt_column(c, row[c], tick_size=tick_size) for c in columns])
     _console().print(table)
 
 
@@ -159,6 +175,7 @@ def replay(
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Only these symbols (repeat).")] = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
+    venues: VenuesOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to this Parquet file.")] = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
@@ -171,7 +188,8 @@ def replay(
         config = run_config(balance=balance, margin_mode=margin_mode, path_policy=path_policy, slippage=slippage)
         windows = load_crashes(crashes or []).select(crash)
         outcome = replay_library(windows, _store(store), strategy=strategy, params=_params(param),
-                                 leverages=leverages, config=config, exchange=exchange, symbols=symbol)
+                                 leverages=leverages, config=config, exchange=exchange, symbols=symbol,
+                                 venues=_venues(venues))
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
     for message in outcome.missing:
@@ -180,25 +198,43 @@ def replay(
         raise _fail("no crash window could be replayed (see the missing-data messages above)")
     print_data_warnings(outcome.warnings)
     _print_frame(outcome.table, f"crash replays ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
-                 ["crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
+                 ["crash", "symbol", *(["venue"] if venues else []), "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
                   "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     _refuse_all_refused(outcome.table, leverage)
+    if not (out or html):
+        return
+    from backtest.risk.provenance import MANIFEST_SUFFIX, output_manifest, rule_versions, unique_sources
+    from backtest.risk.replay import load_crash_window
+
+    replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
+    market_store = _store(store)
+    loaded = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange)
+              for w in windows for s in w.symbols if (w.name, s) in replayed}
+    manifest = output_manifest(
+        "replay", config=config, seed=config.seed, sources=unique_sources(d.sources for d in loaded.values()),
+        inputs={"strategy": strategy, "params": _params(param), "leverages": leverages,
+                "crashes": sorted({name for name, _ in loaded}), "symbols": symbol or "all"},
+        rules=rule_versions(config.venue, {f"{name} {sym}": d.tiers for (name, sym), d in loaded.items()}),
+        warnings=outcome.warnings)
     if out:
-        outcome.table.write_parquet(out)
-        _console().print(f"wrote {out}")
+        from backtest.risk.provenance import write_output_manifest
+
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        outcome.table.write_parquet(tmp)
+        tmp.replace(out)  # whole or not at all
+        manifest_path = write_output_manifest(out.with_name(out.stem + MANIFEST_SUFFIX), manifest, {out.name: out})
+        _console().print(f"wrote {out} (provenance {manifest_path})", highlight=False, soft_wrap=True)
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if html:
         from backtest.risk import report_sections as rs
 
-        from backtest.risk.replay import load_crash_window
-
-        replayed = set(zip(outcome.table["crash"].to_list(), outcome.table["symbol"].to_list()))
-        market_store = _store(store)
-        prices = {(w.name, s): load_crash_window(market_store, w, s, exchange=exchange).bars
-                  for w in windows for s in w.symbols if (w.name, s) in replayed}
+        prices = {key: d.bars for key, d in loaded.items()}
         rs.write_risk_report(html, title="Crash replays", subtitle=f"{strategy} at {leverage}x", sections=[
             ("replays", "Crash replays", lambda t: rs.crash_replay_table_section(outcome.table, title=t)),
             ("replay-charts", "Price and liquidation prices per crash",
-             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t))])
+             lambda t: rs.crash_replay_charts_section(outcome.table, prices, title=t)),
+            _provenance(manifest)])
         _console().print(f"wrote {html}")
 
 
@@ -207,7 +243,7 @@ def stress(
     start: Annotated[str, typer.Option("--start", help="Range start, UTC.")],
     end: Annotated[str, typer.Option("--end", help="Range end, UTC, exclusive.")],
     scenario: Annotated[list[str], typer.Option("--scenario", help="Scenario set, e.g. 'crash=shock:-0.3@2022-11-09T14:00Z+drought:5@2022-11-09T13:00Z..2022-11-09T16:00Z' (repeat); terms shock:PCT@T, vol:F[@A..B], funding:RATE@A..B, mark:PCT@A..B, drought:M[@A..B].")],
-    timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
     strategy: StrategyOpt = "hold",
     param: ParamOpt = None,
     leverage: LeverageOpt = "5,10,20",
@@ -217,6 +253,7 @@ def stress(
     slippage: SlippageOpt = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
+    venues: VenuesOpt = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
@@ -236,23 +273,30 @@ def stress(
         market = StressMarket(bars={symbol: data.bars}, funding={symbol: data.funding} if data.funding is not None else {},
                               tiers={symbol: data.tiers}, markets={symbol: data.market}, warnings=tuple(data.warnings))
         table = run_stress(market, sets, timeframe=timeframe, strategy=strategy, params=_params(param),
-                           leverages=leverages, config=config, exchange=exchange)
+                           leverages=leverages, config=config, exchange=exchange, venues=_venues(venues))
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
     print_data_warnings(data.warnings)
     _print_frame(table, f"stress scenarios ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
-                 ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
+                 ["scenario", *(["venue"] if venues else []), "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
                   "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     _refuse_all_refused(table, leverage)
     if html:
         from backtest.risk import report_sections as rs
+        from backtest.risk.provenance import output_manifest, rule_versions
 
+        manifest = output_manifest(
+            "stress", config=config, seed=config.seed, sources=data.sources,
+            inputs={"strategy": strategy, "params": _params(param), "leverages": leverages, "symbol": symbol,
+                    "timeframe": timeframe, "start": start, "end": end, "scenarios": list(scenario)},
+            rules=rule_versions(config.venue, {symbol: data.tiers}), warnings=data.warnings)
         rs.write_risk_report(html, title="Stress scenarios", subtitle=f"{strategy} on {symbol}, {start} .. {end}",
                              sections=[("stress", "Outcomes by scenario and leverage",
                                         lambda t: rs._section(t, rs.table_html(table), css_class="mc-stress")),
                                        ("stress-map", "Total return by scenario and leverage",
                                         lambda t: rs.sweep_heatmap_section(table, x="leverage", y="scenario",
-                                                                           value="total_return", title=t))])
+                                                                           value="total_return", title=t)),
+                                       _provenance(manifest)])
         _console().print(f"wrote {html}")
 
 
@@ -286,18 +330,18 @@ def _fit(store: Path | None, exchange: str, symbol: str, timeframe: str, start: 
 
 
 def mc(
-    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles the model is fitted on (= simulation step).")] = "1h",
-    start: Annotated[Optional[str], typer.Option("--start")] = None,
-    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol (ccxt unified name).")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candles the model is fitted on (= simulation step).")] = DEFAULT_TIMEFRAME,
+    start: Annotated[Optional[str], typer.Option("--start", help="Window start, UTC date or time (default: the first stored candle).")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Window end, UTC date or time, exclusive (default: the last stored candle).")] = None,
     price: Annotated[str, typer.Option("--price", help="Fit on 'mark' or 'last' candles.")] = "mark",
     model: Annotated[str, typer.Option("--model", help="bootstrap, garch, jump or gbm.")] = "bootstrap",
     leverage: LeverageOpt = "2,3,5,10,20,25,50,75,100,125",
     side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
     margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
     horizon: Annotated[str, typer.Option("--horizon", help="Horizons in hours, comma-separated.")] = "1,4,24",
-    paths: Annotated[int, typer.Option("--paths")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    paths: Annotated[int, typer.Option("--paths", help="Number of simulated price paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same paths).")] = 0,
     workers: Annotated[int, typer.Option("--workers", help="Threads.")] = 2,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
@@ -329,18 +373,30 @@ def mc(
     _console().print((f"model {model}: " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                                                           for k, v in fitted.describe().items())), highlight=False)
     _console().print(f"tiers: {tiers.label}", highlight=False)
-    _print_frame(table, f"P(liquidation) {symbol} {side}, entry {s0:,.2f}, margin {margin:,.0f} USDT",
+    from backtest.formatting import fmt_price
+
+    tick = data.market.tick_size if data.market is not None else None
+    _print_frame(table, f"P(liquidation) {symbol} {side}, entry {fmt_price(s0, tick_size=tick)}, "
+                 f"margin {margin:,.0f} USDT",
                  ["leverage", "horizon_hours", "probability", "ci_low", "ci_high", "median_ttl_hours",
-                  "liquidation_price", "allowed"])
+                  "liquidation_price", "allowed"], tick_size=tick)
     if html:
         from backtest.risk import report_sections as rs
+        from backtest.risk.provenance import output_manifest, rule_versions
 
+        manifest = output_manifest(
+            "mc", seed=seed, sources=data.sources,
+            inputs={"symbol": symbol, "timeframe": timeframe, "start": start, "end": end, "price": price,
+                    "model": model, "fitted": fitted.describe(), "leverages": leverages, "side": side,
+                    "margin": margin, "horizon_hours": hours, "paths": paths, "entry_price": s0},
+            rules=rule_versions("binance_usdm", {symbol: tiers}), warnings=data.warnings)
         rs.write_risk_report(html, title=f"Liquidation probability: {symbol} {side}",
                              subtitle=f"model {model}, {paths:,} paths, entry {s0:,.2f}, margin {margin:,.0f} USDT",
                              sections=[("fit", "Fitted return model", lambda t: rs.fit_table_section([fitted.describe()], title=t)),
                                        ("heatmap", "P(liquidation) by leverage and horizon", lambda t: rs.liquidation_heatmap_section(table, title=t)),
                                        ("survival", "Survival table", lambda t: rs.survival_table_section(table, title=t)),
-                                       ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t))])
+                                       ("fan", "Equity across simulated paths", lambda t: rs.fan_chart_section(study, title=t)),
+                                       _provenance(manifest)])
         _console().print(f"wrote {html}")
 
 
@@ -351,21 +407,21 @@ def _count(value: int, option: str, example: str) -> int:
 
 
 def survive(
-    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
-    timeframe: Annotated[str, typer.Option("--timeframe")] = "1h",
-    start: Annotated[Optional[str], typer.Option("--start")] = None,
-    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol (ccxt unified name).")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
+    start: Annotated[Optional[str], typer.Option("--start", help="Window start, UTC date or time (default: the first stored candle).")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Window end, UTC date or time, exclusive (default: the last stored candle).")] = None,
     price: Annotated[str, typer.Option("--price", help="Fit on 'mark' or 'last' candles.")] = "mark",
-    model: Annotated[str, typer.Option("--model")] = "bootstrap",
+    model: Annotated[str, typer.Option("--model", help="Price model: bootstrap, garch, jump or gbm.")] = "bootstrap",
     target: Annotated[float, typer.Option("--target", help="Highest acceptable P(liquidation within the horizon).")] = 0.01,
     horizon: Annotated[float, typer.Option("--horizon", help="Horizon in hours.")] = 24.0,
     side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
     margin: Annotated[float, typer.Option("--margin", help="Isolated margin, USDT.")] = 10_000.0,
     criterion: Annotated[str, typer.Option("--criterion", help="'estimate' or 'upper' (Wilson upper bound).")] = "estimate",
-    paths: Annotated[int, typer.Option("--paths")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    paths: Annotated[int, typer.Option("--paths", help="Number of simulated price paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same paths).")] = 0,
     crash: Annotated[Optional[str], typer.Option("--crash", help="Also solve the largest leverage surviving these crash windows ('all' or names).")] = None,
-    crashes: Annotated[Optional[list[Path]], typer.Option("--crashes")] = None,
+    crashes: Annotated[Optional[list[Path]], typer.Option("--crashes", help="Crash catalog TOML file(s) instead of the built-in one (repeat).")] = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
 ) -> None:
@@ -426,10 +482,10 @@ def survive(
 def sweep(
     data: Annotated[Optional[Path], typer.Option("--data", help="Bars Parquet file (engine bar format).")] = None,
     funding: Annotated[Optional[Path], typer.Option("--funding", help="Funding Parquet file for --data.")] = None,
-    symbol: Annotated[str, typer.Option("--symbol")] = "BTC/USDT:USDT",
-    timeframe: Annotated[str, typer.Option("--timeframe")] = "1m",
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol (ccxt unified name).")] = "BTC/USDT:USDT",
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe: 1m, 5m, 15m, 1h, 4h, 1d ... (default 1h for every command).")] = DEFAULT_TIMEFRAME,
     start: Annotated[Optional[str], typer.Option("--start", help="Store range start (without --data).")] = None,
-    end: Annotated[Optional[str], typer.Option("--end")] = None,
+    end: Annotated[Optional[str], typer.Option("--end", help="Window end, UTC date or time, exclusive (default: the last stored candle).")] = None,
     strategy: StrategyOpt = "sma_cross",
     leverage: LeverageOpt = "2,5,10",
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="Parameter values NAME=V1,V2,... (repeat).")] = None,
@@ -441,6 +497,7 @@ def sweep(
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
+    keep_runs: Annotated[bool, typer.Option("--keep-runs", help="Also keep each configuration's run folder (OUT/run_0001 ...; engine runs, written atomically) so `margincall report OUT` compares them.")] = False,
 ) -> None:
     """Sweep leverage x strategy parameters on all cores (or Ray); results in Parquet + DuckDB."""
     from backtest.errors import EngineError
@@ -460,8 +517,31 @@ def sweep(
 
         check_writable_location(out)  # before the runs, not after them
         configs = make_grid(_leverages(leverage), param_grid)
+        if keep_runs:
+            from backtest.risk.sweep_runs import check_kept_runs
+
+            check_kept_runs(out, [c.run_id for c in configs])
         result = run_sweep(spec, strategy, configs, runner=runner, workers=workers,
                            backend="ray" if (ray or ray_address) else "local", ray_address=ray_address, out_dir=out)
+        market = spec.load()
+        kept = []
+        if keep_runs:
+            from backtest.risk.sweep_runs import keep_runs as keep
+
+            kept = keep(market, strategy, result.table, out)
+        from backtest.config import RunConfig
+        from backtest.risk.provenance import MANIFEST_SUFFIX, output_manifest, rule_versions, write_output_manifest
+
+        base = RunConfig()
+        manifest = output_manifest(
+            "sweep", config=base, seed=base.seed, sources=market.sources,
+            inputs={"strategy": strategy, "leverages": _leverages(leverage), "grid": param_grid,
+                    "runner": result.runner, "backend": result.backend, "symbol": symbol,
+                    "timeframe": timeframe, "kept_runs": [p.name for p in kept]},
+            rules=rule_versions(base.venue, getattr(market, "tiers", None)),
+            warnings=market.quality_warnings)
+        manifest = write_output_manifest(Path(out) / f"sweep{MANIFEST_SUFFIX}", manifest,
+                                         {"sweep.parquet": result.parquet_path})
     except (*_risk_errors(), EngineError) as exc:
         raise _fail(str(exc)) from None
     for note in result.extra.get("notes", []):
@@ -471,7 +551,10 @@ def sweep(
     best = result.table.sort("total_return", descending=True).head(10)
     _print_frame(best, f"top 10 of {result.table.height} runs ({result.seconds:.1f} s, {result.backend}, "
                        f"{result.runner})", columns)
-    _console().print(f"wrote {result.parquet_path} and {result.duckdb_path} (view: sweep)")
+    _console().print(f"wrote {result.parquet_path} and {result.duckdb_path} (view: sweep), provenance {manifest}")
+    if kept:
+        _console().print(f"kept {len(kept)} run folder(s) under {out}: compare them with "
+                         f"`margincall report {out}`", highlight=False, soft_wrap=True)
     if html:
         from backtest.risk import report_sections as rs
 
@@ -483,9 +566,20 @@ def sweep(
                               ("max_drawdown", "Max drawdown")):
             sections.append((f"map-{metric}", f"{label} by leverage and {y}",
                              lambda t, m=metric: rs.sweep_heatmap_section(table, x="leverage", y=y, value=m, title=t)))
+        sections.append(_provenance(manifest))
         rs.write_risk_report(html, title=f"Sweep: {strategy}", subtitle=f"{table.height} runs on {symbol}",
                              sections=sections)
         _console().print(f"wrote {html}")
+
+
+def _provenance(manifest: Any) -> tuple[str, str, Any]:
+    """The page section of an output's manifest (a dict, or the manifest file written)."""
+    import json
+
+    from backtest.risk import report_sections as rs
+
+    record = json.loads(Path(manifest).read_text(encoding="utf-8")) if isinstance(manifest, Path) else manifest
+    return ("provenance", "Provenance", lambda t: rs.provenance_section(record, title=t))
 
 
 def _grid(items: list[str] | None) -> dict[str, list[Any]]:

@@ -16,6 +16,9 @@ import typer
 __all__ = ["BalanceOpt", "MarginModeOpt", "PathPolicyOpt", "SlippageOpt", "print_data_warnings",
            "run_config"]
 
+#: The timeframe every command uses when ``--timeframe`` is not given (fetch what run reads).
+DEFAULT_TIMEFRAME = "1h"
+
 BalanceOpt = Annotated[Optional[float], typer.Option(
     "--balance", help="Initial wallet balance, USDT (default 10,000).")]
 MarginModeOpt = Annotated[Optional[str], typer.Option(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from string import Template
 
 TEMPLATE = Template('''\
-"""$name: a breakout strategy with a protective stop (written by `margincall new-strategy`).
+"""$name: a breakout strategy with a stop-loss and a take-profit (written by `margincall new-strategy`).
 
 Run it as it is, then change it:
 
@@ -30,7 +30,8 @@ from backtest.strategy import Param, Strategy
 
 class $class_name(Strategy):
     """Go long when the close breaks above the highest high of the last ``lookback`` bars;
-    exit when it falls below the lowest low, or when the stop below the entry triggers.
+    exit when it falls below the lowest low, or when the bracket's stop below the entry or
+    its take-profit above it triggers.
 
     Exposure is notional / wallet (the run's sizing basis): ``exposure = 1`` at any leverage
     is a position worth the whole wallet; the leverage only sets the margin it posts, so the
@@ -46,6 +47,7 @@ class $class_name(Strategy):
     lookback = Param(24, ge=2, doc="bars of the breakout channel")
     exposure = Param(1.0, gt=0.0, doc="notional / wallet of the position")
     stop_pct = Param(0.05, gt=0.0, lt=1.0, doc="stop distance below the entry, fraction of price")
+    take_pct = Param(0.10, gt=0.0, lt=1.0, doc="take-profit distance above the entry, fraction of price")
 
     def conflict(self) -> str | None:
         """Return a message when parameters make no sense together (None when fine)."""
@@ -73,25 +75,23 @@ class $class_name(Strategy):
             return                               # not enough history yet
         held = ctx.position().qty                # signed base units, 0.0 when flat
         if held == 0.0 and close > high:
-            ctx.target_exposure(self.exposure, tag="breakout")
+            # A bracket: once the entry fills, a reduce-only stop rests stop_pct below the
+            # fill price and a take-profit take_pct above it; one filling cancels the other
+            # (OCO). Absolute prices: stop_price= / take_profit_price=; a trailing stop:
+            # trail=0.03. The exits go when the position is closed otherwise.
+            ctx.target_exposure(self.exposure, stop=self.stop_pct, take_profit=self.take_pct,
+                                tag="breakout")
         elif held > 0.0 and close < low:
-            ctx.cancel_all()                     # drop the resting stop first
-            ctx.close(tag="channel exit")
+            ctx.close(tag="channel exit")        # cancels the bracket's exits too
 
-    def on_fill(self, ctx, fill: dict) -> None:
-        """After the entry fills, rest a reduce-only stop-market order below it.
+    def on_fill(self, ctx, event) -> None:
+        """Called after each fill with an OrderFilled event (backtest.strategy_events):
+        event.side, .qty, .price, .position_qty, .order_type, .exit_reason (signal, stop,
+        take_profit, trailing_stop), .tag."""
 
-        ``fill`` holds symbol, side, qty, price, order_id and position_qty (after the fill).
-        """
-        if fill["side"] == "buy" and fill["position_qty"] > 0 and not ctx.open_orders():
-            stop = fill["price"] * (1.0 - self.stop_pct)
-            ctx.sell(fill["position_qty"], stop=stop, reduce_only=True, tag="stop")
-        elif fill["position_qty"] == 0.0:
-            ctx.cancel_all()                     # flat: nothing left to protect
-
-    def on_liquidation(self, ctx, event: dict) -> None:
-        """The position was liquidated (the liquidations.parquet row as a dict)."""
-        ctx.cancel_all()
+    def on_liquidation(self, ctx, event) -> None:
+        """The position was liquidated (a PositionLiquidated event: the liquidations row);
+        the engine already cancelled its orders."""
 ''')
 
 

@@ -30,6 +30,7 @@ from backtest.lending.simulation import (
     generate_positions,
     simulate,
 )
+from backtest.platform.distribution import tail_summary
 
 __all__ = ["ParameterSet", "bad_debt_distribution", "parse_parameter_set"]
 
@@ -100,7 +101,8 @@ def bad_debt_distribution(times: NDArray[np.float64], prices: NDArray[np.float64
     Returns
     -------
     (runs, summary) : DataFrames
-        One row per (set, depth, seed); one row per set with ``mean``, ``p95`` and ``worst``
+        One row per (set, depth, seed); one row per set with ``mean``, ``p95``, ``es95`` (tail figures of
+        :mod:`backtest.platform.distribution`) and ``worst``
         bad debt and ``recommended`` (True for one set).
     """
     if not parameter_sets:
@@ -140,10 +142,14 @@ def bad_debt_distribution(times: NDArray[np.float64], prices: NDArray[np.float64
     summary = runs.group_by("parameter_set", maintain_order=True).agg(
         pl.col("liquidation_threshold", "liquidation_bonus", "borrow_cap").first(),
         pl.col("bad_debt").mean().alias("mean"),
-        pl.col("bad_debt").quantile(0.95, interpolation="linear").alias("p95"),
         pl.col("bad_debt").max().alias("worst"),
         pl.col("debt_liquidated").mean().alias("mean_debt_liquidated"),
         pl.col("toxic_positions").mean().alias("mean_toxic_positions"))
+    # the tail figures come from the one home shared with the perpetual platform view
+    tails = [tail_summary(runs.filter(pl.col("parameter_set") == name)["bad_debt"].to_numpy(), (0.95,))
+             for name in summary["parameter_set"].to_list()]
+    summary = summary.with_columns(pl.Series("p95", [t["p95"] for t in tails]),
+                                   pl.Series("es95", [t["es95"] for t in tails]))
     best = summary.sort(["p95", "mean", "mean_debt_liquidated"])["parameter_set"][0]
     return runs, summary.with_columns(recommended=pl.col("parameter_set") == best)
 

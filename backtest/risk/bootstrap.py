@@ -124,8 +124,9 @@ class StationaryBootstrap:
         np.cumsum(self.sample.returns[idx], axis=1, out=log_close[:, 1:])
         log_close[:, 1:] += log_close[:, :1]
         prev = log_close[:, :-1]
-        return PricePaths(log_close=log_close, log_low=prev + self.sample.low_excursions[idx],
-                          log_high=prev + self.sample.high_excursions[idx], step_ms=self.step_ms)
+        # extremes gathered on first access only: a liquidation check reads one side
+        return PricePaths(log_close=log_close, log_low=lambda: prev + self.sample.low_excursions[idx],
+                          log_high=lambda: prev + self.sample.high_excursions[idx], step_ms=self.step_ms)
 
     def describe(self) -> dict[str, float | int | str]:
         """Block length and the sample it resamples."""

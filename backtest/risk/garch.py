@@ -194,15 +194,28 @@ class GarchT:
         if not np.isfinite(initial):
             raise FitError(f"GARCH-t simulation: no finite initial variance (start={self.start!r}, persistence "
                            f"{self.persistence:.6g} >= 1 and no sample); give the model a sample_variance")
-        sigma2 = np.empty((n_paths, n_steps))
+        # A loop over time, vectorized over paths, on time-major (step, path) arrays so that each
+        # step reads and writes one contiguous row, with every operation in place: the same
+        # floating-point operations in the same order as
+        # ``eps = sqrt(v) * z; v = omega + alpha * eps * eps + beta * v``, so bit-identical.
+        shocks = np.ascontiguousarray(z.T)
+        sigma2 = np.empty((n_steps, n_paths))
+        increments = np.empty((n_steps, n_paths))
         variance = np.full(n_paths, initial)
-        increments = np.empty((n_paths, n_steps))
-        for step in range(n_steps):  # a loop over time, vectorized over paths
-            sigma2[:, step] = variance
-            eps = np.sqrt(variance) * z[:, step]
-            increments[:, step] = self.mu + eps
-            variance = self.omega + self.alpha * eps * eps + self.beta * variance
-        return assemble_paths(math.log(s0), increments, sigma2, rng, self.step_ms)
+        eps = np.empty(n_paths)
+        news = np.empty(n_paths)
+        for step in range(n_steps):
+            sigma2[step] = variance
+            np.sqrt(variance, out=eps)
+            eps *= shocks[step]
+            np.add(self.mu, eps, out=increments[step])
+            np.multiply(self.alpha, eps, out=news)
+            news *= eps
+            news += self.omega
+            variance *= self.beta
+            variance += news
+        return assemble_paths(math.log(s0), np.ascontiguousarray(increments.T), np.ascontiguousarray(sigma2.T),
+                              rng, self.step_ms)
 
     def describe(self) -> dict[str, float | int | str]:
         """Fitted parameters, log-likelihood and derived figures."""

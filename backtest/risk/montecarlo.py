@@ -190,7 +190,7 @@ def simulate_first_passage(
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     fan_left = [max(0, min(size, FAN_PATHS - i * CHUNK_PATHS)) for i, size in enumerate(sizes)]
     jobs = [(model, s, n, n_steps, s0, log_barriers, side, k) for s, n, k in zip(seeds, sizes, fan_left)]
-    if workers > 1:
+    if workers > 1 and len(jobs) > 1:  # one chunk: no pool to start
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(lambda job: _chunk(*job), jobs))
     else:

@@ -11,6 +11,7 @@ and intra-bar excursions every model is fitted to, skipping returns that span a 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -37,7 +38,6 @@ def to_ms(column: pl.Series) -> np.ndarray:
     )
 
 
-@dataclass(frozen=True)
 class PricePaths:
     """Log-price paths on a regular grid with the intra-step extremes.
 
@@ -51,12 +51,36 @@ class PricePaths:
         Highest log price inside each step.
     step_ms : int
         Duration of one step in milliseconds.
+
+    ``log_low`` and ``log_high`` may be given as arrays or as zero-argument callables that
+    compute them; a callable runs on first access only. A liquidation check reads one side
+    (lows for a long, highs for a short), so the other side's Brownian-bridge draw is never
+    computed (its uniforms are still drawn, so the random stream does not depend on the side).
     """
 
-    log_close: np.ndarray
-    log_low: np.ndarray
-    log_high: np.ndarray
-    step_ms: int
+    __slots__ = ("_extremes", "log_close", "step_ms")
+
+    def __init__(self, log_close: np.ndarray, log_low: np.ndarray | Callable[[], np.ndarray],
+                 log_high: np.ndarray | Callable[[], np.ndarray], step_ms: int) -> None:
+        self.log_close = log_close
+        self.step_ms = step_ms
+        self._extremes: dict[str, np.ndarray | Callable[[], np.ndarray]] = {"low": log_low, "high": log_high}
+
+    def _extreme(self, side: str) -> np.ndarray:
+        value = self._extremes[side]
+        if callable(value):
+            value = self._extremes[side] = value()
+        return value
+
+    @property
+    def log_low(self) -> np.ndarray:
+        """Lowest log price inside each step, shape (n_paths, n_steps)."""
+        return self._extreme("low")
+
+    @property
+    def log_high(self) -> np.ndarray:
+        """Highest log price inside each step, shape (n_paths, n_steps)."""
+        return self._extreme("high")
 
     @property
     def n_paths(self) -> int:
@@ -103,10 +127,17 @@ def assemble_paths(
     np.cumsum(increments, axis=1, out=log_close[:, 1:])
     log_close[:, 1:] += log_s0
     start, end = log_close[:, :-1], log_close[:, 1:]
-    # 1 - U lies in (0, 1], so the logarithm is finite
-    low = sample_bridge_extreme(start, end, step_variance, 1.0 - rng.random((n_paths, n_steps)), lower=True)
-    high = sample_bridge_extreme(start, end, step_variance, 1.0 - rng.random((n_paths, n_steps)), lower=False)
-    return PricePaths(log_close=log_close, log_low=low, log_high=high, step_ms=step_ms)
+    # both sides' uniforms are drawn now (low first) so the stream is the same whichever side is
+    # read; the bridge itself is computed only for the side that is read. 1 - U lies in (0, 1],
+    # so the logarithm is finite
+    u_low = rng.random((n_paths, n_steps))
+    u_high = rng.random((n_paths, n_steps))
+
+    def extreme(uniforms: np.ndarray, lower: bool) -> Callable[[], np.ndarray]:
+        return lambda: sample_bridge_extreme(start, end, step_variance, 1.0 - uniforms, lower=lower)
+
+    return PricePaths(log_close=log_close, log_low=extreme(u_low, True), log_high=extreme(u_high, False),
+                      step_ms=step_ms)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ loader; :func:`write_risk_report` writes such a page) or a plain table. Every pi
 
 Builders: :func:`fan_chart_section`, :func:`liquidation_heatmap_section`,
 :func:`survival_table_section`, :func:`crash_replay_table_section`,
-:func:`crash_replay_charts_section`, :func:`sweep_heatmap_section`, :func:`fit_table_section`.
+:func:`crash_replay_charts_section`, :func:`sweep_heatmap_section`, :func:`fit_table_section`,
+:func:`provenance_section` (the output's manifest, collapsed, for the page's end).
 Numbers print through :mod:`backtest.formatting` (leverage ``5x``, probabilities in %, money
 with separators).
 """
@@ -30,6 +31,7 @@ __all__ = [
     "fan_chart_section",
     "fit_table_section",
     "liquidation_heatmap_section",
+    "provenance_section",
     "survival_table_section",
     "sweep_heatmap_section",
     "table_html",
@@ -41,6 +43,50 @@ def _section(title: str, body: str, *, css_class: str, note: str = "") -> str:
     note_html = f'<p class="note mc-note">{html.escape(note)}</p>' if note else ""
     heading = f"<h2>{html.escape(title)}</h2>" if title else ""
     return f'<section class="mc-risk {css_class}">{heading}{note_html}{body}</section>'
+
+
+def provenance_section(manifest: Mapping[str, Any], *, title: str = "") -> str:
+    """The output's manifest (:mod:`backtest.risk.provenance`) collapsed in a ``<details>``:
+    inputs and seed, rule versions, data partitions with their sha256, written files,
+    warnings, the run configuration and package versions."""
+    import json
+
+    from reports.html import kv_table_html
+
+    def cell(value: Any) -> Any:
+        return value if isinstance(value, (int, float, str)) or value is None else json.dumps(value, default=str)
+
+    data = [d for d in manifest.get("data") or [] if isinstance(d, Mapping)]
+    files = manifest.get("files") if isinstance(manifest.get("files"), Mapping) else {}
+    rules = manifest.get("rules") if isinstance(manifest.get("rules"), Mapping) else {}
+    warnings = list(manifest.get("quality_warnings") or [])
+    rows = [("kind", manifest.get("kind")), ("seed", manifest.get("seed")),
+            ("created at", manifest.get("created_at")),
+            *[(f"input {k}", cell(v)) for k, v in sorted((manifest.get("inputs") or {}).items())],
+            *[(f"rules {k}", cell(v)) for k, v in sorted(rules.items())]]
+    partitions = pl.DataFrame({
+        "partition": ["/".join(str(d.get(k, "")) for k in ("dataset", "symbol", "timeframe", "price_type"))
+                      for d in data],
+        "sha256": [str(d.get("sha256", "")) for d in data],
+    }, schema={"partition": pl.String, "sha256": pl.String})
+    written = pl.DataFrame({"file": list(files), "sha256": [str(f.get("sha256", "")) for f in files.values()],
+                            "bytes": [f.get("bytes") for f in files.values()]},
+                           schema={"file": pl.String, "sha256": pl.String, "bytes": pl.Int64})
+    warn = "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings)
+    inner = (kv_table_html(rows, table_id="provenance-table")
+             + f"<h3>Data partitions ({len(data)})</h3>"
+             + (table_html(partitions) if data else '<p class="empty">No stored data was read.</p>')
+             + f"<h3>Files written ({len(files)})</h3>" + (table_html(written) if files else "")
+             + (f'<h3>Data-quality warnings ({len(warnings)})</h3><ul class="warnings">{warn}</ul>' if warnings else "")
+             + "<details><summary>Run configuration</summary>"
+             + kv_table_html(sorted((k, cell(v)) for k, v in (manifest.get("config") or {}).items())) + "</details>"
+             + "<details><summary>Package versions</summary>"
+             + kv_table_html(sorted((manifest.get("packages") or {}).items())) + "</details>")
+    summary = (f"Data partitions with checksums, rule versions, configuration, seed and packages "
+               f"({len(data)} partition(s), {len(files)} file(s))")
+    body = (f'<details class="manifest" id="provenance-details"><summary>{html.escape(summary)}</summary>'
+            f"{inner}</details>")
+    return _section(title, body, css_class="mc-provenance")
 
 
 def write_risk_report(out: Any, *, title: str, subtitle: str,

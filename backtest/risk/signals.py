@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["has_signal", "strategy_signals"]
+__all__ = ["MARKET_FIELDS", "has_signal", "strategy_signals"]
 
 
 def has_signal(strategy: str) -> bool:
@@ -28,8 +28,19 @@ def has_signal(strategy: str) -> bool:
     return strategy_class(strategy).has_signal()
 
 
-def strategy_signals(strategy: Any, params: Mapping[str, Any] | None, market: Any, config: Any) -> np.ndarray:
+#: ``SignalInputs`` fields that come from the market (the others come from the run
+#: configuration: leverage, fees, sizing basis). A signal that read only these (and the
+#: instance's class) is the same for every configuration of one market and parameter set.
+MARKET_FIELDS = frozenset({"close", "ts", "time", "funding_rate", "__class__"})
+
+
+def strategy_signals(strategy: Any, params: Mapping[str, Any] | None, market: Any, config: Any, *,
+                     reads: set[str] | None = None) -> np.ndarray:
     """Target exposures of ``strategy`` with ``params`` on ``market`` under ``config``.
+
+    ``reads``, when given, receives the name of every attribute the signal read from its
+    ``SignalInputs`` (see :data:`MARKET_FIELDS`: a sweep reuses a signal across leverages only
+    when it read nothing else).
 
     Returns
     -------
@@ -49,7 +60,27 @@ def strategy_signals(strategy: Any, params: Mapping[str, Any] | None, market: An
     if not instance.has_signal():
         raise StrategyError(f"{instance.label()} has no vectorized signal (it decides in on_bar); "
                             "run it on the event engine (sweep --runner engine or auto)")
-    column = instance.signal_array(SignalInputs.of_run(market, config))
+    inputs = SignalInputs.of_run(market, config)
+    if reads is not None:
+        inputs = _recording(inputs, reads)
+    column = instance.signal_array(inputs)
     out = np.full((column.size, len(market.symbols)), np.nan)
     out[:, 0] = column
     return out
+
+
+def _recording(inputs: Any, reads: set[str]) -> Any:
+    """A copy of ``inputs`` that adds the name of every attribute read to ``reads``.
+
+    Every access goes through ``__getattribute__`` (plain reads, ``getattr``, ``vars`` and
+    ``dataclasses.asdict`` / ``replace`` alike), so a signal cannot read a configuration field
+    unseen; anything outside :data:`MARKET_FIELDS` counts as depending on the configuration.
+    """
+    import dataclasses
+
+    class RecordingInputs(type(inputs)):  # type: ignore[misc, valid-type]
+        def __getattribute__(self, name: str) -> Any:
+            reads.add(name)
+            return super().__getattribute__(name)
+
+    return RecordingInputs(**{f.name: getattr(inputs, f.name) for f in dataclasses.fields(inputs)})

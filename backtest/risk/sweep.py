@@ -39,10 +39,10 @@ import numpy as np
 import polars as pl
 
 from backtest.risk.errors import RiskError
-from backtest.risk.signals import has_signal, strategy_signals
+from backtest.risk.signals import MARKET_FIELDS, has_signal, strategy_signals
 
-__all__ = ["MAX_SWEEP_RUNS", "DataSpec", "EngineRunner", "Runner", "SignalRunner", "SweepConfig", "SweepResult",
-           "check_configs", "make_grid", "run_sweep", "write_sweep"]
+__all__ = ["MAX_SWEEP_RUNS", "DataSpec", "EngineRunner", "Runner", "SignalMemo", "SignalRunner", "SweepConfig",
+           "SweepResult", "check_configs", "make_grid", "map_chunks", "run_sweep", "write_sweep"]
 
 #: Largest number of runs a sweep accepts (a grid is refused before it is built above it).
 MAX_SWEEP_RUNS = 100_000
@@ -180,6 +180,25 @@ class EngineRunner:
 
 
 @dataclass(frozen=True)
+class SignalMemo:
+    """One run's checked signal, kept for the next run of a worker (:meth:`SignalRunner.shared_signals`).
+
+    Attributes
+    ----------
+    params : tuple of (str, value)
+        The strategy parameters it was computed with, sorted.
+    prepared : backtest.fastpath.PreparedSignals
+        The checked signal and its action tables.
+    config_free : bool
+        The signal read no configuration field of its inputs (the same for any leverage).
+    """
+
+    params: tuple
+    prepared: Any
+    config_free: bool
+
+
+@dataclass(frozen=True)
 class SignalRunner:
     """The array path: the strategy's own signal (``Strategy.signal``) into ``run_signals``.
 
@@ -195,10 +214,29 @@ class SignalRunner:
     def signals(self, market: Any, params: Mapping[str, Any], run_config: Any, previous: Any = None) -> Any:
         """The checked target exposures (``backtest.fastpath.PreparedSignals``) of one run;
         ``previous`` when it holds the very same values."""
-        raw = strategy_signals(self.strategy, params, market, run_config)
-        if previous is not None and np.array_equal(previous.signals, raw, equal_nan=True):
+        return self.shared_signals(market, params, run_config, previous).prepared
+
+    def shared_signals(self, market: Any, params: Mapping[str, Any], run_config: Any,
+                       previous: Any = None) -> SignalMemo:
+        """The run's checked signal, computed only when it may differ from ``previous``'s.
+
+        ``previous`` (a :class:`SignalMemo`, or a ``PreparedSignals``) is the last run's. When
+        that run had the same parameters and its signal read only market fields of its inputs
+        (:data:`~backtest.risk.signals.MARKET_FIELDS`: not the leverage, fees or sizing basis),
+        the signal cannot differ and is not computed again (a leverage sweep of ``sma_cross``
+        computes one signal per parameter set). Otherwise it is computed, and still reused
+        when equal to the previous one (its check and action tables are kept).
+        """
+        key = tuple(sorted(params.items()))
+        if isinstance(previous, SignalMemo) and previous.config_free and previous.params == key:
             return previous
-        return self.prepare(market, raw)
+        reads: set[str] = set()
+        raw = strategy_signals(self.strategy, params, market, run_config, reads=reads)
+        config_free = reads <= MARKET_FIELDS
+        last = previous.prepared if isinstance(previous, SignalMemo) else previous
+        if last is not None and np.array_equal(last.signals, raw, equal_nan=True):
+            return SignalMemo(key, last, config_free)
+        return SignalMemo(key, self.prepare(market, raw), config_free)
 
     def prepare(self, market: Any, raw: Any) -> Any:
         """``backtest.fastpath.prepare_signals`` (the check and the scan's action tables)."""
@@ -316,9 +354,9 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
         gc.disable()
         try:
             if isinstance(runner, SignalRunner):
-                prepared = runner.signals(market, config.param_dict, base_config.replace(leverage=config.leverage),
-                                          previous=prepared)
-                summary = runner.run(market, config, base_config, signals=prepared)
+                prepared = runner.shared_signals(market, config.param_dict,
+                                                 base_config.replace(leverage=config.leverage), previous=prepared)
+                summary = runner.run(market, config, base_config, signals=prepared.prepared)
             else:
                 summary = runner.run(market, config, base_config)
         finally:
@@ -447,25 +485,13 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
     ordered = sorted(configs, key=lambda c: (repr(c.params), c.leverage, c.run_id))
     chunks = _chunks(ordered, size)
     t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
     bar = _progress(len(configs), progress)
     try:
-        if backend == "ray":
-            rows = _run_ray(spec, chosen, chunks, base, workers, ray_address, bar)
-        elif workers == 1:
-            for chunk in chunks:
-                rows.extend(_run_chunk(spec, chosen, chunk, base))
-                bar.update(len(chunk))
-        else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_run_chunk_warm, spec, chosen, chunk, base): len(chunk)
-                           for chunk in chunks}
-                for future in as_completed(futures):
-                    rows.extend(future.result())
-                    bar.update(futures[future])
+        parts = map_chunks(_sweep_chunk, (spec, chosen, base), chunks, workers=workers, backend=backend,
+                           ray_address=ray_address, on_done=lambda chunk: bar.update(len(chunk)))
     finally:
         bar.close()
+    rows = [row for part in parts for row in part]
     table = pl.DataFrame(rows, infer_schema_length=None).sort("run_id")
     result = SweepResult(table=table, seconds=time.perf_counter() - t0, backend=backend, runner=chosen.name,
                          extra={"notes": notes})
@@ -476,8 +502,53 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
     return result
 
 
-def _run_ray(spec: DataSpec, runner: Runner, chunks: list[list[SweepConfig]], base: Any, workers: int,
-             address: str | None, bar: Any) -> list[dict[str, Any]]:
+def _sweep_chunk(spec: DataSpec, runner: Runner, base_config: Any, configs: Sequence[SweepConfig],
+                 warm: bool = True) -> list[dict[str, Any]]:
+    return (_run_chunk_warm if warm else _run_chunk)(spec, runner, configs, base_config)
+
+
+def map_chunks(function: Callable[..., Any], shared: tuple[Any, ...], chunks: Sequence[Any], *,
+               workers: int | None = None, backend: str = "local", ray_address: str | None = None,
+               on_done: Callable[[Any], Any] | None = None) -> list[Any]:
+    """``function(*shared, chunk)`` for every chunk on the sweep's backends, results in chunk order.
+
+    The one executor of the sweeps and the platform view (``backtest.platform``): ``workers=1``
+    runs here (with ``warm=False``, so no worker-only allocator settings touch this process),
+    ``backend="local"`` on a spawn-context process pool, ``"ray"`` (or a ``ray_address``) as
+    Ray tasks with ``shared`` put in the object store once. ``function`` must be a module-level
+    function taking ``warm`` as a keyword (True in worker processes).
+
+    Raises
+    ------
+    RiskError
+        Bad ``workers``/``backend``, or Ray requested but not installed.
+    """
+    if ray_address:
+        backend = "ray"
+    if backend not in ("local", "ray"):
+        raise RiskError(f"sweep backend must be 'local' or 'ray', found {backend!r}")
+    workers = _check_workers(workers, backend)
+    done = on_done or (lambda chunk: None)
+    results: list[Any] = [None] * len(chunks)
+    if backend == "ray":
+        return _run_ray(function, shared, chunks, workers, ray_address, done)
+    if workers == 1 or len(chunks) == 1:
+        for i, chunk in enumerate(chunks):
+            results[i] = function(*shared, chunk, warm=False)
+            done(chunk)
+        return results
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+        futures = {pool.submit(function, *shared, chunk, warm=True): i for i, chunk in enumerate(chunks)}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            done(chunks[i])
+    return results
+
+
+def _run_ray(function: Callable[..., Any], shared: tuple[Any, ...], chunks: Sequence[Any], workers: int,
+             address: str | None, done: Callable[[Any], Any]) -> list[Any]:
     try:
         import ray
     except ImportError:
@@ -491,16 +562,17 @@ def _run_ray(spec: DataSpec, runner: Runner, chunks: list[list[SweepConfig]], ba
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        remote = ray.remote(_run_chunk_warm)
-        spec_ref, runner_ref, base_ref = ray.put(spec), ray.put(runner), ray.put(base)
-        pending = {remote.remote(spec_ref, runner_ref, chunk, base_ref): len(chunk) for chunk in chunks}
-        rows: list[dict[str, Any]] = []
+        remote = ray.remote(function)
+        refs = [ray.put(value) for value in shared]
+        pending = {remote.remote(*refs, chunk, warm=True): i for i, chunk in enumerate(chunks)}
+        results: list[Any] = [None] * len(chunks)
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                rows.extend(ray.get(ref))
-                bar.update(pending.pop(ref))
-        return rows
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                i = pending.pop(ref)
+                results[i] = ray.get(ref)
+                done(chunks[i])
+        return results
     finally:
         if started:
             ray.shutdown()

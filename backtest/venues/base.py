@@ -59,6 +59,9 @@ SHORT = -1
 VENUES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "backtest.venues.binance_usdm:VENUE",
     "binance_coinm": "backtest.venues.binance_coinm:VENUE",
+    "bybit_linear": "backtest.venues.bybit:VENUE_LINEAR",
+    "bybit_inverse": "backtest.venues.bybit:VENUE_INVERSE",
+    "okx": "backtest.venues.okx:VENUE",
 })
 
 #: Venue name -> "module:attribute" of its :class:`VenueRulebook` (venues the cascade lab
@@ -72,6 +75,7 @@ ALIASES: MappingProxyType[str, str] = MappingProxyType({
     "binanceusdm": "binance_usdm",
     "binance": "binance_usdm",
     "binancecoinm": "binance_coinm",
+    "bybit": "bybit_linear",
 })
 
 
@@ -148,6 +152,10 @@ class PoolFormulas:
     bankruptcy_price: Callable[..., float]
     funding_payment: Callable[..., float]
     one_leg: Callable[..., float] | None = None
+    #: True when the venue takes each leg's bracket at its entry value, not at the notional at
+    #: the liquidation price (Bybit classic): the engine then always asks
+    #: ``liquidation_price_resolved`` instead of trying the first bracket first.
+    brackets_at_entry: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,6 @@ __all__ = ["RULES_ONLY", "CatalogEntry", "RuleVersion", "VenueInfo", "day_ms", "
 #: name -> module. A venue moves to :data:`backtest.venues.base.VENUES` once it implements the
 #: venue protocol.
 RULES_ONLY: MappingProxyType[str, str] = MappingProxyType({
-    "bybit": "backtest.venues.bybit",
-    "okx": "backtest.venues.okx",
     "bitmex": "backtest.venues.bitmex",
     "hyperliquid": "backtest.venues.hyperliquid",
     "dydx_v4": "backtest.venues.dydx_v4",
@@ -187,7 +185,8 @@ def _data_versions(name: str) -> tuple[RuleVersion, ...]:
 
 
 def _entry(name: str, module: ModuleType, *, selectable: bool, engine: Any = None) -> CatalogEntry:
-    info: VenueInfo = module.VENUE_INFO
+    # a module holding several venues (bybit: linear and inverse) names each in VENUE_INFOS
+    info: VenueInfo = getattr(module, "VENUE_INFOS", {}).get(name, module.VENUE_INFO)
     versions = info.rule_versions + (_data_versions(name) if selectable else ())
     return CatalogEntry(info=info, module=module.__name__, selectable=selectable,
                         rule_versions=versions, sources=docstring_sources(module.__doc__),

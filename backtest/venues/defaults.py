@@ -47,6 +47,9 @@ __all__ = [
 DATA_FILES: MappingProxyType[str, str] = MappingProxyType({
     "binance_usdm": "binance_usdm.toml",
     "binance_coinm": "binance_coinm.toml",
+    "bybit_linear": "bybit_linear.toml",
+    "bybit_inverse": "bybit_inverse.toml",
+    "okx": "okx.toml",
 })
 
 _IMPORT_HINT = (

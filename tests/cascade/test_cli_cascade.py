@@ -89,7 +89,7 @@ def test_stored_window_run(shared_data: Path, tmp_path: Path):
                                                        timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
     out = tmp_path / "c3"
     result = _invoke("cascade", "--synthetic", "2000", "--start", "2025-10-10T21:00:00Z", "--end", "2025-10-10T21:15:00Z",
-                     "--store", str(root), "--out", str(out))
+                     "--timeframe", "5m", "--store", str(root), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "mark = last" in result.output or "data quality" in result.output
     prices = pl.read_parquet(out / "prices.parquet")
@@ -102,7 +102,7 @@ def test_stored_window_run(shared_data: Path, tmp_path: Path):
     MarketStore(root).write("risk_tiers", _custom_tiers("2025-01-01"), source="test")
     out2 = tmp_path / "c4"
     result = _invoke("cascade", "--synthetic", "2000", "--start", "2025-10-10T21:00:00Z", "--end", "2025-10-10T21:15:00Z",
-                     "--store", str(root), "--out", str(out2))
+                     "--timeframe", "5m", "--store", str(root), "--out", str(out2))
     assert result.exit_code == 0, result.output
     liq = pl.read_parquet(out2 / "liquidated_positions.parquet")
     side = liq["side"].replace_strict({"long": 1.0, "short": -1.0}, return_dtype=pl.Float64)

@@ -3,7 +3,7 @@
 :class:`ReplayTransport` replaces the instance's low-level ``Exchange.fetch(url, method,
 headers, body)`` (the one place ccxt does HTTP), so everything above it (request building,
 signing, ``handle_errors``, parsing into unified structures) is ccxt's own code running on
-recorded Binance bodies. Requests are routed by URL path and query parameters (signature,
+recorded exchange bodies. Requests are routed by URL path, query parameters and (POST) JSON body (signature,
 timestamp and recvWindow ignored); an unrecorded request fails the test with the list of
 what is recorded. Failures can be scripted per path: a dropped connection (ccxt
 ``NetworkError``, as ccxt raises it for a reset), an HTTP 429 with Binance's body, or a 503.
@@ -35,6 +35,7 @@ class Request:
     method: str
     path: str
     query: dict[str, str]
+    body: Any = None
 
 
 @dataclass
@@ -101,7 +102,8 @@ class ReplayTransport:
     def __call__(self, url: str, method: str = "GET", headers: dict | None = None, body: Any = None) -> Any:
         parts = urlsplit(url)
         query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _VOLATILE}
-        request = Request(method=method, path=parts.path, query=query)
+        sent = json.loads(body) if method == "POST" and body else None  # JSON-RPC style venues
+        request = Request(method=method, path=parts.path, query=query, body=sent)
         self.log.append(request)
         failure = self._due_failure(request.path)
         if failure == "network":
@@ -116,14 +118,15 @@ class ReplayTransport:
             return self._respond(url, method, headers, body, 200, "OK", json.dumps(self._overrides[key]))
         for recording in self.recordings:
             recorded = recording["request"]
-            if (recorded["method"], recorded["path"]) == (method, request.path) and recorded["query"] == query:
+            if (recorded["method"], recorded["path"]) == (method, request.path) and recorded["query"] == query \
+                    and recorded.get("body") == sent:
                 response = recording["response"]
                 text = json.dumps(response["body"], separators=(",", ":"))
                 return self._respond(url, method, headers, body, response["status"], "OK", text)
-        known = sorted({(r["request"]["path"], json.dumps(r["request"]["query"])) for r in self.recordings
-                        if r["request"]["path"] == request.path})
-        raise AssertionError(f"unrecorded request {method} {request.path} {query}; recorded for this "
-                             f"path: {known or 'nothing'}")
+        known = sorted({(r["request"]["path"], json.dumps(r["request"]["query"]), json.dumps(r["request"].get("body")))
+                        for r in self.recordings if r["request"]["path"] == request.path})
+        raise AssertionError(f"unrecorded request {method} {request.path} {query} {sent or ''}; recorded "
+                             f"for this path: {known or 'nothing'}")
 
     def _due_failure(self, path: str) -> str | None:
         for failure in self._failures:

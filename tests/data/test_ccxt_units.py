@@ -78,7 +78,11 @@ def test_markets_in_decimal_places_precision_mode():
               "limits": {"amount": {"min": 1}, "cost": {"min": None}}, "info": {}}
     row = markets_frame([market], exchange="x", effective_from=0, precision_mode=2).row(0, named=True)
     assert (row["tick_size"], row["lot_size"], row["contract_size"]) == (0.01, 1.0, 10.0)
-    assert math.isnan(row["min_notional"]) and math.isnan(row["liquidation_fee_rate"])
+    # no notional minimum published: 0 (none; the store refuses NaN there); fee unknown: NaN
+    assert row["min_notional"] == 0.0 and math.isnan(row["liquidation_fee_rate"])
+    no_minimum = {**market, "limits": {}}
+    row = markets_frame([no_minimum], exchange="x", effective_from=0, precision_mode=2).row(0, named=True)
+    assert row["min_qty"] == row["lot_size"] == 1.0  # the smallest order is one lot
 
 
 def test_retry_stops_after_max_tries_and_does_not_retry_permanent_errors():

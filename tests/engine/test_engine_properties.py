@@ -57,10 +57,10 @@ class Bracket(Strategy):
             qty = abs(pos.qty)
             price = pos.entry_price
             if pos.qty > 0:
-                ctx.sell(qty, stop=price * (1 - self.band), reduce_only=True)
-                ctx.sell(qty, take_profit=price * (1 + self.band), reduce_only=True)
+                ctx.sell(qty, trigger=price * (1 - self.band), reduce_only=True)
+                ctx.sell(qty, trigger=price * (1 + self.band), reduce_only=True)
             else:
-                ctx.buy(qty, stop=price * (1 + self.band), reduce_only=True)
+                ctx.buy(qty, trigger=price * (1 + self.band), reduce_only=True)
                 ctx.buy(qty, price=price * (1 - self.band), reduce_only=True)
             self._armed = True
 

@@ -135,10 +135,10 @@ def test_strategy_hooks_are_called():
                 ctx.target_exposure(1.0)
 
         def on_fill(self, ctx, fill) -> None:  # noqa: ANN001
-            self.events.append(("fill", fill["side"], fill["qty"]))
+            self.events.append(("fill", fill.side, fill.qty))
 
         def on_liquidation(self, ctx, event) -> None:  # noqa: ANN001
-            self.events.append(("liquidation", event["side"], event["qty"]))
+            self.events.append(("liquidation", event.side, event.qty))
 
     strategy = Hooked()
     run_backtest(market([FLAT, FLAT, (85, 86, 84, 85)]), strategy, config=config())

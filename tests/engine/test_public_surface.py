@@ -10,10 +10,14 @@ import importlib
 import pytest
 
 SURFACE = {
-    "backtest": ["MarketData", "RunConfig", "RunResult", "Strategy", "__version__", "run_backtest",
-                 "run_signals"],
+    "backtest": ["FundingPaid", "MarketData", "OrderFilled", "PositionDeleveraged",
+                 "PositionLiquidated", "RunConfig", "RunResult", "Strategy", "__version__",
+                 "run_backtest", "run_signals"],
+    "backtest.strategy_events": ["FundingPaid", "OrderFilled", "PositionDeleveraged",
+                                 "PositionLiquidated", "StrategyEvent"],
     "backtest.engine": ["RunLoop", "run_backtest"],
-    "backtest.fastpath": ["PreparedSignals", "SignalStrategy", "prepare_signals", "run_signals",
+    "backtest.fastpath": ["PreparedSignals", "SignalStrategy", "array_path_applies", "prepare_signals", "run_signals",
+                          "run_strategy",
                           "validate_signals"],
     "backtest.fastpath_scan": ["ActionIndex", "SignalScanner", "block_extremes", "next_true_index"],
     "backtest.slippage": ["FixedBps", "NoSlippage", "SlippageModel", "SqrtImpact", "make_slippage"],

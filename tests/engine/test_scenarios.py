@@ -156,7 +156,7 @@ def test_funding_every_hour_uses_bar_mark_when_not_recorded_and_skips_the_entry_
 
 def test_stop_market_fills_at_its_trigger_with_taker_fee():
     def protect(ctx):  # noqa: ANN001
-        ctx.sell(100, stop=95.0, reduce_only=True)
+        ctx.sell(100, trigger=95.0, reduce_only=True)
 
     rows = [FLAT, FLAT, (100, 101, 94, 96), (96, 97, 95, 96)]
     result = run_backtest(market(rows), Script({0: long_at_bar0, 1: protect}),
@@ -174,7 +174,7 @@ def test_stop_market_fills_at_its_trigger_with_taker_fee():
 
 def test_take_profit_fills_at_its_trigger():
     def target(ctx):  # noqa: ANN001
-        ctx.sell(100, take_profit=110.0, reduce_only=True)
+        ctx.sell(100, trigger=110.0, reduce_only=True)
 
     rows = [FLAT, FLAT, (100, 111, 99.5, 105), (105, 106, 104, 105)]
     result = run_backtest(market(rows), Script({0: long_at_bar0, 1: target}),
@@ -303,7 +303,7 @@ def test_leverage_changed_mid_run_applies_to_the_next_position():
 @pytest.mark.parametrize("policy, liquidated", [("adaptive", False), ("worst_case", True)])
 def test_path_policy_changes_the_outcome(policy, liquidated):
     def target(ctx):  # noqa: ANN001
-        ctx.sell(100, take_profit=101.0, reduce_only=True)
+        ctx.sell(100, trigger=101.0, reduce_only=True)
 
     rows = [FLAT, FLAT, (100, 101.5, 89, 95, 100, 101.2, 90, 95.5), (95, 96, 94, 95)]
     result = run_backtest(market(rows), Script({0: long_at_bar0, 1: target}),
@@ -384,7 +384,7 @@ def test_trade_ticks_fill_a_stop_at_the_trade_that_crossed_it():
     rows = [FLAT, FLAT, (100, 100, 93, 97, 100, 100, 96, 97), (97, 97, 97, 97)]
 
     def protect(ctx):  # noqa: ANN001
-        ctx.sell(100, stop=95.0, reduce_only=True)
+        ctx.sell(100, trigger=95.0, reduce_only=True)
 
     result = run_backtest(_with_trades(rows, ticks), Script({0: long_at_bar0, 1: protect}),
                           config=config())
@@ -589,13 +589,13 @@ def test_the_venue_caps_resting_orders_per_symbol():
 
     def flood(ctx):  # noqa: ANN001
         for k in range(12):
-            placed.append(ctx.buy(1.0, stop=150.0 + k))  # far above: never triggers
+            placed.append(ctx.buy(1.0, trigger=150.0 + k))  # far above: never triggers
         for k in range(195):
             placed.append(ctx.buy(1.0, price=50.0 - k * 0.1))  # far below: never fills
 
     def one_more(ctx):  # noqa: ANN001
         ctx.cancel(placed[0])
-        placed.append(ctx.buy(1.0, stop=149.0))
+        placed.append(ctx.buy(1.0, trigger=149.0))
 
     result = run_backtest(market([FLAT] * 4), Script({0: flood, 1: one_more}),
                           config=config(venue="binance_usdm"))

@@ -106,7 +106,7 @@ def write_run_dir(path: Path, *, n_bars: int = 1_500, interval_ms: int = HOUR_MS
         (c1 - lead, c1 + 3 * crash_len + lead, leverage, "signal"),
         (c1 + 3 * crash_len + 2 * lead, c2 - 2 * lead, 3.0, "signal"),
         (c2 - lead, c2 + 3 * crash_len + lead, leverage, "signal"),
-        (c2 + 3 * crash_len + 2 * lead, n - 1, 3.0, "end"),
+        (c2 + 3 * crash_len + 2 * lead, n - 1, 3.0, "end_of_data"),
     ]
     wallet_delta = np.zeros(n)
     qty_bar = np.zeros(n)

@@ -93,7 +93,8 @@ def test_default_market_and_fees() -> None:
 def test_venue_registry() -> None:
     venue = get_venue("binance_usdm")
     assert get_venue("binanceusdm") is venue
-    assert available_venues() == ("binance_coinm", "binance_usdm")
+    assert {"binance_coinm", "binance_usdm", "bybit_linear", "bybit_inverse", "okx"} <= set(available_venues())
+    assert available_venues() == tuple(sorted(available_venues()))
     assert venue.contract_type == "linear"
     assert venue.market("BTC/USDT:USDT").symbol == "BTC/USDT:USDT"
     assert venue.clearance_fee_rate("BTC/USDT:USDT", ms("2022-01-01")) == 0.003
