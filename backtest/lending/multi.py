@@ -149,7 +149,8 @@ def health_factors(collateral_value: Array, debt_value: Array, liquidation_thres
 
 
 def pick_pairs(collateral_value: Array, debt_value: Array, health_factor: Array, bonus: Array,
-               v33: bool) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
+               v33: bool, close_factor: float = kernels.DEFAULT_CLOSE_FACTOR
+               ) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
     """Per row: the debt column, the collateral column and the repayment (base currency) of
     the liquidator's pair (module docstring's rule)."""
     rows = np.arange(debt_value.shape[0])
@@ -158,7 +159,7 @@ def pick_pairs(collateral_value: Array, debt_value: Array, health_factor: Array,
     total = debt_value.sum(axis=1)
     repay = np.broadcast_to(kernels.largest_repay(
         collateral_value, reserve_debt[:, None], total[:, None], health_factor[:, None],
-        bonus[None, :], v33), collateral_value.shape)
+        bonus[None, :], v33, close_factor), collateral_value.shape)
     gain = np.minimum(collateral_value, repay * bonus) * (1.0 - 1.0 / bonus)
     gain = np.where(collateral_value > 0, gain, -1.0)   # an empty reserve is never picked
     coll_col = np.argmax(gain, axis=1)
@@ -258,7 +259,8 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
             coll_value, debt_value, hf = coll_value[at_risk], debt_value[at_risk], hf[at_risk]
             pending = False
             if rows.size:
-                j, k, repay_value = pick_pairs(coll_value, debt_value, hf, bonus, v33)
+                j, k, repay_value = pick_pairs(coll_value, debt_value, hf, bonus, v33,
+                                               config.close_factor)
                 s = kernels.seize(repay_value / pd[j], pd[j], pc[k], coll[rows, k], bonus[k], fee)
                 value = s.collateral_to_liquidator * market[c_idx[k], i] \
                     - s.debt_repaid * market[d_idx[j], i]
