@@ -29,8 +29,8 @@ debts grow between steps; a position pushed under ``HF < 1`` by interest alone i
 next oracle update, at most one heartbeat later), liquidator latency (a position is acted on
 only ``latency_steps`` steps after it was first seen liquidatable), liquidator capital (at most
 ``capital`` of debt repaid per step, the most profitable liquidations first; the rest wait) and
-a depth curve instead of the pool (:class:`backtest.lending.depth.DepthCurve`). Not modelled:
-several collateral assets per position.
+a depth curve instead of the pool (:class:`backtest.lending.depth.DepthCurve`). Several
+collateral and debt assets per position: :mod:`backtest.lending.multi`.
 """
 from __future__ import annotations
 
