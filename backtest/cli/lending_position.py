@@ -44,6 +44,7 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
                     "--paths 10000 --horizon 24 --target 0.01")
     tables: dict[str, pl.DataFrame] = {}
     survival: list[dict[str, Any]] = []
+    outcome = None
     try:
         loop = (LoopedLong.from_loops(loops, ltv, equity=equity, borrow_rate=borrow_rate)
                 if loops is not None else LoopedLong(ltv, equity=equity, borrow_rate=borrow_rate))
@@ -88,7 +89,6 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
                              **_row(probability_survival_ltv(loop, passage, entry_price=s0,
                                                              horizon_seconds=seconds,
                                                              target=target))})
-            outcome.remember()
         if survival:
             tables["position_survival"] = pl.DataFrame(survival, infer_schema_length=None)
         if not tables:
@@ -99,6 +99,8 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
                          "loops": loops, "borrow_rate": borrow_rate},
             "symbol": symbol, "crashes": [n for n, _ in crash_bars], "scenarios": scenario,
             "paths": paths, "horizon_hours": horizon, "target": target, "model": model})
+        if outcome is not None:   # the fitted model is cached only once the run succeeded
+            outcome.remember()
     except _errors() as exc:
         raise _fail(str(exc)) from None
     title = f"looped long on Aave, LTV {loop.ltv:.1%} ({loop.leverage:.2f}x), {equity:,.0f} USD"

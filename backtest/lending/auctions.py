@@ -35,7 +35,7 @@ capital, a profitability test) and §B.3 (2020-03-12: gas spike, zero bids, OSM 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
