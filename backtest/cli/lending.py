@@ -79,7 +79,7 @@ def lending(
     out: Annotated[Path, typer.Option("--out", help="Folder to write (tables, lending.duckdb, report.html).")],
     positions: Annotated[Optional[Path], typer.Option("--positions", help="Population file (.parquet or .csv; schema in docs/lending.md).")] = None,
     generate: Annotated[Optional[int], typer.Option("--generate", help="Draw this many positions with --seed (documented distributions).")] = None,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Protocol of generated positions: aave_v3 or maker.")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Protocol of generated positions: aave_v3, compound_v3 or maker.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of --generate (same seed, same population).")] = None,
     median_value: Annotated[Optional[float], typer.Option("--median-value", help="Median collateral value of generated positions, base currency.")] = None,
     hf_range: Annotated[Optional[str], typer.Option("--hf-range", help="Starting health factors of generated positions, LOW..HIGH, e.g. 1.05..2.5.")] = None,
@@ -114,6 +114,16 @@ def lending(
     platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Instead: platform view; parameter set NAME:LT:BONUS[:CAP] (repeat) against the population and scenarios.")] = None,
     scenario_depth: Annotated[str, typer.Option("--scenario-depth", help="Platform scenarios: the stored path's log moves scaled by these depths.")] = "1,1.5,2",
     seeds: Annotated[str, typer.Option("--seeds", help="Platform population seeds, comma-separated.")] = "0,1,2",
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="Instead: platform parameter search; KEY=V1,V2 (repeat) with KEY lt, bonus, close_factor, borrow_cap, supply_cap or debt_cap; every combination is a set.")] = None,
+    min_efficiency: Annotated[float, typer.Option("--min-efficiency", help="Platform: the recommended set must serve at least this share of the borrowing demand.")] = 0.9,
+    position: Annotated[Optional[float], typer.Option("--position", help="Instead: one looped Aave long at this loan-to-value (or, with --loops, this LTV per loop) through the risk lab: crash replay, stress, Monte Carlo, survival solver.")] = None,
+    loops: Annotated[Optional[int], typer.Option("--loops", help="--position: number of borrow-buy-supply loops at the --position LTV each.")] = None,
+    crash: Annotated[Optional[list[str]], typer.Option("--crash", help="--position: named crash windows to replay (repeat, or 'all'; default: every crash listing --symbol).")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", help="--position: stress scenario set on the first crash window, the risk lab's syntax, e.g. 'crash=shock:-0.3@2020-03-12T06:00Z' (repeat).")] = None,
+    paths: Annotated[int, typer.Option("--paths", help="--position: Monte Carlo paths (0: no Monte Carlo).")] = 10_000,
+    horizon: Annotated[float, typer.Option("--horizon", help="--position: Monte Carlo horizon, hours.")] = 24.0,
+    target: Annotated[float, typer.Option("--target", help="--position: liquidation probability target of the survival solver.")] = 0.01,
+    model: Annotated[str, typer.Option("--model", help="--position: return model fitted on --symbol --timeframe over --start..--end: bootstrap, garch, jump or gbm.")] = "bootstrap",
 ) -> None:
     """Simulate lending liquidations (Aave v3, Maker) on stored prices: liquidations, auctions, bad debt."""
     import polars as pl
@@ -137,15 +147,24 @@ def lending(
         raise _fail("--positions and --generate: expected one source of positions, found both; "
                     "drop one")
     symbols = symbol or ["ETH/USDT:USDT"]
+    if position is not None:
+        from backtest.cli.lending_position import run_position
+
+        run_position(position, loops, symbols[0], crash, scenario, paths=paths, horizon=horizon,
+                     target=target, model=model, timeframe=pick(timeframe, "timeframe"),
+                     start=start, end=end, equity=equity, borrow_rate=borrow_rate or 0.0,
+                     seed=pick(seed, "seed"), store=store, exchange=exchange, out=out,
+                     overwrite=overwrite, heartbeat=heartbeat, deviation=deviation)
+        return
     if compare_cex is not None:
         _compare(compare_cex, symbols[0], leverage, equity, store, exchange, out, overwrite,
                  version=version, heartbeat=heartbeat, deviation=deviation,
                  borrow_rate=borrow_rate or 0.0, step=step)
         return
     assets = {s.split("/")[0]: s for s in symbols}
-    if platform:
-        _platform(platform, scenario_depth, seeds, pick(generate, "positions"), symbols[0], pick,
-                  start, end, chosen, store, exchange, out, overwrite, pick(depth, "depth"),
+    if platform or grid:
+        _platform(platform or [], grid or [], min_efficiency, scenario_depth, seeds,
+                  pick(generate, "positions"), symbols[0], pick, start, end, chosen, store, exchange, out, overwrite, pick(depth, "depth"),
                   heartbeat=heartbeat, deviation=deviation, gas_cost=pick(gas_cost, "gas_cost"),
                   step=step)
         return
@@ -211,14 +230,14 @@ def _compare(crash: str, symbol: str, leverage: str, equity: float, store: Path 
     _console().print(f"wrote {str(folder)}", highlight=False, soft_wrap=True)
 
 
-def _platform(specs: list[str], depths_text: str, seeds_text: str, positions: int, symbol: str,
-              pick: Any, start: str | None, end: str | None, chosen: dict[str, Any],
+def _platform(specs: list[str], grid: list[str], min_efficiency: float, depths_text: str,
+              seeds_text: str, positions: int, symbol: str, pick: Any, start: str | None, end: str | None, chosen: dict[str, Any],
               store: Path | None, exchange: str, out: Path, overwrite: bool, depth: float, *,
               heartbeat: float, deviation: float, gas_cost: float, step: float) -> None:
     """``--platform``: the bad-debt distribution of each parameter set, printed and written."""
     from backtest.cli.risk import _floats, _print_frame
     from backtest.lending.paths import candle_path
-    from backtest.lending.platform import bad_debt_distribution, parse_parameter_set
+    from backtest.lending.platform import bad_debt_distribution, parse_grid, parse_parameter_set
     from backtest.lending.report import write_tables
     from backtest.lending.simulation import SimulationConfig
 
@@ -228,17 +247,19 @@ def _platform(specs: list[str], depths_text: str, seeds_text: str, positions: in
     except ValueError:
         raise _fail(f"--seeds {seeds_text!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
     try:
-        sets = [parse_parameter_set(s) for s in specs]
+        sets = [parse_parameter_set(s) for s in specs] + (parse_grid(grid) if grid else [])
         window = _window(chosen.get("start") if start is None else start,
                          chosen.get("end") if end is None else end)
         data = _load(store, exchange, symbol, pick(None, "timeframe"), window)
         times, prices = candle_path(data.bars, step=step)
         config = SimulationConfig(heartbeat=heartbeat, deviation=deviation, gas_cost=gas_cost)
         runs, summary = bad_debt_distribution(times, prices, sets, depths=depths, seeds=seed_list,
-                                              positions=positions, config=config, depth_quote=depth)
+                                              positions=positions, config=config, depth_quote=depth,
+                                              min_efficiency=min_efficiency)
         folder = write_tables(out, {"platform_runs": runs, "platform_summary": summary},
                               overwrite=overwrite, manifest={
-                                  "platform": specs, "symbol": symbol, "window": window[2],
+                                  "platform": specs, "grid": grid,
+                                  "min_efficiency": min_efficiency, "symbol": symbol, "window": window[2],
                                   "depths": depths, "seeds": seed_list, "positions": positions})
     except _errors() as exc:
         raise _fail(str(exc)) from None

@@ -13,6 +13,12 @@
   :mod:`backtest.lending.interest`, :mod:`backtest.lending.simulation` — the vectorized
   simulation: push-oracle and OSM paths, a constant-product pool or a depth curve, the borrow
   index, positions as arrays liquidated by profit-seeking agents (gas, latency, capital).
+* :mod:`backtest.lending.comet_simulation` — Compound v3 accounts: ``absorb`` and
+  ``buyCollateral`` at the store-front discount, reserves bearing the shortfall.
+* :mod:`backtest.lending.multi` — Aave positions with several collaterals and debts (health
+  factor over all, the liquidator's pair choice).
+* :mod:`backtest.lending.position` — a looped Aave long through the risk lab (crash replay,
+  stress, Monte Carlo, survival solver).
 * :mod:`backtest.lending.auctions` — Maker vaults through the OSM to Flipper or Clipper
   auctions with keepers priced by gas.
 * :mod:`backtest.lending.population`, :mod:`backtest.lending.paths`,

@@ -23,6 +23,7 @@ __all__ = [
     "MIN_LEFTOVER_BASE",
     "SeizureArrays",
     "close_factor_v30",
+    "largest_repay",
     "max_liquidatable_debt_v33",
     "seize",
 ]
@@ -39,23 +40,48 @@ MIN_LEFTOVER_BASE = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD / 2
 Array = NDArray[np.float64]
 
 
-def close_factor_v30(health_factor: ArrayLike) -> Array:
-    """v3.0-v3.2: 0.5, or 1.0 where ``HF <= 0.95``. Source: [LL30]."""
-    return np.where(np.asarray(health_factor) <= CLOSE_FACTOR_HF_THRESHOLD, 1.0,
-                    DEFAULT_CLOSE_FACTOR)
+def close_factor_v30(health_factor: ArrayLike,
+                     close_factor: float = DEFAULT_CLOSE_FACTOR) -> Array:
+    """v3.0-v3.2: 0.5 (``close_factor``, a platform-view parameter), or 1.0 where
+    ``HF <= 0.95``. Source: [LL30]."""
+    return np.where(np.asarray(health_factor) <= CLOSE_FACTOR_HF_THRESHOLD, 1.0, close_factor)
 
 
 def max_liquidatable_debt_v33(reserve_collateral_base: ArrayLike, reserve_debt_base: ArrayLike,
                               total_debt_base: ArrayLike, health_factor: ArrayLike,
-                              threshold_base: float = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD) -> Array:
-    """v3.3: the whole reserve debt, or ``min(reserve debt, 50 % of total debt)`` where both
-    reserves are worth >= ``threshold_base`` and ``HF > 0.95`` (base currency). Source: [LL33]."""
+                              threshold_base: float = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD,
+                              close_factor: float = DEFAULT_CLOSE_FACTOR) -> Array:
+    """v3.3: the whole reserve debt, or ``min(reserve debt, 50 % of total debt)`` (50 % =
+    ``close_factor``) where both reserves are worth >= ``threshold_base`` and ``HF > 0.95``
+    (base currency). Source: [LL33]."""
     reserve_debt = np.asarray(reserve_debt_base, dtype=np.float64)
     limited = ((np.asarray(reserve_collateral_base) >= threshold_base)
                & (reserve_debt >= threshold_base)
                & (np.asarray(health_factor) > CLOSE_FACTOR_HF_THRESHOLD))
-    capped = np.minimum(reserve_debt, np.asarray(total_debt_base) * DEFAULT_CLOSE_FACTOR)
+    capped = np.minimum(reserve_debt, np.asarray(total_debt_base) * close_factor)
     return np.where(limited, capped, reserve_debt)
+
+
+def largest_repay(reserve_collateral_base: ArrayLike, reserve_debt_base: ArrayLike,
+                  total_debt_base: ArrayLike, health_factor: ArrayLike, bonus: ArrayLike,
+                  v33: bool, close_factor: float = DEFAULT_CLOSE_FACTOR) -> Array:
+    """The largest debt (base currency) a liquidator may repay on one collateral/debt pair.
+
+    v3.0-v3.2: the close factor times the reserve debt. v3.3: :func:`max_liquidatable_debt_v33`;
+    a partial liquidation that would leave less than ``MIN_LEFTOVER_BASE`` of debt or of the
+    collateral (``must_not_leave_dust``) is shrunk to leave ``MIN_LEFTOVER_BASE`` of collateral,
+    as a liquidator does to get through. Source: [LL30]/[LL33] ``executeLiquidationCall``."""
+    coll = np.asarray(reserve_collateral_base, dtype=np.float64)
+    debt = np.asarray(reserve_debt_base, dtype=np.float64)
+    bonus = np.asarray(bonus, dtype=np.float64)
+    if not v33:
+        return close_factor_v30(health_factor, close_factor) * debt
+    repay = max_liquidatable_debt_v33(coll, debt, total_debt_base, health_factor,
+                                      close_factor=close_factor)
+    seized_value = repay * bonus
+    partial = (repay < debt) & (seized_value < coll)
+    dusty = partial & ((debt - repay < MIN_LEFTOVER_BASE) | (coll - seized_value < MIN_LEFTOVER_BASE))
+    return np.where(dusty, np.maximum(0.0, (coll - MIN_LEFTOVER_BASE) / bonus), repay)
 
 
 class SeizureArrays(NamedTuple):

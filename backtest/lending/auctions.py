@@ -35,7 +35,7 @@ capital, a profitability test) and §B.3 (2020-03-12: gas spike, zero bids, OSM 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -85,8 +85,11 @@ class Keeper:
 class AuctionParams:
     """Ilk parameters of both liquidation systems.
 
-    Flipper (ETH-A, 2020-03-12, as commonly reported; docs/lending.md lists them as
-    unverified): ``lump`` 50 ETH per bite, ``flip`` (``beg`` 3 %, ``ttl`` 10 min, ``tau`` 6 h).
+    Flipper (ETH-A, 2020-03-12; sources and status in :mod:`backtest.lending.maker_flipper`,
+    :data:`~backtest.lending.maker_flipper.ETH_A_LUMP_2020_03_12` and
+    :data:`~backtest.lending.maker_flipper.ETH_A_2020_03_12`): ``lump`` 50 ETH per bite
+    (confirmed by the 2020-03-12 spell that raised it to 500), ``flip`` (``beg`` 3 %, ``ttl``
+    10 min, ``tau`` 6 h, as reported; the spell confirms they were below 3 h / 1 day).
     Clipper (ETH-A at launch, 2021): ``buf`` 1.2 (later 1.3), ``tail`` 140 min, ``cusp`` 0.4,
     ``cut`` 0.99 every ``step`` 90 s, ``chip`` 0.1 %, ``tip`` 300 DAI. ``dust`` minimum vault
     debt (DAI), ``hop`` the OSM delay (s), ``stability_fee`` annual, ``zero_bid`` the DAI a
@@ -94,9 +97,8 @@ class AuctionParams:
     """
 
     mode: str = "flipper"
-    lump: float = 50.0
-    flip: flip.FlipParams = field(default_factory=lambda: flip.FlipParams(
-        beg=1.03, ttl=600.0, tau=6 * 3600.0))
+    lump: float = flip.ETH_A_LUMP_2020_03_12
+    flip: flip.FlipParams = flip.ETH_A_2020_03_12
     buf: float = 1.2
     tail: float = 140 * 60.0
     cusp: float = 0.4

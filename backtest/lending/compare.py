@@ -25,7 +25,7 @@ from backtest.lending.checks import at_least, fraction, positive
 from backtest.lending.paths import candle_path
 from backtest.lending.simulation import PositionBook, SimulationConfig, simulate
 
-__all__ = ["COMPARISON_COLUMNS", "compare_loop_with_perp", "looped_long"]
+__all__ = ["COMPARISON_COLUMNS", "compare_loop_with_perp", "compare_mc", "looped_long"]
 
 COMPARISON_COLUMNS = ("venue", "leverage", "survived", "rejection", "liquidations",
                       "first_liquidation", "loss", "loss_pct", "liquidation_cost", "final_equity")
@@ -101,3 +101,34 @@ def compare_loop_with_perp(window: Any, symbol: str, data: Any, *, leverages: li
                                                  "rejection": pl.Utf8}, infer_schema_length=None)
     return frame.select(*COMPARISON_COLUMNS).with_columns(
         pl.col("loss", "loss_pct", "liquidation_cost", "final_equity").cast(pl.Float64))
+
+
+def compare_mc(passage: Any, *, entry_price: float, leverages: list[float], tiers: Any,
+               horizon_seconds: float, equity: float = 10_000.0, **loop_options: Any
+               ) -> pl.DataFrame:
+    """Liquidation probability side by side on the *same* simulated paths (a long
+    :class:`backtest.risk.montecarlo.FirstPassage`): per leverage, the Aave loop
+    (:func:`backtest.lending.position.mc_liquidation`, barrier ``entry·LTV·g/LT``) and the
+    isolated perpetual long of wallet ``equity`` (:func:`backtest.risk.barriers.position_barrier`,
+    the venue's tiers ``tiers``). Columns: venue, leverage, liquidation_price, probability,
+    ci_low, ci_high, rejection."""
+    from backtest.lending.position import LoopedLong, mc_liquidation
+    from backtest.risk.barriers import position_barrier
+    from backtest.risk.survival import path_probability
+
+    rows: list[dict[str, Any]] = []
+    for lev in leverages:
+        lev = at_least("leverage", lev, 1.0, "exposure / equity")
+        loop = LoopedLong(ltv=1.0 - 1.0 / lev, equity=equity, **loop_options)
+        m = mc_liquidation(loop, passage, entry_price=entry_price,
+                           horizon_seconds=horizon_seconds)
+        rows.append({"venue": "aave_v3 loop", "leverage": lev,
+                     **{k: m[k] for k in ("liquidation_price", "probability", "ci_low",
+                                          "ci_high", "rejection")}})
+        barrier = position_barrier(leverage=lev, side=1, entry_price=entry_price, margin=equity,
+                                   tiers=tiers)
+        p, low, high = path_probability(passage, barrier.liquidation_price)
+        rows.append({"venue": "perpetual (isolated)", "leverage": lev,
+                     "liquidation_price": barrier.liquidation_price, "probability": p,
+                     "ci_low": low, "ci_high": high, "rejection": None})
+    return pl.DataFrame(rows, schema_overrides={"rejection": pl.Utf8}, infer_schema_length=None)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from backtest.lending.checks import fraction, non_negative, positive
+from backtest.lending.comet_simulation import absorbed_balance_v, store_front_discount_v
 from backtest.lending.errors import LendingParameterError
 
 __all__ = [
@@ -160,7 +161,8 @@ def absorbed_base_balance(*, base_balance: float, base_price: float,
     liquidatable and does the reserve accounting. Source: [COMET] ``absorbInternal``; vector
     ``comet-absorb-more-than-enough``."""
     _debt_usd(base_balance, base_price)
-    return max(0.0, base_balance + collateral_value(holdings, "liquidation") / base_price)
+    return float(absorbed_balance_v(base_balance, collateral_value(holdings, "liquidation"),
+                                    base_price))
 
 
 def absorb(*, base_balance: float, base_price: float, holdings: Iterable[Holding],
@@ -200,8 +202,9 @@ def absorb(*, base_balance: float, base_price: float, holdings: Iterable[Holding
 def store_front_discount(store_front_price_factor: float, liquidation_factor: float) -> float:
     """Discount on seized collateral: ``storeFrontPriceFactor * (1 - liquidationFactor)``.
     Source: [COMET] ``quoteCollateral`` (margin_rules.md §14 q.9: check older deployments)."""
-    return (fraction("store_front_price_factor", store_front_price_factor)
-            * (1.0 - fraction("liquidation_factor", liquidation_factor)))
+    return float(store_front_discount_v(
+        fraction("store_front_price_factor", store_front_price_factor),
+        fraction("liquidation_factor", liquidation_factor)))
 
 
 def quote_collateral(*, base_amount: float, base_price: float, asset_price: float,

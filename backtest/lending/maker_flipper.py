@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from backtest.lending.checks import at_least, non_negative, positive
 
 __all__ = [
+    "ETH_A_2020_03_12",
+    "ETH_A_LUMP_2020_03_12",
     "Bite",
     "FlipAuction",
     "FlipDeal",
@@ -57,6 +59,20 @@ class FlipParams:
         at_least("Flipper beg", self.beg, 1.0, "the minimum bid step, 1.05 = +5 %")
         positive("Flipper ttl", self.ttl)
         positive("Flipper tau", self.tau)
+
+
+#: ETH-A ``lump`` (gems per bite) in force on 2020-03-12: 50 ETH. Source: the off-band
+#: executive spell drafted on 2020-03-12 (sky-ecosystem/spells-mainnet pull request #30, "3/12
+#: off-band executive spell": "Flip auction lot size 50 ETH -> 500 ETH"), which also raised
+#: ``ttl`` to 3 hours and ``tau`` to 1 day *after* the crash.
+ETH_A_LUMP_2020_03_12 = 50.0
+
+#: ETH-A Flipper parameters on 2020-03-12, before that spell: ``beg`` 3 %, ``ttl`` 10 minutes,
+#: ``tau`` 6 hours. Status: the spell above confirms that ``ttl`` and ``tau`` were below
+#: 3 hours / 1 day and were raised to those values after the crash; the exact earlier values
+#: are the ones post-mortems report (not found in a primary source here; an on-chain read of
+#: Flipper 0xd8a04F5412223F513DC55F839574430f5EC15531 at a block of 2020-03-12 settles them).
+ETH_A_2020_03_12 = FlipParams(beg=1.03, ttl=600.0, tau=6 * 3600.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ debts grow between steps; a position pushed under ``HF < 1`` by interest alone i
 next oracle update, at most one heartbeat later), liquidator latency (a position is acted on
 only ``latency_steps`` steps after it was first seen liquidatable), liquidator capital (at most
 ``capital`` of debt repaid per step, the most profitable liquidations first; the rest wait) and
-a depth curve instead of the pool (:class:`backtest.lending.depth.DepthCurve`). Not modelled:
-several collateral assets per position.
+a depth curve instead of the pool (:class:`backtest.lending.depth.DepthCurve`). Several
+collateral and debt assets per position: :mod:`backtest.lending.multi`.
 """
 from __future__ import annotations
 
@@ -138,6 +138,9 @@ class SimulationConfig:
         Steps between a position first seen liquidatable and the liquidator's transaction.
     capital : float
         Debt (base currency) liquidators can repay per step (``inf``: unlimited, flash loans).
+    close_factor : float
+        Share of the debt repayable in one liquidation above ``HF 0.95`` (Aave: 0.5; a
+        platform-view parameter).
     """
 
     version: str = "3.3"
@@ -151,6 +154,7 @@ class SimulationConfig:
     borrow_rate: float = 0.0
     latency_steps: int = 0
     capital: float = math.inf
+    close_factor: float = kernels.DEFAULT_CLOSE_FACTOR
 
     def __post_init__(self) -> None:
         if self.version not in ("3.0", "3.1", "3.2", "3.3"):
@@ -169,6 +173,9 @@ class SimulationConfig:
                 f"SimulationConfig.latency_steps: expected a whole number of steps >= 0, found "
                 f"{self.latency_steps!r}; e.g. 1 for one block")
         positive("capital", self.capital, allow_inf=True)
+        if not 0 < fraction("close_factor", self.close_factor):
+            raise LendingParameterError("SimulationConfig.close_factor: expected a share in "
+                                        "(0, 1], found 0; Aave uses 0.5")
 
 
 @dataclass(frozen=True)
@@ -188,21 +195,11 @@ class SimulationResult:
 
 
 def _liquidation_amounts(coll: Array, debt: Array, lt: Array, bonus: Array, price: float,
-                         v33: bool, fee: float) -> kernels.SeizureArrays:
+                         v33: bool, fee: float, close_factor: float = kernels.DEFAULT_CLOSE_FACTOR
+                         ) -> kernels.SeizureArrays:
     """Largest liquidation of each candidate the protocol allows (debt price 1)."""
     value = coll * price
-    hf = value * lt / debt
-    if v33:
-        repay = kernels.max_liquidatable_debt_v33(value, debt, debt, hf)
-        seized_value = repay * bonus
-        partial = (repay < debt) & (seized_value < value)
-        dusty = partial & ((debt - repay < kernels.MIN_LEFTOVER_BASE)
-                           | (value - seized_value < kernels.MIN_LEFTOVER_BASE))
-        # the liquidator shrinks a dusty partial to leave MIN_LEFTOVER_BASE of collateral
-        repay = np.where(dusty, np.maximum(0.0, (value - kernels.MIN_LEFTOVER_BASE) / bonus),
-                         repay)
-    else:
-        repay = kernels.close_factor_v30(hf) * debt
+    repay = kernels.largest_repay(value, debt, debt, value * lt / debt, bonus, v33, close_factor)
     return kernels.seize(repay, 1.0, price, coll, bonus, fee)
 
 
@@ -304,7 +301,7 @@ class _State:
             return (0, 0.0, 0.0, 0.0), pool
         s = _liquidation_amounts(self.coll[ready], self.debt[ready] * index, self.lt[ready],
                                  self.bonus[ready], self.oracle_price, self.v33,
-                                 config.liquidation_protocol_fee)
+                                 config.liquidation_protocol_fee, config.close_factor)
         estimate = pool.amount_out(s.collateral_to_liquidator)
         profit = estimate - s.debt_repaid - config.gas_cost
         go = (profit > config.min_profit) & (s.debt_repaid > 0)

@@ -6,6 +6,12 @@ Positions are grouped by ``(protocol, asset)``; each group runs on its asset's p
 * ``aave_v3`` through :func:`backtest.lending.simulation.simulate` on a block path
   (:func:`backtest.lending.paths.candle_path`, ``step`` seconds) with a push oracle, a pool or a
   depth curve (``venue``) and the liquidator agents of :class:`SimulationConfig`;
+* ``compound_v3`` through :func:`backtest.lending.comet_simulation.simulate_comet` (absorb and
+  buyCollateral at the store-front discount, reserves bearing the shortfall) on the same block
+  path, oracle rule and venue as Aave;
+* Aave positions with several collaterals or debts (rows sharing a ``position_id``, or a
+  non-stable ``debt_asset``) through :func:`backtest.lending.multi.simulate_multi` on the paths
+  of all their assets (one group, ``asset`` = the assets joined by ``+``);
 * ``maker`` through :func:`backtest.lending.auctions.run_auctions` (OSM, Flipper or Clipper,
   keepers and a gas path) on a ``maker_step`` path.
 
@@ -17,7 +23,7 @@ and asset), ``toxic`` (positions whose LTV passed ``1/bonus``: the toxic-spiral 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,10 +32,12 @@ import polars as pl
 from backtest.lending.amm import ConstantProductPool
 from backtest.lending.auctions import AuctionParams, Keeper, run_auctions
 from backtest.lending.checks import positive
+from backtest.lending.comet_simulation import CometConfig, simulate_comet
 from backtest.lending.depth import DepthCurve
 from backtest.lending.errors import LendingParameterError
 from backtest.lending.paths import candle_path, gas_path
-from backtest.lending.population import validate_population
+from backtest.lending.multi import book_from_rows, simulate_multi
+from backtest.lending.population import STABLE_ASSETS, multi_asset_rows, validate_population
 from backtest.lending.simulation import PositionBook, SimulationConfig, simulate
 
 __all__ = ["TABLES", "VENUES", "LendingSetup", "LendingStudy", "run_study"]
@@ -64,6 +72,9 @@ class LendingSetup:
         (epoch seconds).
     maker_step : float
         Seconds between Maker steps.
+    comet : CometConfig
+        Compound v3 store-front factor and reserves; its oracle rule, gas, latency, venue
+        refill, feedback and borrow rate are taken from ``aave`` (one set of agents).
     """
 
     aave: SimulationConfig = field(default_factory=SimulationConfig)
@@ -76,6 +87,7 @@ class LendingSetup:
     gas_base_gwei: float = 10.0
     gas_spikes: tuple[tuple[float, float, float], ...] = ()
     maker_step: float = 60.0
+    comet: CometConfig = field(default_factory=CometConfig)
 
     def __post_init__(self) -> None:
         if self.venue not in VENUES:
@@ -105,9 +117,7 @@ def _aave(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSet
     book = PositionBook(group["collateral"].to_numpy(), group["debt"].to_numpy(),
                         group["liquidation_threshold"].to_numpy(),
                         group["liquidation_bonus"].to_numpy())
-    venue = (ConstantProductPool.at_price(prices[0], depth_quote=setup.depth, fee=setup.pool_fee)
-             if setup.venue == "pool" else DepthCurve(prices[0], depth=setup.depth))
-    result = simulate(book, times, prices, venue, setup.aave)
+    result = simulate(book, times, prices, _venue(prices, setup), setup.aave)
     ids = group["position_id"]
     liq = result.liquidations
     market_at = prices[liq["step"].to_numpy()] if liq.height else np.zeros(0)
@@ -136,6 +146,53 @@ def _aave(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSet
     steps = result.steps.rename({"pool_price": "venue_price"}).with_columns(ts=_datetime(pl.col("ts")))
     return {"liquidations": liquidations, "keepers": keepers, "steps": steps,
             "bad_debt": bad_debt, "final": (result.final.collateral, result.final.debt),
+            "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s}
+
+
+def _venue(prices: np.ndarray, setup: LendingSetup) -> ConstantProductPool | DepthCurve:
+    return (ConstantProductPool.at_price(prices[0], depth_quote=setup.depth, fee=setup.pool_fee)
+            if setup.venue == "pool" else DepthCurve(prices[0], depth=setup.depth))
+
+
+def _comet(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSetup
+           ) -> dict[str, pl.DataFrame | dict[str, Any]]:
+    times, prices = candle_path(bars, step=setup.step)
+    book = PositionBook(group["collateral"].to_numpy(), group["debt"].to_numpy(),
+                        group["liquidation_threshold"].to_numpy(),
+                        group["liquidation_bonus"].to_numpy())
+    a = setup.aave
+    config = replace(setup.comet, heartbeat=a.heartbeat, deviation=a.deviation,
+                     gas_cost=a.gas_cost, min_profit=a.min_profit,
+                     latency_steps=a.latency_steps, arbitrage_share=a.arbitrage_share,
+                     feedback=a.feedback, borrow_rate=a.borrow_rate)
+    result = simulate_comet(book, times, prices, _venue(prices, setup), config)
+    liq = result.liquidations
+    steps_at = liq["step"].to_numpy() if liq.height else np.zeros(0, dtype=np.int64)
+    liquidations = liq.rename({"debt_absorbed": "debt_repaid"}).with_columns(
+        ts=_datetime(pl.Series(times[steps_at])),
+        market_price=pl.Series(prices[steps_at], dtype=pl.Float64),
+        position_id=group["position_id"].gather(liq["position"]) if liq.height
+        else pl.Series([], dtype=pl.Utf8),
+    ).with_columns(
+        # the buyer's discount at the oracle price, and the sale's cost against the market
+        bonus_value=pl.col("collateral_bought") * pl.col("oracle_price") - pl.col("base_paid"),
+        slippage=pl.col("collateral_bought") * pl.col("market_price") - pl.col("realised_proceeds"),
+    )
+    s = result.summary
+    keepers = pl.DataFrame({"keeper": ["absorbers"], "kind": ["comet-absorb-buy"],
+                            "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
+                            "collateral_bought": [s["collateral_sold"]],
+                            "gas_spent": [float(liq["gas_cost"].sum())],
+                            "profit": [s["liquidator_profit"]]})
+    bad_debt = {"positions": s["positions"], "debt_start": float(book.debt.sum()),
+                "debt_liquidated": s["debt_repaid"], "liquidations": s["liquidations"],
+                "deficit": s["deficit"], "underwater_debt": 0.0, "incentives": 0.0,
+                "bad_debt": s["deficit"], "reserves_start": s["reserves_start"],
+                "reserves_end": s["reserves_end"]}
+    steps = result.steps.rename({"pool_price": "venue_price"}).with_columns(
+        ts=_datetime(pl.col("ts")))
+    return {"liquidations": liquidations, "keepers": keepers, "steps": steps,
+            "bad_debt": bad_debt, "final": (result.collateral, result.debt),
             "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s}
 
 
@@ -169,7 +226,44 @@ def _maker(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSe
             "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s}
 
 
-_RUNNERS = {"aave_v3": _aave, "maker": _maker}
+def _aave_multi(group: pl.DataFrame, bars: dict[str, pl.DataFrame], setup: LendingSetup
+                ) -> dict[str, Any]:
+    names = sorted(set(group["asset"]) | (set(group["debt_asset"]) - set(STABLE_ASSETS)))
+    paths = {a: candle_path(bars[a], step=setup.step) for a in names}
+    length = min(p[0].size for p in paths.values())
+    times = paths[names[0]][0][:length]
+    for a in names:
+        if not np.array_equal(paths[a][0][:length], times):
+            raise LendingParameterError(
+                f"multi-asset positions: the candles of {a} and {names[0]} start at different "
+                "times; expected one window for every asset; pass candles of the same window")
+    prices = {a: paths[a][1][:length] for a in names}
+    prices.update({a: np.ones(length) for a in STABLE_ASSETS})
+    book, ids = book_from_rows(group, {a: float(p[0]) for a, p in prices.items()})
+    result = simulate_multi(book, times, prices, setup.aave)
+    liq, s = result.liquidations, result.summary
+    at = liq["step"].to_numpy() if liq.height else np.zeros(0, dtype=np.int64)
+    liquidations = liq.with_columns(ts=_datetime(pl.Series(times[at])),
+                                    position_id=ids.gather(liq["position"]) if liq.height
+                                    else pl.Series([], dtype=pl.Utf8))
+    keepers = pl.DataFrame({"keeper": ["liquidators"], "kind": ["aave-liquidator"],
+                            "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
+                            "collateral_bought": [float(liq["collateral_to_liquidator"].sum())],
+                            "gas_spent": [float(liq["gas_cost"].sum())],
+                            "profit": [s["liquidator_profit"]]})
+    start = float((book.debt * np.array([prices[a][0] for a in book.debt_assets])).sum())
+    bad_debt = {"positions": s["positions"], "debt_start": start,
+                "debt_liquidated": s["debt_repaid"], "liquidations": s["liquidations"],
+                "deficit": s["deficit"], "underwater_debt": s["underwater_debt"],
+                "incentives": 0.0, "bad_debt": s["deficit"] + s["underwater_debt"]}
+    positions = pl.DataFrame({"position_id": ids, "collateral_end": result.collateral.sum(axis=1),
+                              "debt_end": result.debt.sum(axis=1)})
+    return {"liquidations": liquidations, "keepers": keepers, "bad_debt": bad_debt,
+            "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s,
+            "positions": positions, "label": "+".join(book.collateral_assets)}
+
+
+_RUNNERS = {"aave_v3": _aave, "compound_v3": _comet, "maker": _maker}
 
 
 def run_study(population: pl.DataFrame, bars: dict[str, pl.DataFrame],
@@ -183,7 +277,8 @@ def run_study(population: pl.DataFrame, bars: dict[str, pl.DataFrame],
         For an invalid population or an asset without candles.
     """
     population = validate_population(population)
-    missing = sorted(set(population["asset"].unique().to_list()) - set(bars))
+    needed = set(population["asset"]) | (set(population["debt_asset"]) - set(STABLE_ASSETS))
+    missing = sorted(needed - set(bars))
     if missing:
         raise LendingParameterError(
             f"positions: expected candles for every asset of the population, found none for "
@@ -191,6 +286,24 @@ def run_study(population: pl.DataFrame, bars: dict[str, pl.DataFrame],
             "--symbol whose base is that asset, or drop those positions")
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     summaries: list[dict[str, Any]] = []
+    multi = multi_asset_rows(population)
+    if multi.any():
+        group = population.filter(multi)
+        out = _aave_multi(group, bars, setup)
+        label = [pl.lit("aave_v3").alias("protocol"), pl.lit(out["label"]).alias("asset")]
+        parts["liquidations"].append(out["liquidations"].with_columns(*label))
+        parts["keepers"].append(out["keepers"].with_columns(*label))
+        parts["bad_debt"].append(pl.DataFrame([{"protocol": "aave_v3", "asset": out["label"],
+                                                **out["bad_debt"]}]))
+        first, ltv, times = out["toxic"]
+        rows = np.flatnonzero(first >= 0)
+        parts["toxic"].append(pl.DataFrame({
+            "position_id": out["positions"]["position_id"].gather(rows),
+            "ts": times[first[rows]], "ltv": ltv[rows]}).with_columns(
+                *label, ts=_datetime(pl.col("ts"))))
+        parts["positions"].append(out["positions"].with_columns(*label))
+        summaries.append({"protocol": "aave_v3", "asset": out["label"], **out["summary"]})
+        population = population.filter(~multi)
     for (protocol, asset), group in population.group_by(["protocol", "asset"],
                                                         maintain_order=True):
         out = _RUNNERS[protocol](group, asset, bars[asset], setup)

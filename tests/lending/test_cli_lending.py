@@ -69,7 +69,7 @@ def test_aave_positions_from_a_file_on_the_5m_crash(lending_store: Path, tmp_pat
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["--protocol", "compound", "--generate", "5"], ["compound", "aave_v3, maker"]),
+    (["--protocol", "compound", "--generate", "5"], ["compound", "did you mean 'compound_v3'"]),
     (["--borrow-rate", "nan", "--generate", "5"], ["--borrow-rate", "NaN"]),
     (["--venue", "book", "--generate", "5"], ["venue", "pool, curve"]),
     (["--auction", "dutch", "--protocol", "maker", "--generate", "5"], ["flipper, clipper"]),
@@ -96,3 +96,30 @@ def test_a_bad_file_or_missing_candles_fail_clearly(lending_store: Path, tmp_pat
     result = _invoke("--generate", "5", "--symbol", "BTC/USDT:USDT", "--start", "2020-03-12",
                      "--end", "2020-03-13", "--store", str(lending_store), "--out", str(tmp_path / "x"))
     assert result.exit_code == 1 and "margincall data fetch" in result.output
+
+
+def test_position_runs_the_loop_through_the_risk_lab(lending_store: Path, tmp_path: Path):
+    out = tmp_path / "loop"
+    result = _invoke("--position", "0.6", "--crash", "2020-03-12", "--scenario",
+                     "crash=shock:-0.3@2020-03-12T06:00Z", "--paths", "2000", "--horizon", "12",
+                     "--target", "0.05", "--model", "gbm", "--timeframe", "5m",
+                     "--start", "2025-10-09", "--end", "2025-10-12", "--store", str(lending_store), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "position_survival" in result.output
+    replay = pl.read_parquet(out / "position_replay.parquet").row(0, named=True)
+    assert replay["crash"] == "2020-03-12" and replay["ltv"] == pytest.approx(0.6)
+    assert not replay["survived"]                    # ETH halved: a 60 % LTV loop is liquidated
+    stress = pl.read_parquet(out / "position_stress.parquet")
+    assert stress["scenario"].to_list() == ["baseline", "crash"]
+    mc = pl.read_parquet(out / "position_mc.parquet")
+    assert set(mc["venue"]) == {"aave_v3 loop", "perpetual (isolated)"}
+    survival = pl.read_parquet(out / "position_survival.parquet")
+    by_crash, by_probability = survival.row(0, named=True), survival.row(1, named=True)
+    assert by_crash["max_ltv"] < 0.6 and by_crash["criterion"] == "survives 2020-03-12"
+    assert 0 < by_probability["max_ltv"] <= 0.8 and by_probability["probability"] <= 0.05
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["position"]["leverage"] == pytest.approx(2.5)
+    bad = _invoke("--position", "1.5", "--crash", "2020-03-12", "--paths", "0",
+                  "--store", str(lending_store), "--out", str(tmp_path / "bad"))
+    assert bad.exit_code == 1 and "ltv expected a fraction" in bad.output
+    assert not (tmp_path / "bad").exists()

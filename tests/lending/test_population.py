@@ -30,7 +30,7 @@ def test_csv_and_parquet_files_read_the_same(tmp_path: Path) -> None:
     frame.write_parquet(tmp_path / "p.parquet")
     a, b = read_population(tmp_path / "p.csv"), read_population(tmp_path / "p.parquet")
     assert a.equals(b)
-    assert a.columns == ["position_id", *COLUMNS]
+    assert a.columns == ["position_id", *COLUMNS, "debt_asset"]
     assert a["position_id"].to_list() == ["0", "1"]   # row numbers when the file has no ids
 
 
@@ -40,8 +40,8 @@ def test_csv_and_parquet_files_read_the_same(tmp_path: Path) -> None:
     ({"debt": [float("nan"), 1.0]}, ["'debt' row 0", "finite", "nan"]),
     ({"collateral": [1.0, -2.0]}, ["'collateral' row 1", ">= 0", "-2.0"]),
     ({"debt": ["1,000", "2"]}, ["'debt' must hold numbers", "thousands separators"]),
-    ({"protocol": ["aave_v3", "aave-v3"]}, ["aave-v3", "did you mean 'aave_v3'", "aave_v3, maker"]),
-    ({"protocol": ["compound_v3", "maker"]}, ["compound_v3", "not simulated yet"]),
+    ({"protocol": ["aave_v3", "aave-v3"]}, ["aave-v3", "did you mean 'aave_v3'", "aave_v3, compound_v3, maker"]),
+    ({"protocol": ["compound_v2", "maker"]}, ["compound_v2", "did you mean 'compound_v3'"]),
 ])
 def test_bad_rows_name_the_column_row_and_fix(changes, words) -> None:
     with pytest.raises(LendingParameterError) as err:
