@@ -75,15 +75,17 @@ class BarState:
         # journal keeps one per bar, in bar order); bars before the first one inside the run
         # take the snapshot taken before the loop (bar -1). A per-bar column is a
         # per-snapshot column taken at these positions, for this range's bars only.
-        snap_bar = np.asarray(journal.snap_bar, dtype=np.int64)
-        if snap_bar.size > 1 and np.any(np.diff(snap_bar) < 0):
-            raise ValueError("BarState: the journal's snapshots are not in bar order")
-        self._pos = np.maximum(np.searchsorted(snap_bar, np.arange(start, stop, dtype=np.int64),
-                                               side="right") - 1, 0)
-        self._snap_wallet = journal.snap_wallet
-        self._snap_positions = journal.snap_positions
         #: The snapshots as arrays, shared by the chunks of one run (built once, on first use).
         self._snapshots = {} if snapshots is None else snapshots
+        snap_bar = self._snapshots.get("bar")
+        if snap_bar is None or snap_bar.size != len(journal.snap_bar):
+            snap_bar = np.asarray(journal.snap_bar, dtype=np.int64)
+            if snap_bar.size > 1 and np.any(np.diff(snap_bar) < 0):
+                raise ValueError("BarState: the journal's snapshots are not in bar order")
+            self._snapshots["bar"] = snap_bar
+        self._pos = _snapshot_index(snap_bar, start, stop)
+        self._snap_wallet = journal.snap_wallet
+        self._snap_positions = journal.snap_positions
         self.keys = state.account.positions
         self.mark = [b.mark_close[start:stop] for b in state.bars]
         self.last = [b.close[start:stop] for b in state.bars]
@@ -352,6 +354,23 @@ class BarState:
                                         "leverage": pl.Float64, "isolated_margin": pl.Float64})
         return pl.concat(frames).sort("ts", "symbol", maintain_order=True).with_columns(
             pl.col("liquidation_price", "bankruptcy_price").fill_nan(None))
+
+
+def _snapshot_index(snap_bar: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Per bar of ``[start, stop)``, the index of the last snapshot at or before it (0 when none).
+
+    ``np.maximum(np.searchsorted(snap_bar, bars, side="right") - 1, 0)`` over the range's bars,
+    built as runs instead (``snap_bar`` is increasing and has one entry per bar at most): one
+    run of equal indices per snapshot inside the range, so the cost is one pass over the bars
+    rather than a binary search per bar (the summary of every sweep run pays this).
+    """
+    first = int(np.searchsorted(snap_bar, start, side="right"))  # snapshots at or before start
+    last = int(np.searchsorted(snap_bar, stop - 1, side="right")) if stop > start else first
+    edges = np.empty(last - first + 2, dtype=np.int64)
+    edges[0], edges[-1] = start, stop
+    edges[1:-1] = snap_bar[first:last]
+    index = np.maximum(np.arange(first - 1, last, dtype=np.int64), 0)
+    return np.repeat(index, np.diff(edges))
 
 
 def _ratio(mm: np.ndarray, balance: np.ndarray) -> np.ndarray:
