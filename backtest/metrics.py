@@ -119,6 +119,14 @@ class BarState:
                 return flat.reshape(shape)
         return np.asarray(snaps, dtype=np.float64)
 
+    def _per_snapshot(self, name: str, derive: Any) -> np.ndarray:
+        """``derive(snapshots)``, an elementwise function of the per-snapshot array (so taking
+        it per snapshot, then spreading over bars, gives the per-bar values), computed once per
+        run and shared by its chunks."""
+        if name not in self._snapshots:
+            self._snapshots[name] = derive(self._per)
+        return self._snapshots[name]
+
     def _field(self, j: int) -> np.ndarray:
         return self._expand(self._per[:, :, j]).T  # keys x bars
 
@@ -145,7 +153,7 @@ class BarState:
     @functools.cached_property
     def open(self) -> np.ndarray:
         """True where a key holds a position (keys x bars)."""
-        return self._expand(self._per[:, :, 1] != 0.0).T  # per snapshot, then spread over bars
+        return self._expand(self._per_snapshot("open", lambda per: per[:, :, 1] != 0.0)).T
 
     @functools.cached_property
     def _flat(self) -> np.ndarray:
@@ -163,7 +171,7 @@ class BarState:
         """Unrealized PnL per key and bar at the close's mark, USDT (0 when flat)."""
         contracts = self._state.contracts
         qty = self.qty
-        entry = self._expand(np.nan_to_num(self._per[:, :, 2])).T  # elementwise: per snapshot
+        entry = self._expand(self._per_snapshot("entry", lambda per: np.nan_to_num(per[:, :, 2]))).T
         with np.errstate(divide="ignore", invalid="ignore"):  # inverse 1/entry where flat
             rows = [self._zero_where_flat(k, contracts[pos.sym].unrealized_pnl(
                 signed_qty=qty[k], entry_price=entry[k], mark_price=self.mark[pos.sym]))
@@ -183,7 +191,7 @@ class BarState:
     @functools.cached_property
     def notional(self) -> np.ndarray:
         """Absolute notional per key and bar at the close's mark, USDT."""
-        size = self._expand(np.abs(self._per[:, :, 1])).T  # = np.abs(qty), elementwise
+        size = self._expand(self._per_snapshot("size", lambda per: np.abs(per[:, :, 1]))).T  # = np.abs(qty)
         contracts = self._state.contracts
         return self._stack([contracts[pos.sym].notional(size[k], self.mark[pos.sym])
                             for k, pos in enumerate(self.keys)], size)
@@ -449,7 +457,10 @@ class _Drawdown:
         dd = np.subtract(curve, equity)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(dd, curve, out=dd)
-        np.copyto(dd, 0.0, where=~(curve > 0))
+        # the running peak never falls below its start: with a positive start and no NaN (a NaN
+        # stays to the end of a running maximum) every peak is positive and nothing is zeroed
+        if not (self.peak > 0 and curve[-1] == curve[-1]):
+            np.copyto(dd, 0.0, where=~(curve > 0))
         k = int(dd.argmax())
         tops = np.flatnonzero(equity >= curve)
         if _better(float(dd[k]), self.value):
