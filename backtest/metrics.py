@@ -94,7 +94,9 @@ class BarState:
 
     def _expand(self, per_snapshot: np.ndarray) -> np.ndarray:
         """Per-bar rows of a per-snapshot array (the snapshot in force at each bar close)."""
-        return per_snapshot[self._pos]
+        # np.take along the first axis: the rows of per_snapshot[self._pos], without fancy
+        # indexing's slower path for 2-D arrays (snapshots x keys)
+        return np.take(per_snapshot, self._pos, axis=0)
 
     # ------------------------------------------------------------------ snapshot columns
     @functools.cached_property
