@@ -227,10 +227,18 @@ class Broker:
         target = order.target
         want = (target > 0) - (target < 0)
         legs = acct.sym_legs[sym]  # one-way: (both,); hedge: (long, short)
+        # a flip's close and open are one fill sequence: both sell (or both buy) at the same
+        # reference, so with a constant impact (FixedBps / NoSlippage) both fills take the one
+        # slipped price computed here (the same call _fill and the check would make)
+        impact = st.taker_impact
+        slipped = None
         for pos in legs:  # close what points the other way (or everything for a flat target)
             held = pos.qty
             if held != 0.0 and ((held > 0) - (held < 0)) != want:
-                self._fill(order, pos, -held, ref, "taker", high, low, volume, "strategy")
+                side = 1 if held < 0 else -1
+                if impact is not None:
+                    slipped = st.slipped_price(sym, side, ref, impact)
+                self._fill(order, pos, -held, ref, "taker", high, low, volume, "strategy", slipped)
         if want == 0:
             self._finish(order, "filled" if order.filled_qty else "cancelled")
             return
@@ -247,7 +255,9 @@ class Broker:
         if qty > 0:
             side = want if delta > 0 else -want
             if delta > 0:
-                price = self._slipped(side, sym, ref, qty, "taker", high, low, volume)
+                # (side == want here, the side of the legs just closed)
+                price = slipped if slipped is not None else \
+                    self._slipped(side, sym, ref, qty, "taker", high, low, volume)
                 problem = self._check_increase(sym, order.symbol, qty, price, pos, False)
                 if problem is None and st.rounding:
                     problem = self._check_lot(sym, order.symbol, qty)
@@ -303,8 +313,9 @@ class Broker:
               slipped: float | None = None) -> None:
         """Apply one fill to ``pos`` and the wallet; record it.
 
-        ``slipped``: the taker fill price when already computed by the pre-trade check with
-        the same arguments (pure slippage models only).
+        ``slipped``: the taker fill price when already computed with the same arguments (by
+        the pre-trade check, pure slippage models only; or once for a flip's two fills, a
+        constant impact only).
         """
         st = self.st
         acct = st.account
@@ -319,7 +330,8 @@ class Broker:
             price = ref
             rate = st.fee_rates[sym][0 if liquidity == "maker" else 1]
         contract = pos.contract
-        fee = contract.notional(qty, price) * rate
+        notional = contract.notional(qty, price)  # the fee's and the isolated margin's base
+        fee = notional * rate
         slip = abs(price - ref)
         slip_cost = contract.price_move_value(qty, ref, price)
         before = pos.qty
@@ -332,7 +344,7 @@ class Broker:
         after = pos.qty
         if pos.margin_mode == "isolated":
             if increasing:
-                pos.margin += contract.notional(qty, price) / pos.leverage
+                pos.margin += notional / pos.leverage
             elif after == 0.0:
                 pos.margin = 0.0
             else:

@@ -265,7 +265,14 @@ class MarginModel:
             if pos.margin_mode == "isolated":
                 margin = pos.margin
                 sym = pos.sym
-                lp = self._solve(margin, [pos], sym)
+                pool = formulas[sym]
+                lp = None
+                if pool.one_leg is not None and not pool.brackets_at_entry:  # _solve's own first
+                    table = self.tables[sym]  # step for one leg, without its wrapping (per flip)
+                    lp = self._solve_one(margin, pos, table, table.tiers[0], 0.0, 0.0, pool.one_leg,
+                                         self.contracts[sym])
+                if lp is None:
+                    lp = self._solve(margin, [pos], sym)
                 pos.liquidation_price = lp
                 pos.bankruptcy_price = formulas[sym].bankruptcy_price(
                     wallet_balance=margin, side=1 if qty > 0 else -1, qty=abs(qty),

@@ -75,15 +75,17 @@ class BarState:
         # journal keeps one per bar, in bar order); bars before the first one inside the run
         # take the snapshot taken before the loop (bar -1). A per-bar column is a
         # per-snapshot column taken at these positions, for this range's bars only.
-        snap_bar = np.asarray(journal.snap_bar, dtype=np.int64)
-        if snap_bar.size > 1 and np.any(np.diff(snap_bar) < 0):
-            raise ValueError("BarState: the journal's snapshots are not in bar order")
-        self._pos = np.maximum(np.searchsorted(snap_bar, np.arange(start, stop, dtype=np.int64),
-                                               side="right") - 1, 0)
-        self._snap_wallet = journal.snap_wallet
-        self._snap_positions = journal.snap_positions
         #: The snapshots as arrays, shared by the chunks of one run (built once, on first use).
         self._snapshots = {} if snapshots is None else snapshots
+        snap_bar = self._snapshots.get("bar")
+        if snap_bar is None or snap_bar.size != len(journal.snap_bar):
+            snap_bar = np.asarray(journal.snap_bar, dtype=np.int64)
+            if snap_bar.size > 1 and np.any(np.diff(snap_bar) < 0):
+                raise ValueError("BarState: the journal's snapshots are not in bar order")
+            self._snapshots["bar"] = snap_bar
+        self._pos = _snapshot_index(snap_bar, start, stop)
+        self._snap_wallet = journal.snap_wallet
+        self._snap_positions = journal.snap_positions
         self.keys = state.account.positions
         self.mark = [b.mark_close[start:stop] for b in state.bars]
         self.last = [b.close[start:stop] for b in state.bars]
@@ -92,7 +94,9 @@ class BarState:
 
     def _expand(self, per_snapshot: np.ndarray) -> np.ndarray:
         """Per-bar rows of a per-snapshot array (the snapshot in force at each bar close)."""
-        return per_snapshot[self._pos]
+        # np.take along the first axis: the rows of per_snapshot[self._pos], without fancy
+        # indexing's slower path for 2-D arrays (snapshots x keys)
+        return np.take(per_snapshot, self._pos, axis=0)
 
     # ------------------------------------------------------------------ snapshot columns
     @functools.cached_property
@@ -116,6 +120,14 @@ class BarState:
             if flat.size == shape[0] * shape[1] * shape[2]:
                 return flat.reshape(shape)
         return np.asarray(snaps, dtype=np.float64)
+
+    def _per_snapshot(self, name: str, derive: Any) -> np.ndarray:
+        """``derive(snapshots)``, an elementwise function of the per-snapshot array (so taking
+        it per snapshot, then spreading over bars, gives the per-bar values), computed once per
+        run and shared by its chunks."""
+        if name not in self._snapshots:
+            self._snapshots[name] = derive(self._per)
+        return self._snapshots[name]
 
     def _field(self, j: int) -> np.ndarray:
         return self._expand(self._per[:, :, j]).T  # keys x bars
@@ -143,7 +155,7 @@ class BarState:
     @functools.cached_property
     def open(self) -> np.ndarray:
         """True where a key holds a position (keys x bars)."""
-        return self._expand(self._per[:, :, 1] != 0.0).T  # per snapshot, then spread over bars
+        return self._expand(self._per_snapshot("open", lambda per: per[:, :, 1] != 0.0)).T
 
     @functools.cached_property
     def _flat(self) -> np.ndarray:
@@ -161,7 +173,7 @@ class BarState:
         """Unrealized PnL per key and bar at the close's mark, USDT (0 when flat)."""
         contracts = self._state.contracts
         qty = self.qty
-        entry = self._expand(np.nan_to_num(self._per[:, :, 2])).T  # elementwise: per snapshot
+        entry = self._expand(self._per_snapshot("entry", lambda per: np.nan_to_num(per[:, :, 2]))).T
         with np.errstate(divide="ignore", invalid="ignore"):  # inverse 1/entry where flat
             rows = [self._zero_where_flat(k, contracts[pos.sym].unrealized_pnl(
                 signed_qty=qty[k], entry_price=entry[k], mark_price=self.mark[pos.sym]))
@@ -181,7 +193,7 @@ class BarState:
     @functools.cached_property
     def notional(self) -> np.ndarray:
         """Absolute notional per key and bar at the close's mark, USDT."""
-        size = self._expand(np.abs(self._per[:, :, 1])).T  # = np.abs(qty), elementwise
+        size = self._expand(self._per_snapshot("size", lambda per: np.abs(per[:, :, 1]))).T  # = np.abs(qty)
         contracts = self._state.contracts
         return self._stack([contracts[pos.sym].notional(size[k], self.mark[pos.sym])
                             for k, pos in enumerate(self.keys)], size)
@@ -354,6 +366,23 @@ class BarState:
             pl.col("liquidation_price", "bankruptcy_price").fill_nan(None))
 
 
+def _snapshot_index(snap_bar: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Per bar of ``[start, stop)``, the index of the last snapshot at or before it (0 when none).
+
+    ``np.maximum(np.searchsorted(snap_bar, bars, side="right") - 1, 0)`` over the range's bars,
+    built as runs instead (``snap_bar`` is increasing and has one entry per bar at most): one
+    run of equal indices per snapshot inside the range, so the cost is one pass over the bars
+    rather than a binary search per bar (the summary of every sweep run pays this).
+    """
+    first = int(np.searchsorted(snap_bar, start, side="right"))  # snapshots at or before start
+    last = int(np.searchsorted(snap_bar, stop - 1, side="right")) if stop > start else first
+    edges = np.empty(last - first + 2, dtype=np.int64)
+    edges[0], edges[-1] = start, stop
+    edges[1:-1] = snap_bar[first:last]
+    index = np.maximum(np.arange(first - 1, last, dtype=np.int64), 0)
+    return np.repeat(index, np.diff(edges))
+
+
 def _ratio(mm: np.ndarray, balance: np.ndarray) -> np.ndarray:
     """Margin ratio MM / margin balance; inf when the balance is gone (venue margin_ratio).
 
@@ -430,7 +459,10 @@ class _Drawdown:
         dd = np.subtract(curve, equity)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(dd, curve, out=dd)
-        np.copyto(dd, 0.0, where=~(curve > 0))
+        # the running peak never falls below its start: with a positive start and no NaN (a NaN
+        # stays to the end of a running maximum) every peak is positive and nothing is zeroed
+        if not (self.peak > 0 and curve[-1] == curve[-1]):
+            np.copyto(dd, 0.0, where=~(curve > 0))
         k = int(dd.argmax())
         tops = np.flatnonzero(equity >= curve)
         if _better(float(dd[k]), self.value):
