@@ -4,9 +4,9 @@
 window (years of 1m candles) is better read batch by batch by a consumer that writes each
 batch away (``backtest.spill``). :class:`StoredBatches` is that read: the same files, window
 and rows as ``read``, in the same order, as a sequence of polars frames of at most
-``batch_rows`` rows each. Each file is decoded one Parquet row group at a time
-(``pyarrow.parquet.ParquetFile.iter_batches``), so the transient memory is a row group of the
-columns asked for, not the window.
+``batch_rows`` rows each. Each batch is one polars query on one file reading only the row
+groups the slice spans, so the transient memory is a few row groups of the columns asked for,
+not the window.
 
 The order is the store's invariant: one file per year (disjoint years, in path order), each
 written sorted by time and de-duplicated on the dataset's key (``data_loaders.store``). The
@@ -54,37 +54,35 @@ class StoredBatches:
     end_ms: int | None = None
     batch_rows: int = BATCH_ROWS
 
-    def _inside(self, ts: pl.Series) -> pl.Series | None:
-        """The window mask of a batch's times (None: every row is inside)."""
-        ms = ts.dt.epoch("ms")
-        mask = None
-        if self.start_ms is not None:
-            mask = ms >= self.start_ms
-        if self.end_ms is not None:
-            mask = (ms < self.end_ms) if mask is None else mask & (ms < self.end_ms)
-        return mask
+    def _window(self) -> pl.Expr | None:
+        """The window as a filter on the time column (None: no bound)."""
+        ms = pl.col(self.time_column).dt.epoch("ms")
+        bounds = ([ms >= self.start_ms] if self.start_ms is not None else []) + (
+            [ms < self.end_ms] if self.end_ms is not None else [])
+        return pl.all_horizontal(bounds) if bounds else None
 
     def count(self) -> int:
-        """Rows in the window (reads the time column only, one file at a time)."""
-        import pyarrow.parquet as pq
-
+        """Rows in the window (the files' metadata, or their time column alone)."""
         total = 0
+        window = self._window()
         for path in self.files:
-            ts = pl.from_arrow(pq.read_table(path, columns=[self.time_column]).column(0))
-            mask = self._inside(ts)
-            total += len(ts) if mask is None else int(mask.sum())
+            lazy = pl.scan_parquet(path, hive_partitioning=False)
+            if window is not None:
+                lazy = lazy.select(self.time_column).filter(window)
+            total += int(lazy.select(pl.len()).collect().item())
         return total
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        # polars' own reader, a slice per query: a slice reads only the row groups it spans
+        # (measured: pyarrow's batch iterator and its allocator kept ~80 MiB more resident)
         wanted: Sequence[str] = list(dict.fromkeys((*self.columns, self.time_column)))
+        window = self._window()
         previous = None
         for path in self.files:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=self.batch_rows, columns=wanted):
-                frame = pl.from_arrow(pa.Table.from_batches([batch]))
-                assert isinstance(frame, pl.DataFrame)
+            scan = pl.scan_parquet(path, hive_partitioning=False).select(wanted)
+            rows = int(scan.select(pl.len()).collect().item())
+            for start in range(0, rows, self.batch_rows):
+                frame = scan.slice(start, self.batch_rows).collect()
                 ts = frame.get_column(self.time_column)
                 if ts.len() and ((previous is not None and ts[0] < previous) or not ts.is_sorted()):
                     raise DataError(f"{path}: expected rows sorted by {self.time_column} (the store writes "
@@ -92,9 +90,8 @@ class StoredBatches:
                                     f"margincall: run `margincall data verify`")
                 if ts.len():
                     previous = ts[-1]
-                mask = self._inside(ts)
-                if mask is not None:
-                    frame = frame.filter(mask)
+                if window is not None:
+                    frame = frame.filter(window)
                 if frame.height:
                     yield frame.select(self.columns)
 
