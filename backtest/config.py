@@ -292,6 +292,9 @@ _TIMEFRAME = Text("a timeframe: a number and a unit s/m/h/d/w such as \"1m\", \"
 RUN_FILE_SCHEMA: dict[str, dict[str, Check]] = {
     "data": {
         "exchange": Text("a ccxt exchange id", '"binanceusdm"'),
+        # the user's statement that this exchange's prices drive another venue's rules
+        # (the price-source rule, backtest.compare.price_source)
+        "prices_from": Text("a ccxt exchange id whose prices drive the venue's rules", '"binanceusdm"'),
         "symbols": Custom(lambda v: isinstance(v, str) or (isinstance(v, list) and bool(v)),
                           "a non-empty list of symbols such as [\"BTC/USDT:USDT\"]",
                           '["BTC/USDT:USDT"]',

@@ -386,7 +386,7 @@ class MarketData:
     @classmethod
     def from_store(cls, store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
                    start: int | datetime | None = None, end: int | datetime | None = None,
-                   detail_timeframe: str | None = None) -> MarketData:
+                   detail_timeframe: str | None = None, tables: str | None = None) -> MarketData:
         """Read bars (last + mark), funding, tiers and markets from a ``MarketStore``.
 
         The one loader of every command (:func:`backtest.market_loader.load_market`): mark =
@@ -399,7 +399,7 @@ class MarketData:
             check_detail_timeframe(detail_timeframe, timeframe)  # before any data is read
 
         return load_market(store, exchange=exchange, symbols=symbols, timeframe=timeframe, start=start,
-                           end=end, detail_timeframe=detail_timeframe).market_data()
+                           end=end, detail_timeframe=detail_timeframe, tables=tables).market_data()
 
 
 def _spill_for(spill: Any, bars: Mapping[str, Any]) -> Any:

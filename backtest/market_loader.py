@@ -117,7 +117,8 @@ class LoadedMarket:
 
 def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe: str,
                 start: int | datetime | None = None, end: int | datetime | None = None,
-                detail_timeframe: str | None = None, label: str | None = None) -> LoadedMarket:
+                detail_timeframe: str | None = None, label: str | None = None,
+                tables: str | None = None) -> LoadedMarket:
     """Read candles (last + mark), funding, tiers and markets of ``[start, end)`` from a store.
 
     Parameters
@@ -136,6 +137,10 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
         Finer candles for the intrabar path.
     label : str, optional
         What the data is for, starting every message (e.g. ``crash window '2020-03-12'``).
+    tables : str, optional
+        Exchange or venue whose tiers and market specs apply (stored, else built-in); default
+        ``exchange``. Another venue's, when its rules run on these prices
+        (:func:`backtest.compare.price_source`).
 
     Raises
     ------
@@ -172,8 +177,8 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
         ts = bars[symbol]["ts"]
         first = to_ms(ts[0])
         last = to_ms(ts[-1]) + timeframe_ms(timeframe)
-        tiers[symbol] = _tiers(store, exchange, symbol, first, last, sources, warnings)
-        markets[symbol], later = _markets(store, exchange, symbol, first, last, sources, warnings)
+        tiers[symbol] = _tiers(store, tables or exchange, symbol, first, last, sources, warnings)
+        markets[symbol], later = _markets(store, tables or exchange, symbol, first, last, sources, warnings)
         if later:
             versions[symbol] = later
     return LoadedMarket(exchange=exchange, timeframe=timeframe, bars=bars, funding=funding, tiers=tiers,

@@ -116,6 +116,8 @@ def manifest_section(run: RunData) -> Section:
         *[(f"  param {k}", v) for k, v in sorted(params.items())],
         ("venue", venue.get("name", _config_value(config, "venue"))),
         *[(f"  rule version {k}", v) for k, v in sorted((venue.get("rule_versions") or {}).items())],
+        *([("price source", man["price_source"].get("text"))]
+          if isinstance(man.get("price_source"), dict) else []),
         ("symbol(s)", _config_value(config, "symbols", "symbol") or run.symbol),
         ("margin mode", _config_value(config, "margin_mode")),
         ("position mode", _config_value(config, "position_mode")),

@@ -37,6 +37,9 @@ def render_run_report(run: RunData, *, out: Path, plotlyjs: PlotlyJsMode = "inli
     subtitle = (f"{fmt_ts(metrics.start_ts)} → {fmt_ts(metrics.end_ts)} UTC · {metrics.bars:,} bars"
                 + (f" · {fmt_num(leverage)}x" if leverage is not None else "")
                 + f" · {run.config.get('margin_mode', '')}".rstrip(" ·"))
+    source = run.manifest.get("price_source")
+    if isinstance(source, dict) and source.get("text"):  # which prices drove which rules
+        subtitle += f" · {source['text']}"
     created = run.manifest.get("created_at")
     footer = "margincall report" + (f" · run created {created}" if created else "")
     return render_page(title=title, subtitle=subtitle, sections=sections, out=out,

@@ -25,6 +25,9 @@ StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy 
 ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", help="Strategy parameter NAME=VALUE (repeat).")]
 LeverageOpt = Annotated[str, typer.Option("--leverage", help="Comma-separated leverages >= 1, e.g. 2,5,10,20,50.")]
 ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")]
+VenuesOpt = Annotated[Optional[str], typer.Option(
+    "--venues", help="Run under each venue's rules on the --exchange prices: 'all' or comma-separated "
+                     "names (adds rows per venue; a venue that cannot trade the symbol is a row with the reason).")]
 #: Prices a return model can be fitted on.
 PRICE_TYPES = ("mark", "last")
 SIDES = ("long", "short")
@@ -84,13 +87,22 @@ def _refuse_all_refused(table: Any, leverage: str) -> None:
                     f"run refused before it started; the first refusal: {reasons[0].removeprefix('refused:').strip()}")
 
 
-def _leverages(text: str) -> list[float]:
+def _venues(text: str | None) -> tuple[str, ...] | None:
+    """``--venues`` as registered venue names (None: not given, the configured venue only)."""
+    if text is None:
+        return None
+    from backtest.compare import parse_venues
+
+    return parse_venues(text)
+
+
+def _leverages(text: str, option: str = "--leverage") -> list[float]:
     """``--leverage`` values: finite and >= 1 (below 1 the margin would exceed the position)."""
-    values = _floats(text, "--leverage")
+    values = _floats(text, option)
     low = [v for v in values if v < 1]
     if low:
-        raise _fail(f"--leverage {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
-                    "e.g. --leverage 1,2,5,10")
+        raise _fail(f"{option} {text!r}: expected leverages >= 1 (notional / margin), found {low[0]:g}; "
+                    f"e.g. {option} 1,2,5,10")
     return values
 
 
@@ -163,6 +175,7 @@ def replay(
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Only these symbols (repeat).")] = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
+    venues: VenuesOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to this Parquet file.")] = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
@@ -175,7 +188,8 @@ def replay(
         config = run_config(balance=balance, margin_mode=margin_mode, path_policy=path_policy, slippage=slippage)
         windows = load_crashes(crashes or []).select(crash)
         outcome = replay_library(windows, _store(store), strategy=strategy, params=_params(param),
-                                 leverages=leverages, config=config, exchange=exchange, symbols=symbol)
+                                 leverages=leverages, config=config, exchange=exchange, symbols=symbol,
+                                 venues=_venues(venues))
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
     for message in outcome.missing:
@@ -184,7 +198,7 @@ def replay(
         raise _fail("no crash window could be replayed (see the missing-data messages above)")
     print_data_warnings(outcome.warnings)
     _print_frame(outcome.table, f"crash replays ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
-                 ["crash", "symbol", "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
+                 ["crash", "symbol", *(["venue"] if venues else []), "leverage", "survived", "first_liquidation", "hours_to_liquidation", "loss",
                   "loss_pct", "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     _refuse_all_refused(outcome.table, leverage)
     if not (out or html):
@@ -239,6 +253,7 @@ def stress(
     slippage: SlippageOpt = None,
     store: StoreOpt = None,
     exchange: ExchangeOpt = "binanceusdm",
+    venues: VenuesOpt = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write an offline HTML report of the results to this file.")] = None,
 ) -> None:
     """Run a strategy under stress scenarios (shock, vol, funding, mark, drought) and tabulate outcomes."""
@@ -258,12 +273,12 @@ def stress(
         market = StressMarket(bars={symbol: data.bars}, funding={symbol: data.funding} if data.funding is not None else {},
                               tiers={symbol: data.tiers}, markets={symbol: data.market}, warnings=tuple(data.warnings))
         table = run_stress(market, sets, timeframe=timeframe, strategy=strategy, params=_params(param),
-                           leverages=leverages, config=config, exchange=exchange)
+                           leverages=leverages, config=config, exchange=exchange, venues=_venues(venues))
     except _risk_errors() as exc:
         raise _fail(str(exc)) from None
     print_data_warnings(data.warnings)
     _print_frame(table, f"stress scenarios ({config.initial_balance:,.0f} USDT, {config.margin_mode})",
-                 ["scenario", "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
+                 ["scenario", *(["venue"] if venues else []), "leverage", "survived", "first_liquidation_ts", "total_return", "max_drawdown",
                   "worst_margin_ratio", "slippage_cost", "net_funding_received", "rejection"])
     _refuse_all_refused(table, leverage)
     if html:

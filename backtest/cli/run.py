@@ -3,7 +3,8 @@
 Run file layout (every table optional; flags override the file)::
 
     [data]
-    exchange = "binanceusdm"
+    exchange = "binanceusdm"     # prices; must be the venue's own exchange unless ...
+    # prices_from = "binanceusdm"  # ... said here: these prices drive another venue's rules
     symbols = ["BTC/USDT:USDT"]
     timeframe = "1h"
     detail_timeframe = "1m"
@@ -39,7 +40,7 @@ _TABLES = ("data", "strategy", "run")
 _RUN_FLAGS = {"initial_balance": "--balance", "leverage": "--leverage", "margin_mode": "--margin-mode",
               "venue": "--venue", "path_policy": "--path-policy", "slippage": "--slippage"}
 #: Run-file keys that have a flag of their own: (table, key) -> flag.
-_FILE_FLAGS = {("data", "exchange"): "--exchange", ("data", "symbols"): "--symbol",
+_FILE_FLAGS = {("data", "exchange"): "--exchange", ("data", "prices_from"): "--prices-from", ("data", "symbols"): "--symbol",
                ("data", "timeframe"): "--timeframe", ("data", "detail_timeframe"): "--detail-timeframe",
                ("data", "start"): "--start", ("data", "end"): "--end", ("data", "store"): "--store",
                ("strategy", "name"): "--strategy", ("run", "out"): "--out"}
@@ -118,7 +119,11 @@ def _flag(table: str, key: str, value: Any) -> Any:
 
 def run_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML run file.")] = None,
-    exchange: Annotated[Optional[str], typer.Option(help="ccxt exchange id (binanceusdm).")] = None,
+    exchange: Annotated[Optional[str], typer.Option(
+        help="ccxt exchange id of the prices (default: the venue's own, e.g. binanceusdm).")] = None,
+    prices_from: Annotated[Optional[str], typer.Option(
+        "--prices-from", help="Drive the venue's rules with this exchange's prices (e.g. binanceusdm "
+                              "prices under --venue bybit_linear); stated in the manifest.")] = None,
     symbol: Annotated[Optional[list[str]], typer.Option("--symbol", help="Symbol, repeatable.")] = None,
     timeframe: Annotated[Optional[str], typer.Option(help="Strategy timeframe: 1m, 5m, 1h ... (default 1h for every command).")] = None,
     detail_timeframe: Annotated[Optional[str], typer.Option(help="Finer candles for the intrabar path.")] = None,
@@ -130,8 +135,8 @@ def run_command(
     margin_mode: MarginModeOpt = None,
     balance: BalanceOpt = None,
     venue: Annotated[Optional[str], typer.Option(
-        help="Venue rules: binance_usdm (USDT-margined) or binance_coinm (coin-margined "
-             "inverse; its data's exchange binancecoinm and symbols like BTC/USD:BTC).")] = None,
+        help="Venue rules, a registered name (`margincall venues`): binance_usdm (default), binance_coinm "
+             "(inverse, symbols like BTC/USD:BTC), ...; its own exchange's prices unless --prices-from.")] = None,
     path_policy: PathPolicyOpt = None,
     slippage: SlippageOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/<name>).")] = None,
@@ -147,7 +152,7 @@ def run_command(
     The run folder appears only when complete; an existing one is refused unless
     ``--overwrite`` is given. The folder is checked before the backtest starts.
     """
-    from backtest import MarketData, RunConfig
+    from backtest import RunConfig
     from backtest.errors import EngineError
     from backtest.fastpath import run_strategy
     from backtest.runfolder import check_output_folder
@@ -161,7 +166,7 @@ def run_command(
         for key, value in flags.items():
             if value is not None:
                 run_spec[key] = checked(key, value, where="flags", subject=_RUN_FLAGS[key])
-        given = {("data", "exchange"): exchange, ("data", "timeframe"): timeframe,
+        given = {("data", "exchange"): exchange, ("data", "prices_from"): prices_from, ("data", "timeframe"): timeframe,
                  ("data", "detail_timeframe"): detail_timeframe, ("data", "start"): start,
                  ("data", "end"): end, ("data", "store"): None if store is None else str(store),
                  ("strategy", "name"): strategy,
@@ -173,11 +178,14 @@ def run_command(
         run_spec.pop("out", None)
         run_spec.setdefault("progress", progress)
         run_config = RunConfig.from_mapping(run_spec, where=f"{f'run file {config}' if config else 'flags'} [run]")
-        from backtest.venues.base import get_venue
+        from backtest.compare import load_for_venue, price_source
         from backtest.venues.defaults import known_symbols
 
-        rules = get_venue(run_config.venue)  # its data's exchange and symbols by default
-        symbols = data_spec.get("symbols") or [known_symbols(rules.exchange)[0]]
+        # the venue's own exchange's prices unless the user says which others drive its rules
+        source = price_source(run_config.venue, exchange=data_spec.get("exchange"),
+                              prices_from=data_spec.get("prices_from"),
+                              where=f"run file {config}" if config else "flags")
+        symbols = data_spec.get("symbols") or [known_symbols(source.prices)[0]]
         name = strat_spec.get("name") or "hold"
         params = dict(strat_spec.get("params") or {})
         params.update(parse_params(param))
@@ -196,12 +204,13 @@ def run_command(
         if store_root.exists() and not store_root.is_dir():
             raise ConfigError(f"store {store_root}: expected a market store folder, found a file; "
                               f"pass the store folder with --store")
-        data = MarketData.from_store(
-            MarketStore(store_root), exchange=data_spec.get("exchange", rules.exchange),
-            symbols=symbols, timeframe=data_spec.get("timeframe", DEFAULT_TIMEFRAME),
-            start=window[0], end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
+        # the venue's own prices, or the stated exchange's with the venue's tables
+        data = load_for_venue(MarketStore(store_root), source, symbols=symbols,
+                              timeframe=data_spec.get("timeframe", DEFAULT_TIMEFRAME), start=window[0],
+                              end=window[1], detail_timeframe=data_spec.get("detail_timeframe"))
         # a pure signal strategy runs through the array path (same outputs, fewer bars visited)
         result = run_strategy(data, name, params=params, config=run_config)
+        result.manifest["price_source"] = source.record()
         written = result.write(target, overwrite=overwrite)
     except (EngineError, DataError, ValueError, LookupError) as exc:
         raise _fail(str(exc)) from None

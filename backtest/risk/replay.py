@@ -33,7 +33,7 @@ __all__ = ["FUNDING_COLUMN", "ReplayOutcome", "net_funding_received", "position_
 FUNDING_COLUMN = "net_funding_received"
 
 #: Columns of the crash-replay table, in order.
-REPLAY_COLUMNS = ("crash", "title", "symbol", "timeframe", "leverage", "survived", "entered", "rejection",
+REPLAY_COLUMNS = ("crash", "title", "symbol", "venue", "timeframe", "leverage", "survived", "entered", "rejection",
                   "n_liquidations",
                   "first_liquidation", "hours_to_liquidation", "entry_price", "liquidation_price", "loss",
                   "loss_pct", "margin_lost", "worst_margin_ratio", "slippage_cost", "fees", FUNDING_COLUMN, "bad_debt",
@@ -76,7 +76,7 @@ class ReplayOutcome:
 
 def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strategy: Any = "hold",
                   params: dict[str, Any] | None = None, leverages: Sequence[float], config: Any = None,
-                  exchange: str = "binanceusdm") -> list[dict[str, Any]]:
+                  exchange: str = "binanceusdm", venues: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Run the strategy through one window for every leverage; one result row each.
 
     Parameters
@@ -93,12 +93,45 @@ def replay_window(window: CrashWindow, symbol: str, data: WindowData, *, strateg
         Leverage grid; each run uses ``config.replace(leverage=lev)``.
     config : RunConfig, optional
         Base run configuration (default ``RunConfig()``).
+    venues : sequence of str, optional
+        Replay under each of these venues' rules on ``exchange``'s prices
+        (:func:`backtest.compare.venue_market`); a venue that cannot trade the symbol gives
+        rows with the reason. Default: ``config.venue`` only.
     """
     if not leverages:
         raise RiskError("replay: the leverage grid is empty; pass e.g. --leverage 2,5,10,20,50")
     market = _window_market(window, symbol, data, exchange=exchange)
-    return _replay_market(window, symbol, market, strategy=strategy, params=params, leverages=leverages,
-                          config=config)
+    if venues is None:
+        return _replay_market(window, symbol, market, strategy=strategy, params=params, leverages=leverages,
+                              config=config)
+    from backtest import RunConfig
+
+    base = config or RunConfig()
+    head = {"crash": window.name, "title": window.title, "symbol": symbol, "timeframe": window.timeframe}
+    return venue_rows(market, venues, leverages, head, lambda m, c: _replay_market(
+        window, symbol, m, strategy=strategy, params=params, leverages=leverages, config=c), base)
+
+
+def venue_rows(market: MarketData, venues: Sequence[str], leverages: Sequence[float], head: dict[str, Any],
+               rows_of: Callable[[MarketData, Any], list[dict[str, Any]]], base: Any) -> list[dict[str, Any]]:
+    """The rows of ``rows_of(market, config)`` under each venue's rules (replay and stress).
+
+    A venue that cannot trade the symbol of ``market`` gives one row per leverage with the
+    reason in ``rejection`` (``not tradable: ...``), not an error.
+    """
+    from backtest.compare import venue_market
+    from backtest.errors import ConfigError
+
+    rows: list[dict[str, Any]] = []
+    for name in venues:
+        try:
+            venue_data = venue_market(market, name)
+        except ConfigError as exc:
+            rows.extend({**head, "venue": name, "leverage": float(lev), "survived": False, "entered": False,
+                         "rejection": f"not tradable: {exc}", "n_liquidations": 0} for lev in leverages)
+            continue
+        rows.extend(rows_of(venue_data, base.replace(venue=name)))
+    return rows
 
 
 def _window_market(window: CrashWindow, symbol: str, data: WindowData, *, exchange: str) -> MarketData:
@@ -140,7 +173,8 @@ def _replay_market(window: CrashWindow, symbol: str, market: MarketData, *, stra
 
     base = config or RunConfig()
     warnings = "; ".join(dict.fromkeys(market.quality_warnings))
-    head = {"crash": window.name, "title": window.title, "symbol": symbol, "timeframe": window.timeframe}
+    head = {"crash": window.name, "title": window.title, "symbol": symbol, "venue": base.venue,
+            "timeframe": window.timeframe}
     rows = []
     for leverage in leverages:
         try:
@@ -183,7 +217,8 @@ def _empty_table() -> pl.DataFrame:
 def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any = "hold",
                    params: dict[str, Any] | None = None, leverages: Sequence[float], config: Any = None,
                    exchange: str = "binanceusdm", symbols: Sequence[str] | None = None,
-                   progress: Callable[[str], None] | None = None) -> ReplayOutcome:
+                   progress: Callable[[str], None] | None = None,
+                   venues: Sequence[str] | None = None) -> ReplayOutcome:
     """Replay every window (and symbol) that has data; collect the ones that do not.
 
     Parameters
@@ -196,6 +231,8 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
         Restrict to these symbols (default: every window's own symbols).
     progress : callable, optional
         Called with a short label before each (window, symbol).
+    venues : sequence of str, optional
+        Replay under each venue's rules on ``exchange``'s prices (see :func:`replay_window`).
     """
     if symbols is not None:
         held = list(dict.fromkeys(s for w in windows for s in w.symbols))
@@ -222,7 +259,7 @@ def replay_library(windows: Sequence[CrashWindow], store: Any, *, strategy: Any 
                 continue
             warnings.extend(data.warnings)
             rows.extend(replay_window(window, symbol, data, strategy=strategy, params=params, leverages=leverages,
-                                      config=config, exchange=exchange))
+                                      config=config, exchange=exchange, venues=venues))
     table = pl.DataFrame(rows, schema=_empty_table().schema) if rows else _empty_table()
     return ReplayOutcome(table=table.select(REPLAY_COLUMNS), missing=missing, warnings=list(dict.fromkeys(warnings)))
 
