@@ -280,10 +280,11 @@ def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int 
     fetch_mark = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=covered[0],
                                end_ms=covered[1], what="mark")
     query = dict(exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="mark", start=start_ms, end=end_ms)
+    mark_spill = None
     if spill is None:
         mark = _read(store, "ohlcv", **query)
     else:
-        mark = _read_mark_batches(store, query, spill)
+        mark, mark_spill = _read_mark_batches(store, query, spill) or (None, None)
     if mark is None or mark.height == 0:
         warnings.append(f"{what}: no {timeframe} mark-price candles of {symbol}; mark = last price (liquidations "
                         "trigger on traded wicks, which Binance does not do: results are pessimistic). Fetch the "
@@ -295,7 +296,7 @@ def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int 
         joined = frame.join(mark, on="ts", how="left", maintain_order="left")
         missing = joined["mark_close"].null_count()
     else:
-        joined, missing = _streamed_mark(frame, mark, spill)
+        joined, missing = _streamed_mark(frame, mark, spill, mark_spill)
     if missing:
         warnings.append(f"{what}: {missing} of {joined.height} {symbol} {timeframe} bars have no mark candle; "
                         f"mark = last price on those bars (fetch the mark candles: `{fetch_mark}`)")
@@ -308,9 +309,9 @@ def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int 
 _JOIN_ROWS = 1 << 16
 
 
-def _read_mark_batches(store: Any, query: dict[str, Any], spill: Any) -> pl.DataFrame | None:
+def _read_mark_batches(store: Any, query: dict[str, Any], spill: Any) -> tuple[pl.DataFrame, Any] | None:
     """The window's mark candles read batch by batch into a scratch file of their own
-    (dropped with the frame once joined), or None when none are stored."""
+    (dropped with the frame once joined) and that file's ``Spill``, or None when none are stored."""
     from backtest.spill import Spill
     from data_loaders.errors import DataNotFoundError
 
@@ -321,10 +322,12 @@ def _read_mark_batches(store: Any, query: dict[str, Any], spill: Any) -> pl.Data
     m = batches.count()
     if not m:
         return None
-    return Spill(spill.directory).batches(batches.schema(), m, lambda: iter(batches))
+    own = Spill(spill.directory)
+    return own.batches(batches.schema(), m, lambda: iter(batches)), own
 
 
-def _streamed_mark(frame: pl.DataFrame, mark: pl.DataFrame, spill: Any) -> tuple[pl.DataFrame, int]:
+def _streamed_mark(frame: pl.DataFrame, mark: pl.DataFrame, spill: Any,
+                   mark_spill: Any = None) -> tuple[pl.DataFrame, int]:
     """``frame`` with ``mark_*`` columns: the mark candle of the same ``ts``, else the last
     price (the whole-frame path's left join and fill), written to ``spill`` chunk by chunk.
     Returns the frame and how many bars had no mark candle."""
@@ -351,7 +354,10 @@ def _streamed_mark(frame: pl.DataFrame, mark: pl.DataFrame, spill: Any) -> tuple
             return np.where(hit, marks[at], lasts[start:stop])
 
         columns.append(pl.Series(f"mark_{c}", spill.column(n, np.float64, values, _JOIN_ROWS)))
-    spill.release(0, n)
+        # the pages read for the join leave resident memory column by column
+        spill.release(0, n)
+        if mark_spill is not None:
+            mark_spill.release(0, mark.height)
     return frame.with_columns(columns), missing
 
 
