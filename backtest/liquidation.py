@@ -128,6 +128,9 @@ class Liquidator:
         if st.config.liquidation_mode == "tier_down" and self._tier_down(
                 trig, positions, refs, highs, lows, volumes):
             return
+        positions = [p for p in positions if p.qty != 0.0]  # an ADL after the steps may close a leg
+        if not positions:
+            return
         cross = positions[0].margin_mode == "cross"
         pool_wallet = acct.cross_wallet if cross else positions[0].margin
         fills = []
@@ -192,7 +195,14 @@ class Liquidator:
         for row in rows:
             row[20] = equity_after
             journal.liquidation(tuple(row))
-        st.adl.after_liquidation(rows)  # a loss the fund cannot pay: ADL (backtest.adl)
+        self._after(rows)
+
+    def _after(self, rows: list[list]) -> None:
+        """What follows every liquidation, takeover or tier-down step alike: the loss the
+        fund could not pay goes to ADL (``backtest.adl.Deleverager.after_liquidation``, the
+        one fund-then-ADL rule), then the strategy hears of the rows."""
+        st = self.st
+        st.adl.after_liquidation(rows)
         if st.hooks is not None:
             st.hooks.liquidation(rows)
 
@@ -229,31 +239,34 @@ class Liquidator:
             if plan.takeover and len(positions) == 1:
                 return False  # no bracket brings it back: the takeover closes it all at once
             plans.append((pos, plan))
-        reduced = False
+        rows: list[list] = []
         for pos, plan in plans:
             for qty in (step.qty for step in plan.steps if step.kind in ("tier_down", "partial")):
                 if pos.qty == 0.0 or qty <= 0.0:
                     break
-                self._reduce(trig, pos, positions, min(qty, abs(pos.qty)), refs, highs, lows,
-                             volumes, cross)
-                reduced = True
-        if not reduced:
+                rows.append(self._reduce(trig, pos, positions, min(qty, abs(pos.qty)), refs, highs, lows,
+                                         volumes, cross))
+        if not rows:
             return False
         acct.changed()
         st.refresh()
+        # a step filled beyond bankruptcy may cost the fund more than it holds: the same
+        # fund-then-ADL rule as a takeover's loss, once the trigger's steps are done
+        self._after(rows)
         live = [p for p in positions if p.qty != 0.0]
         return not live or st.margin.pool_gap(acct, live, st.marks) > 0.0
 
     def _reduce(self, trig: Trigger, pos: Position, positions: list[Position], qty: float,
                 refs: list[float], highs: list[float], lows: list[float], volumes: list[float],
-                cross: bool) -> None:
+                cross: bool) -> list:
         """One tier-down step: close ``qty`` of ``pos`` by a forced order, bounded by bankruptcy.
 
         The accounting has the takeover's form for the closed part: the trader's PnL is taken
         at the fill price or at the pool's bankruptcy price, whichever is better for the
         trader (a fill worse than bankruptcy is the fund's loss, bad debt); the clearance fee
         is ``min(rate * q * F, what the pool has left)``; the pool's margin stays in the pool
-        for the remainder. Settled through the account's wallet floor.
+        for the remainder. Settled through the account's wallet floor. Returns the step's
+        ``liquidations`` row (also journaled).
         """
         st = self.st
         acct = st.account
@@ -298,9 +311,9 @@ class Liquidator:
         i = trig.positions.index(pos)
         mmr, tier = trig.tiers[i]
         acct.changed(pos.sym)
-        journal.liquidation((st.now, trig.ts, pos.symbol, "long" if sign > 0 else "short", qty,
-                             pos.margin_mode, entry, trig.marks[pos.sym], trig.lasts[pos.sym],
-                             trig.liq_price[i], trig.bankruptcy[i], price, ref,
-                             abs(price - ref) / ref * 1e4, slip_cost, fee, -trader_delta,
-                             fee - beyond - shortfall, beyond + shortfall, trig.equity_before,
-                             acct.equity(marks), mmr, tier))
+        row = [st.now, trig.ts, pos.symbol, "long" if sign > 0 else "short", qty, pos.margin_mode, entry,
+               trig.marks[pos.sym], trig.lasts[pos.sym], trig.liq_price[i], trig.bankruptcy[i], price, ref,
+               abs(price - ref) / ref * 1e4, slip_cost, fee, -trader_delta, fee - beyond - shortfall,
+               beyond + shortfall, trig.equity_before, acct.equity(marks), mmr, tier]
+        journal.liquidation(tuple(row))
+        return row

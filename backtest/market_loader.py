@@ -159,16 +159,17 @@ def load_market(store: Any, *, exchange: str, symbols: Sequence[str], timeframe:
     bars, detail, funding, tiers, markets, versions = {}, {}, {}, {}, {}, {}
     spill = None
     for symbol in symbols:
-        bars[symbol] = _bars(store, exchange, symbol, timeframe, start_ms, end_ms, what, sources, warnings)
+        last = _last(store, exchange, symbol, timeframe, start_ms, end_ms, what)
+        if spill is None and last.count() * len(symbols) >= SPILL_BARS:
+            # a long or wide range: every symbol's candles are read batch by batch straight
+            # to disk, never whole in memory (backtest.spill)
+            spill = Spill()
+        bars[symbol] = _bars(store, exchange, symbol, timeframe, start_ms, end_ms, what, sources, warnings,
+                             last, spill)
         if detail_timeframe:
             detail[symbol] = _bars(store, exchange, symbol, detail_timeframe, start_ms, end_ms, what, sources,
-                                   warnings)
-        if spill is None and bars[symbol].height * len(symbols) >= SPILL_BARS:
-            spill = Spill()  # a long or wide range: no symbol's frame stays in memory
-        if spill is not None:
-            bars[symbol] = spill.frame(bars[symbol])
-            if detail_timeframe:
-                detail[symbol] = spill.frame(detail[symbol])
+                                   warnings, _last(store, exchange, symbol, detail_timeframe, start_ms, end_ms,
+                                                   what), spill)
         frame = _read(store, "funding", exchange=exchange, symbol=symbol, start=start_ms, end=end_ms)
         if frame is not None and frame.height:
             funding[symbol] = frame.select("ts", "rate", "interval_hours", "mark_price")
@@ -205,57 +206,159 @@ def _span(start_ms: int | None, end_ms: int | None) -> str:
     return f"the window start {_day(start_ms)} .. end {_day(end_ms - 1)}"
 
 
-def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None,
-          what: str, sources: list[dict[str, Any]], warnings: list[str]) -> pl.DataFrame:
-    """Last candles joined with the mark ones; mark = last (warned) where no mark is stored."""
-    from data_loaders.errors import DataNotFoundError
+class _Last:
+    """The last-price candles of a symbol's window, not read yet (counted once, on demand)."""
 
+    def __init__(self, batches: Any) -> None:
+        self.batches = batches
+        self._rows: int | None = None
+
+    def count(self) -> int:
+        if self._rows is None:
+            self._rows = self.batches.count()
+        return self._rows
+
+
+def _fix(exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None) -> tuple[str, str]:
+    """The fetch command of the window and the sentence saying how to get the candles."""
     fetch = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=start_ms, end_ms=end_ms)
     fix = f"Fetch them with `{fetch}` or import a dump with `{import_command(symbol=symbol, timeframe=timeframe)}`"
-    span = _span(start_ms, end_ms)
+    return fetch, fix
+
+
+def _last(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None,
+          what: str) -> _Last:
+    """The stored last-price candles of the window, as batches not read yet (None stored: the
+    error with the fetch command)."""
+    from data_loaders.errors import DataNotFoundError
+
+    _, fix = _fix(exchange, symbol, timeframe, start_ms, end_ms)
     try:
-        last = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="last",
-                          start=start_ms, end=end_ms)
+        batches = store.read_batches("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe,
+                                     price_type="last", start=start_ms, end=end_ms, columns=["ts", *_OHLC, "volume"])
     except DataNotFoundError as exc:
         raise MissingStoreDataError(
             f"{what}: expected {timeframe} last-price candles of symbol {symbol} on exchange {exchange} in the "
-            f"store, found none for {span} ({exc}). Pick a stored market, or {fix[0].lower()}{fix[1:]}") from None
-    if last.height == 0:
+            f"store, found none for {_span(start_ms, end_ms)} ({exc}). Pick a stored market, or "
+            f"{fix[0].lower()}{fix[1:]}") from None
+    return _Last(batches)
+
+
+def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int | None, end_ms: int | None,
+          what: str, sources: list[dict[str, Any]], warnings: list[str], last: _Last, spill: Any) -> pl.DataFrame:
+    """Last candles joined with the mark ones; mark = last (warned) where no mark is stored.
+
+    With a ``spill`` (a long or wide range) both are read batch by batch to its scratch file
+    and joined there chunk by chunk (:func:`_streamed_mark`): the same frame, never whole in
+    memory. Otherwise they are read whole.
+    """
+    fetch, fix = _fix(exchange, symbol, timeframe, start_ms, end_ms)
+    span = _span(start_ms, end_ms)
+    n = last.count()
+    if n == 0:
         held = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="last")["ts"]
         raise MissingStoreDataError(
             f"{what}: expected a window (start/end) that overlaps the stored {symbol} {timeframe} candles on "
             f"{exchange}, {held.min():%Y-%m-%d %H:%M} .. {held.max():%Y-%m-%d %H:%M} UTC, found none in {span}. "
             f"Move the window, or {fix[0].lower()}{fix[1:]}")
-    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, last, "last"))
+    if spill is None:
+        frame = store.read("ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="last",
+                           start=start_ms, end=end_ms).select("ts", *_OHLC, "volume")
+    else:
+        frame = spill.batches(last.batches.schema(), n, lambda: iter(last.batches))
+    sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, frame, "last"))
     if start_ms is not None and end_ms is not None:
         expected = (end_ms - start_ms) // timeframe_ms(timeframe)
-        if last.height < expected:
-            warnings.append(f"{what}: {symbol} {timeframe} covers {last.height} of {expected} bars of {span}; "
+        if n < expected:
+            warnings.append(f"{what}: {symbol} {timeframe} covers {n} of {expected} bars of {span}; "
                             f"the run uses what is stored (complete it with `{fetch}`)")
-    frame = last.select("ts", *_OHLC, "volume")
     from data_loaders.schemas import to_ms
 
     # the mark fetch command covers what the run reads, also when no range was given
     covered = (to_ms(frame["ts"][0]) if start_ms is None else start_ms,
                to_ms(frame["ts"][-1]) + timeframe_ms(timeframe) if end_ms is None else end_ms)
-    mark = _read(store, "ohlcv", exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="mark",
-                 start=start_ms, end=end_ms)
     fetch_mark = fetch_command(exchange=exchange, symbol=symbol, timeframe=timeframe, start_ms=covered[0],
                                end_ms=covered[1], what="mark")
+    query = dict(exchange=exchange, symbol=symbol, timeframe=timeframe, price_type="mark", start=start_ms, end=end_ms)
+    mark_spill = None
+    if spill is None:
+        mark = _read(store, "ohlcv", **query)
+    else:
+        mark, mark_spill = _read_mark_batches(store, query, spill) or (None, None)
     if mark is None or mark.height == 0:
         warnings.append(f"{what}: no {timeframe} mark-price candles of {symbol}; mark = last price (liquidations "
                         "trigger on traded wicks, which Binance does not do: results are pessimistic). Fetch the "
                         f"mark with `{fetch_mark}`")
         return frame.with_columns([pl.col(c).alias(f"mark_{c}") for c in _OHLC])
     sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, mark, "mark"))
-    mark = mark.select("ts", *[pl.col(c).alias(f"mark_{c}") for c in _OHLC])
-    joined = frame.join(mark, on="ts", how="left", maintain_order="left")
-    missing = joined["mark_close"].null_count()
+    if spill is None:
+        mark = mark.select("ts", *[pl.col(c).alias(f"mark_{c}") for c in _OHLC])
+        joined = frame.join(mark, on="ts", how="left", maintain_order="left")
+        missing = joined["mark_close"].null_count()
+    else:
+        joined, missing = _streamed_mark(frame, mark, spill, mark_spill)
     if missing:
         warnings.append(f"{what}: {missing} of {joined.height} {symbol} {timeframe} bars have no mark candle; "
                         f"mark = last price on those bars (fetch the mark candles: `{fetch_mark}`)")
-        joined = joined.with_columns([pl.col(f"mark_{c}").fill_null(pl.col(c)) for c in _OHLC])
+        if spill is None:
+            joined = joined.with_columns([pl.col(f"mark_{c}").fill_null(pl.col(c)) for c in _OHLC])
     return joined
+
+
+#: Rows per chunk of the streamed mark join (six 8-byte columns: 3 MiB).
+_JOIN_ROWS = 1 << 16
+
+
+def _read_mark_batches(store: Any, query: dict[str, Any], spill: Any) -> tuple[pl.DataFrame, Any] | None:
+    """The window's mark candles read batch by batch into a scratch file of their own
+    (dropped with the frame once joined) and that file's ``Spill``, or None when none are stored."""
+    from backtest.spill import Spill
+    from data_loaders.errors import DataNotFoundError
+
+    try:
+        batches = store.read_batches("ohlcv", columns=["ts", *_OHLC], **query)
+    except DataNotFoundError:
+        return None
+    m = batches.count()
+    if not m:
+        return None
+    own = Spill(spill.directory)
+    return own.batches(batches.schema(), m, lambda: iter(batches)), own
+
+
+def _streamed_mark(frame: pl.DataFrame, mark: pl.DataFrame, spill: Any,
+                   mark_spill: Any = None) -> tuple[pl.DataFrame, int]:
+    """``frame`` with ``mark_*`` columns: the mark candle of the same ``ts``, else the last
+    price (the whole-frame path's left join and fill), written to ``spill`` chunk by chunk.
+    Returns the frame and how many bars had no mark candle."""
+    import numpy as np
+
+    if mark.schema["ts"] != frame.schema["ts"]:
+        mark = mark.with_columns(pl.col("ts").cast(frame.schema["ts"]))
+    last_ts = frame["ts"].to_physical().to_numpy()
+    mark_ts = mark["ts"].to_physical().to_numpy()
+    top = len(mark_ts) - 1
+
+    def matched(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        at = np.minimum(np.searchsorted(mark_ts, last_ts[start:stop]), top)
+        return at, mark_ts[at] == last_ts[start:stop]
+
+    n = frame.height
+    missing = sum(int((~matched(a, min(n, a + _JOIN_ROWS))[1]).sum()) for a in range(0, n, _JOIN_ROWS))
+    columns = []
+    for c in _OHLC:
+        marks, lasts = mark[c].to_numpy(), frame[c].to_numpy()
+
+        def values(start: int, stop: int, marks: np.ndarray = marks, lasts: np.ndarray = lasts) -> np.ndarray:
+            at, hit = matched(start, stop)
+            return np.where(hit, marks[at], lasts[start:stop])
+
+        columns.append(pl.Series(f"mark_{c}", spill.column(n, np.float64, values, _JOIN_ROWS)))
+        # the pages read for the join leave resident memory column by column
+        spill.release(0, n)
+        if mark_spill is not None:
+            mark_spill.release(0, mark.height)
+    return frame.with_columns(columns), missing
 
 
 def _tiers(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, sources: list[dict[str, Any]],

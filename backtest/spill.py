@@ -18,7 +18,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -158,11 +158,27 @@ class Spill:
         fixed-width column found to hold a null is read again alone and kept in memory as it
         is (a price column with nulls is then refused by the bar checks as usual).
         """
-        schema = lazy.collect_schema()
+        schema = dict(lazy.collect_schema())
         n = int(lazy.select(pl.len()).collect().item())  # from the files' metadata
+        # a slice per query: a scan reads only the row groups it needs, and polars' readers
+        # keep less memory than with its batch iterator (measured: bench/memory.py)
+        return self.batches(schema, n, lambda: (lazy.slice(start, batch_rows).collect()
+                                                for start in range(0, n, batch_rows)))
+
+    def batches(self, schema: Mapping[str, pl.DataType], n: int,
+                read: Callable[[], Iterable[pl.DataFrame]]) -> pl.DataFrame:
+        """A frame of ``n`` rows written to disk batch by batch from ``read()`` (the frames of
+        its rows in order, with the columns of ``schema``), never held whole in memory.
+
+        Columns that are not fixed-width (strings, ...) are collected in memory; a
+        fixed-width column found to hold a null is read again alone (a second ``read()``) and
+        kept in memory as it is (a price column with nulls is then refused by the bar checks
+        as usual).
+        """
         fixed = [c for c, dt in schema.items() if _fixed(dt)]
         if not fixed or not n:
-            return lazy.collect()
+            parts = list(read())
+            return pl.concat(parts) if parts else pl.DataFrame(schema=dict(schema))
         dtypes = {c: np.dtype(np.int64) if isinstance(schema[c], pl.Datetime)
                   else pl.Series([], dtype=schema[c]).to_numpy().dtype for c in fixed}
         rest = [c for c in schema if c not in dtypes]
@@ -171,10 +187,9 @@ class Spill:
 
         def fill(fd: int, offsets: dict[str, int]) -> None:
             row = 0
-            for start in range(0, n, batch_rows):
-                # a slice per query: a scan reads only the row groups it needs, and polars'
-                # readers keep less memory than with its batch iterator (measured: bench/memory.py)
-                batch = lazy.slice(start, batch_rows).collect()
+            for batch in read():
+                if row + batch.height > n:
+                    raise RuntimeError(f"Spill.batches: the batches gave more rows than the {n} counted")
                 for c in fixed:
                     series = batch.get_column(c)
                     if series.null_count():
@@ -187,11 +202,11 @@ class Spill:
                     others.append(batch.select(rest))
                 row += batch.height
             if row != n:
-                raise RuntimeError(f"Spill.lazy: the frame gave {row} rows where it counted {n}")
+                raise RuntimeError(f"Spill.batches: the batches gave {row} rows where {n} were counted")
 
         spilled = self._write({c: (dtypes[c], n) for c in fixed}, fill)
         kept = pl.concat(others) if others else None
-        in_memory = lazy.select(sorted(nulls)).collect() if nulls else None
+        in_memory = pl.concat([b.select(sorted(nulls)) for b in read()]) if nulls else None
         return pl.DataFrame([in_memory.get_column(c) if c in nulls
                              else _from_array(c, schema[c], spilled[c]) if c in spilled else kept.get_column(c)
                              for c in schema])

@@ -11,7 +11,7 @@ The bars are a deterministic synthetic random walk (seeded; mark = last x (1 + s
 written to Parquet in a scratch folder by the parent first, so that the child pays for
 reading them like a run from files does (generation is not measured).
 
-    .venv/bin/python bench/memory.py [--case 1y|4y|20x1y|all] [--project DIR] [--write]
+    .venv/bin/python bench/memory.py [--case 1y|4y|20x1y|all] [--project DIR] [--write] [--via-store]
 
 ``--project DIR`` measures another checkout's engine (e.g. main) with the same data and
 script. Prints one JSON line per case: ``case``, ``bars``, ``symbols``, ``peak_rss_mib``,
@@ -19,7 +19,12 @@ script. Prints one JSON line per case: ``case``, ``bars``, ``symbols``, ``peak_r
 process, interpreter start-up included), ``load_1m`` (the machine's 1-minute load average when
 the case ended) and ``final_equity``.
 
-The bars are given to ``MarketData.from_frames`` as LazyFrames (``pl.scan_parquet``): runs of
+``--via-store`` writes the same bars (last and mark candles, funding, the BTC tier table and
+market spec under every symbol) into a real market store (``data_loaders.store.MarketStore``)
+and the child reads them through ``backtest.market_loader.load_market``, the loader of
+``margincall run``: its peak RSS is the CLI path's.
+
+Otherwise the bars are given to ``MarketData.from_frames`` as LazyFrames (``pl.scan_parquet``): runs of
 at least ``backtest.spill.SPILL_BARS`` symbol-bars keep their columns in a scratch-file map read
 slice by slice, so no whole history is in memory (``margincall run``'s store loader spills each
 symbol as it reads it; the engine, the summary and the run-folder writing are the same code).
@@ -45,6 +50,53 @@ CASES = {"1y": (1, 525_600, "sma_cross"), "4y": (1, 4 * 525_600, "sma_cross"),
 SMA_PARAMS = {"fast": 300, "slow": 1200}
 #: Rows per Parquet row group of the bar files.
 ROW_GROUP = 1 << 16
+
+
+NAMES = ["BTC/USDT:USDT", "ETH/USDT:USDT", "BNB/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT",
+         "DOGE/USDT:USDT", "ADA/USDT:USDT", "AVAX/USDT:USDT", "LINK/USDT:USDT", "DOT/USDT:USDT",
+         "LTC/USDT:USDT", "TRX/USDT:USDT", "BCH/USDT:USDT", "ETC/USDT:USDT", "FIL/USDT:USDT",
+         "ATOM/USDT:USDT", "NEAR/USDT:USDT", "APT/USDT:USDT", "ARB/USDT:USDT", "OP/USDT:USDT"]
+
+
+def write_store(folder: Path, symbols: int) -> None:
+    """Write the case's bar and funding files into a market store ``folder/store`` (one symbol
+    at a time), with BTCUSDT's built-in tiers and market spec under every symbol."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from backtest.venues.defaults import default_market, default_tier_schedule
+    from data_loaders.store import MarketStore
+
+    store = MarketStore(folder / "store")
+    tiers = default_tier_schedule("binanceusdm", "BTC/USDT:USDT")
+    spec = dataclasses.asdict(default_market("binanceusdm", "BTC/USDT:USDT", START_MS))
+    for s, name in enumerate(NAMES[:symbols]):
+        bars = pl.read_parquet(folder / f"bars_{s}.parquet")
+        head = {"exchange": "binanceusdm", "symbol": name, "timeframe": "1m"}
+        for price_type, prefix in (("last", ""), ("mark", "mark_")):
+            store.write("ohlcv", bars.select(
+                *[pl.lit(v).alias(k) for k, v in head.items()], pl.lit(price_type).alias("price_type"), "ts",
+                *[pl.col(prefix + c).alias(c) for c in ("open", "high", "low", "close")],
+                "volume"), source="bench/memory.py")
+        del bars
+        funding = pl.read_parquet(folder / f"funding_{s}.parquet")
+        store.write("funding", funding.with_columns(pl.lit("binanceusdm").alias("exchange"),
+                                                    pl.lit(name).alias("symbol")), source="bench/memory.py")
+        store.write("risk_tiers", pl.DataFrame(tiers.to_rows(exchange="binanceusdm", symbol=name)),
+                    source="bench/memory.py")
+        row = {**spec, "exchange": "binanceusdm", "symbol": name,
+               "effective_from": datetime.fromtimestamp(spec["effective_from"] / 1000, timezone.utc)}
+        store.write("markets", pl.DataFrame([row]).select(
+            [c for c in pl.DataFrame([row]).columns if c in _MARKET_COLUMNS]), source="bench/memory.py")
+        for path in (folder / f"bars_{s}.parquet", folder / f"funding_{s}.parquet"):
+            path.unlink()  # the store holds them now (the scratch folder is the bench's own)
+
+
+_MARKET_COLUMNS = ("exchange", "symbol", "effective_from", "base", "quote", "settle", "contract_type",
+                   "contract_size", "tick_size", "lot_size", "min_qty", "min_notional", "maker_fee",
+                   "taker_fee", "liquidation_fee_rate")
 
 
 def write_case(folder: Path, symbols: int, bars: int) -> None:
@@ -76,35 +128,28 @@ def write_case(folder: Path, symbols: int, bars: int) -> None:
                                  "mark_price": close[::480]}), folder / f"funding_{s}.parquet")
 
 
-def child(case: str, folder: Path, write: bool) -> None:
+def child(case: str, folder: Path, write: bool, via_store: bool = False) -> None:
     """Run ``case`` from the files in ``folder`` and print its figures (in the child process)."""
     import resource
 
-    import polars as pl
-
-    from backtest import MarketData, RunConfig, run_backtest
+    from backtest import RunConfig, run_backtest
 
     symbols, bars, strategy = CASES[case]
-    names = ["BTC/USDT:USDT", "ETH/USDT:USDT", "BNB/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT",
-             "DOGE/USDT:USDT", "ADA/USDT:USDT", "AVAX/USDT:USDT", "LINK/USDT:USDT", "DOT/USDT:USDT",
-             "LTC/USDT:USDT", "TRX/USDT:USDT", "BCH/USDT:USDT", "ETC/USDT:USDT", "FIL/USDT:USDT",
-             "ATOM/USDT:USDT", "NEAR/USDT:USDT", "APT/USDT:USDT", "ARB/USDT:USDT", "OP/USDT:USDT"][:symbols]
-    import dataclasses
-
+    names = NAMES[:symbols]
     from backtest.venues.defaults import default_market, default_tier_schedule
 
     # the built-in tables know BTC and ETH only: every symbol trades under BTCUSDT's rules
     tiers = default_tier_schedule("binanceusdm", "BTC/USDT:USDT")
     spec = default_market("binanceusdm", "BTC/USDT:USDT", START_MS)
     started = time.perf_counter()
-    data = MarketData.from_frames(
-        # LazyFrames: read slice by slice into the run's scratch-file columns (backtest.spill);
-        # an engine without them (--project of an older checkout) reads the frames whole
-        bars={n: (pl.scan_parquet if hasattr(MarketData, "release") else pl.read_parquet)(
-            folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
-        funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
-        timeframe="1m", tiers={n: tiers for n in names},
-        markets={n: dataclasses.replace(spec, symbol=n) for n in names})
+    if via_store:
+        from backtest.market_loader import load_market
+        from data_loaders.store import MarketStore
+
+        data = load_market(MarketStore(folder / "store"), exchange="binanceusdm", symbols=names,
+                           timeframe="1m").market_data()
+    else:
+        data = _from_files(folder, names, tiers, spec)
     # no fees or slippage: the account keeps trading all along (one bled by fees refuses every
     # later order, and the orders table would be measured instead of the run)
     config = RunConfig(initial_balance=1_000_000.0 * symbols, leverage=2.0, fees=(0.0, 0.0), slippage="none",
@@ -116,11 +161,29 @@ def child(case: str, folder: Path, write: bool) -> None:
         with tempfile.TemporaryDirectory() as out:
             result.write(Path(out) / "run")
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write,
+    print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write, "via_store": via_store,
                       "peak_rss_mib": round(peak_rss_mib(usage), 1),
                       "run_s": round(time.perf_counter() - started, 2),
                       "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
                       "load_1m": round(os.getloadavg()[0], 1), "final_equity": equity}), flush=True)
+
+
+def _from_files(folder: Path, names: list[str], tiers: Any, spec: Any) -> Any:
+    """The case's MarketData from its bar files (LazyFrames)."""
+    import dataclasses
+
+    import polars as pl
+
+    from backtest import MarketData
+
+    return MarketData.from_frames(
+        # LazyFrames: read slice by slice into the run's scratch-file columns (backtest.spill);
+        # an engine without them (--project of an older checkout) reads the frames whole
+        bars={n: (pl.scan_parquet if hasattr(MarketData, "release") else pl.read_parquet)(
+            folder / f"bars_{s}.parquet") for s, n in enumerate(names)},
+        funding={n: pl.read_parquet(folder / f"funding_{s}.parquet") for s, n in enumerate(names)},
+        timeframe="1m", tiers={n: tiers for n in names},
+        markets={n: dataclasses.replace(spec, symbol=n) for n in names})
 
 
 def peak_rss_mib(usage: Any) -> float:
@@ -145,25 +208,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--case", choices=(*CASES, "all"), default="all")
     parser.add_argument("--project", type=Path, default=PROJECT, help="checkout whose engine runs")
     parser.add_argument("--write", action="store_true", help="also write the run folder")
+    parser.add_argument("--via-store", action="store_true",
+                        help="read the bars from a market store through margincall run's loader")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--generate", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate:
         write_case(args.folder, *CASES[args.generate][:2])
+        if args.via_store:
+            sys.path.insert(0, str(PROJECT))  # the store is written by this checkout
+            write_store(args.folder, CASES[args.generate][0])
         return
     if args.child:
         sys.path.insert(0, str(args.project.resolve()))
-        child(args.child, args.folder, args.write)
+        child(args.child, args.folder, args.write, args.via_store)
         return
     for case in CASES if args.case == "all" else (args.case,):
         symbols, bars, _ = CASES[case]
         with tempfile.TemporaryDirectory(prefix="margincall-memory-") as scratch:
             # the bars are written by a process of their own, so that the measured child is
             # not forked from a parent holding them
-            subprocess.run([sys.executable, __file__, "--generate", case, "--folder", scratch], check=True)
+            store = ["--via-store"] if args.via_store else []
+            subprocess.run([sys.executable, __file__, "--generate", case, "--folder", scratch, *store],
+                           check=True)
             command = [sys.executable, __file__, "--child", case, "--folder", scratch,
-                       "--project", str(args.project)] + (["--write"] if args.write else [])
+                       "--project", str(args.project), *store] + (["--write"] if args.write else [])
             subprocess.run(command, check=True, env=dict(os.environ, PYTHONPATH=str(args.project.resolve())))
 
 

@@ -39,12 +39,13 @@ from data_loaders.store_io import (JOURNAL, MANIFEST, Manifest, atomic_write_par
 from data_loaders.store_layout import PARTITION_DIR, all_strays, data_files, matching_files, walk
 from data_loaders.store_merge import (FilePlan, commit_plans, plan_file, refuse_bad_tier_tables, refuse_changes,
                                       refuse_non_finite, removal_plan)
+from data_loaders.store_scan import BATCH_ROWS, StoredBatches
 from data_loaders.symbols import symbol_from_key, symbol_key, validate_exchange, validate_symbol
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["MANIFEST", "ImportResult", "Manifest", "MarketStore", "RemovalResult", "WriteResult",
+__all__ = ["MANIFEST", "ImportResult", "Manifest", "MarketStore", "RemovalResult", "StoredBatches", "WriteResult",
            "atomic_write_parquet", "atomic_write_text", "default_root", "sha256_file", "store_checked"]
 
 
@@ -315,6 +316,52 @@ class MarketStore:
         DataNotFoundError
             Nothing stored for that exchange / symbol / timeframe (the message lists what is).
         """
+        schema, files, start_ms, end_ms = self._window(dataset, exchange, symbol, timeframe, price_type, start, end)
+        if not files:
+            return pl.DataFrame(schema=schema.polars_schema)
+        lazy = pl.scan_parquet(files, hive_partitioning=False)
+        time = pl.col(schema.time_column).dt.epoch("ms")
+        if start_ms is not None:
+            lazy = lazy.filter(time >= start_ms)
+        if end_ms is not None:
+            lazy = lazy.filter(time < end_ms)
+        return lazy.select(schema.column_names).sort(schema.time_column).collect()
+
+    def read_batches(self, dataset: str, *, exchange: str, symbol: str, timeframe: str | None = None,
+                     price_type: str | None = None, start: int | datetime | str | None = None,
+                     end: int | datetime | str | None = None, columns: list[str] | None = None,
+                     batch_rows: int = BATCH_ROWS) -> StoredBatches:
+        """The lazy form of :meth:`read`: the same rows in the same order, batch by batch.
+
+        Nothing is read until the result is iterated (or counted): each file is decoded one
+        Parquet row group at a time, so a long window costs a row group of memory, not the
+        window (:class:`data_loaders.store_scan.StoredBatches`).
+
+        Parameters
+        ----------
+        dataset, exchange, symbol, timeframe, price_type, start, end
+            As :meth:`read`.
+        columns : list of str, optional
+            The columns of each batch (default: the dataset's canonical columns).
+        batch_rows : int
+            Most rows per batch.
+
+        Raises
+        ------
+        DataNotFoundError
+            Nothing stored for that exchange / symbol / timeframe (as :meth:`read`).
+        """
+        schema, files, start_ms, end_ms = self._window(dataset, exchange, symbol, timeframe, price_type, start, end)
+        unknown = [c for c in columns or () if c not in schema.column_names]
+        if unknown:
+            raise DataError(f"read_batches of {dataset}: expected columns among {', '.join(schema.column_names)}, "
+                            f"found {', '.join(unknown)}; name canonical columns")
+        return StoredBatches(tuple(files), schema.time_column, tuple(columns or schema.column_names),
+                             start_ms, end_ms, batch_rows)
+
+    def _window(self, dataset: str, exchange: str, symbol: str, timeframe: str | None, price_type: str | None,
+                start: int | datetime | str | None, end: int | datetime | str | None) -> tuple:
+        """The schema, the data files that may hold ``[start, end)`` and the window in ms."""
         schema = get_schema(dataset)
         if dataset == "ohlcv":
             price_type = price_type or "last"
@@ -334,15 +381,7 @@ class MarketStore:
             lo = datetime.fromtimestamp((start_ms or 0) / 1000, timezone.utc).year
             hi = datetime.fromtimestamp(((end_ms or 4_102_444_800_000) - 1) / 1000, timezone.utc).year
             files = [f for f in files if lo <= int(f.parent.name.split("=", 1)[1]) <= hi]
-        if not files:
-            return pl.DataFrame(schema=schema.polars_schema)
-        lazy = pl.scan_parquet(files, hive_partitioning=False)
-        time = pl.col(schema.time_column).dt.epoch("ms")
-        if start_ms is not None:
-            lazy = lazy.filter(time >= start_ms)
-        if end_ms is not None:
-            lazy = lazy.filter(time < end_ms)
-        return lazy.select(schema.column_names).sort(schema.time_column).collect()
+        return schema, files, start_ms, end_ms
 
     def _not_found(self, dataset: str, exchange: str, symbol: str, timeframe: str | None,
                    price_type: str | None, why: str) -> str:

@@ -24,7 +24,11 @@ def run_stress(market: StressMarket, scenario_sets: Sequence[ScenarioSet], *, ti
 
     Columns: ``scenario, description, venue, leverage, survived, entered, rejection, n_liquidations,
     first_liquidation_ts, total_return, max_drawdown, worst_margin_ratio, slippage_cost,
-    net_funding_received`` (received - paid, USDT), ``bad_debt, final_equity``. A run whose
+    net_funding_received`` (received - paid, USDT), ``bad_debt, n_adl, adl_qty, adl_notional,
+    final_equity``. The ADL columns are the run's ``adl`` table summed like the liquidation ones
+    (``backtest.adl.Deleverager.summary``): positions reduced by auto-deleveraging (an injected
+    ``adl@TIME`` term or a liquidation loss the configured fund could not pay), their quantity
+    (base units) and notional at the ADL price (USDT). A run whose
     position never opened is ``survived = False`` with the reason in ``rejection``; a leverage
     the engine refuses before the run (``ConfigError``, e.g. above the venue's cap) is such a
     row, and the other leverages still run. ``venue`` names the rules of each row: ``venues``
@@ -56,7 +60,9 @@ def run_stress(market: StressMarket, scenario_sets: Sequence[ScenarioSet], *, ti
                          "first_liquidation_ts": s.get("first_liquidation_ts"), "total_return": s["total_return"],
                          "max_drawdown": s["max_drawdown"], "worst_margin_ratio": s.get("worst_margin_ratio"),
                          "slippage_cost": s.get("slippage_cost", 0.0), FUNDING_COLUMN: net_funding_received(s),
-                         "bad_debt": s.get("bad_debt", 0.0), "final_equity": s["final_equity"]})
+                         "bad_debt": s.get("bad_debt", 0.0), "n_adl": s.get("n_adl", 0),
+                         "adl_qty": s.get("adl_qty", 0.0), "adl_notional": s.get("adl_notional", 0.0),
+                         "final_equity": s["final_equity"]})
         return out
 
     for scenario in [ScenarioSet("baseline"), *scenario_sets]:
@@ -78,4 +84,4 @@ STRESS_SCHEMA: dict[str, Any] = {
     "entered": pl.Boolean, "rejection": pl.String, "n_liquidations": pl.Int64, "first_liquidation_ts": pl.String,
     "total_return": pl.Float64, "max_drawdown": pl.Float64, "worst_margin_ratio": pl.Float64,
     "slippage_cost": pl.Float64, "net_funding_received": pl.Float64, "bad_debt": pl.Float64,
-    "final_equity": pl.Float64}
+    "n_adl": pl.Int64, "adl_qty": pl.Float64, "adl_notional": pl.Float64, "final_equity": pl.Float64}

@@ -191,3 +191,31 @@ def test_a_drought_around_the_crash_makes_the_forced_fill_dearer(market):
     assert rows["crash+thin"]["slippage_cost"] - entry_cost == pytest.approx(10 * forced, rel=1e-9)
     # a drought after the position is gone changes nothing
     assert rows["crash+thin-later"]["slippage_cost"] == rows["crash"]["slippage_cost"]
+
+
+def test_the_stress_table_counts_adl_like_liquidations(market):
+    """An injected ADL (fund exhausted) on a profitable hold: the stress row shows one ADL event,
+    the whole position as its quantity and quantity x the mark at the event's bar open as its
+    notional; the baseline shows none."""
+    from backtest import RunConfig, run_backtest
+    from backtest.risk.scenarios import AdlInjection
+
+    bars = market.bars[SYMBOL]
+    mark_open = bars["mark_open"].to_numpy()
+    i = int(np.flatnonzero(mark_open > 30_000 * 1.02)[0])  # the long bought at bar 0 is in profit
+    from backtest.venues.tiers import TierTable
+
+    config = RunConfig(fees=(0.0, 0.0), slippage="none", rounding=False,
+                       tiers=TierTable.from_rates([(0.0, 0.005)], max_leverage=[125.0]))
+    table = run_stress(market, [ScenarioSet("adl", [AdlInjection(at=i * HOUR)])], timeframe="1h", strategy="hold",
+                       leverages=(2.0,), config=config)
+    rows = {r["scenario"]: r for r in table.iter_rows(named=True)}
+    assert (rows["baseline"]["n_adl"], rows["baseline"]["adl_qty"], rows["baseline"]["adl_notional"]) == (0, 0.0, 0.0)
+    baseline = ScenarioSet("baseline").apply(market)
+    held = run_backtest(baseline.market_data(timeframe="1h"), "hold",
+                        config=baseline.config(config).replace(leverage=2.0)).fills["qty"][0]
+    adl = rows["adl"]
+    assert adl["n_adl"] == 1
+    assert adl["adl_qty"] == held
+    assert adl["adl_notional"] == pytest.approx(held * mark_open[i], rel=1e-12)
+    assert adl["n_liquidations"] == 0
