@@ -36,7 +36,7 @@ EXIT_INTERRUPTED = 130
 #: Environment variable that, set to 1, prints the traceback of any error.
 DEBUG_ENV = "MARGINCALL_DEBUG"
 
-_GROUPS = ("demo", "data", "fetch", "run", "report", "risk", "runs", "new_strategy", "cascade", "lending", "venues", "platform", "compare")
+_GROUPS = ("demo", "data", "fetch", "run", "report", "risk", "sweep", "runs", "new_strategy", "cascade", "lending", "venues", "platform", "compare")
 
 
 def build_app() -> typer.Typer:
