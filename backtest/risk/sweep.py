@@ -1,10 +1,11 @@
 """Parameter sweeps: many runs of one strategy over leverage x parameter grids, in parallel.
 
-Execution backends (:mod:`backtest.risk.executor`; :func:`map_chunks` is re-exported here): all local cores (``concurrent.futures.ProcessPoolExecutor``, spawn
-context — polars is not fork-safe) by default, or Ray (``backend="ray"``; a local instance, or
-an existing cluster with ``ray_address``). Ray is an optional extra: ``pip install
-margincall[ray]``. Each worker loads the market data once (:class:`DataSpec` is small and
-picklable; the loaded data is cached per process) and runs chunks of configurations.
+Execution backends (:mod:`backtest.risk.executor`; :func:`map_chunks` is re-exported here):
+all local cores (``concurrent.futures.ProcessPoolExecutor``, spawn context — polars is not
+fork-safe) by default, or Ray (``backend="ray"``; a local instance, or an existing cluster
+with ``ray_address``). Ray is an optional extra: ``pip install margincall[ray]``. Each worker
+loads the market data once (:class:`DataSpec` is small and picklable; the loaded data is
+cached per process) and runs chunks of configurations.
 
 Per-configuration runners are pluggable (:class:`Runner`): :class:`EngineRunner` runs the
 event engine (``backtest.run_backtest``), :class:`SignalRunner` feeds the strategy's own
