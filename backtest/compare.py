@@ -402,6 +402,25 @@ def _untradable_rows(venue: Venue, symbol: str, source: str, leverages: Sequence
              "liquidated": False, "n_liquidations": 0} for lev in leverages]
 
 
+def _rules_gap(market: Any, venue: Venue, symbol: str) -> str | None:
+    """Why ``venue`` has no rules for ``symbol`` at the window's first bar, or None.
+
+    A venue whose first tier table takes effect after the window (dYdX v4 and Hyperliquid did
+    not exist on 2020-03-12) cannot be compared there: that is an outcome of the comparison (a
+    row with the reason), not a mistake of the user's.
+    """
+    from backtest.venues.errors import TierError
+
+    schedule = market.tiers.get(symbol)
+    if not hasattr(schedule, "at"):  # a fixed table (no dates) or none: in force throughout
+        return None
+    try:
+        schedule.at(int(market.ts[0]))
+    except TierError as exc:
+        return f"{venue.name}: no rules in force at the window start ({exc})"
+    return None
+
+
 def _run_row(result: Any, entry_asset: str) -> dict[str, Any]:
     """The outcome fields of one finished run."""
     from backtest.errors import utc_text
@@ -494,6 +513,11 @@ def compare_venues(data: MarketData, strategy: Any = "hold", *, venues: Sequence
         except (VenueError, LookupError, ValueError) as exc:
             rows.extend(_untradable_rows(venue, price_symbol, source, leverages, f"{venue.name}: {exc}"))
             continue
+        gap = None if base.allow_tiers_before_first else _rules_gap(market, venue, mapping[price_symbol])
+        if gap is not None:  # e.g. a venue launched after the window: no rules to apply
+            rows.extend(_untradable_rows(venue, price_symbol, source, leverages, gap))
+            continue
+        run_config = base.replace(venue=venue.name)
         run_warnings = "; ".join(dict.fromkeys(market.quality_warnings))
         warnings.extend(market.quality_warnings)
         head = {"venue": venue.name, "contract_type": venue.contract_type, "symbol": mapping[price_symbol],
@@ -501,7 +525,7 @@ def compare_venues(data: MarketData, strategy: Any = "hold", *, venues: Sequence
         for leverage in leverages:
             try:
                 result = run_backtest(market, strategy, params=params,
-                                      config=base.replace(venue=venue.name, leverage=float(leverage)))
+                                      config=run_config.replace(leverage=float(leverage)))
             except ConfigError as exc:  # refused before the run (e.g. above the venue's cap): a row
                 rows.append({**head, "leverage": float(leverage), "entered": False, "survived": False,
                              "liquidated": False, "n_liquidations": 0, "rejection": f"refused: {exc}"})

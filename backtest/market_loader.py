@@ -366,10 +366,21 @@ def _tiers(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, s
     from backtest.venues.defaults import resolve_tier_schedule
     from backtest.venues.errors import TierError
     from backtest.venues.tiers import TierSchedule
+    from data_loaders.ccxt_tiers import tier_bound_unit
 
     frame = _read(store, "risk_tiers", exchange=exchange, symbol=symbol)
     stored = None
     if frame is not None and frame.height:
+        unit = tier_bound_unit(exchange)
+        if unit != "notional":
+            # the engine looks every tier up by notional (TierTable.index_for): bounds counted in
+            # contracts would pick the wrong bracket without a word (issue 11), so refuse instead
+            raise MarketDataError(
+                f"stored risk_tiers of {exchange} {symbol}: expected tier bounds in notional (the engine "
+                f"looks tiers up by position notional), found bounds in {unit} ({exchange}'s own unit, "
+                f"as `margincall data fetch --exchange {exchange}` stores them). Remove them with "
+                f"`margincall data rm risk_tiers --exchange {exchange} --symbol {symbol} --yes` so the "
+                f"built-in {exchange} table applies (backtest/venues/data/{exchange}.toml)")
         try:
             stored = TierSchedule.from_frame(frame, exchange=exchange, symbol=symbol)
         except TierError as exc:

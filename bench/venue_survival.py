@@ -6,8 +6,12 @@ through the crash windows ``2020-03-12`` (1h candles + 1h mark + 8h funding) and
 registered venue's rules (:func:`backtest.venues.base.available_venues`). Prices: Binance
 USDⓈ-M BTCUSDT from ../shared/data, imported into a temporary store the way the tests'
 shared fixtures do; every venue reads the same prices with its own tiers, contract spec,
-fees and liquidation fee (:func:`backtest.compare.compare_venues`). An inverse venue cannot
-trade the USDT symbol: its column is ``n/a`` with the reason printed.
+fees and liquidation fee (:func:`backtest.compare.compare_venues`). Inverse venues (COIN-M,
+Bybit inverse, BitMEX) run on the same candles stored again as ``BTC/USD:BTC`` (a stated proxy:
+the USDT price as the USD price, basis ignored) with the same stake held as coin bought at the
+first open. A venue whose dated rules start after the window (dYdX v4, Hyperliquid, COIN-M in
+2020) is ``n/a`` in the dated pass and is then run again with its earliest known tables
+(``allow_tiers_before_first``), printed separately and marked as an assumption.
 
     MARGINCALL_SHARED=/work/shared .venv/bin/python bench/venue_survival.py
 
@@ -27,6 +31,10 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 SYMBOL = "BTC/USDT:USDT"
+#: The same Binance candles stored a second time under the inverse symbol, so inverse venues
+#: (COIN-M, Bybit inverse, BitMEX) can be compared on the same path (a stated proxy: the
+#: USDT price taken as the USD price of the inverse contract; the basis is ignored).
+INVERSE_SYMBOL = "BTC/USD:BTC"
 LEVERAGES = (2.0, 5.0, 10.0, 20.0, 50.0)
 WINDOWS = ("2020-03-12", "2025-10-10")
 FILES = {
@@ -52,7 +60,28 @@ def build_store(data: Path, root: Path, windows: list) -> None:
     from data_loaders.store import MarketStore
 
     store = MarketStore(root)
-    ident = {"exchange": pl.lit("binanceusdm"), "symbol": pl.lit(SYMBOL)}
+    for symbol in (SYMBOL, INVERSE_SYMBOL):
+        _write_symbol(store, data, symbol, windows)
+
+
+def _exchange(symbol: str) -> str:
+    """The store exchange of ``symbol``'s copy (the inverse proxy sits under COIN-M's id so the
+    loader finds an inverse market spec for it; the prices are still Binance USDⓈ-M's)."""
+    return "binancecoinm" if symbol == INVERSE_SYMBOL else "binanceusdm"
+
+
+def _stake(data, symbol: str) -> float:
+    """10,000 USDT, or for the inverse copy the same stake as coin bought at the first open
+    (a run's balance is in its venue's margin asset; one stake makes the venues comparable)."""
+    stake = 10_000.0
+    return stake / float(data.bars[symbol].open[0]) if symbol == INVERSE_SYMBOL else stake
+
+
+def _write_symbol(store, data: Path, symbol: str, windows: list) -> None:
+    """Write the windows' candles, marks and funding under ``symbol``."""
+    import polars as pl
+
+    ident = {"exchange": pl.lit(_exchange(symbol)), "symbol": pl.lit(symbol)}
 
     def within(frame: pl.DataFrame, column: str) -> pl.DataFrame:
         keep = pl.lit(False)
@@ -101,13 +130,28 @@ def main() -> None:
         print(f"hold long, 10,000 USDT isolated, {', '.join(f'{v:g}x' for v in LEVERAGES)}; "
               f"prices: binanceusdm {SYMBOL} (Binance USDⓈ-M, ../shared/data); rules: {', '.join(venues)}")
         reasons: dict[str, str] = {}
-        for window in windows:
-            data = MarketData.from_store(store, exchange="binanceusdm", symbols=[SYMBOL], timeframe=window.timeframe,
+        # pass 1: each venue's rules as dated; pass 2 (marked): a venue's earliest known
+        # tables applied before their start (dYdX v4, Hyperliquid did not exist in 2020)
+        passes = [(window, symbol, early) for window in windows for symbol in (SYMBOL, INVERSE_SYMBOL)
+                  for early in (False, True)]
+        for window, symbol, early in passes:
+            data = MarketData.from_store(store, exchange=_exchange(symbol), symbols=[symbol], timeframe=window.timeframe,
                                          start=window.start_ms, end=window.end_ms)
             comparison = compare_venues(data, "hold", venues=venues, leverages=LEVERAGES, params={"side": "long"},
-                                        config=RunConfig())
+                                        config=RunConfig(allow_tiers_before_first=early,
+                                                         initial_balance=_stake(data, symbol)))
             table = comparison.table
-            print(f"\n== {window.name} ({window.title}), {window.timeframe} bars, {len(data)} bars; "
+            if early:  # only the venues whose dated rules did not cover the window
+                missing = [v for v, r in reasons.items() if "no rules in force" in (r or "")]
+                table = table.filter(pl.col("venue").is_in(missing) & pl.col("tradable"))
+                if table.is_empty():
+                    continue
+                print(f"\n== {window.name}, {symbol}: venues without rules dated that early, their EARLIEST "
+                      "known tables applied (allow_tiers_before_first; an assumption, not history)")
+                print(table.select("venue", "leverage", "survived", "liquidated", "first_liquidation",
+                                   "liquidation_price_at_entry", "loss", "bad_debt"))
+                continue
+            print(f"\n== {window.name} ({window.title}), {symbol}, {window.timeframe} bars, {len(data)} bars; "
                   f"{', '.join(dict.fromkeys(table['price_source'].to_list()))}")
             print(comparison.survival)
             print(table.filter(pl.col("tradable")).select(

@@ -19,6 +19,24 @@ from data_loaders.ccxt_venues import profile
 Call = Callable[[str, Callable[[], Any]], Any]
 
 
+def tier_bound_unit(exchange: str) -> str:
+    """Unit of the bounds stored in ``notional_floor``/``notional_cap`` of ``exchange``'s tiers.
+
+    The one place a reader of the store learns it: the stored ``risk_tiers`` rows carry no unit
+    column, the exchange id of their partition decides (its
+    :attr:`~data_loaders.ccxt_venues.VenueProfile.tier_bounds`). ``"notional"`` (settle currency,
+    Binance, Bybit, Hyperliquid and any exchange without a profile) or ``"contracts"`` (OKX,
+    whose position tiers count contracts ``minSz``/``maxSz``, source:
+    https://www.okx.com/docs-v5/en/#public-data-rest-api-get-position-tiers).
+
+    Parameters
+    ----------
+    exchange : str
+        ccxt exchange id (or venue name) of the stored partition.
+    """
+    return profile(exchange).tier_bounds
+
+
 def fetch_tier_lists(client: ExchangeClient, symbols: tuple[str, ...], call: Call) -> dict[str, list[dict]]:
     """ccxt-shaped leverage tiers per symbol (``[]`` where the exchange answered nothing).
 

@@ -174,9 +174,13 @@ def _data_versions(name: str) -> tuple[RuleVersion, ...]:
     out = [RuleVersion("fees maker/taker", f.effective_from, f.source or where, f.effective_from_known)
            for f in data.fees.versions]
     for symbol, schedule in sorted(data.clearance.items()):
+        if symbol in data.symbol_aliases:  # the same table under the venue's ccxt name
+            continue
         out += [RuleVersion(f"liquidation fee {symbol}", c.effective_from, c.source or where)
                 for c in schedule.versions]
     for symbol, tiers in sorted(data.tiers.items()):
+        if symbol in data.symbol_aliases:
+            continue
         out += [RuleVersion(f"tiers {symbol}", start, where) for start, _ in tiers.versions]
     return tuple(out)
 

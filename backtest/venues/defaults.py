@@ -16,7 +16,7 @@ import bisect
 import functools
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from types import MappingProxyType
@@ -79,11 +79,12 @@ class VenueData:
     clearance: MappingProxyType[str, RateSchedule[ClearanceFee]]
     markets: MappingProxyType[str, tuple[dict[str, Any], ...]]
     tiers: MappingProxyType[str, TierSchedule]
+    symbol_aliases: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        """Symbols with built-in tiers, sorted."""
-        return tuple(sorted(self.tiers))
+        """Symbols with built-in tiers, sorted (the file's keys; aliases are not listed)."""
+        return tuple(sorted(s for s in self.tiers if s not in self.symbol_aliases))
 
 
 def _parse(name: str, raw: dict[str, Any]) -> VenueData:
@@ -111,6 +112,14 @@ def _parse(name: str, raw: dict[str, Any]) -> VenueData:
         tiers = [Tier(floor=float(r[0]), cap=float(r[1]), mmr=float(r[2]), cum=float(r[3]),
                       max_leverage=float(r[4])) for r in block["rows"]]
         versions.setdefault(block["symbol"], []).append((start, TierTable(tiers, label=label)))
+    # ``[venue] symbol_aliases``: the venue's own ccxt symbol -> the file's key for the same
+    # contract (Hyperliquid and dYdX settle in USDC; ccxt names them BTC/USDC:USDC, the store's
+    # fetched rows carry that name, the built-in tables are keyed like the other venues')
+    symbol_aliases = {str(k): str(v) for k, v in venue.get("symbol_aliases", {}).items()}
+    for alias, key in symbol_aliases.items():
+        for table in (clearance, markets, versions):
+            if key in table:
+                table[alias] = table[key]
     return VenueData(
         name=name,
         exchange=exchange,
@@ -124,6 +133,7 @@ def _parse(name: str, raw: dict[str, Any]) -> VenueData:
             s: tuple(sorted(v, key=lambda r: r["effective_from"])) for s, v in markets.items()}),
         tiers=MappingProxyType({
             s: TierSchedule(v, label=f"{exchange} {s}") for s, v in versions.items()}),
+        symbol_aliases=MappingProxyType(symbol_aliases),
     )
 
 

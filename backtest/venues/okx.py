@@ -16,7 +16,9 @@ the bankruptcy price. OKX publishes its tiers by contract count (``minSz``/``max
 contract is ``ctVal`` base units (the market spec's ``contract_size``), so a tier of ``n``
 contracts holds ``n * ctVal`` base units (:func:`contracts_to_base`). The engine looks every
 tier table up by notional (margin_rules.md §1), so OKX tables in a run are keyed by notional:
-the built-in ones have one tier (the key does not matter); see docs/venues.md.
+the built-in ones have one tier (the key does not matter); a store's OKX tiers, fetched in
+contracts (``data_loaders.ccxt_tiers.tier_bound_unit``), are refused before a run
+(``backtest.market_loader``) rather than misread as notional (issue 11); see docs/venues.md.
 """
 from __future__ import annotations
 

@@ -231,3 +231,20 @@ def test_stress_and_replay_venues_add_a_venue_column() -> None:
         _row(compare_venues(_data(), "hold", venues=["binance_usdm"], leverages=[10.0], config=CONFIG).table,
              "binance_usdm", 10.0)["liquidation_price_at_entry"])
     assert rows[1]["rejection"].startswith("not tradable:")
+
+
+def test_a_venue_without_rules_at_the_window_start_is_a_row_with_the_reason() -> None:
+    # dYdX v4's first built-in table takes effect 2023-10-26: a 2020 window has no dYdX rules
+    t2020 = 1_584_000_000_000 // HOUR * HOUR  # 2020-03-12 08:00 UTC
+    frame = _frame(CLOSES).with_columns(ts=pl.Series(t2020 + HOUR * np.arange(len(CLOSES))))
+    data = MarketData.from_frames({SYMBOL: frame}, timeframe="1h", exchange="binanceusdm")
+    table = compare_venues(data, "hold", venues=["binance_usdm", "dydx_v4"], leverages=[2.0],
+                           params={"side": "long"}, config=CONFIG).table
+    dydx = _row(table, "dydx_v4", 2.0)
+    assert dydx["tradable"] is False and dydx["entered"] is False
+    assert "no rules in force at the window start" in dydx["reason"] and "2023-10-26" in dydx["reason"]
+    assert _row(table, "binance_usdm", 2.0)["entered"] is True
+    # the user may state the assumption: the earliest table then applies and the run happens
+    early = compare_venues(data, "hold", venues=["dydx_v4"], leverages=[2.0], params={"side": "long"},
+                           config=CONFIG.replace(allow_tiers_before_first=True)).table
+    assert _row(early, "dydx_v4", 2.0)["entered"] is True

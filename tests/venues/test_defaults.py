@@ -149,3 +149,32 @@ def test_typed_tiers_agree_with_the_shared_snapshot(shared_data: Path) -> None:
                          b["maint_margin_rate"], b["maint_amount_usdt"], b["max_initial_leverage"])
                         for b in version["symbols"][key]["brackets"]]
             assert [(t.floor, t.cap, t.mmr, t.cum, t.max_leverage) for t in table] == expected
+
+
+@pytest.mark.parametrize("exchange", ["hyperliquid", "dydx"])
+def test_usdc_symbol_of_a_usdc_venue_resolves_to_its_built_in_tables(exchange):
+    # ccxt (and so `margincall data fetch`) names these perpetuals BTC/USDC:USDC; the file keys
+    # the same contract BTC/USDT:USDT: both names give the same dated tables and fee schedule
+    from backtest.venues.defaults import clearance_fee_schedule, default_tier_schedule, known_symbols
+
+    usdc, key = default_tier_schedule(exchange, "BTC/USDC:USDC"), default_tier_schedule(exchange, "BTC/USDT:USDT")
+    assert usdc.versions == key.versions
+    ts = 1_735_689_600_000  # 2025-01-01 UTC
+    assert (clearance_fee_schedule(exchange, "ETH/USDC:USDC").at(ts)
+            == clearance_fee_schedule(exchange, "ETH/USDT:USDT").at(ts))
+    assert "BTC/USDC:USDC" not in known_symbols(exchange)  # aliases are not listed as symbols
+
+
+def test_a_usdc_symbol_runs_under_hyperliquid_rules():
+    import numpy as np
+    import polars as pl
+
+    from backtest import MarketData, RunConfig, run_backtest
+
+    hour = 3_600_000
+    closes = [60_000.0, 60_000.0, 59_000.0]
+    frame = pl.DataFrame({"ts": 1_700_000_000_000 // hour * hour + hour * np.arange(3), "open": closes,
+                          "high": closes, "low": closes, "close": closes, "volume": [1.0] * 3})
+    data = MarketData.from_frames({"BTC/USDC:USDC": frame}, timeframe="1h", exchange="hyperliquid")
+    result = run_backtest(data, "hold", params={"side": "long"}, config=RunConfig(venue="hyperliquid", leverage=5))
+    assert result.fills.height == 1 and result.summary["n_liquidations"] == 0
