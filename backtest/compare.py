@@ -560,24 +560,13 @@ def write_comparison(comparison: VenueComparison, target: str | Path, *, manifes
     page : callable, optional
         Writes the HTML page into the folder being built.
     """
-    import duckdb
-
-    from backtest.runfolder import file_record, write_run_folder
+    from backtest.runfolder import file_record, write_run_folder, write_tables
 
     tables = {"venue_comparison": comparison.table, "venue_survival": comparison.survival}
 
     def fill(tmp: Path) -> dict[str, dict[str, Any]]:
-        files: dict[str, dict[str, Any]] = {}
-        for name, frame in tables.items():
-            path = tmp / f"{name}.parquet"
-            frame.write_parquet(path)
-            files[path.name] = file_record(path, rows=frame.height)
-        con = duckdb.connect(str(tmp / "results.duckdb"))
-        try:
-            for name in tables:  # relative paths: the folder still opens when moved
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{name}.parquet', allow_empty=true)")
-        finally:
-            con.close()
+        # relative paths: the folder still opens when moved
+        files = write_tables(tmp, tables)
         if page is not None:
             written = page(tmp)
             files[written.name] = file_record(written)

@@ -30,7 +30,7 @@ from backtest.errors import EngineError
 
 __all__ = ["MANIFEST", "RUN_FORMAT", "RUN_FORMAT_VERSION", "RunFolderError", "check_output_folder",
            "check_writable_location",
-           "file_record", "verify_run_folder", "write_run_folder"]
+           "file_record", "verify_run_folder", "write_run_folder", "write_tables"]
 
 #: Name and version of the run-folder layout written in ``manifest.json["format"]``.
 #: Version 2 added the ``files`` completeness record; folders without it predate it.
@@ -53,6 +53,48 @@ def file_record(path: Path, *, rows: int | None = None) -> dict[str, Any]:
     if rows is not None:
         record["rows"] = int(rows)
     return record
+
+
+def write_tables(tmp: Path, tables: Mapping[str, Any], *, final: Path | None = None,
+                 duckdb_name: str = "results.duckdb") -> dict[str, dict[str, Any]]:
+    """Write each frame of ``tables`` as ``tmp/<name>.parquet`` and a DuckDB file of views.
+
+    Parameters
+    ----------
+    tmp : Path
+        The folder being built (see :func:`write_run_folder`).
+    tables : mapping of str to polars.DataFrame
+        Table name -> frame; the name is the view's and the file's.
+    final : Path, optional
+        None: the views read ``<name>.parquet`` relative to the folder (it still opens when
+        moved; :func:`open_results` sets DuckDB's search path). Otherwise the views read
+        ``final/<name>.parquet``, the place the folder reaches when renamed (``allow_empty``
+        lets them exist before that).
+    duckdb_name : str
+        File name of the DuckDB database in the folder.
+
+    Returns
+    -------
+    dict
+        ``{file name: file_record}`` of the parquet files, in the order of ``tables``.
+    """
+    import duckdb
+
+    files: dict[str, dict[str, Any]] = {}
+    for name, frame in tables.items():
+        path = tmp / f"{name}.parquet"
+        frame.write_parquet(path)
+        files[path.name] = file_record(path, rows=frame.height)
+    con = duckdb.connect(str(tmp / duckdb_name))
+    try:
+        for name in tables:
+            source = (f"{name}.parquet" if final is None
+                      else str(final / f"{name}.parquet").replace("'", "''"))
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{source}', "
+                        "allow_empty=true)")
+    finally:
+        con.close()
+    return files
 
 
 def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:

@@ -129,24 +129,10 @@ class CascadeResult:
                                 overwrite=overwrite)
 
     def _write_tables(self, tmp: Path, final: Path) -> dict[str, dict[str, Any]]:
-        import duckdb
+        from backtest.runfolder import write_tables
 
-        from backtest.runfolder import file_record
-
-        files: dict[str, dict[str, Any]] = {}
-        for name, frame in self.tables.items():
-            path = tmp / f"{name}.parquet"
-            frame.write_parquet(path)
-            files[path.name] = file_record(path, rows=frame.height)
-        con = duckdb.connect(str(tmp / "results.duckdb"))
-        try:
-            for name in self.tables:
-                # views point at the final place; allow_empty lets them exist before the rename
-                path = str(final / f"{name}.parquet").replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', allow_empty=true)")
-        finally:
-            con.close()
-        return files
+        # views point at the final place; allow_empty lets them exist before the rename
+        return write_tables(tmp, self.tables, final=final)
 
 
 def _positions(recorder, states, population, paths) -> pl.DataFrame:  # noqa: ANN001

@@ -45,12 +45,11 @@ import polars as pl
 from numpy.typing import ArrayLike, NDArray
 
 from backtest.lending.amm import ConstantProductPool
-from backtest.lending.checks import fraction, non_negative, positive
+from backtest.lending.checks import fraction
 from backtest.lending.depth import DepthCurve
 from backtest.lending.errors import LendingParameterError
-from backtest.lending.interest import compounded_interest
-from backtest.lending.oracle import should_publish
 from backtest.lending.simulation import PositionBook
+from backtest.lending.stepping import check_market_config, market_step, record_frames
 
 __all__ = ["CometConfig", "CometResult", "absorbed_balance_v", "is_liquidatable_v",
            "liquidation_factor_from_bonus", "simulate_comet", "store_front_discount_v"]
@@ -136,17 +135,7 @@ class CometConfig:
         if math.isnan(self.target_reserves):
             raise LendingParameterError("CometConfig.target_reserves: expected a number (inf: "
                                         "always for sale), found NaN")
-        positive("heartbeat", self.heartbeat, allow_inf=True)
-        fraction("deviation", self.deviation)
-        non_negative("gas_cost", self.gas_cost)
-        non_negative("min_profit", self.min_profit)
-        fraction("arbitrage_share", self.arbitrage_share)
-        non_negative("borrow_rate", self.borrow_rate)
-        if isinstance(self.latency_steps, bool) or not isinstance(self.latency_steps, int) \
-                or self.latency_steps < 0:
-            raise LendingParameterError(
-                f"CometConfig.latency_steps: expected a whole number of steps >= 0, found "
-                f"{self.latency_steps!r}")
+        check_market_config("CometConfig", self)
 
 
 @dataclass(frozen=True)
@@ -204,15 +193,8 @@ def simulate_comet(book: PositionBook, times: ArrayLike, market_prices: ArrayLik
     records: list[dict[str, Array]] = []
     rows_steps: dict[str, list[float]] = {k: [] for k in _STEPS}
     for i in range(t.size):
-        if i and config.borrow_rate:
-            index *= compounded_interest(config.borrow_rate, t[i] - t[i - 1])
-        venue = venue.arbitraged(market[i], config.arbitrage_share)
-        source = venue.price if config.feedback else market[i]
-        fresh = math.isnan(oracle) or should_publish(
-            last_price=oracle, last_time=oracle_t, price=source, time=t[i],
-            heartbeat=config.heartbeat, deviation=config.deviation)
-        if fresh:
-            oracle, oracle_t = source, t[i]
+        index, venue, fresh, oracle, oracle_t = market_step(i, t, market, venue, config, index,
+                                                            oracle, oracle_t)
         # a full scan only when the oracle moved; between updates only the accounts already
         # liquidatable (waiting on latency or profit) can be absorbed (interest only adds debt)
         if fresh:
@@ -271,10 +253,7 @@ def simulate_comet(book: PositionBook, times: ArrayLike, market_prices: ArrayLik
         for key, value in zip(_STEPS, (t[i], market[i], venue.price, oracle, index, count,
                                        repaid_step, sold_step, reserves)):
             rows_steps[key].append(value)
-    data = ({k: np.concatenate([r[k] for r in records]) for k in _LIQ} if records
-            else {k: np.zeros(0) for k in _LIQ})
-    liquidations = pl.DataFrame(data).with_columns(pl.col("step", "position").cast(pl.Int64))
-    steps = pl.DataFrame(rows_steps).with_columns(pl.col("liquidations").cast(pl.Int64))
+    liquidations, steps = record_frames(records, _LIQ, rows_steps)
     owed = scaled * index
     unsold_value = held * oracle
     shortfall = max(0.0, paid_out - sold_for - unsold_value)

@@ -40,6 +40,7 @@ from backtest.lending.errors import LendingParameterError
 from backtest.lending.interest import compounded_interest
 from backtest.lending.oracle import should_publish
 from backtest.lending.simulation import SimulationConfig
+from backtest.lending.stepping import record_frames
 
 __all__ = ["MultiBook", "MultiResult", "book_from_rows", "health_factors", "pick_pairs",
            "simulate_multi"]
@@ -301,15 +302,13 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
 def _result(book: MultiBook, coll: Array, owed: Array, debt_prices: Array,
             records: list[dict[str, Array]], step_rows: dict[str, list[float]],
             total_deficit: float, first_toxic: NDArray[np.int64], toxic_ltv: Array) -> MultiResult:
-    data = ({k: np.concatenate([r[k] for r in records]) for k in _LIQ} if records
-            else {k: np.zeros(0) for k in _LIQ})
-    liquidations = pl.DataFrame(data).with_columns(
-        pl.col("step", "position", "collateral_column", "debt_column").cast(pl.Int64)).with_columns(
+    liquidations, steps = record_frames(
+        records, _LIQ, step_rows, ("step", "position", "collateral_column", "debt_column"))
+    liquidations = liquidations.with_columns(
         collateral_asset=pl.col("collateral_column").replace_strict(
             dict(enumerate(book.collateral_assets)), return_dtype=pl.Utf8),
         debt_asset=pl.col("debt_column").replace_strict(
             dict(enumerate(book.debt_assets)), return_dtype=pl.Utf8))
-    steps = pl.DataFrame(step_rows).with_columns(pl.col("liquidations").cast(pl.Int64))
     underwater = (coll.sum(axis=1) == 0) & (owed.sum(axis=1) > 0)
     summary = {
         "positions": len(book), "liquidations": liquidations.height,

@@ -34,28 +34,14 @@ def write_tables(target: str | Path, tables: dict[str, pl.DataFrame], *,
         When the folder exists (without ``overwrite``), is not a run folder or cannot be
         written; nothing is written then.
     """
-    import duckdb
-
     from backtest.results import _jsonable
-    from backtest.runfolder import check_output_folder, file_record, write_run_folder
+    from backtest.runfolder import check_output_folder, file_record, write_run_folder, write_tables
 
     final = check_output_folder(target, overwrite=overwrite)
 
     def fill(tmp: Path) -> dict[str, dict[str, Any]]:
-        files: dict[str, dict[str, Any]] = {}
-        for name, frame in tables.items():
-            path = tmp / f"{name}.parquet"
-            frame.write_parquet(path)
-            files[path.name] = file_record(path, rows=frame.height)
-        con = duckdb.connect(str(tmp / DUCKDB_NAME))
-        try:
-            for name in tables:
-                # the views point at the final place, reached when the folder is renamed
-                path = str(final / f"{name}.parquet").replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', "
-                            "allow_empty=true)")
-        finally:
-            con.close()
+        # the views point at the final place, reached when the folder is renamed
+        files = write_tables(tmp, tables, final=final, duckdb_name=DUCKDB_NAME)
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
             files[name] = file_record(tmp / name)

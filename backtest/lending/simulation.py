@@ -47,8 +47,7 @@ from backtest.lending.amm import ConstantProductPool
 from backtest.lending.checks import fraction, non_negative, positive
 from backtest.lending.depth import DepthCurve
 from backtest.lending.errors import LendingParameterError
-from backtest.lending.interest import compounded_interest
-from backtest.lending.oracle import should_publish
+from backtest.lending.stepping import check_market_config, market_step, record_frames
 
 __all__ = ["PositionBook", "SimulationConfig", "SimulationResult", "generate_positions",
            "simulate"]
@@ -161,17 +160,7 @@ class SimulationConfig:
             raise LendingParameterError(
                 f"SimulationConfig.version: expected 3.0, 3.1, 3.2 or 3.3, found {self.version!r}")
         fraction("liquidation_protocol_fee", self.liquidation_protocol_fee)
-        positive("heartbeat", self.heartbeat, allow_inf=True)
-        fraction("deviation", self.deviation)
-        non_negative("gas_cost", self.gas_cost)
-        non_negative("min_profit", self.min_profit)
-        fraction("arbitrage_share", self.arbitrage_share)
-        non_negative("borrow_rate", self.borrow_rate)
-        if isinstance(self.latency_steps, bool) or not isinstance(self.latency_steps, int) \
-                or self.latency_steps < 0:
-            raise LendingParameterError(
-                f"SimulationConfig.latency_steps: expected a whole number of steps >= 0, found "
-                f"{self.latency_steps!r}; e.g. 1 for one block")
+        check_market_config("SimulationConfig", self)
         positive("capital", self.capital, allow_inf=True)
         if not 0 < fraction("close_factor", self.close_factor):
             raise LendingParameterError("SimulationConfig.close_factor: expected a share in "
@@ -224,14 +213,9 @@ def simulate(book: PositionBook, times: ArrayLike, market_prices: ArrayLike,
         raise LendingParameterError("simulate: market prices must be finite and > 0")
     state = _State(book, config)
     for i in range(t.size):
-        if i and config.borrow_rate:
-            state.index *= compounded_interest(config.borrow_rate, t[i] - t[i - 1])
-        pool = pool.arbitraged(market[i], config.arbitrage_share)
-        source = pool.price if config.feedback else market[i]
-        if math.isnan(state.oracle_price) or should_publish(
-                last_price=state.oracle_price, last_time=state.oracle_time, price=source,
-                time=t[i], heartbeat=config.heartbeat, deviation=config.deviation):
-            state.oracle_price, state.oracle_time, state.fresh = source, t[i], True
+        state.index, pool, fresh, state.oracle_price, state.oracle_time = market_step(
+            i, t, market, pool, config, state.index, state.oracle_price, state.oracle_time)
+        state.fresh = state.fresh or fresh
         counts = (0, 0.0, 0.0, 0.0)
         if state.fresh or state.pending:
             counts, pool = state.liquidate(i, pool)
@@ -340,12 +324,7 @@ class _State:
         return (int(rows.size), float(repaid.sum()), total, float(deficit.sum())), pool
 
     def result(self, book: PositionBook) -> SimulationResult:
-        if self.records:
-            data = {k: np.concatenate([r[k] for r in self.records]) for k in _LIQUIDATION_COLUMNS}
-        else:
-            data = {k: np.zeros(0) for k in _LIQUIDATION_COLUMNS}
-        liquidations = pl.DataFrame(data).with_columns(pl.col("step", "position").cast(pl.Int64))
-        steps = pl.DataFrame(self.step_rows).with_columns(pl.col("liquidations").cast(pl.Int64))
+        liquidations, steps = record_frames(self.records, _LIQUIDATION_COLUMNS, self.step_rows)
         owed = self.debt * self.index
         final = PositionBook(self.coll, owed, book.liquidation_threshold, book.liquidation_bonus)
         underwater = (self.coll == 0) & (owed > 0)

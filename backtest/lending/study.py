@@ -133,20 +133,30 @@ def _aave(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSet
         slippage=pl.col("collateral_to_liquidator") * pl.col("market_price") - pl.col("realised_proceeds"),
     )
     s = result.summary
-    keepers = pl.DataFrame({"keeper": ["liquidators"], "kind": ["aave-liquidator"],
-                            "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
-                            "collateral_bought": [s["collateral_sold"]],
-                            "gas_spent": [float(liq["gas_cost"].sum())],
-                            "profit": [s["liquidator_profit"]]})
+    keepers = _keepers("liquidators", "aave-liquidator", liq, s)
     bad = s["deficit"] + s["underwater_debt"]
     bad_debt = {"positions": s["positions"], "debt_start": float(book.debt.sum()),
                 "debt_liquidated": s["debt_repaid"], "liquidations": s["liquidations"],
                 "deficit": s["deficit"], "underwater_debt": s["underwater_debt"],
                 "incentives": 0.0, "bad_debt": bad}
-    steps = result.steps.rename({"pool_price": "venue_price"}).with_columns(ts=_datetime(pl.col("ts")))
+    steps = _steps(result.steps)
     return {"liquidations": liquidations, "keepers": keepers, "steps": steps,
             "bad_debt": bad_debt, "final": (result.final.collateral, result.final.debt),
             "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s}
+
+
+def _keepers(keeper: str, kind: str, liq: pl.DataFrame, s: dict[str, Any]) -> pl.DataFrame:
+    """The one-row keeper table of a single-keeper run (amounts in base currency)."""
+    return pl.DataFrame({"keeper": [keeper], "kind": [kind],
+                         "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
+                         "collateral_bought": [s["collateral_sold"]],
+                         "gas_spent": [float(liq["gas_cost"].sum())],
+                         "profit": [s["liquidator_profit"]]})
+
+
+def _steps(steps: pl.DataFrame) -> pl.DataFrame:
+    """A simulation's step table with the venue column named as the study's and UTC times."""
+    return steps.rename({"pool_price": "venue_price"}).with_columns(ts=_datetime(pl.col("ts")))
 
 
 def _venue(prices: np.ndarray, setup: LendingSetup) -> ConstantProductPool | DepthCurve:
@@ -179,18 +189,13 @@ def _comet(group: pl.DataFrame, asset: str, bars: pl.DataFrame, setup: LendingSe
         slippage=pl.col("collateral_bought") * pl.col("market_price") - pl.col("realised_proceeds"),
     )
     s = result.summary
-    keepers = pl.DataFrame({"keeper": ["absorbers"], "kind": ["comet-absorb-buy"],
-                            "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
-                            "collateral_bought": [s["collateral_sold"]],
-                            "gas_spent": [float(liq["gas_cost"].sum())],
-                            "profit": [s["liquidator_profit"]]})
+    keepers = _keepers("absorbers", "comet-absorb-buy", liq, s)
     bad_debt = {"positions": s["positions"], "debt_start": float(book.debt.sum()),
                 "debt_liquidated": s["debt_repaid"], "liquidations": s["liquidations"],
                 "deficit": s["deficit"], "underwater_debt": 0.0, "incentives": 0.0,
                 "bad_debt": s["deficit"], "reserves_start": s["reserves_start"],
                 "reserves_end": s["reserves_end"]}
-    steps = result.steps.rename({"pool_price": "venue_price"}).with_columns(
-        ts=_datetime(pl.col("ts")))
+    steps = _steps(result.steps)
     return {"liquidations": liquidations, "keepers": keepers, "steps": steps,
             "bad_debt": bad_debt, "final": (result.collateral, result.debt),
             "toxic": (result.toxic_step, result.toxic_ltv, times), "summary": s}

@@ -140,22 +140,9 @@ class PlatformResult:
                                 overwrite=overwrite)
 
     def _write_tables(self, tmp: Path, final: Path) -> dict[str, dict[str, Any]]:
-        import duckdb
+        from backtest.runfolder import write_tables
 
-        from backtest.runfolder import file_record
-
-        files: dict[str, dict[str, Any]] = {}
-        con = duckdb.connect(str(tmp / "results.duckdb"))
-        try:
-            for name, frame in self.tables.items():
-                path = tmp / f"{name}.parquet"
-                frame.write_parquet(path)
-                files[path.name] = file_record(path, rows=frame.height)
-                final_path = str(final / f"{name}.parquet").replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{final_path}', allow_empty=true)")
-        finally:
-            con.close()
-        return files
+        return write_tables(tmp, self.tables, final=final)
 
 
 def _rule_versions(rule_set: str) -> dict[str, Any]:

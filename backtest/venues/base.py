@@ -37,6 +37,7 @@ slicing), found by name through :func:`get_rulebook` the same lazy way.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable
@@ -44,14 +45,15 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from backtest.venues.errors import UnknownVenueError
+from backtest.venues.errors import UnknownVenueError, VenueError
 from backtest.venues.fees import FeeRates
 from backtest.venues.markets import MarketSpec
 from backtest.venues.tiers import Tier, TierSchedule, TierTable
 
 __all__ = ["LONG", "RULEBOOKS", "SHORT", "VENUES", "Leg", "LiquidationPlan", "LiquidationStep",
            "Pool", "PoolFormulas", "SlicedLiquidation", "Venue", "VenueRulebook",
-           "available_venues", "get_rulebook", "get_venue", "root_liquidation_price"]
+           "available_venues", "get_rulebook", "get_venue", "inverse_pool_formulas",
+           "root_liquidation_price"]
 
 LONG = 1
 SHORT = -1
@@ -162,6 +164,45 @@ class PoolFormulas:
     #: the liquidation price (Bybit classic): the engine then always asks
     #: ``liquidation_price_resolved`` instead of trying the first bracket first.
     brackets_at_entry: bool = False
+
+
+def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
+                          liquidation_price: Callable[..., float],
+                          liquidation_price_resolved: Callable[..., float],
+                          bankruptcy_price: Callable[..., float],
+                          funding_payment: Callable[..., float],
+                          brackets_at_entry: bool = False) -> PoolFormulas:
+    """An inverse venue's pool formulas bound to the symbol's contract size (USD per contract).
+
+    Every inverse formula takes ``contract_size`` (coin value = contracts x size / price,
+    margin_rules.md §1 "inverse"); the venue passes its four functions and this binds them.
+
+    Parameters
+    ----------
+    contract : Contract
+        The symbol's :class:`backtest.contracts.Contract`; must be inverse.
+    venue : str
+        The venue's name, for the error message.
+    hint : str
+        How to fix a linear spec (which venue or symbol to use instead).
+
+    Raises
+    ------
+    VenueError
+        For a linear contract (the venue trades inverse contracts only).
+    """
+    if not getattr(contract, "inverse", False):
+        raise VenueError(
+            f"venue {venue} trades inverse (coin-margined) contracts, the market spec is "
+            f"linear ({contract!r}); {hint}")
+    size = contract.contract_size
+    return PoolFormulas(
+        liquidation_price=functools.partial(liquidation_price, contract_size=size),
+        liquidation_price_resolved=functools.partial(liquidation_price_resolved,
+                                                     contract_size=size),
+        bankruptcy_price=functools.partial(bankruptcy_price, contract_size=size),
+        funding_payment=functools.partial(funding_payment, contract_size=size),
+        brackets_at_entry=brackets_at_entry)
 
 
 @dataclass(frozen=True)

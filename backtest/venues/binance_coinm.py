@@ -18,12 +18,11 @@ Sources:
 """
 from __future__ import annotations
 
-import functools
 import math
 from types import MappingProxyType
 from typing import Any
 
-from backtest.venues.base import LONG, SHORT, Leg, PoolFormulas, Venue
+from backtest.venues.base import LONG, SHORT, Leg, PoolFormulas, Venue, inverse_pool_formulas
 from backtest.venues.binance_usdm import (adl_quantiles, adl_score, auto_exchange_amount, check_legs,
                                           initial_margin, maintenance_margin)
 from backtest.venues.catalog import VenueInfo
@@ -220,19 +219,13 @@ def formulas_for(contract: Any) -> PoolFormulas:
     VenueError
         For a linear contract (COIN-M trades inverse contracts only).
     """
-    if not getattr(contract, "inverse", False):
-        raise VenueError(
-            f"venue binance_coinm trades inverse (coin-margined) contracts, the market spec is "
-            f"linear ({contract!r}); use --venue binance_usdm for USDT-margined symbols or a "
-            "COIN-M symbol such as 'BTC/USD:BTC'")
-    size = contract.contract_size
-    return PoolFormulas(
-        liquidation_price=functools.partial(liquidation_price_inverse, contract_size=size),
-        liquidation_price_resolved=functools.partial(liquidation_price_inverse_resolved,
-                                                     contract_size=size),
-        bankruptcy_price=functools.partial(_bankruptcy, contract_size=size),
-        funding_payment=functools.partial(_funding, contract_size=size),
-    )
+    return inverse_pool_formulas(
+        contract, venue="binance_coinm",
+        hint="use --venue binance_usdm for USDT-margined symbols or a COIN-M symbol such as "
+             "'BTC/USD:BTC'",
+        liquidation_price=liquidation_price_inverse,
+        liquidation_price_resolved=liquidation_price_inverse_resolved,
+        bankruptcy_price=_bankruptcy, funding_payment=_funding)
 
 
 def _pnl_needs_contract(*, signed_qty: float, entry_price: float, mark_price: float) -> float:

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from backtest.venues.base import LONG, SHORT, Leg, Venue
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import TierError
+from backtest.venues.stepdown import TierDownPlan, step_down_plan
 from backtest.venues.tiers import Tier, TierTable, maintenance_amounts
 
 __all__ = [
@@ -410,27 +411,6 @@ def auto_exchange_amount(deficit: float, rate: float) -> float:
     return abs(deficit) / rate
 
 
-@dataclass(frozen=True)
-class TierDownPlan:
-    """The partial liquidation of one breached position, bracket by bracket.
-
-    Attributes
-    ----------
-    steps : tuple of float
-        Quantities (base units, > 0) the forced orders close, in order; each brings the
-        position into the next lower bracket.
-    remainder : float
-        Size left after the steps (base units).
-    takeover : bool
-        True when the remainder is still at or below maintenance at the trigger mark (or
-        nothing can be kept): the full takeover at the bankruptcy price follows.
-    """
-
-    steps: tuple[float, ...]
-    remainder: float
-    takeover: bool
-
-
 def tier_down_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: TierTable,
                    clearance_rate: float, other_maintenance: float = 0.0,
                    lot_size: float = 0.0, contract: object = None) -> TierDownPlan:
@@ -473,30 +453,13 @@ def tier_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
     -------
     TierDownPlan
     """
-    if not (qty > 0 and mark_price > 0):
-        raise ValueError(f"tier_down_plan: expected qty > 0 and mark_price > 0, found "
-                         f"qty={qty!r}, mark_price={mark_price!r}")
-    steps: list[float] = []
-    held = qty
-    balance = margin_balance
-    index = tiers.index_for(held * mark_price)
-    while index > 0:
-        keep = tiers.tiers[index].floor / mark_price * (1.0 - 1e-9)
-        if lot_size > 0:
-            keep = math.floor(keep / lot_size + 1e-9) * lot_size
-        keep = min(keep, held)
-        if keep <= 0.0:
-            break
-        step = held - keep
-        if step > 0.0:
-            steps.append(step)
-            balance -= clearance_rate * step * mark_price
-            held = keep
-        index = tiers.index_for(held * mark_price)
-        maintenance = maintenance_margin(held * mark_price, tiers.tiers[index])
-        if balance - other_maintenance - maintenance > 0.0:
-            return TierDownPlan(tuple(steps), held, False)
-    return TierDownPlan(tuple(steps), held, True)
+    # The procedure is stepdown's (one loop for Binance, Bybit, OKX); Binance's requirement is
+    # its maintenance margin, and its fee is written ``rate * q * mark`` (not
+    # ``rate * (q * mark)``) so the floats stay those this engine has always produced.
+    return step_down_plan(qty=qty, mark_price=mark_price, margin_balance=margin_balance,
+                          tiers=tiers, clearance_rate=clearance_rate,
+                          requirement=maintenance_margin, other_maintenance=other_maintenance,
+                          lot_size=lot_size, step_fee=lambda q, p: clearance_rate * q * p)
 
 
 def _venue() -> Venue:

@@ -30,11 +30,10 @@ Sources:
 """
 from __future__ import annotations
 
-import functools
 from types import MappingProxyType
 from typing import Any
 
-from backtest.venues.base import Leg, PoolFormulas, Venue
+from backtest.venues.base import Leg, PoolFormulas, Venue, inverse_pool_formulas
 from backtest.venues.bitmex import (SATOSHI_PER_XBT, XBTUSD_2020, bankruptcy_price,
                                     funding_payment, initial_margin_req, liquidation_price)
 from backtest.venues.catalog import RuleVersion, VenueInfo, day_ms
@@ -122,17 +121,12 @@ def formulas_for(contract: Any) -> PoolFormulas:
     VenueError
         For a linear contract (BitMEX's XBTUSD is inverse).
     """
-    if not getattr(contract, "inverse", False):
-        raise VenueError(f"venue bitmex_inverse trades inverse contracts (XBTUSD), the market "
-                         f"spec is linear ({contract!r}); use a linear venue such as "
-                         "binance_usdm, or the symbol BTC/USD:BTC (XBTUSD)")
-    size = contract.contract_size
-    return PoolFormulas(
-        liquidation_price=functools.partial(pool_liquidation_price, contract_size=size),
-        liquidation_price_resolved=functools.partial(pool_liquidation_price_resolved,
-                                                     contract_size=size),
-        bankruptcy_price=functools.partial(_bankruptcy, contract_size=size),
-        funding_payment=functools.partial(_funding, contract_size=size),
+    return inverse_pool_formulas(
+        contract, venue="bitmex_inverse",
+        hint="use a linear venue such as binance_usdm, or the symbol BTC/USD:BTC (XBTUSD)",
+        liquidation_price=pool_liquidation_price,
+        liquidation_price_resolved=pool_liquidation_price_resolved,
+        bankruptcy_price=_bankruptcy, funding_payment=_funding,
         # the risk-limit step is the one of the ENTRY value: always ask the resolver
         brackets_at_entry=True)
 

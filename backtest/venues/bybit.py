@@ -35,14 +35,13 @@ cross pools use the same formula ``PV*MMR - deduction`` at the mark.
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
 from backtest.venues import binance_coinm, binance_usdm
-from backtest.venues.base import LONG, Leg, PoolFormulas, Venue
+from backtest.venues.base import LONG, Leg, PoolFormulas, Venue, inverse_pool_formulas
 from backtest.venues.binance_usdm import TierDownPlan, check_legs
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import VenueError
@@ -378,18 +377,13 @@ def inverse_formulas(contract: Any) -> PoolFormulas:
     VenueError
         For a linear contract.
     """
-    if not getattr(contract, "inverse", False):
-        raise VenueError(
-            f"venue bybit_inverse trades inverse (coin-margined) contracts, the market spec is "
-            f"linear ({contract!r}); use --venue bybit_linear for USDT perpetuals or an inverse "
-            "symbol such as 'BTC/USD:BTC'")
-    size = contract.contract_size
-    return PoolFormulas(
-        liquidation_price=functools.partial(liquidation_price_inverse, contract_size=size),
-        liquidation_price_resolved=functools.partial(liquidation_price_inverse_resolved,
-                                                     contract_size=size),
-        bankruptcy_price=functools.partial(bankruptcy_price_inverse, contract_size=size),
-        funding_payment=functools.partial(_inverse_funding, contract_size=size),
+    return inverse_pool_formulas(
+        contract, venue="bybit_inverse",
+        hint="use --venue bybit_linear for USDT perpetuals or an inverse symbol such as "
+             "'BTC/USD:BTC'",
+        liquidation_price=liquidation_price_inverse,
+        liquidation_price_resolved=liquidation_price_inverse_resolved,
+        bankruptcy_price=bankruptcy_price_inverse, funding_payment=_inverse_funding,
         brackets_at_entry=True)
 
 

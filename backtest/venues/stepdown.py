@@ -1,9 +1,9 @@
 """Partial liquidation by tier: close a breached position down to each lower tier in turn.
 
-Bybit ("lowers the risk limit step by step before a full takeover", margin_rules.md §3.4) and
+Binance ("smart liquidation", margin_rules.md §2.1), Bybit ("lowers the risk limit step by step before a full takeover", margin_rules.md §3.4) and
 OKX ("partial liquidation steps the position down by tiers while the ratio is <= 100 % and the
 position is above tier 1; at tier 1 the whole position is taken over", §4) share one procedure
-and differ in what a tier requires (Bybit ``N*MMR - deduction``; OKX ``N*(MMR + fee)``, no
+and differ in what a tier requires (Binance ``N*MMR - cum``; Bybit ``N*MMR - deduction``; OKX ``N*(MMR + fee)``, no
 deduction). This module holds the procedure once; each venue passes its requirement.
 
 Units: quantities in the contract's units (base units linear, contracts inverse), money in the
@@ -13,12 +13,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from backtest.venues.binance_usdm import TierDownPlan
 from backtest.venues.tiers import Tier, TierTable
 
-__all__ = ["step_down_plan"]
+__all__ = ["TierDownPlan", "step_down_plan"]
+
+
+@dataclass(frozen=True)
+class TierDownPlan:
+    """The partial liquidation of one breached position, bracket by bracket.
+
+    Attributes
+    ----------
+    steps : tuple of float
+        Quantities (base units, > 0) the forced orders close, in order; each brings the
+        position into the next lower bracket.
+    remainder : float
+        Size left after the steps (base units).
+    takeover : bool
+        True when the remainder is still at or below maintenance at the trigger mark (or
+        nothing can be kept): the full takeover at the bankruptcy price follows.
+    """
+
+    steps: tuple[float, ...]
+    remainder: float
+    takeover: bool
 
 
 def _linear_notional(qty: float, price: float) -> float:
@@ -28,7 +49,8 @@ def _linear_notional(qty: float, price: float) -> float:
 def step_down_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: TierTable,
                    clearance_rate: float, requirement: Callable[[float, Tier], float],
                    other_maintenance: float = 0.0, lot_size: float = 0.0,
-                   contract: Any = None) -> TierDownPlan:
+                   contract: Any = None,
+                   step_fee: Callable[[float, float], float] | None = None) -> TierDownPlan:
     """Reduce a breached position tier by tier at the trigger mark until it is compliant.
 
     Each step closes, at ``mark_price``, what takes the notional just below the floor of its
@@ -59,6 +81,10 @@ def step_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
         Quantity step (0: no rounding).
     contract : Contract, optional
         The symbol's :class:`backtest.contracts.Contract` (None: linear, base units).
+    step_fee : callable, optional
+        ``(qty_closed, mark_price) -> fee`` in the margin asset; None:
+        ``clearance_rate * notional(qty_closed)``. Binance passes its own spelling so its
+        floats stay bit-identical.
 
     Returns
     -------
@@ -87,7 +113,8 @@ def step_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
         step = held - keep
         if step > 0.0:
             steps.append(step)
-            balance -= clearance_rate * notional(step, mark_price)
+            balance -= (step_fee(step, mark_price) if step_fee is not None
+                        else clearance_rate * notional(step, mark_price))
             held = keep
         index = tiers.index_for(notional(held, mark_price))
         remaining = notional(held, mark_price)
