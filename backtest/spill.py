@@ -70,6 +70,9 @@ class Spill:
         self.directory = directory
         #: Per spilled column: its map, byte offset, item size and length.
         self._columns: list[tuple[mmap.mmap, int, int, int]] = []
+        #: Per spilled column its address range ``[start, end)`` in memory (the maps never
+        #: move while open), so telling a view of a spilled column costs two int compares.
+        self._spans: list[tuple[int, int]] = []
 
     def __len__(self) -> int:
         return len(self._columns)
@@ -77,9 +80,7 @@ class Spill:
     def _has(self, series: pl.Series) -> bool:
         """Whether ``series``' values lie in one of the maps (a view of a spilled column)."""
         address = _numpy(series).ctypes.data
-        return any(np.frombuffer(view, np.uint8, 1).ctypes.data + off <= address
-                   < np.frombuffer(view, np.uint8, 1).ctypes.data + off + itemsize * n
-                   for view, off, itemsize, n in self._columns)
+        return any(start <= address < end for start, end in self._spans)
 
     def _spillable(self, series: pl.Series) -> bool:
         return _fixed(series.dtype) and series.len() > 0 and not series.null_count() and not self._has(series)
@@ -107,6 +108,8 @@ class Spill:
             dtype = np.dtype(dtype)
             out[name] = np.frombuffer(view, dtype=dtype, count=n, offset=offsets[name])
             self._columns.append((view, offsets[name], dtype.itemsize, n))
+            start = np.frombuffer(view, np.uint8, 1).ctypes.data + offsets[name]
+            self._spans.append((start, start + dtype.itemsize * n))
         return out
 
     def arrays(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
