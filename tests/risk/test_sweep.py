@@ -11,24 +11,15 @@ import pytest
 from backtest.risk.errors import RiskError
 from backtest.risk.signals import strategy_signals
 from backtest.risk.sweep import DataSpec, EngineRunner, make_grid, run_sweep
+from tests.risk.walk_bars import write_walk_bars
 
 SYMBOL = "BTC/USDT:USDT"
 
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory) -> DataSpec:
-    rng = np.random.default_rng(5)
-    n = 1_500
-    close = 20_000 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[20_000.0, close[:-1]]
-    high = np.maximum(open_, close) * 1.002
-    low = np.minimum(open_, close) * 0.998
-    ts = pl.Series("ts", np.arange(n, dtype=np.int64) * 3_600_000 + 1_672_531_200_000).cast(pl.Datetime("ms", "UTC"))
-    bars = pl.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
-                         "volume": np.full(n, 1_000.0), "mark_open": open_, "mark_high": high, "mark_low": low,
-                         "mark_close": close})
-    path = tmp_path_factory.mktemp("sweep") / "bars.parquet"
-    bars.write_parquet(path)
+    path = write_walk_bars(tmp_path_factory.mktemp("sweep") / "bars.parquet", seed=5, n=1_500, start=20_000.0,
+                           sigma=0.01, high_factor=1.002, low_factor=0.998, step_ms=3_600_000, volume=1_000.0)
     return DataSpec(symbol=SYMBOL, timeframe="1h", bars_path=str(path))
 
 

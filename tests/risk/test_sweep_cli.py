@@ -3,30 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from backtest.cli import build_app
 from backtest.risk.sweep import MAX_SWEEP_RUNS, DataSpec, make_grid, run_sweep
+from tests.risk.walk_bars import write_walk_bars
 
 SYMBOL = "BTC/USDT:USDT"
 
 
 @pytest.fixture(scope="module")
 def bars_path(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(17)
-    n = 500
-    close = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.012, n)))
-    open_ = np.r_[30_000.0, close[:-1]]
-    high, low = np.maximum(open_, close) * 1.003, np.minimum(open_, close) * 0.997
-    ts = pl.Series("ts", np.arange(n, dtype=np.int64) * 3_600_000 + 1_672_531_200_000).cast(pl.Datetime("ms", "UTC"))
-    bars = pl.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
-                         "volume": np.full(n, 1_000.0), "mark_open": open_, "mark_high": high, "mark_low": low,
-                         "mark_close": close})
-    path = tmp_path_factory.mktemp("sweep-cli") / "bars.parquet"
-    bars.write_parquet(path)
+    path = write_walk_bars(tmp_path_factory.mktemp("sweep-cli") / "bars.parquet", seed=17, n=500, start=30_000.0,
+                           sigma=0.012, high_factor=1.003, low_factor=0.997, step_ms=3_600_000, volume=1_000.0)
     return path
 
 

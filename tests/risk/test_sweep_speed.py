@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import pickle
 
-import numpy as np
-import polars as pl
 import pytest
 
 from backtest import MarketData, RunConfig, run_signals
 from backtest.risk.signals import strategy_signals
 from backtest.risk.sweep import DataSpec, SignalRunner, make_grid, run_sweep
 from backtest.venues.tiers import TierTable
+from tests.risk.walk_bars import write_walk_bars
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -26,17 +25,8 @@ def test_run_config_pickles_to_an_equal_config():
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory) -> DataSpec:
-    rng = np.random.default_rng(9)
-    n = 3_000
-    close = 20_000 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
-    open_ = np.r_[20_000.0, close[:-1]]
-    high, low = np.maximum(open_, close) * 1.001, np.minimum(open_, close) * 0.999
-    ts = pl.Series("ts", np.arange(n, dtype=np.int64) * 60_000 + 1_672_531_200_000).cast(pl.Datetime("ms", "UTC"))
-    bars = pl.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
-                         "volume": np.full(n, 50.0), "mark_open": open_, "mark_high": high, "mark_low": low,
-                         "mark_close": close})
-    path = tmp_path_factory.mktemp("sweep_speed") / "bars.parquet"
-    bars.write_parquet(path)
+    path = write_walk_bars(tmp_path_factory.mktemp("sweep_speed") / "bars.parquet", seed=9, n=3_000, start=20_000.0,
+                           sigma=0.004, high_factor=1.001, low_factor=0.999, step_ms=60_000, volume=50.0)
     return DataSpec(symbol=SYMBOL, timeframe="1m", bars_path=str(path))
 
 
