@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from backtest.cli import build_app
-from tests.risk.conftest import read_shared_bars
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 BRACKETS = "margin/binance_um_leverage_brackets_BTCUSDT_ETHUSDT_2021-2024.json"
@@ -83,13 +82,10 @@ def test_comparison_with_binance_stored_brackets(shared_data: Path, tmp_path: Pa
 
 
 def test_stored_window_scenarios(shared_data: Path, tmp_path: Path):
-    from data_loaders.store import MarketStore
+    from tests.risk.conftest import store_oct10_window
 
     root = tmp_path / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2025-10-10/binance_um_BTCUSDT_5m_2025-10-09_2025-10-12.parquet",
-                            start="2025-10-10T21:00:00", end="2025-10-10T21:30:00")
-    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(BTC),
-                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    bars = store_oct10_window(shared_data, root, BTC)
     out = tmp_path / "p4"
     result = _invoke("platform", "--synthetic", "1000", "--symbol", BTC, "--store", str(root),
                      "--window", "2025-10-10T21:00:00Z/2025-10-10T21:15:00Z", "--shock", "0.1", "--seconds", "120",

@@ -30,3 +30,15 @@ def read_shared_bars(path: Path, *, mark: Path | None = None, start: str | None 
     if end is not None:
         frame = frame.filter(pl.col("ts") < pl.lit(end).str.to_datetime(time_zone="UTC").dt.cast_time_unit("ms"))
     return frame.sort("ts")
+
+
+def store_oct10_window(shared_data: Path, root: Path, symbol: str) -> pl.DataFrame:
+    """Store Binance's real BTCUSDT 5m last-price candles of 2025-10-10 21:00-21:30 UTC (the
+    cascade's worst half hour) as ``symbol`` on binanceusdm in a store at ``root``; returns them."""
+    from data_loaders.store import MarketStore
+
+    bars = read_shared_bars(shared_data / "klines/crash_2025-10-10/binance_um_BTCUSDT_5m_2025-10-09_2025-10-12.parquet",
+                            start="2025-10-10T21:00:00", end="2025-10-10T21:30:00")
+    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(symbol),
+                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    return bars

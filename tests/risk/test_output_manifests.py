@@ -150,14 +150,10 @@ def test_stress_and_mc_pages_end_with_their_provenance(store_dir: Path, tmp_path
 
 
 def test_cascade_folder_manifest_records_the_window_partitions(shared_data: Path, tmp_path: Path):
-    from data_loaders.store import MarketStore
-    from tests.risk.conftest import read_shared_bars
+    from tests.risk.conftest import store_oct10_window
 
     root = tmp_path / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2025-10-10/binance_um_BTCUSDT_5m_2025-10-09_2025-10-12.parquet",
-                            start="2025-10-10T21:00:00", end="2025-10-10T21:30:00")
-    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(SYMBOL),
-                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    store_oct10_window(shared_data, root, SYMBOL)
     out = tmp_path / "cascade"
     result = _invoke("cascade", "--synthetic", "500", "--start", "2025-10-10T21:00:00Z", "--end",
                      "2025-10-10T21:15:00Z", "--timeframe", "5m", "--store", str(root), "--out", str(out))
