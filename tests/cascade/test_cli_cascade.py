@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from backtest.cli import build_app
-from tests.risk.conftest import read_shared_bars
+from tests.risk.conftest import store_oct10_window
 
 BTC = "BTC/USDT:USDT"
 
@@ -83,10 +83,7 @@ def test_stored_window_run(shared_data: Path, tmp_path: Path):
     from data_loaders.store import MarketStore
 
     root = tmp_path / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2025-10-10/binance_um_BTCUSDT_5m_2025-10-09_2025-10-12.parquet",
-                            start="2025-10-10T21:00:00", end="2025-10-10T21:30:00")
-    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(BTC),
-                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    bars = store_oct10_window(shared_data, root, BTC)
     out = tmp_path / "c3"
     result = _invoke("cascade", "--synthetic", "2000", "--start", "2025-10-10T21:00:00Z", "--end", "2025-10-10T21:15:00Z",
                      "--timeframe", "5m", "--store", str(root), "--out", str(out))
