@@ -199,7 +199,8 @@ def prepare_signals(data: MarketData, signals: Any) -> PreparedSignals:
                            tuple(ActionIndex(array[:, s]) for s in range(array.shape[1])))
 
 
-def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = None) -> RunResult:
+def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = None,
+                kernel: bool = True) -> RunResult:
     """Run target-exposure signals through the engine's accounting with a vectorized scan.
 
     Parameters
@@ -215,6 +216,10 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
         A :class:`PreparedSignals` of the same data skips the per-run check.
     config : RunConfig, optional
         Run configuration (default ``RunConfig()``).
+    kernel : bool
+        Run through the compiled kernel (:mod:`backtest.kernel`) when the run is in its
+        scope (one symbol, isolated, linear, fixed slippage, ...); False: always the scan.
+        The result is the same either way.
 
     Returns
     -------
@@ -237,9 +242,19 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
                 f"{', '.join(signals.symbols)}, but the market data has {len(data)} bars of "
                 f"{', '.join(data.symbols)}; prepare them with prepare_signals(data, signals) "
                 "on the data of the run")
+        array = signals.signals
+    else:
+        array = validate_signals(signals, len(data), tuple(data.symbols))
+    if kernel and array.shape[1] == 1:
+        from backtest.kernel import run_kernel
+
+        done = run_kernel(data, array[:, 0], config)
+        if done is not None:
+            return done.result(SignalStrategy(array))
+    if isinstance(signals, PreparedSignals):
         scanner = SignalScanner(data, SignalStrategy(signals.signals), config, actions=signals.actions)
     else:
-        scanner = SignalScanner(data, SignalStrategy(signals), config)
+        scanner = SignalScanner(data, SignalStrategy(array), config, actions=None)
     scanner.loop()
     return scanner.result()
 
@@ -262,7 +277,7 @@ def array_path_applies(data: MarketData, strategy: Strategy) -> bool:
 
 
 def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, Any] | None = None,
-                 config: RunConfig | None = None) -> RunResult:
+                 config: RunConfig | None = None, kernel: bool = True) -> RunResult:
     """:func:`backtest.run_backtest`, through the array path whenever that gives the same result.
 
     A pure signal strategy (:func:`array_path_applies`) has its signal computed once and
@@ -274,6 +289,9 @@ def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, 
     ----------
     data, strategy, params, config
         As for :func:`backtest.run_backtest`.
+    kernel : bool
+        Take the compiled kernel (:mod:`backtest.kernel`) when the run is in its scope, as
+        :func:`run_signals` does; False: always the scan.
     """
     from backtest.engine import run_backtest
     from backtest.fastpath_scan import SignalScanner
@@ -284,6 +302,12 @@ def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, 
     if not array_path_applies(data, instance):
         return run_backtest(data, instance, config=config)
     signal = instance.signal_array(SignalInputs.of_run(data, config))  # what the base on_bar trades
+    if kernel:
+        from backtest.kernel import run_kernel
+
+        done = run_kernel(data, signal, config)
+        if done is not None:
+            return done.result(instance)
     scanner = SignalScanner(data, instance, config, signals=signal)
     scanner.loop()
     return scanner.result()

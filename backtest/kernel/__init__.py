@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KernelRun", "have_numba", "kernel_scope", "run_kernel"]
+__all__ = ["KernelRun", "have_numba", "kernel_scope", "run_kernel", "warm"]
 
 #: Rows of the output tables allocated per signal run (a full table doubles and reruns).
 _ROWS_PER_RUN = 2
@@ -42,6 +42,44 @@ def have_numba() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _frozen(values: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+    """A read-only contiguous view (a copy only when needed) of ``values``.
+
+    Every input array of the kernel is read-only, so that one compiled signature serves
+    every caller (numba compiles writable and read-only arrays separately).
+    """
+    view = np.ascontiguousarray(values, dtype=dtype).view()
+    view.setflags(write=False)
+    return view
+
+
+def warm() -> float:
+    """Compile (or load from numba's on-disk cache) the kernel's functions; seconds taken.
+
+    A worker calls it once before its first run, so that no run's figures include it.
+    """
+    import time
+
+    if not have_numba():
+        return 0.0
+    t0 = time.perf_counter()
+    from backtest.kernel import core
+    from backtest.kernel.bars import bar_series
+
+    n = 2
+    prices = _frozen(np.full(n, 100.0))
+    none, one = _frozen(np.zeros(0)), _frozen(np.zeros(1))
+    out = _outputs(4, 1)
+    core.loop(_frozen(np.arange(n) * 60_000, np.int64), *([prices] * 8), _frozen(np.full(n, np.nan)),
+              _frozen(np.zeros(0), np.int64), _frozen(np.zeros(0), np.int64), none, none,
+              one, one, one, one, one,
+              _frozen([1e4, 10.0, 4e-4, 0.0, 0.0, 0.0, 6e4, 1e3, 0.0, 0.0, math.inf]), "worst_case",
+              *(out[k] for k in _OUT), out["totals"], out["counts"])
+    bar_series(_frozen(out["snaps"][:1], np.int64), _frozen(out["snaps_f"][:1]), prices, one, one, one,
+               np.empty(n), np.empty(n))
+    return time.perf_counter() - t0
 
 
 @dataclass(frozen=True)
@@ -79,11 +117,9 @@ def _market(data: Any) -> _Market:
             rate_list.append(rate)
             mark_list.append(mark)
     view = _Market(
-        ts=np.ascontiguousarray(data.ts, dtype=np.int64),
-        columns=tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays[1:]),
-        fund_bar=np.asarray(bar_list, dtype=np.int64), fund_ts=np.asarray(ts_list, dtype=np.int64),
-        fund_rate=np.asarray(rate_list, dtype=np.float64), fund_mark=np.asarray(mark_list, dtype=np.float64),
-        inside_funding=bool(inside))
+        ts=_frozen(data.ts, np.int64), columns=tuple(_frozen(a) for a in arrays[1:]),
+        fund_bar=_frozen(bar_list, np.int64), fund_ts=_frozen(ts_list, np.int64),
+        fund_rate=_frozen(rate_list), fund_mark=_frozen(mark_list), inside_funding=bool(inside))
     cache["kernel"] = (arrays, view)
     return view
 
@@ -147,19 +183,15 @@ def _problem(data: Any, config: Any) -> str | _Setup:
         else data.markets[symbol].liquidation_fee_rate
     impact = _constant_taker_impact(slippage)
     forced = slippage.impact(qty=1.0, price=1.0, bar_high=1.0, bar_low=1.0, bar_volume=math.nan, forced=True)
-    params = np.array([config.initial_balance, leverage, taker, clearance, impact, forced,
+    params = _frozen([config.initial_balance, leverage, taker, clearance, impact, forced,
                        data.interval_ms, int(config.liquidation_latency_ms),
                        1.0 if config.sizing_basis == "equity" else 0.0,
-                       1.0 if config.liquidation_remainder == "trader" else 0.0, table.max_notional],
-                      dtype=np.float64)
+                       1.0 if config.liquidation_remainder == "trader" else 0.0, table.max_notional])
     if params[6] != data.interval_ms or params[7] != int(config.liquidation_latency_ms):
         return "an interval and latency exact as floats"
-    return _Setup(params=params,
-                  floors=np.array([t.floor for t in tiers], dtype=np.float64),
-                  caps=np.array([t.cap for t in tiers], dtype=np.float64),
-                  mmr=np.array([t.mmr for t in tiers], dtype=np.float64),
-                  cum=np.array([t.cum for t in tiers], dtype=np.float64),
-                  max_leverage=np.array([t.max_leverage for t in tiers], dtype=np.float64),
+    return _Setup(params=params, floors=_frozen([t.floor for t in tiers]), caps=_frozen([t.cap for t in tiers]),
+                  mmr=_frozen([t.mmr for t in tiers]), cum=_frozen([t.cum for t in tiers]),
+                  max_leverage=_frozen([t.max_leverage for t in tiers]),
                   policy=str(config.path_policy), table=table, leverage=leverage)
 
 
@@ -224,7 +256,7 @@ def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: fl
     setup = _problem(data, config)
     if isinstance(setup, str):
         return None
-    signal = np.ascontiguousarray(signal, dtype=np.float64).reshape(-1)
+    signal = _frozen(np.reshape(signal, -1))
     if signal.size != len(data):
         return None
     if max_abs_signal is None:

@@ -64,6 +64,7 @@ class _Bars:
     """What ``summarize`` reads of a ``BarState``: the bars, their equity and margin ratio."""
 
     def __init__(self, run: Any) -> None:
+        from backtest.kernel import _frozen
         from backtest.kernel.bars import bar_series
 
         data, setup = run.data, run.setup
@@ -74,8 +75,8 @@ class _Bars:
         self.equity = np.empty(n)
         self.margin_ratio = np.empty(n)
         mark_close = run.market.columns[7]
-        bar_series(run.out["snaps"][:k], run.out["snaps_f"][:k], mark_close, setup.floors, setup.mmr, setup.cum,
-                   self.equity, self.margin_ratio)
+        bar_series(_frozen(run.out["snaps"][:k], np.int64), _frozen(run.out["snaps_f"][:k]), mark_close,
+                   setup.floors, setup.mmr, setup.cum, self.equity, self.margin_ratio)
 
 
 def kernel_summary(run: Any) -> dict[str, Any]:

@@ -187,11 +187,15 @@ class SignalMemo:
         The checked signal and its action tables.
     config_free : bool
         The signal read no configuration field of its inputs (the same for any leverage).
+    kernel_input : tuple of (ndarray, float), optional
+        The one-symbol signal column and its largest finite ``|value|``, for the compiled
+        kernel (:func:`backtest.kernel.run_kernel`), computed once per signal.
     """
 
     params: tuple
     prepared: Any
     config_free: bool
+    kernel_input: Any = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,9 @@ class SignalRunner:
 
     strategy: str
     name: str = "fastpath"
+    #: Run in-scope configurations through the compiled kernel (``backtest.kernel``); the
+    #: summaries are the same either way.
+    kernel: bool = True
 
     def signals(self, market: Any, params: Mapping[str, Any], run_config: Any, previous: Any = None) -> Any:
         """The checked target exposures (``backtest.fastpath.PreparedSignals``) of one run;
@@ -231,8 +238,9 @@ class SignalRunner:
         config_free = reads <= MARKET_FIELDS
         last = previous.prepared if isinstance(previous, SignalMemo) else previous
         if last is not None and np.array_equal(last.signals, raw, equal_nan=True):
-            return SignalMemo(key, last, config_free)
-        return SignalMemo(key, self.prepare(market, raw), config_free)
+            return SignalMemo(key, last, config_free, getattr(previous, "kernel_input", None))
+        prepared = self.prepare(market, raw)
+        return SignalMemo(key, prepared, config_free, _kernel_input(prepared) if self.kernel else None)
 
     def prepare(self, market: Any, raw: Any) -> Any:
         """``backtest.fastpath.prepare_signals`` (the check and the scan's action tables)."""
@@ -241,18 +249,49 @@ class SignalRunner:
         return prepare_signals(market, raw)
 
     def run(self, market: Any, config: SweepConfig, base_config: Any, *,
-            signals: Any = None) -> dict[str, Any]:
-        """See :class:`Runner`; ``signals`` (from :meth:`signals`) skips recomputing them."""
+            signals: Any = None, memo: SignalMemo | None = None) -> dict[str, Any]:
+        """See :class:`Runner`; ``signals`` (from :meth:`signals`) skips recomputing them,
+        ``memo`` (from :meth:`shared_signals`) also lets the kernel reuse its inputs.
+
+        An in-scope configuration runs through the compiled kernel and keeps its summary only
+        (``backtest.kernel.KernelRun.summary``: no table is built); any other through
+        ``run_signals``. The summaries are the same.
+        """
         from backtest.fastpath import run_signals
 
         run_config = base_config.replace(leverage=config.leverage)
+        if memo is not None:
+            signals = memo.prepared
         if signals is None:
-            signals = self.signals(market, config.param_dict, run_config)
-        return run_signals(market, signals, config=run_config).summary
+            memo = self.shared_signals(market, config.param_dict, run_config)
+            signals = memo.prepared
+        if self.kernel and memo is not None:
+            from backtest.kernel import run_kernel
+
+            column = memo.kernel_input
+            done = None if column is None else run_kernel(market, column[0], run_config, max_abs_signal=column[1])
+            if done is not None:
+                return done.summary()
+        return run_signals(market, signals, config=run_config, kernel=False).summary
 
 
-def pick_runner(strategy: str, runner: str = "auto") -> Runner:
-    """``"engine"``, ``"fastpath"`` or ``"auto"`` (the array path when the strategy declares a signal)."""
+def _kernel_input(prepared: Any) -> tuple[np.ndarray, float] | None:
+    """A prepared one-symbol signal's column and its largest finite ``|value|`` (what the
+    kernel reads; None for several symbols), computed once per signal for its leverages."""
+    signals = prepared.signals
+    if signals.shape[1] != 1:
+        return None
+    column = np.ascontiguousarray(signals[:, 0])
+    finite = np.abs(column)
+    finite = finite[np.isfinite(finite)]
+    return column, float(finite.max()) if finite.size else 0.0
+
+
+def pick_runner(strategy: str, runner: str = "auto", *, kernel: bool = True) -> Runner:
+    """``"engine"``, ``"fastpath"`` or ``"auto"`` (the array path when the strategy declares a signal).
+
+    ``kernel``: the array path runs in-scope configurations through the compiled kernel.
+    """
     if runner not in ("auto", "engine", "fastpath"):
         raise RiskError(f"sweep runner must be 'auto', 'engine' or 'fastpath', found {runner!r}"
                         f"{_did_you_mean(runner, ('auto', 'engine', 'fastpath'))}")
@@ -262,7 +301,7 @@ def pick_runner(strategy: str, runner: str = "auto") -> Runner:
     if not signal:
         raise RiskError(f"sweep: strategy {strategy!r} has no vectorized signal (it decides in on_bar), so it "
                         "cannot run on the array path; use --runner engine (or auto)")
-    return SignalRunner(strategy)
+    return SignalRunner(strategy, kernel=kernel)
 
 
 def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
@@ -338,7 +377,7 @@ def _run_chunk(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfig],
             if isinstance(runner, SignalRunner):
                 prepared = runner.shared_signals(market, config.param_dict,
                                                  base_config.replace(leverage=config.leverage), previous=prepared)
-                summary = runner.run(market, config, base_config, signals=prepared.prepared)
+                summary = runner.run(market, config, base_config, memo=prepared)
             else:
                 summary = runner.run(market, config, base_config)
         finally:
@@ -366,6 +405,10 @@ def _run_chunk_warm(spec: DataSpec, runner: Runner, configs: Sequence[SweepConfi
     if gc.get_freeze_count() == 0:
         keep_freed_memory()
         spec.load()
+        if getattr(runner, "kernel", False):  # compiled (or loaded from disk) once per worker
+            from backtest.kernel import warm
+
+            warm()
         gc.freeze()
     return _run_chunk(spec, runner, configs, base_config)
 
@@ -396,7 +439,7 @@ def _progress(total: int, enabled: bool) -> Any:
 def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, base_config: Any = None,
               runner: str | Runner = "auto", workers: int | None = None, backend: str = "local",
               ray_address: str | None = None, chunk_size: int | None = None, progress: bool = True,
-              out_dir: str | Path | None = None) -> SweepResult:
+              out_dir: str | Path | None = None, kernel: bool = True) -> SweepResult:
     """Run every configuration and collect one row per run.
 
     Parameters
@@ -424,6 +467,9 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
         Show a progress bar of runs done.
     out_dir : path, optional
         Write ``sweep.parquet`` and ``sweep.duckdb`` there.
+    kernel : bool
+        The array path runs one-symbol isolated configurations through the compiled kernel
+        (``backtest.kernel``; the same table, faster); False: the Python array path.
     """
     from backtest.config import RunConfig
 
@@ -438,7 +484,7 @@ def run_sweep(spec: DataSpec, strategy: str, configs: Sequence[SweepConfig], *, 
         raise RiskError(f"sweep chunk_size: expected a whole number >= 1, found {chunk_size!r}")
     base = base_config or RunConfig()
     configs, notes = check_configs(strategy, configs)
-    chosen = pick_runner(strategy, runner) if isinstance(runner, str) else runner
+    chosen = pick_runner(strategy, runner, kernel=kernel) if isinstance(runner, str) else runner
     if runner == "auto" and isinstance(chosen, EngineRunner):
         notes.append(f"{strategy} has no vectorized signal (it decides in on_bar): every run used the event engine")
     size = chunk_size or max(1, math.ceil(len(configs) / (workers * 8)))
