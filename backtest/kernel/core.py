@@ -19,16 +19,16 @@ it calls) so that each float is produced by the same operations in the same orde
 
 The pure float helpers of the engine are not copied: the kernel compiles the very functions
 the event path calls (``backtest.intrabar._crossing``, ``backtest.ticks.high_first`` /
-``tick_times``, the venue's ``one_leg_liquidation_price``), handed in by
-:mod:`backtest.kernel` (``compiled``). The venue's keyword-only formulas (maintenance margin,
+``tick_times``, the venue's ``one_leg_liquidation_price``: ``numba.njit`` of each, below).
+The venue's keyword-only formulas (maintenance margin,
 bankruptcy price, funding payment, unrealized PnL: ``backtest.venues.binance_usdm``; the
 linear contract's arithmetic: ``backtest.contracts.LinearContract``) are written here in the
 same expression (numba compiles no keyword-only function); ``tests/engine/test_kernel*.py``
 compare every table and the summary of kernel runs with the event path's, exactly, so any
 drift of either fails loudly.
 
-Anything outside this scope found during the run (a rejected order, a liquidation price
-whose bracket is not the first of a multi-bracket table) stops the kernel with
+Anything outside this scope found during the run (a rejected order, a bracket resolver that
+cycles) stops the kernel with
 :data:`BAIL`: the caller runs the Python path instead (the same result, slower).
 """
 from __future__ import annotations
@@ -93,7 +93,10 @@ one_leg = _jit(_liquidation_price_one_leg)
 
 @_jit
 def lp_one(margin, qty, entry, floors, mmr, cum):
-    # MarginModel.refresh -> _solve_one (isolated, one leg, the first bracket's step)
+    """The isolated position's liquidation price (``MarginModel.refresh``: ``_solve_one``,
+    then the venue's bracket resolver ``binance_usdm.resolve_liquidation`` for one leg);
+    ``(price, True)``, or ``(nan, False)`` where the Python path must decide (an invalid leg,
+    a resolver that cycles: its exhaustive search)."""
     side = 1 if qty > 0 else -1
     size = abs(qty)
     if not (size >= 0 and entry > 0):
@@ -105,7 +108,21 @@ def lp_one(margin, qty, entry, floors, mmr, cum):
     at_notional = abs(size) * at if at > 0.0 else 0.0
     if tier_index(floors, at_notional) == 0:
         return price, True
-    return math.nan, False  # the bracket resolver decides: the Python path
+    # resolve_liquidation: re-solve with the bracket of the notional at the price until the
+    # bracket (its mmr and cum: Leg equality) no longer changes; a repeated bracket -> bail
+    k_mmr, k_cum = mmr[0], cum[0]
+    seen = np.zeros(floors.size, dtype=np.bool_)
+    for _ in range(floors.size + 2):
+        price = one_leg(margin, side, size, entry, k_mmr, k_cum, 0.0, 0.0)
+        k = tier_index(floors, size * max(price, 0.0) if not math.isnan(price) else 0.0)
+        if mmr[k] == k_mmr and cum[k] == k_cum:
+            return price, True
+        if seen[k]:
+            break
+        seen[k] = True
+        k_mmr, k_cum = mmr[k], cum[k]
+    return math.nan, False
+
 
 @_jit
 def tier_index(floors, notional):
