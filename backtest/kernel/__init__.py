@@ -168,12 +168,12 @@ def _problem(data: Any, config: Any) -> str | _Setup:
         return "fixed or no slippage"
     ts0, last = int(data.ts[0]), int(data.ts[-1])
     schedule = _schedule(config.tiers, data.tiers, symbol)
-    if any(start > ts0 for start, _ in schedule.versions) or schedule.first_effective_ms > ts0:
+    # a version taking effect during the run is an event (backtest.events.TierVersions)
+    if any(ts0 < start <= last for start, _ in schedule.versions) or schedule.first_effective_ms > ts0:
         return "one tier table in force over the whole run"
     market = _market(data)
     if market.inside_funding:
         return "funding settlements at bar opens"
-    del last
     table = schedule.at(ts0)
     tiers = table.tiers
     leverage = float(config.for_symbol("leverage", symbol))
