@@ -200,7 +200,7 @@ def prepare_signals(data: MarketData, signals: Any) -> PreparedSignals:
 
 
 def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = None,
-                kernel: bool = True) -> RunResult:
+                kernel: bool | None = None) -> RunResult:
     """Run target-exposure signals through the engine's accounting with a vectorized scan.
 
     Parameters
@@ -216,10 +216,12 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
         A :class:`PreparedSignals` of the same data skips the per-run check.
     config : RunConfig, optional
         Run configuration (default ``RunConfig()``).
-    kernel : bool
+    kernel : bool, optional
         Run through the compiled kernel (:mod:`backtest.kernel`) when the run is in its
-        scope (one symbol, isolated, linear, fixed slippage, ...); False: always the scan.
-        The result is the same either way.
+        scope (one symbol, isolated, linear, fixed slippage, ...); False: always the scan;
+        None (default): the kernel when it is already loaded in this process
+        (``backtest.kernel.ready``: a sweep worker, or after ``backtest.kernel.warm()``), as
+        a single run does not repay numba's start-up. The result is the same either way.
 
     Returns
     -------
@@ -245,7 +247,7 @@ def run_signals(data: MarketData, signals: Any, *, config: RunConfig | None = No
         array = signals.signals
     else:
         array = validate_signals(signals, len(data), tuple(data.symbols))
-    if kernel and array.shape[1] == 1:
+    if _use_kernel(kernel) and array.shape[1] == 1:
         from backtest.kernel import run_kernel
 
         done = run_kernel(data, array[:, 0], config)
@@ -276,8 +278,17 @@ def array_path_applies(data: MarketData, strategy: Strategy) -> bool:
             and all(getattr(kind, hook) is getattr(Strategy, hook) for hook in _HOOKS))
 
 
+def _use_kernel(kernel: bool | None) -> bool:
+    """``kernel`` as asked; None: whether the compiled kernel is already loaded."""
+    if kernel is None:
+        from backtest.kernel import ready
+
+        return ready()
+    return bool(kernel)
+
+
 def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, Any] | None = None,
-                 config: RunConfig | None = None, kernel: bool = True) -> RunResult:
+                 config: RunConfig | None = None, kernel: bool | None = None) -> RunResult:
     """:func:`backtest.run_backtest`, through the array path whenever that gives the same result.
 
     A pure signal strategy (:func:`array_path_applies`) has its signal computed once and
@@ -289,9 +300,9 @@ def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, 
     ----------
     data, strategy, params, config
         As for :func:`backtest.run_backtest`.
-    kernel : bool
+    kernel : bool, optional
         Take the compiled kernel (:mod:`backtest.kernel`) when the run is in its scope, as
-        :func:`run_signals` does; False: always the scan.
+        :func:`run_signals` does (None: when it is already loaded); False: always the scan.
     """
     from backtest.engine import run_backtest
     from backtest.fastpath_scan import SignalScanner
@@ -302,7 +313,7 @@ def run_strategy(data: MarketData, strategy: Any = "hold", *, params: dict[str, 
     if not array_path_applies(data, instance):
         return run_backtest(data, instance, config=config)
     signal = instance.signal_array(SignalInputs.of_run(data, config))  # what the base on_bar trades
-    if kernel:
+    if _use_kernel(kernel):
         from backtest.kernel import run_kernel
 
         done = run_kernel(data, signal, config)

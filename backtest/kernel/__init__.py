@@ -29,10 +29,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KernelRun", "have_numba", "kernel_scope", "run_kernel", "warm"]
+__all__ = ["KernelRun", "have_numba", "kernel_scope", "ready", "run_kernel", "sign_changes", "warm"]
 
 #: Rows of the output tables allocated per signal run (a full table doubles and reruns).
 _ROWS_PER_RUN = 2
+
+
+def ready() -> bool:
+    """Whether the compiled kernel is already loaded in this process (a sweep worker, or after
+    :func:`warm`): one run then gains from it; a first call pays numba's import and the load of
+    its compiled code from disk (about a second), more than a single run saves."""
+    import sys
+
+    core = sys.modules.get("backtest.kernel.core")
+    return core is not None and core.HAVE_NUMBA and bool(core.loop.signatures)
 
 
 def have_numba() -> bool:
@@ -231,7 +241,8 @@ class KernelRun:
         return kernel_result(self, strategy)
 
 
-def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: float | None = None) -> KernelRun | None:
+def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: float | None = None,
+               side_changes: int | None = None) -> KernelRun | None:
     """Run ``signal`` (one target exposure per bar, NaN = none) through the kernel.
 
     Returns None when the run is outside the kernel's scope (:func:`kernel_scope`), left it on
@@ -250,6 +261,8 @@ def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: fl
     max_abs_signal : float, optional
         The largest finite ``|signal|`` (0 when none), when the caller knows it (a sweep
         computes it once per signal for its leverages).
+    side_changes : int, optional
+        How often ``sign(signal)`` changes (sizes the output tables; computed when not given).
     """
     if not have_numba():
         return None
@@ -273,8 +286,9 @@ def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: fl
     from backtest.kernel import core
 
     market = _market(data)
-    changes = int(np.count_nonzero(np.diff(np.sign(signal)))) if signal.size > 1 else 0
-    rows = _ROWS_PER_RUN * (changes + 8) + 8
+    if side_changes is None:
+        side_changes = sign_changes(signal)
+    rows = _ROWS_PER_RUN * (side_changes + 8) + 8
     while True:
         out = _outputs(rows, market.fund_bar.size)
         status = core.loop(market.ts, *market.columns, signal, market.fund_bar, market.fund_ts, market.fund_rate,
@@ -285,6 +299,14 @@ def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: fl
         if status == core.BAIL:
             return None
         rows *= 4
+
+
+def sign_changes(signal: np.ndarray) -> int:
+    """How often the sign of ``signal`` changes from one bar to the next (NaN counts as a sign)."""
+    if signal.size < 2:
+        return 0
+    code = np.sign(signal)
+    return int(np.count_nonzero(code[1:] != code[:-1]))
 
 
 #: The output tables in the order :func:`backtest.kernel.core.loop` takes them.

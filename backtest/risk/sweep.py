@@ -187,9 +187,9 @@ class SignalMemo:
         The checked signal and its action tables.
     config_free : bool
         The signal read no configuration field of its inputs (the same for any leverage).
-    kernel_input : tuple of (ndarray, float), optional
-        The one-symbol signal column and its largest finite ``|value|``, for the compiled
-        kernel (:func:`backtest.kernel.run_kernel`), computed once per signal.
+    kernel_input : tuple of (ndarray, float, int), optional
+        The one-symbol signal column, its largest finite ``|value|`` and its sign changes,
+        for the compiled kernel (:func:`backtest.kernel.run_kernel`), computed once per signal.
     """
 
     params: tuple
@@ -269,22 +269,26 @@ class SignalRunner:
             from backtest.kernel import run_kernel
 
             column = memo.kernel_input
-            done = None if column is None else run_kernel(market, column[0], run_config, max_abs_signal=column[1])
+            done = None if column is None else run_kernel(market, column[0], run_config, max_abs_signal=column[1],
+                                                          side_changes=column[2])
             if done is not None:
                 return done.summary()
         return run_signals(market, signals, config=run_config, kernel=False).summary
 
 
-def _kernel_input(prepared: Any) -> tuple[np.ndarray, float] | None:
-    """A prepared one-symbol signal's column and its largest finite ``|value|`` (what the
-    kernel reads; None for several symbols), computed once per signal for its leverages."""
+def _kernel_input(prepared: Any) -> tuple[np.ndarray, float, int] | None:
+    """A prepared one-symbol signal's column, its largest finite ``|value|`` and its count of
+    sign changes (what the kernel reads; None for several symbols), computed once per signal
+    for its leverages."""
+    from backtest.kernel import sign_changes
+
     signals = prepared.signals
     if signals.shape[1] != 1:
         return None
     column = np.ascontiguousarray(signals[:, 0])
     finite = np.abs(column)
     finite = finite[np.isfinite(finite)]
-    return column, float(finite.max()) if finite.size else 0.0
+    return column, float(finite.max()) if finite.size else 0.0, sign_changes(column)
 
 
 def pick_runner(strategy: str, runner: str = "auto", *, kernel: bool = True) -> Runner:

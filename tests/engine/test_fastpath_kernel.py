@@ -19,7 +19,7 @@ import pytest
 
 from backtest import MarketData, RunConfig, run_backtest, run_signals
 from backtest.fastpath import SignalStrategy, run_strategy
-from backtest.kernel import have_numba, kernel_scope, run_kernel
+from backtest.kernel import have_numba, kernel_scope, ready, run_kernel, warm
 from backtest.results import OUTPUT_TABLES
 from backtest.venues.tiers import TierTable
 from data_loaders.synthetic import engine_frames, generate_perpetual
@@ -128,7 +128,8 @@ def test_run_strategy_takes_the_kernel_with_the_same_result(data: MarketData) ->
     run_config = config(leverage=20.0)
     params = {"fast": 30, "slow": 240}
     event = run_backtest(data, "sma_cross", params=params, config=run_config)
-    assert_identical(event, run_strategy(data, "sma_cross", params=params, config=run_config), "run_strategy")
+    assert_identical(event, run_strategy(data, "sma_cross", params=params, config=run_config, kernel=True),
+                     "run_strategy")
     assert_identical(event, run_strategy(data, "sma_cross", params=params, config=run_config, kernel=False), "scan")
 
 
@@ -141,7 +142,7 @@ def test_a_rejected_order_leaves_the_kernel_for_the_scan(data: MarketData) -> No
     assert run_kernel(data, signals, run_config) is None
     event = run_backtest(data, SignalStrategy(signals), config=run_config)
     assert event.rejections.height > 0
-    assert_identical(event, run_signals(data, signals, config=run_config), "fallback")
+    assert_identical(event, run_signals(data, signals, config=run_config, kernel=True), "fallback")
 
 
 @pytest.mark.parametrize(("options", "reason"), [
@@ -156,7 +157,7 @@ def test_out_of_scope_configurations_say_why_and_run_on_the_scan(data: MarketDat
     signals = random_signals(len(data), 6)
     assert run_kernel(data, signals, run_config) is None
     assert_identical(run_backtest(data, SignalStrategy(signals), config=run_config),
-                     run_signals(data, signals, config=run_config), "out of scope")
+                     run_signals(data, signals, config=run_config, kernel=True), "out of scope")
 
 
 def test_the_kernel_compiles_the_engines_own_helpers() -> None:
@@ -188,6 +189,8 @@ from backtest.kernel import have_numba, run_kernel
 from backtest.venues.tiers import TierTable
 from data_loaders.synthetic import engine_frames, generate_perpetual
 assert not have_numba()
+from backtest.kernel import ready, warm
+assert warm() == 0.0 and not ready()
 bars, funding = engine_frames(generate_perpetual(symbol={BTC!r}, days=20, crash_day=12, seed=3))
 data = MarketData.from_frames({{{BTC!r}: bars}}, {{{BTC!r}: funding}}, timeframe="1m")
 config = RunConfig(initial_balance=10_000.0, margin_mode="isolated", fees=(0.0002, 0.0004),
@@ -202,3 +205,12 @@ print(json.dumps(run_signals(data, signals, config=config).summary, sort_keys=Tr
                           env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"}, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == json.dumps(kernel.summary(), sort_keys=True)
+
+
+def test_a_warm_kernel_is_ready_and_serves_run_signals_by_default(data: MarketData) -> None:
+    warm()
+    assert ready()
+    signals = random_signals(len(data), 8)
+    run_config = config(leverage=10.0)
+    assert_identical(run_signals(data, signals, config=run_config),
+                     run_signals(data, signals, config=run_config, kernel=False), "default")

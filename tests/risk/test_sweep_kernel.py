@@ -82,7 +82,7 @@ def test_random_configurations_every_table(spec: DataSpec, seed: int) -> None:
     signal = strategy_signals("sma_cross", params, market, config)[:, 0]
     assert run_kernel(market, signal, config) is not None  # the kernel runs (not a fallback)
     event = run_backtest(market, "sma_cross", params=params, config=config)
-    kernel = run_strategy(market, "sma_cross", params=params, config=config)
+    kernel = run_strategy(market, "sma_cross", params=params, config=config, kernel=True)
     for name in OUTPUT_TABLES:
         assert event.frame(name).equals(kernel.frame(name)), name
     assert json.dumps(event.summary, sort_keys=True) == json.dumps(kernel.summary, sort_keys=True)
