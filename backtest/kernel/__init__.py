@@ -80,14 +80,14 @@ def warm() -> float:
 
     n = 2
     prices = _frozen(np.full(n, 100.0))
-    none, one = _frozen(np.zeros(0)), _frozen(np.zeros(1))
-    out = _outputs(4, 1)
-    core.loop(_frozen(np.arange(n) * 60_000, np.int64), *([prices] * 8), _frozen(np.full(n, np.nan)),
-              _frozen(np.zeros(0), np.int64), _frozen(np.zeros(0), np.int64), none, none,
-              one, one, one, one, one,
+    one = _frozen(np.zeros(1))
+    ints = _frozen(np.zeros(0), np.int64)
+    out, S, C = _outputs(4, 1)
+    core.loop(_frozen(np.arange(n) * 60_000, np.int64), (prices,) * 8, _frozen(np.full(n, np.nan)),
+              (ints, ints, _frozen(np.zeros(0)), _frozen(np.zeros(0))),
               _frozen([1e4, 10.0, 4e-4, 0.0, 0.0, 0.0, 6e4, 1e3, 0.0, 0.0, math.inf]), "worst_case",
-              *(out[k] for k in _OUT), out["totals"], out["counts"])
-    bar_series(_frozen(out["snaps"][:1], np.int64), _frozen(out["snaps_f"][:1]), prices, one, one, one,
+              (one,) * 5, out, S, C)
+    bar_series(_frozen(out[10][:1], np.int64), _frozen(out[11][:1]), prices, one, one, one,
                np.empty(n), np.empty(n))
     return time.perf_counter() - t0
 
@@ -212,16 +212,20 @@ class KernelRun:
     """
 
     def __init__(self, data: Any, config: Any, setup: _Setup, signal: np.ndarray,
-                 out: dict[str, np.ndarray]) -> None:
+                 out: tuple[np.ndarray, ...], S: np.ndarray, C: np.ndarray) -> None:  # noqa: N803
+        from backtest.kernel.layout import OUT_TABLES
+
         self.data = data
         self.config = config
         self.setup = setup
         self.signal = signal
-        self.out = out
+        #: The output tables by name (``layout.OUT_TABLES``); ``S`` / ``C`` the final state.
+        self.out = dict(zip(OUT_TABLES, out))
+        self.S = S
+        self.C = C
         self.market = _market(data)
-        counts = out["counts"]
         #: Rows of each table (fills, orders, trades, funding, liquidations, snapshots, fund).
-        self.n = {name: int(counts[k]) for k, name in enumerate(
+        self.n = {name: int(C[k]) for k, name in enumerate(
             ("fills", "orders", "trades", "funding", "liqs", "snaps", "fund"), start=1)}
 
     def summary(self) -> dict[str, Any]:
@@ -289,13 +293,13 @@ def run_kernel(data: Any, signal: np.ndarray, config: Any, *, max_abs_signal: fl
     if side_changes is None:
         side_changes = sign_changes(signal)
     rows = _ROWS_PER_RUN * (side_changes + 8) + 8
+    funding = (market.fund_bar, market.fund_ts, market.fund_rate, market.fund_mark)
+    tiers = (setup.floors, setup.caps, setup.mmr, setup.cum, setup.max_leverage)
     while True:
-        out = _outputs(rows, market.fund_bar.size)
-        status = core.loop(market.ts, *market.columns, signal, market.fund_bar, market.fund_ts, market.fund_rate,
-                           market.fund_mark, setup.floors, setup.caps, setup.mmr, setup.cum, setup.max_leverage,
-                           setup.params, setup.policy, *(out[k] for k in _OUT), out["totals"], out["counts"])
+        out, S, C = _outputs(rows, market.fund_bar.size)
+        status = core.loop(market.ts, market.columns, signal, funding, setup.params, setup.policy, tiers, out, S, C)
         if status == core.DONE:
-            return KernelRun(data, config, setup, signal, out)
+            return KernelRun(data, config, setup, signal, out, S, C)
         if status == core.BAIL:
             return None
         rows *= 4
@@ -309,13 +313,12 @@ def sign_changes(signal: np.ndarray) -> int:
     return int(np.count_nonzero(code[1:] != code[:-1]))
 
 
-#: The output tables in the order :func:`backtest.kernel.core.loop` takes them.
-_OUT = ("fills", "fills_f", "orders", "orders_f", "trades", "trades_f", "funding", "funding_f", "liqs",
-        "liqs_f", "snaps", "snaps_f", "fund", "fund_f")
+def _outputs(rows: int, n_funding: int) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """Empty output tables (``layout.OUT_TABLES``, ``rows`` rows each; the snapshots and
+    the funding rows sized by their own bounds) and the state arrays ``S`` and ``C``."""
+    from backtest.kernel.layout import FLOAT_SLOTS, INT_SLOTS
 
-
-def _outputs(rows: int, n_funding: int) -> dict[str, np.ndarray]:
-    from backtest.kernel.core import N_TOTALS
+    snaps = 2 * rows + n_funding + 2  # at most one per bar with a fill, a settlement or a takeover
 
     def ints(cols: int) -> np.ndarray:
         return np.empty((rows, cols), dtype=np.int64)
@@ -323,9 +326,7 @@ def _outputs(rows: int, n_funding: int) -> dict[str, np.ndarray]:
     def floats(cols: int) -> np.ndarray:
         return np.empty((rows, cols), dtype=np.float64)
 
-    return {"fills": ints(5), "fills_f": floats(8), "orders": ints(6), "orders_f": np.empty(rows),
-            "trades": ints(4), "trades_f": floats(6), "funding": np.empty(n_funding + 1, dtype=np.int64),
-            "funding_f": np.empty((n_funding + 1, 4)), "liqs": ints(4), "liqs_f": floats(17),
-            "snaps": np.empty(2 * rows + n_funding + 2, dtype=np.int64),
-            "snaps_f": np.empty((2 * rows + n_funding + 2, 7)), "fund": ints(2), "fund_f": np.empty(rows),
-            "totals": np.zeros(N_TOTALS), "counts": np.zeros(12, dtype=np.int64)}
+    out = (ints(5), floats(8), ints(6), np.empty(rows), ints(4), floats(6),
+           np.empty(n_funding + 1, dtype=np.int64), np.empty((n_funding + 1, 4)), ints(4), floats(17),
+           np.empty(snaps, dtype=np.int64), np.empty((snaps, 7)), ints(2), np.empty(rows))
+    return out, np.zeros(FLOAT_SLOTS), np.zeros(INT_SLOTS, dtype=np.int64)

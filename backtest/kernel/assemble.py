@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from backtest.kernel import layout as L
+
 __all__ = ["kernel_result", "kernel_summary"]
 
 _SIDE = {1: "buy", -1: "sell"}
@@ -86,7 +88,7 @@ def kernel_summary(run: Any) -> dict[str, Any]:
     from backtest.journal import Journal
     from backtest.metrics import summarize
 
-    data, config, totals = run.data, run.config, run.out["totals"]
+    data, config = run.data, run.config
     symbol = data.symbols[0]
     journal = Journal()
     _journal_totals(run, journal)
@@ -95,7 +97,7 @@ def kernel_summary(run: Any) -> dict[str, Any]:
     fund = InsuranceFund(config.insurance_fund, int(data.ts[0]))
     _replay_fund(run, fund)
     state = SimpleNamespace(journal=journal, data=data,
-                            account=SimpleNamespace(bad_debt=float(totals[1]), insurance_fund=fund.own))
+                            account=SimpleNamespace(bad_debt=float(run.S[L.BAD_DEBT]), insurance_fund=fund.own))
     summary = summarize(state, [_Bars(run)], config.initial_balance)
     summary.update(fund.summary())
     summary.update(Deleverager.summary(SimpleNamespace(rows=[])))  # no ADL in the kernel's scope
@@ -103,10 +105,12 @@ def kernel_summary(run: Any) -> dict[str, Any]:
 
 
 def _journal_totals(run: Any, journal: Any) -> None:
-    totals, counts = run.out["totals"].tolist(), run.out["counts"].tolist()
-    (journal.fees, journal.slippage, journal.funding_paid, journal.funding_received, journal.liquidation_penalty,
-     journal.clearance_fees, journal.trigger_margin_ratio) = totals[2:9]
-    journal.trigger_margin_ratio_ts = counts[9] if counts[9] >= 0 else None
+    S, C = run.S.tolist(), run.C.tolist()  # noqa: N806 - the layout's names
+    journal.fees, journal.slippage = S[L.FEES], S[L.SLIPPAGE]
+    journal.funding_paid, journal.funding_received = S[L.FUNDING_PAID], S[L.FUNDING_RECEIVED]
+    journal.liquidation_penalty, journal.clearance_fees = S[L.LIQ_PENALTY], S[L.CLEARANCE_FEES]
+    journal.trigger_margin_ratio = S[L.TRIG_RATIO]
+    journal.trigger_margin_ratio_ts = C[L.TRIG_TS] if C[L.TRIG_TS] >= 0 else None
 
 
 def kernel_result(run: Any, strategy: Any = None) -> Any:
@@ -121,15 +125,16 @@ def kernel_result(run: Any, strategy: Any = None) -> Any:
         strategy = SignalStrategy(run.signal[:, None])
     loop = _ArrayRun(data, strategy, config)
     st = loop.st
-    totals, counts = run.out["totals"].tolist(), run.out["counts"].tolist()
+    S, C = run.S.tolist(), run.C.tolist()  # noqa: N806 - the layout's names
     acct = st.account
-    acct.wallet, acct.bad_debt = totals[0], totals[1]
+    acct.wallet, acct.bad_debt = S[L.WALLET], S[L.BAD_DEBT]
     pos = acct.positions[0]
-    (pos.qty, pos.entry_price, pos.margin, pos.leverage, pos.liquidation_price, pos.bankruptcy_price,
-     pos.trade_qty, pos.trade_entry_notional, pos.trade_exit_qty, pos.trade_exit_notional, pos.trade_pnl,
-     pos.trade_fees, pos.trade_funding) = totals[10:23]
-    pos.trade_side = int(totals[23])
-    pos.trade_open_ts = counts[10]
+    pos.qty, pos.entry_price, pos.margin, pos.leverage = S[L.QTY], S[L.ENTRY], S[L.MARGIN], S[L.POS_LEV]
+    pos.liquidation_price, pos.bankruptcy_price = S[L.LP], S[L.BP]
+    pos.trade_qty, pos.trade_entry_notional = S[L.T_QTY], S[L.T_ENTRY_NOTIONAL]
+    pos.trade_exit_qty, pos.trade_exit_notional = S[L.T_EXIT_QTY], S[L.T_EXIT_NOTIONAL]
+    pos.trade_pnl, pos.trade_fees, pos.trade_funding = S[L.T_PNL], S[L.T_FEES], S[L.T_FUNDING]
+    pos.trade_side, pos.trade_open_ts = C[L.T_SIDE], C[L.T_OPEN_TS]
     acct.changed()
     journal = st.journal
     _journal_totals(run, journal)
@@ -155,6 +160,6 @@ def kernel_result(run: Any, strategy: Any = None) -> Any:
         order.filled_qty = qty
         orders.append(order)
     st.book.all_orders.extend(orders)
-    st.book._next_id = counts[8]
+    st.book._next_id = C[L.NEXT_ID]
     _replay_fund(run, acct.fund)
     return loop.result()

@@ -161,16 +161,16 @@ def test_out_of_scope_configurations_say_why_and_run_on_the_scan(data: MarketDat
 
 
 def test_the_kernel_compiles_the_engines_own_helpers() -> None:
+    from backtest.contracts import LinearContract
     from backtest.intrabar import _crossing
-    from backtest.kernel import core
+    from backtest.kernel import compiled
     from backtest.ticks import high_first, tick_times
     from backtest.venues.base import get_venue
 
-    assert core.crossing.py_func is _crossing
-    assert core.high_first.py_func is high_first
-    assert core.tick_times.py_func is tick_times
-    linear = get_venue("binance_usdm").formulas(__import__("backtest.contracts", fromlist=["x"]).LinearContract("USDT", 1.0))
-    assert core.one_leg.py_func is linear.one_leg
+    assert compiled.crossing.py_func is _crossing
+    assert compiled.high_first.py_func is high_first
+    assert compiled.tick_times.py_func is tick_times
+    assert compiled.one_leg.py_func is get_venue("binance_usdm").formulas(LinearContract("USDT", 1.0)).one_leg
 
 
 def test_without_numba_the_scan_gives_the_kernels_result(data: MarketData, tmp_path: Path) -> None:

@@ -1,0 +1,83 @@
+"""The engine's pure float helpers, compiled for the kernel (one definition of each).
+
+``numba.njit`` of the very functions the event path calls: ``backtest.intrabar._crossing``,
+``backtest.ticks.high_first`` / ``tick_times`` and the venue's one-leg liquidation price
+(``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``);
+plus the margin model's bracket lookup and one-leg solve (``TierTable.index_for``,
+``MarginModel._solve_one`` and the venue's resolver for one leg). Without numba they stay
+plain Python (the kernel is then not used: ``backtest.kernel.have_numba``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # numba is a core dependency; without it the Python array path runs instead
+    import numba
+except ImportError:  # pragma: no cover - exercised by the fallback tests through HAVE_NUMBA
+    numba = None
+
+from backtest.intrabar import _crossing
+from backtest.ticks import high_first as _high_first, tick_times as _tick_times
+from backtest.venues.binance_usdm import _liquidation_price_one_leg
+
+__all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "tick_times", "tier_index"]
+
+#: True when numba compiled the loop (False: the functions below are plain Python).
+HAVE_NUMBA = numba is not None
+
+
+def _jit(function):  # noqa: ANN001, ANN202
+    """``numba.njit(cache=True)`` (compiled code cached on disk per machine), no fastmath."""
+    if numba is None:
+        return function
+    return numba.njit(cache=True, fastmath=False, error_model="python")(function)
+
+
+# The engine's own pure float helpers, compiled as they are (one definition each).
+crossing = _jit(_crossing)
+high_first = _jit(_high_first)
+tick_times = _jit(_tick_times)
+one_leg = _jit(_liquidation_price_one_leg)
+
+
+@_jit
+def lp_one(margin, qty, entry, floors, mmr, cum):
+    """The isolated position's liquidation price (``MarginModel.refresh``: ``_solve_one``,
+    then the venue's bracket resolver ``binance_usdm.resolve_liquidation`` for one leg);
+    ``(price, True)``, or ``(nan, False)`` where the Python path must decide (an invalid leg,
+    a resolver that cycles: its exhaustive search)."""
+    side = 1 if qty > 0 else -1
+    size = abs(qty)
+    if not (size >= 0 and entry > 0):
+        return math.nan, False
+    price = one_leg(margin, side, size, entry, mmr[0], cum[0], 0.0, 0.0)
+    if floors.size == 1:
+        return price, True
+    at = 0.0 if price != price else max(price, 0.0)
+    at_notional = abs(size) * at if at > 0.0 else 0.0
+    if tier_index(floors, at_notional) == 0:
+        return price, True
+    # resolve_liquidation: re-solve with the bracket of the notional at the price until the
+    # bracket (its mmr and cum: Leg equality) no longer changes; a repeated bracket -> bail
+    k_mmr, k_cum = mmr[0], cum[0]
+    seen = np.zeros(floors.size, dtype=np.bool_)
+    for _ in range(floors.size + 2):
+        price = one_leg(margin, side, size, entry, k_mmr, k_cum, 0.0, 0.0)
+        k = tier_index(floors, size * max(price, 0.0) if not math.isnan(price) else 0.0)
+        if mmr[k] == k_mmr and cum[k] == k_cum:
+            return price, True
+        if seen[k]:
+            break
+        seen[k] = True
+        k_mmr, k_cum = mmr[k], cum[k]
+    return math.nan, False
+
+
+@_jit
+def tier_index(floors, notional):
+    # TierTable.index_for: bisect_right(floors, |N|) - 1, at least 0
+    value = abs(notional)
+    k = np.searchsorted(floors, value, side="right") - 1
+    return k if k > 0 else 0
