@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from backtest.kernel.compiled import _jit, lp_one, tier_index
+from backtest.kernel.compiled import _inline, lp_one, tier_index
 from backtest.kernel.layout import (
     ABOVE, BAD_DEBT, BAIL, BELOW, BP, ENTRY, FEES, FULL, FUND_OWN, FUNDING_PAID, FUNDING_RECEIVED,
     LP, MARGIN, N_FILLS, N_FUND, N_FUNDING, N_ORDERS, N_SNAPS, N_TRADES, NEXT_ID, O_FILLS, O_FILLS_F, O_FUND,
@@ -22,7 +22,7 @@ __all__ = ["book_fund", "close_trade", "credit", "execute_target", "place_target
            "snapshot"]
 
 
-@_jit
+@_inline
 def book_fund(C, out, value, cause, ts):
     """``InsuranceFund.set_own(value, cause, ts)``: the run's contribution becomes ``value``."""
     k = C[N_FUND]
@@ -35,7 +35,7 @@ def book_fund(C, out, value, cause, ts):
     C[N_FUND] = k + 1
 
 
-@_jit
+@_inline
 def cover(S, C, out, shortfall, now):
     """``Account.cover(shortfall)`` without collateral: a negative wallet is reset to zero
     and the fund pays the shortfall as bad debt."""
@@ -48,7 +48,7 @@ def cover(S, C, out, shortfall, now):
         book_fund(C, out, S[FUND_OWN], 1, now)
 
 
-@_jit
+@_inline
 def credit(S, C, out, amount, now):
     """``Account.credit(amount, pos)`` of the isolated pool; returns the shortfall."""
     balance = S[MARGIN]
@@ -62,7 +62,7 @@ def credit(S, C, out, amount, now):
     return shortfall
 
 
-@_jit
+@_inline
 def apply_fill(S, C, signed, price, now):
     """``Position.apply_fill``: fold one fill in; return the realized PnL (linear contract)."""
     qty = S[QTY]
@@ -91,7 +91,7 @@ def apply_fill(S, C, signed, price, now):
     return realized
 
 
-@_jit
+@_inline
 def close_trade(S, C, out, exit_ts, reason):
     """``Position.close_trade``: the round trip as a trades row; resets the bookkeeping."""
     k = C[N_TRADES]
@@ -120,7 +120,7 @@ def close_trade(S, C, out, exit_ts, reason):
     S[BP] = math.nan
 
 
-@_jit
+@_inline
 def taker_fill(S, C, out, oid, signed, price, ref, now, params):
     """``Broker._fill`` of a strategy order (taker, at ``price`` already slipped)."""
     side = 1 if signed > 0 else -1
@@ -171,7 +171,7 @@ def taker_fill(S, C, out, oid, signed, price, ref, now, params):
     return q
 
 
-@_jit
+@_inline
 def slipped_price(ref, side, impact):
     """``RunState.slipped_price`` without rounding or a per-bar scale."""
     if impact == 0.0:
@@ -179,7 +179,7 @@ def slipped_price(ref, side, impact):
     return ref * (1.0 + side * impact)
 
 
-@_jit
+@_inline
 def execute_target(S, C, out, ref, mark, now, params, tiers):
     """``Broker._execute_target`` of the pending order at the open (close first on a flip)."""
     row = C[PEND_ROW]
@@ -226,7 +226,7 @@ def execute_target(S, C, out, ref, mark, now, params, tiers):
     C[PEND_ROW] = -1
 
 
-@_jit
+@_inline
 def rejected(S, qty, price, held, params, tiers):
     """Whether ``Broker._check_increase`` refuses the increase (tier cap, initial margin)."""
     leverage = params[P_LEVERAGE]
@@ -243,7 +243,7 @@ def rejected(S, qty, price, held, params, tiers):
     return needed > available + 1e-9
 
 
-@_jit
+@_inline
 def place_target(S, C, out, value, created):
     """``Context.target_exposure`` where the signal wants another side: a pending order."""
     k = C[N_ORDERS]
@@ -268,7 +268,7 @@ def place_target(S, C, out, value, created):
     C[N_ORDERS] = k + 1
 
 
-@_jit
+@_inline
 def settle(S, C, out, ts, rate, mark):
     """``FundingSchedule.settle`` of the open position; True when it paid."""
     qty = S[QTY]
@@ -294,7 +294,7 @@ def settle(S, C, out, ts, rate, mark):
     return True
 
 
-@_jit
+@_inline
 def refresh(S, C, out, bar, tiers):
     """``MarginModel.refresh`` of the isolated position, then ``Journal.snapshot(bar)``."""
     below = -math.inf
@@ -319,7 +319,7 @@ def refresh(S, C, out, bar, tiers):
     snapshot(S, C, out, bar)
 
 
-@_jit
+@_inline
 def snapshot(S, C, out, bar):
     """``Journal.snapshot``: the account as of ``bar`` (overrides that bar's earlier one)."""
     snaps, snaps_f = out[O_SNAPS], out[O_SNAPS_F]

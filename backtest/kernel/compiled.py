@@ -28,11 +28,56 @@ __all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "tick_ti
 HAVE_NUMBA = numba is not None
 
 
-def _jit(function):  # noqa: ANN001, ANN202
-    """``numba.njit(cache=True)`` (compiled code cached on disk per machine), no fastmath."""
+def _cache_dir() -> str:
+    """Where numba caches the kernel's machine code: a folder named by a digest of every source
+    the compiled code comes from (this package and the engine modules of its helpers).
+
+    numba checks only the stamp of a function's own file, so a changed callee in another
+    file (``book.py`` inlined into ``core.loop``, or ``backtest/intrabar.py``) would leave
+    stale code in its cache; a new digest is a new, empty folder instead. Under
+    ``NUMBA_CACHE_DIR`` when set, else the user's cache folder.
+    """
+    import hashlib
+    import inspect
+    import os
+    from pathlib import Path
+
+    files = sorted(Path(__file__).parent.glob("*.py"))
+    files += [Path(inspect.getsourcefile(f)) for f in (_crossing, _high_first, _liquidation_price_one_leg)]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "margincall", "numba")
+    return os.path.join(base, f"kernel-{digest.hexdigest()[:16]}")
+
+
+_CACHE_DIR = _cache_dir() if numba is not None else None
+
+
+def _compile(function, **options):  # noqa: ANN001, ANN003, ANN202
+    """``numba.njit(cache=True, ...)`` with the cache under :data:`_CACHE_DIR` (numba reads
+    its cache folder when a function is decorated)."""
     if numba is None:
         return function
-    return numba.njit(cache=True, fastmath=False, error_model="python")(function)
+    saved = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = _CACHE_DIR
+    try:
+        return numba.njit(cache=True, fastmath=False, error_model="python", **options)(function)
+    finally:
+        numba.config.CACHE_DIR = saved
+
+
+def _jit(function):  # noqa: ANN001, ANN202
+    """``numba.njit(cache=True)`` (compiled code cached on disk per machine), no fastmath."""
+    return _compile(function)
+
+
+def _inline(function):  # noqa: ANN001, ANN202
+    """:func:`_jit` inlined into its callers (numba IR inlining): the kernel's parts share
+    the state and table arrays, which a real call would pass (and reference-count) anew."""
+    return _compile(function, inline="always")
 
 
 # The engine's own pure float helpers, compiled as they are (one definition each).

@@ -77,7 +77,23 @@ def loop(ts, bars, signal, funding, params, policy, tiers, out, S, C):
         out[O_SNAPS_F][0, j] = S[j]
     C[N_SNAPS] = 1
     f = 0  # the next funding settlement
-    for i in range(ts.size):
+    n = ts.size
+    i = 0
+    while i < n:
+        # the quiet bars, skipped in a tight loop: no settlement at the open, no pending
+        # order, no level inside the bar's mark range, a signal content with the held side
+        # (every phase of them is a no-op; backtest.fastpath's module docstring)
+        if C[PEND_ROW] < 0:
+            next_fund = fund_bar[f] if f < fund_bar.size else n
+            below, above = S[BELOW], S[ABOVE]
+            held = int(S[QTY] > 0) - int(S[QTY] < 0)
+            while i < n and i != next_fund and mark_lows[i] > below and mark_highs[i] < above:
+                value = signal[i]
+                if value == value and (int(value > 0) - int(value < 0)) != held:
+                    break
+                i += 1
+            if i >= n:
+                break
         # phase 1: bar-open funding settlements, one refresh after them
         changed = False
         while f < fund_bar.size and fund_bar[f] == i:
@@ -105,4 +121,5 @@ def loop(ts, bars, signal, funding, params, policy, tiers, out, S, C):
                 place_target(S, C, out, value, ts[i] + interval)
                 if C[STATUS] != DONE:
                     break
+        i += 1
     return C[STATUS]

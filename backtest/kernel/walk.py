@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from backtest.kernel.book import apply_fill, book_fund, close_trade, credit, refresh, slipped_price
-from backtest.kernel.compiled import _jit, crossing, high_first, tick_times, tier_index
+from backtest.kernel.compiled import _inline, crossing, high_first, tick_times, tier_index
 from backtest.kernel.layout import (
     BAD_DEBT, BAIL, BP, CLEARANCE_FEES, ENTRY, FULL, FUND_OWN, LIQ_PENALTY, LP, MARGIN, N_FILLS, N_LIQS, N_ORDERS,
     NEXT_ID, O_FILLS, O_FILLS_F, O_LIQS, O_LIQS_F, O_ORDERS, O_ORDERS_F, P_CLEARANCE, P_FORCED, P_INTERVAL,
@@ -24,7 +24,7 @@ from backtest.kernel.layout import (
 __all__ = ["walk"]
 
 
-@_jit
+@_inline
 def walk(S, C, out, i, ts, bars, params, policy, tiers):
     """Walk candle ``i`` (``bars``: open, high, low, close, then the mark's) for a breach."""
     interval = np.int64(params[P_INTERVAL])
@@ -85,7 +85,7 @@ def walk(S, C, out, i, ts, bars, params, policy, tiers):
     take_over(S, C, out, i, mark_t, last_t, trig_ts, fill_ts, ref, params, tiers)
 
 
-@_jit
+@_inline
 def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     """``Liquidator.trigger`` at ``mark`` then ``Liquidator.execute`` at ``ref`` (``now``)."""
     qty = S[QTY]
