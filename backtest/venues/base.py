@@ -27,7 +27,9 @@ arithmetic of a symbol is a :class:`backtest.contracts.Contract`):
   equity minus maintenance) is the default.
 * :meth:`Venue.liquidation_procedure` -> :class:`LiquidationPlan`: what the venue does to a
   breached pool (full takeover at bankruptcy, tier-by-tier plan, then takeover).
-* ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`).
+* ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`), or the
+  whole rule as ``adl_rule`` (:class:`backtest.venues.adl_rules.AdlRule`: ranking, quantiles
+  and the close price basis), read through :meth:`Venue.adl_ranking`.
 * ``liquidation_fill_price(...)`` (None: the market's price; dYdX v4: its fillable price) and
   ``position_modes`` (a venue without hedge mode refuses a hedge run).
 
@@ -45,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from backtest.venues.adl_rules import AdlRule, legacy_rule
 from backtest.venues.errors import UnknownVenueError, VenueError
 from backtest.venues.fees import FeeRates
 from backtest.venues.markets import MarketSpec
@@ -366,6 +369,10 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    adl_rule : AdlRule or None
+        The venue's whole ADL rule (ranking, quantiles, close price basis;
+        :mod:`backtest.venues.adl_rules`); None: ``adl_score``/``adl_quantiles`` rank at the
+        bankruptcy price (see :meth:`adl_ranking`).
     """
 
     name: str
@@ -392,6 +399,16 @@ class Venue:
     liquidation_fill_price: Callable[..., float] | None = None
     position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
+    adl_rule: AdlRule | None = None
+
+    def adl_ranking(self) -> AdlRule | None:
+        """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""
+        if self.adl_rule is not None:
+            return self.adl_rule
+        if self.adl_score is None:
+            return None
+        return legacy_rule(f"{self.name}_leverage_pnl", self.adl_score, self.adl_quantiles,
+                           self.rule_versions.get("adl", ""))
 
     def formulas(self, contract: Any) -> PoolFormulas:
         """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).

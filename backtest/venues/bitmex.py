@@ -38,17 +38,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from backtest.venues.adl_rules import BANKRUPTCY, AdlCandidate, AdlRule
 from backtest.venues.errors import VenueError
 from backtest.venues.rounding import round_price
 
 __all__ = [
+    "ADL_RULE",
     "AdlPosition",
     "PositionMargins",
     "SATOSHI_PER_XBT",
     "XBTUSD_2020",
     "XbtusdRules",
     "adl_allocation",
+    "adl_candidate_score",
     "adl_indicator_percentiles",
+    "adl_queue_quantiles",
     "adl_score",
     "bankruptcy_price",
     "capped_funding_rate",
@@ -479,3 +483,36 @@ def adl_indicator_percentiles(positions: Sequence[AdlPosition]) -> dict[int | st
         cumulative += Fraction(position.qty)
         buckets[position.account] = 20 * math.ceil(cumulative * 5 / total)
     return buckets
+
+
+def adl_candidate_score(c: AdlCandidate) -> float:
+    """:func:`adl_score` of a queued position: ``markValue``, ``entryValue`` and
+    ``bankruptValue`` are its signed values at the mark, the entry and the bankruptcy price.
+
+    ``mark - bankrupt`` is the margin balance backing the position (its isolated margin plus
+    PnL, or the cross balance); a position with none left is being liquidated itself and is
+    not ranked (0). Source: [ADL].
+    """
+    if not c.equity > 0.0 or c.entry_value == 0.0:
+        return 0.0
+    return adl_score(mark_value=c.mark_value, entry_value=c.entry_value,
+                     bankrupt_value=c.bankrupt_value)
+
+
+def adl_queue_quantiles(scores: Sequence[float], qtys: Sequence[float]) -> list[float]:
+    """The UI indicator of each queued position as lights / 5, in (0, 1] (1 = the head).
+
+    :func:`adl_indicator_percentiles` gives the bucket (20 % for the head ... 100 % for the
+    tail); the indicator lights all five for the top 20 %, so the quantile is
+    ``(120 - bucket) / 100``. Source: [ADL] (autoDeleveragingExamples), as
+    :func:`adl_indicator_percentiles`.
+    """
+    buckets = adl_indicator_percentiles([AdlPosition(k, q, s) for k, (s, q)
+                                         in enumerate(zip(scores, qtys))])
+    return [(120 - buckets[k]) / 100 for k in range(len(scores))]
+
+
+#: BitMEX's ADL rule in runs: ranked by PnL% x effective leverage of position values, the
+#: quantity-weighted indicator, closed at the bankruptcy price of the liquidated order ([ADL]).
+ADL_RULE = AdlRule("bitmex_pnl_x_effective_leverage", adl_candidate_score, adl_queue_quantiles,
+                   BANKRUPTCY, "https://www.bitmex.com/app/autoDeleveraging")

@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from backtest.venues.base import Leg, PoolFormulas, Venue, inverse_pool_formulas
-from backtest.venues.bitmex import (SATOSHI_PER_XBT, XBTUSD_2020, bankruptcy_price,
+from backtest.venues.bitmex import (ADL_RULE, SATOSHI_PER_XBT, XBTUSD_2020, bankruptcy_price,
                                     funding_payment, initial_margin_req, liquidation_price)
 from backtest.venues.catalog import RuleVersion, VenueInfo, day_ms
 from backtest.venues.errors import VenueError
@@ -142,8 +142,6 @@ def _pnl_needs_contract(*, signed_qty: float, entry_price: float, mark_price: fl
 
 
 def _venue() -> Venue:
-    from backtest.venues.binance_usdm import adl_quantiles, adl_score
-
     return Venue(
         name="bitmex_inverse", exchange="bitmex", contract_type="inverse",
         maintenance_margin=maintenance_margin_whole,
@@ -152,10 +150,7 @@ def _venue() -> Venue:
         bankruptcy_price=_bankruptcy, funding_payment=_funding,
         unrealized_pnl=_pnl_needs_contract, initial_margin=_initial_margin,
         contract_formulas=formulas_for,
-        # ASSUMPTION: BitMEX ranks by PnL% x effective leverage of position values ([ADL],
-        # adl_score above) which the engine's ranking call does not carry; Binance's ranking
-        # of the same two factors stands in for the account's own positions
-        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        adl_rule=ADL_RULE,  # PnL% x effective leverage of position values ([ADL])
         position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="BitMEX",
         rule_versions=MappingProxyType({
@@ -164,7 +159,8 @@ def _venue() -> Venue:
             "funding": "https://www.bitmex.com/app/perpetualContractsGuideExamples",
             "tiers": "XBTUSD 2020 risk-limit steps (backtest/venues/data/bitmex_inverse.toml)",
             "maintenance_funding_term": "NOT MODELLED in runs (position_margins holds it)",
-            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+            "adl_ranking": "https://www.bitmex.com/app/autoDeleveraging (PnL% x effective "
+                           "leverage; bankruptcy price)",
         }),
         max_open_orders=200, max_stop_orders=10)
 

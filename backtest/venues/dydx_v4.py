@@ -15,6 +15,8 @@ Sources (dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30 unless
 * [LIQ] ``protocol/x/clob/keeper/liquidations.go`` (``GetBankruptcyPriceInQuoteQuantums``
   ``-DNNV - TNC*|DMMR|/TMMR`` rounded toward +inf; ``GetFillablePrice``
   ``(PNNV - ABR*SMMR*PMMR)/PS``; ``GetLiquidationInsuranceFundDelta``) and its tests.
+* [DELEV] ``protocol/x/clob/keeper/deleveraging.go`` (``OffsetSubaccountPerpetualPosition``:
+  opposite-side subaccounts iterated from a pseudo-random start, at the bankruptcy price).
 * [RISK] ``protocol/lib/margin/risk.go`` (liquidatable iff ``MMR > 0 and TNC < MMR``).
 * [FUND] ``protocol/x/perpetuals/funding/funding.go`` (``GetFundingIndexDelta``) and
   ``protocol/lib/quantums.go`` (``BaseToQuoteQuantums``, truncation toward zero), funding
@@ -32,11 +34,13 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
+from backtest.venues.adl_rules import BANKRUPTCY, AdlRule
 from backtest.venues.base import Leg, Venue, root_liquidation_price
 from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 
 __all__ = [
+    "ADL_RULE",
     "VENUE",
     "GENESIS_TIERS",
     "LiquidityTier",
@@ -425,9 +429,14 @@ def liquidation_fill_price(*, side: int, mark_price: float, mmr: float, margin_r
                           spread_to_mmr_ppm=spread_to_mmr_ppm)
 
 
-def _venue() -> Venue:
-    from backtest.venues.binance_usdm import adl_quantiles, adl_score
+#: dYdX v4's deleveraging in runs: NO ranking. The liquidated position is offset against
+#: subaccounts holding the opposite side, iterating from a pseudo-random starting subaccount
+#: (the run draws it from its seed), at the bankruptcy price ([DELEV]; margin_rules.md §7).
+ADL_RULE = AdlRule("dydx_v4_offset_from_random_start", None, None, BANKRUPTCY,
+                   "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/deleveraging.go")
 
+
+def _venue() -> Venue:
     return Venue(
         name="dydx_v4", exchange="dydx", contract_type="linear",
         maintenance_margin=maintenance_margin_of_tier,
@@ -437,9 +446,7 @@ def _venue() -> Venue:
         unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
             signed_qty * (mark_price - entry_price),
         liquidation_fill_price=liquidation_fill_price,
-        # ASSUMPTION: dYdX deleverages against offsetting subaccounts without a published
-        # ranking; Binance's score orders the account's own positions
-        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        adl_rule=ADL_RULE,
         position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="dYdX",
         rule_versions=MappingProxyType({
@@ -447,7 +454,8 @@ def _venue() -> Venue:
             "liquidation": "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/liquidations.go",
             "funding": "dydxprotocol/v4-chain@84d4664b protocol/x/perpetuals/funding/funding.go",
             "tiers": "genesis large_cap tier (backtest/venues/data/dydx_v4.toml)",
-            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+            "adl_ranking": "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/deleveraging.go "
+                           "(no ranking: offset from a pseudo-random start, seeded by the run)",
         }))
 
 
