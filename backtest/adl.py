@@ -54,7 +54,7 @@ from backtest.errors import ConfigError
 from backtest.orders import Order
 from backtest.venues.adl_rules import PREVIOUS_ORACLE, AdlCandidate, AdlRule
 
-__all__ = ["ADL_COLUMNS", "AdlEvent", "Deleverager", "adl_events", "adl_queue"]
+__all__ = ["ADL_COLUMNS", "AdlEvent", "Deleverager", "adl_events", "adl_fills", "adl_queue"]
 
 #: adl.parquet columns.
 ADL_COLUMNS = ("ts", "symbol", "side", "qty", "price", "realized_pnl", "score", "quantile", "cause",
@@ -159,6 +159,25 @@ def adl_queue(scores: list[float], *, ranked: bool, start: int = 0) -> list[int]
         return [(start + k) % n for k in range(n)]
     order = sorted(range(n), key=lambda k: -scores[k])  # stable: ties keep the queue order
     return [k for k in order if scores[k] > 0.0]
+
+
+def adl_fills(scores: list[float], qtys: list[float], qty: float, *, ranked: bool,
+              start: int = 0) -> list[tuple[int, float]]:
+    """``(index, size closed)`` down the :func:`adl_queue` until ``qty`` is matched.
+
+    Each position closes what is left of ``qty`` or its whole size, whichever is smaller
+    (BitMEX's example: six longs, a short of 20 liquidated -> the two best-ranked close 10
+    each; margin_rules.md §5).
+    """
+    fills = []
+    left = qty
+    for k in adl_queue(scores, ranked=ranked, start=start):
+        if left <= 0.0:
+            break
+        size = min(abs(qtys[k]), left)
+        left -= size
+        fills.append((k, size))
+    return fills
 
 
 class Deleverager:
@@ -266,18 +285,13 @@ class Deleverager:
             quantiles = (rule.quantiles(scores, [c.qty for c in candidates])
                          if rule.quantiles is not None else [math.nan] * len(queue))
             start = 0
-        left = qty
-        done = False
-        for k in adl_queue(scores, ranked=rule.score is not None, start=start):
-            if left <= 0.0:
-                break
-            size = min(abs(queue[k].qty), left)
-            left -= size
+        fills = adl_fills(scores, [c.qty for c in candidates], qty,
+                          ranked=rule.score is not None, start=start)
+        for k, size in fills:
             self._close(queue[k], size, price, scores[k], quantiles[k], cause)
-            done = True
-        if done:
+        if fills:
             acct.changed(sym)
-        return done
+        return bool(fills)
 
     def _candidate(self, pos: Any) -> AdlCandidate:
         """``pos`` as the venue's ranking sees it (values signed BitMEX-style, pool figures)."""
