@@ -500,11 +500,12 @@ def adl_candidate_score(c: AdlCandidate) -> float:
 
 
 def adl_queue_quantiles(scores: Sequence[float], qtys: Sequence[float]) -> list[float]:
-    """The UI indicator of each queued position as lights / 5, in (0, 1] (1 = the head).
+    """The UI indicator of each queued position as lights / 5, in (0, 1].
 
-    :func:`adl_indicator_percentiles` gives the bucket (20 % for the head ... 100 % for the
-    tail); the indicator lights all five for the top 20 %, so the quantile is
-    ``(120 - bucket) / 100``. Source: [ADL] (autoDeleveragingExamples), as
+    :func:`adl_indicator_percentiles` gives the bucket (20 % for a head holding under a fifth
+    of the queue's quantity ... 100 % for the tail); the indicator lights all five for the
+    20 % bucket, so the quantile is ``(120 - bucket) / 100``. A lone position holds the whole
+    queue: bucket 100, one light. Source: [ADL] (autoDeleveragingExamples), as
     :func:`adl_indicator_percentiles`.
     """
     buckets = adl_indicator_percentiles([AdlPosition(k, q, s) for k, (s, q)
