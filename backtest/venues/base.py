@@ -167,6 +167,10 @@ class PoolFormulas:
     #: the liquidation price (Bybit classic): the engine then always asks
     #: ``liquidation_price_resolved`` instead of trying the first bracket first.
     brackets_at_entry: bool = False
+    #: True when the venue charges maintenance on the position's ENTRY value, not its value at
+    #: the mark (Bybit classic, BitMEX's posMaint on posCost): the engine's maintenance
+    #: figures (equity table, margin ratio, pool checks) then use the entry value too.
+    maintenance_at_entry: bool = False
 
 
 def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
@@ -174,7 +178,8 @@ def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
                           liquidation_price_resolved: Callable[..., float],
                           bankruptcy_price: Callable[..., float],
                           funding_payment: Callable[..., float],
-                          brackets_at_entry: bool = False) -> PoolFormulas:
+                          brackets_at_entry: bool = False,
+                          maintenance_at_entry: bool = False) -> PoolFormulas:
     """An inverse venue's pool formulas bound to the symbol's contract size (USD per contract).
 
     Every inverse formula takes ``contract_size`` (coin value = contracts x size / price,
@@ -205,7 +210,7 @@ def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
                                                      contract_size=size),
         bankruptcy_price=functools.partial(bankruptcy_price, contract_size=size),
         funding_payment=functools.partial(funding_payment, contract_size=size),
-        brackets_at_entry=brackets_at_entry)
+        brackets_at_entry=brackets_at_entry, maintenance_at_entry=maintenance_at_entry)
 
 
 @dataclass(frozen=True)
@@ -369,6 +374,10 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    funding_maintenance_rate : callable or None
+        ``(side, next_rate) -> float``: the extra maintenance rate, on the position's entry
+        value, that the next funding adds (BitMEX: ``max(0, s*F)``); the run passes the rate
+        of the next settlement in its funding data (none: 0). None: no funding term.
     adl_rule : AdlRule or None
         The venue's whole ADL rule (ranking, quantiles, close price basis;
         :mod:`backtest.venues.adl_rules`); None: ``adl_score``/``adl_quantiles`` rank at the
@@ -400,6 +409,7 @@ class Venue:
     position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
     adl_rule: AdlRule | None = None
+    funding_maintenance_rate: Callable[[int, float], float] | None = None
 
     def adl_ranking(self) -> AdlRule | None:
         """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""

@@ -59,6 +59,7 @@ __all__ = [
     "contract_value_xbt",
     "fair_price",
     "funding_amount",
+    "funding_maintenance_rate",
     "funding_payment",
     "funding_rate",
     "initial_margin_req",
@@ -248,7 +249,6 @@ def position_margins(*, side: int, contracts: float, avg_entry_price: float,
     funding rate; charging it only when adverse is our reading — BitMEX's sign convention for
     shorts is disputed, margin_rules.md §14 q.4). Reproduces [REC] exactly (funding 0).
     """
-    s = _side(side)
     q = abs(contracts)
     _rate("init_margin_req", init_margin_req)
     _rate("maint_margin_req", maint_margin_req)
@@ -257,11 +257,22 @@ def position_margins(*, side: int, contracts: float, avg_entry_price: float,
     init = cost * init_margin_req
     # the commission reserve is rounded up to the satoshi ([REC]: 5,799.3 -> 5,800)
     comm = math.ceil(round((cost + init) * commission, 6))
-    reserve = cost * max(0.0, s * funding_rate)
+    reserve = cost * funding_maintenance_rate(side, funding_rate)
     return PositionMargins(pos_cost=cost, pos_init=init, pos_comm=comm,
                            pos_margin=init + comm + margin_added,
                            pos_maint=cost * maint_margin_req + comm + reserve,
                            funding_reserve=reserve)
+
+
+def funding_maintenance_rate(side: int, next_rate: float) -> float:
+    """The funding term of the maintenance margin, a rate on the position value (posCost).
+
+    ``max(0, s*F)``: the next funding the position would pay (F > 0: longs pay), announced one
+    interval ahead ([GUIDE]); charged only when adverse ([SUPPORT]: maintenance = base MM +
+    exit taker fee + funding rate; BitMEX's sign for shorts is disputed, margin_rules.md §14
+    q.4: a short paying when F < 0 is our reading). Source: margin_rules.md §5.
+    """
+    return max(0.0, _side(side) * next_rate)
 
 
 def _price_where_loss(side: int, contracts: float, pos_cost: float, loss: float) -> float:

@@ -376,7 +376,7 @@ def linear_formulas(contract: Any) -> PoolFormulas:
         liquidation_price_resolved=liquidation_price_linear_resolved,
         bankruptcy_price=binance_usdm.bankruptcy_price,  # zero equity ([BP-USDT]: EP*(1 - 1/lev))
         funding_payment=binance_usdm.funding_payment,  # s*N*F at the mark (§1, §3.5)
-        brackets_at_entry=True)
+        brackets_at_entry=True, maintenance_at_entry=True)  # MM = PV x MMR, PV at entry (§3.2)
 
 
 def inverse_formulas(contract: Any) -> PoolFormulas:
@@ -394,7 +394,7 @@ def inverse_formulas(contract: Any) -> PoolFormulas:
         liquidation_price=liquidation_price_inverse,
         liquidation_price_resolved=liquidation_price_inverse_resolved,
         bankruptcy_price=bankruptcy_price_inverse, funding_payment=_inverse_funding,
-        brackets_at_entry=True)
+        brackets_at_entry=True, maintenance_at_entry=True)  # PV = contracts / entry (§3.3)
 
 
 def _inverse_funding(*, signed_qty: float, mark_price: float, rate: float,
