@@ -46,6 +46,11 @@ class MarginModel:
         Contract arithmetic per symbol (default: linear USDT contracts).
     """
 
+    #: Per symbol, True where the venue charges maintenance on the entry value (empty: none).
+    _at_entry: tuple[bool, ...] = ()
+    #: Funding settlements read by the venue's funding term (None: no term; use_funding).
+    _outlook: list[tuple[Any, Any]] | None = None
+
     def __init__(self, venue: Any, schedules: list[Any], *, allow_before_first: bool,
                  warnings: list[str], contracts: list[Contract] | None = None) -> None:
         self.venue = venue
@@ -53,6 +58,8 @@ class MarginModel:
             [LinearContract("USDT", 1.0)] * len(schedules)
         #: Per symbol, the venue's pool formulas for its contract (venue.formulas).
         self.formulas = [venue.formulas(c) for c in self.contracts]
+        if any(f.maintenance_at_entry for f in self.formulas):
+            self._at_entry = tuple(f.maintenance_at_entry for f in self.formulas)
         self.schedules = schedules
         self.allow_before_first = allow_before_first
         self.warnings = warnings
@@ -65,9 +72,6 @@ class MarginModel:
         self.cross = CrossBounds(self)
         #: Per symbol, ``[lo, hi)`` (UTC ms) over which the selected version stays in force.
         self._span = [(math.inf, -math.inf)] * len(schedules)
-        #: Per symbol, the funding settlements ``(ts, rate)`` whose next rate the venue's
-        #: funding term of maintenance reads (None: the venue has none; :meth:`use_funding`).
-        self._outlook: list[tuple[Any, Any]] | None = None
         self._clock: Any = None
 
     def use_funding(self, settlements: list[tuple[Any, Any]], clock: Any) -> None:
@@ -147,7 +151,7 @@ class MarginModel:
         """
         sym = pos.sym
         notional = self.contracts[sym].notional(
-            pos.qty, pos.entry_price if self.formulas[sym].maintenance_at_entry else mark)
+            pos.qty, pos.entry_price if self._at_entry and self._at_entry[sym] else mark)
         mm = self.venue.maintenance_margin(notional, self.tables[sym].for_notional(notional))
         if self._outlook is not None:
             mm += self.funding_reserve(pos)

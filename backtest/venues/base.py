@@ -247,12 +247,16 @@ class LiquidationPlan:
         True when the venue takes over what is left at the bankruptcy price.
     clearance_fee_rate : float
         Fee fraction charged on each step's liquidated notional.
+    deferred : bool
+        True when the venue cannot liquidate more now (dYdX v4's per-block limits over the
+        time left): the remainder waits for the next trigger, it is not taken over.
     """
 
     steps: tuple[LiquidationStep, ...]
     remainder: float
     takeover: bool
     clearance_fee_rate: float
+    deferred: bool = False
 
 
 def root_liquidation_price(gap: Callable[[float], float], *, side: int, entry_price: float,
@@ -374,6 +378,9 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    liquidation_block_s : float or None
+        The venue's block time, seconds: its per-block liquidation limits are mapped to the
+        run's time steps through it (dYdX v4); None: no per-block limits.
     funding_maintenance_rate : callable or None
         ``(side, next_rate) -> float``: the extra maintenance rate, on the position's entry
         value, that the next funding adds (BitMEX: ``max(0, s*F)``); the run passes the rate
@@ -410,6 +417,7 @@ class Venue:
     label: str = "the venue"
     adl_rule: AdlRule | None = None
     funding_maintenance_rate: Callable[[int, float], float] | None = None
+    liquidation_block_s: float | None = None
 
     def adl_ranking(self) -> AdlRule | None:
         """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""
@@ -445,29 +453,36 @@ class Venue:
                               bankruptcy_price: float, margin_balance: float, tiers: TierTable,
                               clearance_rate: float, contract: Any = None,
                               other_maintenance: float = 0.0,
-                              lot_size: float = 0.0) -> LiquidationPlan:
+                              lot_size: float = 0.0,
+                              window_s: float | None = None) -> LiquidationPlan:
         """The venue's procedure for one breached position, as a :class:`LiquidationPlan`.
 
         ``mode="takeover"``: the whole position at the bankruptcy price (margin_rules.md
         §2.1 step 3). ``mode="tier_down"`` with a venue ``tier_down_plan``: its bracket-by-
         bracket steps at the trigger mark, then a takeover of the remainder when they do not
         restore compliance (step 2). ``contract`` is the symbol's
-        :class:`backtest.contracts.Contract` (None: linear).
+        :class:`backtest.contracts.Contract` (None: linear). ``window_s``: seconds left to the
+        venue in this time step; a venue with a block time (``liquidation_block_s``) gets
+        ``blocks = floor(window_s / block time)`` for its per-block limits.
         """
         takeover_all = LiquidationPlan((LiquidationStep(qty, bankruptcy_price, "takeover"),),
                                        0.0, True, clearance_rate)
         if mode != "tier_down" or self.tier_down_plan is None:
             return takeover_all
+        extra = {}
+        if self.liquidation_block_s is not None and window_s is not None:
+            extra["blocks"] = int(max(0.0, window_s) // self.liquidation_block_s)
         plan = self.tier_down_plan(qty=qty, mark_price=mark_price, margin_balance=margin_balance,
                                    tiers=tiers, clearance_rate=clearance_rate,
                                    other_maintenance=other_maintenance, lot_size=lot_size,
-                                   contract=contract)
+                                   contract=contract, **extra)
         # a venue's plan may name its steps (Hyperliquid's slices are "partial")
         kind = getattr(plan, "kind", "tier_down")
         steps = tuple(LiquidationStep(q, mark_price, kind) for q in plan.steps)
         if plan.takeover and plan.remainder > 0.0:
             steps += (LiquidationStep(plan.remainder, bankruptcy_price, "takeover"),)
-        return LiquidationPlan(steps, plan.remainder, plan.takeover, clearance_rate)
+        return LiquidationPlan(steps, plan.remainder, plan.takeover, clearance_rate,
+                               getattr(plan, "deferred", False))
 
     def tier_schedule(self, symbol: str) -> TierSchedule:
         """Built-in bracket tables of ``symbol`` (see :func:`defaults.default_tier_schedule`)."""
