@@ -309,8 +309,17 @@ class Liquidator:
         entry = pos.entry_price
         pnl_at_fill = contract.unrealized_pnl(signed_qty=sign * qty, entry_price=entry,
                                               mark_price=price)
+        fee_due = contract.notional(qty, price) * st.clearance[pos.sym]
         realized = pos.apply_fill(side * qty, bounded, st.now)
-        fee = min(contract.notional(qty, price) * st.clearance[pos.sym], max(wallet + realized, 0.0))
+        left = max(wallet + realized, 0.0)
+        if st.venue.partial_liquidation_fee is not None and bankrupt == bankrupt:
+            # the venue's own cap (dYdX: what the closed piece holds above its bankruptcy)
+            above = contract.unrealized_pnl(signed_qty=sign * qty, entry_price=bankrupt,
+                                            mark_price=price)
+            fee = min(st.venue.partial_liquidation_fee(
+                fee_due=fee_due, piece_above_bankruptcy=above, pool_left=wallet + realized), left)
+        else:
+            fee = min(fee_due, left)
         shortfall = acct.credit(realized - fee, pos)
         acct.insurance_fund += fee - beyond
         acct.bad_debt += beyond

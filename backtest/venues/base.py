@@ -378,6 +378,10 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    partial_liquidation_fee : callable or None
+        ``(*, fee_due, piece_above_bankruptcy, pool_left) -> float``: the fee of one partial
+        liquidation step (dYdX: capped by what the closed piece holds above its bankruptcy
+        price); None: ``min(fee_due, what the pool has left)``.
     liquidation_block_s : float or None
         The venue's block time, seconds: its per-block liquidation limits are mapped to the
         run's time steps through it (dYdX v4); None: no per-block limits.
@@ -418,6 +422,7 @@ class Venue:
     adl_rule: AdlRule | None = None
     funding_maintenance_rate: Callable[[int, float], float] | None = None
     liquidation_block_s: float | None = None
+    partial_liquidation_fee: Callable[..., float] | None = None
 
     def adl_ranking(self) -> AdlRule | None:
         """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""

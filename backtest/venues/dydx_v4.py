@@ -64,6 +64,7 @@ __all__ = [
     "insurance_fund_delta",
     "is_liquidatable",
     "liquidatable_notional",
+    "partial_liquidation_fee",
     "risk",
 ]
 
@@ -402,6 +403,14 @@ def block_limited_plan(*, qty: float, mark_price: float, margin_balance: float, 
     return BlockPlan(tuple(steps), left, False, "partial", liquidatable)
 
 
+def partial_liquidation_fee(*, fee_due: float, piece_above_bankruptcy: float,
+                            pool_left: float) -> float:
+    """Fee of one block's liquidation, USDC: ``min(max fee x notional, quote - bankruptcy
+    quote)`` of the closed piece, none when it fills beyond bankruptcy (the fund pays then).
+    Source: [LIQ] ``GetLiquidationInsuranceFundDelta`` (:func:`insurance_fund_delta`)."""
+    return min(fee_due, max(piece_above_bankruptcy, 0.0))
+
+
 #: Open interest a run scales the initial margin with ([LT] ``GetInitialMarginQuoteQuantums``):
 #: no store holds dYdX's open interest, so a run passes none and the scaling is off (the
 #: genesis tiers set no open-interest caps either): IMF = the tier's base IMF. Stated in the
@@ -551,7 +560,7 @@ def _venue() -> Venue:
         liquidation_fill_price=liquidation_fill_price,
         initial_margin=initial_margin,  # open-interest scaling off (OPEN_INTEREST_DEFAULT)
         tier_down_plan=block_limited_plan,  # liquidation_mode="tier_down": per-block limits
-        liquidation_block_s=BLOCK_TIME_S,
+        liquidation_block_s=BLOCK_TIME_S, partial_liquidation_fee=partial_liquidation_fee,
         adl_rule=ADL_RULE,
         position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="dYdX",
