@@ -71,3 +71,9 @@ def test_one_row_per_block_and_the_rest_waits_for_the_next_bar() -> None:
 def test_the_default_full_mode_still_takes_the_position_over_at_once() -> None:
     liq = _run("full").liquidations
     assert liq.height == 1 and liq["qty"][0] == 100.0
+
+
+def test_the_manifest_states_the_block_limits_and_that_open_interest_scaling_is_off() -> None:
+    rules = _run("tier_down").manifest["venue"]["rule_versions"]
+    assert rules["open_interest_scaling"].startswith("OFF")
+    assert "block time 1 s" in rules["block_limits"]
