@@ -14,7 +14,7 @@ import pytest
 from backtest import MarketData, RunConfig, Strategy, run_backtest
 from backtest.slippage import NoSlippage
 from backtest.venues import bitmex
-from tests.engine.scenario import MINUTE, SYMBOL, T0, candles
+from tests.engine.scenario import SYMBOL, T0, candles
 
 SYMBOL_XBT = "BTC/USD:BTC"
 BLACK_THURSDAY = 1_583_971_200_000  # 2020-03-12 00:00 UTC
