@@ -120,3 +120,22 @@ def test_bitmex_ranks_inverse_position_values() -> None:
     assert expected == pytest.approx(0.30495, abs=1e-5)
     assert row["quantile"] == pytest.approx(0.2) and row["price"] == 8_500.0
     assert row["realized_pnl"] == pytest.approx(pnl, rel=1e-9)
+
+
+def test_the_unranked_start_is_drawn_from_the_seed_and_repeats() -> None:
+    """dYdX's pseudo-random first subaccount: a pure function of the run's seed, the time, the
+    symbol, the side and the rows so far (two runs agree; another seed may start elsewhere)."""
+    from types import SimpleNamespace
+
+    from backtest.adl import Deleverager
+
+    def start(seed: int, now: int, rows: int = 0) -> int:
+        d = Deleverager.__new__(Deleverager)
+        state = SimpleNamespace(config=SimpleNamespace(seed=seed), now=now)
+        d._state = lambda: state
+        d.rows = [()] * rows
+        return d._seeded_start(0, 1, 7)
+
+    assert start(7, T0) == start(7, T0)
+    starts = {start(seed, T0 + k, rows) for seed in range(5) for k in range(5) for rows in (0, 1)}
+    assert starts <= set(range(7)) and len(starts) > 1
