@@ -39,7 +39,7 @@ from backtest.venues.errors import VenueError
 from backtest.venues.stepdown import step_down_plan
 from backtest.venues.tiers import TierTable
 
-__all__ = ["ADL_RULE", "VENUE", "adl_score", "contracts_to_base", "formulas_for", "isolated_liquidation_price",
+__all__ = ["VENUE", "contracts_to_base", "formulas_for", "isolated_liquidation_price",
            "liquidation_price", "liquidation_price_resolved", "maintenance_margin",
            "partial_liquidation_plan", "requirement", "tier_mmr"]
 
@@ -219,6 +219,10 @@ def _maintenance(notional: float, tier: Any) -> float:
 
 def _plan(**kwargs: Any) -> TierDownPlan:
     return partial_liquidation_plan(liquidation_fee_rate=_default_fee_rate(), **kwargs)
+
+
+# ---- auto-deleveraging (its own section, apart from the tier rules) -------------------------
+__all__ += ["ADL_RULE", "adl_score"]
 
 
 def adl_score(c: AdlCandidate) -> float:
