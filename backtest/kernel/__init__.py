@@ -168,6 +168,14 @@ def _problem(data: Any, config: Any) -> str | _Setup:
         return "isolated margin in one-way mode"
     if config.venue != "binance_usdm" or contract_for(data.markets[symbol]).inverse:
         return "the binance_usdm venue with a linear contract"
+    from backtest.venues.base import get_venue
+
+    venue = get_venue(config.venue)  # the rules the kernel implements, and no other
+    formulas = venue.formulas(contract_for(data.markets[symbol]))
+    if formulas.one_leg is None or formulas.brackets_at_entry or formulas.maintenance_at_entry \
+            or venue.liquidation_fill_price is not None or venue.funding_maintenance_rate is not None \
+            or getattr(venue, "liquidation_block_s", None) is not None:
+        return "the binance_usdm venue with a linear contract"
     if config.rounding or config.liquidation_mode != "full" or config.adl_events \
             or any(a != "USDT" for a in (config.collateral or {})):
         return "no rounding, full takeovers, no collateral, no injected ADL events"
