@@ -20,7 +20,12 @@ except ImportError:  # pragma: no cover - exercised by the fallback tests throug
 
 from backtest.intrabar import _crossing
 from backtest.ticks import high_first as _high_first, tick_times as _tick_times
-from backtest.venues.binance_usdm import _liquidation_price_one_leg
+from backtest.contracts import LinearContract
+from backtest.venues.base import get_venue
+
+#: The venue's one-leg liquidation price of a linear contract (its ``PoolFormulas.one_leg``):
+#: the kernel implements ``binance_usdm`` (``backtest.kernel.kernel_scope``) and asks the venue.
+_liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("USDT", 1.0)).one_leg
 
 __all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "tick_times", "tier_index"]
 
