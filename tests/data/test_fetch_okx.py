@@ -71,7 +71,8 @@ def test_position_tiers_are_stored_in_contracts(tmp_path):
     for lower, upper in zip(tiers, tiers[1:]):
         assert upper[4] == pytest.approx(lower[4] + upper[0] * (upper[3] - lower[3]))
     (request,) = transport.requests("/api/v5/public/position-tiers")
-    assert request.query == {"instType": "SWAP", "tdMode": "cross", "instFamily": "BTC-USDT"}
+    # ccxt 4.5.83 (the pinned release) sends the family as `uly`; OKX accepts `uly` or `instFamily`
+    assert request.query == {"instType": "SWAP", "tdMode": "cross", "uly": "BTC-USDT"}
 
 
 def test_markets_keep_okx_contract_values(tmp_path):

@@ -193,7 +193,8 @@ def okx() -> None:
     tiers = [("0", "2000", "0.004", "0.008", "125"), ("2000", "4000", "0.006", "0.01", "100"),
              ("4000", "8000", "0.01", "0.02", "50"), ("8000", "16000", "0.02", "0.04", "25")]
     write("okx", "position-tiers", [exchange(
-        "/api/v5/public/position-tiers", {"instType": "SWAP", "tdMode": "cross", "instFamily": "BTC-USDT"},
+        # ccxt <= 4.5.83 names the family by `uly` (OKX accepts `uly` or `instFamily`, docs above)
+        "/api/v5/public/position-tiers", {"instType": "SWAP", "tdMode": "cross", "uly": "BTC-USDT"},
         ok([{"baseMaxLoan": "", "imr": imr, "instFamily": "BTC-USDT", "instId": "", "maxLever": lever, "maxSz": hi,
              "minSz": lo, "mmr": mmr, "optMgnFactor": "0", "quoteMaxLoan": "", "tier": str(i + 1), "uly": "BTC-USDT"}
             for i, (lo, hi, mmr, imr, lever) in enumerate(tiers)]))])
