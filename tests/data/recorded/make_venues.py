@@ -289,13 +289,15 @@ def bitmex() -> None:
                 "low": float(row[3]), "close": float(row[4]), "trades": 0, "volume": 0, "vwap": None,
                 "lastSize": None, "turnover": 0, "homeNotional": 0, "foreignNotional": 0}
 
+    # pages of 24 (the tests' max_page), and the command's own page of 1000 (the whole window)
     items = []
     for symbol, rows, shape in (("XBTUSD", LAST, last_bin), (".BXBT", MARK, index_bin)):
-        for lo, hi in forward_windows(T0, END):
-            page = sorted((r for r in rows if lo <= r[0] < hi), key=lambda r: r[0])[:PAGE]
-            items.append(exchange("/api/v1/trade/bucketed", {
-                "symbol": symbol, "binSize": "1h", "partial": "false", "count": PAGE,
-                "startTime": iso(lo + HOUR), "endTime": iso(hi)}, [shape(r) for r in page]))
+        for count, windows in ((PAGE, forward_windows(T0, END)), (1000, [(T0, END)])):
+            for lo, hi in windows:
+                page = sorted((r for r in rows if lo <= r[0] < hi), key=lambda r: r[0])[:count]
+                items.append(exchange("/api/v1/trade/bucketed", {
+                    "symbol": symbol, "binSize": "1h", "partial": "false", "count": count,
+                    "startTime": iso(lo + HOUR), "endTime": iso(hi)}, [shape(r) for r in page]))
     write("bitmex", "trade-bucketed", items)
 
     settlements = [(ts + 4 * HOUR, rate) for ts, rate in FUNDING_8H if ts + 4 * HOUR < END]
@@ -303,11 +305,9 @@ def bitmex() -> None:
                 "fundingRate": float(rate), "fundingRateDaily": round(float(rate) * 3, 12)} for ts, rate in settlements]
     last = settlements[-1][0]
     write("bitmex", "funding", [
-        exchange("/api/v1/funding", {"symbol": "XBTUSD", "startTime": iso(T0), "count": PAGE,
-                                     "endTime": iso(END - 1)}, entries),
-        exchange("/api/v1/funding", {"symbol": "XBTUSD", "startTime": iso(last + 1), "count": PAGE,
-                                     "endTime": iso(END - 1)}, []),
-    ])
+        exchange("/api/v1/funding", {"symbol": "XBTUSD", "startTime": iso(start), "count": count,
+                                     "endTime": iso(END - 1)}, answer)
+        for count in (PAGE, 1000) for start, answer in ((T0, entries), (last + 1, []))])
 
 
 if __name__ == "__main__":
