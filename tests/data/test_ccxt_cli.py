@@ -48,7 +48,7 @@ def test_fetch_command_reports_a_bad_symbol_and_exits_1(tmp_path):
     result = CliRunner().invoke(_app([]), [
         "data", "fetch", "--symbol", "BTCUSDT", "--timeframe", "1h", "--since", "2020-03-11",
         "--until", "2020-03-14", "--what", "ohlcv", "--store", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "use the ccxt unified symbol: BTC/USDT:USDT" in result.output
 
 
@@ -78,5 +78,5 @@ def test_empty_option_values_are_refused(tmp_path, flag) -> None:
     args[flag] = ""
     result = CliRunner().invoke(app, ["data", "fetch", "--symbol", "BTC/USDT:USDT", "--store", str(tmp_path),
                                       *[x for kv in args.items() for x in kv]])
-    assert result.exit_code == 1 and "empty string" in result.output and flag in result.output
+    assert result.exit_code == 2 and "empty string" in result.output and flag in result.output
     assert not (tmp_path / "manifest.json").exists()
