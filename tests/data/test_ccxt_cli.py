@@ -6,26 +6,16 @@ import typer
 from typer.testing import CliRunner
 
 from backtest.cli import build_app
-from backtest.cli.fetch import add_commands, register
-from data_loaders.ccxt_client import create_exchange
+from backtest.cli.fetch import register
 from data_loaders.store import MarketStore
-from tests.data.ccxt_replay import ReplayTransport
+from tests.data.ccxt_replay import ReplayTransport, replay_fetch_app
 
 BTC = "BTC/USDT:USDT"
 
 
 def _app(log: list) -> typer.Typer:
-    def replaying(exchange_id: str):
-        exchange = create_exchange(exchange_id, credentials={"apiKey": "k", "secret": "s"})
-        exchange.enableRateLimit = False
-        transport = ReplayTransport.from_folder(exchange, "binanceusdm").install()
-        log.append(transport)
-        return exchange
-
-    root, data = typer.Typer(), typer.Typer()
-    add_commands(data, client_factory=replaying)
-    root.add_typer(data, name="data")
-    return root
+    # Binance's leverage brackets need a key: any key, the replay checks no signature
+    return replay_fetch_app(log, credentials={"apiKey": "k", "secret": "s"})
 
 
 def test_fetch_command_stores_candles_funding_tiers_and_markets(tmp_path):

@@ -12,10 +12,11 @@ from datetime import datetime
 import ccxt
 import pytest
 
-from data_loaders.ccxt_client import CapabilityError, FetchError, UnknownExchangeError, create_exchange
+from data_loaders.ccxt_client import FetchError, UnknownExchangeError, create_exchange
 from data_loaders.ccxt_fetch import FetchInterruptedError
 from data_loaders.store import MarketStore
-from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, funding, replay_client, sql
+from tests.data.ccxt_replay import replay_fetch_app
+from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, fetched, funding, refusal, replay_client, sql
 
 XBTUSD, XBTUSDT, ETHUSD = "BTC/USD:BTC", "BTC/USDT:USDT", "ETH/USD:BTC"
 BINS = "/api/v1/trade/bucketed"
@@ -36,9 +37,7 @@ def test_the_pinned_ccxt_ships_bitmex():
 
 
 def test_last_candles_are_moved_to_their_open_and_keep_base_volume(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("bitmex")
-    fetch(store, "bitmex", ("ohlcv",), symbols=(XBTUSD,), client=client)
+    store, transport = fetched(tmp_path, "bitmex", ("ohlcv",), symbols=(XBTUSD,))
 
     stored = candles(store, "bitmex", XBTUSD, "last")
     # every hour once, the last one (opening 23:00, stamped 00:00 by BitMEX) included
@@ -56,9 +55,7 @@ def test_last_candles_are_moved_to_their_open_and_keep_base_volume(tmp_path):
 
 
 def test_index_candles_are_the_bxbt_bins(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("bitmex")
-    fetch(store, "bitmex", ("index",), symbols=(XBTUSD,), client=client)
+    store, transport = fetched(tmp_path, "bitmex", ("index",), symbols=(XBTUSD,))
     stored = candles(store, "bitmex", XBTUSD, "index")
     assert [row[0] for row in stored] == list(range(T0, END, HOUR))
     raw = _bins(".BXBT")
@@ -67,13 +64,11 @@ def test_index_candles_are_the_bxbt_bins(tmp_path):
     assert {row[5] for row in stored} == {None}
     # asked by the instrument's referenceSymbol; ccxt lists no .BXBT market
     assert {r.query["symbol"] for r in transport.requests(BINS)} == {".BXBT"}
-    assert ".BXBT" not in (client.markets_by_id or {})
+    assert ".BXBT" not in (transport.exchange.markets_by_id or {})
 
 
 def test_funding_settlements_rates_and_interval(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("bitmex")
-    fetch(store, "bitmex", ("funding",), symbols=(XBTUSD,), client=client)
+    store, transport = fetched(tmp_path, "bitmex", ("funding",), symbols=(XBTUSD,))
     rows = funding(store, "bitmex", XBTUSD)
     (body, empty, *_) = bodies("bitmex", "funding")
     assert empty == []
@@ -88,14 +83,12 @@ def test_funding_settlements_rates_and_interval(tmp_path):
 
 
 def test_markets_store_the_face_value_of_inverse_contracts(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, _ = replay_client("bitmex")
-    fetch(store, "bitmex", ("markets",), symbols=(XBTUSD, XBTUSDT), client=client)
+    store, transport = fetched(tmp_path, "bitmex", ("markets",), symbols=(XBTUSD, XBTUSDT))
     rows = {r[0]: r[1:] for r in sql(store, "select symbol, base, quote, settle, contract_type, contract_size, "
                                             "tick_size, lot_size, min_qty, min_notional, maker_fee, taker_fee "
                                             "from markets where exchange = 'bitmex'")}
     # ccxt reads XBTUSD's multiplier as the contract size; the store keeps 1 USD per contract
-    assert client.market(XBTUSD)["contractSize"] == 100_000_000
+    assert transport.exchange.market(XBTUSD)["contractSize"] == 100_000_000
     assert rows[XBTUSD] == ("BTC", "USD", "BTC", "inverse", 1.0, 0.1, 100.0, 100.0, 0.0, -0.0001, 0.00075)
     # XBTUSDT: 1e-6 XBT per contract (1 / underlyingToPositionMultiplier), as ccxt reads it
     assert rows[XBTUSDT][:8] == ("BTC", "USDT", "USDT", "linear", 1e-6, 0.5, 1000.0, 1000.0)
@@ -113,13 +106,9 @@ def test_a_quanto_market_is_refused_not_stored(tmp_path):
 @pytest.mark.parametrize(("what", "named"), [(("tiers",), "no risk-limit table endpoint"),
                                              (("mark", "funding"), "publishes no mark-price candles")])
 def test_missing_endpoints_are_refused_with_what_to_import(tmp_path, what, named):
-    client, transport = replay_client("bitmex")
-    with pytest.raises(CapabilityError) as caught:
-        fetch(MarketStore(tmp_path / "store"), "bitmex", what, symbols=(XBTUSD,), client=client)
-    message = str(caught.value)
+    message = refusal(tmp_path, "bitmex", what, XBTUSD)
     assert "'bitmex'" in message and named in message and "margincall data import" in message
     assert "funding:" not in message  # funding history is available
-    assert transport.log == []
 
 
 def test_a_timeframe_bitmex_does_not_bin_is_refused_before_any_request(tmp_path):
@@ -151,15 +140,9 @@ def test_a_dropped_page_is_retried_and_an_interrupted_walk_resumes(tmp_path):
 
 
 def test_the_command_fetches_bitmex(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from backtest.cli.fetch import add_commands
-
-    root, data = typer.Typer(), typer.Typer()
-    add_commands(data, client_factory=lambda exchange_id: replay_client(exchange_id)[0])
-    root.add_typer(data, name="data")
-    result = CliRunner().invoke(root, [
+    result = CliRunner().invoke(replay_fetch_app(), [
         "data", "fetch", "--exchange", "bitmex", "--symbol", XBTUSD, "--timeframe", "1h", "--since", "2025-10-10",
         "--until", "2025-10-13", "--what", "ohlcv,index,funding,markets", "--store", str(tmp_path)])
     assert result.exit_code == 0, result.output
