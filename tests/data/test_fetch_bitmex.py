@@ -160,3 +160,17 @@ def test_without_bitmex_in_ccxt_the_refusal_says_how_to_get_it(monkeypatch):
     message = str(caught.value)
     assert "ccxt>=4.5.0,<4.5.84" in message and "public.bitmex.com" in message
     assert "margincall data import" in message and "--exchange bitmex" in message
+
+
+def test_fetched_bitmex_data_loads_for_a_run_and_says_what_to_do_about_the_mark(tmp_path):
+    from backtest.market_loader import load_market
+
+    store, _ = fetched(tmp_path, "bitmex", ("ohlcv", "index", "funding"), symbols=(XBTUSD,))
+    loaded = load_market(store, exchange="bitmex", symbols=[XBTUSD], timeframe="1h", start=T0, end=END)
+    bars = loaded.bars[XBTUSD]
+    assert bars.height == 72 and loaded.funding[XBTUSD].height == 9
+    # BitMEX has no mark candles to fetch: the warning names what to import, not a refused fetch
+    (mark_note,) = [w for w in loaded.warnings if "mark-price candles" in w]
+    assert "publishes no mark-price candles" in mark_note and "--price-type mark" in mark_note
+    assert "--what mark" not in mark_note
+    assert bars["mark_close"].to_list() == bars["close"].to_list()  # mark = last, as the warning says
