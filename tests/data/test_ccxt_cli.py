@@ -34,7 +34,7 @@ def test_fetch_command_stores_candles_funding_tiers_and_markets(tmp_path):
     assert {r.query["limit"] for r in transports[0].log if r.path == "/fapi/v1/klines"} == {"500"}
 
 
-def test_fetch_command_reports_a_bad_symbol_and_exits_1(tmp_path):
+def test_fetch_command_reports_a_bad_symbol_and_exits_2(tmp_path):
     result = CliRunner().invoke(_app([]), [
         "data", "fetch", "--symbol", "BTCUSDT", "--timeframe", "1h", "--since", "2020-03-11",
         "--until", "2020-03-14", "--what", "ohlcv", "--store", str(tmp_path)])
