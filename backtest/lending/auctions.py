@@ -89,7 +89,8 @@ class AuctionParams:
     :data:`~backtest.lending.maker_flipper.ETH_A_LUMP_2020_03_12` and
     :data:`~backtest.lending.maker_flipper.ETH_A_2020_03_12`): ``lump`` 50 ETH per bite
     (confirmed by the 2020-03-12 spell that raised it to 500), ``flip`` (``beg`` 3 %, ``ttl``
-    10 min, ``tau`` 6 h, as reported; the spell confirms they were below 3 h / 1 day).
+    10 min, ``tau`` 3 days: ``ttl`` and ``tau`` cited to that spell's "existing" values,
+    ``beg`` as reported).
     Clipper (ETH-A at launch, 2021): ``buf`` 1.2 (later 1.3), ``tail`` 140 min, ``cusp`` 0.4,
     ``cut`` 0.99 every ``step`` 90 s, ``chip`` 0.1 %, ``tip`` 300 DAI. ``dust`` minimum vault
     debt (DAI), ``hop`` the OSM delay (s), ``stability_fee`` annual, ``zero_bid`` the DAI a
