@@ -124,6 +124,7 @@ def lending(
     horizon: Annotated[float, typer.Option("--horizon", help="--position: Monte Carlo horizon, hours.")] = 24.0,
     target: Annotated[float, typer.Option("--target", help="--position: liquidation probability target of the survival solver.")] = 0.01,
     model: Annotated[str, typer.Option("--model", help="--position: return model fitted on --symbol --timeframe over --start..--end: bootstrap, garch, jump or gbm.")] = "bootstrap",
+    oracle: Annotated[str, typer.Option("--oracle", help="--position Monte Carlo: what the protocol sees of each path: market (no lag), chainlink (--heartbeat/--deviation push feed) or osm (Maker's one-hour delayed OSM); not market adds the lagged probability beside the market's.")] = "market",
 ) -> None:
     """Simulate lending liquidations (Aave v3, Maker) on stored prices: liquidations, auctions, bad debt."""
     import polars as pl
@@ -154,7 +155,8 @@ def lending(
                      target=target, model=model, timeframe=pick(timeframe, "timeframe"),
                      start=start, end=end, equity=equity, borrow_rate=borrow_rate or 0.0,
                      seed=pick(seed, "seed"), store=store, exchange=exchange, out=out,
-                     overwrite=overwrite, heartbeat=heartbeat, deviation=deviation)
+                     overwrite=overwrite, heartbeat=heartbeat, deviation=deviation,
+                     oracle=oracle)
         return
     if compare_cex is not None:
         _compare(compare_cex, symbols[0], leverage, equity, store, exchange, out, overwrite,
