@@ -1,18 +1,20 @@
 """Platform view for a lending protocol: parameter sets against a population and scenarios.
 
-Each parameter set (liquidation threshold, bonus, rules version, and the population's borrow
-cap as a share of collateral value) is applied to the same positions (debts fixed: the
-borrowers do not change, the protocol's rules do) and run through each scenario for each
-population seed. A scenario scales a stored crash path: ``P0 * (P / P0) ** depth`` (depth 1 is
-the historical path, 2 the same moves twice as deep in log terms). The result is the bad-debt
-distribution per parameter set (mean, 95th/99th percentiles, expected shortfalls, worst; the
-tail figures of :mod:`backtest.platform.distribution`, shared with the perpetuals' platform
-view) and the recommended set.
+Each parameter set is applied to the same positions (debts fixed: the borrowers do not
+change, the protocol's rules do) and run through each scenario for each population seed; the
+result is the bad-debt distribution per parameter set (mean, 95th/99th percentiles, expected
+shortfalls, worst; the tail figures of :mod:`backtest.platform.distribution`, shared with the
+perpetuals' platform view) and the recommended set per protocol. The machinery — scenario set
+(stored windows, shocks, Monte Carlo paths), populations, the executor, the summary — is
+:mod:`backtest.lending.platform_run`; the Compound v3 and Maker sets are
+:mod:`backtest.lending.platform_sets`. This module holds the Aave v3 set and the grids.
 
-**Parameter search** (:func:`parameter_grid`): every combination of liquidation thresholds,
-bonuses, close factors, per-position borrow caps (highest starting LTV), supply caps (total
-collateral value the market accepts) and debt caps (total borrowing), skipping the
-combinations Aave's configurator refuses (``LT x bonus > 1``).
+**Aave v3 sets** (:class:`ParameterSet`, :func:`parameter_grid`): every combination of
+liquidation thresholds, bonuses, close factors, per-position borrow caps (highest starting
+LTV), supply caps (total collateral value the market accepts) and debt caps (total
+borrowing), skipping the combinations Aave's configurator refuses (``LT x bonus > 1``).
+:func:`parse_grid` reads ``--grid`` terms for all three protocols (``comet.`` and ``maker.``
+prefixes).
 
 **Caps and capital efficiency.** Positions arrive in population order; a supply cap admits
 them while the collateral value admitted stays within it (the others are not in the market),
@@ -20,10 +22,14 @@ a debt cap lends while the debt admitted stays within it (later positions borrow
 borrow cap cuts each debt to ``cap x collateral value``. ``capital_efficiency`` = debt admitted
 / debt demanded (the share of the population's borrowing the set serves), averaged over seeds.
 
-**Recommendation.** Among the sets with ``capital_efficiency >= min_efficiency`` (default
-0.9), the smallest 95th percentile of bad debt, then the smallest 99 % expected shortfall, then
-the smallest mean, then the highest efficiency; ``recommended`` is False everywhere when no
-set meets the constraint (``meets_efficiency`` says which do).
+**Recommendation.** Per protocol, among the sets with ``capital_efficiency >= min_efficiency``
+(default 0.9), the smallest 95th percentile of bad debt, then the smallest 99 % expected
+shortfall, then the smallest mean, then the highest efficiency; ``recommended`` is False for
+every set of a protocol when none of its sets meets the constraint (``meets_efficiency`` says
+which do).
+
+A stored-path scenario scales the path's log moves: ``P0 * (P / P0) ** depth`` (depth 1 is the
+historical path, 2 the same moves twice as deep).
 
 Source: the platform-view design of cascades.md §7.2 (parameter set x population x scenarios ->
 bad-debt distribution, recommended parameters) on the simulation of
