@@ -120,6 +120,7 @@ def lending(
     mc: Annotated[int, typer.Option("--mc", help="Platform scenarios: this many Monte Carlo paths from the risk lab (GBM, --mc-sigma), as in margincall platform.")] = 0,
     mc_sigma: Annotated[float, typer.Option("--mc-sigma", help="Volatility of --mc paths: log-return sd per minute (0.004 = a stressed market).")] = 0.004,
     mc_seed: Annotated[int, typer.Option("--mc-seed", help="Seed of the --mc paths.")] = 0,
+    mc_model: Annotated[str, typer.Option("--mc-model", help="Return model of the --mc paths: gbm (--mc-sigma) or bootstrap, garch, jump fitted on the window's candles (risk lab model cache).")] = "gbm",
     mc_hours: Annotated[float, typer.Option("--mc-hours", help="Length of --shock and --mc paths, hours.")] = 24.0,
     depth_scale: Annotated[str, typer.Option("--depth-scale", help="Platform: liquidity multipliers of the pool liquidators sell into, comma-separated; every scenario runs at each (0.5 = half the depth).")] = "1",
     workers: Annotated[Optional[int], typer.Option("--workers", help="Platform: worker processes (default: all cores; 1 = serial).")] = None,
@@ -184,7 +185,9 @@ def lending(
             "store": store, "exchange": exchange, "out": out, "overwrite": overwrite,
             "depth": pick(depth, "depth"), "heartbeat": heartbeat, "deviation": deviation,
             "gas_cost": pick(gas_cost, "gas_cost"), "step": step, "shock": shock, "mc": mc,
-            "mc_sigma": mc_sigma, "mc_seed": mc_seed, "mc_hours": mc_hours,
+            "mc_sigma": mc_sigma, "mc_seed": mc_seed, "mc_hours": mc_hours, "mc_model": mc_model,
+            "start": chosen.get("start") if start is None else start,
+            "end": chosen.get("end") if end is None else end,
             "depth_scale": depth_scale, "workers": workers, "ray_address": ray_address,
             "keepers": keeper, "gas_gwei": pick(gas_gwei, "gas_base_gwei")})
         return

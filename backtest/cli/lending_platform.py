@@ -33,6 +33,20 @@ def _numbers(text: str | None, option: str) -> list[float]:
     return values
 
 
+def _mc_model(o: dict[str, Any]) -> tuple[Any, Any]:
+    """The Monte Carlo return model: GBM at ``--mc-sigma`` per minute (the perpetuals' platform
+    default), or a risk-lab model fitted on the window's candles through the model cache
+    (returns the fit outcome to remember once the run succeeded)."""
+    from backtest.cli.risk import _fit
+    from backtest.risk.paths import GBM
+
+    if o["mc_model"] == "gbm":
+        return GBM(o["mc_sigma"], step_ms=60_000), None
+    outcome = _fit(o["store"], o["exchange"], o["symbol"], o["timeframe"], o["start"], o["end"],
+                   "last", o["mc_model"])[0]
+    return outcome.model, outcome
+
+
 _SHOWN = ["protocol", "parameter_set", "capital_efficiency", "mean", "p95", "p99", "es95",
           "es99", "worst", "recommended"]
 
@@ -41,7 +55,7 @@ def run_platform_view(o: dict[str, Any]) -> None:
     """Run, print and write the platform view from the parsed options ``o`` (keys: specs,
     grid, min_efficiency, depths, seeds, positions, symbol, timeframe, window, store, exchange,
     out, overwrite, depth, heartbeat, deviation, gas_cost, step, shock, mc, mc_sigma, mc_seed,
-    mc_hours, depth_scale, workers, ray_address, keepers, gas_gwei)."""
+    mc_hours, mc_model, start, end, depth_scale, workers, ray_address, keepers, gas_gwei)."""
     from backtest.cli.lending import _errors, _keeper, _load
     from backtest.lending.paths import candle_path
     from backtest.lending.platform import parse_grid, parse_parameter_set
@@ -51,7 +65,6 @@ def run_platform_view(o: dict[str, Any]) -> None:
     from backtest.lending.report import REPORT_NAME, write_tables
     from backtest.lending.simulation import SimulationConfig
     from backtest.platform.scenarios import ScenarioSetup
-    from backtest.risk.paths import GBM
     from backtest.runfolder import check_output_folder
 
     depths = _floats(o["depths"], "--scenario-depth") if o["depths"] else []
@@ -77,11 +90,12 @@ def run_platform_view(o: dict[str, Any]) -> None:
             move_depths=depths, shocks=shocks, montecarlo=o["mc"], mc_seed=o["mc_seed"],
             depth_scales=scales)
         seconds = int(round(o["mc_hours"] * 3600))
+        model, outcome = _mc_model(o) if o["mc"] else (None, None)
         generated = ScenarioSetup(
             {o["symbol"]: float(prices[0])}, seconds=seconds, start_ms=int(round(times[0] * 1000)),
             step_s=o["step"], shock_start_s=min(3600, seconds // 4),
             shock_seconds=max(1, min(3600, seconds // 4)),
-            model=GBM(o["mc_sigma"], step_ms=60_000) if o["mc"] else None)
+            model=model)
         config = SimulationConfig(heartbeat=o["heartbeat"], deviation=o["deviation"],
                                   gas_cost=o["gas_cost"])
         setup = PlatformSetup(o["symbol"], RunContext(config, depth_quote=o["depth"], keepers=keepers,
@@ -100,11 +114,14 @@ def run_platform_view(o: dict[str, Any]) -> None:
                               manifest={"platform": o["specs"], "grid": o["grid"],
                                         "min_efficiency": o["min_efficiency"], "symbol": o["symbol"],
                                         "window": window[2], "move_depths": depths, "shocks": shocks,
-                                        "montecarlo": {"paths": o["mc"], "sigma_per_minute": o["mc_sigma"],
+                                        "montecarlo": {"paths": o["mc"], "model": o["mc_model"],
+                                                       "sigma_per_minute": o["mc_sigma"],
                                                        "seed": o["mc_seed"], "hours": o["mc_hours"]},
                                         "depth_scales": scales, "seeds": seeds,
                                         "positions": o["positions"], "timing": t,
                                         "keepers": [k.name for k in keepers]})
+        if outcome is not None:   # the fitted model is cached only once the run succeeded
+            outcome.remember()
     except _errors() as exc:
         raise _fail(str(exc)) from None
     _print_frame(result.summary, f"bad debt by parameter set ({subtitle})", _SHOWN)

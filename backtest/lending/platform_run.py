@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -267,7 +267,3 @@ def run_lending_platform(sets: Sequence[Any], scenarios: Sequence[Any], setup: P
                           for sc in scenarios], infer_schema_length=None)
     return LendingPlatformResult(runs, summary, by_kind, table, timing)
 
-
-def with_move_depths(setup: PlatformSetup, move_depths: dict[int, float]) -> PlatformSetup:
-    """``setup`` carrying the move depth of each window scenario."""
-    return replace(setup, move_depths=dict(move_depths))

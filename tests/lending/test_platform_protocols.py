@@ -218,3 +218,22 @@ def test_protocol_grid_on_the_command_line(lending_store: Path, tmp_path: Path) 
                                            str(tmp_path / "bad")], env={"COLUMNS": "250"})
     assert bad.exit_code == 1 and "did you mean 'maker.mat'" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_monte_carlo_from_a_fitted_model(lending_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fitted"
+    base = ["lending", "--grid", "lt=0.825", "--grid", "bonus=1.05", "--generate", "200",
+            "--seeds", "0", "--scenario-depth", "", "--mc", "3", "--mc-hours", "6",
+            "--workers", "1", "--timeframe", "5m", "--start", "2025-10-09", "--end",
+            "2025-10-12", "--step", "300", "--store", str(lending_store)]
+    result = CliRunner().invoke(build_app(), [*base, "--mc-model", "bootstrap", "--out", str(out)],
+                                catch_exceptions=False, env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    runs = pl.read_parquet(out / "platform_runs.parquet")
+    assert set(runs["kind"]) == {"montecarlo"} and runs.height == 3
+    # bootstrap paths resample the window's own 5m returns: three different lows
+    assert runs["path_low"].n_unique() == 3
+    assert json.loads((out / "manifest.json").read_text())["montecarlo"]["model"] == "bootstrap"
+    bad = CliRunner().invoke(build_app(), [*base, "--mc-model", "bootstrp", "--out",
+                                           str(tmp_path / "bad")], env={"COLUMNS": "250"})
+    assert bad.exit_code == 1 and "bootstrp" in bad.output and "Traceback" not in bad.output
