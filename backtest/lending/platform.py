@@ -188,7 +188,7 @@ def bad_debt_distribution(times: NDArray[np.float64], prices: NDArray[np.float64
     Returns
     -------
     (runs, summary) : DataFrames
-        One row per (set, depth, seed); one row per set with ``mean``, ``p95``, ``p99``,
+        One row per (set, depth, seed) (``depth`` = ``move_depth``); one row per set with ``mean``, ``p95``, ``p99``,
         ``es95``, ``es99`` (tail figures of :mod:`backtest.platform.distribution`) and
         ``worst`` bad debt, ``capital_efficiency``, ``meets_efficiency`` and ``recommended``
         (True for at most one set per protocol).
@@ -207,7 +207,8 @@ def bad_debt_distribution(times: NDArray[np.float64], prices: NDArray[np.float64
                           move_depths=moves)
     result = run_lending_platform(parameter_sets, scenarios, setup, workers=1,
                                   min_efficiency=min_efficiency)
-    return result.runs, result.summary
+    # ``depth``: this function's name for the stored path's move depth
+    return result.runs.with_columns(depth=pl.col("move_depth")), result.summary
 
 
 #: ``--grid`` keys of Aave sets (no prefix, or ``aave.``) and the :func:`parameter_grid`
