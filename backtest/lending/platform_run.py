@@ -195,7 +195,7 @@ def summarize(runs: pl.DataFrame, parameter_columns: Sequence[str], *,
         .with_columns(meets_efficiency=pl.col("capital_efficiency") >= floor)
     best = (summary.filter("meets_efficiency")
             .sort(["p95", "es99", "mean", "capital_efficiency"],
-                  descending=[False, False, False, True])
+                  descending=[False, False, False, True], maintain_order=True)   # ties: 1st set
             .group_by("protocol", maintain_order=True).first()
             .select("protocol", pl.col("parameter_set").alias("_best")))
     summary = summary.join(best, on="protocol", how="left", maintain_order="left").with_columns(
