@@ -138,7 +138,14 @@ class CometSet:
 class MakerSet:
     """A Maker ilk's parameters: ``mat`` (1.5 = 150 %), ``chop`` (1.13 = 13 %), the Clipper's
     ``buf``, ``tail`` (s), ``cusp``, ``tip`` (DAI), ``chip``, and the Dog's ``hole`` and
-    ``global_hole`` (``Hole``; DAI, ``inf`` = no limit)."""
+    ``global_hole`` (``Hole``; DAI, ``inf`` = no limit).
+
+    Defaults are :class:`backtest.lending.auctions.AuctionParams`' (ETH-A's Clipper; ``buf``
+    1.2, no limits). For reference, makerdao/dss-deploy-scripts ``config/main.json`` @
+    ef353efcb352044e6a9fff22121b1c5a05e857ef (the Liquidations 2.0 deployment configuration)
+    lists ETH-A ``mat`` 150, ``chop`` 13, ``buf`` 130, ``tail`` 8400, ``cusp`` 40, ``chip``
+    0.1, ``tip`` 300, ``hole`` 22,000,000, StairstepExponentialDecrease ``step`` 90 / ``cut``
+    99, and ``dog_hole`` (``Hole``) 100,000,000 (percentages and DAI)."""
 
     protocol: ClassVar[str] = "maker"
     name: str
