@@ -123,3 +123,24 @@ def test_position_runs_the_loop_through_the_risk_lab(lending_store: Path, tmp_pa
                   "--store", str(lending_store), "--out", str(tmp_path / "bad"))
     assert bad.exit_code == 2 and "ltv expected a fraction" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_position_monte_carlo_with_the_osm_lag(lending_store: Path, tmp_path: Path):
+    out = tmp_path / "lag"
+    result = _invoke("--position", "0.7", "--crash", "2020-03-12", "--paths", "3000",
+                     "--horizon", "24", "--target", "0.05", "--model", "gbm", "--timeframe", "5m",
+                     "--oracle", "osm", "--start", "2025-10-09", "--end", "2025-10-12",
+                     "--store", str(lending_store), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "position_mc_oracle" in result.output and "osm oracle" in result.output
+    lag = pl.read_parquet(out / "position_mc_oracle.parquet")
+    market, osm = lag.row(0, named=True), lag.row(1, named=True)
+    assert market["protocol_sees"] == "market (no lag)" and osm["protocol_sees"] == "osm oracle"
+    assert market["liquidation_price"] == osm["liquidation_price"]
+    # the same paths through the OSM: never more liquidations, and the solver allows more LTV
+    assert osm["probability"] <= market["probability"]
+    assert osm["max_ltv_at_p0.05"] >= market["max_ltv_at_p0.05"]
+    assert json.loads((out / "manifest.json").read_text())["oracle"]["kind"] == "osm"
+    bad = _invoke("--position", "0.5", "--oracle", "oms", "--paths", "10", "--crash", "2020-03-12",
+                  "--store", str(lending_store), "--out", str(tmp_path / "bad"))
+    assert bad.exit_code == 1 and "did you mean 'osm'" in bad.output
