@@ -116,9 +116,9 @@ class Broker:
                     f"minimum {st.markets[sym].min_notional:,.2f} {asset}; increase the size")
         leverage = st.account.leverage[sym]
         held = pos.qty
-        total = contract.notional(abs(held) + increase, price) \
-            if (held > 0) == (increase > 0) or held == 0 else notional
-        cap = st.margin.max_leverage(sym, total)
+        size = abs(held) + increase if (held > 0) == (increase > 0) or held == 0 else increase
+        total = contract.notional(size, price) if size != increase else notional
+        cap = st.margin.max_leverage(sym, size, price, total)
         if leverage > cap + 1e-12:
             return ("leverage_cap", f"{symbol}: leverage {leverage:g}x exceeds the tier cap "
                     f"{cap:g}x for a position notional of {total:,.2f} {asset}; lower the "

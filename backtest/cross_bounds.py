@@ -80,21 +80,26 @@ class CrossBounds:
                 continue
             sym = pos.sym
             lo, hi = lows[sym], highs[sym]
-            notional = contracts[sym].notional
-            n_lo = notional(qty, lo)
-            n_hi = notional(qty, hi)
+            contract = contracts[sym]
+            n_lo = contract.notional(qty, lo)
+            n_hi = contract.notional(qty, hi)
+            table = tables[sym]
+            # the bracket key of each end in the table's basis (the notional itself, or a
+            # contract count that does not move with the mark): TierTable.position_key
+            k_lo = table.position_key(qty, lo, contract, n_lo)
+            k_hi = table.position_key(qty, hi, contract, n_hi)
             entry = cache[sym]
-            if entry is None or entry[3] is not tables[sym]:
+            if entry is None or entry[3] is not table:
                 entry = None
-            if entry is not None and entry[0] <= n_lo < entry[1]:
+            if entry is not None and entry[0] <= k_lo < entry[1]:
                 t_lo = entry[2]
             else:
-                entry = self.bracket(sym, n_lo)
+                entry = self.bracket(sym, k_lo)
                 t_lo = entry[2]
-            if entry[0] <= n_hi < entry[1]:
+            if entry[0] <= k_hi < entry[1]:
                 t_hi = entry[2]
             else:
-                t_hi = self.bracket(sym, n_hi)[2]
+                t_hi = self.bracket(sym, k_hi)[2]
             pnl = pos.pnl
             entry_price = pos.entry_price
             gap += min(pnl(signed_qty=qty, entry_price=entry_price, mark_price=lo)
@@ -136,15 +141,16 @@ class CrossBounds:
                 checks.append((pos, pos.qty, -math.inf, m0 + budget / (2.0 * size)))
         return account.wallet, 0.5 * slack * (1.0 - 1e-9), checks
 
-    def bracket(self, sym: int, notional: float) -> tuple[float, float, Any, Any]:
-        """``(floor, next floor, tier, table)`` of ``notional`` in ``sym``'s table in force.
+    def bracket(self, sym: int, key: float) -> tuple[float, float, Any, Any]:
+        """``(floor, next floor, tier, table)`` of ``key`` (``TierTable.position_key``: a
+        notional, or a contract count) in ``sym``'s table in force.
 
-        The range is the one over which ``TierTable.index_for`` gives the same bracket (a
+        The range is the one over which ``TierTable.index_for_key`` gives the same bracket (a
         floor belongs to the upper bracket; the first reaches down, the last up, without
         bound). Remembered for :meth:`bound`.
         """
         table = self.model.tables[sym]
-        index = table.index_for(notional)  # raises the table's own error on NaN
+        index = table.index_for_key(key)  # raises the table's own error on NaN
         tiers = table.tiers
         floor = -math.inf if index == 0 else tiers[index].floor
         upper = tiers[index + 1].floor if index + 1 < len(tiers) else math.inf

@@ -165,7 +165,8 @@ class RunLoop:
             leverage = st.account.leverage[sym]
             st.margin.check_leverage(sym, symbol, leverage,
                                      _configured_notional(strategy, sym, config.initial_balance,
-                                                          leverage), int(data.ts[0]))
+                                                          leverage), int(data.ts[0]),
+                                     price=st.marks[sym])
         self.broker = Broker(st)
         self.liquidator = Liquidator(st)
         self.funding = FundingSchedule(st)

@@ -77,7 +77,7 @@ class Liquidator:
                     qty=abs(pos.qty), entry_price=pos.entry_price, other_unrealized=others))
             else:
                 bankrupt.append(pos.bankruptcy_price)
-            index = st.margin.tier_index(pos.sym, pos.contract.notional(pos.qty, marks[pos.sym]))
+            index = st.margin.tier_index(pos.sym, pos.qty, marks[pos.sym])
             tiers.append((st.margin.tables[pos.sym].tiers[index].mmr, index + 1))
         trig = Trigger(positions, ts, list(marks), list(lasts), equity,
                        [p.liquidation_price for p in positions], bankrupt, tiers)

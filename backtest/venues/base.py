@@ -366,6 +366,13 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    tier_basis : str
+        What the venue's own tier tables count (``backtest.venues.tiers.TIER_BASES``):
+        ``"notional"`` (margin asset) or ``"contracts"`` (OKX); its built-in tables are read so.
+    tier_bases : tuple of str
+        The bases its formulas can look a position up in; a run handing it another table is
+        refused before the loop (the engine looks positions up through
+        ``TierTable.for_position``, which honours each table's basis).
     """
 
     name: str
@@ -392,6 +399,8 @@ class Venue:
     liquidation_fill_price: Callable[..., float] | None = None
     position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
+    tier_basis: str = "notional"
+    tier_bases: tuple[str, ...] = ("notional",)
 
     def formulas(self, contract: Any) -> PoolFormulas:
         """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).
