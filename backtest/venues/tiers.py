@@ -123,7 +123,8 @@ def tier_key(basis: str, contract: Any, qty: Any, price: Any, notional: Any = No
             raise TierError("a tier table counted in contracts needs the symbol's contract (its "
                             "contract size) to look a position up; pass contract=")
         count = abs(qty) if contract.inverse else abs(qty) / contract.contract_size
-        return round(count, _COUNT_DECIMALS)
+        # (an array rounds itself: the equity table looks every bar up at once)
+        return count.round(_COUNT_DECIMALS) if hasattr(count, "round") else round(count, _COUNT_DECIMALS)
     raise TierError(f"tier basis {basis!r} is unknown; expected one of {', '.join(sorted(TIER_BASES))}")
 
 
