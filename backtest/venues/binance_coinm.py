@@ -308,7 +308,11 @@ def _venue() -> Venue:
             "liquidation_price": "https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46",
             "liquidation_price_reference": "https://dev.binance.vision/t/coin-margined-futures-liquidation-price-calculation-help-cm-variable/6292",
             "tiers": "built-in BTCUSD/ETHUSD tables partly DERIVED (backtest/venues/data/binance_coinm.toml)",
-            "clearance_fee": "ASSUMPTION 0.5 % (USDⓈ-M 2019-2020 rule text)",
+            "tier_down": "margin_rules.md §2.1 step 2 + §2.2 (smart liquidation as on USDⓈ-M), "
+                         "backtest/venues/stepdown.py",
+            "fees": "Binance FAQ 360033544231 (COIN-M commission on the coin notional; regular "
+                    "0.015 %/0.040 %), from 2023-09-26 ccxt's regular 0.010 %/0.050 % (dates ASSUMED)",
+            "clearance_fee": "ASSUMPTION 0.5 % (USDⓈ-M 2019-2020 rule text; no COIN-M source found)",
         }),
         max_open_orders=200,
         max_stop_orders=10,
