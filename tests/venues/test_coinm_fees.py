@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from backtest.contracts import InverseContract
 from backtest.venues.base import get_venue
 from backtest.venues.defaults import clearance_fee_schedule, default_fees
@@ -28,7 +30,7 @@ def test_fee_versions_are_dated_and_cited():
 def test_the_commission_is_the_rate_on_the_coin_notional():
     # the FAQ's form: 10 BTCUSD contracts (100 USD each) at 25,000 -> 0.04 BTC notional
     fee = default_fees("binance_coinm", CHANGE - 1).taker * InverseContract("BTC", 100.0).notional(10, 25_000.0)
-    assert fee == 0.0004 * 10 * 100 / 25_000
+    assert fee == pytest.approx(0.0004 * 0.04, rel=1e-12)
 
 
 def test_the_clearance_fee_is_still_an_assumption_and_says_so():
