@@ -4,9 +4,9 @@
 (``minSz``/``maxSz``, OKX's own unit; the partition's exchange names the unit,
 ``data_loaders.ccxt_tiers.tier_bound_unit``). The loader reads them back as a table whose basis
 is ``contracts`` and the engine looks each position up by its contract count (``qty / ctVal``,
-ctVal 0.01 BTC for BTC-USDT-SWAP). The rows are the recorded OKX v5 body parsed by ccxt's own
-okx code (``parse_market_leverage_tiers``) and turned into rows by the fetcher's own
-``tiers_frame``, exactly as the fetch path stores them; the candles are real Parquet rows.
+ctVal 0.01 BTC for BTC-USDT-SWAP). The tiers are stored by the real fetch path (ccxt's okx
+parsing of the recorded OKX v5 body, tests/data/venue_fetch.py), stamped at the fetch time;
+the candles after that instant are real Parquet rows written to the same store.
 """
 from __future__ import annotations
 
@@ -19,12 +19,9 @@ from backtest.market_loader import load_market
 from backtest.strategy import Strategy
 from backtest.venues.defaults import default_tier_schedule
 from backtest.venues.tiers import CONTRACTS
-from data_loaders.ccxt_client import create_exchange
-from data_loaders.ccxt_parse import tiers_frame
 from data_loaders.ccxt_tiers import tier_bound_unit
-from data_loaders.ccxt_venues import profile
 from data_loaders.store import MarketStore
-from tests.data.venue_fetch import NOW, bodies, sql
+from tests.data.venue_fetch import NOW, fetch, replay_client, sql
 
 BTC = "BTC/USDT:USDT"
 HOUR = 3_600_000
@@ -32,17 +29,6 @@ PRICE = 100_000.0
 #: hourly closes from the snapshot's date on: flat, then a crash bar down to 90,000
 CLOSES = [PRICE, PRICE, PRICE, 95_000.0, 95_000.0]
 LOWS = [PRICE, PRICE, PRICE, 90_000.0, 95_000.0]
-
-
-def _okx_tiers_rows() -> pl.DataFrame:
-    """The recorded OKX position-tiers body through ccxt's okx parser and the fetcher's rows."""
-    client = create_exchange("okx")
-    (instruments,) = bodies("okx", "instruments")
-    client.set_markets(client.parse_markets(instruments["data"]))
-    (tiers,) = bodies("okx", "position-tiers")
-    parsed = client.parse_market_leverage_tiers(tiers["data"], client.market(BTC))
-    return tiers_frame(parsed, exchange="okx", symbol=BTC, effective_from=NOW,
-                       maint_amount=profile("okx").maint_amount)
 
 
 def _candles(price_type: str) -> pl.DataFrame:
@@ -61,7 +47,8 @@ def _candles(price_type: str) -> pl.DataFrame:
 @pytest.fixture
 def okx_store(tmp_path) -> MarketStore:
     store = MarketStore(tmp_path / "store")
-    store.write("risk_tiers", _okx_tiers_rows(), source="ccxt:okx")
+    client, _ = replay_client("okx")
+    fetch(store, "okx", ("tiers",), symbols=(BTC,), client=client)  # `data fetch --what tiers`
     for price_type in ("last", "mark"):
         store.write("ohlcv", _candles(price_type), source="test candles")
     return store
