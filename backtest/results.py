@@ -120,8 +120,9 @@ class RunResult:
             # a long run's per-bar tables are built and written chunk by chunk (memory bounded
             # by a chunk); the same writer gives the bytes of the tables built whole
             if self._bars > self.chunk_bars and not any(name in self._frames for name in names):
-                paths = [tmp / f"{name}.parquet" for name in names]
-                for path, rows in zip(paths, write_parquet(paths, stream(self.chunk_bars))):
+                for k, name in enumerate(names):  # one pass per table: one file written at a time
+                    path = tmp / f"{name}.parquet"
+                    rows = write_parquet(path, (chunk[k] for chunk in stream(self.chunk_bars)), views=True)
                     files[path.name] = file_record(path, rows=rows)
         for name in OUTPUT_TABLES:
             path = tmp / f"{name}.parquet"
@@ -131,7 +132,7 @@ class RunResult:
             # written (reading it later builds it again, the same values)
             kept = name in self._frames
             frame = self.frame(name)
-            files[path.name] = file_record(path, rows=write_parquet([path], [(frame,)])[0])
+            files[path.name] = file_record(path, rows=write_parquet(path, [frame]))
             if not kept:
                 del self._frames[name]
             del frame

@@ -40,9 +40,9 @@ MANIFEST = "manifest.json"
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)-[^/]+$")
 #: Rows per Parquet row group of every table written here (the last group holds the rest).
 #: Fixed, so a table's bytes depend on its rows only, not on whether it was written whole or
-#: chunk by chunk (a long run streams its per-bar tables); 64Ki rows of a float column are
-#: 512 KiB, under pyarrow's 1 MiB data page, so each column of a group is one page.
-ROW_GROUP_ROWS = 1 << 16
+#: chunk by chunk (a long run streams its per-bar tables); 8Ki rows keep the writer's buffers
+#: small (a float column's group is 64 KiB) at a few hundred bytes of footer per group.
+ROW_GROUP_ROWS = 1 << 13
 
 
 class RunFolderError(EngineError, ValueError):
@@ -88,7 +88,7 @@ def write_tables(tmp: Path, tables: Mapping[str, Any], *, final: Path | None = N
     files: dict[str, dict[str, Any]] = {}
     for name, frame in tables.items():
         path = tmp / f"{name}.parquet"
-        rows = write_parquet([path], [(frame,)])[0]
+        rows = write_parquet(path, [frame])
         files[path.name] = file_record(path, rows=rows)
     con = duckdb.connect(str(tmp / duckdb_name))
     try:
@@ -103,85 +103,64 @@ def write_tables(tmp: Path, tables: Mapping[str, Any], *, final: Path | None = N
 
 
 # ---------------------------------------------------------------------------- writing
-def write_parquet(paths: list[Path], chunks: Iterable[tuple[Any, ...]]) -> list[int]:
-    """Write tables given as consecutive chunks (one polars frame per path and chunk) as
-    Parquet files; return each file's row count. The one Parquet writer of run folders.
+def write_parquet(path: Path, chunks: Iterable[Any], *, views: bool = False) -> int:
+    """Write a table given as consecutive polars frames (a table built whole is one) as one
+    Parquet file; return its row count. The one Parquet writer of run folders.
 
-    A file holds its frames' concatenation (what ``polars.concat(frames)`` holds) in row
-    groups of :data:`ROW_GROUP_ROWS` rows, each written from contiguous columns: the same
-    rows give the same bytes however they were chunked (a table built whole is one chunk).
-    Only a chunk and less than one row group per file are held. Compression zstd (as polars
-    writes); dictionaries for text columns only (a float column never gains from one and it
-    doubles the write time). A later chunk whose schema differs is cast to the first one's.
+    The file holds the frames' concatenation (what ``polars.concat(frames)`` holds) in row
+    groups of :data:`ROW_GROUP_ROWS` rows, written by polars' streaming sink, which regroups
+    the rows whatever the frames' sizes: the same rows give the same bytes however they were
+    chunked (tests/engine/test_streaming_chunks.py). Only a chunk and the row group being
+    encoded are held; pyarrow is not needed. A later frame whose schema differs from the
+    first one's is cast to it.
+
+    ``views=True``: the frames may be views of memory the producer releases once asked for
+    the next one (a streamed table's chunks over spilled columns, ``backtest.spill``); the
+    sink encodes a frame after it was handed over, so each is copied as taken (else its
+    released pages would be faulted back in, the whole history resident again).
 
     Raises
     ------
     ValueError
-        When ``chunks`` gives no chunk at all (not even empty frames): no schema to write.
+        When ``chunks`` gives no frame at all (not even an empty one): no schema to write.
     """
-    writers = [_GroupedWriter(path) for path in paths]
-    try:
-        for frames in chunks:
-            for writer, frame in zip(writers, frames, strict=True):
-                writer.add(frame.to_arrow())
-        if any(writer.writer is None for writer in writers):
-            raise ValueError(f"{', '.join(p.name for p in paths)}: the stream gave no chunk (not even an "
-                             "empty one)")
-        return [writer.finish() for writer in writers]
-    finally:
-        for writer in writers:
-            writer.close()
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
+    frames = iter(chunks)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path.name}: the stream gave no chunk (not even an empty one)")
+    schema = first.schema
+    rows = [0]
+
+    def source(with_columns: list[str] | None, predicate: Any, n_rows: int | None,
+               batch_size: int | None) -> Any:
+        # a sink reads every row and column: the pushed-down arguments are honoured all the same
+        left = n_rows
+        for frame in _chain(first, frames):
+            if frame.schema != schema:
+                frame = frame.cast(dict(schema))
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if left is not None:
+                frame = frame.head(left)
+                left -= frame.height
+            rows[0] += frame.height
+            yield frame.gather(range(frame.height)) if views else frame
+            if left is not None and left <= 0:
+                return
+
+    register_io_source(source, schema=schema).sink_parquet(path, compression="zstd",
+                                                           row_group_size=ROW_GROUP_ROWS)
+    return rows[0]
 
 
-class _GroupedWriter:
-    """One Parquet file written in row groups of :data:`ROW_GROUP_ROWS` rows, whatever the
-    sizes of the Arrow tables added (see :func:`write_parquet`)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.writer: Any = None
-        self.pending: list[Any] = []  # Arrow tables not yet written (< one group after add)
-        self.pending_rows = 0
-        self.rows = 0
-
-    def add(self, table: Any) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self.writer is None:
-            text = [f.name for f in table.schema if pa.types.is_string(f.type)
-                    or pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type)]
-            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd", use_dictionary=text)
-        elif table.schema != self.writer.schema:
-            table = table.cast(self.writer.schema)
-        if table.num_rows:
-            self.pending.append(table)
-            self.pending_rows += table.num_rows
-        while self.pending_rows >= ROW_GROUP_ROWS:
-            self._group(ROW_GROUP_ROWS)
-
-    def _group(self, rows: int) -> None:
-        import pyarrow as pa
-
-        pending = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
-        # contiguous columns: pages and dictionaries then never depend on how rows arrived
-        self.writer.write_table(pending.slice(0, rows).combine_chunks(), row_group_size=rows)
-        rest = pending.slice(rows)
-        self.pending = [rest] if rest.num_rows else []
-        self.pending_rows -= rows
-        self.rows += rows
-
-    def finish(self) -> int:
-        """Write the last (partial) row group and close the file; its row count."""
-        if self.pending_rows:
-            self._group(self.pending_rows)
-        self.close()
-        return self.rows
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.pending = []
+def _chain(first: Any, rest: Any) -> Any:
+    yield first
+    yield from rest
 
 
 def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:
