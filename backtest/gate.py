@@ -7,7 +7,9 @@ levels the run keeps current: ``MarginModel.mark_below`` / ``mark_above`` (a poo
 the mark falls to / rises to them) and ``OrderBook.last_below`` / ``last_above`` (a resting
 trigger on the last price); ``-inf`` / ``inf`` mean "no level". A cross pool spanning several
 symbols (``MarginModel.cross_multi``) has no single level: its test is the pool's lower bound
-of equity minus maintenance over the candle's mark ranges (``MarginModel.cross_bound_gap``).
+of equity minus maintenance over the candle's mark ranges (``MarginModel.cross_bound_gap``);
+:meth:`Gate.next_hit` skips the candles inside the pool's safe mark bands with NumPy
+(:meth:`Gate.band_exit`) and asks the bound only where a mark range leaves them.
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class RunResult:
         self._builders = builders
         #: Per tuple of table names, ``stream(size)``: their rows as consecutive chunks (a
         #: tuple of frames, one per table) of at most ``size`` bars each, which :meth:`write`
-        #: writes as row groups when the run is longer than a chunk.
+        #: writes chunk by chunk, one pass per table, when the run is longer than a chunk.
         self._streams = streams or {}
         self._bars = bars
         #: Bars per chunk of a streamed table, and the length from which :meth:`write`
