@@ -100,6 +100,10 @@ class Broker:
         increase = qty - (abs(pos.qty) if reducing else 0.0)
         if increase <= 1e-12:
             return None
+        refusal = st.venue.short_refusal
+        if refusal is not None and order.side < 0:  # the order opens or grows a short
+            return ("short_unsupported", f"{order.symbol}: a sell of {qty} would open or increase "
+                    f"a short (current qty {pos.qty}); {refusal}")
         if reducing and pside != "both":
             return ("reduce_only_increase", f"{order.symbol}: a {pside} leg cannot be reversed "
                     "by one order in hedge mode; close it and open the other leg")

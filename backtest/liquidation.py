@@ -125,6 +125,9 @@ class Liquidator:
         positions = [p for p in trig.positions if p.qty != 0.0]
         if not positions:
             return
+        if st.venue.lending:  # a lending protocol liquidates by partial calls only, never a takeover
+            self._tier_down(trig, positions, refs, highs, lows, volumes)
+            return
         if st.config.liquidation_mode == "tier_down" and self._tier_down(
                 trig, positions, refs, highs, lows, volumes):
             return
@@ -292,7 +295,10 @@ class Liquidator:
         pnl_at_fill = contract.unrealized_pnl(signed_qty=sign * qty, entry_price=entry,
                                               mark_price=price)
         realized = pos.apply_fill(side * qty, bounded, st.now)
-        fee = min(contract.notional(qty, price) * st.clearance[pos.sym], max(wallet + realized, 0.0))
+        fee_due = contract.notional(qty, price) * st.clearance[pos.sym]
+        fee = min(fee_due, max(wallet + realized, 0.0))
+        if st.venue.lending:  # the bonus the collateral cannot pay: the protocol's deficit (Aave v3.3)
+            beyond += fee_due - fee
         shortfall = acct.credit(realized - fee, pos)
         acct.insurance_fund += fee - beyond
         acct.bad_debt += beyond

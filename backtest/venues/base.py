@@ -68,6 +68,7 @@ VENUES: MappingProxyType[str, str] = MappingProxyType({
     "bitmex_inverse": "backtest.venues.bitmex_inverse:VENUE",
     "hyperliquid": "backtest.venues.hyperliquid:VENUE",
     "dydx_v4": "backtest.venues.dydx_v4:VENUE",
+    "aave_v3": "backtest.venues.aave_loop:VENUE",
 })
 
 #: Venue name -> "module:attribute" of its :class:`VenueRulebook` (venues the cascade lab
@@ -366,6 +367,20 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    prepare_market : callable or None
+        ``(data, config) -> MarketData``: the run's market as the venue sees it, applied once
+        when a run starts (Aave: marks replaced by its oracle's answers, funding by interest
+        settlements); None: the data as given.
+    short_refusal : str or None
+        Why the venue holds no short position (an order that would open or grow one is
+        rejected with reason ``short_unsupported`` and this text); None: shorts are allowed.
+    lending : bool
+        A lending protocol's account (Aave): a breached pool is reduced only by the plan's
+        partial steps, never taken over (a pool still breached waits for its next trigger);
+        the part of a step's liquidation bonus the pool cannot pay is bad debt (the
+        protocol's deficit); and ``funding_payment`` also receives the pool
+        (``entry_price``, ``wallet_balance``, ``ts_ms``, ``symbol``) to charge interest on
+        the debt.
     """
 
     name: str
@@ -392,6 +407,9 @@ class Venue:
     liquidation_fill_price: Callable[..., float] | None = None
     position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
+    prepare_market: Callable[..., Any] | None = None
+    short_refusal: str | None = None
+    lending: bool = False
 
     def formulas(self, contract: Any) -> PoolFormulas:
         """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).
