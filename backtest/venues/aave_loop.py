@@ -185,18 +185,19 @@ def parameters() -> AaveParameters:
 
 # ---- maintenance and the liquidation price ---------------------------------------------------
 
-def _debt_at_health_one(collateral_value: float, liquidation_threshold: float) -> float:
+def _debt_at_health_one(collateral_value: Any, liquidation_threshold: float) -> Any:
     """The debt at which ``HF = 1``: HF's numerator ``value*LT`` ([AAVE] ``health_factor``
-    of the collateral against a unit debt)."""
-    return aave.health_factor([(collateral_value, liquidation_threshold)], 1.0)
+    is ``value*LT / debt``). Written in arithmetic so the engine's per-bar arrays pass too;
+    a test pins it to ``health_factor`` of the collateral against a unit debt."""
+    return collateral_value * liquidation_threshold
 
 
-def maintenance_margin(notional: float, tier: Any) -> float:
+def maintenance_margin(notional: Any, tier: Any) -> Any:
     """Equity at which the loop's health factor is 1, USDC: ``|N| - debt at HF 1``.
 
     ``HF = N*LT/D`` ([AAVE] ``health_factor``) is below 1 exactly when the equity ``N - D``
     is below ``N - N*LT``; the tier's rate is ``1 - LT`` (the data file's bracket, pinned to
-    the reserve's LT by a test), so this is ``|N|*mmr`` written through the protocol.
+    the reserve's LT by a test). ``notional`` may be a float or an array (per-bar metrics).
     """
     value = abs(notional)
     return value - _debt_at_health_one(value, 1.0 - tier.mmr)
