@@ -79,6 +79,8 @@ SHORT_REFUSAL = (
     "Trade the long side on aave_v3, or the short on a perpetual venue (--venue binance_usdm)")
 
 _COLLATERAL = "collateral"  # the plan's reserve name for the symbol's collateral asset
+#: Relative distance from HF 1 within which a breach seen by the engine is the line itself.
+_AT_THE_LINE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,8 @@ def pool_liquidation_price(*, wallet_balance: float, both: Leg | None = None,
     tier = tiers.tiers[0] if tiers is not None else _Rate(leg.mmr)
     base = wallet_balance + other_unrealized - other_maintenance
     q, entry = leg.qty, leg.entry_price
+    if q * entry - base <= 0.0:  # no debt: the health factor is infinite at every price
+        return 0.0
 
     def gap(price: float) -> float:
         return base + q * (price - entry) - maintenance_margin(q * price, tier)
@@ -432,6 +436,13 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
     prices = {_COLLATERAL: mark_price, params.debt_asset: 1.0}
     position = aave.Position({_COLLATERAL: qty},
                              {params.debt_asset: max(0.0, qty * mark_price - margin_balance)})
+    debt = position.debt[params.debt_asset]
+    if debt > 0.0 and 1.0 <= aave.health_factor([(qty * mark_price, lt)], debt) <= 1.0 + _AT_THE_LINE:
+        # the engine walks the oracle's candle as a continuous path, so a trigger lands on the
+        # liquidation price itself (HF = 1 up to rounding) where Aave needs HF < 1: the call is
+        # made as at an answer just below it (the close factor is the same for any HF in
+        # (0.95, 1))
+        prices[_COLLATERAL] = debt / (qty * lt) * (1.0 - _AT_THE_LINE)
     steps: list[float] = []
     calls: list[aave.Liquidation] = []
     for _ in range(max_calls):

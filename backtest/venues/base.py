@@ -447,8 +447,8 @@ class Venue:
         """
         takeover_all = LiquidationPlan((LiquidationStep(qty, bankruptcy_price, "takeover"),),
                                        0.0, True, clearance_rate)
-        if mode != "tier_down" or self.tier_down_plan is None:
-            return takeover_all
+        if (mode != "tier_down" and not self.lending) or self.tier_down_plan is None:
+            return takeover_all  # a lending venue's plan applies in every mode (Venue.lending)
         plan = self.tier_down_plan(qty=qty, mark_price=mark_price, margin_balance=margin_balance,
                                    tiers=tiers, clearance_rate=clearance_rate,
                                    other_maintenance=other_maintenance, lot_size=lot_size,
