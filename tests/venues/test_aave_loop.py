@@ -171,7 +171,9 @@ def test_collateral_running_out_leaves_a_deficit() -> None:
 def test_calls_repeat_while_the_health_factor_stays_below_one() -> None:
     # e-mode-like parameters (LT 95 %, bonus 1 %): a 50 % call at HF h > 0.95 leaves
     # h' = (C - 0.5 D x 1.01) x 0.95 / (0.5 D) = 2h - 1.01 x 0.95, so from 0.955 the liquidator
-    # calls at 0.955 (half of D), at 0.9505 (half of D/2), then at 0.9415 <= 0.95 (all of D/4)
+    # calls at 0.955 (half of D), at 0.9505 (half of D/2), then at 0.9415 <= 0.95 (all of D/4,
+    # which needs D/4 x 1.01 of collateral: more than is left, so all of it goes for
+    # left / 1.01 of debt and the rest is the deficit)
     from backtest.venues.tiers import TierTable
 
     table = TierTable.from_rates([(0.0, 1.0 - 0.95)], max_leverage=[1.0 / (1.0 - 0.93)])
@@ -182,11 +184,11 @@ def test_calls_repeat_while_the_health_factor_stays_below_one() -> None:
     first, second, third = plan.calls
     hf1 = 2 * 0.955 - 1.01 * 0.95
     assert [c.health_factor_before for c in plan.calls] == pytest.approx([0.955, hf1, 2 * hf1 - 1.01 * 0.95])
-    assert [c.debt_repaid for c in plan.calls] == pytest.approx([debt / 2, debt / 4, debt / 4])
-    assert list(plan.steps) == pytest.approx([debt / 2 * 1.01 / mark, debt / 4 * 1.01 / mark,
-                                              debt / 4 * 1.01 / mark])
-    assert math.isinf(third.health_factor_after)
-    assert plan.remainder == pytest.approx(qty - debt * 1.01 / mark)
+    left = qty - (debt / 2 + debt / 4) * 1.01 / mark
+    assert list(plan.steps) == pytest.approx([debt / 2 * 1.01 / mark, debt / 4 * 1.01 / mark, left])
+    assert [c.debt_repaid for c in plan.calls] == pytest.approx([debt / 2, debt / 4, left * mark / 1.01])
+    assert third.deficit["USDC"] == pytest.approx(debt / 4 - left * mark / 1.01)
+    assert plan.remainder == 0.0
 
 
 def test_a_trigger_on_the_liquidation_price_itself_is_liquidated() -> None:
