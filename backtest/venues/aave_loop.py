@@ -49,6 +49,7 @@ import dataclasses
 import functools
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -348,7 +349,8 @@ def prepare_market(data: Any, config: Any) -> Any:
     params = parameters()
     for symbol in data.symbols:
         params.reserve_of(symbol)
-    modes = config.margin_mode.values() if isinstance(config.margin_mode, dict) else [config.margin_mode]
+    modes = list(config.margin_mode.values()) if isinstance(config.margin_mode, Mapping) \
+        else [config.margin_mode]
     if "cross" in modes and len(data.symbols) > 1:
         raise VenueError(
             f"aave_v3: a cross account over {len(data.symbols)} symbols ({', '.join(data.symbols)}) "
@@ -411,6 +413,16 @@ class LoopPlan:
     kind: str = "partial"
 
 
+def _protocol_fee(params: AaveParameters, lt: float, bonus: float) -> float:
+    """The treasury's share of the bonus of the collateral reserve with this LT and bonus (0
+    when the run's overrides match no reserve): it splits the bonus, the user pays the same."""
+    for symbol in params.collateral:
+        _, reserve_lt, reserve_bonus = params.risk(symbol)
+        if math.isclose(reserve_lt, lt, rel_tol=1e-12) and math.isclose(reserve_bonus, bonus, rel_tol=1e-12):
+            return params.market.reserve(params.reserve_of(symbol)).liquidation_protocol_fee
+    return 0.0
+
+
 def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: Any,
                      clearance_rate: float, other_maintenance: float = 0.0, lot_size: float = 0.0,
                      contract: Any = None, max_calls: int = 64) -> LoopPlan:
@@ -430,7 +442,8 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
     bonus = 1.0 / (1.0 - clearance_rate)
     lt = 1.0 - tier.mmr
     reserve = aave.ReserveConfig(asset=_COLLATERAL, ltv=min(lt, 1.0 - 1.0 / tier.max_leverage),
-                                 liquidation_threshold=lt, liquidation_bonus=bonus)
+                                 liquidation_threshold=lt, liquidation_bonus=bonus,
+                                 liquidation_protocol_fee=_protocol_fee(params, lt, bonus))
     debt_reserve = params.market.reserve(params.debt_asset)
     market = aave.Market({_COLLATERAL: reserve, params.debt_asset: debt_reserve})
     prices = {_COLLATERAL: mark_price, params.debt_asset: 1.0}

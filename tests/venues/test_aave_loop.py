@@ -141,6 +141,8 @@ def test_half_the_debt_above_hf_095_with_the_bonus_in_collateral() -> None:
     assert plan.steps[0].price == mark
     assert raw.calls[0].debt_repaid == pytest.approx(20_000.0)
     # the protocol's fee is its share of the bonus part (seized - seized / bonus), 10 %
+    assert raw.calls[0].protocol_fee == pytest.approx(0.10 * (seized - seized / 1.05))
+    assert raw.calls[0].collateral_to_liquidator == pytest.approx(seized - raw.calls[0].protocol_fee)
     assert raw.calls[0].health_factor_after == pytest.approx((qty - seized) * 1_900 * 0.825 / 20_000)
     assert raw.remainder == pytest.approx(qty - seized)
     # the engine charges the bonus as the clearance fee: seized value x (1 - 1/bonus) = 1,000
