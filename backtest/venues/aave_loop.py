@@ -65,7 +65,7 @@ from backtest.venues.base import LONG, Leg, Venue, root_liquidation_price
 from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 
-__all__ = ["INTEREST_INTERVAL_MS", "SHORT_REFUSAL", "VENUE", "VENUE_INFO", "AaveParameters",
+__all__ = ["INTEREST_INTERVAL_MS", "SHORT_REFUSAL", "VENUE", "VENUE_INFO", "VENUE_INFOS", "AaveParameters",
            "LoopPlan", "interest_payment", "interest_settlements", "liquidation_plan",
            "maintenance_margin", "oracle_bars", "parameters", "pool_liquidation_price",
            "prepare_market"]
@@ -511,3 +511,7 @@ VENUE_INFO = VenueInfo(
     modes=(("linear", "isolated"), ("linear", "cross")),
     rule_versions=tuple(RuleVersion(what, parameters().effective_from, source, date_known=False)
                         for what, source in parameters().sources.items()))
+
+#: The module's venues by name (the venue is not named after the module: ``aave_v3`` is the
+#: protocol module's name in backtest/lending).
+VENUE_INFOS = {"aave_v3": VENUE_INFO}
