@@ -66,7 +66,7 @@ from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 
 __all__ = ["INTEREST_INTERVAL_MS", "SHORT_REFUSAL", "VENUE", "VENUE_INFO", "VENUE_INFOS", "AaveParameters",
-           "LoopPlan", "interest_payment", "interest_settlements", "liquidation_plan",
+           "LoopPlan", "emode_overrides", "interest_payment", "interest_settlements", "liquidation_plan",
            "maintenance_margin", "oracle_bars", "parameters", "pool_liquidation_price",
            "prepare_market"]
 
@@ -414,13 +414,41 @@ class LoopPlan:
 
 
 def _protocol_fee(params: AaveParameters, lt: float, bonus: float) -> float:
-    """The treasury's share of the bonus of the collateral reserve with this LT and bonus (0
-    when the run's overrides match no reserve): it splits the bonus, the user pays the same."""
+    """The treasury's share of the bonus of the collateral whose LT and bonus these are, with or
+    without an e-mode category (0 when a run's overrides match none): it splits the bonus, the
+    user pays the same."""
     for symbol in params.collateral:
-        _, reserve_lt, reserve_bonus = params.risk(symbol)
-        if math.isclose(reserve_lt, lt, rel_tol=1e-12) and math.isclose(reserve_bonus, bonus, rel_tol=1e-12):
-            return params.market.reserve(params.reserve_of(symbol)).liquidation_protocol_fee
+        asset = params.reserve_of(symbol)
+        for emode in (0, *params.market.emode_categories):
+            _, reserve_lt, reserve_bonus = params.market.risk_params(asset, emode)
+            if math.isclose(reserve_lt, lt, rel_tol=1e-12) and math.isclose(reserve_bonus, bonus, rel_tol=1e-12):
+                return params.market.reserve(asset).liquidation_protocol_fee
     return 0.0
+
+
+def emode_overrides(symbol: str, category: int) -> dict[str, Any]:
+    """``RunConfig`` keys that run ``symbol``'s loop with e-mode ``category``'s parameters.
+
+    ``{"tiers": one bracket of maintenance 1 - LT and max leverage 1/(1 - LTV),
+    "liquidation_fee_rate": 1 - 1/bonus}`` from [AAVE] ``Market.risk_params`` (the category's
+    LTV, LT and bonus for its collateral assets): the same derivation as the data file's bracket,
+    so the maintenance, leverage cap, liquidation calls and bonus of the run all follow. E.g.
+    ``RunConfig(venue="aave_v3", **emode_overrides("ETH/USDT:USDT", 1))``.
+
+    Raises
+    ------
+    backtest.lending.errors.LendingParameterError
+        For a category the market does not define (names the defined ones).
+    VenueError
+        For a symbol without a collateral reserve.
+    """
+    from backtest.venues.tiers import TierTable
+
+    params = parameters()
+    ltv, lt, bonus = params.market.risk_params(params.reserve_of(symbol), category)
+    table = TierTable.from_rates([(0.0, 1.0 - lt)], max_leverage=[1.0 / (1.0 - ltv)],
+                                 label=f"aave_v3 {symbol} e-mode {category}")
+    return {"tiers": {symbol: table}, "liquidation_fee_rate": 1.0 - 1.0 / bonus}
 
 
 def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: Any,

@@ -66,6 +66,26 @@ def test_a_loop_liquidated_by_hand_is_what_the_engine_does() -> None:
     assert result.summary["n_liquidations"] == 1
 
 
+def test_emode_parameters_are_selectable_and_drive_the_liquidation() -> None:
+    # e-mode 1 (LTV 93 %, LT 95 %, bonus 1 %): exposure 10 buys 50 ETH at 2,000 against a debt of
+    # 90,000 (LTV 0.9, allowed: the cap is 1/(1 - 0.93) = 14.3x). HF = 1 at 90,000 / (50 x 0.95)
+    # = 1,894.74; there a liquidator repays 45,000 and seizes 45,000 x 1.01 / P = 23.9868 WETH,
+    # a bonus of 450.
+    from backtest.venues.aave_loop import emode_overrides
+
+    data = _market([FLAT, FLAT, (2_000.0, 2_000.0, 1_850.0, 1_850.0), (1_850.0,) * 4])
+    config = _config(leverage=10.0, **emode_overrides(ETH, 1))
+    result = run_backtest(data, "hold", params={"exposure": 10.0}, config=config)
+    lp = 90_000.0 / (50 * 0.95)
+    (row,) = result.liquidations.iter_rows(named=True)
+    assert row["mark_price"] == pytest.approx(lp, rel=1e-12)
+    assert row["qty"] == pytest.approx(45_000.0 * 1.01 / lp, rel=1e-8)
+    assert row["fee"] == pytest.approx(450.0, rel=1e-5)
+    # without the overrides the same leverage is above WETH's cap (5x)
+    with pytest.raises(Exception, match="above the venue's cap 5x"):
+        run_backtest(data, "hold", params={"exposure": 10.0}, config=_config(leverage=10.0))
+
+
 def test_collateral_running_out_is_a_deficit_row() -> None:
     # bar 2 gaps to 1,500: HF = 25 x 1,500 x 0.825 / 40,000 = 0.773 <= 0.95, so the whole debt
     # may be repaid, which needs 42,000 of collateral; 25 x 1,500 = 37,500 is all there is: it

@@ -250,3 +250,22 @@ def test_venues_catalog_lists_aave_with_its_rule_versions() -> None:
     assert "reserve WETH" in whats and "oracle" in whats and "rates" in whats
     assert "tiers ETH/USDT:USDT" in whats and "liquidation fee ETH/USDT:USDT" in whats
     assert entry.engine_sources["liquidation"].startswith("backtest/lending/aave_v3.py liquidation_call v3.3")
+
+
+def test_emode_overrides_are_the_categorys_parameters_and_keep_its_protocol_fee() -> None:
+    overrides = loop.emode_overrides(ETH, 1)
+    ltv, lt, bonus = loop.parameters().market.risk_params("WETH", 1)
+    (tier,) = overrides["tiers"][ETH].tiers
+    assert (tier.mmr, tier.max_leverage) == (1.0 - lt, 1.0 / (1.0 - ltv))
+    assert overrides["liquidation_fee_rate"] == 1.0 - 1.0 / bonus
+    # HF 0.97 under e-mode: 50 % of the debt, the bonus 1 %, the treasury 10 % of the bonus part
+    qty, mark = 10.0, 2_000.0
+    debt = qty * mark * lt / 0.97
+    plan = loop.liquidation_plan(qty=qty, mark_price=mark, margin_balance=qty * mark - debt,
+                                 tiers=overrides["tiers"][ETH], clearance_rate=overrides["liquidation_fee_rate"])
+    (call,) = plan.calls
+    seized = debt / 2 * bonus / mark
+    assert call.collateral_seized == pytest.approx(seized)
+    assert call.protocol_fee == pytest.approx(0.10 * (seized - seized / bonus))
+    with pytest.raises(Exception, match="category 7 is not defined"):
+        loop.emode_overrides(ETH, 7)
