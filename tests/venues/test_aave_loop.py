@@ -258,9 +258,10 @@ def test_emode_overrides_are_the_categorys_parameters_and_keep_its_protocol_fee(
     (tier,) = overrides["tiers"][ETH].tiers
     assert (tier.mmr, tier.max_leverage) == (1.0 - lt, 1.0 / (1.0 - ltv))
     assert overrides["liquidation_fee_rate"] == 1.0 - 1.0 / bonus
-    # HF 0.97 under e-mode: 50 % of the debt, the bonus 1 %, the treasury 10 % of the bonus part
+    # HF 0.99 under e-mode: 50 % of the debt (one call: after it HF = 2 x 0.99 - 1.01 x 0.95 > 1),
+    # the bonus 1 %, the treasury 10 % of the bonus part
     qty, mark = 10.0, 2_000.0
-    debt = qty * mark * lt / 0.97
+    debt = qty * mark * lt / 0.99
     plan = loop.liquidation_plan(qty=qty, mark_price=mark, margin_balance=qty * mark - debt,
                                  tiers=overrides["tiers"][ETH], clearance_rate=overrides["liquidation_fee_rate"])
     (call,) = plan.calls
