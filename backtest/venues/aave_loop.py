@@ -344,7 +344,7 @@ def prepare_market(data: Any, config: Any) -> Any:
         For a symbol without a collateral reserve, or a cross account over several symbols
         (one loop per run: its interest is charged on one debt).
     """
-    from backtest.market_data import SymbolFunding
+    from backtest.market_data import SymbolFunding, timeframe_ms
 
     params = parameters()
     for symbol in data.symbols:
@@ -363,8 +363,7 @@ def prepare_market(data: Any, config: Any) -> Any:
     bars = {s: _oracle_view(b, data.interval_ms, params) for s, b in data.bars.items()}
     detail = None
     if data.detail is not None:
-        step = data.detail[data.symbols[0]].ts
-        detail_ms = int(step[1] - step[0]) if len(step) > 1 else data.interval_ms
+        detail_ms = timeframe_ms(data.detail_timeframe)
         detail = {s: _oracle_view(b, detail_ms, params) for s, b in data.detail.items()}
     funding = {}
     for symbol in data.symbols:

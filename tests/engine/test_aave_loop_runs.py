@@ -200,3 +200,20 @@ def test_compare_venues_gives_a_binance_row_and_an_aave_row_on_the_same_path(bla
     assert aave["liquidation_price_at_entry"].to_list() == pytest.approx(
         [(q * e - 10_000.0) / (q * 0.825) for q, e in zip(qty, entry)], rel=1e-9)
     assert set(comparison.survival.columns) == {"leverage", "aave_v3", "binance_usdm"}
+
+
+def test_detail_candles_get_the_oracle_too() -> None:
+    from backtest.venues.aave_loop import oracle_bars, prepare_market
+
+    closes = [2_000.0 + 0.5 * k for k in range(120)]  # +0.025 % a minute: 0.5 % every 20 minutes
+    detail = candles([(c, c + 0.5, c, c + 0.5) for c in closes], step=MINUTE)
+    bars = candles([(2_000.0, 2_030.0, 2_000.0, 2_030.0), (2_030.0, 2_060.0, 2_030.0, 2_060.0)], step=HOUR)
+    data = MarketData.from_frames({ETH: bars}, timeframe="1h", detail_bars={ETH: detail},
+                                  detail_timeframe="1m", exchange="aave_v3")
+    prepared = prepare_market(data, _config())
+    d = data.detail[ETH]
+    expected = oracle_bars(d.ts, d.open, d.high, d.low, d.close, MINUTE, heartbeat_s=3600.0, deviation=0.005)
+    assert prepared.detail[ETH].mark_close.tolist() == expected[3].tolist()
+    # the feed steps by about 0.5 %: far fewer distinct answers than candles
+    assert 2 < len(set(expected[3].tolist())) < 20
+    assert prepare_market(data, _config()) is prepared  # built once per MarketData
