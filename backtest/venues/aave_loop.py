@@ -45,11 +45,9 @@ Sources:
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -59,25 +57,18 @@ from typing import Any
 import numpy as np
 
 from backtest.lending import aave_v3 as aave
-from backtest.lending.interest import compounded_interest
-from backtest.lending.oracle import chainlink_path
-from backtest.venues.base import LONG, Leg, Venue, root_liquidation_price
+from backtest.venues import lending_loop
+from backtest.venues.base import Venue
 from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
+from backtest.venues.lending_loop import INTEREST_INTERVAL_MS, oracle_bars
 
 __all__ = ["INTEREST_INTERVAL_MS", "SHORT_REFUSAL", "VENUE", "VENUE_INFO", "VENUE_INFOS", "AaveParameters",
            "LoopPlan", "emode_overrides", "interest_payment", "interest_settlements", "liquidation_plan",
            "maintenance_margin", "oracle_bars", "parameters", "pool_liquidation_price",
            "prepare_market"]
 
-#: Interest settles every hour (the run's ``funding`` rows of an Aave run).
-INTEREST_INTERVAL_MS = 3_600_000
-
-SHORT_REFUSAL = (
-    "Aave v3 (venue aave_v3) holds a position as a loop: the asset supplied as collateral and "
-    "USDC borrowed, i.e. a long. A short would borrow the asset against USDC collateral, whose "
-    "liquidation line depends on that collateral and not on the notional; it is not modelled. "
-    "Trade the long side on aave_v3, or the short on a perpetual venue (--venue binance_usdm)")
+SHORT_REFUSAL = lending_loop.short_refusal("Aave v3", "aave_v3", "USDC")
 
 _COLLATERAL = "collateral"  # the plan's reserve name for the symbol's collateral asset
 #: Relative distance from HF 1 within which a breach seen by the engine is the line itself.
@@ -120,6 +111,10 @@ class AaveParameters:
     rates: tuple[tuple[int, MappingProxyType[str, float], MappingProxyType[str, float]], ...]
     effective_from: int
     sources: MappingProxyType[str, str]
+
+    #: The venue's name and how messages name the protocol (``lending_loop``'s parameters).
+    name = "aave_v3"
+    label = "Aave"
 
     def reserve_of(self, symbol: str) -> str:
         """The collateral reserve a loop on ``symbol``'s prices supplies.
@@ -206,183 +201,29 @@ def maintenance_margin(notional: Any, tier: Any) -> Any:
     return value - _debt_at_health_one(value, 1.0 - tier.mmr)
 
 
-def _leg(both: Leg | None, long: Leg | None, short: Leg | None) -> Leg:
-    legs = [leg for leg in (both, long, short) if leg is not None]
-    if len(legs) != 1:
-        raise VenueError(f"aave_v3: an account holds one loop per asset, found {len(legs)} legs; "
-                         "run with position_mode='one_way'")
-    if legs[0].side != LONG:
-        raise VenueError(SHORT_REFUSAL)
-    return legs[0]
-
-
-def pool_liquidation_price(*, wallet_balance: float, both: Leg | None = None,
-                           long: Leg | None = None, short: Leg | None = None,
-                           other_maintenance: float = 0.0, other_unrealized: float = 0.0,
-                           tiers: Any = None) -> float:
+def pool_liquidation_price(**kwargs: Any) -> float:
     """The oracle price at which ``HF = 1``, USDC per unit: the root of equity minus
-    :func:`maintenance_margin` (:func:`~backtest.venues.base.root_liquidation_price`; the gap is
-    affine in the price, so its first false-position step is the answer ``D/(q*LT)``).
-
-    ``wallet_balance`` is the pool's wallet (the debt is ``q*entry - wallet``); 0 when no
-    positive price breaches (no debt).
-    """
-    leg = _leg(both, long, short)
-    tier = tiers.tiers[0] if tiers is not None else _Rate(leg.mmr)
-    base = wallet_balance + other_unrealized - other_maintenance
-    q, entry = leg.qty, leg.entry_price
-    if q * entry - base <= 0.0:  # no debt: the health factor is infinite at every price
-        return 0.0
-
-    def gap(price: float) -> float:
-        return base + q * (price - entry) - maintenance_margin(q * price, tier)
-
-    return root_liquidation_price(gap, side=LONG, entry_price=entry)
+    :func:`maintenance_margin` (:func:`backtest.venues.lending_loop.pool_liquidation_price`; the
+    gap is affine in the price, so its first false-position step is the answer ``D/(q*LT)``)."""
+    return lending_loop.pool_liquidation_price(maintenance_margin, refusal=SHORT_REFUSAL, **kwargs)
 
 
-@dataclass(frozen=True, slots=True)
-class _Rate:
-    """A bracket reduced to its maintenance rate (a leg carries only that)."""
-
-    mmr: float
-
-
-def _bankruptcy(*, wallet_balance: float, side: int, qty: float, entry_price: float,
-                other_unrealized: float = 0.0) -> float:
-    """Price at which the collateral is worth the debt (equity 0): ``E - (W + other)/q``."""
-    return entry_price - side * (wallet_balance + other_unrealized) / qty
-
-
-# ---- interest -------------------------------------------------------------------------------
-
-def interest_payment(*, signed_qty: float, mark_price: float, rate: float,
-                     entry_price: float | None = None, wallet_balance: float | None = None,
-                     ts_ms: int | None = None, symbol: str | None = None) -> float:
-    """One hour of interest on the loop, USDC (+ = received): ``-D*rate + q*P*supply``.
-
-    ``D = max(0, q*entry - wallet)`` is the pool's debt and ``rate`` the settlement's borrow
-    interest as a fraction of the debt (:func:`interest_settlements`); the collateral earns
-    the supply rate of its reserve in force at ``ts_ms`` over the hour, both through
-    Aave's compounded index ([MATH]). The engine passes the pool (``Venue.lending``).
-
-    Raises
-    ------
-    VenueError
-        When called without the pool (a caller that knows only quantity and mark).
-    """
-    if entry_price is None or wallet_balance is None or ts_ms is None or symbol is None:
-        raise VenueError("aave_v3: interest is charged on the pool's debt; pass entry_price, "
-                         "wallet_balance, ts_ms and symbol (the engine does for Venue.lending venues)")
-    params = parameters()
-    debt = max(0.0, signed_qty * entry_price - wallet_balance)
-    _, supply = params.rates_at(ts_ms)
-    supply_rate = supply.get(params.reserve_of(symbol), 0.0)
-    earned = compounded_interest(supply_rate, INTEREST_INTERVAL_MS / 1000) - 1.0
-    return -debt * rate + signed_qty * mark_price * earned
+def interest_payment(**kwargs: Any) -> float:
+    """One hour of interest on the loop, USDC (+ = received): ``-D*rate + q*P*supply``
+    (:func:`backtest.venues.lending_loop.interest_payment` with the data file's rates)."""
+    return lending_loop.interest_payment(parameters(), **kwargs)
 
 
 def interest_settlements(ts: np.ndarray, interval_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hourly settlement times over the bars ``ts`` and each hour's borrow interest.
-
-    Returns
-    -------
-    (times, rates) : int64 UTC ms on the hour within ``[ts[0], ts[-1] + interval)``, and
-    ``compounded_interest(borrow APR, 1 h) - 1`` of the debt asset in force at each ([MATH]).
-    """
-    params = parameters()
-    if not len(ts):
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    first = -(-int(ts[0]) // INTEREST_INTERVAL_MS) * INTEREST_INTERVAL_MS
-    times = np.arange(first, int(ts[-1]) + interval_ms, INTEREST_INTERVAL_MS, dtype=np.int64)
-    rates = np.array([compounded_interest(params.rates_at(int(t))[0].get(params.debt_asset, 0.0),
-                                          INTEREST_INTERVAL_MS / 1000) - 1.0 for t in times.tolist()])
-    return times, rates
-
-
-# ---- the oracle -----------------------------------------------------------------------------
-
-def oracle_bars(ts: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
-                close: np.ndarray, interval_ms: int, *, heartbeat_s: float,
-                deviation: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The oracle's answers as mark candles ``(open, high, low, close)``, one per bar.
-
-    The feed watches four points of each candle: the open at its start, the low and the high
-    (low first on a rising candle, high first on a falling one) at a third and two thirds of
-    the bar, the close at its end; it publishes under its heartbeat/deviation rule ([ORACLE]).
-    A bar's mark open is the answer at its open, its mark close the answer after the close,
-    its mark high/low the extremes of the answers inside it.
-    """
-    n = len(ts)
-    rising = close >= open_
-    points = np.column_stack([open_, np.where(rising, low, high), np.where(rising, high, low), close])
-    offsets = np.array([0, interval_ms // 3, 2 * interval_ms // 3, interval_ms - 1], dtype=np.int64)
-    times = (np.asarray(ts, dtype=np.int64)[:, None] + offsets[None, :]).ravel() / 1000.0
-    answers, _ = chainlink_path(times, points.ravel(), heartbeat=heartbeat_s, deviation=deviation)
-    grid = answers.reshape(n, 4)
-    return grid[:, 0].copy(), grid.max(axis=1), grid.min(axis=1), grid[:, 3].copy()
-
-
-def _oracle_view(bars: Any, interval_ms: int, params: AaveParameters) -> Any:
-    mo, mh, ml, mc = oracle_bars(bars.ts, bars.open, bars.high, bars.low, bars.close, interval_ms,
-                                 heartbeat_s=params.heartbeat_s, deviation=params.deviation)
-    for column in (mo, mh, ml, mc):
-        column.setflags(write=False)
-    return dataclasses.replace(bars, mark_open=mo, mark_high=mh, mark_low=ml, mark_close=mc)
+    """Hourly settlements over the bars ``ts`` and each hour's borrow interest
+    (:func:`backtest.venues.lending_loop.interest_settlements`)."""
+    return lending_loop.interest_settlements(parameters(), ts, interval_ms)
 
 
 def prepare_market(data: Any, config: Any) -> Any:
-    """The run's market as Aave sees it: oracle marks, interest instead of funding.
-
-    Each symbol's (and detail candles') marks become :func:`oracle_bars` of its last-price
-    candles; its funding rows become :func:`interest_settlements`. Built once per
-    ``MarketData`` (cached on it: the runs of a sweep share it) and noted in the quality
-    warnings, which the manifest and the CLI show.
-
-    Raises
-    ------
-    VenueError
-        For a symbol without a collateral reserve, or a cross account over several symbols
-        (one loop per run: its interest is charged on one debt).
-    """
-    from backtest.market_data import SymbolFunding, timeframe_ms
-
-    params = parameters()
-    for symbol in data.symbols:
-        params.reserve_of(symbol)
-    modes = list(config.margin_mode.values()) if isinstance(config.margin_mode, Mapping) \
-        else [config.margin_mode]
-    if "cross" in modes and len(data.symbols) > 1:
-        raise VenueError(
-            f"aave_v3: a cross account over {len(data.symbols)} symbols ({', '.join(data.symbols)}) "
-            "shares one debt, which the hourly interest cannot split; expected one symbol in cross "
-            "mode, or margin_mode = 'isolated' (each loop its own account)")
-    cache = data.__dict__.setdefault("_run_cache", {})
-    key = ("venue_market", "aave_v3", params.heartbeat_s, params.deviation, id(data.bars))
-    if key in cache:
-        return cache[key]
-    bars = {s: _oracle_view(b, data.interval_ms, params) for s, b in data.bars.items()}
-    detail = None
-    if data.detail is not None:
-        detail_ms = timeframe_ms(data.detail_timeframe)
-        detail = {s: _oracle_view(b, detail_ms, params) for s, b in data.detail.items()}
-    funding = {}
-    for symbol in data.symbols:
-        times, rates = interest_settlements(data.ts, data.interval_ms)
-        settled = SymbolFunding(ts=times, rate=rates, interval_hours=np.full(times.size, 1.0),
-                                mark_price=np.full(times.size, np.nan))
-        for column in (settled.ts, settled.rate, settled.interval_hours, settled.mark_price):
-            column.setflags(write=False)
-        funding[symbol] = settled
-    borrow, supply = params.rates_at(int(data.ts[0]))
-    note = (f"aave_v3: marks are the oracle's answers built from the candles (Chainlink rule: "
-            f"heartbeat {params.heartbeat_s:g} s, deviation {params.deviation:.2%}); the funding "
-            f"table holds Aave interest, not perpetual funding (borrow {params.debt_asset} "
-            f"{borrow.get(params.debt_asset, 0.0):.2%}/yr, supply "
-            + ", ".join(f"{a} {r:.2%}/yr" for a, r in sorted(supply.items())) + ", settled hourly)")
-    prepared = dataclasses.replace(data, bars=bars, detail=detail, funding=funding,
-                                   quality_warnings=[*data.quality_warnings, note])
-    cache[key] = prepared
-    return prepared
+    """The run's market as Aave sees it: oracle marks, interest instead of funding
+    (:func:`backtest.venues.lending_loop.prepare_market` with the data file's oracle and rates)."""
+    return lending_loop.prepare_market(parameters(), data, config)
 
 
 # ---- the liquidation procedure --------------------------------------------------------------
@@ -508,7 +349,7 @@ def _venue() -> Venue:
         maintenance_margin=maintenance_margin,
         liquidation_price=pool_liquidation_price,
         liquidation_price_resolved=pool_liquidation_price,
-        bankruptcy_price=_bankruptcy, funding_payment=interest_payment,
+        bankruptcy_price=lending_loop.bankruptcy_price, funding_payment=interest_payment,
         unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
             signed_qty * (mark_price - entry_price),
         tier_down_plan=liquidation_plan,
