@@ -69,6 +69,7 @@ VENUES: MappingProxyType[str, str] = MappingProxyType({
     "hyperliquid": "backtest.venues.hyperliquid:VENUE",
     "dydx_v4": "backtest.venues.dydx_v4:VENUE",
     "aave_v3": "backtest.venues.aave_loop:VENUE",
+    "compound_v3": "backtest.venues.compound_loop:VENUE",
 })
 
 #: Venue name -> "module:attribute" of its :class:`VenueRulebook` (venues the cascade lab
