@@ -182,24 +182,28 @@ def test_deleveraging_survives_black_thursday_where_hold_is_liquidated(black_thu
     assert loop.summary["final_equity"] > hold.summary["final_equity"]
 
 
-def test_compare_venues_gives_a_binance_row_and_an_aave_row_on_the_same_path(black_thursday: pl.DataFrame) -> None:
+def test_compare_venues_gives_binance_aave_and_compound_rows_on_the_same_path(black_thursday: pl.DataFrame) -> None:
     from backtest.compare import compare_venues
 
     data = MarketData.from_frames({ETH: black_thursday}, timeframe="1h", exchange="binanceusdm")
-    comparison = compare_venues(data, "hold", venues=["binance_usdm", "aave_v3"], leverages=[2.0, 4.0],
+    comparison = compare_venues(data, "hold", venues=["binance_usdm", "aave_v3", "compound_v3"],
+                                leverages=[2.0, 4.0],
                                 config=RunConfig(margin_mode="cross", fees=(0.0, 0.0), slippage="none"))
     table = comparison.table.sort("venue", "leverage")
-    assert table["venue"].to_list() == ["aave_v3", "aave_v3", "binance_usdm", "binance_usdm"]
+    assert table["venue"].to_list() == ["aave_v3", "aave_v3", "binance_usdm", "binance_usdm",
+                                        "compound_v3", "compound_v3"]
     assert table["tradable"].all() and table["entered"].all()
-    assert set(table["price_source"]) == {"prices: binanceusdm, rules: aave_v3",
-                                          "prices: binanceusdm, rules: binance_usdm"}
-    aave = table.filter(pl.col("venue") == "aave_v3")
-    # the loop's liquidation price at entry is where HF = 1: debt / (q x LT), the debt being
-    # q x entry - 10,000 (cross, no fees: the wallet is the account's equity)
-    qty, entry = aave["qty"].to_list(), aave["entry_price"].to_list()
-    assert aave["liquidation_price_at_entry"].to_list() == pytest.approx(
-        [(q * e - 10_000.0) / (q * 0.825) for q, e in zip(qty, entry)], rel=1e-9)
-    assert set(comparison.survival.columns) == {"leverage", "aave_v3", "binance_usdm"}
+    assert set(table["price_source"]) == {f"prices: binanceusdm, rules: {v}"
+                                          for v in ("binance_usdm", "aave_v3", "compound_v3")}
+    # a loop's liquidation price at entry is where its line is crossed: debt / (q x LT) on Aave
+    # (LT 0.825), debt / (q x liquidateCF) on Compound (0.90); the debt is q x entry - 10,000
+    # (cross, no fees: the wallet is the account's equity)
+    for venue, line in (("aave_v3", 0.825), ("compound_v3", 0.90)):
+        rows = table.filter(pl.col("venue") == venue)
+        qty, entry = rows["qty"].to_list(), rows["entry_price"].to_list()
+        assert rows["liquidation_price_at_entry"].to_list() == pytest.approx(
+            [(q * e - 10_000.0) / (q * line) for q, e in zip(qty, entry)], rel=1e-9)
+    assert set(comparison.survival.columns) == {"leverage", "aave_v3", "binance_usdm", "compound_v3"}
 
 
 def test_detail_candles_get_the_oracle_too() -> None:
