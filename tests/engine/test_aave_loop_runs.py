@@ -221,3 +221,20 @@ def test_detail_candles_get_the_oracle_too() -> None:
     # the feed steps by about 0.5 %: far fewer distinct answers than candles
     assert 2 < len(set(expected[3].tolist())) < 20
     assert prepare_market(data, _config()) is prepared  # built once per MarketData
+
+
+@pytest.mark.parametrize("venue", ["aave_v3", "compound_v3"])
+def test_the_array_path_gives_the_event_paths_tables(black_thursday: pl.DataFrame, venue: str) -> None:
+    # hold is a signal strategy: `margincall run` takes the array path (run_strategy); the
+    # venue's prepared market (oracle, interest) must be the one both paths run on
+    from backtest.fastpath import array_path_applies, run_strategy
+    from backtest.strategy import load_strategy
+
+    data = MarketData.from_frames({ETH: black_thursday}, timeframe="1h", exchange=venue)
+    config = RunConfig(venue=venue, leverage=4.0, margin_mode="isolated", initial_balance=10_000.0)
+    assert array_path_applies(data, load_strategy("hold", {"exposure": 3.0, "reenter": True}))
+    event = run_backtest(data, "hold", params={"exposure": 3.0, "reenter": True}, config=config)
+    array = run_strategy(data, "hold", params={"exposure": 3.0, "reenter": True}, config=config)
+    assert event.summary["n_liquidations"] >= 1 and event.funding.height > 0
+    for table in ("fills", "liquidations", "funding", "equity"):
+        assert array.frame(table).equals(event.frame(table)), table
