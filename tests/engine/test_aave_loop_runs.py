@@ -238,3 +238,28 @@ def test_the_array_path_gives_the_event_paths_tables(black_thursday: pl.DataFram
     assert event.summary["n_liquidations"] >= 1 and event.funding.height > 0
     for table in ("fills", "liquidations", "funding", "equity"):
         assert array.frame(table).equals(event.frame(table)), table
+
+
+def test_loop_rebalance_relevers_to_its_target_by_hand() -> None:
+    # entry LTV 0.6: 10,000 of equity -> 25,000 of WETH (12.5 at 2,000) against 15,000. At 4,400
+    # the collateral is 55,000, the equity 40,000, LTV 15,000 / 55,000 = 0.273 < 0.3: it borrows
+    # back to 0.45, a notional of 40,000 / 0.55 = 72,727.27, i.e. buys 17,727.27 / 4,400 WETH.
+    rising = (2_000.0, 4_400.0, 2_000.0, 4_400.0)
+    data = _market([FLAT, rising, (4_400.0,) * 4, (4_400.0,) * 4])
+    result = run_backtest(data, "loop_rebalance", config=_config())
+    opened, relevered = result.fills.iter_rows(named=True)
+    assert opened["qty"] == pytest.approx(12.5) and opened["price"] == 2_000.0
+    assert relevered["side"] == "buy" and relevered["price"] == 4_400.0
+    assert relevered["qty"] == pytest.approx((40_000.0 / 0.55 - 55_000.0) / 4_400.0, rel=1e-9)
+    last = result.equity.row(-1, named=True)
+    assert 1.0 - last["equity"] / (last["position_qty"] * last["mark_price"]) == pytest.approx(0.45, rel=1e-9)
+
+
+def test_loop_rebalance_refuses_isolated_and_a_disordered_band() -> None:
+    from backtest.strategy import ParameterConflict, StrategyFailed
+
+    data = _market([FLAT] * 3)
+    with pytest.raises(StrategyFailed, match="expected 'cross'"):
+        run_backtest(data, "loop_rebalance", config=_config(margin_mode="isolated"))
+    with pytest.raises(ParameterConflict, match="expected lower <= target <= upper"):
+        run_backtest(data, "loop_rebalance", params={"lower": 0.7, "upper": 0.6}, config=_config())
