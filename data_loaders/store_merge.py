@@ -211,6 +211,38 @@ def removal_plan(path: Path, schema, start_ms: int | None, end_ms: int | None) -
     return plan
 
 
+def stage_plan(root: Path, plan: FilePlan, manifest: dict, time_column: str, write: dict,
+               swept: set[Path]) -> tuple[Path | None, Path]:
+    """Stage one plan that writes: its temporary file (or its deletion) and its manifest entry.
+
+    Returns the move for :func:`data_loaders.store_io.commit`. The caller holds the store lock.
+    Leftover temporary files of killed writes are swept once per folder (``swept``): sweeping
+    again before each plan would delete the files this write staged there already (a
+    multi-day trades write kept only its last day).
+    """
+    rel = plan.target.relative_to(root).as_posix()
+    if plan.merged is None or plan.merged.is_empty():
+        manifest["files"].pop(rel, None)
+        return None, plan.target
+    plan.target.parent.mkdir(parents=True, exist_ok=True)
+    if plan.target.parent not in swept:
+        swept.add(plan.target.parent)
+        for stale in plan.target.parent.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)  # a killed write's leftovers (we hold the lock)
+    tmp, digest = stage_parquet(plan.merged, plan.target)
+    Manifest.record(manifest, rel, sha256=digest, frame=plan.merged, time_column=time_column,
+                    write={**write, "written_at": datetime.now(timezone.utc).isoformat(), **plan.write_summary})
+    return tmp, plan.target
+
+
+def discard_staged(moves: list[tuple[Path | None, Path]]) -> None:
+    """Remove the temporary files of moves that will not be committed (the store is unchanged)."""
+    for tmp, _ in moves:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    moves.clear()
+
+
 def commit_plans(root: Path, plans: list[FilePlan], manifest: dict, time_column: str, write: dict) -> None:
     """Stage every file a write changes, then journal and apply them as one commit (store_io).
 
@@ -219,27 +251,13 @@ def commit_plans(root: Path, plans: list[FilePlan], manifest: dict, time_column:
     files and leaves the store unchanged.
     """
     moves: list[tuple[Path | None, Path]] = []
+    swept: set[Path] = set()
     try:
         for plan in plans:
-            if not plan.writes:
-                continue
-            rel = plan.target.relative_to(root).as_posix()
-            if plan.merged is None or plan.merged.is_empty():
-                moves.append((None, plan.target))
-                manifest["files"].pop(rel, None)
-                continue
-            plan.target.parent.mkdir(parents=True, exist_ok=True)
-            for stale in plan.target.parent.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)  # a killed write's leftovers (we hold the lock)
-            tmp, digest = stage_parquet(plan.merged, plan.target)
-            moves.append((tmp, plan.target))
-            Manifest.record(manifest, rel, sha256=digest, frame=plan.merged, time_column=time_column,
-                            write={**write, "written_at": datetime.now(timezone.utc).isoformat(),
-                                   **plan.write_summary})
+            if plan.writes:
+                moves.append(stage_plan(root, plan, manifest, time_column, write, swept))
     except BaseException:
-        for tmp, _ in moves:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        discard_staged(moves)
         raise
     if moves:
         commit(root, manifest, moves)
