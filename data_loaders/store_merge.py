@@ -153,7 +153,17 @@ def refuse_non_finite(dataset: str, frame: pl.DataFrame, *, subject: str) -> Non
     Price columns are left to the quality check's own finite-and-positive rule, which lenient
     imports can repair by dropping the rows; every other number has no such rule.
     """
+    raise_non_finite(dataset, non_finite_found(dataset, frame), subject=subject)
+
+
+def non_finite_found(dataset: str, frame: pl.DataFrame, *, offset: int = 0) -> dict[str, tuple[int, dict]]:
+    """Per float column holding refused non-finite values: (rows, first such row with ``_row``).
+
+    ``offset`` is the frame row of ``frame``'s row 0 (an input checked chunk by chunk); the
+    columns come in schema order, so the first one is the one :func:`raise_non_finite` names.
+    """
     schema = get_schema(dataset)
+    found: dict[str, tuple[int, dict]] = {}
     for name, dtype in schema.columns:
         if not dtype.is_float() or name in schema.price_columns:
             continue
@@ -164,15 +174,23 @@ def refuse_non_finite(dataset: str, frame: pl.DataFrame, *, subject: str) -> Non
             bad = col.is_nan() | (col == -math.inf)
         elif allowed == "nan":
             bad = col.is_infinite()
-        rows = frame.with_row_index("_row").filter(bad.fill_null(False))
+        rows = frame.with_row_index("_row", offset=offset).filter(bad.fill_null(False))
         if rows.height:
-            first = rows.row(0, named=True)
-            raise DataValidationError(
-                f"{subject}: {dataset} column {name!r}: expected finite numbers, found {first[name]} in "
-                f"{rows.height:,} row(s) (first: row {first['_row'] + 1}, "
-                f"{get_schema(dataset).time_column} {first[get_schema(dataset).time_column]}); "
-                "nothing was written: fix or drop those rows in the source file"
-            )
+            found[name] = (rows.height, rows.row(0, named=True))
+    return found
+
+
+def raise_non_finite(dataset: str, found: dict[str, tuple[int, dict]], *, subject: str) -> None:
+    """Raise :class:`DataValidationError` for the first column of :func:`non_finite_found` (if any)."""
+    if not found:
+        return
+    name, (count, first) = next(iter(found.items()))
+    time_column = get_schema(dataset).time_column
+    raise DataValidationError(
+        f"{subject}: {dataset} column {name!r}: expected finite numbers, found {first[name]} in "
+        f"{count:,} row(s) (first: row {first['_row'] + 1}, {time_column} {first[time_column]}); "
+        "nothing was written: fix or drop those rows in the source file"
+    )
 
 
 def refuse_bad_tier_tables(plans: list[FilePlan], *, subject: str) -> None:
