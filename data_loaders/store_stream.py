@@ -28,6 +28,7 @@ imports the file whole, as before.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -63,6 +64,7 @@ class _PeriodStager:
         self.moves: list[tuple[Path | None, Path]] = []
         self.active = True
         self._swept: set[Path] = set()
+        self._made: list[Path] = []  # folders this write created, removed again when it is refused
         self._period: str | None = None
         self._first: dict | None = None
         self._parts: list[pl.DataFrame] = []
@@ -89,6 +91,10 @@ class _PeriodStager:
         self._parts = []
         self.plans = []
         discard_staged(self.moves)
+        for folder in reversed(self._made):
+            with contextlib.suppress(OSError):  # not empty: another file is there, keep it
+                folder.rmdir()
+        self._made = []
 
     def _flush(self) -> None:
         if not self._parts:
@@ -101,6 +107,9 @@ class _PeriodStager:
         plan = plan_file(new, file_target(self.store, self.schema.name, first, self._period), self.schema)
         self.plans.append(plan)
         if plan.writes:
+            folder = plan.target.parent
+            missing = [f for f in (folder, *folder.parents) if not f.exists() and self.store.root in f.parents]
+            self._made.extend(reversed(missing))  # outermost first
             self.moves.append(stage_plan(self.store.root, plan, self.manifest, self.schema.time_column,
                                          self.write, self._swept))
         plan.merged = None  # staged: its rows are on disk until the commit moves them in

@@ -1,0 +1,306 @@
+"""Streamed imports (issue 14): a dump checked and merged block by block stores the same bytes,
+reports the same findings and refuses the same things as the file imported whole.
+
+The reference is the whole-file import (``load_dump`` then ``store_checked``: one frame, one
+check, one write). Blocks are shrunk to a few lines through ``block_bytes`` so that the cases
+that cross a block boundary (a repeated, out-of-order or missing candle, a bad row in a later
+block, a year boundary) are exercised on tiny files; each boundary case asserts that some block
+size really puts the boundary between the two lines concerned.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import replace as with_fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import data_loaders.binance_dump as dump
+from data_loaders.errors import DataValidationError, ImportFormatError, ReplaceRefusedError
+from data_loaders.quality import check
+from data_loaders.quality_stream import ChunkedCheck
+from data_loaders.schemas import conform
+from data_loaders.store import MarketStore, store_checked
+from tests.data.dumps import FUNDING_HEADER, HOUR, KLINE_HEADER, MINUTE, T0, kline_lines, write_csv
+
+CSV_NAME = "futures/um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2020-03.csv"
+NEW_YEAR = int(datetime(2021, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+SIZES = range(150, 700, 23)  # block sizes of 1 to 6 kline lines: many blocks, boundaries everywhere
+
+
+def whole_import(store: MarketStore, path: Path, *, strict: bool = True, replace: bool = False):
+    """The reference: the file parsed, checked and written as one frame (the import before streaming)."""
+    spec, frame, first_line = dump.load_dump(path)
+    result, warnings = store_checked(store, spec.dataset, frame, path=path, strict=strict, replace=replace,
+                                     source=f"binance-dump:{path.name}", first_line=first_line)
+    return result, warnings
+
+
+@contextlib.contextmanager
+def whole_imports():
+    """Record the files read whole (``load_dump`` calls; the real one runs)."""
+    calls: list[Path] = []
+    real = dump.load_dump
+
+    def spy(path, *args, **kwargs):
+        calls.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    dump.load_dump = spy
+    try:
+        yield calls
+    finally:
+        dump.load_dump = real
+
+
+def stored(root: Path) -> dict:
+    """Every stored data file's bytes (hashed) and its manifest entry without the write times."""
+    manifest = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").exists() else {"files": {}}
+    files = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(root.rglob("*.parquet"))}
+    entries = {rel: {**{k: v for k, v in e.items() if k != "writes"},
+                     "writes": [{k: v for k, v in w.items() if k not in ("written_at", "fetched_at")}
+                                for w in e["writes"]]}
+               for rel, e in manifest["files"].items()}
+    return {"files": files, "manifest": entries}
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.tmp")] if root.exists() else []
+
+
+def boundary_sizes(path: Path, row: int) -> list[int]:
+    """Block sizes of :data:`SIZES` whose blocks end exactly before data row ``row`` (0-based)."""
+    header = not path.read_bytes()[:1].isdigit()
+    found = []
+    for size in SIZES:
+        lines = 0
+        for block in dump._blocks(path, size=size):
+            lines += block.count(b"\n")
+            if lines - header == row:
+                found.append(size)
+                break
+    return found
+
+
+def both(tmp_path: Path, lines: list[str], size: int, *, strict: bool = True, seed: pl.DataFrame | None = None,
+         replace: bool = False, streams: bool = True):
+    """Import the same file whole and streamed (``size``-byte blocks) into two equal stores.
+
+    Returns (whole outcome, streamed outcome, whole store, streamed store); an outcome is the
+    (write result, warnings) or the refusal's message. ``streams``: whether the streamed import
+    is expected to stay streamed (else it falls back to the whole import, out-of-order input).
+    """
+    path = write_csv(tmp_path / CSV_NAME, lines, KLINE_HEADER)
+    outcomes, roots = [], []
+    for name in ("whole", f"stream{size}"):
+        root = tmp_path / name
+        if seed is not None and not root.exists():
+            MarketStore(root).write("ohlcv", seed, source="seed")
+        try:
+            if name == "whole":
+                outcome = whole_import(MarketStore(root), path, strict=strict, replace=replace)
+            else:
+                with whole_imports() as calls:
+                    try:
+                        got = dump.import_dump(MarketStore(root), path, strict=strict, replace=replace,
+                                               block_bytes=size)
+                    finally:
+                        assert calls == ([] if streams else [path]), "streamed or not, as expected"
+                outcome = (got.write, got.warnings)
+            outcome = (with_fields(outcome[0], files=tuple(f.relative_to(root) for f in outcome[0].files)), outcome[1])
+        except (DataValidationError, ImportFormatError, ReplaceRefusedError) as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        outcomes.append(outcome)
+        roots.append(root)
+    return outcomes[0], outcomes[1], roots[0], roots[1]
+
+
+# ---------------------------------------------------------------- identical stores
+@pytest.mark.parametrize("size", [150, 331, 1 << 20])
+def test_streamed_import_across_a_year_stores_the_same_bytes(tmp_path: Path, size: int) -> None:
+    lines = kline_lines(40, start=NEW_YEAR - 17 * MINUTE)
+    whole, streamed, a, b = both(tmp_path, lines, size)
+    assert streamed == whole and whole[0].rows_added == 40
+    assert stored(a) == stored(b) and len(stored(a)["files"]) == 2
+    assert temp_files(b) == []
+
+
+def test_streamed_merge_into_stored_years_equals_the_whole_merge(tmp_path: Path) -> None:
+    """Stored rows in both years: the counts, the merged files and the manifest agree."""
+    lines = kline_lines(60, start=NEW_YEAR - 30 * MINUTE)
+    seed = conform("ohlcv", dump.load_dump(write_csv(tmp_path / "seed" / CSV_NAME, lines[10:50:3],
+                                                     KLINE_HEADER))[1])
+    whole, streamed, a, b = both(tmp_path, lines, 200, seed=seed)
+    assert streamed == whole
+    assert (whole[0].rows_added, whole[0].rows_unchanged) == (60 - seed.height, seed.height)
+    assert stored(a) == stored(b)
+    again = dump.import_dump(MarketStore(b), tmp_path / CSV_NAME, block_bytes=200)  # a re-import: no change
+    assert again.write.rows_added == 0 and again.write.files == () and stored(a) == stored(b)
+
+
+def test_changed_stored_rows_are_refused_alike_and_replaced_alike(tmp_path: Path) -> None:
+    lines = kline_lines(50, start=NEW_YEAR - 20 * MINUTE)
+    seed = conform("ohlcv", dump.load_dump(write_csv(tmp_path / "seed" / CSV_NAME, lines, KLINE_HEADER))[1])
+    seed = seed.with_columns(close=pl.when(pl.col("ts").dt.year() == 2021).then(pl.col("close") + 0.1)
+                             .otherwise(pl.col("close")))
+    whole, streamed, a, b = both(tmp_path, lines, 180, seed=seed)
+    assert streamed == whole and "ReplaceRefusedError" in whole and "would change 30 stored" in whole
+    assert stored(a) == stored(b) and temp_files(b) == []  # the staged 2020 file is gone too
+    whole, streamed, a, b = both(tmp_path, lines, 180, seed=seed, replace=True)
+    assert streamed == whole and whole[0].rows_replaced == 30 and stored(a) == stored(b)
+
+
+# ---------------------------------------------------------------- chunk boundaries
+def _duplicate(lines: list[str], row: int) -> list[str]:
+    return lines[:row] + [lines[row - 1]] + lines[row:]
+
+
+def _swap(lines: list[str], row: int) -> list[str]:
+    return lines[:row - 1] + [lines[row], lines[row - 1]] + lines[row + 1:]
+
+
+def _drop(lines: list[str], row: int) -> list[str]:
+    return lines[:row] + lines[row + 2:]  # two candles missing between rows row-1 and row
+
+
+@pytest.mark.parametrize("defect, expected, streams", [
+    (_duplicate, "duplicate_ts: expected one row per de-duplication key, found rows that repeat it (lines 23)", True),
+    (_swap, "unsorted: timestamps must increase", False),  # out of order: checked whole
+    (_drop, "missing_intervals: 2 missing candle intervals", True),
+])
+def test_a_defect_straddling_a_block_boundary_is_reported_as_in_one_pass(tmp_path: Path, defect,
+                                                                          expected: str, streams: bool) -> None:
+    lines = defect(kline_lines(40), 21)
+    sizes = boundary_sizes(write_csv(tmp_path / "probe.csv", lines, KLINE_HEADER), 21)
+    assert sizes, "no block size puts a boundary between the two rows"
+    for size in [*sizes, *SIZES[:4]]:
+        whole, streamed, a, b = both(tmp_path / str(size), lines, size, streams=streams)
+        assert streamed == whole
+        assert expected in (whole if isinstance(whole, str) else "\n".join(whole[1]))
+        assert stored(a) == stored(b) and temp_files(b) == []
+
+
+def test_lenient_streamed_import_drops_and_deduplicates_as_the_whole_one(tmp_path: Path) -> None:
+    lines = kline_lines(60, start=NEW_YEAR - 25 * MINUTE)
+    lines = _duplicate(lines, 21)
+    lines[5] = lines[5].replace(",8505.0,", ",-1.0,", 1)  # bad price (open) in the first block
+    fields = lines[44].split(",")
+    fields[2] = str(float(fields[3]) - 5)  # high below low in a later block, in 2021
+    lines[44] = ",".join(fields)
+    lines = _drop(lines, 50)
+    whole, streamed, a, b = both(tmp_path, lines, 170, strict=False)
+    assert streamed == whole
+    assert whole[0].rows_dropped == 3 and whole[0].rows_added == len(lines) - 3
+    assert any("bad_price" in w for w in whole[1]) and any("missing_intervals" in w for w in whole[1])
+    assert stored(a) == stored(b) and len(stored(a)["files"]) == 2
+
+
+def test_a_strict_error_in_a_later_block_writes_nothing_and_names_its_line(tmp_path: Path) -> None:
+    lines = kline_lines(50, start=NEW_YEAR - 40 * MINUTE)  # the 2020 file is staged before the error
+    fields = lines[45].split(",")
+    fields[1] = "0"
+    lines[45] = ",".join(fields)
+    whole, streamed, a, b = both(tmp_path, lines, 160)
+    assert streamed == whole and "bad_price" in whole and "(lines 47)" in whole
+    assert not (b / "ohlcv").exists() and temp_files(b) == []
+
+
+def test_a_truncated_line_in_a_later_block_leaves_no_staged_file(tmp_path: Path) -> None:
+    lines = kline_lines(50, start=NEW_YEAR - 40 * MINUTE)
+    lines[47] = lines[47][:25]
+    whole, streamed, a, b = both(tmp_path, lines, 160)
+    assert streamed == whole and "have missing fields (lines 49)" in whole
+    assert not (b / "ohlcv").exists() and temp_files(b) == []
+
+
+def test_non_finite_volume_is_refused_naming_the_same_row(tmp_path: Path) -> None:
+    lines = kline_lines(40)
+    for row in (30, 33):
+        fields = lines[row].split(",")
+        fields[5] = "inf"
+        lines[row] = ",".join(fields)
+    whole, streamed, a, b = both(tmp_path, lines, 200)
+    assert streamed == whole and "found inf in 2 row(s) (first: row 31" in whole
+
+
+def test_volumeless_candles_are_refused_after_every_block(tmp_path: Path) -> None:
+    lines = [",".join(f if i not in (5, 7, 9, 10) else "0" for i, f in enumerate(line.split(",")))
+             for line in kline_lines(30)]
+    whole, streamed, a, b = both(tmp_path, lines, 200)
+    assert streamed == whole and "without any volume" in whole and not (b / "ohlcv").exists()
+    lines[25] = lines[25].split(",", 6)[0] + "," + ",".join(kline_lines(30)[25].split(",")[1:])  # one has volume
+    whole, streamed, a, b = both(tmp_path / "one", lines, 200)
+    assert streamed == whole and whole[0].rows_added == 30
+
+
+def test_funding_streams_as_it_imports_whole(tmp_path: Path) -> None:
+    lines = [f"{NEW_YEAR + (k - 6) * 8 * HOUR + 7},8,{0.0001 * (k % 5 - 2):.6f}" for k in range(30) if k != 17]
+    path = write_csv(tmp_path / "futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2020-12.csv",
+                     lines, FUNDING_HEADER)
+    whole = whole_import(MarketStore(tmp_path / "a"), path)
+    streamed = dump.import_dump(MarketStore(tmp_path / "b"), path, block_bytes=64)
+    files = tuple(f.relative_to(tmp_path / "b") for f in streamed.write.files)
+    assert (with_fields(streamed.write, files=files), streamed.warnings) == (
+        with_fields(whole[0], files=tuple(f.relative_to(tmp_path / "a") for f in whole[0].files)), whole[1])
+    assert any("1 missing funding" in w for w in whole[1])
+    assert stored(tmp_path / "a") == stored(tmp_path / "b") and len(stored(tmp_path / "a")["files"]) == 2
+
+
+# ---------------------------------------------------------------- the chunked check itself
+_DEFECTS = st.lists(st.tuples(st.integers(0, 59), st.sampled_from(["dup", "gap", "bad", "null_volume", "misaligned"])),
+                    max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(defects=_DEFECTS, cuts=st.lists(st.integers(1, 59), max_size=8))
+def test_chunked_check_reports_what_one_check_reports(defects, cuts) -> None:
+    """Any in-order candles with any defects, cut anywhere: the same report (rules, counts, rows)."""
+    times = [T0 + k * MINUTE for k in range(60)]
+    close = [100.0 + k for k in range(60)]
+    volume: list[float | None] = [1.0] * 60
+    for row, kind in sorted(defects, reverse=True):
+        if kind == "dup":
+            times.insert(row, times[row])
+            close.insert(row, close[row])
+            volume.insert(row, 1.0)
+        elif kind == "gap":
+            times = times[:row] + [t + 3 * MINUTE for t in times[row:]]
+        elif kind == "bad":
+            close[row] = -1.0
+        elif kind == "null_volume":
+            volume[row] = None
+        else:
+            times = times[:row] + [t + 7 for t in times[row:]]
+    n = len(times)
+    frame = conform("ohlcv", pl.DataFrame({
+        "exchange": ["binanceusdm"] * n, "symbol": ["BTC/USDT:USDT"] * n, "timeframe": ["1m"] * n,
+        "price_type": ["last"] * n, "ts": times, "open": [100.0] * n, "high": [200.0] * n, "low": [50.0] * n,
+        "close": close, "volume": volume}))
+    expected = check("ohlcv", frame, subject="f", first_line=2)
+    chunked = ChunkedCheck("ohlcv", subject="f", first_line=2)
+    bounds = sorted({0, *[c for c in cuts if c < n], n})
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        chunked.feed(frame.slice(start, end - start))
+    assert chunked.streamable
+    assert chunked.report() == expected
+
+
+def test_chunked_check_gives_up_on_what_needs_the_whole_input() -> None:
+    frame = conform("ohlcv", pl.DataFrame({
+        "exchange": ["binanceusdm"] * 4, "symbol": ["BTC/USDT:USDT"] * 4, "timeframe": ["1m"] * 4,
+        "price_type": ["last"] * 4, "ts": [T0, T0 + MINUTE, T0 + 2 * MINUTE, T0 + MINUTE],
+        "open": [1.0] * 4, "high": [2.0] * 4, "low": [0.5] * 4, "close": [1.0] * 4, "volume": [1.0] * 4}))
+    stepping_back = ChunkedCheck("ohlcv", subject="f")
+    assert stepping_back.feed(frame.head(3)) is not None and stepping_back.feed(frame.tail(1)) is None
+    other_market = ChunkedCheck("ohlcv", subject="f")
+    other_market.feed(frame.head(2))
+    assert other_market.feed(frame.slice(2, 1).with_columns(symbol=pl.lit("ETH/USDT:USDT"))) is None
+    assert not stepping_back.streamable and not other_market.streamable
+    assert ChunkedCheck("trades", subject="f").streamable is False
