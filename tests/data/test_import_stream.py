@@ -202,6 +202,14 @@ def test_lenient_streamed_import_drops_and_deduplicates_as_the_whole_one(tmp_pat
     assert stored(a) == stored(b) and len(stored(a)["files"]) == 2
 
 
+def test_a_lenient_import_may_drop_every_row_of_a_block(tmp_path: Path) -> None:
+    lines = kline_lines(30)
+    for row in range(8, 20):
+        lines[row] = lines[row].replace(f",{8500 + row}.0,", ",0,", 1)  # open 0: a bad price
+    whole, streamed, a, b = both(tmp_path, lines, 160, strict=False)
+    assert streamed == whole and whole[0].rows_dropped == 12 and stored(a) == stored(b)
+
+
 def test_a_strict_error_in_a_later_block_writes_nothing_and_names_its_line(tmp_path: Path) -> None:
     lines = kline_lines(50, start=NEW_YEAR - 40 * MINUTE)  # the 2020 file is staged before the error
     fields = lines[45].split(",")
