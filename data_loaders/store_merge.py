@@ -63,16 +63,41 @@ class FilePlan:
     write_summary: dict = field(default_factory=dict)
 
 
+def _corrupt(target: Path, exc: BaseException) -> DataError:
+    return DataError(
+        f"stored file {target}: expected a readable Parquet file, found a corrupt one "
+        f"({str(exc).splitlines()[0]}); nothing was written. Move it away and re-import its range"
+    )
+
+
 def _read_stored(target: Path) -> pl.DataFrame | None:
     if not target.exists():
         return None
     try:
         return pl.read_parquet(target)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(
-            f"stored file {target}: expected a readable Parquet file, found a corrupt one "
-            f"({str(exc).splitlines()[0]}); nothing was written. Move it away and re-import its range"
-        ) from exc
+        raise _corrupt(target, exc) from exc
+
+
+def _read_stored_values(target: Path, schema, market: dict) -> pl.DataFrame | None:
+    """The stored file read without its partition columns, when they all hold ``market``'s values.
+
+    A stored file holds one partition (its folder), so those columns are constants: reading
+    them (four strings per candle) and hashing them in the join and the de-duplication cost
+    most of a merge's memory. None when the file holds anything else (then it is read whole).
+    """
+    try:
+        lazy = pl.scan_parquet(target)
+        names = lazy.collect_schema().names()
+        if not set(schema.partitions) <= set(names):
+            return None
+        same = lazy.select(pl.col(c).eq_missing(pl.lit(market[c])).all() for c in schema.partitions).collect()
+        if not all(same.row(0)):
+            return None
+        values = pl.read_parquet(target, columns=[c for c in names if c not in schema.partitions])
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _corrupt(target, exc) from exc
+    return values.with_columns(pl.lit(market[c]).alias(c) for c in schema.partitions)
 
 
 def _utc(ms: int) -> str:
@@ -91,21 +116,45 @@ def _strictly_increasing(frame: pl.DataFrame, schema) -> bool:
     return bool((frame[schema.time_column].diff().drop_nulls() > timedelta(0)).all())
 
 
+def _one_market(frame: pl.DataFrame, schema) -> dict | None:
+    """The partition values of ``frame`` when its key is the partition plus the time and every row
+    shares one partition (a candle or funding file period), else None."""
+    if not set(schema.keys) <= {*schema.partitions, schema.time_column} or frame.is_empty():
+        return None
+    first = frame.select(schema.partitions).row(0, named=True)
+    if None in first.values() or not all(frame.select(pl.col(c).eq(pl.lit(v)).all() for c, v in first.items()).row(0)):
+        return None
+    return first
+
+
 def plan_file(new: pl.DataFrame, target: Path, schema) -> FilePlan:
-    """Merge canonical rows of one file period into the stored file (in memory)."""
+    """Merge canonical rows of one file period into the stored file (in memory).
+
+    The merged rows are the stored rows whose key the new rows lack plus the new rows, in time
+    order (the newer write wins); ``merged`` stays None when nothing is added or changed. When
+    the key is the partition plus the time (candles, funding), rows are matched on the time
+    alone, and the stored file's constant partition columns are not read
+    (:func:`_read_stored_values`): the same merge, for a fraction of the memory.
+    """
     keys = list(schema.keys)
+    time = schema.time_column
     if not _strictly_increasing(new, schema):
         new = new.unique(subset=keys, keep="last", maintain_order=True)
-    old = _read_stored(target)
-    times = new[schema.time_column].dt.epoch("ms")
+    times = new[time].dt.epoch("ms")
     summary = {"range": [int(times.min()), int(times.max())], "rows": new.height}
-    if old is None:
-        merged = new if _strictly_increasing(new, schema) else new.sort(schema.time_column)
+    if not target.exists():
+        merged = new if _strictly_increasing(new, schema) else new.sort(time)
         return FilePlan(target, merged, added=new.height,
                         write_summary={**summary, "added": new.height, "replaced": 0})
+    market = _one_market(new, schema)
+    old = _read_stored_values(target, schema, market) if market is not None else None
+    if old is None:
+        old, on, right = _read_stored(target), keys, new
+    else:
+        on, right = [time], new.drop(schema.partitions)  # one partition on both sides: the time is the key
     old = conform(schema.name, old)  # a file of an older version may lack a nullable column
-    values = [c for c in schema.column_names if c not in keys]
-    both = old.join(new, on=keys, how="inner", suffix="__new", nulls_equal=True)
+    values = [c for c in right.columns if c not in on]
+    both = old.join(right, on=on, how="inner", suffix="__new", nulls_equal=True)
     differs = pl.any_horizontal([~pl.col(c).eq_missing(pl.col(f"{c}__new")) for c in values]) if values else pl.lit(False)
     changed = both.filter(differs)
     plan = FilePlan(target, None, added=new.height - both.height, changed=changed.height,
@@ -113,12 +162,17 @@ def plan_file(new: pl.DataFrame, target: Path, schema) -> FilePlan:
     for row in changed.head(3).iter_rows(named=True):
         diffs = [f"{c} {row[c]} -> {row[c + '__new']}" for c in values
                  if not (row[c] == row[c + "__new"] or (row[c] != row[c] and row[c + "__new"] != row[c + "__new"]))]
-        when = row[schema.time_column]
+        when = row[time]
         plan.samples.append(f"{when:%Y-%m-%d %H:%M} ({', '.join(diffs[:4])})")
+    del both, changed
     plan.writes = bool(plan.added or plan.changed)
-    plan.merged = (pl.concat([old, new], how="vertical")
-                   .unique(subset=keys, keep="last", maintain_order=True).sort(schema.time_column))
     plan.write_summary = {**summary, "added": plan.added, "replaced": plan.changed, "unchanged": plan.unchanged}
+    if on == keys:
+        plan.merged = (pl.concat([old, new], how="vertical")
+                       .unique(subset=keys, keep="last", maintain_order=True).sort(time))
+    elif plan.writes:  # the stored rows the new ones do not replace, then the new ones, in time order
+        kept = old.join(new.select(time), on=time, how="anti")
+        plan.merged = pl.concat([kept, new.select(old.columns)], how="vertical").sort(time)
     return plan
 
 

@@ -312,3 +312,64 @@ def test_chunked_check_gives_up_on_what_needs_the_whole_input() -> None:
     assert other_market.feed(frame.slice(2, 1).with_columns(symbol=pl.lit("ETH/USDT:USDT"))) is None
     assert not stepping_back.streamable and not other_market.streamable
     assert ChunkedCheck("trades", subject="f").streamable is False
+
+
+# ---------------------------------------------------------------- the merge with a stored file
+def _hours(hours: list[int], close: dict[int, float], *, funding: bool = False) -> pl.DataFrame:
+    n = len(hours)
+    if funding:
+        return conform("funding", pl.DataFrame({
+            "exchange": ["binanceusdm"] * n, "symbol": ["BTC/USDT:USDT"] * n, "ts": [T0 + h * 8 * HOUR for h in hours],
+            "rate": [close.get(h, 1.0) * 1e-4 for h in hours], "interval_hours": [8.0] * n}))
+    return conform("ohlcv", pl.DataFrame({
+        "exchange": ["binanceusdm"] * n, "symbol": ["BTC/USDT:USDT"] * n, "timeframe": ["1h"] * n,
+        "price_type": ["last"] * n, "ts": [T0 + h * HOUR for h in hours], "open": [100.0] * n,
+        "high": [200.0] * n, "low": [50.0] * n, "close": [close.get(h, 101.0) for h in hours],
+        "volume": [None if h % 7 == 0 else float(h) for h in hours]}))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored_hours=st.sets(st.integers(0, 40), min_size=1), new_hours=st.sets(st.integers(0, 40), min_size=1),
+       changes=st.dictionaries(st.integers(0, 40), st.floats(90, 110, allow_nan=False)),
+       funding=st.booleans(), repeat=st.booleans())
+def test_the_merge_on_time_equals_the_merge_on_every_key(tmp_path: Path, stored_hours, new_hours, changes,
+                                                         funding: bool, repeat: bool) -> None:
+    """Candles and funding are merged on the time alone, without reading the stored file's market
+    columns: the merged rows, the counts and the written bytes equal the merge on the whole key."""
+    from data_loaders.schemas import get_schema
+    from data_loaders.store_io import stage_parquet
+    from data_loaders.store_merge import plan_file
+
+    schema = get_schema("funding" if funding else "ohlcv")
+    old = _hours(sorted(stored_hours), {}, funding=funding)
+    new = _hours(sorted(new_hours), changes, funding=funding)
+    if repeat:  # a lenient input with a repeated key: the later row wins
+        new = pl.concat([new, new.tail(1).with_columns(pl.col("rate") * 2 if funding else pl.col("close") + 1)])
+    target = tmp_path / f"case{len(list(tmp_path.iterdir()))}" / "part-2020.parquet"
+    target.parent.mkdir()
+    old.write_parquet(target)
+    plan = plan_file(new, target, schema)
+    keys = list(schema.keys)
+    deduped = new.unique(subset=keys, keep="last", maintain_order=True)
+    expected = pl.concat([old, deduped]).unique(subset=keys, keep="last", maintain_order=True).sort("ts")
+    common = deduped.join(old, on=keys, how="inner", suffix="__old")
+    same = sum(all(r[c] == r[c + "__old"] or (r[c] is None and r[c + "__old"] is None)
+                   for c in deduped.columns if c not in keys) for r in common.iter_rows(named=True))
+    assert (plan.added, plan.changed, plan.unchanged) == (deduped.height - common.height, common.height - same, same)
+    if not plan.writes:
+        assert plan.merged is None and expected.equals(old)
+        return
+    assert plan.merged.equals(expected)
+    ours, reference = stage_parquet(plan.merged, target)[0], stage_parquet(expected, target)[0]
+    assert ours.read_bytes() == reference.read_bytes()
+
+
+def test_a_stored_file_holding_another_market_is_merged_on_the_whole_key(tmp_path: Path) -> None:
+    """A file copied into the wrong folder by hand: its rows keep their own key (nothing matched)."""
+    from data_loaders.schemas import get_schema
+    from data_loaders.store_merge import plan_file
+
+    target = tmp_path / "part-2020.parquet"
+    _hours([0, 1, 2], {}).with_columns(symbol=pl.lit("ETH/USDT:USDT")).write_parquet(target)
+    plan = plan_file(_hours([1, 2, 3], {2: 99.0}), target, get_schema("ohlcv"))
+    assert (plan.added, plan.changed, plan.unchanged) == (3, 0, 0) and plan.merged.height == 6
