@@ -2,7 +2,9 @@
 Binance-format CSV and from Parquet into fresh stores, the peak memory of each import, the
 stored size, and the latency of a one-year daily-OHLC aggregate through the DuckDB catalog;
 then the CSV import again for 4 and 8 years (``--years``), to show that its peak memory stays
-flat as the file grows (the import streams the file block by block, one stored year at a time).
+flat as the file grows (the import streams the file block by block, one stored year at a time);
+each CSV import is also run a second time into its store ("again": every row merged with an
+equal stored one, no file rewritten).
 Prints one JSON object.
 
 Each import runs in its own child process (a fresh interpreter, as ``margincall data import``
@@ -104,12 +106,15 @@ def write_candles_csv(path: Path, rows: int) -> None:
             price = float(candles["close"][-1])
 
 
-def csv_run_figures(rows: int, csv_path: Path, run: dict) -> dict:
-    """Rows/s, CPU seconds and peak RSS (MiB and x the CSV) of one CSV import."""
+def csv_run_figures(rows: int, csv_path: Path, run: dict, again: dict) -> dict:
+    """Rows/s, CPU seconds and peak RSS (MiB and x the CSV) of one CSV import into a fresh store,
+    and of the same import again (every row merged with, and equal to, a stored one)."""
     csv_mib = csv_path.stat().st_size / 2**20
     return {"rows": rows, "csv_mib": round(csv_mib, 1), "rows_per_s": round(rows / run["seconds"]),
             "wall_s": round(run["seconds"], 2), "cpu_s": round(run["cpu_s"], 2),
-            "peak_rss_mib": round(run["peak_rss_mib"], 1), "peak_rss_over_csv": round(run["peak_rss_mib"] / csv_mib, 2)}
+            "peak_rss_mib": round(run["peak_rss_mib"], 1), "peak_rss_over_csv": round(run["peak_rss_mib"] / csv_mib, 2),
+            "again_wall_s": round(again["seconds"], 2), "again_cpu_s": round(again["cpu_s"], 2),
+            "again_peak_rss_mib": round(again["peak_rss_mib"], 1)}
 
 
 def tree_mib(root: Path) -> float:
@@ -147,16 +152,18 @@ def main() -> None:
             days = con.execute(DAILY_OHLC).fetchall()
             latencies.append((time.perf_counter() - t) * 1000)
         con.close()
-        by_size = [{"years": round(rows / YEAR_ROWS, 2), **csv_run_figures(rows, csv_path, csv_run)}]
+        again = import_in_child("csv", csv_path, work / "store_csv")
+        assert again["rows"] == 0
+        by_size = [{"years": round(rows / YEAR_ROWS, 2), **csv_run_figures(rows, csv_path, csv_run, again)}]
         parquet_path.unlink()
         for more in sizes[1:]:  # the CSV import alone, on a longer file: its peak memory should stay flat
-            for old in (csv_path, *(work / "store_csv").rglob("*")):
-                if old.is_file():
-                    old.unlink()
+            for old in (csv_path, *work.glob("store_csv*/**/*.parquet")):
+                old.unlink()
             write_candles_csv(csv_path, more)
             run = import_in_child("csv", csv_path, work / f"store_csv_{more}")
-            assert run["rows"] == more
-            by_size.append({"years": round(more / YEAR_ROWS, 2), **csv_run_figures(more, csv_path, run)})
+            again = import_in_child("csv", csv_path, work / f"store_csv_{more}")
+            assert run["rows"] == more and again["rows"] == 0
+            by_size.append({"years": round(more / YEAR_ROWS, 2), **csv_run_figures(more, csv_path, run, again)})
         figures = {
             "rows": rows,
             "csv_mib": by_size[0]["csv_mib"],
