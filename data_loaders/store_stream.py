@@ -46,6 +46,10 @@ from data_loaders.store_merge import (FilePlan, discard_staged, non_finite_found
 from data_loaders.symbols import validate_exchange, validate_symbol
 
 
+class NotStreamable(Exception):
+    """Raised by a chunk source that met input only the whole-input import can judge."""
+
+
 @dataclass(frozen=True)
 class StreamedWrite:
     """What :func:`store_stream` did: the write, the quality warnings and the rows read."""
@@ -143,7 +147,8 @@ def store_stream(store: MarketStore, dataset: str, chunks: Iterable[pl.DataFrame
     Returns
     -------
     StreamedWrite or None
-        None when the input needs the whole-input write (nothing was written).
+        None when the input needs the whole-input write (nothing was written): the check
+        found it, or ``chunks`` raised :class:`NotStreamable`.
     """
     check = ChunkedCheck(dataset, subject=str(path), first_line=first_line)
     if not check.streamable:
@@ -183,6 +188,9 @@ def store_stream(store: MarketStore, dataset: str, chunks: Iterable[pl.DataFrame
                 refuse_changes(stager.plans, schema, source=source, root=store.root)
             if stager.moves:
                 commit(store.root, stager.manifest, stager.moves)
+        except NotStreamable:
+            stager.stop()
+            return None
         except BaseException:
             stager.stop()
             raise

@@ -373,3 +373,103 @@ def test_a_stored_file_holding_another_market_is_merged_on_the_whole_key(tmp_pat
     _hours([0, 1, 2], {}).with_columns(symbol=pl.lit("ETH/USDT:USDT")).write_parquet(target)
     plan = plan_file(_hours([1, 2, 3], {2: 99.0}), target, get_schema("ohlcv"))
     assert (plan.added, plan.changed, plan.unchanged) == (3, 0, 0) and plan.merged.height == 6
+
+
+# ---------------------------------------------------------------- generic CSV files
+def _generic_both(tmp_path: Path, frame: pl.DataFrame, name: str, *, streams: bool, **options):
+    """Import one generic CSV whole (the reference) and streamed in small blocks; both outcomes."""
+    import data_loaders.generic as generic
+
+    path = tmp_path / name
+    frame.write_csv(path)
+    outcomes = []
+    for kind in ("whole", "stream"):
+        root = tmp_path / kind
+        calls: list[Path] = []
+        real = generic.load_generic
+
+        def spy(p, *args, **kwargs):
+            calls.append(Path(p))
+            return real(p, *args, **kwargs)
+
+        generic.load_generic = spy
+        try:
+            if kind == "whole":
+                frame_ = real(path, **{k: v for k, v in options.items() if k not in ("strict", "dataset")},
+                              exchange="binanceusdm", dataset=options.get("dataset", "ohlcv"))
+                got = store_checked(MarketStore(root), options.get("dataset", "ohlcv"), frame_, path=path,
+                                    source=f"file:{path.name}", strict=options.get("strict", True), first_line=2)
+                outcome = (got[0], got[1])
+            else:
+                result = generic.import_generic(MarketStore(root), path, block_bytes=90, **options)
+                outcome = (result.write, result.warnings)
+                if streams and options.get("dataset") != "funding":
+                    assert (result.symbol, result.timeframe, result.price_type) == ("BTC/USDT:USDT", "1m", "last")
+            outcome = (with_fields(outcome[0], files=tuple(f.relative_to(root) for f in outcome[0].files)), outcome[1])
+        except (DataValidationError, ImportFormatError) as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        finally:
+            generic.load_generic = real
+        if kind == "stream":
+            assert calls == ([] if streams else [path])
+        outcomes.append(outcome)
+    return outcomes[0], outcomes[1], tmp_path / "whole", tmp_path / "stream"
+
+
+def _generic_candles(n: int, *, start: int = NEW_YEAR - 30 * MINUTE) -> pl.DataFrame:
+    return pl.DataFrame({"t": [start + k * MINUTE for k in range(n)], "o": [10.0 + k for k in range(n)],
+                         "h": [12.0 + k for k in range(n)], "l": [9.0 + k for k in range(n)],
+                         "c": [11.0 + k for k in range(n)], "v": [float(k % 3) for k in range(n)]})
+
+
+GENERIC_MAP = {"ts": "t", "open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
+
+
+@pytest.mark.parametrize("timeframe", [None, "1m"])
+def test_a_generic_csv_streams_to_the_same_store(tmp_path: Path, timeframe: str | None) -> None:
+    """Across a year boundary, with a gap and a repeated row; the timeframe given or inferred."""
+    frame = _generic_candles(80)
+    frame = pl.concat([frame.head(40), frame.slice(39, 1), frame.slice(43, 37)])
+    options = {"mapping": GENERIC_MAP, "timeframe": timeframe} if timeframe else {"mapping": GENERIC_MAP}
+    whole, streamed, a, b = _generic_both(tmp_path, frame, "binance_um_BTCUSDT_x.csv", streams=True,
+                                          strict=False, **options)
+    assert streamed == whole and whole[0].rows_dropped == 1
+    assert any("3 missing candle intervals" in w for w in whole[1])
+    assert stored(a) == stored(b) and len(stored(a)["files"]) == 2
+
+
+def test_a_generic_csv_with_text_times_streams(tmp_path: Path) -> None:
+    frame = _generic_candles(50).with_columns(
+        pl.col("t").cast(pl.Datetime("ms", "UTC")).dt.strftime("%Y-%m-%d %H:%M:%S").alias("t"))
+    whole, streamed, a, b = _generic_both(tmp_path, frame, "BTCUSDT.csv", streams=True, mapping=GENERIC_MAP)
+    assert streamed == whole and whole[0].rows_added == 50 and stored(a) == stored(b)
+
+
+@pytest.mark.parametrize("case", ["quoted", "unsorted", "volumeless", "no_volume_column", "two_symbols"])
+def test_what_a_generic_stream_cannot_judge_is_imported_whole(tmp_path: Path, case: str) -> None:
+    frame = _generic_candles(40)
+    if case == "quoted":
+        frame = frame.with_columns(note=pl.lit("a, b"))  # written quoted
+    elif case == "unsorted":
+        frame = pl.concat([frame.slice(20, 20), frame.head(20)])
+    elif case == "volumeless":
+        frame = frame.with_columns(v=pl.lit(0.0))
+    elif case == "no_volume_column":
+        frame = frame.drop("v")
+    else:
+        frame = frame.with_columns(symbol=pl.Series(["BTCUSDT", "ETHUSDT"] * 20))
+    mapping = {k: v for k, v in GENERIC_MAP.items() if v in frame.columns}
+    whole, streamed, a, b = _generic_both(tmp_path, frame, "BTCUSDT.csv", mapping=mapping, timeframe="1m",
+                                          streams=case == "volumeless", strict=False)
+    assert streamed == whole and stored(a) == stored(b)
+    if case.endswith("volume") or case.endswith("column"):
+        assert "without any volume" in whole
+
+
+def test_a_generic_funding_csv_streams_to_the_same_store(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"funding_time": [NEW_YEAR + (k - 5) * 8 * HOUR + 3 for k in range(30) if k != 12],
+                          "rate": [0.0001 * (k % 4) for k in range(29)], "interval_hours": [8.0] * 29})
+    whole, streamed, a, b = _generic_both(tmp_path, frame, "BTCUSDT_funding.csv", streams=True, dataset="funding",
+                                          mapping={"ts": "funding_time"})
+    assert streamed == whole and whole[0].rows_added == 29 and any("1 missing funding" in w for w in whole[1])
+    assert stored(a) == stored(b) and len(stored(a)["files"]) == 2
