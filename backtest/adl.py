@@ -1,10 +1,22 @@
 """Auto-deleveraging (ADL) as an event: the account's profitable positions reduced by rank.
 
 When a liquidated position's loss beyond its bankruptcy price is more than the insurance
-fund can pay, the venue closes opposite positions of other traders, ranked by its ADL score,
-at the **bankruptcy price of the liquidated order**, with no fee (margin_rules.md §2.1 step
-5, cascades.md §C.1). Binance ranks by ``PnL% x margin ratio`` (``binance_usdm.adl_score``)
-and shows the rank as a quantile (``binance_usdm.adl_quantiles``).
+fund can pay, the venue closes opposite positions of other traders, in its ADL order, with no
+fee (margin_rules.md §2.1 step 5, cascades.md §C.1). The order, the quantile shown and the
+close price are the venue's rule (``Venue.adl_ranking()``, a
+:class:`backtest.venues.adl_rules.AdlRule`, each formula cited in its venue module):
+
+* Binance ranks by ``PnL% x margin ratio`` (``binance_usdm.adl_score``), quantile = rank / n;
+* BitMEX by ``PnL% x effective leverage`` of position values, its quantity-weighted 20 %
+  indicator (``bitmex.ADL_RULE``); Bybit and OKX by the same two factors
+  (``bybit.ADL_RULE``, ``okx.ADL_RULE``);
+* all of these close at the **bankruptcy price of the liquidated order**; Hyperliquid ranks
+  by ``(mark/entry) x (notional/account value)`` and closes at the **previous oracle price**
+  (``hyperliquid.ADL_RULE``);
+* dYdX v4 does not rank: it offsets against opposite positions from a pseudo-random start
+  (drawn from the run's seed, so runs repeat) at the bankruptcy price (``dydx_v4.ADL_RULE``).
+
+Each ``adl`` row records the rule's name and the close price basis.
 
 A backtest has one account, so the liquidated counterparty is modelled, not simulated:
 
@@ -24,11 +36,12 @@ A backtest has one account, so the liquidated counterparty is modelled, not simu
 
 The ranking queue is the account's own positions on the deleveraged side (the only traders
 the run knows): a lone position has quantile 1 (the head of the queue), which is the worst
-case for the account. Losing positions (score 0) are never reached.
+case for the account. Losing positions (score <= 0) are never reached by a ranked rule.
 """
 from __future__ import annotations
 
 import math
+import random
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,11 +52,13 @@ import polars as pl
 
 from backtest.errors import ConfigError
 from backtest.orders import Order
+from backtest.venues.adl_rules import PREVIOUS_ORACLE, AdlCandidate, AdlRule
 
-__all__ = ["ADL_COLUMNS", "AdlEvent", "Deleverager", "adl_events"]
+__all__ = ["ADL_COLUMNS", "AdlEvent", "Deleverager", "adl_events", "adl_fills", "adl_queue"]
 
 #: adl.parquet columns.
-ADL_COLUMNS = ("ts", "symbol", "side", "qty", "price", "realized_pnl", "score", "quantile", "cause")
+ADL_COLUMNS = ("ts", "symbol", "side", "qty", "price", "realized_pnl", "score", "quantile", "cause",
+               "rule", "price_basis")
 _TS = pl.Datetime("ms", "UTC")
 
 
@@ -132,6 +147,39 @@ def adl_events(value: Any, *, where: str = "RunConfig.adl_events") -> tuple[AdlE
     return tuple(sorted(out, key=lambda e: e.ts))
 
 
+def adl_queue(scores: list[float], *, ranked: bool, start: int = 0) -> list[int]:
+    """The order in which a venue's ADL reaches the queued positions (indexes into ``scores``).
+
+    ``ranked``: highest score first, ties in queue order, positions scoring <= 0 (losing)
+    never reached (margin_rules.md §2.1 step 5, §3.4, §4, §5, §6). Not ranked (dYdX v4,
+    §7): every position in turn, starting at ``start`` and wrapping around.
+    """
+    n = len(scores)
+    if not ranked:
+        return [(start + k) % n for k in range(n)]
+    order = sorted(range(n), key=lambda k: -scores[k])  # stable: ties keep the queue order
+    return [k for k in order if scores[k] > 0.0]
+
+
+def adl_fills(scores: list[float], qtys: list[float], qty: float, *, ranked: bool,
+              start: int = 0) -> list[tuple[int, float]]:
+    """``(index, size closed)`` down the :func:`adl_queue` until ``qty`` is matched.
+
+    Each position closes what is left of ``qty`` or its whole size, whichever is smaller
+    (BitMEX's example: six longs, a short of 20 liquidated -> the two best-ranked close 10
+    each; margin_rules.md §5).
+    """
+    fills = []
+    left = qty
+    for k in adl_queue(scores, ranked=ranked, start=start):
+        if left <= 0.0:
+            break
+        size = min(abs(qtys[k]), left)
+        left -= size
+        fills.append((k, size))
+    return fills
+
+
 class Deleverager:
     """Runs ADL events against a :class:`~backtest.state.RunState` and logs the ``adl`` table."""
 
@@ -140,6 +188,8 @@ class Deleverager:
         # by reference counting)
         self._state = weakref.ref(state)
         self.rows: list[tuple] = []
+        #: The venue's ADL rule (ranking, quantiles, close price basis; None: no ADL).
+        self.rule: AdlRule | None = state.venue.adl_ranking()
         symbols = state.data.symbols
         for ev in state.config.adl_events:
             if ev.symbol is not None and ev.symbol not in symbols:
@@ -212,40 +262,76 @@ class Deleverager:
 
     # ------------------------------------------------------------------ the reduction
     def deleverage(self, sym: int, side: int, qty: float, price: float, cause: str) -> bool:
-        """Close up to ``qty`` of the account's profitable ``side`` positions of ``sym`` at
-        ``price``, highest ADL score first, no fee. True if anything was closed."""
+        """Close up to ``qty`` of the account's ``side`` positions of ``sym``, in the venue's
+        queue order (:func:`adl_queue`), no fee. True if anything was closed.
+
+        ``price`` is the liquidated order's bankruptcy price; a venue whose rule closes at the
+        previous oracle price (Hyperliquid) closes at :meth:`previous_oracle` instead.
+        """
         st = self.st
-        adl_score, adl_quantiles = st.venue.adl_score, st.venue.adl_quantiles  # the venue's ranking
+        rule = self.rule
         acct = st.account
         queue = [p for p in acct.sym_legs[sym] if p.qty * side > 0]
-        if not queue or not qty > 0.0 or not price > 0.0:
+        if rule is None or not queue or not qty > 0.0 or not price > 0.0:
             return False
-        marks = st.marks
-        scores = []
-        for pos in queue:
-            if pos.margin_mode == "isolated":
-                wallet, maintenance = pos.margin, st.margin.maintenance(pos, marks[sym])
-                upnl = pos.upnl(marks[sym])
-            else:
-                pool = [p for p in acct.positions if p.qty != 0.0 and p.margin_mode == "cross"]
-                wallet = acct.cross_wallet
-                maintenance = sum(st.margin.maintenance(p, marks[p.sym]) for p in pool)
-                upnl = pos.upnl(marks[sym])
-            scores.append(adl_score(unrealized_pnl=upnl, wallet_balance=wallet,
-                                    maintenance_margin=maintenance))
-        quantiles = adl_quantiles(scores)
-        left = qty
-        done = False
-        for pos, score, quantile in sorted(zip(queue, scores, quantiles), key=lambda t: -t[1]):
-            if left <= 0.0 or score <= 0.0:
-                break
-            size = min(abs(pos.qty), left)
-            left -= size
-            self._close(pos, size, price, score, quantile, cause)
-            done = True
-        if done:
+        if rule.price_basis == PREVIOUS_ORACLE:
+            price = self.previous_oracle(sym, cause)
+        candidates = [self._candidate(pos) for pos in queue]
+        if rule.score is None:
+            scores = quantiles = [math.nan] * len(queue)
+            start = self._seeded_start(sym, side, len(queue))
+        else:
+            scores = [rule.score(c) for c in candidates]
+            quantiles = (rule.quantiles(scores, [c.qty for c in candidates])
+                         if rule.quantiles is not None else [math.nan] * len(queue))
+            start = 0
+        fills = adl_fills(scores, [c.qty for c in candidates], qty,
+                          ranked=rule.score is not None, start=start)
+        for k, size in fills:
+            self._close(queue[k], size, price, scores[k], quantiles[k], cause)
+        if fills:
             acct.changed(sym)
-        return done
+        return bool(fills)
+
+    def _candidate(self, pos: Any) -> AdlCandidate:
+        """``pos`` as the venue's ranking sees it (values signed BitMEX-style, pool figures)."""
+        st = self.st
+        acct = st.account
+        marks = st.marks
+        mark = marks[pos.sym]
+        upnl = pos.upnl(mark)
+        if pos.margin_mode == "isolated":
+            wallet, maintenance = pos.margin, st.margin.maintenance(pos, mark)
+            equity = wallet + upnl
+        else:
+            pool = [p for p in acct.positions if p.qty != 0.0 and p.margin_mode == "cross"]
+            wallet = acct.cross_wallet
+            maintenance = sum(st.margin.maintenance(p, marks[p.sym]) for p in pool)
+            equity = wallet + sum(p.upnl(marks[p.sym]) for p in pool)
+        s = 1 if pos.qty > 0 else -1
+        # a linear position's value is s*Q*P, an inverse one's -s*Q/P: either way the change
+        # of value is the PnL (AdlCandidate)
+        sign = -s if pos.contract.inverse else s
+        entry_value = sign * pos.contract.notional(abs(pos.qty), pos.entry_price)
+        return AdlCandidate(s, abs(pos.qty), pos.entry_price, mark, entry_value,
+                            entry_value + upnl, upnl, wallet, maintenance, equity)
+
+    def previous_oracle(self, sym: int, cause: str) -> float:
+        """The oracle price before the event, quote per base unit: the run's mark series
+        stands in for the oracle; an injected event (at a bar open) sees the previous bar's
+        close mark, a liquidation inside a bar the bar's open mark (bar 0: its open)."""
+        st = self.st
+        i = st.bar
+        if cause == "injected" and i > 0:
+            return float(st.close_views[sym][0][i - 1])
+        return float(st.open_views[sym][0][i])
+
+    def _seeded_start(self, sym: int, side: int, n: int) -> int:
+        """A pseudo-random first position of an unranked queue, from the run's seed, the
+        time, the symbol, the side and the number of ADL rows so far (deterministic)."""
+        st = self.st
+        key = f"{st.config.seed}:{st.now}:{sym}:{side}:{len(self.rows)}"
+        return random.Random(key).randrange(n)
 
     def _close(self, pos: Any, qty: float, price: float, score: float, quantile: float,
                cause: str) -> None:
@@ -269,7 +355,8 @@ class Deleverager:
         if acct.wallet < 0.0:
             acct.cover()
         self.rows.append((st.now, pos.symbol, "long" if before > 0 else "short", qty, price,
-                          realized, score, quantile, cause))
+                          realized, score, quantile, cause, self.rule.name,
+                          self.rule.price_basis))
         if st.hooks is not None:
             st.hooks.adl(self.rows[-1])
 
@@ -278,7 +365,7 @@ class Deleverager:
         """adl.parquet: one row per position reduced (see :data:`ADL_COLUMNS`)."""
         cols = list(zip(*self.rows)) if self.rows else [[] for _ in ADL_COLUMNS]
         types = (pl.Int64, pl.String, pl.String, pl.Float64, pl.Float64, pl.Float64, pl.Float64,
-                 pl.Float64, pl.String)
+                 pl.Float64, pl.String, pl.String, pl.String)
         frame = pl.DataFrame([pl.Series(n, list(v), dtype=t) for n, v, t in zip(ADL_COLUMNS, cols, types)])
         return frame.with_columns(pl.col("ts").cast(_TS))
 

@@ -97,6 +97,11 @@ class CrossBounds:
                 t_hi = self.bracket(sym, n_hi)[2]
             pnl = pos.pnl
             entry_price = pos.entry_price
+            if self.model.formulas[sym].maintenance_at_entry:  # the same MM at every mark
+                mm = self.model.maintenance(pos, lo)
+                gap += min(pnl(signed_qty=qty, entry_price=entry_price, mark_price=lo),
+                           pnl(signed_qty=qty, entry_price=entry_price, mark_price=hi)) - mm
+                continue
             gap += min(pnl(signed_qty=qty, entry_price=entry_price, mark_price=lo)
                        - maintenance_margin(n_lo, t_lo),
                        pnl(signed_qty=qty, entry_price=entry_price, mark_price=hi)

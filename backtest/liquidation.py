@@ -59,6 +59,9 @@ class Liquidator:
 
     def __init__(self, state: RunState) -> None:
         self.st = state
+        #: Per position (id), the instant up to which a venue with per-block limits has used
+        #: its blocks (dYdX v4): a later trigger in the same time step gets only the rest.
+        self._blocks_until: dict[int, float] = {}
 
     def trigger(self, positions: list[Position], ts: int, marks: list[float],
                 lasts: list[float]) -> Trigger:
@@ -222,6 +225,7 @@ class Liquidator:
         cross = positions[0].margin_mode == "cross"
         marks = st.marks
         plans = []
+        block_s = st.venue.liquidation_block_s  # per-block limits (dYdX v4), else None
         for pos in positions:
             mark = marks[pos.sym]
             others = [p for p in positions if p is not pos]
@@ -229,16 +233,24 @@ class Liquidator:
                 balance = acct.cross_wallet + sum(p.upnl(marks[p.sym]) for p in positions)
             else:
                 balance = pos.margin + pos.upnl(mark)
+            window = None
+            if block_s is not None:  # the blocks from the trigger (or the last used) to the bar end
+                start = max(trig.ts, self._blocks_until.get(id(pos), trig.ts))
+                window = (int(st.data.ts[st.bar]) + int(st.data.interval_ms) - start) / 1000.0
             plan = st.venue.liquidation_procedure(
                 mode="tier_down", qty=abs(pos.qty), mark_price=mark,
                 bankruptcy_price=pos.bankruptcy_price, margin_balance=balance,
                 tiers=st.margin.tables[pos.sym], clearance_rate=st.clearance[pos.sym],
                 contract=pos.contract,
                 other_maintenance=sum(st.margin.maintenance(p, marks[p.sym]) for p in others),
-                lot_size=st.markets[pos.sym].lot_size if st.rounding else 0.0)
+                lot_size=st.markets[pos.sym].lot_size if st.rounding else 0.0, window_s=window)
             if plan.takeover and len(positions) == 1:
                 return False  # no bracket brings it back: the takeover closes it all at once
+            if block_s is not None:
+                self._blocks_until[id(pos)] = start + len(plan.steps) * block_s * 1000.0
             plans.append((pos, plan))
+        # the venue can do no more in this time step: what is left waits for the next trigger
+        deferred = any(plan.deferred for _, plan in plans)
         rows: list[list] = []
         for pos, plan in plans:
             for qty in (step.qty for step in plan.steps if step.kind in ("tier_down", "partial")):
@@ -247,14 +259,14 @@ class Liquidator:
                 rows.append(self._reduce(trig, pos, positions, min(qty, abs(pos.qty)), refs, highs, lows,
                                          volumes, cross))
         if not rows:
-            return False
+            return deferred
         acct.changed()
         st.refresh()
         # a step filled beyond bankruptcy may cost the fund more than it holds: the same
         # fund-then-ADL rule as a takeover's loss, once the trigger's steps are done
         self._after(rows)
         live = [p for p in positions if p.qty != 0.0]
-        return not live or st.margin.pool_gap(acct, live, st.marks) > 0.0
+        return not live or deferred or st.margin.pool_gap(acct, live, st.marks) > 0.0
 
     def _reduce(self, trig: Trigger, pos: Position, positions: list[Position], qty: float,
                 refs: list[float], highs: list[float], lows: list[float], volumes: list[float],
@@ -276,6 +288,12 @@ class Liquidator:
         side = -sign  # the closing order's side
         ref = refs[pos.sym]
         price = self._forced_price(pos.sym, side, qty, ref, highs, lows, volumes)
+        if st.venue.liquidation_fill_price is not None:  # the venue's own fill (dYdX), at the
+            live = [p for p in positions if p.qty != 0.0]  # pool's ratio before this step
+            price = st.venue.liquidation_fill_price(
+                side=sign, mark_price=trig.marks[pos.sym],
+                mmr=trig.tiers[trig.positions.index(pos)][0],
+                margin_ratio=self._margin_ratio(live, marks, cross), market_price=price)
         wallet = acct.cross_wallet if cross else pos.margin
         others = sum(p.upnl(marks[p.sym]) for p in positions if p is not pos and p.qty != 0.0) \
             if cross else 0.0
@@ -291,8 +309,17 @@ class Liquidator:
         entry = pos.entry_price
         pnl_at_fill = contract.unrealized_pnl(signed_qty=sign * qty, entry_price=entry,
                                               mark_price=price)
+        fee_due = contract.notional(qty, price) * st.clearance[pos.sym]
         realized = pos.apply_fill(side * qty, bounded, st.now)
-        fee = min(contract.notional(qty, price) * st.clearance[pos.sym], max(wallet + realized, 0.0))
+        left = max(wallet + realized, 0.0)
+        if st.venue.partial_liquidation_fee is not None and bankrupt == bankrupt:
+            # the venue's own cap (dYdX: what the closed piece holds above its bankruptcy)
+            above = contract.unrealized_pnl(signed_qty=sign * qty, entry_price=bankrupt,
+                                            mark_price=price)
+            fee = min(st.venue.partial_liquidation_fee(
+                fee_due=fee_due, piece_above_bankruptcy=above, pool_left=wallet + realized), left)
+        else:
+            fee = min(fee_due, left)
         shortfall = acct.credit(realized - fee, pos)
         acct.insurance_fund += fee - beyond
         acct.bad_debt += beyond

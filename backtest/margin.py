@@ -16,6 +16,8 @@ import math
 from bisect import bisect_right
 from typing import Any
 
+import numpy as np
+
 from backtest.account import Account
 from backtest.contracts import Contract, LinearContract
 from backtest.cross_bounds import CrossBounds, other_terms
@@ -44,6 +46,11 @@ class MarginModel:
         Contract arithmetic per symbol (default: linear USDT contracts).
     """
 
+    #: Per symbol, True where the venue charges maintenance on the entry value (empty: none).
+    _at_entry: tuple[bool, ...] = ()
+    #: Funding settlements read by the venue's funding term (None: no term; use_funding).
+    _outlook: list[tuple[Any, Any]] | None = None
+
     def __init__(self, venue: Any, schedules: list[Any], *, allow_before_first: bool,
                  warnings: list[str], contracts: list[Contract] | None = None) -> None:
         self.venue = venue
@@ -51,6 +58,8 @@ class MarginModel:
             [LinearContract("USDT", 1.0)] * len(schedules)
         #: Per symbol, the venue's pool formulas for its contract (venue.formulas).
         self.formulas = [venue.formulas(c) for c in self.contracts]
+        if any(f.maintenance_at_entry for f in self.formulas):
+            self._at_entry = tuple(f.maintenance_at_entry for f in self.formulas)
         self.schedules = schedules
         self.allow_before_first = allow_before_first
         self.warnings = warnings
@@ -63,6 +72,35 @@ class MarginModel:
         self.cross = CrossBounds(self)
         #: Per symbol, ``[lo, hi)`` (UTC ms) over which the selected version stays in force.
         self._span = [(math.inf, -math.inf)] * len(schedules)
+        self._clock: Any = None
+
+    def use_funding(self, settlements: list[tuple[Any, Any]], clock: Any) -> None:
+        """Charge the venue's funding term of maintenance (``Venue.funding_maintenance_rate``).
+
+        ``settlements[sym]`` is ``(ts array UTC ms, rate array)``; ``clock()`` the run's time,
+        UTC ms. Without a venue funding term this does nothing (and nothing changes).
+        """
+        if self.venue.funding_maintenance_rate is not None:
+            self._outlook = list(settlements)
+            self._clock = clock
+
+    def next_funding_rate(self, sym: int, ts: int | None = None) -> float:
+        """Rate of ``sym``'s next settlement strictly after ``ts`` (the run's time when None):
+        announced one interval ahead (BitMEX, margin_rules.md §5); 0 when the data has none."""
+        if self._outlook is None:
+            return 0.0
+        times, rates = self._outlook[sym]
+        k = int(np.searchsorted(times, self._clock() if ts is None else ts, side="right"))
+        return float(rates[k]) if k < len(rates) else 0.0
+
+    def funding_reserve(self, pos: Position) -> float:
+        """The venue's funding term of ``pos``'s maintenance: entry value x
+        ``funding_maintenance_rate(side, next rate)``, margin asset (0 without one)."""
+        if self._outlook is None or pos.qty == 0.0:
+            return 0.0
+        rate = self.venue.funding_maintenance_rate(1 if pos.qty > 0 else -1,
+                                                   self.next_funding_rate(pos.sym))
+        return self.contracts[pos.sym].notional(pos.qty, pos.entry_price) * rate
 
     # ------------------------------------------------------------------ tier tables
     def set_time(self, ts: int) -> bool:
@@ -105,9 +143,19 @@ class MarginModel:
         return self.tables[sym].index_for(notional)
 
     def maintenance(self, pos: Position, mark: float) -> float:
-        """Maintenance margin of a position at ``mark`` (venue formula, tier by notional)."""
-        notional = self.contracts[pos.sym].notional(pos.qty, mark)
-        return self.venue.maintenance_margin(notional, self.tables[pos.sym].for_notional(notional))
+        """Maintenance margin of a position at ``mark`` (venue formula, tier by notional).
+
+        A venue that charges maintenance on the entry value (``maintenance_at_entry``: Bybit,
+        BitMEX) gets the entry notional, whatever the mark; a venue funding term
+        (:meth:`funding_reserve`) is added.
+        """
+        sym = pos.sym
+        notional = self.contracts[sym].notional(
+            pos.qty, pos.entry_price if self._at_entry and self._at_entry[sym] else mark)
+        mm = self.venue.maintenance_margin(notional, self.tables[sym].for_notional(notional))
+        if self._outlook is not None:
+            mm += self.funding_reserve(pos)
+        return mm
 
     def max_leverage(self, sym: int, notional: float) -> float:
         """Largest leverage allowed for ``notional`` (0 when above the last cap)."""
@@ -267,12 +315,14 @@ class MarginModel:
                 sym = pos.sym
                 pool = formulas[sym]
                 lp = None
+                # the venue's funding term: a requirement that does not move with the mark
+                reserve = 0.0 if self._outlook is None else self.funding_reserve(pos)
                 if pool.one_leg is not None and not pool.brackets_at_entry:  # _solve's own first
                     table = self.tables[sym]  # step for one leg, without its wrapping (per flip)
-                    lp = self._solve_one(margin, pos, table, table.tiers[0], 0.0, 0.0, pool.one_leg,
-                                         self.contracts[sym])
+                    lp = self._solve_one(margin, pos, table, table.tiers[0], reserve, 0.0,
+                                         pool.one_leg, self.contracts[sym])
                 if lp is None:
-                    lp = self._solve(margin, [pos], sym)
+                    lp = self._solve(margin, [pos], sym, reserve)
                 pos.liquidation_price = lp
                 pos.bankruptcy_price = formulas[sym].bankruptcy_price(
                     wallet_balance=margin, side=1 if qty > 0 else -1, qty=abs(qty),
@@ -286,6 +336,8 @@ class MarginModel:
             others = other_terms(self, cross, marks) if self.cross_multi else None
             for k, (sym, legs) in enumerate(cross.items()):
                 other_mm, other_upnl = others[k] if others is not None else (0.0, 0.0)
+                if self._outlook is not None:  # this symbol's funding term (others' is in theirs)
+                    other_mm += sum(self.funding_reserve(p) for p in legs)
                 lp = self._solve(cross_wallet, legs, sym, other_mm, other_upnl)
                 net = sum(p.qty for p in legs)
                 bankruptcy_price = formulas[sym].bankruptcy_price

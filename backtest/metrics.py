@@ -200,11 +200,40 @@ class BarState:
 
     @functools.cached_property
     def mm(self) -> np.ndarray:
-        """Maintenance margin per key and bar (venue formula, tier by notional), USDT."""
+        """Maintenance margin per key and bar (venue formula, tier by notional), USDT.
+
+        On the entry value where the venue charges it there (``maintenance_at_entry``: Bybit,
+        BitMEX), plus the venue's funding term (``MarginModel.funding_reserve``): the same
+        basis as the run's liquidation prices.
+        """
         notional = self.notional
-        rows = [self._zero_where_flat(k, self._maintenance(self._state, pos.sym, notional[k], self._ts))
+        rows = [self._zero_where_flat(k, self._key_maintenance(k, pos, notional[k]))
                 for k, pos in enumerate(self.keys)]
         return self._stack(rows, notional)
+
+    def _key_maintenance(self, k: int, pos: Any, notional: np.ndarray) -> np.ndarray:
+        state = self._state
+        model = state.margin
+        if not model.formulas[pos.sym].maintenance_at_entry:
+            return self._maintenance(state, pos.sym, notional, self._ts)
+        with np.errstate(divide="ignore", invalid="ignore"):  # inverse 1/entry where flat
+            at_entry = state.contracts[pos.sym].notional(np.abs(self.qty[k]), self.entry[k])
+        at_entry = np.nan_to_num(at_entry)
+        mm = self._maintenance(state, pos.sym, at_entry, self._ts)
+        rate = state.venue.funding_maintenance_rate
+        if rate is not None:
+            # the next settlement not yet paid at each close (one at the close itself is paid
+            # at the next bar's open, after this snapshot)
+            fund = state.data.funding[state.data.symbols[pos.sym]]
+            k_next = np.searchsorted(fund.ts, self.close_ts, side="left")
+            rates = np.append(np.asarray(fund.rate, dtype=np.float64), 0.0)[k_next]
+            sides = np.sign(self.qty[k])
+            # the venue's scalar rule once per distinct (side, rate), spread back over the bars
+            pairs, where = np.unique(np.stack([sides, rates], axis=1), axis=0,
+                                     return_inverse=True)
+            values = np.array([rate(int(side), float(r)) if side else 0.0 for side, r in pairs])
+            mm = mm + at_entry * values[where.ravel()]
+        return mm
 
     @functools.cached_property
     def _iso_mask(self) -> np.ndarray:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,10 @@ class RunState:
         schedules = [_schedule(config.tiers, data.tiers, s) for s in symbols]
         self.margin = MarginModel(venue, schedules, allow_before_first=config.allow_tiers_before_first,
                                   warnings=warnings, contracts=self.contracts)
+        if getattr(venue, "funding_maintenance_rate", None) is not None:  # BitMEX: the next funding in maintenance
+            clock = weakref.ref(self)  # weak: the model is the state's (no cycle)
+            self.margin.use_funding([(data.funding[s].ts, data.funding[s].rate) for s in symbols],
+                                    lambda: clock().now)
         #: Counter bumped whenever a gating threshold may have changed.
         self.gen = [0]
         self.book = OrderBook(self.n_symbols, self.gen)

@@ -180,15 +180,19 @@ class PositionDeleveraged(StrategyEvent):
     qty : float
         Quantity closed, base units (> 0).
     price : float
-        The bankrupt order's price the position was closed at, quote currency.
+        The price the position was closed at (see ``price_basis``), quote currency.
     realized_pnl : float
         PnL realized by the close, margin asset.
     score : float
-        The ADL ranking score (PnL % x leverage style, venue's formula).
+        The ADL ranking score (the venue's formula; NaN where the venue does not rank).
     quantile : float
-        The position's ADL quantile (0..1; 1 = first in the queue).
+        The position's ADL quantile (0..1; 1 = first in the queue; NaN without a ranking).
     cause : str
         What triggered the deleveraging.
+    rule : str
+        The venue's ADL rule (``backtest.venues.adl_rules.AdlRule.name``).
+    price_basis : str
+        ``bankruptcy`` (the liquidated order's bankruptcy price) or ``previous_oracle``.
     """
 
     ts: int
@@ -200,3 +204,5 @@ class PositionDeleveraged(StrategyEvent):
     score: float
     quantile: float
     cause: str
+    rule: str = ""
+    price_basis: str = "bankruptcy"

@@ -294,9 +294,10 @@ def adl_section(run: RunData) -> Section | None:
         body += '<p class="empty">No position was auto-deleveraged.</p>'
     else:
         body += table_html(adl, table_id="adl-table", max_rows=MAX_TABLE_ROWS,
-                           caption="Closed at the liquidated counterparty's bankruptcy price, "
-                                   "no fee; score = Binance PnL% x margin ratio, quantile = "
-                                   "rank / queue size (the account's own positions).")
+                           caption="Closed at the price of the venue's rule (price_basis: the "
+                                   "liquidated counterparty's bankruptcy price, or the previous "
+                                   "oracle price), no fee; score = the venue's ranking (rule), "
+                                   "quantile = place in the queue (the account's own positions).")
     return Section("adl", f"Auto-deleveraging ({adl.height})", body)
 
 

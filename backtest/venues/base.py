@@ -27,7 +27,9 @@ arithmetic of a symbol is a :class:`backtest.contracts.Contract`):
   equity minus maintenance) is the default.
 * :meth:`Venue.liquidation_procedure` -> :class:`LiquidationPlan`: what the venue does to a
   breached pool (full takeover at bankruptcy, tier-by-tier plan, then takeover).
-* ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`).
+* ``adl_score(...)`` (None until a venue implements its ranking; see :class:`Venue`), or the
+  whole rule as ``adl_rule`` (:class:`backtest.venues.adl_rules.AdlRule`: ranking, quantiles
+  and the close price basis), read through :meth:`Venue.adl_ranking`.
 * ``liquidation_fill_price(...)`` (None: the market's price; dYdX v4: its fillable price) and
   ``position_modes`` (a venue without hedge mode refuses a hedge run).
 
@@ -45,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from backtest.venues.adl_rules import AdlRule, legacy_rule
 from backtest.venues.errors import UnknownVenueError, VenueError
 from backtest.venues.fees import FeeRates
 from backtest.venues.markets import MarketSpec
@@ -164,6 +167,10 @@ class PoolFormulas:
     #: the liquidation price (Bybit classic): the engine then always asks
     #: ``liquidation_price_resolved`` instead of trying the first bracket first.
     brackets_at_entry: bool = False
+    #: True when the venue charges maintenance on the position's ENTRY value, not its value at
+    #: the mark (Bybit classic, BitMEX's posMaint on posCost): the engine's maintenance
+    #: figures (equity table, margin ratio, pool checks) then use the entry value too.
+    maintenance_at_entry: bool = False
 
 
 def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
@@ -171,7 +178,8 @@ def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
                           liquidation_price_resolved: Callable[..., float],
                           bankruptcy_price: Callable[..., float],
                           funding_payment: Callable[..., float],
-                          brackets_at_entry: bool = False) -> PoolFormulas:
+                          brackets_at_entry: bool = False,
+                          maintenance_at_entry: bool = False) -> PoolFormulas:
     """An inverse venue's pool formulas bound to the symbol's contract size (USD per contract).
 
     Every inverse formula takes ``contract_size`` (coin value = contracts x size / price,
@@ -202,7 +210,7 @@ def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
                                                      contract_size=size),
         bankruptcy_price=functools.partial(bankruptcy_price, contract_size=size),
         funding_payment=functools.partial(funding_payment, contract_size=size),
-        brackets_at_entry=brackets_at_entry)
+        brackets_at_entry=brackets_at_entry, maintenance_at_entry=maintenance_at_entry)
 
 
 @dataclass(frozen=True)
@@ -239,12 +247,16 @@ class LiquidationPlan:
         True when the venue takes over what is left at the bankruptcy price.
     clearance_fee_rate : float
         Fee fraction charged on each step's liquidated notional.
+    deferred : bool
+        True when the venue cannot liquidate more now (dYdX v4's per-block limits over the
+        time left): the remainder waits for the next trigger, it is not taken over.
     """
 
     steps: tuple[LiquidationStep, ...]
     remainder: float
     takeover: bool
     clearance_fee_rate: float
+    deferred: bool = False
 
 
 def root_liquidation_price(gap: Callable[[float], float], *, side: int, entry_price: float,
@@ -366,6 +378,21 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    partial_liquidation_fee : callable or None
+        ``(*, fee_due, piece_above_bankruptcy, pool_left) -> float``: the fee of one partial
+        liquidation step (dYdX: capped by what the closed piece holds above its bankruptcy
+        price); None: ``min(fee_due, what the pool has left)``.
+    liquidation_block_s : float or None
+        The venue's block time, seconds: its per-block liquidation limits are mapped to the
+        run's time steps through it (dYdX v4); None: no per-block limits.
+    funding_maintenance_rate : callable or None
+        ``(side, next_rate) -> float``: the extra maintenance rate, on the position's entry
+        value, that the next funding adds (BitMEX: ``max(0, s*F)``); the run passes the rate
+        of the next settlement in its funding data (none: 0). None: no funding term.
+    adl_rule : AdlRule or None
+        The venue's whole ADL rule (ranking, quantiles, close price basis;
+        :mod:`backtest.venues.adl_rules`); None: ``adl_score``/``adl_quantiles`` rank at the
+        bankruptcy price (see :meth:`adl_ranking`).
     """
 
     name: str
@@ -392,6 +419,19 @@ class Venue:
     liquidation_fill_price: Callable[..., float] | None = None
     position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
+    adl_rule: AdlRule | None = None
+    funding_maintenance_rate: Callable[[int, float], float] | None = None
+    liquidation_block_s: float | None = None
+    partial_liquidation_fee: Callable[..., float] | None = None
+
+    def adl_ranking(self) -> AdlRule | None:
+        """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""
+        if self.adl_rule is not None:
+            return self.adl_rule
+        if self.adl_score is None:
+            return None
+        return legacy_rule(f"{self.name}_leverage_pnl", self.adl_score, self.adl_quantiles,
+                           self.rule_versions.get("adl", ""))
 
     def formulas(self, contract: Any) -> PoolFormulas:
         """The pool formulas of a symbol with ``contract`` (a :class:`backtest.contracts.Contract`).
@@ -418,29 +458,36 @@ class Venue:
                               bankruptcy_price: float, margin_balance: float, tiers: TierTable,
                               clearance_rate: float, contract: Any = None,
                               other_maintenance: float = 0.0,
-                              lot_size: float = 0.0) -> LiquidationPlan:
+                              lot_size: float = 0.0,
+                              window_s: float | None = None) -> LiquidationPlan:
         """The venue's procedure for one breached position, as a :class:`LiquidationPlan`.
 
         ``mode="takeover"``: the whole position at the bankruptcy price (margin_rules.md
         §2.1 step 3). ``mode="tier_down"`` with a venue ``tier_down_plan``: its bracket-by-
         bracket steps at the trigger mark, then a takeover of the remainder when they do not
         restore compliance (step 2). ``contract`` is the symbol's
-        :class:`backtest.contracts.Contract` (None: linear).
+        :class:`backtest.contracts.Contract` (None: linear). ``window_s``: seconds left to the
+        venue in this time step; a venue with a block time (``liquidation_block_s``) gets
+        ``blocks = floor(window_s / block time)`` for its per-block limits.
         """
         takeover_all = LiquidationPlan((LiquidationStep(qty, bankruptcy_price, "takeover"),),
                                        0.0, True, clearance_rate)
         if mode != "tier_down" or self.tier_down_plan is None:
             return takeover_all
+        extra = {}
+        if self.liquidation_block_s is not None and window_s is not None:
+            extra["blocks"] = int(max(0.0, window_s) // self.liquidation_block_s)
         plan = self.tier_down_plan(qty=qty, mark_price=mark_price, margin_balance=margin_balance,
                                    tiers=tiers, clearance_rate=clearance_rate,
                                    other_maintenance=other_maintenance, lot_size=lot_size,
-                                   contract=contract)
+                                   contract=contract, **extra)
         # a venue's plan may name its steps (Hyperliquid's slices are "partial")
         kind = getattr(plan, "kind", "tier_down")
         steps = tuple(LiquidationStep(q, mark_price, kind) for q in plan.steps)
         if plan.takeover and plan.remainder > 0.0:
             steps += (LiquidationStep(plan.remainder, bankruptcy_price, "takeover"),)
-        return LiquidationPlan(steps, plan.remainder, plan.takeover, clearance_rate)
+        return LiquidationPlan(steps, plan.remainder, plan.takeover, clearance_rate,
+                               getattr(plan, "deferred", False))
 
     def tier_schedule(self, symbol: str) -> TierSchedule:
         """Built-in bracket tables of ``symbol`` (see :func:`defaults.default_tier_schedule`)."""

@@ -38,23 +38,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from backtest.venues.adl_rules import BANKRUPTCY, AdlCandidate, AdlRule
 from backtest.venues.errors import VenueError
 from backtest.venues.rounding import round_price
 
 __all__ = [
+    "ADL_RULE",
     "AdlPosition",
     "PositionMargins",
     "SATOSHI_PER_XBT",
     "XBTUSD_2020",
     "XbtusdRules",
     "adl_allocation",
+    "adl_candidate_score",
     "adl_indicator_percentiles",
+    "adl_queue_quantiles",
     "adl_score",
     "bankruptcy_price",
     "capped_funding_rate",
     "contract_value_xbt",
     "fair_price",
     "funding_amount",
+    "funding_maintenance_rate",
     "funding_payment",
     "funding_rate",
     "initial_margin_req",
@@ -244,7 +249,6 @@ def position_margins(*, side: int, contracts: float, avg_entry_price: float,
     funding rate; charging it only when adverse is our reading — BitMEX's sign convention for
     shorts is disputed, margin_rules.md §14 q.4). Reproduces [REC] exactly (funding 0).
     """
-    s = _side(side)
     q = abs(contracts)
     _rate("init_margin_req", init_margin_req)
     _rate("maint_margin_req", maint_margin_req)
@@ -253,11 +257,22 @@ def position_margins(*, side: int, contracts: float, avg_entry_price: float,
     init = cost * init_margin_req
     # the commission reserve is rounded up to the satoshi ([REC]: 5,799.3 -> 5,800)
     comm = math.ceil(round((cost + init) * commission, 6))
-    reserve = cost * max(0.0, s * funding_rate)
+    reserve = cost * funding_maintenance_rate(side, funding_rate)
     return PositionMargins(pos_cost=cost, pos_init=init, pos_comm=comm,
                            pos_margin=init + comm + margin_added,
                            pos_maint=cost * maint_margin_req + comm + reserve,
                            funding_reserve=reserve)
+
+
+def funding_maintenance_rate(side: int, next_rate: float) -> float:
+    """The funding term of the maintenance margin, a rate on the position value (posCost).
+
+    ``max(0, s*F)``: the next funding the position would pay (F > 0: longs pay), announced one
+    interval ahead ([GUIDE]); charged only when adverse ([SUPPORT]: maintenance = base MM +
+    exit taker fee + funding rate; BitMEX's sign for shorts is disputed, margin_rules.md §14
+    q.4: a short paying when F < 0 is our reading). Source: margin_rules.md §5.
+    """
+    return max(0.0, _side(side) * next_rate)
 
 
 def _price_where_loss(side: int, contracts: float, pos_cost: float, loss: float) -> float:
@@ -479,3 +494,37 @@ def adl_indicator_percentiles(positions: Sequence[AdlPosition]) -> dict[int | st
         cumulative += Fraction(position.qty)
         buckets[position.account] = 20 * math.ceil(cumulative * 5 / total)
     return buckets
+
+
+def adl_candidate_score(c: AdlCandidate) -> float:
+    """:func:`adl_score` of a queued position: ``markValue``, ``entryValue`` and
+    ``bankruptValue`` are its signed values at the mark, the entry and the bankruptcy price.
+
+    ``mark - bankrupt`` is the margin balance backing the position (its isolated margin plus
+    PnL, or the cross balance); a position with none left is being liquidated itself and is
+    not ranked (0). Source: [ADL].
+    """
+    if not c.equity > 0.0 or c.entry_value == 0.0:
+        return 0.0
+    return adl_score(mark_value=c.mark_value, entry_value=c.entry_value,
+                     bankrupt_value=c.bankrupt_value)
+
+
+def adl_queue_quantiles(scores: Sequence[float], qtys: Sequence[float]) -> list[float]:
+    """The UI indicator of each queued position as lights / 5, in (0, 1].
+
+    :func:`adl_indicator_percentiles` gives the bucket (20 % for a head holding under a fifth
+    of the queue's quantity ... 100 % for the tail); the indicator lights all five for the
+    20 % bucket, so the quantile is ``(120 - bucket) / 100``. A lone position holds the whole
+    queue: bucket 100, one light. Source: [ADL] (autoDeleveragingExamples), as
+    :func:`adl_indicator_percentiles`.
+    """
+    buckets = adl_indicator_percentiles([AdlPosition(k, q, s) for k, (s, q)
+                                         in enumerate(zip(scores, qtys))])
+    return [(120 - buckets[k]) / 100 for k in range(len(scores))]
+
+
+#: BitMEX's ADL rule in runs: ranked by PnL% x effective leverage of position values, the
+#: quantity-weighted indicator, closed at the bankruptcy price of the liquidated order ([ADL]).
+ADL_RULE = AdlRule("bitmex_pnl_x_effective_leverage", adl_candidate_score, adl_queue_quantiles,
+                   BANKRUPTCY, "https://www.bitmex.com/app/autoDeleveraging")

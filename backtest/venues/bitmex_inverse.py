@@ -12,10 +12,13 @@ record's margin less its maintenance (on the ENTRY value) is lost; the liquidati
 takes the position over at the bankruptcy price and what the market gives beyond it goes to
 (or is paid by) the Insurance Fund (the engine's default takeover accounting, no clearance
 fee); funding every 8 h from the run's data; Fair Price marking is the run's mark series.
-Not modelled in runs: the funding term of the maintenance margin ([SUPPORT]; it needs the next
-rate, :func:`backtest.venues.bitmex.position_margins` holds it) and BitMEX's own ADL score
-(:func:`backtest.venues.bitmex.adl_score` needs position values the engine's ranking call does
-not carry; Binance's score of the same two factors stands in).
+The maintenance margin carries the funding term ([SUPPORT], margin_rules.md §5): the next
+funding the position would pay, ``posCost x max(0, s*F)``
+(:func:`backtest.venues.bitmex.funding_maintenance_rate`), with F the rate of the next
+settlement in the run's funding data (BitMEX announces it one interval ahead; a run without
+funding data charges none). It moves the liquidation price and every maintenance figure
+(all on the ENTRY value). ADL ranks by BitMEX's ``PnL% x effective leverage`` of position
+values (:data:`backtest.venues.bitmex.ADL_RULE`).
 
 Sources:
 
@@ -34,8 +37,9 @@ from types import MappingProxyType
 from typing import Any
 
 from backtest.venues.base import Leg, PoolFormulas, Venue, inverse_pool_formulas
-from backtest.venues.bitmex import (SATOSHI_PER_XBT, XBTUSD_2020, bankruptcy_price,
-                                    funding_payment, initial_margin_req, liquidation_price)
+from backtest.venues.bitmex import (ADL_RULE, SATOSHI_PER_XBT, XBTUSD_2020, bankruptcy_price,
+                                    funding_maintenance_rate, funding_payment,
+                                    initial_margin_req, liquidation_price)
 from backtest.venues.catalog import RuleVersion, VenueInfo, day_ms
 from backtest.venues.errors import VenueError
 
@@ -48,8 +52,9 @@ def maintenance_margin_whole(notional: float, tier: Any) -> float:
 
     BitMEX raises the maintenance rate of the WHOLE position at each risk-limit step ([RISK]),
     so the table's maintenance amount (``tier.cum``, there only for the table validator) is not
-    subtracted. The funding term of [SUPPORT] is not part of the engine's maintenance (it
-    needs the next funding rate; :func:`position_margins` holds it).
+    subtracted. The engine adds the funding term of [SUPPORT] on the entry value
+    (``Venue.funding_maintenance_rate``) and passes the entry value here
+    (``PoolFormulas.maintenance_at_entry``).
     """
     return abs(notional) * tier.mmr
 
@@ -127,8 +132,9 @@ def formulas_for(contract: Any) -> PoolFormulas:
         liquidation_price=pool_liquidation_price,
         liquidation_price_resolved=pool_liquidation_price_resolved,
         bankruptcy_price=_bankruptcy, funding_payment=_funding,
-        # the risk-limit step is the one of the ENTRY value: always ask the resolver
-        brackets_at_entry=True)
+        # the risk-limit step is the one of the ENTRY value: always ask the resolver; the
+        # maintenance (posMaint) is on the entry value too
+        brackets_at_entry=True, maintenance_at_entry=True)
 
 
 def _initial_margin(notional: float, leverage: float) -> float:
@@ -142,8 +148,6 @@ def _pnl_needs_contract(*, signed_qty: float, entry_price: float, mark_price: fl
 
 
 def _venue() -> Venue:
-    from backtest.venues.binance_usdm import adl_quantiles, adl_score
-
     return Venue(
         name="bitmex_inverse", exchange="bitmex", contract_type="inverse",
         maintenance_margin=maintenance_margin_whole,
@@ -152,10 +156,8 @@ def _venue() -> Venue:
         bankruptcy_price=_bankruptcy, funding_payment=_funding,
         unrealized_pnl=_pnl_needs_contract, initial_margin=_initial_margin,
         contract_formulas=formulas_for,
-        # ASSUMPTION: BitMEX ranks by PnL% x effective leverage of position values ([ADL],
-        # adl_score above) which the engine's ranking call does not carry; Binance's ranking
-        # of the same two factors stands in for the account's own positions
-        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        adl_rule=ADL_RULE,  # PnL% x effective leverage of position values ([ADL])
+        funding_maintenance_rate=funding_maintenance_rate,
         position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="BitMEX",
         rule_versions=MappingProxyType({
@@ -163,8 +165,10 @@ def _venue() -> Venue:
             "risk_limits": "https://www.bitmex.com/app/riskLimitsExamples",
             "funding": "https://www.bitmex.com/app/perpetualContractsGuideExamples",
             "tiers": "XBTUSD 2020 risk-limit steps (backtest/venues/data/bitmex_inverse.toml)",
-            "maintenance_funding_term": "NOT MODELLED in runs (position_margins holds it)",
-            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+            "maintenance_funding_term": "posCost x max(0, s x next funding rate) (margin_rules.md "
+                                        "§5 [SUPPORT]; next rate from the run's funding data)",
+            "adl_ranking": "https://www.bitmex.com/app/autoDeleveraging (PnL% x effective "
+                           "leverage; bankruptcy price)",
         }),
         max_open_orders=200, max_stop_orders=10)
 

@@ -40,7 +40,8 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
-from backtest.venues import binance_coinm, binance_usdm
+from backtest.venues import binance_coinm, binance_usdm, bitmex
+from backtest.venues.adl_rules import BANKRUPTCY, AdlCandidate, AdlRule, rank_quantiles
 from backtest.venues.base import LONG, Leg, PoolFormulas, Venue, inverse_pool_formulas
 from backtest.venues.binance_usdm import TierDownPlan, check_legs
 from backtest.venues.catalog import VenueInfo
@@ -51,6 +52,7 @@ from backtest.venues.tiers import TierTable, progressive_sum
 __all__ = [
     "VENUE_INVERSE",
     "VENUE_LINEAR",
+    "ADL_RULE",
     "adl_score",
     "bankruptcy_price_inverse",
     "inverse_formulas",
@@ -337,16 +339,24 @@ def risk_limit_down_plan(*, qty: float, mark_price: float, margin_balance: float
                           lot_size=lot_size, contract=contract)
 
 
-def adl_score(*, unrealized_pnl: float, wallet_balance: float, maintenance_margin: float) -> float:
-    """Bybit's ADL ranking, profit x leverage (higher = deleveraged first), dimensionless.
+def adl_score(c: AdlCandidate) -> float:
+    """Bybit's ADL ranking: ``PnL% x effective leverage`` if PnL% > 0, else
+    ``PnL% / effective leverage`` (higher = deleveraged first), dimensionless.
 
-    Source: [ADL] (cascades.md §C.2) documents the principle only ("ranked by profit and
-    effective leverage"); its exact inputs are open question 2 of cascades.md. ASSUMPTION: the
-    engine ranks with Binance's documented form of the same principle, ``PnL% x margin ratio``
-    (:func:`backtest.venues.binance_usdm.adl_score`), from the inputs the engine has.
+    Source: [ADL] https://help.bybit.com/hc/en-us/articles/900000031623 ("the auto
+    deleveraging ranking is derived in order of highest profit and effective leverage use";
+    opposing positions closed at the bankruptcy price of the liquidated order). DERIVED: the
+    page names the two factors; their definitions, ``PnL% = (mark value - entry value) /
+    |entry value|`` and ``effective leverage = |mark value| / (mark value - bankrupt
+    value)``, are BitMEX's published ones (margin_rules.md §5), the contract Bybit's classic
+    inverse perpetual copied; one definition: :func:`backtest.venues.bitmex.adl_candidate_score`.
     """
-    return binance_usdm.adl_score(unrealized_pnl=unrealized_pnl, wallet_balance=wallet_balance,
-                                  maintenance_margin=maintenance_margin)
+    return bitmex.adl_candidate_score(c)
+
+
+#: Bybit's ADL rule in runs (see :func:`adl_score`); the quantile is the queue position.
+ADL_RULE = AdlRule("bybit_pnl_x_effective_leverage", adl_score, rank_quantiles, BANKRUPTCY,
+                   "https://help.bybit.com/hc/en-us/articles/900000031623")
 
 
 def linear_formulas(contract: Any) -> PoolFormulas:
@@ -366,7 +376,7 @@ def linear_formulas(contract: Any) -> PoolFormulas:
         liquidation_price_resolved=liquidation_price_linear_resolved,
         bankruptcy_price=binance_usdm.bankruptcy_price,  # zero equity ([BP-USDT]: EP*(1 - 1/lev))
         funding_payment=binance_usdm.funding_payment,  # s*N*F at the mark (§1, §3.5)
-        brackets_at_entry=True)
+        brackets_at_entry=True, maintenance_at_entry=True)  # MM = PV x MMR, PV at entry (§3.2)
 
 
 def inverse_formulas(contract: Any) -> PoolFormulas:
@@ -384,7 +394,7 @@ def inverse_formulas(contract: Any) -> PoolFormulas:
         liquidation_price=liquidation_price_inverse,
         liquidation_price_resolved=liquidation_price_inverse_resolved,
         bankruptcy_price=bankruptcy_price_inverse, funding_payment=_inverse_funding,
-        brackets_at_entry=True)
+        brackets_at_entry=True, maintenance_at_entry=True)  # PV = contracts / entry (§3.3)
 
 
 def _inverse_funding(*, signed_qty: float, mark_price: float, rate: float,
@@ -399,8 +409,9 @@ _RULES = {
     "liquidation_price": "https://testnet.bybit.com/en-US/help-center/s/article/Liquidation-Price-USDT-Contract",
     "bankruptcy_price": "https://www.bybitx.global/fil-PH/help-center/search-result?page=46&pageSize=10&query=trade",
     "risk_limit_down": "margin_rules.md §3.4 (Bybit liquidation process)",
-    "adl": "ASSUMPTION Binance's PnL% x margin-ratio form of Bybit's 'profit x effective "
-           "leverage' ranking (help 900000031623, cascades.md §C.2)",
+    "adl": "https://help.bybit.com/hc/en-us/articles/900000031623 (profit x effective "
+           "leverage, closed at the bankruptcy price; DERIVED: BitMEX's value form of the two "
+           "factors)",
     "order_limits": "ASSUMPTION Bybit v5 limits: 500 active orders, 10 conditional orders "
                     "per symbol",
 }
@@ -428,8 +439,7 @@ def _venue(name: str, contract_type: str) -> Venue:
         initial_margin=binance_usdm.initial_margin,  # IM = PV / leverage ([LP-USDT], §3.3)
         contract_formulas=linear_formulas if linear else inverse_formulas,
         tier_down_plan=risk_limit_down_plan,
-        adl_score=adl_score,
-        adl_quantiles=binance_usdm.adl_quantiles,
+        adl_rule=ADL_RULE,
         label="Bybit",
         rule_versions=MappingProxyType({**_RULES, **extra}),
         max_open_orders=500,

@@ -15,10 +15,14 @@ Sources (dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30 unless
 * [LIQ] ``protocol/x/clob/keeper/liquidations.go`` (``GetBankruptcyPriceInQuoteQuantums``
   ``-DNNV - TNC*|DMMR|/TMMR`` rounded toward +inf; ``GetFillablePrice``
   ``(PNNV - ABR*SMMR*PMMR)/PS``; ``GetLiquidationInsuranceFundDelta``) and its tests.
+* [DELEV] ``protocol/x/clob/keeper/deleveraging.go`` (``OffsetSubaccountPerpetualPosition``:
+  opposite-side subaccounts iterated from a pseudo-random start, at the bankruptcy price).
 * [RISK] ``protocol/lib/margin/risk.go`` (liquidatable iff ``MMR > 0 and TNC < MMR``).
 * [FUND] ``protocol/x/perpetuals/funding/funding.go`` (``GetFundingIndexDelta``) and
   ``protocol/lib/quantums.go`` (``BaseToQuoteQuantums``, truncation toward zero), funding
   clamp ``|rate| <= 600 % (IMF - MMF)`` in ``liquidity_tier.go`` (``GetMaxAbsFundingClampPpm``).
+* [DOCS] dYdX docs "Onboarding FAQs", https://docs.dydx.exchange/introduction-onboarding_faqs
+  (blocks proposed every ~1 second: the block time runs map their time steps to).
 * [GEN] ``protocol/testing/genesis.sh`` (mainnet-like parameters: liquidity tiers, fillable
   price config BA 1,000,000 ppm / SMMR 1,500,000 ppm, max liquidation fee 15,000 ppm,
   per-block limits).
@@ -32,11 +36,16 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
+from backtest.venues.adl_rules import BANKRUPTCY, AdlRule
 from backtest.venues.base import Leg, Venue, root_liquidation_price
 from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 
 __all__ = [
+    "ADL_RULE",
+    "BLOCK_TIME_S",
+    "BlockPlan",
+    "OPEN_INTEREST_DEFAULT",
     "VENUE",
     "GENESIS_TIERS",
     "LiquidityTier",
@@ -45,14 +54,17 @@ __all__ = [
     "Risk",
     "Subaccount",
     "bankruptcy_quote",
+    "block_limited_plan",
     "clamp_funding_rate",
     "fillable_price",
     "funding_index_delta",
     "funding_payment",
+    "initial_margin",
     "initial_margin_quantums",
     "insurance_fund_delta",
     "is_liquidatable",
     "liquidatable_notional",
+    "partial_liquidation_fee",
     "risk",
 ]
 
@@ -319,6 +331,110 @@ def liquidatable_notional(*, position_notional: float, subaccount_liquidated: fl
     return notional if notional <= limit else limit
 
 
+#: Per-block liquidation limits of the genesis script ([GEN]; margin_rules.md §7), USDC.
+MIN_POSITION_NOTIONAL_LIQUIDATED = 1_000.0
+MAX_POSITION_PORTION_LIQUIDATED = 0.1
+MAX_NOTIONAL_LIQUIDATED_PER_BLOCK = 100_000.0
+MAX_INSURANCE_LOST_PER_BLOCK = 1_000_000.0
+#: The block time a run maps its time steps to, seconds ([DOCS] "validators ... take turns
+#: proposing blocks of trades every ~1 second"; governance later shortened the block delay).
+BLOCK_TIME_S = 1.0
+_SMMR = 1.5  # spread to maintenance margin ratio of the fillable price ([GEN] 1,500,000 ppm)
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """dYdX's liquidation of one position over the blocks of a time step (read by
+    ``Venue.liquidation_procedure``): ``steps`` one liquidation order per block (base units);
+    ``deferred``: size is left, for the blocks of the next trigger, never taken over at once."""
+
+    steps: tuple[float, ...]
+    remainder: float
+    takeover: bool = False
+    kind: str = "partial"
+    deferred: bool = False
+
+
+def block_limited_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: Any,
+                       clearance_rate: float, other_maintenance: float = 0.0,
+                       lot_size: float = 0.0, blocks: int = 1, **_: Any) -> BlockPlan:
+    """The protocol's liquidation orders for a breached position over ``blocks`` blocks.
+
+    Each block while the pool is liquidatable (``TNC < MMR``, [RISK]; ``<=`` here, the run's
+    trigger, so that the trigger's own block acts) liquidates
+    :func:`liquidatable_notional` of what is left (>= 1,000 USDC, <= 10 % of the position,
+    <= 100,000 USDC per subaccount; the whole position once that covers it), and no more than
+    keeps the insurance fund's loss in the block <= 1,000,000 USDC ([GEN]). The pool is
+    followed at the trigger mark: a block's order fills at the fillable price (``(PNNV -
+    ABR*SMMR*PMMR)/PS``, [LIQ]) but the subaccount never receives less than the bankruptcy
+    price (the insurance fund pays the rest); the fee is ``min(rate x notional, what is left
+    above bankruptcy)``. It stops once the pool is no longer liquidatable. Sizes are rounded
+    down to ``lot_size``. Source: [LIQ] (``GetLiquidatablePositionSizeDelta`` and the block
+    limits), margin_rules.md §7.
+    """
+    steps: list[float] = []
+    left = qty
+    tnc = margin_balance
+    for _block in range(max(0, blocks)):
+        notional = left * mark_price
+        own = tiers.maintenance_margin(notional)
+        tmmr = own + other_maintenance
+        if left <= 0.0 or tnc > tmmr:  # healthy again (the run triggers at TNC <= MMR)
+            break
+        per_unit = own / left  # this position's maintenance per unit (PMMR / PS)
+        abr = min(max(1.0 - tnc / tmmr, 0.0), 1.0)
+        discount = abr * _SMMR * per_unit  # fill below (long) / above (short) the oracle
+        bankrupt_gap = tnc * per_unit / tmmr  # oracle minus bankruptcy price per unit (long)
+        if_per_unit = bankrupt_gap - discount  # the fund's result per unit (+ = the trader's)
+        size = liquidatable_notional(position_notional=notional) / mark_price
+        if if_per_unit < 0.0:
+            size = min(size, MAX_INSURANCE_LOST_PER_BLOCK / -if_per_unit)
+        if lot_size > 0.0 and size < left:
+            size = math.floor(size / lot_size + 1e-9) * lot_size
+        size = min(size, left)
+        if not size > 0.0:
+            break
+        fee = min(clearance_rate * mark_price, max(if_per_unit, 0.0))
+        tnc -= size * (min(discount, bankrupt_gap) + fee)
+        left -= size
+        steps.append(size)
+    liquidatable = left > 0.0 and not tnc > (tiers.maintenance_margin(left * mark_price)
+                                             + other_maintenance)
+    return BlockPlan(tuple(steps), left, False, "partial", liquidatable)
+
+
+def partial_liquidation_fee(*, fee_due: float, piece_above_bankruptcy: float,
+                            pool_left: float) -> float:
+    """Fee of one block's liquidation, USDC: ``min(max fee x notional, quote - bankruptcy
+    quote)`` of the closed piece, none when it fills beyond bankruptcy (the fund pays then).
+    Source: [LIQ] ``GetLiquidationInsuranceFundDelta`` (:func:`insurance_fund_delta`)."""
+    return min(fee_due, max(piece_above_bankruptcy, 0.0))
+
+
+#: Open interest a run scales the initial margin with ([LT] ``GetInitialMarginQuoteQuantums``):
+#: no store holds dYdX's open interest, so a run passes none and the scaling is off (the
+#: genesis tiers set no open-interest caps either): IMF = the tier's base IMF. Stated in the
+#: run manifest (``rule_versions["open_interest_scaling"]``).
+OPEN_INTEREST_DEFAULT: float | None = None
+
+
+def initial_margin(notional: float, leverage: float, *, tier: LiquidityTier | None = None,
+                   open_interest: float | None = OPEN_INTEREST_DEFAULT) -> float:
+    """The run's initial margin, USDC: ``max(|N| / leverage, IMF_eff x |N|)``.
+
+    ``IMF_eff`` is :func:`initial_margin_quantums`'s open-interest-scaled fraction when an
+    open interest (USDC notional) and a tier with caps are given; otherwise the leverage
+    alone (the table's max leverage, 1 / IMF, already bounds it). Source: [LT].
+    """
+    base = abs(notional) / leverage
+    if tier is None or open_interest is None:
+        return base
+    quantums = round(abs(notional) / QUOTE_QUANTUM)
+    scaled = initial_margin_quantums(quote_quantums=quantums, tier=tier,
+                                     open_interest_quantums=round(open_interest / QUOTE_QUANTUM))
+    return max(base, scaled * QUOTE_QUANTUM)
+
+
 # ---- funding --------------------------------------------------------------------------------
 
 def clamp_funding_rate(rate_8h: float, *, tier: LiquidityTier, clamp_factor: float = 6.0) -> float:
@@ -425,9 +541,14 @@ def liquidation_fill_price(*, side: int, mark_price: float, mmr: float, margin_r
                           spread_to_mmr_ppm=spread_to_mmr_ppm)
 
 
-def _venue() -> Venue:
-    from backtest.venues.binance_usdm import adl_quantiles, adl_score
+#: dYdX v4's deleveraging in runs: NO ranking. The liquidated position is offset against
+#: subaccounts holding the opposite side, iterating from a pseudo-random starting subaccount
+#: (the run draws it from its seed), at the bankruptcy price ([DELEV]; margin_rules.md §7).
+ADL_RULE = AdlRule("dydx_v4_offset_from_random_start", None, None, BANKRUPTCY,
+                   "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/deleveraging.go")
 
+
+def _venue() -> Venue:
     return Venue(
         name="dydx_v4", exchange="dydx", contract_type="linear",
         maintenance_margin=maintenance_margin_of_tier,
@@ -437,9 +558,10 @@ def _venue() -> Venue:
         unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
             signed_qty * (mark_price - entry_price),
         liquidation_fill_price=liquidation_fill_price,
-        # ASSUMPTION: dYdX deleverages against offsetting subaccounts without a published
-        # ranking; Binance's score orders the account's own positions
-        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        initial_margin=initial_margin,  # open-interest scaling off (OPEN_INTEREST_DEFAULT)
+        tier_down_plan=block_limited_plan,  # liquidation_mode="tier_down": per-block limits
+        liquidation_block_s=BLOCK_TIME_S, partial_liquidation_fee=partial_liquidation_fee,
+        adl_rule=ADL_RULE,
         position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="dYdX",
         rule_versions=MappingProxyType({
@@ -447,7 +569,14 @@ def _venue() -> Venue:
             "liquidation": "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/liquidations.go",
             "funding": "dydxprotocol/v4-chain@84d4664b protocol/x/perpetuals/funding/funding.go",
             "tiers": "genesis large_cap tier (backtest/venues/data/dydx_v4.toml)",
-            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+            "adl_ranking": "dydxprotocol/v4-chain@84d4664b protocol/x/clob/keeper/deleveraging.go "
+                           "(no ranking: offset from a pseudo-random start, seeded by the run)",
+            "block_limits": "liquidation_mode=tier_down: >= 1,000 USDC per liquidation, <= 10 % of "
+                            "a position, <= 100,000 USDC and <= 1,000,000 USDC insurance loss "
+                            "per subaccount per block ([GEN]); block time 1 s "
+                            "(https://docs.dydx.exchange/introduction-onboarding_faqs)",
+            "open_interest_scaling": "OFF: no open-interest data in the store (default "
+                                     "OPEN_INTEREST_DEFAULT = None; genesis tiers set no caps)",
         }))
 
 

@@ -20,6 +20,10 @@ Sources (cited per function):
   ``F = P + clamp(I - P, -0.05 %, 0.05 %)``, ``I = 0.01 %`` per 8 h, premium from impact
   prices against the oracle, cap 4 %/hour, payment = size x oracle price x rate (doc example:
   impact bid 10,100 vs oracle 10,000 -> 0.95 % per 8 h).
+* [ADL] Hyperliquid docs "Auto-deleveraging",
+  https://hyperliquid.gitbook.io/hyperliquid-docs/trading/auto-deleveraging (opposite users
+  in profit ranked by ``(mark_price / entry_price) * (notional_position / account_value)``,
+  closed at the previous oracle price against the underwater user).
 * [FT] freqtrade/freqtrade @ 3b1fb5af847863302393b0413321642d454e35a5
   ``freqtrade/exchange/hyperliquid.py`` and ``tests/exchange/test_hyperliquid.py`` (29 real
   positions' ``liquidationPx``; 2024 max leverage BTC/ETH 50x, SOL/DOGE 20x).
@@ -33,12 +37,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from backtest.venues.adl_rules import PREVIOUS_ORACLE, AdlCandidate, AdlRule, rank_quantiles
 from backtest.venues.base import Leg, SlicedLiquidation, Venue, VenueRulebook
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import TierError, UnknownSymbolError, VenueError
 from backtest.venues.tiers import TierSchedule, TierTable
 
 __all__ = [
+    "ADL_RULE",
     "BACKSTOP_FRACTION",
     "FIRST_SLICE_FRACTION",
     "LARGE_POSITION_USDC",
@@ -46,6 +52,7 @@ __all__ = [
     "MARGIN_TABLES",
     "RULEBOOK",
     "VENUE",
+    "adl_score",
     "backstop_threshold",
     "funding_payment",
     "hourly_funding_rate",
@@ -375,8 +382,32 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
     return SlicePlan((first,), qty - first, False)
 
 
+def adl_score(c: AdlCandidate) -> float:
+    """Hyperliquid's ADL sorting index ``(mark_price / entry_price) * (notional_position /
+    account_value)`` of a position in profit; 0 (never reached) otherwise, dimensionless.
+
+    "The users on the opposite side of the position are ranked by unrealized pnl and leverage
+    used"; the index is applied as the docs write it, to both sides (for a short in profit
+    the mark is below the entry). ``account_value`` is the pool's margin balance (the cross
+    account value, or the isolated margin plus PnL). Source: [ADL] Hyperliquid docs
+    "Auto-deleveraging", https://hyperliquid.gitbook.io/hyperliquid-docs/trading/auto-deleveraging.
+    """
+    if not (c.unrealized_pnl > 0.0 and c.equity > 0.0):
+        return 0.0
+    return (c.mark_price / c.entry_price) * (abs(c.mark_value) / c.equity)
+
+
+#: Hyperliquid's ADL rule in runs: the sorting index of :func:`adl_score`, the queue position
+#: as quantile, and the close at the PREVIOUS ORACLE price, not the bankruptcy price ([ADL]
+#: as margin_rules.md §6 quotes it; a later doc version says the previous mark price, which a
+#: run prices the same: its mark series is the oracle's stand-in, see ``_funding``).
+ADL_RULE = AdlRule("hyperliquid_pnl_x_leverage_index", adl_score, rank_quantiles,
+                   PREVIOUS_ORACLE,
+                   "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/auto-deleveraging")
+
+
 def _venue() -> Venue:
-    from backtest.venues.binance_usdm import adl_quantiles, adl_score, bankruptcy_price
+    from backtest.venues.binance_usdm import bankruptcy_price
 
     return Venue(
         name="hyperliquid", exchange="hyperliquid", contract_type="linear",
@@ -390,9 +421,7 @@ def _venue() -> Venue:
             signed_qty * (mark_price - entry_price),
         initial_margin=lambda notional, leverage: abs(notional) / _positive("leverage", leverage),
         tier_down_plan=liquidation_plan,
-        # ASSUMPTION: Hyperliquid's ADL ranks by PnL and leverage ([LIQ], cascades.md §C.5);
-        # Binance's PnL% x margin-ratio score stands in for the account's own positions
-        adl_score=adl_score, adl_quantiles=adl_quantiles,
+        adl_rule=ADL_RULE,
         position_modes=("one_way",),  # one position per symbol: no hedge mode
         label="Hyperliquid",
         rule_versions=MappingProxyType({
@@ -401,7 +430,8 @@ def _venue() -> Venue:
             "funding": "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding (hourly)",
             "tiers": "backtest/venues/data/hyperliquid.toml",
             "partial_liquidation": "liquidation_mode=tier_down: 20 % slice, then the remainder",
-            "adl_ranking": "ASSUMPTION: Binance's PnL% x margin-ratio score",
+            "adl_ranking": "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/auto-deleveraging "
+                           "((mark/entry) x (notional/account value); previous oracle price)",
         }),
         max_open_orders=1000)
 

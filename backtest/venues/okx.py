@@ -30,6 +30,8 @@ from types import MappingProxyType
 from typing import Any
 
 from backtest.venues import binance_usdm
+from backtest.venues.adl_rules import (BANKRUPTCY, AdlCandidate, AdlRule, effective_leverage,
+                                       pnl_percent, rank_quantiles)
 from backtest.venues.base import LONG, Leg, PoolFormulas, Venue
 from backtest.venues.binance_usdm import TierDownPlan, check_legs
 from backtest.venues.catalog import VenueInfo
@@ -219,6 +221,32 @@ def _plan(**kwargs: Any) -> TierDownPlan:
     return partial_liquidation_plan(liquidation_fee_rate=_default_fee_rate(), **kwargs)
 
 
+# ---- auto-deleveraging (its own section, apart from the tier rules) -------------------------
+__all__ += ["ADL_RULE", "adl_score"]
+
+
+def adl_score(c: AdlCandidate) -> float:
+    """OKX's ADL ranking "leverage PnL% = position's PnL% x effective leverage", dimensionless.
+
+    Positions with the highest positive leverage PnL% are offset first. ``PnL% = (mark value -
+    entry value) / |entry value|``, ``effective leverage = position value / its margin
+    balance`` (:func:`backtest.venues.adl_rules.pnl_percent`, :func:`effective_leverage`).
+    Deleveraged positions close at the mark normally, at the bankruptcy price when the fund
+    is nearly depleted; a run deleverages only once its fund cannot pay, so at the
+    bankruptcy price. Source: OKX help "Introduction to Auto-deleveraging (ADL)",
+    https://www.okx.com/help/iv-introduction-to-auto-deleveraging-adl (version of
+    2025-10-28); margin_rules.md §4.
+    """
+    if not c.equity > 0.0:
+        return 0.0  # nothing backs it: it is being liquidated, not ranked
+    return pnl_percent(c) * effective_leverage(c)
+
+
+#: OKX's ADL rule in runs (see :func:`adl_score`); the quantile is the queue position.
+ADL_RULE = AdlRule("okx_pnl_x_effective_leverage", adl_score, rank_quantiles, BANKRUPTCY,
+                   "https://www.okx.com/help/iv-introduction-to-auto-deleveraging-adl")
+
+
 def _venue() -> Venue:
     rate = _default_fee_rate()  # the plain fields bind the same fee rate as formulas_for
     return Venue(
@@ -235,8 +263,7 @@ def _venue() -> Venue:
         initial_margin=binance_usdm.initial_margin,  # |N| / leverage
         contract_formulas=formulas_for,
         tier_down_plan=_plan,
-        adl_score=binance_usdm.adl_score,  # ASSUMPTION, see rule_versions["adl"]
-        adl_quantiles=binance_usdm.adl_quantiles,
+        adl_rule=ADL_RULE,
         label="OKX",
         rule_versions=MappingProxyType({
             "liquidation_price": "margin_rules.md §4 (OKX margin ratio, https://open-lib.com/11556.html); "
@@ -244,7 +271,8 @@ def _venue() -> Venue:
             "tiers": "ASSUMPTION one tier per symbol (no OKX position tiers in ../shared; "
                      "backtest/venues/data/okx.toml)",
             "partial_liquidation": "margin_rules.md §4 (https://www.prjmp.com/9076.html summary)",
-            "adl": "ASSUMPTION Binance's PnL% x margin-ratio ranking (OKX's ranking not retrieved)",
+            "adl": "https://www.okx.com/help/iv-introduction-to-auto-deleveraging-adl "
+                   "(PnL% x effective leverage; bankruptcy price once the fund is depleted)",
             "order_limits": "ASSUMPTION 500 pending orders, 100 algo orders per instrument",
         }),
         max_open_orders=500,
