@@ -36,6 +36,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 _NAME_SYMBOL = re.compile(r"(?:^|[_\-])([A-Z0-9]{2,}?(?:USDT|USDC|FDUSD|BUSD|USD)(?:_PERP)?)(?=[_\-.])")
 TS_UNITS = ("ms", "us", "s", "ns", "auto")
+#: Rows whose values decide a CSV column's type (``pl.read_csv(infer_schema_length=...)``).
+INFER_ROWS = 10_000
 _UNIT_FACTORS = {"s": ("mul", 1000), "ms": ("mul", 1), "us": ("div", 1000), "ns": ("div", 1_000_000)}
 
 
@@ -65,9 +67,9 @@ def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
             return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
             if n_rows is not None and _plain_utf8_file(path):  # a few rows: not the whole file in memory
-                return pl.read_csv(path, infer_schema_length=10_000, n_rows=n_rows)
+                return pl.read_csv(path, infer_schema_length=INFER_ROWS, n_rows=n_rows)
             data = utf8_text(path.read_bytes(), subject=path)
-            return pl.read_csv(io.BytesIO(data), infer_schema_length=10_000, n_rows=n_rows)
+            return pl.read_csv(io.BytesIO(data), infer_schema_length=INFER_ROWS, n_rows=n_rows)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         raise ImportFormatError(
             f"{path}: expected a readable {suffix[1:]} file with a header and data rows, found one it cannot "

@@ -24,15 +24,13 @@ from pathlib import Path
 import polars as pl
 
 from data_loaders.binance_dump import _blocks, _plain_utf8_file
-from data_loaders.generic import (canonical_columns, column_exprs, fill_constants, median_of_counts,
-                                  timeframe_of_step)
+from data_loaders.generic import (INFER_ROWS, canonical_columns, column_exprs, fill_constants,
+                                  median_of_counts, timeframe_of_step)
 from data_loaders.price_type import has_no_volume, price_type_from_name, refuse_volumeless_last
 from data_loaders.quality_stream import STREAMED_DATASETS
 from data_loaders.schemas import get_schema
 from data_loaders.store_stream import NotStreamable, StreamedWrite, store_stream
 
-#: Rows the whole read infers the column types from (``pl.read_csv(infer_schema_length=...)``).
-INFER_ROWS = 10_000
 _PARSE_ERRORS = (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError,
                  pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError, ValueError)
 
@@ -131,8 +129,9 @@ def import_csv_streamed(store, path: Path, *, dataset: str, exchange: str, symbo
         for raw in _parsed_blocks(path, head.schema, block_bytes):
             frame = fill_constants(canonical_columns(raw, exprs, path, dataset), path, dataset=dataset,
                                    exchange=exchange, symbol=symbol, timeframe=timeframe, price_type=price_type)
-            if not seen:
-                seen.update(frame.row(0, named=True))
+            if not seen:  # the market only: a time is not turned into a Python datetime before it is checked
+                seen.update(frame.select(c for c in ("symbol", "timeframe", "price_type") if c in frame.columns)
+                            .row(0, named=True))
             seen["volume_seen"] = seen.get("volume_seen") or (check_volume and not has_no_volume(frame["volume"]))
             yield frame
 

@@ -473,3 +473,13 @@ def test_a_generic_funding_csv_streams_to_the_same_store(tmp_path: Path) -> None
                                           mapping={"ts": "funding_time"})
     assert streamed == whole and whole[0].rows_added == 29 and any("1 missing funding" in w for w in whole[1])
     assert stored(a) == stored(b) and len(stored(a)["files"]) == 2
+
+
+@pytest.mark.parametrize("timeframe", [None, "1m"])
+def test_a_generic_csv_in_the_wrong_time_unit_is_refused_as_whole(tmp_path: Path, timeframe: str | None) -> None:
+    """Milliseconds read as seconds: times out of range are refused by the check (naming --ts-unit),
+    never turned into Python datetimes on the way (which overflowed)."""
+    options = {"mapping": GENERIC_MAP, "ts_unit": "s", **({"timeframe": timeframe} if timeframe else {})}
+    whole, streamed, a, b = _generic_both(tmp_path, _generic_candles(30), "BTCUSDT.csv", streams=True, **options)
+    assert streamed == whole and "ts_out_of_range" in whole and "--ts-unit" in whole
+    assert not (b / "ohlcv").exists()
