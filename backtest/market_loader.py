@@ -286,9 +286,12 @@ def _bars(store: Any, exchange: str, symbol: str, timeframe: str, start_ms: int 
     else:
         mark, mark_spill = _read_mark_batches(store, query, spill) or (None, None)
     if mark is None or mark.height == 0:
+        from data_loaders.ccxt_venues import profile
+
+        # an exchange that serves no mark candles (BitMEX, Hyperliquid, dYdX) gets what to import
+        remedy = profile(exchange).missing.get("mark") or f"Fetch the mark with `{fetch_mark}`"
         warnings.append(f"{what}: no {timeframe} mark-price candles of {symbol}; mark = last price (liquidations "
-                        "trigger on traded wicks, which Binance does not do: results are pessimistic). Fetch the "
-                        f"mark with `{fetch_mark}`")
+                        f"trigger on traded wicks, which Binance does not do: results are pessimistic). {remedy}")
         return frame.with_columns([pl.col(c).alias(f"mark_{c}") for c in _OHLC])
     sources.append(_source(store, "ohlcv", exchange, symbol, timeframe, mark, "mark"))
     if spill is None:

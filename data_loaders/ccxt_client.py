@@ -148,7 +148,7 @@ def check_capabilities(client: ExchangeClient, what: Sequence[str]) -> None:
     venue = profile(client.id)
     missing = [name for name in what
                if name in venue.missing or not (any(client.has.get(cap) for cap in CAPABILITIES[name])
-                                                 or (name == "tiers" and venue.tiers_from_meta))]
+                                                 or venue.serves_outside_ccxt(name))]
     if not missing:
         return
     lines = []

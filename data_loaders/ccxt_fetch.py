@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from data_loaders.ccxt_bitmex import bitmex_market, bucketed_candles
 from data_loaders.ccxt_client import (
     ExchangeClient,
     FetchError,
@@ -182,6 +183,7 @@ class CcxtFetcher:
         import ccxt
 
         check_capabilities(self.client, request.what)
+        _check_timeframe(self.client, request)
         report = FetchReport(exchange=self.client.id)
         self._report = report
         now = self.clock()
@@ -242,12 +244,16 @@ class CcxtFetcher:
         params: dict[str, Any] = {} if price_type == "last" else {"price": price_type}
         task = self.progress.start(f"{symbol} {tf} {price_type}", sum(b - a for a, b in ranges))
         writer = self._writer("ohlcv", outcome)
+        bins = profile(self.client.id).bitmex_api
+
+        def request_page(lo: int, hi: int) -> list[list]:
+            if bins:  # BitMEX: raw bins, base-unit volume, index bins (data_loaders.ccxt_bitmex)
+                return bucketed_candles(self.client, market, tf, lo, hi, limit, price_type)
+            return self.client.fetch_ohlcv(symbol, tf, since=lo, limit=limit, params={**params, "until": hi - 1})
 
         def page(lo: int, hi: int) -> list[int]:
-            page_params = {**params, "until": hi - 1}
             raw = self._call(f"fetch_ohlcv {symbol} {tf} {price_type} since {iso(lo)}",
-                             lambda: self.client.fetch_ohlcv(symbol, tf, since=lo, limit=limit,
-                                                             params=page_params), outcome)
+                             lambda: request_page(lo, hi), outcome)
             rows = [r for r in raw if lo <= int(r[0]) < hi]
             if rows:
                 writer.add(ohlcv_frame(rows, exchange=self.client.id, symbol=symbol,
@@ -375,6 +381,8 @@ class CcxtFetcher:
             self.progress.advance(task, 1)
 
     def _markets_frame(self, market: dict, now: int) -> pl.DataFrame:
+        if profile(self.client.id).bitmex_api:  # face value of inverse contracts; quanto refused
+            market = bitmex_market(market, getattr(self.client, "currencies", None))
         return markets_frame([market], exchange=self.client.id, effective_from=now,
                              precision_mode=int(getattr(self.client, "precisionMode", 4)))
 
@@ -421,6 +429,20 @@ class CcxtFetcher:
         if outcome is not None:
             outcome.requests += 1
         return self.retry.call(f"{self.client.id} {what}", func, on_retry)
+
+
+def _check_timeframe(client: ExchangeClient, request: FetchRequest) -> None:
+    """Refuse, before any request, a candle timeframe the exchange does not serve.
+
+    ccxt lists each exchange's candle intervals in ``exchange.timeframes`` (BitMEX: 1m, 5m, 1h,
+    1d); a client without that list (a test fake) is not checked.
+    """
+    served = getattr(client, "timeframes", None)
+    if not served or request.timeframe in served or not any(w in request.what for w in _PRICE_TYPE):
+        return
+    raise FetchError(
+        f"--timeframe {request.timeframe}: {client.id} serves candles of {', '.join(served)} only; "
+        f"fetch one of those, or import {request.timeframe} candles with `margincall data import`")
 
 
 class _flushing:

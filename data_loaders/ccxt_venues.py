@@ -19,8 +19,12 @@ Sources (each exchange's public API documentation, as cited per recording in
   .../trading/funding (hourly funding; no mark or index candles in the API)
 * dYdX v4 indexer: https://docs.dydx.xyz/indexer-client/http (hourly funding; per-market
   margin fractions, no notional tiers)
-* BitMEX: ccxt 4.5.90 ships no ``bitmex`` module (BitMEX announced it ceases operations on
-  2026-09-23 04:00 UTC); its public dumps are at https://public.bitmex.com/
+* BitMEX v1 REST: https://www.bitmex.com/api/explorer/ (``/trade/bucketed``: bins stamped at
+  their *close*, ``binSize`` 1m/5m/1h/1d, ``count`` at most 1000; ``/funding``; ``/instrument``:
+  ``referenceSymbol`` names the index, e.g. ``.BXBT`` for XBTUSD, ``riskLimit``/``riskStep``
+  give only the base limit and step of the risk limits). ccxt shipped its ``bitmex`` module up to
+  4.5.83 (pinned in pyproject.toml); BitMEX announced it ceases operations on 2026-09-23 04:00
+  UTC, and its public dumps are at https://public.bitmex.com/
 """
 from __future__ import annotations
 
@@ -75,6 +79,13 @@ class VenueProfile:
     tiers_from_meta : bool
         ccxt has no tier method, but the exchange's raw ``meta`` answer holds its margin
         tables (Hyperliquid ``marginTables``), read through ccxt's implicit API.
+    bitmex_api : bool
+        BitMEX's v1 API (``data_loaders.ccxt_bitmex``): candles come from its raw
+        ``/trade/bucketed`` bins through ccxt's implicit API (ccxt's ``fetch_ohlcv`` counts volume
+        in contracts, USD for XBTUSD, where the store keeps base units, the bins'
+        ``homeNotional``; index candles are the bins of the market's index symbol, which ccxt
+        does not list as a market), and an inverse contract's size is its face value
+        ``abs(multiplier)`` x the settle currency's scale (ccxt: the raw multiplier).
     """
 
     market_types: Mapping[str, Any] = field(default_factory=dict)
@@ -88,6 +99,11 @@ class VenueProfile:
     funding_until_param: str | None = None
     funding_mark_key: str = "markPrice"
     tiers_from_meta: bool = False
+    bitmex_api: bool = False
+
+    def serves_outside_ccxt(self, what: str) -> bool:
+        """Whether ``what`` is fetched although ccxt's ``exchange.has`` denies it (raw endpoint)."""
+        return (what == "tiers" and self.tiers_from_meta) or (what == "index" and self.bitmex_api)
 
 
 DEFAULT_PROFILE = VenueProfile()
@@ -136,14 +152,32 @@ PROFILES: Mapping[str, VenueProfile] = MappingProxyType({
         newest_first=True,
         funding_mark_key="price",  # the oracle price dYdX v4 marks positions at
     ),
+    "bitmex": VenueProfile(
+        missing={
+            "mark": ("BitMEX publishes no mark-price candles: XBTUSD is marked at its Fair Price "
+                     "(the .BXBT index plus the funding basis), which no endpoint serves as bins; "
+                     "drop 'mark' from --what (fetch 'index' for the .BXBT bins), or import mark "
+                     "candles with `margincall data import FILE --dataset ohlcv --price-type mark "
+                     "--exchange bitmex --symbol SYMBOL --timeframe TF`"),
+            "tiers": ("BitMEX has no risk-limit table endpoint (ccxt's bitmex has no leverage-tier "
+                      "method; /instrument gives only the base riskLimit and riskStep, not each "
+                      "step's margins); drop 'tiers' from --what (margincall's bitmex_inverse venue "
+                      "holds the dated XBTUSD risk-limit steps), or import a table with "
+                      + IMPORT_HINT.format(dataset="risk_tiers", exchange="bitmex")),
+        },
+        # /trade/bucketed and /funding: `count` at most 1000 (BitMEX API explorer); ccxt's
+        # features say 10000 candles. /funding carries no mark price (stored null).
+        page_limits={"fetchOHLCV": 1000, "fetchFundingRateHistory": 1000},
+        bitmex_api=True,
+    ),
 })
 
 #: Exchanges the installed ccxt does not ship, with what to import instead.
 RETIRED: Mapping[str, str] = MappingProxyType({
     "bitmex": (
-        "BitMEX: the installed ccxt (4.5.90) ships no 'bitmex' exchange (BitMEX announced it "
-        "ceases operations on 2026-09-23 04:00 UTC), so `data fetch` cannot download it. Import "
-        "BitMEX data from files instead: its public trade and quote dumps "
+        "BitMEX: the installed ccxt ships no 'bitmex' exchange (ccxt removed it after 4.5.83; "
+        "margincall pins ccxt<4.5.84, so reinstall with `pip install 'ccxt>=4.5.0,<4.5.84'`). "
+        "Or import BitMEX data from files instead: its public trade and quote dumps "
         "(https://public.bitmex.com/?prefix=data/trade/) or a CSV/Parquet export of XBTUSD candles "
         "or funding, with `margincall data import FILE --dataset ohlcv|funding|trades --exchange "
         "bitmex --symbol BTC/USD:BTC` (see docs/fetch.md)."

@@ -138,13 +138,24 @@ def bitmex_score(mark_value: ArrayLike, entry_value: ArrayLike, bankrupt_value: 
     position values in one unit (for a linear contract ``s * q * price``). Bybit ranks by the
     same profit x effective-leverage principle (cascades.md §C.2). Positions with no margin
     left (mark value = bankrupt value) get ``-inf``: they are being liquidated, not ranked.
+
+    Raises
+    ------
+    CascadeError
+        For an entry value of 0 (PnL% is undefined), as the scalar function refuses it.
     """
     mark, entry, bankrupt = _arr(mark_value), _arr(entry_value), _arr(bankrupt_value)
+    if np.any(entry == 0):
+        raise CascadeError(
+            f"BitMEX ADL ranking: entry value 0 at position(s) {np.flatnonzero(entry == 0)[:5].tolist()}; "
+            "expected a non-zero signed position value (side x qty x entry price): a position of no "
+            "quantity has no PnL% to rank, drop it from the population")
     margin = mark - bankrupt
     safe = np.where(margin == 0, 1.0, margin)
     pnl = (mark - entry) / np.abs(entry)
     leverage = np.abs(mark) / safe
-    score = np.where(pnl > 0, pnl * leverage, pnl / leverage)
+    # each branch only where it is taken: the other one's division would be evaluated for nothing
+    score = np.where(pnl > 0, pnl * leverage, pnl / np.where(pnl > 0, 1.0, leverage))
     return np.where(margin == 0, -np.inf, score)
 
 

@@ -88,7 +88,7 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
               client_factory: ClientFactory | None = None) -> None:
     """Body of ``margincall data fetch`` (prints progress and a summary; exits 1 on errors)."""
     from backtest.cli.output import console as output_console
-    from backtest.cli.output import print_error
+    from backtest.cli.output import fail
 
     from data_loaders.ccxt_fetch import FetchRequest, RetryPolicy, fetch_to_store
     from data_loaders.errors import DataError
@@ -98,9 +98,8 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
     for flag, value in (("--exchange", exchange), ("--timeframe", timeframe), ("--since", since),
                         ("--until", until), ("--what", what)):
         if value is not None and not value.strip():  # an empty name is a mistake, never "the default"
-            print_error(f"{flag} {value!r}: expected a value, found an empty string; give one or leave the "
-                        "option out to use the default")
-            raise typer.Exit(1)
+            raise fail(f"{flag} {value!r}: expected a value, found an empty string; give one or leave the "
+                       "option out to use the default", stderr=True)
     try:
         request = FetchRequest(
             exchange=exchange,
@@ -114,9 +113,8 @@ def run_fetch(*, symbols: list[str], exchange: str, timeframe: str, since: str |
             report = fetch_to_store(request, MarketStore(root), client=client,
                                     retry=RetryPolicy(max_tries=max_tries), progress=progress,
                                     strict=not lenient)
-    except DataError as exc:
-        print_error(str(exc))
-        raise typer.Exit(1) from None
+    except DataError as exc:  # the error boundary's exit code for project errors (2)
+        raise fail(str(exc), stderr=True) from None
     _print_report(console, report, root)
 
 

@@ -112,10 +112,19 @@ def lending(
     leverage: Annotated[str, typer.Option("--leverage", help="Leverages of --compare-cex, comma-separated.")] = "1.5,2,3,5",
     equity: Annotated[float, typer.Option("--equity", help="Equity of --compare-cex, USD.")] = 10_000.0,
     platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Instead: platform view; parameter set NAME:LT:BONUS[:CAP] (repeat) against the population and scenarios.")] = None,
-    scenario_depth: Annotated[str, typer.Option("--scenario-depth", help="Platform scenarios: the stored path's log moves scaled by these depths.")] = "1,1.5,2",
+    scenario_depth: Annotated[str, typer.Option("--scenario-depth", help="Platform scenarios: the stored path's log moves scaled by these depths ('' = no stored-window scenario).")] = "1,1.5,2",
     seeds: Annotated[str, typer.Option("--seeds", help="Platform population seeds, comma-separated.")] = "0,1,2",
-    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="Instead: platform parameter search; KEY=V1,V2 (repeat) with KEY lt, bonus, close_factor, borrow_cap, supply_cap or debt_cap; every combination is a set.")] = None,
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="Instead: platform parameter search; [PROTOCOL.]KEY=V1,V2 (repeat): Aave lt, bonus, close_factor, borrow_cap, supply_cap, debt_cap; comet.borrow_cf, comet.liquidate_cf, comet.liquidation_factor, comet.store_front, comet.target_reserves, comet.reserves; maker.mat, maker.chop, maker.buf, maker.tail, maker.cusp, maker.tip, maker.chip, maker.hole, maker.Hole; every combination within a protocol is a set.")] = None,
     min_efficiency: Annotated[float, typer.Option("--min-efficiency", help="Platform: the recommended set must serve at least this share of the borrowing demand.")] = 0.9,
+    shock: Annotated[Optional[str], typer.Option("--shock", help="Platform scenarios: falls as fractions, comma-separated (0.3 = -30 % over an hour, starting an hour in; negative = rally).")] = None,
+    mc: Annotated[int, typer.Option("--mc", help="Platform scenarios: this many Monte Carlo paths from the risk lab (GBM, --mc-sigma), as in margincall platform.")] = 0,
+    mc_sigma: Annotated[float, typer.Option("--mc-sigma", help="Volatility of --mc paths: log-return sd per minute (0.004 = a stressed market).")] = 0.004,
+    mc_seed: Annotated[int, typer.Option("--mc-seed", help="Seed of the --mc paths.")] = 0,
+    mc_model: Annotated[str, typer.Option("--mc-model", help="Return model of the --mc paths: gbm (--mc-sigma) or bootstrap, garch, jump fitted on the window's candles (risk lab model cache).")] = "gbm",
+    mc_hours: Annotated[float, typer.Option("--mc-hours", help="Length of --shock and --mc paths, hours.")] = 24.0,
+    depth_scale: Annotated[str, typer.Option("--depth-scale", help="Platform: liquidity multipliers of the pool liquidators sell into, comma-separated; every scenario runs at each (0.5 = half the depth).")] = "1",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Platform: worker processes (default: all cores; 1 = serial).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Platform: run the scenarios on this Ray cluster (e.g. auto).")] = None,
     position: Annotated[Optional[float], typer.Option("--position", help="Instead: one looped Aave long at this loan-to-value (or, with --loops, this LTV per loop) through the risk lab: crash replay, stress, Monte Carlo, survival solver.")] = None,
     loops: Annotated[Optional[int], typer.Option("--loops", help="--position: number of borrow-buy-supply loops at the --position LTV each.")] = None,
     crash: Annotated[Optional[list[str]], typer.Option("--crash", help="--position: named crash windows to replay (repeat, or 'all'; default: every crash listing --symbol).")] = None,
@@ -124,6 +133,7 @@ def lending(
     horizon: Annotated[float, typer.Option("--horizon", help="--position: Monte Carlo horizon, hours.")] = 24.0,
     target: Annotated[float, typer.Option("--target", help="--position: liquidation probability target of the survival solver.")] = 0.01,
     model: Annotated[str, typer.Option("--model", help="--position: return model fitted on --symbol --timeframe over --start..--end: bootstrap, garch, jump or gbm.")] = "bootstrap",
+    oracle: Annotated[str, typer.Option("--oracle", help="--position Monte Carlo: what the protocol sees of each path: market (no lag), chainlink (--heartbeat/--deviation push feed) or osm (Maker's one-hour delayed OSM); not market adds the lagged probability beside the market's.")] = "market",
 ) -> None:
     """Simulate lending liquidations (Aave v3, Maker) on stored prices: liquidations, auctions, bad debt."""
     import polars as pl
@@ -154,7 +164,8 @@ def lending(
                      target=target, model=model, timeframe=pick(timeframe, "timeframe"),
                      start=start, end=end, equity=equity, borrow_rate=borrow_rate or 0.0,
                      seed=pick(seed, "seed"), store=store, exchange=exchange, out=out,
-                     overwrite=overwrite, heartbeat=heartbeat, deviation=deviation)
+                     overwrite=overwrite, heartbeat=heartbeat, deviation=deviation,
+                     oracle=oracle)
         return
     if compare_cex is not None:
         _compare(compare_cex, symbols[0], leverage, equity, store, exchange, out, overwrite,
@@ -163,10 +174,22 @@ def lending(
         return
     assets = {s.split("/")[0]: s for s in symbols}
     if platform or grid:
-        _platform(platform or [], grid or [], min_efficiency, scenario_depth, seeds,
-                  pick(generate, "positions"), symbols[0], pick, start, end, chosen, store, exchange, out, overwrite, pick(depth, "depth"),
-                  heartbeat=heartbeat, deviation=deviation, gas_cost=pick(gas_cost, "gas_cost"),
-                  step=step)
+        from backtest.cli.lending_platform import run_platform_view
+
+        run_platform_view({
+            "specs": platform or [], "grid": grid or [], "min_efficiency": min_efficiency,
+            "depths": scenario_depth, "seeds": seeds, "positions": pick(generate, "positions"),
+            "symbol": symbols[0], "timeframe": pick(timeframe, "timeframe"),
+            "window": _window(chosen.get("start") if start is None else start,
+                              chosen.get("end") if end is None else end),
+            "store": store, "exchange": exchange, "out": out, "overwrite": overwrite,
+            "depth": pick(depth, "depth"), "heartbeat": heartbeat, "deviation": deviation,
+            "gas_cost": pick(gas_cost, "gas_cost"), "step": step, "shock": shock, "mc": mc,
+            "mc_sigma": mc_sigma, "mc_seed": mc_seed, "mc_hours": mc_hours, "mc_model": mc_model,
+            "start": chosen.get("start") if start is None else start,
+            "end": chosen.get("end") if end is None else end,
+            "depth_scale": depth_scale, "workers": workers, "ray_address": ray_address,
+            "keepers": keeper, "gas_gwei": pick(gas_gwei, "gas_base_gwei")})
         return
     try:
         window = _window(chosen.get("start") if start is None else start,
@@ -227,44 +250,6 @@ def _compare(crash: str, symbol: str, leverage: str, equity: float, store: Path 
     except _errors() as exc:
         raise _fail(str(exc)) from None
     _print_frame(table, f"{crash}: Aave loop vs perpetual long, {equity:,.0f} USD equity")
-    _console().print(f"wrote {str(folder)}", highlight=False, soft_wrap=True)
-
-
-def _platform(specs: list[str], grid: list[str], min_efficiency: float, depths_text: str,
-              seeds_text: str, positions: int, symbol: str, pick: Any, start: str | None, end: str | None, chosen: dict[str, Any],
-              store: Path | None, exchange: str, out: Path, overwrite: bool, depth: float, *,
-              heartbeat: float, deviation: float, gas_cost: float, step: float) -> None:
-    """``--platform``: the bad-debt distribution of each parameter set, printed and written."""
-    from backtest.cli.risk import _floats, _print_frame
-    from backtest.lending.paths import candle_path
-    from backtest.lending.platform import bad_debt_distribution, parse_grid, parse_parameter_set
-    from backtest.lending.report import write_tables
-    from backtest.lending.simulation import SimulationConfig
-
-    depths = _floats(depths_text, "--scenario-depth")
-    try:
-        seed_list = [int(s) for s in seeds_text.split(",") if s.strip()]
-    except ValueError:
-        raise _fail(f"--seeds {seeds_text!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
-    try:
-        sets = [parse_parameter_set(s) for s in specs] + (parse_grid(grid) if grid else [])
-        window = _window(chosen.get("start") if start is None else start,
-                         chosen.get("end") if end is None else end)
-        data = _load(store, exchange, symbol, pick(None, "timeframe"), window)
-        times, prices = candle_path(data.bars, step=step)
-        config = SimulationConfig(heartbeat=heartbeat, deviation=deviation, gas_cost=gas_cost)
-        runs, summary = bad_debt_distribution(times, prices, sets, depths=depths, seeds=seed_list,
-                                              positions=positions, config=config, depth_quote=depth,
-                                              min_efficiency=min_efficiency)
-        folder = write_tables(out, {"platform_runs": runs, "platform_summary": summary},
-                              overwrite=overwrite, manifest={
-                                  "platform": specs, "grid": grid,
-                                  "min_efficiency": min_efficiency, "symbol": symbol, "window": window[2],
-                                  "depths": depths, "seeds": seed_list, "positions": positions})
-    except _errors() as exc:
-        raise _fail(str(exc)) from None
-    _print_frame(summary, f"bad debt by parameter set ({len(depths)} scenarios x {len(seed_list)} "
-                          f"populations of {positions:,}, {symbol} {window[2]})")
     _console().print(f"wrote {str(folder)}", highlight=False, soft_wrap=True)
 
 

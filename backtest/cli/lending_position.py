@@ -22,15 +22,16 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
                  scenario: list[str] | None, *, paths: int, horizon: float, target: float,
                  model: str, timeframe: str, start: str | None, end: str | None, equity: float,
                  borrow_rate: float, seed: int, store: Path | None, exchange: str, out: Path,
-                 overwrite: bool, heartbeat: float, deviation: float) -> None:
+                 overwrite: bool, heartbeat: float, deviation: float,
+                 oracle: str = "market") -> None:
     """Run and report the looped position (see the module docstring)."""
     import polars as pl
 
     from backtest.cli.lending import _errors
     from backtest.cli.risk import _fit, _print_frame
     from backtest.lending.compare import compare_mc
-    from backtest.lending.position import (LoopedLong, crash_survival_ltv, probability_survival_ltv,
-                                           replay_crashes, stress_loop)
+    from backtest.lending.position import (LoopedLong, OracleRule, crash_survival_ltv,
+                                           probability_survival_ltv, replay_crashes, stress_loop)
     from backtest.lending.report import write_tables
     from backtest.lending.simulation import SimulationConfig
     from backtest.risk.crashes import load_crashes
@@ -49,6 +50,7 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
         loop = (LoopedLong.from_loops(loops, ltv, equity=equity, borrow_rate=borrow_rate)
                 if loops is not None else LoopedLong(ltv, equity=equity, borrow_rate=borrow_rate))
         config = SimulationConfig(heartbeat=heartbeat, deviation=deviation)
+        rule = OracleRule(oracle, heartbeat=heartbeat, deviation=deviation)
         library = load_crashes()
         windows = (library.select(",".join(crash)) if crash else
                    [w for w in library.windows if symbol in w.symbols])
@@ -89,6 +91,9 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
                              **_row(probability_survival_ltv(loop, passage, entry_price=s0,
                                                              horizon_seconds=seconds,
                                                              target=target))})
+            if rule.kind != "market":
+                tables["position_mc_oracle"] = _oracle_lag(
+                    loop, fitted, rule, paths=paths, steps=steps, s0=s0, seed=seed, seconds=seconds, target=target)
         if survival:
             tables["position_survival"] = pl.DataFrame(survival, infer_schema_length=None)
         if not tables:
@@ -98,7 +103,8 @@ def run_position(ltv: float, loops: int | None, symbol: str, crash: list[str] | 
             "position": {"ltv": loop.ltv, "leverage": loop.leverage, "equity": equity,
                          "loops": loops, "borrow_rate": borrow_rate},
             "symbol": symbol, "crashes": [n for n, _ in crash_bars], "scenarios": scenario,
-            "paths": paths, "horizon_hours": horizon, "target": target, "model": model})
+            "paths": paths, "horizon_hours": horizon, "target": target, "model": model,
+            "oracle": {"kind": oracle, "heartbeat": heartbeat, "deviation": deviation}})
         if outcome is not None:   # the fitted model is cached only once the run succeeded
             outcome.remember()
     except _errors() as exc:
@@ -114,3 +120,26 @@ def _row(solved: dict[str, Any]) -> dict[str, Any]:
     return {"max_ltv": solved["ltv"], "max_leverage": solved["leverage"],
             "feasible_at_reserve_max": solved["feasible_at_max_ltv"],
             "probability": solved.get("probability")}
+
+
+def _oracle_lag(loop: Any, model: Any, rule: Any, *, paths: int, steps: int, s0: float, seed: int,
+                seconds: float, target: float) -> Any:
+    """The loop's liquidation probability on the same paths as the market shows them and as
+    ``rule`` serves them (:func:`backtest.lending.position.oracle_passages`), with the largest
+    LTV meeting ``target`` on each."""
+    import polars as pl
+
+    from backtest.lending.position import mc_liquidation, oracle_passages, probability_survival_ltv
+
+    market, served = oracle_passages(model, oracle=rule, n_paths=paths, n_steps=steps, s0=s0,
+                                     seed=seed)
+    rows = []
+    for seen_by, passage in (("market (no lag)", market), (f"{rule.kind} oracle", served)):
+        m = mc_liquidation(loop, passage, entry_price=s0, horizon_seconds=seconds)
+        solved = probability_survival_ltv(loop, passage, entry_price=s0, horizon_seconds=seconds,
+                                          target=target)
+        rows.append({"protocol_sees": seen_by, "liquidation_price": m["liquidation_price"],
+                     "probability": m["probability"], "ci_low": m["ci_low"],
+                     "ci_high": m["ci_high"], "n_paths": m["n_paths"],
+                     f"max_ltv_at_p{target:g}": solved["ltv"]})
+    return pl.DataFrame(rows, infer_schema_length=None)

@@ -58,9 +58,17 @@ def print_error(message: str, *, stderr: bool = True) -> None:
 
 
 def fail(message: str, *, stderr: bool = False) -> typer.Exit:
-    """Print ``error: message`` and return the exit (exit code 1) for the caller to raise."""
+    """Print ``error: message`` and return the exit for the caller to raise.
+
+    The exit code is :data:`backtest.cli.EXIT_USER_ERROR` (2): a bad option value or input a
+    command refuses is the same kind of mistake as a project error reaching the error boundary
+    or a click usage error, so all three exit alike (1 stays a command's own failed outcome,
+    e.g. ``data check`` finding errors).
+    """
+    from backtest.cli import EXIT_USER_ERROR
+
     print_error(message, stderr=stderr)
-    return typer.Exit(1)
+    return typer.Exit(EXIT_USER_ERROR)
 
 
 def open_store(path: Path | None) -> Any:

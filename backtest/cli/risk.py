@@ -64,7 +64,7 @@ def _seed(value: int) -> int:
 
 
 def _refuse_all_refused(table: Any, leverage: str) -> None:
-    """Exit 1 when the engine refused every row before its run: the ladder measured nothing.
+    """Exit 2 (an input mistake) when the engine refused every row before its run: the ladder measured nothing.
 
     Rows refused among others are outcomes (docs/risk.md, "A ladder the engine refuses
     entirely is an error").

@@ -89,9 +89,13 @@ class AuctionParams:
     :data:`~backtest.lending.maker_flipper.ETH_A_LUMP_2020_03_12` and
     :data:`~backtest.lending.maker_flipper.ETH_A_2020_03_12`): ``lump`` 50 ETH per bite
     (confirmed by the 2020-03-12 spell that raised it to 500), ``flip`` (``beg`` 3 %, ``ttl``
-    10 min, ``tau`` 6 h, as reported; the spell confirms they were below 3 h / 1 day).
+    10 min, ``tau`` 3 days: ``ttl`` and ``tau`` cited to that spell's "existing" values,
+    ``beg`` as reported).
     Clipper (ETH-A at launch, 2021): ``buf`` 1.2 (later 1.3), ``tail`` 140 min, ``cusp`` 0.4,
-    ``cut`` 0.99 every ``step`` 90 s, ``chip`` 0.1 %, ``tip`` 300 DAI. ``dust`` minimum vault
+    ``cut`` 0.99 every ``step`` 90 s, ``chip`` 0.1 %, ``tip`` 300 DAI; the Dog's limits on the
+    DAI in auctions at once, ``hole`` (the ilk's) and ``global_hole`` (``Hole``), default no
+    limit (a bark takes only the room left, :func:`backtest.lending.maker.liquidation_room`;
+    ``take`` frees it, ``dog.digs``). ``dust`` minimum vault
     debt (DAI), ``hop`` the OSM delay (s), ``stability_fee`` annual, ``zero_bid`` the DAI a
     lowball keeper bids on a Flipper auction.
     """
@@ -110,6 +114,8 @@ class AuctionParams:
     hop: float = 3600.0
     stability_fee: float = 0.0
     zero_bid: float = 1e-6
+    hole: float = math.inf
+    global_hole: float = math.inf
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -126,6 +132,8 @@ class AuctionParams:
         positive("hop", self.hop)
         non_negative("stability_fee", self.stability_fee)
         positive("zero_bid", self.zero_bid)
+        maker.liquidation_room(global_limit=self.global_hole, global_dirt=0.0,
+                               ilk_limit=self.hole, ilk_dirt=0.0)   # validates both limits
 
 
 @dataclass
@@ -187,6 +195,7 @@ class _Run:
         self.first_toxic = np.full(self.ink.size, -1, dtype=np.int64)
         self.toxic_ltv = np.full(self.ink.size, math.nan)
         self.next_id = 0
+        self.dirt = 0.0   # DAI of tabs in auctions (Dog dirt/Dirt: one ilk, so both)
 
     # ------------------------------------------------------------------ liquidation
     def liquidate(self, i: int, now: float, osm: float, able: list[Keeper]) -> None:
@@ -208,10 +217,13 @@ class _Run:
                     state = flip.kick(tab=b.tab, lot=b.lot, now=now, params=p.flip, due=b.due)
                     self._open(i, now, int(v), b.lot, b.tab, b.due, osm, flip_state=state)
             elif able:   # a keeper must send the bark transaction
+                room = maker.liquidation_room(global_limit=p.global_hole, global_dirt=self.dirt,
+                                              ilk_limit=p.hole, ilk_dirt=self.dirt)
                 b = maker.bark(ink=self.ink[v], art=self.art[v], rate=self.rate,
-                               chop=self.chop[v], dust=p.dust, tip=p.tip, chip=p.chip)
+                               chop=self.chop[v], room=room, dust=p.dust, tip=p.tip, chip=p.chip)
                 if b.status != "barked":
                     continue
+                self.dirt += b.tab
                 self.ink[v], self.art[v] = b.ink_left, b.art_left
                 a = self._open(i, now, int(v), b.lot, b.tab, b.due, osm)
                 a.top, a.tic, a.incentives = maker.top(osm, p.buf), now, b.incentive
@@ -334,6 +346,8 @@ class _Run:
                 st["value_won"] += t.slice * price
                 a.raised, a.sold, a.winner = a.raised + t.owe, a.sold + t.slice, k.name
                 a.tab, a.lot = t.tab_left, t.lot_left
+                # dog.digs: the DAI paid, and the whole tab left once the lot is gone
+                self.dirt = max(0.0, self.dirt - t.owe - t.tab_unpaid)   # no float drift below 0
                 if t.done:
                     a.returned = t.returned_to_owner
                     self._record(a, now, price, "taken", tab_unpaid=t.tab_unpaid)

@@ -30,7 +30,9 @@ from backtest.lending.checks import at_least, non_negative, positive
 
 __all__ = [
     "ETH_A_2020_03_12",
+    "ETH_A_AFTER_SPELL_2020_03_12",
     "ETH_A_LUMP_2020_03_12",
+    "ETH_A_LUMP_AFTER_SPELL_2020_03_12",
     "Bite",
     "FlipAuction",
     "FlipDeal",
@@ -61,18 +63,40 @@ class FlipParams:
         positive("Flipper tau", self.tau)
 
 
-#: ETH-A ``lump`` (gems per bite) in force on 2020-03-12: 50 ETH. Source: the off-band
-#: executive spell drafted on 2020-03-12 (sky-ecosystem/spells-mainnet pull request #30, "3/12
-#: off-band executive spell": "Flip auction lot size 50 ETH -> 500 ETH"), which also raised
-#: ``ttl`` to 3 hours and ``tau`` to 1 day *after* the crash.
+#: ETH-A ``lump`` (gems per bite) in force on 2020-03-12: 50 ETH. Source: the executive spell of
+#: 2020-03-12 ("03/12/2020 MakerDAO Executive Spell", [SPELL-0312] below): "Set the Lot size to
+#: 500 ETH / Existing lump: 50 ETH / New lump: 500 ETH"; also sky-ecosystem/spells-mainnet pull
+#: request #30 ("3/12 off-band executive spell").
 ETH_A_LUMP_2020_03_12 = 50.0
 
-#: ETH-A Flipper parameters on 2020-03-12, before that spell: ``beg`` 3 %, ``ttl`` 10 minutes,
-#: ``tau`` 6 hours. Status: the spell above confirms that ``ttl`` and ``tau`` were below
-#: 3 hours / 1 day and were raised to those values after the crash; the exact earlier values
-#: are the ones post-mortems report (not found in a primary source here; an on-chain read of
-#: Flipper 0xd8a04F5412223F513DC55F839574430f5EC15531 at a block of 2020-03-12 settles them).
-ETH_A_2020_03_12 = FlipParams(beg=1.03, ttl=600.0, tau=6 * 3600.0)
+#: ETH-A Flipper parameters on 2020-03-12, before the spell: ``beg`` 3 %, ``ttl`` 10 minutes,
+#: ``tau`` 3 days. Sources (looked up in the code corpus, session 4):
+#:
+#: * ``ttl`` 10 min and ``tau`` 3 days — [SPELL-0312], the 2020-03-12 spell's action for the
+#:   ETH-A Flipper 0xd8a04F5412223F513DC55F839574430f5EC15531, in two independent copies: the
+#:   source verified on Etherscan on 2020-03-13 ("Set the ETH-A Flip ttl ... Existing ttl: 10
+#:   minutes / New ttl: 6 hours"; "Set the ETH-A Flip tau ... Existing tau: 3 days / New tau: 6
+#:   hours"; code-corpus file id 10969796412, a verified-contract dataset copy whose repository
+#:   the index does not name) and a draft of the same spell ("Existing ttl: 10 minutes / New
+#:   ttl: 3 hours", file id 8965337816). So the "tau 6 h" of the post-mortems is the value the
+#:   spell set *after* the crash; on the day an auction without bids could run 3 days (a bid
+#:   ends it ``ttl`` later, which is what decided the zero-bid auctions).
+#: * ``chop`` 13 % (``Cat`` ``chop`` 1.13) — makerdao/dss-deploy-scripts ``config/main.json``
+#:   @ 01e55f5bad40cf2284dcf643149b4d82efcab9b6 (ETH-A ``"chop": "13"``, ``"beg": "3"``); that
+#:   stored version is the later Cat v2 configuration (it has ``dunk``), so it confirms the
+#:   ilk's penalty and bid step as configured in 2020, not by a read at a 2020-03-12 block.
+#: * ``beg`` 3 % — no 2020-03-12 primary source was found (no spell before the crash files an
+#:   ETH-A ``beg``; the deployment config above says 3); it stays the reported value. An on-chain
+#:   read of the Flipper at a block of 2020-03-12 settles ``beg`` for good.
+#:
+#: [SPELL-0312] "03/12/2020 MakerDAO Executive Spell" (MCD_FLIP_ETH_A ``file("ttl")``,
+#: ``file("tau")``, MCD_CAT ``file("ETH-A", "lump")``).
+ETH_A_2020_03_12 = FlipParams(beg=1.03, ttl=600.0, tau=3 * 86400.0)
+
+#: The ETH-A Flipper after the 2020-03-12 spell ([SPELL-0312], the deployed version): ``ttl``
+#: 6 hours, ``tau`` 6 hours (``lump`` 500 ETH).
+ETH_A_AFTER_SPELL_2020_03_12 = FlipParams(beg=1.03, ttl=6 * 3600.0, tau=6 * 3600.0)
+ETH_A_LUMP_AFTER_SPELL_2020_03_12 = 500.0
 
 
 @dataclass(frozen=True, slots=True)

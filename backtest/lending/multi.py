@@ -14,10 +14,16 @@ applies its heartbeat/deviation rule (:func:`backtest.lending.oracle.should_publ
   ``repay_k`` the largest repayment the rules allow on that pair
   (:func:`backtest.lending.aave_kernels.largest_repay`: close factor, v3.3 thresholds on that
   collateral reserve and dust); the seizure is :func:`backtest.lending.aave_kernels.seize`;
-* the liquidator acts when the seized collateral, valued at the market price, minus the debt
-  repaid and ``gas_cost`` beats ``min_profit`` (sales are at the market price: no venue impact
-  in the multi-asset path); one call per position and step, a still-unhealthy position is
-  liquidated again at the next step;
+* the liquidator acts when what its seized collateral fetches, minus the debt repaid (at the
+  market price) and ``gas_cost``, beats ``min_profit``; one call per position and step, a
+  still-unhealthy position is liquidated again at the next step. What the collateral fetches:
+  without ``venues``, its value at the market price; with a venue per collateral asset (a
+  constant-product pool or a depth curve, as in the single-collateral simulation
+  :mod:`backtest.lending.simulation`), each venue is arbitraged toward its market each step
+  (``arbitrage_share``), a liquidation is judged on the quote for selling its collateral alone,
+  and the step's profitable liquidations of one asset sell into its venue as one batch, each
+  getting its pro-rata share of the proceeds (``realised_proceeds``; ``profit`` is realised).
+  The oracle reads the market, not the venue (no ``feedback`` in the multi-asset path);
 * v3.3: when a position has no collateral left in any reserve, all its remaining debt is burned
   into the deficit (bad debt); before v3.3 it stays (``underwater``).
 
@@ -184,7 +190,36 @@ class MultiResult:
 
 _LIQ = ("step", "position", "collateral_column", "debt_column", "oracle_collateral_price",
         "oracle_debt_price", "debt_repaid", "debt_repaid_value", "collateral_seized",
-        "collateral_to_liquidator", "protocol_fee", "gas_cost", "profit", "deficit")
+        "collateral_to_liquidator", "protocol_fee", "estimated_proceeds", "realised_proceeds",
+        "gas_cost", "profit", "deficit")
+
+
+def _quotes(pools: list[Any] | None, k: NDArray[np.int64], amounts: Array,
+            market: Array) -> Array:
+    """What each liquidation's collateral fetches alone: ``amount x market price`` without
+    venues, else the quote of its asset's venue (``market`` holds each row's market price)."""
+    if pools is None:
+        return amounts * market
+    out = np.empty(amounts.size)
+    for col in np.unique(k):
+        rows = k == col
+        out[rows] = pools[col].amount_out(amounts[rows])
+    return out
+
+
+def _sell(pools: list[Any] | None, k: NDArray[np.int64], amounts: Array, market: Array) -> Array:
+    """Sell the step's collateral: per asset one batch into its venue, pro-rata proceeds
+    (``pools`` updated in place); at the market price without venues."""
+    if pools is None:
+        return amounts * market
+    out = np.zeros(amounts.size)
+    for col in np.unique(k):
+        rows = k == col
+        total = float(amounts[rows].sum())
+        if total > 0:
+            proceeds, pools[col] = pools[col].sell(total)
+            out[rows] = proceeds * amounts[rows] / total
+    return out
 
 
 def _paths(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLike]
@@ -206,10 +241,22 @@ def _paths(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLike]
 
 
 def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLike],
-                   config: SimulationConfig = SimulationConfig()) -> MultiResult:
+                   config: SimulationConfig = SimulationConfig(),
+                   venues: dict[str, Any] | None = None) -> MultiResult:
     """Run ``book`` through market ``prices`` (asset -> path aligned with ``times``, seconds);
-    rules in the module docstring. ``book.debt`` is owed at ``times[0]``."""
+    rules in the module docstring. ``book.debt`` is owed at ``times[0]``. ``venues``
+    (collateral asset -> :class:`~backtest.lending.amm.ConstantProductPool` or
+    :class:`~backtest.lending.depth.DepthCurve`) prices the liquidators' sales; None sells at
+    the market price."""
     t, market = _paths(book, times, prices)
+    pools = None
+    if venues is not None:
+        missing = [a for a in book.collateral_assets if a not in venues]
+        if missing:
+            raise LendingParameterError(
+                f"simulate_multi: expected a venue for every collateral asset, found none for "
+                f"{', '.join(missing)}; pass venues for all of them or none")
+        pools = [venues[a] for a in book.collateral_assets]
     names = list(dict.fromkeys(book.collateral_assets + book.debt_assets))
     c_idx = np.array([names.index(a) for a in book.collateral_assets])
     d_idx = np.array([names.index(a) for a in book.debt_assets])
@@ -227,6 +274,9 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
     for i in range(t.size):
         if i and config.borrow_rate:
             index *= compounded_interest(config.borrow_rate, t[i] - t[i - 1])
+        if pools is not None:   # arbitrage pulls each venue toward its market
+            for col, a in enumerate(c_idx):
+                pools[col] = pools[col].arbitraged(market[a, i], config.arbitrage_share)
         fresh = False
         for a in range(len(names)):
             if math.isnan(oracle[a]) or should_publish(
@@ -263,9 +313,9 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
                 j, k, repay_value = pick_pairs(coll_value, debt_value, hf, bonus, v33,
                                                config.close_factor)
                 s = kernels.seize(repay_value / pd[j], pd[j], pc[k], coll[rows, k], bonus[k], fee)
-                value = s.collateral_to_liquidator * market[c_idx[k], i] \
-                    - s.debt_repaid * market[d_idx[j], i]
-                profit = value - config.gas_cost
+                estimate = _quotes(pools, k, s.collateral_to_liquidator, market[c_idx[k], i])
+                cost = s.debt_repaid * market[d_idx[j], i]
+                profit = estimate - cost - config.gas_cost
                 go = (profit > config.min_profit) & (s.debt_repaid > 0)
                 pending = bool(rows.size)   # unprofitable or partial: look again next step
                 if go.any():
@@ -279,6 +329,8 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
                         deficit = np.where(empty, (scaled[r] * index * pd).sum(axis=1), 0.0)
                         scaled[r[empty]] = 0.0
                     repaid_value = s.debt_repaid[go] * pd[j]
+                    realised = _sell(pools, k, s.collateral_to_liquidator[go],
+                                     market[c_idx[k], i])
                     records.append({
                         "step": np.full(r.size, float(i)), "position": r.astype(np.float64),
                         "collateral_column": k.astype(np.float64),
@@ -288,8 +340,9 @@ def simulate_multi(book: MultiBook, times: ArrayLike, prices: dict[str, ArrayLik
                         "collateral_seized": s.collateral_seized[go],
                         "collateral_to_liquidator": s.collateral_to_liquidator[go],
                         "protocol_fee": s.protocol_fee[go],
-                        "gas_cost": np.full(r.size, config.gas_cost), "profit": profit[go],
-                        "deficit": deficit})
+                        "estimated_proceeds": estimate[go], "realised_proceeds": realised,
+                        "gas_cost": np.full(r.size, config.gas_cost),
+                        "profit": realised - cost[go] - config.gas_cost, "deficit": deficit})
                     count, repaid_step = r.size, float(repaid_value.sum())
                     deficit_step = float(deficit.sum())
                     total_deficit += deficit_step

@@ -19,8 +19,12 @@ a barrier on the price path, so the perpetual's path machinery applies unchanged
   to the candles, then the same loop;
 * **Monte Carlo**: the probability that a simulated path (the risk lab's fitted return models,
   :func:`backtest.risk.montecarlo.simulate_first_passage`) reaches ``P_liq`` within the
-  horizon, with its Wilson interval (:func:`backtest.risk.survival.path_probability`); the
-  oracle is taken as the market (a deviation-threshold oracle lags by at most its threshold);
+  horizon, with its Wilson interval (:func:`backtest.risk.survival.path_probability`). By
+  default the protocol sees the market (the paths' intra-step lows); with an
+  :class:`OracleRule` (:func:`oracle_passages`) each simulated path is first turned into the
+  price the protocol's oracle serves — a Chainlink push feed (heartbeat + deviation) or Maker's
+  OSM (the value read one poke earlier, an hour's delay) — and the barrier is checked on that;
+
 * **survival solver**: the largest LTV that survives every named crash, or whose liquidation
   probability stays at or under a target, by :mod:`backtest.risk.survival`'s monotone
   bisection on the leverage ``1 / (1 − LTV)`` (common random numbers: one set of paths for
@@ -32,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from backtest.lending.checks import at_least, fraction, non_negative, positive
@@ -40,8 +45,8 @@ from backtest.lending.errors import LendingParameterError
 from backtest.lending.interest import compounded_interest
 from backtest.lending.simulation import SimulationConfig
 
-__all__ = ["LoopedLong", "crash_survival_ltv", "mc_liquidation", "probability_survival_ltv",
-           "replay_crashes", "stress_loop"]
+__all__ = ["ORACLE_KINDS", "LoopedLong", "OracleRule", "crash_survival_ltv", "mc_liquidation",
+           "observations", "oracle_passages", "probability_survival_ltv", "replay_crashes", "stress_loop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,3 +212,113 @@ def _solved(result: Any, detail: dict[str, Any]) -> dict[str, Any]:
             "feasible_at_max_ltv": result.feasible_at_bound, "iterations": result.iterations,
             **{k: v for k, v in detail.items() if not isinstance(v, (list, dict))
                or k == "crashes"}}
+
+
+#: What the protocol sees of a Monte Carlo path (:class:`OracleRule`).
+ORACLE_KINDS = ("market", "chainlink", "osm")
+
+#: Observation values held per Monte Carlo chunk (bounds the memory of :func:`oracle_passages`).
+_CHUNK_VALUES = 4_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class OracleRule:
+    """The oracle between the market and the protocol in the loop's Monte Carlo.
+
+    ``kind`` ``market`` (no lag), ``chainlink`` (push feed: publishes on a ``deviation``
+    relative move or after ``heartbeat`` seconds, :func:`backtest.lending.oracle.chainlink_path`)
+    or ``osm`` (Maker's Oracle Security Module: the value read one ``hop`` earlier,
+    :func:`backtest.lending.oracle.osm_path`). Defaults: Chainlink ETH/USD on Ethereum
+    (1 h heartbeat, 0.5 % deviation), OSM hop 1 h.
+    """
+
+    kind: str = "market"
+    heartbeat: float = 3600.0
+    deviation: float = 0.005
+    hop: float = 3600.0
+
+    def __post_init__(self) -> None:
+        from backtest.errors import did_you_mean
+
+        if self.kind not in ORACLE_KINDS:
+            raise LendingParameterError(
+                f"oracle: expected one of {', '.join(ORACLE_KINDS)}, found {self.kind!r}"
+                f"{did_you_mean(self.kind, ORACLE_KINDS)}")
+        positive("oracle heartbeat", self.heartbeat, allow_inf=True)
+        fraction("oracle deviation", self.deviation)
+        positive("oracle hop", self.hop)
+
+    def serve(self, times: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """The price the protocol sees at each time, for every row of ``prices``."""
+        from backtest.lending.oracle import chainlink_path, osm_path
+
+        if self.kind == "chainlink":
+            return chainlink_path(times, prices, heartbeat=self.heartbeat,
+                                  deviation=self.deviation)[0]
+        if self.kind == "osm":
+            return osm_path(times, prices, hop=self.hop)
+        return prices
+
+
+def observations(log_close: np.ndarray, log_low: np.ndarray, log_high: np.ndarray,
+                 step_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """The market as an oracle can observe it: per simulated step (a candle) the two extremes
+    then the close, at a third, two thirds and the end of the step; the first extreme is the
+    high of a falling step and the low of a rising one (the intra-candle order of
+    :func:`backtest.cascade.paths.path_from_bars`). Returns ``(times, prices)``: seconds from
+    the start (``3 n + 1`` of them) and prices, one row per path."""
+    start, end = log_close[:, :-1], log_close[:, 1:]
+    falling = end < start
+    first = np.where(falling, log_high, log_low)
+    second = np.where(falling, log_low, log_high)
+    n_paths, n_steps = log_low.shape
+    logs = np.empty((n_paths, 3 * n_steps + 1))
+    logs[:, 0] = log_close[:, 0]
+    logs[:, 1::3], logs[:, 2::3], logs[:, 3::3] = first, second, end
+    times = np.arange(3 * n_steps + 1) * step_seconds / 3.0   # exact at whole steps
+    return times, np.exp(logs)
+
+
+def oracle_passages(model: Any, *, oracle: OracleRule, n_paths: int, n_steps: int, s0: float,
+                    seed: int) -> tuple[Any, Any]:
+    """Long first-passage summaries of the *same* simulated paths as the market shows them and
+    as the protocol's ``oracle`` serves them.
+
+    Paths are drawn by ``model.simulate`` (a fitted :class:`backtest.risk.paths.ReturnModel`)
+    in chunks seeded from ``seed`` (same seed, same paths), turned into observations
+    (:func:`observations`) and, for the oracle side, into the oracle's answers
+    (:meth:`OracleRule.serve`). Each side is a :class:`backtest.risk.montecarlo.FirstPassage`
+    whose ``extreme`` is the lowest price of the path the side sees, so
+    :func:`mc_liquidation`, :func:`probability_survival_ltv` and the Wilson intervals apply to
+    either unchanged. An oracle only ever serves prices the market showed (or older ones), so
+    the oracle side's low is never below the market's: lag can only lower (or keep) the
+    probability of a liquidation within the horizon; it moves it later, into a worse market.
+
+    Returns
+    -------
+    (market, oracle) : FirstPassage
+    """
+    from backtest.risk.montecarlo import FirstPassage
+
+    if n_paths < 1 or n_steps < 1:
+        raise LendingParameterError(f"oracle Monte Carlo: expected paths >= 1 and steps >= 1, "
+                                    f"found {n_paths} and {n_steps}")
+    step_seconds = model.step_ms / 1000.0
+    size = max(1, _CHUNK_VALUES // (3 * n_steps + 1))
+    seeds = np.random.SeedSequence(seed).spawn(-(-n_paths // size))
+    market_low, oracle_low = [], []
+    for k, child in enumerate(seeds):
+        n = min(size, n_paths - k * size)
+        paths = model.simulate(np.random.default_rng(child), n_paths=n, n_steps=n_steps,
+                               s0=positive("s0", s0))
+        times, seen = observations(paths.log_close, paths.log_low, paths.log_high, step_seconds)
+        market_low.append(seen.min(axis=1))
+        oracle_low.append(oracle.serve(times, seen).min(axis=1))
+    empty = np.empty((0, n_paths), dtype=np.int32)
+
+    def passage(low: list[np.ndarray]) -> Any:
+        return FirstPassage(hit_step=empty, extreme=np.concatenate(low), barriers=np.empty(0),
+                            side=1, n_steps=n_steps, step_ms=int(model.step_ms),
+                            sample_close=np.empty((0, n_steps + 1), dtype=np.float32))
+
+    return passage(market_low), passage(oracle_low)

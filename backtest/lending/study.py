@@ -11,7 +11,9 @@ Positions are grouped by ``(protocol, asset)``; each group runs on its asset's p
   path, oracle rule and venue as Aave;
 * Aave positions with several collaterals or debts (rows sharing a ``position_id``, or a
   non-stable ``debt_asset``) through :func:`backtest.lending.multi.simulate_multi` on the paths
-  of all their assets (one group, ``asset`` = the assets joined by ``+``);
+  of all their assets (one group, ``asset`` = the assets joined by ``+``), the seized
+  collateral sold into one ``venue`` per collateral asset (same kind and depth as the
+  one-asset runs);
 * ``maker`` through :func:`backtest.lending.auctions.run_auctions` (OSM, Flipper or Clipper,
   keepers and a gas path) on a ``maker_step`` path.
 
@@ -245,12 +247,22 @@ def _aave_multi(group: pl.DataFrame, bars: dict[str, pl.DataFrame], setup: Lendi
     prices = {a: paths[a][1][:length] for a in names}
     prices.update({a: np.ones(length) for a in STABLE_ASSETS})
     book, ids = book_from_rows(group, {a: float(p[0]) for a, p in prices.items()})
-    result = simulate_multi(book, times, prices, setup.aave)
+    # seized collateral is sold into a venue per collateral asset, as in the one-asset runs
+    venues = {a: _venue(prices[a], setup) for a in book.collateral_assets}
+    result = simulate_multi(book, times, prices, setup.aave, venues)
     liq, s = result.liquidations, result.summary
     at = liq["step"].to_numpy() if liq.height else np.zeros(0, dtype=np.int64)
+    cols = liq["collateral_column"].to_numpy() if liq.height else np.zeros(0, dtype=np.int64)
+    market_at = np.array([prices[book.collateral_assets[c]][i] for c, i in zip(cols, at)],
+                         dtype=np.float64)
     liquidations = liq.with_columns(ts=_datetime(pl.Series(times[at])),
                                     position_id=ids.gather(liq["position"]) if liq.height
-                                    else pl.Series([], dtype=pl.Utf8))
+                                    else pl.Series([], dtype=pl.Utf8),
+                                    market_price=pl.Series(market_at, dtype=pl.Float64)
+                                    ).with_columns(
+        # the sale's cost against the collateral's market price at the step
+        slippage=pl.col("collateral_to_liquidator") * pl.col("market_price")
+        - pl.col("realised_proceeds"))
     keepers = pl.DataFrame({"keeper": ["liquidators"], "kind": ["aave-liquidator"],
                             "liquidations": [liq.height], "debt_repaid": [s["debt_repaid"]],
                             "collateral_bought": [float(liq["collateral_to_liquidator"].sum())],

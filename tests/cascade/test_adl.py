@@ -46,14 +46,22 @@ def test_queue_equals_bitmex_scalar_allocation(rows, matched):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(-1e6, 1e6), st.floats(1e3, 1e6), st.floats(0.01, 0.9))
-def test_bitmex_score_equals_the_scalar_venue_function(entry_value, mark_value, margin_share):
+@given(st.sampled_from([-1.0, 1.0]), st.floats(1e-6, 1e6), st.floats(1e3, 1e6), st.floats(0.01, 0.9))
+def test_bitmex_score_equals_the_scalar_venue_function(sign, magnitude, mark_value, margin_share):
+    # a position's signed value, side x qty x price: never 0 nor subnormal (an entry value of
+    # 3.5e-308 against a mark of 1000 made PnL% overflow the float range, a RuntimeWarning)
+    entry_value = sign * magnitude
     bankrupt = mark_value * (1 - margin_share)
-    if entry_value == 0:
-        return
     expected = bitmex.adl_score(mark_value=mark_value, entry_value=entry_value, bankrupt_value=bankrupt)
     got = adl.bitmex_score(np.array([mark_value]), np.array([entry_value]), np.array([bankrupt]))[0]
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_bitmex_score_refuses_a_zero_entry_value_as_the_scalar_function_does():
+    with pytest.raises(CascadeError, match=r"entry value 0 at position\(s\) \[1\]"):
+        adl.bitmex_score(np.array([1000.0, 1000.0]), np.array([900.0, 0.0]), np.array([500.0, 500.0]))
+    with pytest.raises(bitmex.VenueError):
+        bitmex.adl_score(mark_value=1000.0, entry_value=0.0, bankrupt_value=500.0)
 
 
 def test_bybit_insurance_fund_plus_30_and_minus_20_per_unit():

@@ -39,7 +39,7 @@ def test_synthetic_shock_run_writes_a_folder_and_prints_the_summary(tmp_path: Pa
     assert steps == 200
     again = _invoke("cascade", "--synthetic", "3000", "--seed", "3", "--shock", "0.08", "--price", f"{BTC}=100000",
                     "--seconds", "200", "--out", str(out))
-    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert again.exit_code == 2 and "--overwrite" in again.output
     assert _manifest(out)["summary"] == summary  # the refused run left the folder alone
 
 
@@ -65,7 +65,7 @@ def test_population_csv_with_leverage_column(tmp_path: Path):
 ])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args, message):
     result = _invoke("cascade", *args, "--out", str(tmp_path / "never"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "never").exists()
 
@@ -76,7 +76,7 @@ def test_population_file_with_a_cross_row_is_refused(tmp_path: Path):
                   "margin_mode": ["cross"]}).write_parquet(pq)
     result = _invoke("cascade", "--population", str(pq), "--shock", "0.1", "--price", f"{BTC}=100",
                      "--out", str(tmp_path / "x"))
-    assert result.exit_code == 1 and "cross" in result.output and "isolated" in result.output
+    assert result.exit_code == 2 and "cross" in result.output and "isolated" in result.output
 
 
 def test_stored_window_run(shared_data: Path, tmp_path: Path):

@@ -47,7 +47,7 @@ def test_synthetic_run_writes_the_folder_and_prints_distributions_and_brackets(t
     assert f"{p99:,.0f}" in result.output
     assert "recommended maintenance brackets" in result.output and "insurance_fund_recommended" in result.output
     again = _invoke(*BASE, "--depth-scale", "1,0.5", "--cross-share", "0.3", "--out", str(out))
-    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert again.exit_code == 2 and "--overwrite" in again.output
     assert _manifest(out)["summary"]["scenarios"] == 8  # the refused run left the folder alone
 
 
@@ -115,7 +115,7 @@ def test_stored_window_scenarios(shared_data: Path, tmp_path: Path):
 ])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args, message):
     result = _invoke("platform", *args, "--out", str(tmp_path / "never"))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "never").exists()
 

@@ -87,7 +87,7 @@ def test_compare_writes_the_folder_table_and_page(store: Path, tmp_path: Path) -
     before = (out / "venue_comparison.parquet").read_bytes()
     again = _invoke("compare", "--venues", "binance_usdm", "--leverages", "2", "--store", str(store),
                     "--out", str(out))
-    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert again.exit_code == 2 and "--overwrite" in again.output
     assert (out / "venue_comparison.parquet").read_bytes() == before
 
 
@@ -95,7 +95,7 @@ def test_compare_bad_venue_names_the_closest(store: Path, tmp_path: Path, capsys
     code = run_cli(["compare", "--venues", "binance_usdm,bianance_coinm", "--store", str(store),
                     "--out", str(tmp_path / "x")])
     err = capsys.readouterr()
-    assert code == 1
+    assert code == 2
     text = err.out + err.err
     assert "'bianance_coinm' is not registered" in text and "did you mean 'binance_coinm'" in text
     assert not (tmp_path / "x").exists()
@@ -103,10 +103,10 @@ def test_compare_bad_venue_names_the_closest(store: Path, tmp_path: Path, capsys
 
 def test_compare_bad_leverages_and_missing_data(store: Path, tmp_path: Path) -> None:
     result = _invoke("compare", "--leverages", "0.5,2", "--store", str(store), "--out", str(tmp_path / "a"))
-    assert result.exit_code == 1 and "--leverages '0.5,2': expected leverages >= 1" in result.output
+    assert result.exit_code == 2 and "--leverages '0.5,2': expected leverages >= 1" in result.output
     result = _invoke("compare", "--prices-from", "binanceusdm", "--symbol", "ETH/USDT:USDT", "--store", str(store),
                      "--out", str(tmp_path / "b"))
-    assert result.exit_code == 1 and "ETH/USDT:USDT" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "ETH/USDT:USDT" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "b").exists()
 
 
@@ -118,7 +118,7 @@ def test_replay_and_stress_with_venues(store: Path) -> None:
     assert "venue" in result.output and "binance_coinm" in result.output and "not tradable" in result.output
     bad = _invoke("stress", "--symbol", SYMBOL, "--start", "2023-11-14T22:00Z", "--end", "2023-11-15T04:00Z",
                   "--scenario", "dip=shock:-0.01@2023-11-15T00:00Z", "--venues", "okz", "--store", str(store))
-    assert bad.exit_code == 1 and "'okz' is not registered" in bad.output
+    assert bad.exit_code == 2 and "'okz' is not registered" in bad.output
 
 
 # ----------------------------------------------------------------------------- run: price source

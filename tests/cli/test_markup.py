@@ -36,7 +36,7 @@ def test_console_print_shows_markup_like_text_verbatim(text: str, stdout: _Captu
 @pytest.mark.parametrize("text", MARKUP_LIKE)
 def test_fail_and_labelled_lines_keep_the_message_verbatim(text: str, stdout: _Captured) -> None:
     exit_ = fail(f"window {text!r}: expected a known name")
-    assert exit_.exit_code == 1
+    assert exit_.exit_code == 2
     console().print(labelled("warning:", "yellow", f"gap at {text}"))
     lines = stdout.getvalue().splitlines()
     assert lines == [f"error: window {text!r}: expected a known name", f"warning: gap at {text}"]

@@ -72,7 +72,7 @@ def test_one_venue_and_an_unknown_name() -> None:
     assert result.exit_code == 0, result.output
     assert [row["name"] for row in json.loads(result.output)] == ["hyperliquid"]
     result = CliRunner().invoke(build_app(), ["venues", "bybitt"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "venue 'bybitt'" in result.output and "did you mean 'bybit_linear'" in result.output
     assert "Traceback" not in result.output
 

@@ -155,5 +155,43 @@ class ReplayTransport:
         return parsed
 
 
+def replay_exchange(exchange_id: str, *, folder: str | None = None,
+                    credentials: dict[str, str] | None = None) -> tuple[Any, ReplayTransport]:
+    """A real ccxt instance of ``exchange_id`` whose HTTP replays ``recorded/<folder>/``.
+
+    Built by :func:`data_loaders.ccxt_client.create_exchange`, as ``margincall data fetch``
+    builds it (options, credentials); ccxt's throttle is off, since it would really sleep
+    between replayed calls. ``folder`` defaults to the exchange id.
+    """
+    from data_loaders.ccxt_client import create_exchange
+
+    exchange = create_exchange(exchange_id, credentials=credentials)
+    exchange.enableRateLimit = False
+    return exchange, ReplayTransport.from_folder(exchange, folder or exchange_id).install()
+
+
+def replay_fetch_app(transports: list[ReplayTransport] | None = None, *,
+                     credentials: dict[str, str] | None = None) -> Any:
+    """A root typer app holding ``data fetch``, whose clients replay the recordings.
+
+    Each command run builds its client with :func:`replay_exchange` and appends the transport
+    to ``transports`` (when given), so a test can read the requests the command made.
+    """
+    import typer
+
+    from backtest.cli.fetch import add_commands
+
+    def replaying(exchange_id: str) -> Any:
+        exchange, transport = replay_exchange(exchange_id, credentials=credentials)
+        if transports is not None:
+            transports.append(transport)
+        return exchange
+
+    root, data = typer.Typer(), typer.Typer()
+    add_commands(data, client_factory=replaying)
+    root.add_typer(data, name="data")
+    return root
+
+
 def _freeze(query: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in query.items()))

@@ -139,7 +139,7 @@ def test_empty_names_are_refused(tmp_path: Path, flag: str, value: str) -> None:
     path = write_zip(tmp_path / "in" / "klines" / "BTCUSDT-1h-2020-03.zip",
                      kline_lines(3, step=HOUR, start=T0 + 48 * HOUR), KLINE_HEADER)
     result = data_cli()("import", "--store", root, flag, value, path)
-    assert result.exit_code == 1 and "empty string" in result.output and flag in result.output
+    assert result.exit_code == 2 and "empty string" in result.output and flag in result.output
     assert folder_hash(root) == before
 
 

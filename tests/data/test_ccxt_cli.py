@@ -6,26 +6,16 @@ import typer
 from typer.testing import CliRunner
 
 from backtest.cli import build_app
-from backtest.cli.fetch import add_commands, register
-from data_loaders.ccxt_client import create_exchange
+from backtest.cli.fetch import register
 from data_loaders.store import MarketStore
-from tests.data.ccxt_replay import ReplayTransport
+from tests.data.ccxt_replay import ReplayTransport, replay_fetch_app
 
 BTC = "BTC/USDT:USDT"
 
 
 def _app(log: list) -> typer.Typer:
-    def replaying(exchange_id: str):
-        exchange = create_exchange(exchange_id, credentials={"apiKey": "k", "secret": "s"})
-        exchange.enableRateLimit = False
-        transport = ReplayTransport.from_folder(exchange, "binanceusdm").install()
-        log.append(transport)
-        return exchange
-
-    root, data = typer.Typer(), typer.Typer()
-    add_commands(data, client_factory=replaying)
-    root.add_typer(data, name="data")
-    return root
+    # Binance's leverage brackets need a key: any key, the replay checks no signature
+    return replay_fetch_app(log, credentials={"apiKey": "k", "secret": "s"})
 
 
 def test_fetch_command_stores_candles_funding_tiers_and_markets(tmp_path):
@@ -44,11 +34,11 @@ def test_fetch_command_stores_candles_funding_tiers_and_markets(tmp_path):
     assert {r.query["limit"] for r in transports[0].log if r.path == "/fapi/v1/klines"} == {"500"}
 
 
-def test_fetch_command_reports_a_bad_symbol_and_exits_1(tmp_path):
+def test_fetch_command_reports_a_bad_symbol_and_exits_2(tmp_path):
     result = CliRunner().invoke(_app([]), [
         "data", "fetch", "--symbol", "BTCUSDT", "--timeframe", "1h", "--since", "2020-03-11",
         "--until", "2020-03-14", "--what", "ohlcv", "--store", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "use the ccxt unified symbol: BTC/USDT:USDT" in result.output
 
 
@@ -78,5 +68,5 @@ def test_empty_option_values_are_refused(tmp_path, flag) -> None:
     args[flag] = ""
     result = CliRunner().invoke(app, ["data", "fetch", "--symbol", "BTC/USDT:USDT", "--store", str(tmp_path),
                                       *[x for kv in args.items() for x in kv]])
-    assert result.exit_code == 1 and "empty string" in result.output and flag in result.output
+    assert result.exit_code == 2 and "empty string" in result.output and flag in result.output
     assert not (tmp_path / "manifest.json").exists()

@@ -15,7 +15,7 @@ import pytest
 from data_loaders.ccxt_client import CapabilityError, FetchError, UnknownExchangeError, UnknownSymbolError, create_exchange
 from data_loaders.ccxt_fetch import FetchInterruptedError, FetchRequest, RetryPolicy, fetch_to_store
 from data_loaders.store import MarketStore
-from tests.data.ccxt_replay import ReplayTransport
+from tests.data.ccxt_replay import ReplayTransport, replay_exchange
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 HOUR = 3_600_000
@@ -37,10 +37,7 @@ def store(tmp_path) -> MarketStore:
 
 def binance(*, keys: bool = True) -> tuple[object, ReplayTransport]:
     """A real ccxt binanceusdm instance whose HTTP is the replay transport."""
-    credentials = {"apiKey": "test-key", "secret": "test-secret"} if keys else None
-    exchange = create_exchange("binanceusdm", credentials=credentials)
-    exchange.enableRateLimit = False  # the throttle would really sleep between replayed calls
-    return exchange, ReplayTransport.from_folder(exchange, "binanceusdm").install()
+    return replay_exchange("binanceusdm", credentials={"apiKey": "test-key", "secret": "test-secret"} if keys else None)
 
 
 def run(store, what, *, symbols=(BTC,), since=T0, until=END, client=None, sleeps=None, max_tries=6,

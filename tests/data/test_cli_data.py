@@ -69,7 +69,7 @@ def test_query_error_and_empty_store(tmp_path: Path, cli) -> None:
     store = str(tmp_path / "store")
     assert "holds no data" in cli("ls", "--store", store).output
     result = cli("query", "--store", store, "select * from nowhere")
-    assert result.exit_code == 1 and "views: ohlcv" in result.output
+    assert result.exit_code == 2 and "views: ohlcv" in result.output
     empty = cli("query", "--store", store, "select count(*) as n from trades")
     assert empty.exit_code == 0 and "0" in empty.output
 
@@ -85,4 +85,4 @@ def test_generic_import_with_map_and_ts_unit(tmp_path: Path, cli) -> None:
 
 def test_bad_kind_flag(tmp_path: Path, cli) -> None:
     result = cli("import", "--store", str(tmp_path), "--kind", "candles", str(tmp_path / "x.csv"))
-    assert result.exit_code == 1 and "expected one of klines" in result.output
+    assert result.exit_code == 2 and "expected one of klines" in result.output

@@ -10,7 +10,7 @@ import pytest
 from data_loaders.ccxt_client import UnknownSymbolError
 from data_loaders.ccxt_fetch import FetchInterruptedError
 from data_loaders.store import MarketStore
-from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, funding, replay_client, sql
+from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, fetched, funding, replay_client, sql
 
 BTC, ETH, INVERSE = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"
 
@@ -25,9 +25,7 @@ def _recorded_candles(name: str) -> dict[int, list[str]]:
     ("index", "index", "/v5/market/index-price-kline", "index-price-kline"),
 ])
 def test_candles_are_walked_back_from_the_window_end_and_stored_in_order(tmp_path, price_type, what, path, name):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("bybit")
-    fetch(store, "bybit", (what,), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "bybit", (what,), symbols=(BTC,))
 
     stored = candles(store, "bybit", BTC, price_type)
     assert [row[0] for row in stored] == list(range(T0, END, HOUR))
@@ -53,9 +51,7 @@ def test_the_crash_hour_low_is_where_the_recording_puts_it(tmp_path):
 
 
 def test_funding_settlements_rates_and_interval(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("bybit")
-    fetch(store, "bybit", ("funding",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "bybit", ("funding",), symbols=(BTC,))
     rows = funding(store, "bybit", BTC)
     raw = {int(e["fundingRateTimestamp"]): float(e["fundingRate"])
            for body in bodies("bybit", "funding-history") for e in body["result"]["list"]}
@@ -88,9 +84,7 @@ def test_risk_limits_keep_bybits_own_deduction(tmp_path):
 
 
 def test_markets_of_linear_and_inverse_perpetuals(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("bybit")
-    fetch(store, "bybit", ("markets",), symbols=(BTC, ETH, INVERSE), client=client)
+    store, transport = fetched(tmp_path, "bybit", ("markets",), symbols=(BTC, ETH, INVERSE))
     rows = {r[0]: r[1:] for r in sql(store, "select symbol, base, quote, settle, contract_type, contract_size, "
                                             "tick_size, lot_size, min_qty, min_notional, maker_fee, taker_fee "
                                             "from markets where exchange = 'bybit'")}
@@ -98,7 +92,7 @@ def test_markets_of_linear_and_inverse_perpetuals(tmp_path):
     assert rows[ETH][:9] == ("ETH", "USDT", "USDT", "linear", 1.0, 0.01, 0.01, 0.01, 5.0)
     # BTCUSD inverse: 1 USD contracts, 0.5 tick, no minimum notional published -> 0
     assert rows[INVERSE][:9] == ("BTC", "USD", "BTC", "inverse", 1.0, 0.5, 1.0, 1.0, 0.0)
-    market = client.market(BTC)
+    market = transport.exchange.market(BTC)
     assert rows[BTC][9:] == (market["maker"], market["taker"])
     # only perpetual listings are requested: linear and inverse, never spot or options
     assert {r.query["category"] for r in transport.log} == {"linear", "inverse"}

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from data_loaders.ccxt_client import CapabilityError
-from data_loaders.store import MarketStore
-from tests.data.venue_fetch import END, HOUR, T0, bodies, candles, fetch, funding, replay_client, sql
+from tests.data.venue_fetch import END, HOUR, T0, bodies, candles, fetched, funding, refusal, sql
 
 BTC = "BTC/USDC:USDC"  # dYdX's BTC-USD, settled in USDC
 
 
 def test_candles_are_walked_back_by_iso_window(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("dydx")
-    fetch(store, "dydx", ("ohlcv",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "dydx", ("ohlcv",), symbols=(BTC,))
     stored = candles(store, "dydx", BTC, "last")
     assert [row[0] for row in stored] == list(range(T0, END, HOUR))
     raw = {c["id"]: c for body in bodies("dydx", "candles") for c in body["candles"]}
@@ -33,9 +29,7 @@ def test_candles_are_walked_back_by_iso_window(tmp_path):
 
 
 def test_funding_is_paged_backwards_and_keeps_the_oracle_price(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("dydx")
-    fetch(store, "dydx", ("funding",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "dydx", ("funding",), symbols=(BTC,))
     rows = funding(store, "dydx", BTC)
     raw = {e["effectiveAt"]: e for body in bodies("dydx", "historicalFunding") for e in body["historicalFunding"]}
     assert [r[0] for r in rows] == list(range(T0, END, HOUR))
@@ -50,9 +44,7 @@ def test_funding_is_paged_backwards_and_keeps_the_oracle_price(tmp_path):
 
 
 def test_markets_carry_tick_and_step(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, _ = replay_client("dydx")
-    fetch(store, "dydx", ("markets",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "dydx", ("markets",), symbols=(BTC,))
     ((row),) = sql(store, "select base, quote, settle, contract_type, contract_size, tick_size, lot_size, min_qty, "
                           "min_notional from markets where exchange = 'dydx'")
     assert row == ("BTC", "USDC", "USDC", "linear", 1.0, 1.0, 0.0001, 0.0001, 0.0)
@@ -61,10 +53,6 @@ def test_markets_carry_tick_and_step(tmp_path):
 @pytest.mark.parametrize(("what", "named"), [(("tiers",), "no leverage-tier endpoint"),
                                              (("mark", "funding"), "publishes no mark-price candles")])
 def test_missing_endpoints_are_refused_with_what_to_import(tmp_path, what, named):
-    client, transport = replay_client("dydx")
-    with pytest.raises(CapabilityError) as caught:
-        fetch(MarketStore(tmp_path / "store"), "dydx", what, symbols=(BTC,), client=client)
-    message = str(caught.value)
+    message = refusal(tmp_path, "dydx", what, BTC)
     assert "'dydx'" in message and named in message and "margincall data import" in message
     assert "funding:" not in message  # funding history is available
-    assert transport.log == []

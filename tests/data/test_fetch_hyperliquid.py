@@ -12,7 +12,7 @@ import pytest
 
 from data_loaders.ccxt_client import CapabilityError
 from data_loaders.store import MarketStore
-from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, funding, replay_client, sql
+from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, fetched, funding, replay_client, sql
 
 BTC = "BTC/USDC:USDC"
 
@@ -22,9 +22,7 @@ def _bodies_of(transport, kind: str) -> list[dict]:
 
 
 def test_candles_are_paged_forward(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("hyperliquid")
-    fetch(store, "hyperliquid", ("ohlcv",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "hyperliquid", ("ohlcv",), symbols=(BTC,))
     stored = candles(store, "hyperliquid", BTC, "last")
     assert [row[0] for row in stored] == list(range(T0, END, HOUR))
     raw = {c["t"]: c for body in bodies("hyperliquid", "info-candleSnapshot") for c in body}
@@ -38,9 +36,7 @@ def test_candles_are_paged_forward(tmp_path):
 
 
 def test_hourly_funding_is_stamped_on_the_hour(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("hyperliquid")
-    fetch(store, "hyperliquid", ("funding",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "hyperliquid", ("funding",), symbols=(BTC,))
     rows = funding(store, "hyperliquid", BTC)
     raw = {(e["time"] + 500) // 1000 * 1000: float(e["fundingRate"])
            for body in bodies("hyperliquid", "info-fundingHistory") for e in body}
@@ -54,9 +50,7 @@ def test_hourly_funding_is_stamped_on_the_hour(tmp_path):
 
 
 def test_margin_tables_come_from_meta(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("hyperliquid")
-    fetch(store, "hyperliquid", ("tiers",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "hyperliquid", ("tiers",), symbols=(BTC,))
     tiers = sql(store, "select notional_floor, notional_cap, max_leverage, maint_margin_rate, maint_amount, "
                        "epoch_ms(effective_from) from risk_tiers where exchange = 'hyperliquid' order by tier")
     # BTC's table 56: 40x below 150M USDC, 20x above; maintenance = half the initial margin at max
@@ -67,12 +61,10 @@ def test_margin_tables_come_from_meta(tmp_path):
 
 
 def test_markets_are_usdc_perpetuals(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, _ = replay_client("hyperliquid")
-    fetch(store, "hyperliquid", ("markets",), symbols=(BTC, "ETH/USDC:USDC"), client=client)
+    store, transport = fetched(tmp_path, "hyperliquid", ("markets",), symbols=(BTC, "ETH/USDC:USDC"))
     rows = {r[0]: r[1:] for r in sql(store, "select symbol, base, settle, contract_type, lot_size, min_qty, "
                                             "min_notional, maker_fee, taker_fee from markets")}
-    market = client.market(BTC)
+    market = transport.exchange.market(BTC)
     # szDecimals 5 -> lot 0.00001 BTC; no separate minimum size: one lot; 10 USDC minimum order value
     assert rows[BTC] == ("BTC", "USDC", "linear", 1e-05, 1e-05, 10.0, market["maker"], market["taker"])
     assert rows["ETH/USDC:USDC"][3:5] == (1e-04, 1e-04)

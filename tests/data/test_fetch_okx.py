@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from data_loaders.store import MarketStore
-from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, funding, replay_client, sql
+from tests.data.venue_fetch import END, HOUR, NOW, T0, bodies, candles, fetch, fetched, funding, replay_client, sql
 
 BTC, ETH, INVERSE = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"
 
@@ -19,9 +19,7 @@ BTC, ETH, INVERSE = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"
     ("index", "index", "history-index-candles", "BTC-USDT"),  # the index has its own id
 ])
 def test_candles_cross_two_page_boundaries(tmp_path, price_type, what, name, inst_id):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("okx")
-    fetch(store, "okx", (what,), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "okx", (what,), symbols=(BTC,))
 
     stored = candles(store, "okx", BTC, price_type)
     assert [row[0] for row in stored] == list(range(T0, END, HOUR))
@@ -40,9 +38,7 @@ def test_candles_cross_two_page_boundaries(tmp_path, price_type, what, name, ins
 
 
 def test_funding_is_bounded_by_after_and_keeps_the_rates(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("okx")
-    fetch(store, "okx", ("funding",), symbols=(BTC,), client=client)
+    store, transport = fetched(tmp_path, "okx", ("funding",), symbols=(BTC,))
     rows = funding(store, "okx", BTC)
     body = bodies("okx", "funding-rate-history")[0]  # the page of 24
     raw = {int(e["fundingTime"]): float(e["fundingRate"]) for e in body["data"]}
@@ -71,13 +67,12 @@ def test_position_tiers_are_stored_in_contracts(tmp_path):
     for lower, upper in zip(tiers, tiers[1:]):
         assert upper[4] == pytest.approx(lower[4] + upper[0] * (upper[3] - lower[3]))
     (request,) = transport.requests("/api/v5/public/position-tiers")
-    assert request.query == {"instType": "SWAP", "tdMode": "cross", "instFamily": "BTC-USDT"}
+    # ccxt 4.5.83 (the pinned release) sends the family as `uly`; OKX accepts `uly` or `instFamily`
+    assert request.query == {"instType": "SWAP", "tdMode": "cross", "uly": "BTC-USDT"}
 
 
 def test_markets_keep_okx_contract_values(tmp_path):
-    store = MarketStore(tmp_path / "store")
-    client, transport = replay_client("okx")
-    fetch(store, "okx", ("markets",), symbols=(BTC, ETH, INVERSE), client=client)
+    store, transport = fetched(tmp_path, "okx", ("markets",), symbols=(BTC, ETH, INVERSE))
     rows = {r[0]: r[1:] for r in sql(store, "select symbol, settle, contract_type, contract_size, tick_size, "
                                             "lot_size, min_qty, min_notional from markets where exchange = 'okx'")}
     # lot and minimum are in contracts (ctVal 0.01 BTC / 0.1 ETH / 100 USD), no notional minimum
@@ -88,18 +83,11 @@ def test_markets_keep_okx_contract_values(tmp_path):
 
 
 def test_the_command_fetches_okx_and_refuses_nothing_it_has(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from backtest.cli.fetch import add_commands
+    from tests.data.ccxt_replay import replay_fetch_app
 
-    def replaying(exchange_id: str):
-        return replay_client(exchange_id)[0]
-
-    root, data = typer.Typer(), typer.Typer()
-    add_commands(data, client_factory=replaying)
-    root.add_typer(data, name="data")
-    result = CliRunner().invoke(root, [
+    result = CliRunner().invoke(replay_fetch_app(), [
         "data", "fetch", "--exchange", "okx", "--symbol", BTC, "--timeframe", "1h", "--since", "2025-10-10",
         "--until", "2025-10-13", "--what", "funding,tiers,markets", "--store", str(tmp_path)])
     assert result.exit_code == 0, result.output

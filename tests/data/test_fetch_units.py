@@ -87,7 +87,7 @@ def test_profile_refusals_win_over_what_ccxt_claims():
     assert [line.split(":")[0].strip(" -") for line in lines[1:-1]] == ["mark", "tiers"]
     check_capabilities(Claims(), ("ohlcv", "funding", "markets"))  # no error
     assert profile("binanceusdm") == profile("no-such-exchange")  # the defaults are Binance's
-    assert set(PROFILES) == {"bybit", "okx", "hyperliquid", "dydx"}
+    assert set(PROFILES) == {"bybit", "okx", "hyperliquid", "dydx", "bitmex"}
 
 
 def test_hyperliquid_margin_tables_and_their_fallbacks():

@@ -30,7 +30,7 @@ def test_writing_statements_are_refused(tmp_path: Path, case_id: str, sql: str, 
     before = folder_hash(root)
     part = next(root.rglob("part-*.parquet"))
     result = data_cli()("query", "--store", root, sql.format(part=part, tmp=tmp_path))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     flat = " ".join(result.output.split())
     assert f"found a {kind} statement" in flat and "read-only" in flat and "--out" in flat
     assert "Traceback" not in result.output
@@ -68,7 +68,7 @@ def test_out_writes_the_result_outside_the_store_only(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "wrote 48 rows" in result.output
     assert pl.read_parquet(out).height == 48
     again = cli("query", "--store", root, "--out", out, "SELECT 1 AS x")
-    assert again.exit_code == 1 and "--overwrite" in again.output and pl.read_parquet(out).height == 48
+    assert again.exit_code == 2 and "--overwrite" in again.output and pl.read_parquet(out).height == 48
     inside = cli("query", "--store", root, "--out", root / "funding" / "x.parquet", "SELECT 1 AS x")
-    assert inside.exit_code == 1 and "outside the store" in inside.output
+    assert inside.exit_code == 2 and "outside the store" in inside.output
     assert folder_hash(root) == before

@@ -259,7 +259,7 @@ def test_generic_csv_empty_timeframe_is_refused(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "BTCUSDT_x.csv", [f"{T0 + i * HOUR},1,2,0.5,1.5,3" for i in range(5)],
                     "open_time,open,high,low,close,volume")
     result = data_cli()("import", "--store", root, "--timeframe", "", csv)
-    assert result.exit_code == 1 and "--timeframe ''" in result.output and "empty string" in result.output
+    assert result.exit_code == 2 and "--timeframe ''" in result.output and "empty string" in result.output
     with pytest.raises(Exception, match="timeframe ''"):
         import_generic(MarketStore(root), csv, timeframe="")
     assert folder_hash(root) == before
@@ -281,7 +281,7 @@ def test_rm_refuses_a_reversed_window_and_foreign_symbol_folders_are_strays(tmp_
     root = seeded_store(tmp_path)
     result = data_cli()("rm", "ohlcv", "--store", root, "--exchange", "binanceusdm", "--symbol", SYM,
                         "--start", "2020-03-02", "--end", "2020-03-01", "--yes")
-    assert result.exit_code == 1 and "expected start before end" in result.output
+    assert result.exit_code == 2 and "expected start before end" in result.output
     foreign = root / "funding" / "exchange=binanceusdm" / "symbol_key=~ZZ"
     foreign.mkdir(parents=True)
     assert foreign in MarketStore(root).strays()

@@ -10,12 +10,15 @@ pages cut at 24 rows (``max_page``) so every candle fetch crosses two page bound
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from data_loaders.ccxt_client import create_exchange
+import pytest
+
+from data_loaders.ccxt_client import CapabilityError
 from data_loaders.ccxt_fetch import FetchReport, FetchRequest, RetryPolicy, fetch_to_store
 from data_loaders.store import MarketStore
-from tests.data.ccxt_replay import RECORDED, ReplayTransport
+from tests.data.ccxt_replay import RECORDED, ReplayTransport, replay_exchange
 
 HOUR = 3_600_000
 T0 = 1760054400000  # 2025-10-10T00:00Z
@@ -25,10 +28,31 @@ PAGE = 24
 
 
 def replay_client(exchange_id: str) -> tuple[Any, ReplayTransport]:
-    """A real ccxt instance of ``exchange_id`` whose HTTP replays the recordings."""
-    exchange = create_exchange(exchange_id)
-    exchange.enableRateLimit = False  # the throttle would really sleep between replayed calls
-    return exchange, ReplayTransport.from_folder(exchange, exchange_id).install()
+    """A real ccxt instance of ``exchange_id`` whose HTTP replays the recordings (no API key)."""
+    return replay_exchange(exchange_id)
+
+
+def fetched(tmp_path: Path, exchange_id: str, what: tuple[str, ...], *,
+            symbols: tuple[str, ...]) -> tuple[MarketStore, ReplayTransport]:
+    """Fetch ``what`` from the recordings into a new store under ``tmp_path``.
+
+    Returns the store and the transport (its ``log`` of requests; ``transport.exchange`` is the
+    ccxt instance, with the markets it loaded).
+    """
+    store = MarketStore(tmp_path / "store")
+    client, transport = replay_client(exchange_id)
+    fetch(store, exchange_id, what, symbols=symbols, client=client)
+    return store, transport
+
+
+def refusal(tmp_path: Path, exchange_id: str, what: tuple[str, ...], symbol: str) -> str:
+    """The message refusing ``what`` before any request; asserts nothing was asked or stored."""
+    client, transport = replay_client(exchange_id)
+    store = MarketStore(tmp_path / "store")
+    with pytest.raises(CapabilityError) as caught:
+        fetch(store, exchange_id, what, symbols=(symbol,), client=client)
+    assert transport.log == [] and not any(store.root.rglob("*.parquet"))
+    return str(caught.value)
 
 
 def fetch(store: MarketStore, exchange_id: str, what: tuple[str, ...], *, symbols: tuple[str, ...],

@@ -56,17 +56,17 @@ def test_run_file_errors_name_the_key_and_suggest(store, tmp_path):
     run_file = tmp_path / "bad.toml"
     run_file.write_text("[run]\nlevrage = 5\n")
     result = CliRunner().invoke(build_app(), ["run", "--config", str(run_file), "--store", str(store)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "levrage" in result.output and "did you mean 'leverage'" in result.output
     run_file.write_text("[dta]\nsymbols = []\n")
     result = CliRunner().invoke(build_app(), ["run", "--config", str(run_file)])
-    assert result.exit_code == 1 and "did you mean 'data'" in result.output
+    assert result.exit_code == 2 and "did you mean 'data'" in result.output
 
 
 def test_run_unknown_symbol_is_a_clear_error(store, tmp_path):
     result = CliRunner().invoke(build_app(), ["run", "--store", str(store), "--symbol", "DOGE/USDT:USDT",
                                               "--out", str(tmp_path / "x"), "--no-progress"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "DOGE/USDT:USDT" in result.output
 
 
@@ -82,7 +82,7 @@ def test_numeric_param_flags_reach_the_strategy_as_numbers(store, tmp_path):
     assert params["exposure"] == 2 and params["side"] == "short"
     result = CliRunner().invoke(build_app(), ["run", "--store", str(store), "--param", "exposure",
                                               "--out", str(tmp_path / "y"), "--no-progress"])
-    assert result.exit_code == 1 and "expected NAME=VALUE" in result.output
+    assert result.exit_code == 2 and "expected NAME=VALUE" in result.output
 
 
 def _run(*args: str):
@@ -95,7 +95,7 @@ def test_existing_run_folder_is_refused_and_overwrite_replaces_it(store, tmp_pat
     assert _run(*base, "--leverage", "2").exit_code == 0
     first = (out / "manifest.json").read_bytes()
     result = _run(*base, "--leverage", "3")
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "--overwrite" in result.output and "holding a run" in result.output
     assert (out / "manifest.json").read_bytes() == first
     result = _run(*base, "--leverage", "3", "--overwrite")
@@ -109,10 +109,10 @@ def test_unwritable_out_is_found_before_the_backtest(store, tmp_path):
     blocker.write_text("x")
     result = _run("--store", str(store), "--symbol", "DOGE/USDT:USDT", "--out", str(blocker / "run"),
                   "--no-progress")
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "is a file, not a folder" in result.output and "DOGE" not in result.output
     result = _run("--store", str(blocker), "--out", str(tmp_path / "x"), "--no-progress")
-    assert result.exit_code == 1 and "expected a market store folder, found a file" in result.output
+    assert result.exit_code == 2 and "expected a market store folder, found a file" in result.output
 
 
 @pytest.mark.parametrize("name", ["../../x", "/abs/x", "", "a/b", "a\\b", "..", ".hidden", "x\x00y",
@@ -122,7 +122,7 @@ def test_path_like_run_names_are_refused(store, tmp_path, monkeypatch, name):
     run_file = tmp_path / "run.toml"
     run_file.write_text(f"[run]\nname = {json.dumps(name)}\n", encoding="utf-8")
     result = _run("--config", str(run_file), "--store", str(store), "--no-progress")
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "name: expected a plain folder name" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]
 
@@ -176,7 +176,7 @@ def test_bad_run_files_give_one_clear_error(store, tmp_path, text):
     run_file.write_bytes(text.encode("latin-1"))
     result = _run("--config", str(run_file), "--store", str(store), "--out", str(tmp_path / "o"),
                   "--no-progress")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert BAD_RUN_FILES[text] in result.output.replace("\n", " "), result.output
     assert not (tmp_path / "o").exists()
@@ -195,6 +195,6 @@ def test_bad_run_files_give_one_clear_error(store, tmp_path, text):
 ])
 def test_bad_flags_give_one_clear_error(store, tmp_path, args, expected):
     result = _run(*args, "--store", str(store), "--out", str(tmp_path / "o"), "--no-progress")
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert expected in result.output.replace("\n", " "), result.output
     assert not (tmp_path / "o").exists()

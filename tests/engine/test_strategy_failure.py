@@ -100,7 +100,7 @@ def test_a_run_command_prints_the_failure_cleanly_and_exits_non_zero(user_file: 
     result = CliRunner().invoke(build_app(), ["run", "--strategy", f"{user_file}:Broken", "--store", str(root),
                                               "--timeframe", "1h", "--out", str(tmp_path / "out"),
                                               "--no-progress", "--no-report"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "on_bar raised ZeroDivisionError" in result.output and "return 1 / x" in result.output
     assert not (tmp_path / "out" / "manifest.json").exists()

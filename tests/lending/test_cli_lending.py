@@ -45,7 +45,7 @@ def test_black_thursday_preset_writes_tables_views_and_report(lending_store: Pat
     # a second run into the same folder is refused without --overwrite, the first one kept
     again = _invoke("--preset", "black-thursday", "--generate", "10", "--store", str(lending_store),
                     "--out", str(out))
-    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert again.exit_code == 2 and "--overwrite" in again.output
     assert pl.read_parquet(out / "positions.parquet").height == 150
 
 
@@ -80,7 +80,7 @@ def test_aave_positions_from_a_file_on_the_5m_crash(lending_store: Path, tmp_pat
 def test_bad_options_fail_with_a_clear_message(lending_store: Path, tmp_path: Path, args, words):
     result = _invoke("--timeframe", "1h", "--start", "2020-03-12", "--end", "2020-03-13",
                      "--store", str(lending_store), "--out", str(tmp_path / "x"), *args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "error:" in result.output and "Traceback" not in result.output
     for word in words:
         assert word in result.output
@@ -92,10 +92,10 @@ def test_a_bad_file_or_missing_candles_fail_clearly(lending_store: Path, tmp_pat
     pl.DataFrame({"protocol": ["aave_v3"], "asset": ["ETH"], "collateral": [1.0]}).write_csv(bad)
     result = _invoke("--positions", str(bad), "--start", "2020-03-12", "--end", "2020-03-13",
                      "--store", str(lending_store), "--out", str(tmp_path / "x"))
-    assert result.exit_code == 1 and "missing debt, liquidation_threshold" in result.output
+    assert result.exit_code == 2 and "missing debt, liquidation_threshold" in result.output
     result = _invoke("--generate", "5", "--symbol", "BTC/USDT:USDT", "--start", "2020-03-12",
                      "--end", "2020-03-13", "--store", str(lending_store), "--out", str(tmp_path / "x"))
-    assert result.exit_code == 1 and "margincall data fetch" in result.output
+    assert result.exit_code == 2 and "margincall data fetch" in result.output
 
 
 def test_position_runs_the_loop_through_the_risk_lab(lending_store: Path, tmp_path: Path):
@@ -121,5 +121,26 @@ def test_position_runs_the_loop_through_the_risk_lab(lending_store: Path, tmp_pa
     assert manifest["position"]["leverage"] == pytest.approx(2.5)
     bad = _invoke("--position", "1.5", "--crash", "2020-03-12", "--paths", "0",
                   "--store", str(lending_store), "--out", str(tmp_path / "bad"))
-    assert bad.exit_code == 1 and "ltv expected a fraction" in bad.output
+    assert bad.exit_code == 2 and "ltv expected a fraction" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_position_monte_carlo_with_the_osm_lag(lending_store: Path, tmp_path: Path):
+    out = tmp_path / "lag"
+    result = _invoke("--position", "0.7", "--crash", "2020-03-12", "--paths", "3000",
+                     "--horizon", "24", "--target", "0.05", "--model", "gbm", "--timeframe", "5m",
+                     "--oracle", "osm", "--start", "2025-10-09", "--end", "2025-10-12",
+                     "--store", str(lending_store), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "position_mc_oracle" in result.output and "osm oracle" in result.output
+    lag = pl.read_parquet(out / "position_mc_oracle.parquet")
+    market, osm = lag.row(0, named=True), lag.row(1, named=True)
+    assert market["protocol_sees"] == "market (no lag)" and osm["protocol_sees"] == "osm oracle"
+    assert market["liquidation_price"] == osm["liquidation_price"]
+    # the same paths through the OSM: never more liquidations, and the solver allows more LTV
+    assert osm["probability"] <= market["probability"]
+    assert osm["max_ltv_at_p0.05"] >= market["max_ltv_at_p0.05"]
+    assert json.loads((out / "manifest.json").read_text())["oracle"]["kind"] == "osm"
+    bad = _invoke("--position", "0.5", "--oracle", "oms", "--paths", "10", "--crash", "2020-03-12",
+                  "--store", str(lending_store), "--out", str(tmp_path / "bad"))
+    assert bad.exit_code == 1 and "did you mean 'osm'" in bad.output

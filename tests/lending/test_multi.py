@@ -107,3 +107,48 @@ def test_generated_multi_positions_through_the_study(black_thursday_bars: pl.Dat
     assert liq.height > 0 and set(liq["collateral_asset"]) <= {"ETH", "BTC"}
     assert bad["debt_liquidated"] == pytest.approx(float(liq["debt_repaid_value"].sum()))
     assert study.tables["positions"].height == 300
+
+
+def test_seized_collateral_sells_into_each_assets_venue() -> None:
+    from backtest.lending.amm import ConstantProductPool
+
+    prices = _prices([2000.0, 1600.0, 1600.0])
+    # deep venues: the first test's liquidation (1 ETH to the liquidator's side) goes ahead,
+    # realised at the pool's quote, not the market price
+    deep = {"ETH": ConstantProductPool.at_price(2000.0, depth_quote=1e7, fee=0.0),
+            "BTC": ConstantProductPool.at_price(40_000.0, depth_quote=1e7, fee=0.0)}
+    result = simulate_multi(_book(1.0, 0.05, 3000.0), [0.0, 12.0, 24.0], prices,
+                            SimulationConfig(version="3.3"), deep)
+    row = result.liquidations.row(0, named=True)
+    pool = deep["ETH"].arbitraged(1600.0)   # at step 1 arbitrage has moved it to the market
+    expected, _ = pool.sell(row["collateral_to_liquidator"])
+    assert row["realised_proceeds"] == pytest.approx(expected)
+    assert row["realised_proceeds"] < row["collateral_to_liquidator"] * 1600.0   # slippage
+    assert row["profit"] == pytest.approx(expected - row["debt_repaid"])
+    # a shallow ETH venue: the sale would not cover the debt, so nobody liquidates
+    shallow = {**deep, "ETH": ConstantProductPool.at_price(2000.0, depth_quote=2e3, fee=0.0)}
+    none = simulate_multi(_book(1.0, 0.05, 3000.0), [0.0, 12.0, 24.0], prices,
+                          SimulationConfig(version="3.3"), shallow)
+    assert none.liquidations.height == 0
+    with pytest.raises(LendingParameterError, match="venue for every collateral asset"):
+        simulate_multi(_book(1.0, 0.05, 3000.0), [0.0, 12.0], _prices([2000.0, 1600.0]),
+                       SimulationConfig(), {"ETH": deep["ETH"]})
+
+
+def test_one_batch_per_asset_and_step_shares_the_proceeds() -> None:
+    from backtest.lending.amm import ConstantProductPool
+
+    book = MultiBook(np.array([[1.0, 0.0], [2.0, 0.0]]), np.array([[1500.0, 0.0], [3000.0, 0.0]]),
+                     ("ETH", "BTC"), ("USDC", "USDT"), LT, BONUS)
+    venues = {"ETH": ConstantProductPool.at_price(2000.0, depth_quote=5e5, fee=0.0),
+              "BTC": ConstantProductPool.at_price(40_000.0, depth_quote=5e5, fee=0.0)}
+    result = simulate_multi(book, [0.0, 12.0], _prices([2000.0, 1700.0]), SimulationConfig(),
+                            venues)
+    liq = result.liquidations
+    assert liq.height == 2 and liq["step"].to_list() == [1, 1]
+    total, _ = venues["ETH"].arbitraged(1700.0).sell(float(liq["collateral_to_liquidator"].sum()))
+    assert float(liq["realised_proceeds"].sum()) == pytest.approx(total)
+    share = liq["realised_proceeds"] / liq["collateral_to_liquidator"]
+    assert share[0] == pytest.approx(share[1])          # pro rata: one price for the batch
+    # each was judged on its own quote, which beats the batch's average price
+    assert (liq["estimated_proceeds"] > liq["realised_proceeds"]).all()

@@ -97,4 +97,4 @@ def test_grid_search_on_the_command_line(lending_store: Path, tmp_path: Path) ->
     bad = CliRunner().invoke(build_app(), [
         "lending", "--grid", "lt=0.8", "--generate", "10", "--store", str(lending_store),
         "--out", str(tmp_path / "bad")], env={"COLUMNS": "250"})
-    assert bad.exit_code == 1 and "expected values for bonus" in bad.output
+    assert bad.exit_code == 2 and "expected values for bonus" in bad.output

@@ -85,15 +85,16 @@ def test_the_flipper_defaults_are_the_cited_eth_a_values_and_the_spell_helps(bla
 
     params = AuctionParams()
     assert params.lump == flip.ETH_A_LUMP_2020_03_12 == 50.0
-    assert (params.flip.beg, params.flip.ttl, params.flip.tau) == (1.03, 600.0, 6 * 3600.0)
-    # the 2020-03-12 spell (ttl 3 h, tau 1 day, lump 500 ETH): bids live long enough for the
+    assert (params.flip.beg, params.flip.ttl, params.flip.tau) == (1.03, 600.0, 3 * 86400.0)
+    # the 2020-03-12 spell as deployed (ttl 6 h, tau 6 h, lump 500 ETH): bids live long enough for the
     # value keepers to land once gas falls, so zero bids and the deficit mostly disappear
     before = _black_thursday(black_thursday_bars, "flipper").summaries[0]
     population = generate_population(
         BT["positions"], seed=BT["seed"], protocol="maker", asset="ETH",
         price=float(black_thursday_bars["open"][0]), median_value=BT["median_value"],
         value_sigma=BT["value_sigma"], health_factor_range=BT["health_factor_range"])
-    spell = AuctionParams(lump=500.0, flip=flip.FlipParams(beg=1.03, ttl=3 * 3600.0, tau=86400.0))
+    spell = AuctionParams(lump=flip.ETH_A_LUMP_AFTER_SPELL_2020_03_12,
+                          flip=flip.ETH_A_AFTER_SPELL_2020_03_12)
     after = run_study(population, {"ETH": black_thursday_bars}, LendingSetup(
         auction=spell, keepers=BT["keepers"], gas_base_gwei=BT["gas_base_gwei"],
         gas_spikes=BT["gas_spikes"])).summaries[0]

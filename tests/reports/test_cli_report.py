@@ -46,14 +46,14 @@ def test_several_run_dirs_with_out(demo_run, ladder, tmp_path):
 
 def test_bad_directory_is_a_clear_error(tmp_path):
     result = _invoke(str(tmp_path / "missing"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "expected a run directory" in result.output
     assert "Traceback" not in result.output
 
 
 def test_bad_plotlyjs_option(demo_run):
     result = _invoke(str(demo_run.path), "--plotlyjs", "cdn")
-    assert result.exit_code == 1 and "--plotlyjs must be" in result.output
+    assert result.exit_code == 2 and "--plotlyjs must be" in result.output
 
 
 def _broken_copy(demo_run, tmp_path, edit):
@@ -89,7 +89,7 @@ def _old_manifest_beside_new_tables(run, manifest):
 def test_incomplete_or_foreign_run_folders_are_refused(demo_run, tmp_path, edit, expected):
     run = _broken_copy(demo_run, tmp_path, edit)
     result = _invoke(str(run))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert expected in result.output.replace("\n", " "), result.output
     assert not (run / "report.html").exists()
@@ -102,7 +102,7 @@ def test_a_store_folder_is_not_taken_for_a_run(tmp_path):
     write_to_store(MarketStore(tmp_path / "store"), [generate_perpetual(days=2, crash_day=1, seed=1)],
                    timeframes=("1h",))
     result = _invoke(str(tmp_path / "store"))
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "not a run folder" in result.output.replace("\n", " ")
 
 
@@ -131,17 +131,17 @@ def test_engine_run_tampered_after_writing_is_refused(tmp_path):
 
     pl.read_parquet(out / "fills.parquet").head(0).write_parquet(out / "fills.parquet")
     result = _invoke(str(out))
-    assert result.exit_code == 1 and "fills.parquet" in result.output
+    assert result.exit_code == 2 and "fills.parquet" in result.output
 
 
 def test_an_unwritable_report_path_is_a_clear_error(demo_run, tmp_path):
     (tmp_path / "taken").mkdir()
     result = _invoke(str(demo_run.path), "--out", str(tmp_path / "taken"))
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "expected to write the report there" in result.output
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = _invoke(str(demo_run.path), "--out", str(blocker / "r.html"))
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "expected to write the report there" in result.output
     assert not list(tmp_path.glob(".report-*"))  # no temporary file left behind

@@ -51,7 +51,7 @@ def test_parameters_of_the_template_are_checked(store, tmp_path):
     assert _cli("new-strategy", "x_y", "--out", str(target)).exit_code == 0
     bad = _cli("run", "--strategy", f"{target}:XY", "--store", str(store), "--timeframe", "1h",
                "--param", "lookbak=10", "--out", str(tmp_path / "o"), "--no-progress", "--no-report")
-    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
     assert "lookback" in bad.output  # did you mean
 
 
@@ -59,12 +59,12 @@ def test_an_existing_file_is_never_replaced_and_bad_names_are_refused(tmp_path):
     target = tmp_path / "mine.py"
     target.write_text("keep me")
     result = _cli("new-strategy", "mine", "--out", str(target))
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "found one already there" in result.output.replace("\n", " ")
     assert target.read_text() == "keep me"
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left
     bad = _cli("new-strategy", "9lives", "--out", str(tmp_path / "n.py"))
-    assert bad.exit_code == 1 and "letters, digits and underscores" in bad.output.replace("\n", " ")
+    assert bad.exit_code == 2 and "letters, digits and underscores" in bad.output.replace("\n", " ")
 
 
 def test_strategy_api_page_is_generated_from_the_current_docstrings():

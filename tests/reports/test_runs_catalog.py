@@ -81,7 +81,7 @@ def test_query_is_read_only(runs_root, tmp_path):
         run_query(con, "SELECT 1; DROP VIEW fills")
     con.close()
     result = _invoke("query", "DELETE FROM runs", str(runs_root))
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "read-only" in result.output.replace("\n", " ")
     assert {p: p.read_bytes() for p in (runs_root / "hold-2x").iterdir()} == before
 
@@ -92,7 +92,7 @@ def test_cli_query_prints_rows_and_names_the_views_on_a_typo(runs_root):
     assert result.exit_code == 0, result.output
     assert "hold-2x" in result.output and "ladder/hold-50x" in result.output
     bad = _invoke("query", "SELECT * FROM fils", str(runs_root))
-    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
     assert "views: runs" in bad.output.replace("\n", " ")
 
 
@@ -119,7 +119,7 @@ def test_a_moved_run_still_opens_its_results_database(runs_root, tmp_path):
 
 def test_a_folder_that_is_not_there_is_a_clear_error(tmp_path):
     result = _invoke(str(tmp_path / "nope"))
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "expected a folder holding run folders" in result.output.replace("\n", " ")
     empty = _invoke("query", "SELECT 1", str(tmp_path))
-    assert empty.exit_code == 1 and "expected at least one complete run folder" in empty.output.replace("\n", " ")
+    assert empty.exit_code == 2 and "expected at least one complete run folder" in empty.output.replace("\n", " ")

@@ -41,7 +41,7 @@ def test_replay_command(store_dir: Path, tmp_path: Path):
 
 def test_replay_without_any_data_fails_clearly(tmp_path: Path):
     result = _invoke("replay", "--crash", "2020-03-12", "--store", str(tmp_path / "empty"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "crash window '2020-03-12'" in result.output and "margincall data fetch" in result.output
 
 
@@ -66,6 +66,6 @@ def test_stress_mc_survive_commands(store_dir: Path, tmp_path: Path):
 def test_bad_options_are_clear(store_dir: Path):
     result = _invoke("stress", "--symbol", SYMBOL, "--timeframe", "5m", "--start", "2024-08-04", "--end", "2024-08-07",
                      "--scenario", "shok:-0.2@2024-08-04T12:00Z", "--store", str(store_dir))
-    assert result.exit_code == 1 and "did you mean 'shock'" in result.output
+    assert result.exit_code == 2 and "did you mean 'shock'" in result.output
     result = _invoke("replay", "--crash", "2024-08-06", "--store", str(store_dir))
-    assert result.exit_code == 1 and "did you mean" in result.output
+    assert result.exit_code == 2 and "did you mean" in result.output

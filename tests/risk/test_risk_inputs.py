@@ -42,7 +42,7 @@ def _stress(store_dir: Path, *extra: str):
 
 def _refused(result, *fragments: str) -> None:
     """Exit 1, a clean ``error:`` line (no traceback) holding every fragment."""
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output and "error:" in result.output, result.output
     for fragment in fragments:

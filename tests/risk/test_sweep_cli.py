@@ -85,7 +85,7 @@ def test_bad_sweep_input_gets_a_clear_error(bars_path: Path, tmp_path: Path, arg
     result = CliRunner().invoke(build_app(), ["sweep", "--data", str(bars_path), "--timeframe", "1h",
                                               "--strategy", "sma_cross", "--leverage", "2", "--out", str(out),
                                               *args], env={"COLUMNS": "400"})
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert expected in " ".join(result.output.split())

@@ -1,4 +1,4 @@
-"""Regenerate the recorded Bybit, OKX, Hyperliquid and dYdX responses (tests/data/test_fetch_*.py).
+"""Regenerate the recorded Bybit, OKX, Hyperliquid, dYdX and BitMEX responses (tests/data/test_fetch_*.py).
 
 Run from the project root (needs ../shared; never run by the tests):
 
@@ -193,7 +193,8 @@ def okx() -> None:
     tiers = [("0", "2000", "0.004", "0.008", "125"), ("2000", "4000", "0.006", "0.01", "100"),
              ("4000", "8000", "0.01", "0.02", "50"), ("8000", "16000", "0.02", "0.04", "25")]
     write("okx", "position-tiers", [exchange(
-        "/api/v5/public/position-tiers", {"instType": "SWAP", "tdMode": "cross", "instFamily": "BTC-USDT"},
+        # ccxt <= 4.5.83 names the family by `uly` (OKX accepts `uly` or `instFamily`, docs above)
+        "/api/v5/public/position-tiers", {"instType": "SWAP", "tdMode": "cross", "uly": "BTC-USDT"},
         ok([{"baseMaxLoan": "", "imr": imr, "instFamily": "BTC-USDT", "instId": "", "maxLever": lever, "maxSz": hi,
              "minSz": lo, "mmr": mmr, "optMgnFactor": "0", "quoteMaxLoan": "", "tier": str(i + 1), "uly": "BTC-USDT"}
             for i, (lo, hi, mmr, imr, lever) in enumerate(tiers)]))])
@@ -258,8 +259,60 @@ def dydx() -> None:
     write("dydx", "historicalFunding", items)
 
 
+# --- BitMEX v1 ------------------------------------------------------------------------------------
+def forward_windows(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The [lo, hi) windows an oldest-first venue is asked for: 72 rows in pages of 24."""
+    return [(lo, hi), (lo + 24 * HOUR, hi), (lo + 48 * HOUR, hi)]
+
+
+def bitmex() -> None:
+    """BitMEX stamps a bin at its close; trade/bucketed answers oldest-first (``reverse`` false).
+
+    XBTUSD bins: ``volume``/``foreignNotional`` in contracts (USD), ``homeNotional`` in XBT (the
+    Binance base volume), ``turnover`` in XBt. The .BXBT index bins carry no volume. Funding:
+    XBTUSD settles at 04:00, 12:00 and 20:00 UTC; the stand-in rates are Binance's real 8 h rates
+    of the window moved 4 h later (constructed).
+    """
+    write("bitmex", "wallet-assets", [exchange("/api/v1/wallet/assets", {}, vb.BITMEX_ASSETS)])
+    write("bitmex", "instrument-active", [exchange("/api/v1/instrument/active", {}, vb.BITMEX_INSTRUMENTS)])
+
+    def last_bin(row: tuple) -> dict:
+        home = float(row[5])
+        contracts = round(home * float(row[4]))
+        return {"timestamp": iso(row[0] + HOUR), "symbol": "XBTUSD", "open": float(row[1]), "high": float(row[2]),
+                "low": float(row[3]), "close": float(row[4]), "trades": max(1, round(home * 3)), "volume": contracts,
+                "vwap": float(row[4]), "lastSize": 100, "turnover": round(home * 1e8), "homeNotional": home,
+                "foreignNotional": contracts}
+
+    def index_bin(row: tuple) -> dict:
+        return {"timestamp": iso(row[0] + HOUR), "symbol": ".BXBT", "open": float(row[1]), "high": float(row[2]),
+                "low": float(row[3]), "close": float(row[4]), "trades": 0, "volume": 0, "vwap": None,
+                "lastSize": None, "turnover": 0, "homeNotional": 0, "foreignNotional": 0}
+
+    # pages of 24 (the tests' max_page), and the command's own page of 1000 (the whole window)
+    items = []
+    for symbol, rows, shape in (("XBTUSD", LAST, last_bin), (".BXBT", MARK, index_bin)):
+        for count, windows in ((PAGE, forward_windows(T0, END)), (1000, [(T0, END)])):
+            for lo, hi in windows:
+                page = sorted((r for r in rows if lo <= r[0] < hi), key=lambda r: r[0])[:count]
+                items.append(exchange("/api/v1/trade/bucketed", {
+                    "symbol": symbol, "binSize": "1h", "partial": "false", "count": count,
+                    "startTime": iso(lo + HOUR), "endTime": iso(hi)}, [shape(r) for r in page]))
+    write("bitmex", "trade-bucketed", items)
+
+    settlements = [(ts + 4 * HOUR, rate) for ts, rate in FUNDING_8H if ts + 4 * HOUR < END]
+    entries = [{"timestamp": iso(ts), "symbol": "XBTUSD", "fundingInterval": "2000-01-01T08:00:00.000Z",
+                "fundingRate": float(rate), "fundingRateDaily": round(float(rate) * 3, 12)} for ts, rate in settlements]
+    last = settlements[-1][0]
+    write("bitmex", "funding", [
+        exchange("/api/v1/funding", {"symbol": "XBTUSD", "startTime": iso(start), "count": count,
+                                     "endTime": iso(END - 1)}, answer)
+        for count in (PAGE, 1000) for start, answer in ((T0, entries), (last + 1, []))])
+
+
 if __name__ == "__main__":
     bybit()
     okx()
     hyperliquid()
     dydx()
+    bitmex()

@@ -100,3 +100,59 @@ DYDX_MARKETS = {"markets": {
     "BTC-USD": _dydx_market("BTC-USD", "0", "121450.12", "1", "0.0001", "0.02", "0.012", -10, -9, 1000000, 100000),
     "ETH-USD": _dydx_market("ETH-USD", "1", "4348.25", "0.1", "0.001", "0.02", "0.012", -9, -9, 1000000, 100000),
 }}
+
+
+# BitMEX v1: GET /api/v1/wallet/assets (ccxt's fetch_currencies; `scale` 8 for XBt = satoshi,
+# 6 for USDt) and GET /api/v1/instrument/active (XBTUSD inverse, XBTUSDT linear, ETHUSD quanto).
+def _bitmex_asset(currency: str, asset: str, name: str, scale: str, network: str) -> dict:
+    return {"asset": asset, "currency": currency, "majorCurrency": asset, "name": name, "currencyType": "Crypto",
+            "scale": scale, "enabled": True, "isMarginCurrency": True, "minDepositAmount": "10000",
+            "minWithdrawalAmount": "1000", "maxWithdrawalAmount": "100000000000000",
+            "networks": [{"asset": network, "tokenAddress": "", "depositEnabled": True, "withdrawalEnabled": True,
+                          "withdrawalFee": "20000", "minFee": "20000", "maxFee": "10000000"}]}
+
+
+BITMEX_ASSETS = {"XBt": _bitmex_asset("XBt", "XBT", "Bitcoin", "8", "btc"),
+                 "USDt": _bitmex_asset("USDt", "USDT", "Tether", "6", "eth")}
+
+
+def _bitmex_instrument(symbol: str, underlying: str, quote: str, settle: str, reference: str, *,
+                       inverse: bool, quanto: bool, multiplier: int, lot: int, tick: float,
+                       to_position: int | None, to_settle: int | None, quote_to_settle: int | None,
+                       position: str, maker: float, taker: float, init: float, maint: float,
+                       risk_limit: int, risk_step: int, last: float) -> dict:
+    return {
+        "symbol": symbol, "rootSymbol": underlying, "state": "Open", "typ": "FFWCSX",
+        "listing": "2016-05-13T12:00:00.000Z", "front": "2016-05-13T12:00:00.000Z", "expiry": None, "settle": None,
+        "listedSettle": None, "positionCurrency": position, "underlying": underlying, "quoteCurrency": quote,
+        "underlyingSymbol": f"{underlying}=", "reference": "BMEX", "referenceSymbol": reference,
+        "maxOrderQty": 10000000, "maxPrice": 10000000, "lotSize": lot, "tickSize": tick, "multiplier": multiplier,
+        "settlCurrency": settle, "underlyingToPositionMultiplier": to_position,
+        "underlyingToSettleMultiplier": to_settle, "quoteToSettleMultiplier": quote_to_settle,
+        "isQuanto": quanto, "isInverse": inverse, "initMargin": init, "maintMargin": maint,
+        "riskLimit": risk_limit, "riskStep": risk_step, "taxed": True, "deleverage": True,
+        "makerFee": maker, "takerFee": taker, "settlementFee": 0, "fundingBaseSymbol": f".{underlying}BON8H",
+        "fundingQuoteSymbol": f".{quote}BON8H", "fundingPremiumSymbol": f".{symbol}PI8H",
+        "fundingTimestamp": "2025-10-10T04:00:00.000Z", "fundingInterval": "2000-01-01T08:00:00.000Z",
+        "fundingRate": 0.0001, "indicativeFundingRate": 0.0001, "lastPrice": last, "markMethod": "FairPrice",
+        "fairMethod": "FundingRate", "markPrice": last, "timestamp": "2025-10-09T23:59:55.000Z",
+    }
+
+
+BITMEX_INSTRUMENTS = [
+    # XBTUSD: 1 USD per contract (multiplier -1e8 XBt per price point), tick 0.1, lot 100
+    _bitmex_instrument("XBTUSD", "XBT", "USD", "XBt", ".BXBT", inverse=True, quanto=False, multiplier=-100000000,
+                       lot=100, tick=0.1, to_position=None, to_settle=-100000000, quote_to_settle=None,
+                       position="USD", maker=-0.0001, taker=0.00075, init=0.01, maint=0.0035,
+                       risk_limit=20000000000, risk_step=15000000000, last=121450.5),
+    # XBTUSDT: 1e-6 XBT per contract, settled in USDt
+    _bitmex_instrument("XBTUSDT", "XBT", "USDT", "USDt", ".BXBTT", inverse=False, quanto=False, multiplier=1,
+                       lot=1000, tick=0.5, to_position=1000000, to_settle=None, quote_to_settle=1000000,
+                       position="XBT", maker=-0.0001, taker=0.00075, init=0.01, maint=0.005,
+                       risk_limit=1000000000000, risk_step=1000000000000, last=121460.0),
+    # ETHUSD: quanto, 100 XBt per USD price point
+    _bitmex_instrument("ETHUSD", "ETH", "USD", "XBt", ".BETH", inverse=False, quanto=True, multiplier=100,
+                       lot=1, tick=0.05, to_position=None, to_settle=None, quote_to_settle=None,
+                       position="USD", maker=-0.0001, taker=0.00075, init=0.02, maint=0.01,
+                       risk_limit=5000000000, risk_step=5000000000, last=4348.25),
+]
