@@ -428,11 +428,12 @@ class RunLoop:
             "insurance_fund": st.account.fund.frame,
             "adl": st.adl.frame,
         }
-        # what a run folder writes chunk by chunk (row groups) when the run is longer than a
-        # chunk, never whole in memory; the rows are the whole tables' (tests/engine/test_streaming_*)
+        # what a run folder writes chunk by chunk when the run is longer than a chunk, never
+        # whole in memory, one table per stream (one pass each: a file written at a time); the
+        # rows and bytes are the whole tables' (tests/engine/test_streaming_*)
         streams = {
-            ("equity", "positions"): lambda size: ((chunk.equity_frame(), chunk.positions_frame())
-                                                   for chunk in bar_chunks(st, size)),
+            ("equity",): lambda size: ((chunk.equity_frame(),) for chunk in bar_chunks(st, size)),
+            ("positions",): lambda size: ((chunk.positions_frame(),) for chunk in bar_chunks(st, size)),
             ("bars",): lambda size: ((frame,) for frame in _bars_chunks(data, size)),
         }
         manifest = {
