@@ -146,11 +146,13 @@ class RunLoop:
 
         if not len(data):
             raise StrategyError("run_backtest: the market data has no bars; widen start/end")
+        self.venue = get_venue(config.venue)
+        if self.venue.prepare_market is not None:  # the market as the venue sees it (Aave's oracle)
+            data = self.venue.prepare_market(data, config)
         self.data = data
         self.strategy = strategy
         self.config = config
         self.warnings = list(data.quality_warnings)
-        self.venue = get_venue(config.venue)
         if config.position_mode not in self.venue.position_modes:
             from backtest.errors import ConfigError
             raise ConfigError(

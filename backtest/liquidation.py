@@ -128,6 +128,9 @@ class Liquidator:
         positions = [p for p in trig.positions if p.qty != 0.0]
         if not positions:
             return
+        if st.venue.lending:  # a lending protocol liquidates by partial calls only, never a takeover
+            self._tier_down(trig, positions, refs, highs, lows, volumes)
+            return
         if st.config.liquidation_mode == "tier_down" and self._tier_down(
                 trig, positions, refs, highs, lows, volumes):
             return
@@ -320,6 +323,8 @@ class Liquidator:
                 fee_due=fee_due, piece_above_bankruptcy=above, pool_left=wallet + realized), left)
         else:
             fee = min(fee_due, left)
+        if st.venue.lending:  # the bonus the collateral cannot pay: the protocol's deficit (Aave v3.3)
+            beyond += fee_due - fee
         shortfall = acct.credit(realized - fee, pos)
         acct.insurance_fund += fee - beyond
         acct.bad_debt += beyond

@@ -53,6 +53,8 @@ DATA_FILES: MappingProxyType[str, str] = MappingProxyType({
     "bitmex_inverse": "bitmex_inverse.toml",
     "hyperliquid": "hyperliquid.toml",
     "dydx_v4": "dydx_v4.toml",
+    "aave_v3": "aave_v3.toml",
+    "compound_v3": "compound_v3.toml",
 })
 
 _IMPORT_HINT = (
