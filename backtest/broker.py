@@ -103,11 +103,16 @@ class Broker:
         if reducing and pside != "both":
             return ("reduce_only_increase", f"{order.symbol}: a {pside} leg cannot be reversed "
                     "by one order in hedge mode; close it and open the other leg")
-        return self._check_increase(order.sym, order.symbol, increase, price, pos, order.reduce_only)
+        return self._check_increase(order.sym, order.symbol, increase, price, pos, order.reduce_only,
+                                    side=order.side)
 
     def _check_increase(self, sym: int, symbol: str, increase: float, price: float,
-                        pos: Position, reduce_only: bool) -> tuple[str, str] | None:
+                        pos: Position, reduce_only: bool, *, side: int) -> tuple[str, str] | None:
         st = self.st
+        refusal = st.venue.short_refusal
+        if refusal is not None and side < 0:  # the increase opens or grows a short
+            return ("short_unsupported", f"{symbol}: a sell of {increase:g} would open or increase a "
+                    f"short (current qty {pos.qty:g}); {refusal}")
         contract = st.contracts[sym]
         notional = contract.notional(increase, price)
         asset = contract.margin_asset
@@ -116,9 +121,9 @@ class Broker:
                     f"minimum {st.markets[sym].min_notional:,.2f} {asset}; increase the size")
         leverage = st.account.leverage[sym]
         held = pos.qty
-        total = contract.notional(abs(held) + increase, price) \
-            if (held > 0) == (increase > 0) or held == 0 else notional
-        cap = st.margin.max_leverage(sym, total)
+        size = abs(held) + increase if (held > 0) == (increase > 0) or held == 0 else increase
+        total = contract.notional(size, price) if size != increase else notional
+        cap = st.margin.max_leverage(sym, size, price, total)
         if leverage > cap + 1e-12:
             return ("leverage_cap", f"{symbol}: leverage {leverage:g}x exceeds the tier cap "
                     f"{cap:g}x for a position notional of {total:,.2f} {asset}; lower the "
@@ -203,7 +208,7 @@ class Broker:
             if abs(rest) > 1e-12:
                 problem = self._check_increase(sym, order.symbol, abs(rest),
                                                self._slipped(order.side, sym, ref, abs(rest), liquidity,
-                                                             high, low, volume), pos, False)
+                                                             high, low, volume), pos, False, side=order.side)
                 if problem:
                     self.reject(order, *problem)
                     return
@@ -212,7 +217,8 @@ class Broker:
                 self._fill(order, pos, rest, ref, liquidity, high, low, volume, reason)
         else:
             price = self._slipped(order.side, sym, ref, abs(signed), liquidity, high, low, volume)
-            problem = self._check_increase(sym, order.symbol, abs(signed), price, pos, False)
+            problem = self._check_increase(sym, order.symbol, abs(signed), price, pos, False,
+                                           side=order.side)
             if problem:
                 self.reject(order, *problem)
                 return
@@ -258,7 +264,7 @@ class Broker:
                 # (side == want here, the side of the legs just closed)
                 price = slipped if slipped is not None else \
                     self._slipped(side, sym, ref, qty, "taker", high, low, volume)
-                problem = self._check_increase(sym, order.symbol, qty, price, pos, False)
+                problem = self._check_increase(sym, order.symbol, qty, price, pos, False, side=side)
                 if problem is None and st.rounding:
                     problem = self._check_lot(sym, order.symbol, qty)
                 if problem:

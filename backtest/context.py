@@ -413,8 +413,9 @@ class Context:
         st = self._st
         s = self._sym(symbol)
         contract = st.contracts[s]
-        notional = contract.notional(sum(abs(p.qty) for p in st.account.legs(s)), st.marks[s])
-        cap = st.margin.max_leverage(s, notional)
+        size = sum(abs(p.qty) for p in st.account.legs(s))
+        notional = contract.notional(size, st.marks[s])
+        cap = st.margin.max_leverage(s, size, st.marks[s], notional)
         if not (leverage > 0 and leverage <= cap):
             st.journal.rejection((st.now, None, self._symbols[s], "", "set_leverage", math.nan,
                                   float(leverage), "leverage_cap",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 __all__ = ["CrossBounds", "other_terms"]
 
 from backtest.account import Account
@@ -34,11 +36,29 @@ class CrossBounds:
         #: Per symbol, the last bracket :meth:`bound` used (see :meth:`bracket`).
         self._cache: list[Any] = [None] * len(model.schedules)
         #: Safe mark bands of the cross pool (see :meth:`make_bands`); None = compute exactly.
-        self._bands: tuple[float, float, list[tuple[Any, float, float, float]]] | None = None
+        self._bands: tuple[float, float, list[tuple[Any, float, float, float]], Any] | None = None
 
     def invalidate(self) -> None:
         """The pool changed (fill, funding, liquidation, leverage, tiers): drop the bands."""
         self._bands = None
+
+    def band_limits(self, account: Account) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The pool's safe bands as arrays, while they still describe the pool, else None.
+
+        Returns ``(symbols, floors, ceilings)``: per symbol holding a cross position, the
+        greatest floor and the least ceiling of its positions' bands. While every one of
+        those symbols' mark ranges lies strictly inside ``(floor, ceiling)`` (a NaN end does
+        not), :meth:`bound` answers the cached slack (> 0) without summing: the gate skips
+        such bars with NumPy (``backtest.gate.Gate.next_hit``). The validity test is
+        :meth:`bound`'s own (the wallet and each position's size as when the bands were made).
+        """
+        bands = self._bands
+        if bands is None or bands[0] != account.wallet:
+            return None
+        for pos, qty, _, _ in bands[2]:
+            if pos.qty != qty:
+                return None
+        return bands[3]
 
     def bound(self, account: Account, lows: list[float], highs: list[float]) -> float:
         """Lower bound of the cross pool's equity minus MM over a bar's mark ranges.
@@ -80,21 +100,26 @@ class CrossBounds:
                 continue
             sym = pos.sym
             lo, hi = lows[sym], highs[sym]
-            notional = contracts[sym].notional
-            n_lo = notional(qty, lo)
-            n_hi = notional(qty, hi)
+            contract = contracts[sym]
+            n_lo = contract.notional(qty, lo)
+            n_hi = contract.notional(qty, hi)
+            table = tables[sym]
+            # the bracket key of each end in the table's basis (the notional itself, or a
+            # contract count that does not move with the mark): TierTable.position_key
+            k_lo = table.position_key(qty, lo, contract, n_lo)
+            k_hi = table.position_key(qty, hi, contract, n_hi)
             entry = cache[sym]
-            if entry is None or entry[3] is not tables[sym]:
+            if entry is None or entry[3] is not table:
                 entry = None
-            if entry is not None and entry[0] <= n_lo < entry[1]:
+            if entry is not None and entry[0] <= k_lo < entry[1]:
                 t_lo = entry[2]
             else:
-                entry = self.bracket(sym, n_lo)
+                entry = self.bracket(sym, k_lo)
                 t_lo = entry[2]
-            if entry[0] <= n_hi < entry[1]:
+            if entry[0] <= k_hi < entry[1]:
                 t_hi = entry[2]
             else:
-                t_hi = self.bracket(sym, n_hi)[2]
+                t_hi = self.bracket(sym, k_hi)[2]
             pnl = pos.pnl
             entry_price = pos.entry_price
             if self.model.formulas[sym].maintenance_at_entry:  # the same MM at every mark
@@ -109,7 +134,7 @@ class CrossBounds:
         return gap
 
     def make_bands(self, account: Account, lows: list[float], highs: list[float]
-                   ) -> tuple[float, float, list[tuple[Any, float, float, float]]] | None:
+                   ) -> tuple[float, float, list[tuple[Any, float, float, float]], Any] | None:
         """Mark bands inside which the cross pool provably stays above maintenance.
 
         At centre marks ``m0`` (the middle of the ranges) the pool's slack is ``S = wallet +
@@ -120,6 +145,8 @@ class CrossBounds:
         every mark stays inside its band the pool keeps at least ``S / 2 > 0``: that value is
         a valid lower bound, and the exact sum is needed only when a mark leaves its band.
         Inverse contracts (MM rises as the mark falls) and thin slack get no bands.
+
+        Returns ``(wallet, slack bound, per-position checks, band_limits arrays)``.
         """
         centre = [0.5 * (lo + hi) for lo, hi in zip(lows, highs)]
         open_cross = [p for p in account.positions if p.qty != 0.0 and p.margin_mode == "cross"]
@@ -139,17 +166,25 @@ class CrossBounds:
                 checks.append((pos, pos.qty, m0 - budget / size, math.inf))
             else:
                 checks.append((pos, pos.qty, -math.inf, m0 + budget / (2.0 * size)))
-        return account.wallet, 0.5 * slack * (1.0 - 1e-9), checks
+        limits: dict[int, list[float]] = {}
+        for pos, _, floor, ceiling in checks:  # hedge legs of one symbol: the tighter ends
+            both = limits.setdefault(pos.sym, [-math.inf, math.inf])
+            both[0], both[1] = max(both[0], floor), min(both[1], ceiling)
+        syms = sorted(limits)
+        arrays = (np.array(syms, dtype=np.intp), np.array([limits[s][0] for s in syms]),
+                  np.array([limits[s][1] for s in syms]))
+        return account.wallet, 0.5 * slack * (1.0 - 1e-9), checks, arrays
 
-    def bracket(self, sym: int, notional: float) -> tuple[float, float, Any, Any]:
-        """``(floor, next floor, tier, table)`` of ``notional`` in ``sym``'s table in force.
+    def bracket(self, sym: int, key: float) -> tuple[float, float, Any, Any]:
+        """``(floor, next floor, tier, table)`` of ``key`` (``TierTable.position_key``: a
+        notional, or a contract count) in ``sym``'s table in force.
 
-        The range is the one over which ``TierTable.index_for`` gives the same bracket (a
+        The range is the one over which ``TierTable.index_for_key`` gives the same bracket (a
         floor belongs to the upper bracket; the first reaches down, the last up, without
         bound). Remembered for :meth:`bound`.
         """
         table = self.model.tables[sym]
-        index = table.index_for(notional)  # raises the table's own error on NaN
+        index = table.index_for_key(key)  # raises the table's own error on NaN
         tiers = table.tiers
         floor = -math.inf if index == 0 else tiers[index].floor
         upper = tiers[index + 1].floor if index + 1 < len(tiers) else math.inf

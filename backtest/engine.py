@@ -146,11 +146,13 @@ class RunLoop:
 
         if not len(data):
             raise StrategyError("run_backtest: the market data has no bars; widen start/end")
+        self.venue = get_venue(config.venue)
+        if self.venue.prepare_market is not None:  # the market as the venue sees it (Aave's oracle)
+            data = self.venue.prepare_market(data, config)
         self.data = data
         self.strategy = strategy
         self.config = config
         self.warnings = list(data.quality_warnings)
-        self.venue = get_venue(config.venue)
         if config.position_mode not in self.venue.position_modes:
             from backtest.errors import ConfigError
             raise ConfigError(
@@ -165,7 +167,8 @@ class RunLoop:
             leverage = st.account.leverage[sym]
             st.margin.check_leverage(sym, symbol, leverage,
                                      _configured_notional(strategy, sym, config.initial_balance,
-                                                          leverage), int(data.ts[0]))
+                                                          leverage), int(data.ts[0]),
+                                     price=st.marks[sym])
         self.broker = Broker(st)
         self.liquidator = Liquidator(st)
         self.funding = FundingSchedule(st)
@@ -428,11 +431,12 @@ class RunLoop:
             "insurance_fund": st.account.fund.frame,
             "adl": st.adl.frame,
         }
-        # what a run folder writes chunk by chunk (row groups) when the run is longer than a
-        # chunk, never whole in memory; the rows are the whole tables' (tests/engine/test_streaming_*)
+        # what a run folder writes chunk by chunk when the run is longer than a chunk, never
+        # whole in memory, one table per stream (one pass each: a file written at a time); the
+        # rows and bytes are the whole tables' (tests/engine/test_streaming_*)
         streams = {
-            ("equity", "positions"): lambda size: ((chunk.equity_frame(), chunk.positions_frame())
-                                                   for chunk in bar_chunks(st, size)),
+            ("equity",): lambda size: ((chunk.equity_frame(),) for chunk in bar_chunks(st, size)),
+            ("positions",): lambda size: ((chunk.positions_frame(),) for chunk in bar_chunks(st, size)),
             ("bars",): lambda size: ((frame,) for frame in _bars_chunks(data, size)),
         }
         manifest = {

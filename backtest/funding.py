@@ -51,11 +51,18 @@ class FundingSchedule:
         if mark != mark:
             mark = st.marks[sym]
         paid = False
+        lending = st.venue.lending
         for pos in st.account.positions:
             if pos.sym != sym or pos.qty == 0.0:
                 continue
-            payment = st.margin.formulas[sym].funding_payment(signed_qty=pos.qty, mark_price=mark,
-                                                              rate=rate)
+            if lending:  # interest on the pool's debt: the venue needs the pool (Venue.lending)
+                wallet = pos.margin if pos.margin_mode == "isolated" else st.account.cross_wallet
+                payment = st.margin.formulas[sym].funding_payment(
+                    signed_qty=pos.qty, mark_price=mark, rate=rate, entry_price=pos.entry_price,
+                    wallet_balance=wallet, ts_ms=ts_k, symbol=symbol)
+            else:
+                payment = st.margin.formulas[sym].funding_payment(signed_qty=pos.qty,
+                                                                  mark_price=mark, rate=rate)
             # a payment beyond the pool's balance empties the pool (the fund pays the rest);
             # the liquidation check runs at this instant (IntrabarWalker / RunLoop.bar_open)
             st.account.credit(payment, pos)

@@ -7,7 +7,9 @@ levels the run keeps current: ``MarginModel.mark_below`` / ``mark_above`` (a poo
 the mark falls to / rises to them) and ``OrderBook.last_below`` / ``last_above`` (a resting
 trigger on the last price); ``-inf`` / ``inf`` mean "no level". A cross pool spanning several
 symbols (``MarginModel.cross_multi``) has no single level: its test is the pool's lower bound
-of equity minus maintenance over the candle's mark ranges (``MarginModel.cross_bound_gap``).
+of equity minus maintenance over the candle's mark ranges (``MarginModel.cross_bound_gap``);
+:meth:`Gate.next_hit` skips the candles inside the pool's safe mark bands with NumPy
+(:meth:`Gate.band_exit`) and asks the bound only where a mark range leaves them.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ __all__ = ["BLOCK_SHIFT", "Gate", "bar_gate", "block_extremes"]
 
 #: Bars per block of :func:`block_extremes` (as a shift: 64 bars).
 BLOCK_SHIFT = 6
+#: Candles per span of :meth:`Gate.band_exit`'s block extremes (as a shift: 2^15, a loop chunk).
+SPAN_SHIFT = 15
+SPAN_BARS = 1 << SPAN_SHIFT
 _INF = math.inf
 
 
@@ -70,6 +75,8 @@ class Gate:
         self.margin = state.margin
         self.book = state.book
         self._one = self.views[0] if self.n == 1 else None
+        #: ``(span, lows, highs)`` of :meth:`_span_blocks` (the last span asked).
+        self._span_cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
     @property
     def blocks(self) -> list[tuple[tuple, tuple]]:
@@ -144,10 +151,87 @@ class Gate:
             if end <= i:
                 return i
         if margin.cross_multi:
-            for j in range(i, end):
-                if self.cross_breach(j):
-                    return j
+            return self.next_cross_breach(i, end)
         return end
+
+    def next_cross_breach(self, i: int, end: int) -> int:
+        """First candle in ``[i, end)`` where :meth:`cross_breach` is True, else ``end``.
+
+        The same answers as asking :meth:`cross_breach` candle by candle: while the pool's
+        safe bands are valid (``CrossBounds.band_limits``) every candle whose mark ranges lie
+        inside them answers "no breach" without a sum, so the first candle leaving them is
+        found with NumPy (:meth:`band_exit`) and only that one is asked (which rebuilds the
+        bands around it when the pool is still safe). Without bands, candle by candle.
+        """
+        cross = self.margin.cross
+        account = self.st.account
+        j = i
+        while j < end:
+            limits = cross.band_limits(account)
+            if limits is not None:
+                j = self.band_exit(limits, j, end)
+                if j >= end:
+                    return end
+            if self.cross_breach(j):
+                return j
+            j += 1
+        return end
+
+    def band_exit(self, limits: tuple[np.ndarray, np.ndarray, np.ndarray], i: int, end: int) -> int:
+        """First candle in ``[i, end)`` whose mark range is not strictly inside a band, else ``end``.
+
+        ``limits`` is ``(symbols, floors, ceilings)``; candle ``j`` leaves when, for one of
+        the symbols, ``not (mark_low[j] > floor and mark_high[j] < ceiling)`` (NaN leaves).
+        Per span of :data:`SPAN_BARS` candles the 64-candle block extremes of every symbol
+        (NaN-propagating) rule out whole blocks; only candidate blocks are compared candle
+        by candle.
+        """
+        syms, floors, ceilings = limits
+        floors_col, ceilings_col = floors[:, None], ceilings[:, None]
+        j = i
+        while j < end:
+            span = j >> SPAN_SHIFT
+            base = span << SPAN_SHIFT
+            span_end = min(end, base + SPAN_BARS)
+            low_blocks, high_blocks = self._span_blocks(span)
+            b0, b1 = (j - base) >> BLOCK_SHIFT, ((span_end - 1 - base) >> BLOCK_SHIFT) + 1
+            with np.errstate(invalid="ignore"):
+                out = ~(low_blocks[syms, b0:b1] > floors_col) | ~(high_blocks[syms, b0:b1] < ceilings_col)
+            for b in np.flatnonzero(out.any(axis=0)).tolist():
+                lo = max(j, base + ((b0 + b) << BLOCK_SHIFT))
+                first = min(span_end, base + ((b0 + b + 1) << BLOCK_SHIFT))
+                stop = first
+                for r in np.flatnonzero(out[:, b]).tolist():
+                    ml, mh = self.ranges[syms[r]][0], self.ranges[syms[r]][1]
+                    with np.errstate(invalid="ignore"):
+                        leaves = ~(ml[lo:first] > floors[r]) | ~(mh[lo:first] < ceilings[r])
+                    k = int(leaves.argmax())
+                    if leaves[k]:
+                        first = lo + k
+                        if k == 0:  # no earlier candle is left to find
+                            break
+                if first < stop:
+                    return first
+            j = span_end
+        return end
+
+    def _span_blocks(self, span: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per symbol the least mark low and greatest mark high of each 64-candle block of
+        span ``span`` (NaN-propagating, unlike :func:`block_extremes`: a NaN must stop
+        :meth:`band_exit`), as ``(symbols, blocks)`` arrays; the last span's only is kept."""
+        cached = self._span_cache
+        if cached is not None and cached[0] == span:
+            return cached[1], cached[2]
+        start = span << SPAN_SHIFT
+        stop = min(len(self.ranges[0][0]), start + SPAN_BARS)
+        starts = np.arange(0, stop - start, 1 << BLOCK_SHIFT)
+        lows = np.empty((self.n, starts.size))
+        highs = np.empty((self.n, starts.size))
+        for s, r in enumerate(self.ranges):
+            lows[s] = np.minimum.reduceat(r[0][start:stop], starts)
+            highs[s] = np.maximum.reduceat(r[1][start:stop], starts)
+        self._span_cache = (span, lows, highs)
+        return lows, highs
 
 
 def bar_gate(state: Any, data: Any, walker: Any) -> Gate:

@@ -80,7 +80,7 @@ class Liquidator:
                     qty=abs(pos.qty), entry_price=pos.entry_price, other_unrealized=others))
             else:
                 bankrupt.append(pos.bankruptcy_price)
-            index = st.margin.tier_index(pos.sym, pos.contract.notional(pos.qty, marks[pos.sym]))
+            index = st.margin.tier_index(pos.sym, pos.qty, marks[pos.sym])
             tiers.append((st.margin.tables[pos.sym].tiers[index].mmr, index + 1))
         trig = Trigger(positions, ts, list(marks), list(lasts), equity,
                        [p.liquidation_price for p in positions], bankrupt, tiers)
@@ -127,6 +127,9 @@ class Liquidator:
         journal = st.journal
         positions = [p for p in trig.positions if p.qty != 0.0]
         if not positions:
+            return
+        if st.venue.lending:  # a lending protocol liquidates by partial calls only, never a takeover
+            self._tier_down(trig, positions, refs, highs, lows, volumes)
             return
         if st.config.liquidation_mode == "tier_down" and self._tier_down(
                 trig, positions, refs, highs, lows, volumes):
@@ -320,6 +323,8 @@ class Liquidator:
                 fee_due=fee_due, piece_above_bankruptcy=above, pool_left=wallet + realized), left)
         else:
             fee = min(fee_due, left)
+        if st.venue.lending:  # the bonus the collateral cannot pay: the protocol's deficit (Aave v3.3)
+            beyond += fee_due - fee
         shortfall = acct.credit(realized - fee, pos)
         acct.insurance_fund += fee - beyond
         acct.bad_debt += beyond

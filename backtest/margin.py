@@ -73,6 +73,7 @@ class MarginModel:
         #: Per symbol, ``[lo, hi)`` (UTC ms) over which the selected version stays in force.
         self._span = [(math.inf, -math.inf)] * len(schedules)
         self._clock: Any = None
+        _check_bases(venue, schedules)
 
     def use_funding(self, settlements: list[tuple[Any, Any]], clock: Any) -> None:
         """Charge the venue's funding term of maintenance (``Venue.funding_maintenance_rate``).
@@ -134,44 +135,53 @@ class MarginModel:
                     break
         return best
 
-    def tier(self, sym: int, notional: float) -> Any:
-        """The tier of ``sym`` for ``notional`` in the table in force."""
-        return self.tables[sym].for_notional(notional)
+    def tier(self, sym: int, qty: float, price: float) -> Any:
+        """The tier of a ``sym`` position of ``qty`` at ``price`` in the table in force (the
+        table's basis decides the key: ``TierTable.for_position``)."""
+        return self.tables[sym].for_position(qty, price, self.contracts[sym])
 
-    def tier_index(self, sym: int, notional: float) -> int:
-        """0-based tier index for ``notional``."""
-        return self.tables[sym].index_for(notional)
+    def tier_index(self, sym: int, qty: float, price: float) -> int:
+        """0-based tier index of a ``sym`` position of ``qty`` at ``price``."""
+        return self.tables[sym].index_for_position(qty, price, self.contracts[sym])
 
     def maintenance(self, pos: Position, mark: float) -> float:
-        """Maintenance margin of a position at ``mark`` (venue formula, tier by notional).
+        """Maintenance margin of a position at ``mark`` (venue formula, tier by the table's basis).
 
         A venue that charges maintenance on the entry value (``maintenance_at_entry``: Bybit,
         BitMEX) gets the entry notional, whatever the mark; a venue funding term
         (:meth:`funding_reserve`) is added.
         """
         sym = pos.sym
-        notional = self.contracts[sym].notional(
-            pos.qty, pos.entry_price if self._at_entry and self._at_entry[sym] else mark)
-        mm = self.venue.maintenance_margin(notional, self.tables[sym].for_notional(notional))
+        contract = self.contracts[sym]
+        price = pos.entry_price if self._at_entry and self._at_entry[sym] else mark
+        notional = contract.notional(pos.qty, price)
+        mm = self.venue.maintenance_margin(
+            notional, self.tables[sym].for_position(pos.qty, price, contract, notional))
         if self._outlook is not None:
             mm += self.funding_reserve(pos)
         return mm
 
-    def max_leverage(self, sym: int, notional: float) -> float:
-        """Largest leverage allowed for ``notional`` (0 when above the last cap)."""
+    def max_leverage(self, sym: int, qty: float, price: float, notional: float | None = None) -> float:
+        """Largest leverage allowed for a position of ``qty`` at ``price`` (0 when above the
+        last cap); ``notional``: its notional if the caller has it (margin asset)."""
         table = self.tables[sym]
-        if abs(notional) >= table.max_notional:
+        contract = self.contracts[sym]
+        key = table.position_key(qty, price, contract, notional)
+        if abs(key) >= table.max_notional:
             return 0.0
-        return table.for_notional(notional).max_leverage
+        return table.tiers[table.index_for_key(key)].max_leverage
 
     def check_leverage(self, sym: int, symbol: str, leverage: float, notional: float,
-                       ts: int) -> None:
+                       ts: int, *, price: float) -> None:
         """Refuse, before a run, a leverage above the bracket cap of the configured notional.
 
         Binance caps the leverage of a position by the bracket its notional falls in ("the
         allowed leverage is capped by the bracket the notional falls in", margin_rules.md
         §2.1 "Initial margin"; the leverage-bracket endpoint): an order above the cap is
         refused, so a run configured so would only collect rejections.
+
+        ``notional`` is the configured position notional (margin asset) and ``price`` the
+        mark it is taken at (the position's size for a contract-count table).
 
         Raises
         ------
@@ -180,28 +190,33 @@ class MarginModel:
         """
         from backtest.errors import ConfigError, utc_text
 
-        asset = self.contracts[sym].margin_asset
+        contract = self.contracts[sym]
+        asset = contract.margin_asset
         label = self.venue.label
         table = self.tables[sym]
-        cap = self.max_leverage(sym, notional)
+        qty = contract.qty_for_notional(abs(notional), price) if price > 0 else 0.0
+        cap = self.max_leverage(sym, qty, price, notional)
         if leverage <= cap + 1e-12:
             return
-        index = table.index_for(notional)
+        unit = table.unit(contract)
+        # the table's key per unit of notional at this price (1 for a notional table)
+        per_notional = table.position_key(qty, price, contract, notional) / notional if notional else 1.0
+        index = table.index_for_position(qty, price, contract, notional)
         tier = table.tiers[index]
         first = table.tiers[0].max_leverage
         if cap > 0:
-            where = f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} {asset}, max {tier.max_leverage:g}x)"
+            where = f"bracket {index + 1} ({tier.floor:,.0f} to {tier.cap:,.0f} {unit}, max {tier.max_leverage:g}x)"
             expected = f"expected a leverage <= {cap:g}x"
             fix = f"Lower the leverage to {cap:g}x or less or the position size (up to {first:g}x in the first bracket)"
         else:
             # the notional grows with the leverage: the largest leverage whose notional stays in a bracket
-            base = notional / leverage if leverage > 0 else math.nan
+            base = notional / leverage * per_notional if leverage > 0 else math.nan  # key per 1x
             allowed = (max(min(t.max_leverage, t.cap / base) for t in table.tiers)
                        if math.isfinite(base) and base > 0 else math.nan)
             most = f"{allowed:g}x" if math.isfinite(allowed) else "one that keeps the notional in a bracket"
-            where = f"above the largest bracket cap {table.max_notional:,.0f} {asset} (no leverage allows it)"
+            where = f"above the largest bracket cap {table.max_notional:,.0f} {unit} (no leverage allows it)"
             expected = (f"expected a leverage of at most {most} for this balance and exposure, so that the position "
-                        f"notional stays under {table.max_notional:,.0f} {asset}")
+                        f"stays under {table.max_notional:,.0f} {unit}")
             fix = f"Lower the leverage to {most} or less, or the balance / exposure"
         raise ConfigError(
             f"{symbol}: leverage {leverage:g}x is above the venue's cap {cap:g}x for the configured position "
@@ -250,9 +265,9 @@ class MarginModel:
             if len(table.tiers) == 1:  # one bracket: the resolver's first step is final
                 return price
             at = 0.0 if price != price else max(price, 0.0)  # the resolver's notional price
-            notional = self.contracts[sym].notional
+            contract = self.contracts[sym]
             for leg in kwargs.values():
-                if table.index_for(notional(leg.qty, at) if at > 0.0 else 0.0) != 0:
+                if table.index_for_position(leg.qty, at, contract) != 0:
                     break
             else:
                 return price
@@ -283,8 +298,7 @@ class MarginModel:
             if len(table.tiers) == 1:
                 return price
             at = 0.0 if price != price else max(price, 0.0)
-            at_notional = contract.notional(size, at) if at > 0.0 else 0.0
-            return price if table.index_for(at_notional) == 0 else None
+            return price if table.index_for_position(size, at, contract) == 0 else None
         except Exception:  # as in _solve: a table with no self-consistent tier -> no threshold
             return math.nan
 
@@ -385,6 +399,23 @@ def _gate(lp: float, direction: float, sym: int, below: list[float], above: list
             below[sym] = max(below[sym], lp)
     else:
         above[sym] = min(above[sym], lp if lp > 0 else 0.0)
+
+
+def _check_bases(venue: Any, schedules: list[Any]) -> None:
+    """Refuse, before a run, a tier table whose basis the venue's formulas cannot read.
+
+    A venue's resolvers look legs up in its own basis (``Venue.tier_bases``); a table counted
+    otherwise (OKX contract counts handed to Binance's rules) would pick wrong brackets.
+    """
+    bases = getattr(venue, "tier_bases", ("notional",))
+    for schedule in schedules:
+        for _, table in schedule.versions:
+            if table.basis not in bases:
+                from backtest.errors import ConfigError
+                raise ConfigError(
+                    f"tiers {table.label}: venue {venue.name} reads tier tables by "
+                    f"{' or '.join(bases)}, this table counts {table.basis}; use the tiers of "
+                    f"the venue's own exchange ({venue.exchange}) or a table by {bases[0]}")
 
 
 def _span(schedule: Any, ts: int) -> tuple[float, float]:

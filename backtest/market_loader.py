@@ -374,18 +374,11 @@ def _tiers(store: Any, exchange: str, symbol: str, start_ms: int, end_ms: int, s
     frame = _read(store, "risk_tiers", exchange=exchange, symbol=symbol)
     stored = None
     if frame is not None and frame.height:
-        unit = tier_bound_unit(exchange)
-        if unit != "notional":
-            # the engine looks every tier up by notional (TierTable.index_for): bounds counted in
-            # contracts would pick the wrong bracket without a word (issue 11), so refuse instead
-            raise MarketDataError(
-                f"stored risk_tiers of {exchange} {symbol}: expected tier bounds in notional (the engine "
-                f"looks tiers up by position notional), found bounds in {unit} ({exchange}'s own unit, "
-                f"as `margincall data fetch --exchange {exchange}` stores them). Remove them with "
-                f"`margincall data rm risk_tiers --exchange {exchange} --symbol {symbol} --yes` so the "
-                f"built-in {exchange} table applies (backtest/venues/data/{exchange}.toml)")
+        # the stored rows carry no unit: the exchange's own (OKX counts contracts) is the
+        # table's basis, and the engine looks each position up by it (TierTable.for_position)
         try:
-            stored = TierSchedule.from_frame(frame, exchange=exchange, symbol=symbol)
+            stored = TierSchedule.from_frame(frame, exchange=exchange, symbol=symbol,
+                                             basis=tier_bound_unit(exchange))
         except TierError as exc:
             raise MarketDataError(
                 f"stored risk_tiers of {exchange} {symbol}: the engine cannot use them ({exc}). Remove the bad "

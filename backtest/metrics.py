@@ -4,7 +4,7 @@ The bar loop records the account only when it changes; here the snapshots are fo
 over the bars with NumPy and valued at each bar's close (mark price), so no per-bar Python
 work is spent on bookkeeping. Maintenance margin per bar is the venue's
 ``maintenance_margin(notional, tier)`` evaluated on arrays (the tier columns are looked up
-per bar by notional, exactly as ``TierTable.for_notional`` does).
+per bar by the table's key, exactly as ``TierTable.for_position`` does).
 """
 from __future__ import annotations
 
@@ -191,16 +191,21 @@ class BarState:
         return out
 
     @functools.cached_property
+    def size(self) -> np.ndarray:
+        """Absolute position size per key and bar (base units linear, contracts inverse)."""
+        return self._expand(self._per_snapshot("size", lambda per: np.abs(per[:, :, 1]))).T  # = np.abs(qty)
+
+    @functools.cached_property
     def notional(self) -> np.ndarray:
         """Absolute notional per key and bar at the close's mark, USDT."""
-        size = self._expand(self._per_snapshot("size", lambda per: np.abs(per[:, :, 1]))).T  # = np.abs(qty)
+        size = self.size
         contracts = self._state.contracts
         return self._stack([contracts[pos.sym].notional(size[k], self.mark[pos.sym])
                             for k, pos in enumerate(self.keys)], size)
 
     @functools.cached_property
     def mm(self) -> np.ndarray:
-        """Maintenance margin per key and bar (venue formula, tier by notional), USDT.
+        """Maintenance margin per key and bar (venue formula, tier by the table's key), USDT.
 
         On the entry value where the venue charges it there (``maintenance_at_entry``: Bybit,
         BitMEX), plus the venue's funding term (``MarginModel.funding_reserve``): the same
@@ -215,11 +220,11 @@ class BarState:
         state = self._state
         model = state.margin
         if not model.formulas[pos.sym].maintenance_at_entry:
-            return self._maintenance(state, pos.sym, notional, self._ts)
+            return self._maintenance(state, pos.sym, notional, self._ts, self.size[k])
         with np.errstate(divide="ignore", invalid="ignore"):  # inverse 1/entry where flat
             at_entry = state.contracts[pos.sym].notional(np.abs(self.qty[k]), self.entry[k])
         at_entry = np.nan_to_num(at_entry)
-        mm = self._maintenance(state, pos.sym, at_entry, self._ts)
+        mm = self._maintenance(state, pos.sym, at_entry, self._ts, np.abs(self.qty[k]))
         rate = state.venue.funding_maintenance_rate
         if rate is not None:
             # the next settlement not yet paid at each close (one at the close itself is paid
@@ -317,7 +322,8 @@ class BarState:
         return self.mm.sum(axis=0)
 
     @staticmethod
-    def _maintenance(state: Any, sym: int, notional: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    def _maintenance(state: Any, sym: int, notional: np.ndarray, ts: np.ndarray,
+                     size: np.ndarray) -> np.ndarray:
         schedule = state.margin.schedules[sym]
         if len(schedule.versions) == 1 and len(schedule.versions[0][1].tiers) == 1:
             return state.venue.maintenance_margin(notional, schedule.versions[0][1].tiers[0])
@@ -338,7 +344,9 @@ class BarState:
             floors = np.array([t.floor for t in table.tiers])
             mmr = np.array([t.mmr for t in table.tiers])
             cum = np.array([t.cum for t in table.tiers])
-            index = np.maximum(np.searchsorted(floors, part, side="right") - 1, 0)
+            # the table's key per bar (the notional itself, or a contract count)
+            keys = table.position_key(size[lo:hi], None, state.contracts[sym], part)
+            index = np.maximum(np.searchsorted(floors, keys, side="right") - 1, 0)
             out[lo:hi] = state.venue.maintenance_margin(part, _TierColumns(mmr[index], cum[index]))
         return out
 

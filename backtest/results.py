@@ -6,7 +6,6 @@ import math
 import os
 from datetime import datetime, timezone
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +41,13 @@ class RunResult:
         self._builders = builders
         #: Per tuple of table names, ``stream(size)``: their rows as consecutive chunks (a
         #: tuple of frames, one per table) of at most ``size`` bars each, which :meth:`write`
-        #: writes as row groups when the run is longer than a chunk.
+        #: writes chunk by chunk, one pass per table, when the run is longer than a chunk.
         self._streams = streams or {}
         self._bars = bars
-        #: Bars per chunk (row group) of a streamed table: a quarter of the loop's chunk
-        #: (``backtest.metrics.CHUNK_BARS``), as a chunk's tables hold ~4x its columns.
+        #: Bars per chunk of a streamed table, and the length from which :meth:`write`
+        #: streams: a quarter of the loop's chunk (``backtest.metrics.CHUNK_BARS``), as a
+        #: chunk's tables hold ~4x its columns. The files' bytes do not depend on it
+        #: (``backtest.runfolder.write_parquet``: fixed row groups).
         self.chunk_bars = CHUNK_BARS // 4
         self._frames: dict[str, pl.DataFrame] = {}
 
@@ -112,13 +113,16 @@ class RunResult:
         """Write the tables into ``tmp``; the DuckDB views point at their ``final`` place."""
         import duckdb
 
-        from backtest.runfolder import file_record
+        from backtest.runfolder import file_record, write_parquet
 
         files: dict[str, dict[str, Any]] = {}
         for names, stream in self._streams.items():
+            # a long run's per-bar tables are built and written chunk by chunk (memory bounded
+            # by a chunk); the same writer gives the bytes of the tables built whole
             if self._bars > self.chunk_bars and not any(name in self._frames for name in names):
-                paths = [tmp / f"{name}.parquet" for name in names]
-                for path, rows in zip(paths, _write_streams(paths, stream(self.chunk_bars))):
+                for k, name in enumerate(names):  # one pass per table: one file written at a time
+                    path = tmp / f"{name}.parquet"
+                    rows = write_parquet(path, (chunk[k] for chunk in stream(self.chunk_bars)), views=True)
                     files[path.name] = file_record(path, rows=rows)
         for name in OUTPUT_TABLES:
             path = tmp / f"{name}.parquet"
@@ -128,8 +132,7 @@ class RunResult:
             # written (reading it later builds it again, the same values)
             kept = name in self._frames
             frame = self.frame(name)
-            frame.write_parquet(path)
-            files[path.name] = file_record(path, rows=frame.height)
+            files[path.name] = file_record(path, rows=write_parquet(path, [frame]))
             if not kept:
                 del self._frames[name]
             del frame
@@ -144,42 +147,6 @@ class RunResult:
         finally:
             con.close()
         return files
-
-
-def _write_streams(paths: list[Path], chunks: Iterable[tuple[pl.DataFrame, ...]]) -> list[int]:
-    """Write consecutive chunks of several tables (one frame per table and chunk, each
-    table of one schema) as Parquet files, a row group per chunk; return the row counts.
-
-    Only the chunk being written is in memory; each file holds the rows of its frames'
-    concatenation (what ``polars.concat(frames).write_parquet(path)`` holds).
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    writers: list[Any] = []
-    rows = [0] * len(paths)
-    try:
-        for frames in chunks:
-            for k, frame in enumerate(frames):
-                table = frame.to_arrow()
-                if len(writers) <= k:
-                    # zstd, as polars writes its tables; dictionaries for text columns only
-                    # (pyarrow tries one for every column by default: a float column never
-                    # gains from it and it doubles the write time)
-                    text = [f.name for f in table.schema if pa.types.is_string(f.type)
-                            or pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type)]
-                    writers.append(pq.ParquetWriter(paths[k], table.schema, compression="zstd",
-                                                    use_dictionary=text))
-                elif table.schema != writers[k].schema:
-                    table = table.cast(writers[k].schema)
-                writers[k].write_table(table)
-                rows[k] += table.num_rows
-    finally:
-        for writer in writers:
-            writer.close()
-    if len(writers) != len(paths):
-        raise ValueError(f"{', '.join(p.name for p in paths)}: the stream gave no chunk (not even an empty one)")
-    return rows
 
 
 def _jsonable(value: Any) -> Any:

@@ -22,15 +22,15 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from backtest.errors import EngineError
 
-__all__ = ["MANIFEST", "RUN_FORMAT", "RUN_FORMAT_VERSION", "RunFolderError", "check_output_folder",
-           "check_writable_location",
-           "file_record", "verify_run_folder", "write_run_folder", "write_tables"]
+__all__ = ["MANIFEST", "ROW_GROUP_ROWS", "RUN_FORMAT", "RUN_FORMAT_VERSION", "RunFolderError",
+           "check_output_folder", "check_writable_location", "file_record", "verify_run_folder",
+           "write_parquet", "write_run_folder", "write_tables"]
 
 #: Name and version of the run-folder layout written in ``manifest.json["format"]``.
 #: Version 2 added the ``files`` completeness record; folders without it predate it.
@@ -38,6 +38,11 @@ RUN_FORMAT = "margincall-run"
 RUN_FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)-[^/]+$")
+#: Rows per Parquet row group of every table written here (the last group holds the rest).
+#: Fixed, so a table's bytes depend on its rows only, not on whether it was written whole or
+#: chunk by chunk (a long run streams its per-bar tables); 8Ki rows keep the writer's buffers
+#: small (a float column's group is 64 KiB) at a few hundred bytes of footer per group.
+ROW_GROUP_ROWS = 1 << 13
 
 
 class RunFolderError(EngineError, ValueError):
@@ -83,8 +88,8 @@ def write_tables(tmp: Path, tables: Mapping[str, Any], *, final: Path | None = N
     files: dict[str, dict[str, Any]] = {}
     for name, frame in tables.items():
         path = tmp / f"{name}.parquet"
-        frame.write_parquet(path)
-        files[path.name] = file_record(path, rows=frame.height)
+        rows = write_parquet(path, [frame])
+        files[path.name] = file_record(path, rows=rows)
     con = duckdb.connect(str(tmp / duckdb_name))
     try:
         for name in tables:
@@ -95,6 +100,67 @@ def write_tables(tmp: Path, tables: Mapping[str, Any], *, final: Path | None = N
     finally:
         con.close()
     return files
+
+
+# ---------------------------------------------------------------------------- writing
+def write_parquet(path: Path, chunks: Iterable[Any], *, views: bool = False) -> int:
+    """Write a table given as consecutive polars frames (a table built whole is one) as one
+    Parquet file; return its row count. The one Parquet writer of run folders.
+
+    The file holds the frames' concatenation (what ``polars.concat(frames)`` holds) in row
+    groups of :data:`ROW_GROUP_ROWS` rows, written by polars' streaming sink, which regroups
+    the rows whatever the frames' sizes: the same rows give the same bytes however they were
+    chunked (tests/engine/test_streaming_chunks.py). Only a chunk and the row group being
+    encoded are held; pyarrow is not needed. A later frame whose schema differs from the
+    first one's is cast to it.
+
+    ``views=True``: the frames may be views of memory the producer releases once asked for
+    the next one (a streamed table's chunks over spilled columns, ``backtest.spill``); the
+    sink encodes a frame after it was handed over, so each is copied as taken (else its
+    released pages would be faulted back in, the whole history resident again).
+
+    Raises
+    ------
+    ValueError
+        When ``chunks`` gives no frame at all (not even an empty one): no schema to write.
+    """
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
+    frames = iter(chunks)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path.name}: the stream gave no chunk (not even an empty one)")
+    schema = first.schema
+    rows = [0]
+
+    def source(with_columns: list[str] | None, predicate: Any, n_rows: int | None,
+               batch_size: int | None) -> Any:
+        # a sink reads every row and column: the pushed-down arguments are honoured all the same
+        left = n_rows
+        for frame in _chain(first, frames):
+            if frame.schema != schema:
+                frame = frame.cast(dict(schema))
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if left is not None:
+                frame = frame.head(left)
+                left -= frame.height
+            rows[0] += frame.height
+            yield frame.gather(range(frame.height)) if views else frame
+            if left is not None and left <= 0:
+                return
+
+    register_io_source(source, schema=schema).sink_parquet(path, compression="zstd",
+                                                           row_group_size=ROW_GROUP_ROWS)
+    return rows[0]
+
+
+def _chain(first: Any, rest: Any) -> Any:
+    yield first
+    yield from rest
 
 
 def verify_run_folder(folder: Path, manifest: Mapping[str, Any]) -> None:

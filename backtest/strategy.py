@@ -19,7 +19,8 @@ the signal's value (:meth:`Strategy.on_bar`) and the array path
 drift. **Exposure** is notional / sizing basis (the wallet by default): ``1.0`` is a long of 1x
 the wallet in notional whatever the leverage, which sets only the margin (notional / leverage).
 
-Strategies are found by name (``hold``, ``sma_cross``, ``dca``, ``funding_carry``), by
+Strategies are found by name (``hold``, ``sma_cross``, ``dca``, ``funding_carry``,
+``loop_rebalance``), by
 ``"module:Class"`` or by ``"path/to/file.py:Class"``.
 """
 from __future__ import annotations
@@ -50,6 +51,7 @@ BUILTIN_STRATEGIES = {
     "sma_cross": "strategies.sma_cross:SmaCross",
     "dca": "strategies.dca:Dca",
     "funding_carry": "strategies.funding_carry:FundingCarry",
+    "loop_rebalance": "strategies.loop_rebalance:LoopRebalance",
 }
 #: Names that are part of the surface, never parameters.
 _RESERVED = frozenset({"name", "signal"})

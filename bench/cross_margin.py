@@ -12,13 +12,16 @@ Usage (from the project root)::
 
 Prints one JSON line per run: ``symbols``, ``bars``, ``loop_s`` (run_backtest including the
 result), ``us_per_symbol_bar`` (``loop_s / (symbols * bars)``), ``cpu_us_per_symbol_bar`` (the
-same with the process's CPU time: steadier on a shared machine), ``fills``, ``liquidations``.
-Target (issue 10): 40 symbols <= 1.5 us per symbol-bar.
+same with the process's CPU time: steadier on a shared machine), ``fills``, ``liquidations``,
+``load_1m`` (the machine's 1-minute load average when the run ended). The default prints the
+curve (1, 10, 40, 100 symbols over 30 days); ``--year40`` adds 40 symbols over one year.
+Target (issue 10): 40 symbols over one year <= 1.5 us per symbol-bar.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from typing import Any
 
@@ -95,7 +98,8 @@ def run_once(n_symbols: int, n_bars: int) -> dict[str, Any]:
     return {"symbols": n_symbols, "bars": n_bars, "loop_s": round(loop_s, 3),
             "us_per_symbol_bar": round(loop_s / (n_symbols * n_bars) * 1e6, 3),
             "cpu_us_per_symbol_bar": round(cpu_s / (n_symbols * n_bars) * 1e6, 3),
-            "fills": summary["n_fills"], "liquidations": summary["n_liquidations"]}
+            "fills": summary["n_fills"], "liquidations": summary["n_liquidations"],
+            "load_1m": round(os.getloadavg()[0], 1)}
 
 
 def main(argv: list[str] | None = None) -> None:

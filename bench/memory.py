@@ -12,6 +12,7 @@ written to Parquet in a scratch folder by the parent first, so that the child pa
 reading them like a run from files does (generation is not measured).
 
     .venv/bin/python bench/memory.py [--case 1y|4y|20x1y|all] [--project DIR] [--write] [--via-store]
+        [--phases]
 
 ``--project DIR`` measures another checkout's engine (e.g. main) with the same data and
 script. Prints one JSON line per case: ``case``, ``bars``, ``symbols``, ``peak_rss_mib``,
@@ -128,11 +129,77 @@ def write_case(folder: Path, symbols: int, bars: int) -> None:
                                  "mark_price": close[::480]}), folder / f"funding_{s}.parquet")
 
 
-def child(case: str, folder: Path, write: bool, via_store: bool = False) -> None:
+class Phases:
+    """Where the peak is: resident memory sampled every 2 ms on a thread (``VmRSS``), the
+    greatest value seen in each phase of the child (``mark(name)`` ends a phase).
+
+    Each phase gives ``[name, rss_mib_at_its_end, peak_mib_during_it]``. The signal is a
+    phase of its own (``Strategy.signal_array`` is wrapped), as is each Parquet table a run
+    folder writes (``backtest.runfolder.write_parquet`` is wrapped) and the DuckDB views
+    (the rest of the folder).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.rows: list[list[Any]] = []
+        self.peak = self.rss()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def rss() -> float:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.002):
+            self.peak = max(self.peak, self.rss())
+
+    def mark(self, name: str) -> None:
+        now = self.rss()
+        self.rows.append([name, round(now, 1), round(max(self.peak, now), 1)])
+        self.peak = now
+
+    def wrap(self) -> None:
+        """Mark the signal and each table written as phases of their own."""
+        from backtest import runfolder, strategy
+
+        signal_array, write_parquet = strategy.Strategy.signal_array, runfolder.write_parquet
+
+        def signal(inner: Any, inputs: Any) -> Any:
+            self.mark("run (before the signal)")
+            values = signal_array(inner, inputs)
+            self.mark(f"signal ({values.nbytes / 2**20:.1f} MiB array)")
+            return values
+
+        def write(path: Path, chunks: Any, **options: Any) -> int:
+            rows = write_parquet(path, chunks, **options)
+            self.mark(f"write {path.name}")
+            return rows
+
+        strategy.Strategy.signal_array, runfolder.write_parquet = signal, write
+
+    def stop(self) -> list[list[Any]]:
+        self.done.set()
+        self.thread.join()
+        return self.rows
+
+
+def child(case: str, folder: Path, write: bool, via_store: bool = False, phases: bool = False) -> None:
     """Run ``case`` from the files in ``folder`` and print its figures (in the child process)."""
     import resource
 
     from backtest import RunConfig, run_backtest
+
+    sampler = Phases() if phases else None
+    if sampler is not None:
+        sampler.wrap()
+        sampler.mark("imports")
 
     symbols, bars, strategy = CASES[case]
     names = NAMES[:symbols]
@@ -150,6 +217,8 @@ def child(case: str, folder: Path, write: bool, via_store: bool = False) -> None
                            timeframe="1m").market_data()
     else:
         data = _from_files(folder, names, tiers, spec)
+    if sampler is not None:
+        sampler.mark("load")
     # no fees or slippage: the account keeps trading all along (one bled by fees refuses every
     # later order, and the orders table would be measured instead of the run)
     config = RunConfig(initial_balance=1_000_000.0 * symbols, leverage=2.0, fees=(0.0, 0.0), slippage="none",
@@ -157,15 +226,22 @@ def child(case: str, folder: Path, write: bool, via_store: bool = False) -> None
     result = run_backtest(data, strategy, params=SMA_PARAMS if strategy == "sma_cross" else None,
                           config=config)
     equity = result.summary["final_equity"]
+    if sampler is not None:
+        sampler.mark("run and summary")
     if write:
         with tempfile.TemporaryDirectory() as out:
             result.write(Path(out) / "run")
+        if sampler is not None:
+            sampler.mark("DuckDB views and manifest")
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"case": case, "bars": bars, "symbols": symbols, "write": write, "via_store": via_store,
-                      "peak_rss_mib": round(peak_rss_mib(usage), 1),
-                      "run_s": round(time.perf_counter() - started, 2),
-                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-                      "load_1m": round(os.getloadavg()[0], 1), "final_equity": equity}), flush=True)
+    figures = {"case": case, "bars": bars, "symbols": symbols, "write": write, "via_store": via_store,
+               "peak_rss_mib": round(peak_rss_mib(usage), 1),
+               "run_s": round(time.perf_counter() - started, 2),
+               "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+               "load_1m": round(os.getloadavg()[0], 1), "final_equity": equity}
+    if sampler is not None:
+        figures["phases"] = sampler.stop()
+    print(json.dumps(figures), flush=True)
 
 
 def _from_files(folder: Path, names: list[str], tiers: Any, spec: Any) -> Any:
@@ -210,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="also write the run folder")
     parser.add_argument("--via-store", action="store_true",
                         help="read the bars from a market store through margincall run's loader")
+    parser.add_argument("--phases", action="store_true",
+                        help="also print where the peak is: resident memory per phase (sampled every 2 ms)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--generate", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -222,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.child:
         sys.path.insert(0, str(args.project.resolve()))
-        child(args.child, args.folder, args.write, args.via_store)
+        child(args.child, args.folder, args.write, args.via_store, args.phases)
         return
     for case in CASES if args.case == "all" else (args.case,):
         symbols, bars, _ = CASES[case]
@@ -233,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
             subprocess.run([sys.executable, __file__, "--generate", case, "--folder", scratch, *store],
                            check=True)
             command = [sys.executable, __file__, "--child", case, "--folder", scratch,
-                       "--project", str(args.project), *store] + (["--write"] if args.write else [])
+                       "--project", str(args.project), *store] + (["--write"] if args.write else []) \
+                + (["--phases"] if args.phases else [])
             subprocess.run(command, check=True, env=dict(os.environ, PYTHONPATH=str(args.project.resolve())))
 
 

@@ -36,6 +36,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 _NAME_SYMBOL = re.compile(r"(?:^|[_\-])([A-Z0-9]{2,}?(?:USDT|USDC|FDUSD|BUSD|USD)(?:_PERP)?)(?=[_\-.])")
 TS_UNITS = ("ms", "us", "s", "ns", "auto")
+#: Rows whose values decide a CSV column's type (``pl.read_csv(infer_schema_length=...)``).
+INFER_ROWS = 10_000
 _UNIT_FACTORS = {"s": ("mul", 1000), "ms": ("mul", 1), "us": ("div", 1000), "ns": ("div", 1_000_000)}
 
 
@@ -55,6 +57,8 @@ def parse_mapping(text: str | None) -> dict[str, str]:
 
 
 def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
+    from data_loaders.binance_dump import _plain_utf8_file
+
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -62,8 +66,10 @@ def _read(path: Path, n_rows: int | None = None) -> pl.DataFrame:
         if suffix == ".parquet":
             return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
+            if n_rows is not None and _plain_utf8_file(path):  # a few rows: not the whole file in memory
+                return pl.read_csv(path, infer_schema_length=INFER_ROWS, n_rows=n_rows)
             data = utf8_text(path.read_bytes(), subject=path)
-            return pl.read_csv(io.BytesIO(data), infer_schema_length=10_000, n_rows=n_rows)
+            return pl.read_csv(io.BytesIO(data), infer_schema_length=INFER_ROWS, n_rows=n_rows)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         raise ImportFormatError(
             f"{path}: expected a readable {suffix[1:]} file with a header and data rows, found one it cannot "
@@ -121,14 +127,91 @@ def infer_timeframe(ts: pl.Series) -> str:
     """Name the median step of a datetime series as a timeframe (``3600000`` ms -> ``"1h"``)."""
     steps = ts.sort().dt.epoch("ms").diff().drop_nulls()
     steps = steps.filter(steps > 0)
-    if steps.is_empty():
+    return timeframe_of_step(None if steps.is_empty() else steps.median())
+
+
+def median_of_counts(counts: dict[int, int]) -> float | None:
+    """The median of the values counted in ``counts`` (value -> times seen) as polars computes it
+    (the mean of the two middle values of an even count); None when empty."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    middle: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while len(middle) < 2 and seen > ((total - 1) // 2, total // 2)[len(middle)]:
+            middle.append(value)
+    return (middle[0] + middle[1]) / 2
+
+
+def timeframe_of_step(median: float | None) -> str:
+    """Name a median candle step in ms as a timeframe (None: fewer than two candles)."""
+    if median is None:
         raise SchemaError("cannot infer the timeframe from fewer than two candles; pass --timeframe")
-    step = int(steps.median())
+    step = int(median)
     for unit, ms in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
         if step % ms == 0:
             return f"{step // ms}{unit}"
     raise SchemaError(f"median candle step {step} ms is not a whole number of seconds; the timestamps may "
                       "be in another unit (pass --ts-unit s/ms/us) or pass --timeframe")
+
+
+def _check_options(dataset: str, ts_unit: str, exchange: str) -> None:
+    get_schema(dataset)
+    if ts_unit not in TS_UNITS:
+        raise SchemaError(f"--ts-unit {ts_unit!r}: expected one of {', '.join(TS_UNITS)}")
+    validate_exchange(exchange)
+
+
+def column_exprs(raw_schema: pl.Schema, path: Path, dataset: str, mapping: dict[str, str] | None,
+                 ts_unit: str) -> list[pl.Expr]:
+    """The expressions that select the ``dataset`` columns of a file with columns ``raw_schema``.
+
+    ``mapping`` (canonical -> file column) is completed with the file's canonical names and
+    the :data:`ALIASES`; the time column is read in ``ts_unit``.
+    """
+    schema = get_schema(dataset)
+    columns = list(raw_schema)
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(schema.column_names))
+    if unknown:
+        raise SchemaError(f"--map names {unknown}, which are not {dataset} columns; expected some of {schema.column_names}")
+    for canonical in schema.column_names:
+        if canonical not in mapping and canonical not in columns:
+            alias = next((a for a in ALIASES.get(canonical, ()) if a in columns), None)
+            if alias:
+                mapping[canonical] = alias
+    missing_sources = {k: v for k, v in mapping.items() if v not in columns}
+    if missing_sources:
+        pairs = ",".join(f"{k}={v}" for k, v in missing_sources.items())
+        raise SchemaError(f"{path}: --map {pairs}: expected a column of the file, one of {columns}, found "
+                          f"{sorted(missing_sources.values())}, which the file lacks; map to one of its columns")
+    time_col = schema.time_column
+    exprs = []
+    for canonical, source in mapping.items():
+        if canonical == time_col:
+            exprs.append(_ts_expr(raw_schema[source], source, ts_unit, path).alias(canonical))
+        else:
+            exprs.append(pl.col(source).alias(canonical))
+    kept = [c for c in schema.column_names if c in columns and c not in mapping]
+    for column in kept:
+        if column == time_col:
+            exprs.append(_ts_expr(raw_schema[column], column, ts_unit, path).alias(column))
+        else:
+            exprs.append(pl.col(column))
+    return exprs
+
+
+def canonical_columns(raw: pl.DataFrame, exprs: list[pl.Expr], path: Path, dataset: str) -> pl.DataFrame:
+    """``raw`` through :func:`column_exprs`, its integer times read as epoch-ms datetimes."""
+    time_col = get_schema(dataset).time_column
+    frame = raw.select(exprs)
+    if time_col not in frame.columns:
+        raise SchemaError(f"{path}: no time column; expected {time_col!r} or --map {time_col}=<column>; found {raw.columns}")
+    if frame.schema[time_col] != pl.Datetime and frame.schema[time_col].is_integer():
+        frame = frame.with_columns(pl.col(time_col).cast(pl.Datetime("ms", "UTC")))
+    return frame
 
 
 @reads_file("a market data CSV or Parquet file")
@@ -161,52 +244,19 @@ def load_generic(path: str | Path, *, dataset: str, exchange: str, symbol: str |
         The dataset's columns (not yet conformed or validated).
     """
     path = Path(path)
-    schema = get_schema(dataset)
-    if ts_unit not in TS_UNITS:
-        raise SchemaError(f"--ts-unit {ts_unit!r}: expected one of {', '.join(TS_UNITS)}")
-    validate_exchange(exchange)
+    _check_options(dataset, ts_unit, exchange)
     raw = _read(path)
     if raw.height == 0:
         raise ImportFormatError(f"{path}: expected at least one data row, found only the header "
                                 f"{raw.columns}; export the file again with its rows")
-    mapping = dict(mapping or {})
-    unknown = sorted(set(mapping) - set(schema.column_names))
-    if unknown:
-        raise SchemaError(f"--map names {unknown}, which are not {dataset} columns; expected some of {schema.column_names}")
-    for canonical in schema.column_names:
-        if canonical not in mapping and canonical not in raw.columns:
-            alias = next((a for a in ALIASES.get(canonical, ()) if a in raw.columns), None)
-            if alias:
-                mapping[canonical] = alias
-    missing_sources = {k: v for k, v in mapping.items() if v not in raw.columns}
-    if missing_sources:
-        pairs = ",".join(f"{k}={v}" for k, v in missing_sources.items())
-        raise SchemaError(f"{path}: --map {pairs}: expected a column of the file, one of {raw.columns}, found "
-                          f"{sorted(missing_sources.values())}, which the file lacks; map to one of its columns")
-    time_col = schema.time_column
-    exprs = []
-    for canonical, source in mapping.items():
-        if canonical == time_col:
-            exprs.append(_ts_expr(raw.schema[source], source, ts_unit, path).alias(canonical))
-        else:
-            exprs.append(pl.col(source).alias(canonical))
-    kept = [c for c in schema.column_names if c in raw.columns and c not in mapping]
-    for column in kept:
-        if column == time_col:
-            exprs.append(_ts_expr(raw.schema[column], column, ts_unit, path).alias(column))
-        else:
-            exprs.append(pl.col(column))
-    frame = raw.select(exprs)
-    if time_col not in frame.columns:
-        raise SchemaError(f"{path}: no time column; expected {time_col!r} or --map {time_col}=<column>; found {raw.columns}")
-    if frame.schema[time_col] != pl.Datetime and frame.schema[time_col].is_integer():
-        frame = frame.with_columns(pl.col(time_col).cast(pl.Datetime("ms", "UTC")))
-    return _fill_constants(frame, path, dataset=dataset, exchange=exchange, symbol=symbol,
-                           timeframe=timeframe, price_type=price_type)
+    frame = canonical_columns(raw, column_exprs(raw.schema, path, dataset, mapping, ts_unit), path, dataset)
+    return fill_constants(frame, path, dataset=dataset, exchange=exchange, symbol=symbol,
+                          timeframe=timeframe, price_type=price_type)
 
 
-def _fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: str, symbol: str | None,
-                    timeframe: str | None, price_type: str | None) -> pl.DataFrame:
+def fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: str, symbol: str | None,
+                   timeframe: str | None, price_type: str | None) -> pl.DataFrame:
+    """Add the columns the file lacks (exchange, symbol, timeframe, price type) and map native symbols."""
     if "exchange" not in frame.columns:
         frame = frame.with_columns(exchange=pl.lit(exchange))
     if symbol is not None:
@@ -244,20 +294,32 @@ def _fill_constants(frame: pl.DataFrame, path: Path, *, dataset: str, exchange: 
 def import_generic(store, path: str | Path, *, dataset: str | None = None, exchange: str = "binanceusdm",
                    symbol: str | None = None, timeframe: str | None = None, price_type: str | None = None,
                    mapping: dict[str, str] | None = None, ts_unit: str = "ms", strict: bool = True,
-                   replace: bool = False):
+                   replace: bool = False, block_bytes: int | None = None):
     """Import one generic CSV/Parquet file into ``store`` (see :func:`load_generic`).
 
-    ``dataset`` defaults to :func:`infer_dataset` of the file's columns.
+    ``dataset`` defaults to :func:`infer_dataset` of the file's columns. A CSV of candles or
+    funding of one market in time order is streamed block by block (``block_bytes`` of CSV at a
+    time; :mod:`data_loaders.generic_stream`), so its peak memory does not grow with the file;
+    other files are read whole. The stored result is the same either way.
 
     Returns
     -------
     ImportResult
     """
+    from data_loaders.generic_stream import import_csv_streamed
     from data_loaders.store import ImportResult, store_checked
 
     path = Path(path)
     with import_errors(path, f"a {dataset or 'market data'} CSV or Parquet file"):
         dataset = dataset or infer_dataset(read_columns(path))
+        _check_options(dataset, ts_unit, exchange)
+        streamed = import_csv_streamed(store, path, dataset=dataset, exchange=exchange, symbol=symbol,
+                                       timeframe=timeframe, price_type=price_type, mapping=mapping,
+                                       ts_unit=ts_unit, strict=strict, replace=replace, block_bytes=block_bytes)
+        if streamed is not None:
+            write, market = streamed
+            return ImportResult(path, dataset, exchange, market["symbol"], market.get("timeframe"),
+                                market.get("price_type"), write.rows_read, write.write, write.warnings)
         frame = load_generic(path, dataset=dataset, exchange=exchange, symbol=symbol, timeframe=timeframe,
                              price_type=price_type, mapping=mapping, ts_unit=ts_unit)
         first_line = 2 if path.suffix.lower() == ".csv" else None

@@ -192,10 +192,15 @@ def _value_rules(dataset: str) -> list[tuple[str, pl.Expr]]:
     return []
 
 
-def _bad_value_message(dataset: str, frame: pl.DataFrame) -> str:
-    """What the broken ``bad_value`` pairs of ``frame`` expected (only those that broke)."""
-    broken = [allowed for allowed, bad in _value_rules(dataset) if frame.select(bad.fill_null(False).any()).item()]
-    return f"expected {'; '.join(broken) or 'values in their allowed range'}, found rows outside it"
+def broken_value_rules(dataset: str, frame: pl.DataFrame) -> list[str]:
+    """The allowed-values texts of the ``bad_value`` pairs that some row of ``frame`` breaks."""
+    return [allowed for allowed, bad in _value_rules(dataset) if frame.select(bad.fill_null(False).any()).item()]
+
+
+def bad_value_message(dataset: str, broken: set[str] | list[str]) -> str:
+    """The ``bad_value`` message naming the broken pairs, in the rule order of ``dataset``."""
+    named = [allowed for allowed, _ in _value_rules(dataset) if allowed in broken]
+    return f"expected {'; '.join(named) or 'values in their allowed range'}, found rows outside it"
 
 
 _MESSAGES: dict[str, tuple[str, str]] = {
@@ -219,12 +224,13 @@ _MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def _issue(code: str, rows: pl.Series, first_line: int | None) -> QualityIssue:
+def _issue(code: str, rows: pl.Series, first_line: int | None, count: int | None = None) -> QualityIssue:
+    """The error issue of rule ``code`` hit by frame ``rows`` (the first shown; ``count`` all of them)."""
     message, fix = _MESSAGES[code]
     shown = rows.head(_SHOW_ROWS).to_list()
     if first_line is not None:
         shown = [r + first_line for r in shown]
-    return QualityIssue(code, "error", len(rows), tuple(shown), message, fix)
+    return QualityIssue(code, "error", len(rows) if count is None else count, tuple(shown), message, fix)
 
 
 def _error_mask(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -281,7 +287,7 @@ def check(dataset: str, frame: pl.DataFrame, *, subject: str, first_line: int | 
         if len(hits):
             issue = _issue(code, hits, first_line)
             if code == "bad_value":
-                issue = replace(issue, message=_bad_value_message(dataset, frame))
+                issue = replace(issue, message=bad_value_message(dataset, broken_value_rules(dataset, frame)))
             issues.append(issue)
     # rows in time order without a repeated key (per partition) need no re-sort to find gaps
     ordered = not any(i.code in ("unsorted", "duplicate_ts", "null_values") for i in issues)
@@ -309,11 +315,16 @@ def _volume_issues(dataset: str, frame: pl.DataFrame) -> list[QualityIssue]:
         return []
     last = frame.filter(pl.col("price_type") == "last")
     missing = int(last["volume"].is_null().sum()) if last.height else 0
+    return volume_issue(missing, last.height)
+
+
+def volume_issue(missing: int, last_rows: int) -> list[QualityIssue]:
+    """The ``volume_missing`` warning for ``missing`` of ``last_rows`` last-price candles (none if 0)."""
     if missing == 0:
         return []
     return [QualityIssue(
         "volume_missing", "warning", missing, (),
-        f"{missing:,} of {last.height:,} last-price candles have no volume",
+        f"{missing:,} of {last_rows:,} last-price candles have no volume",
         "last (trade) prices come with a volume; mark or index candles may have been stored as last: "
         "remove them with `margincall data rm ohlcv ... --price-type last` and import them with --price-type mark",
     )]
@@ -321,7 +332,11 @@ def _volume_issues(dataset: str, frame: pl.DataFrame) -> list[QualityIssue]:
 
 def _gap_issues(dataset: str, frame: pl.DataFrame, *, ordered: bool = False) -> list[QualityIssue]:
     """Missing candle intervals / funding settlements, per partition (warnings)."""
-    counts = missing_intervals(dataset, frame, ordered=ordered)
+    return gap_issue(dataset, missing_intervals(dataset, frame, ordered=ordered))
+
+
+def gap_issue(dataset: str, counts: pl.DataFrame | None) -> list[QualityIssue]:
+    """The ``missing_intervals`` warning from per-partition counts (:func:`missing_intervals`)."""
     if counts is None or counts.is_empty():
         return []
     total = int(counts["missing"].sum())

@@ -235,10 +235,7 @@ class MarketStore:
             manifest = self.manifest.load()
             plans: list[FilePlan] = []
             for first, period, part in _file_parts(frame, schema):
-                folder = self.partition_dir(dataset, exchange=first["exchange"], symbol=first["symbol"],
-                                            timeframe=first.get("timeframe"), price_type=first.get("price_type"))
-                target = folder / f"year={period[:4]}" / f"part-{period}.parquet"
-                plans.append(plan_file(part, target, schema))
+                plans.append(plan_file(part, file_target(self, dataset, first, period), schema))
             if not replace:
                 refuse_changes(plans, schema, source=source, root=self.root)
             if dataset == "risk_tiers":
@@ -520,6 +517,13 @@ class ImportResult:
     rows_read: int
     write: WriteResult
     warnings: tuple[str, ...]
+
+
+def file_target(store: MarketStore, dataset: str, first: dict, period: str) -> Path:
+    """The stored file of one period (``"2020"``, or ``"2020-03-01"`` for trades) of ``first``'s market."""
+    folder = store.partition_dir(dataset, exchange=first["exchange"], symbol=first["symbol"],
+                                 timeframe=first.get("timeframe"), price_type=first.get("price_type"))
+    return folder / f"year={period[:4]}" / f"part-{period}.parquet"
 
 
 def _file_parts(frame: pl.DataFrame, schema):

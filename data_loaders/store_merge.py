@@ -63,16 +63,41 @@ class FilePlan:
     write_summary: dict = field(default_factory=dict)
 
 
+def _corrupt(target: Path, exc: BaseException) -> DataError:
+    return DataError(
+        f"stored file {target}: expected a readable Parquet file, found a corrupt one "
+        f"({str(exc).splitlines()[0]}); nothing was written. Move it away and re-import its range"
+    )
+
+
 def _read_stored(target: Path) -> pl.DataFrame | None:
     if not target.exists():
         return None
     try:
         return pl.read_parquet(target)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(
-            f"stored file {target}: expected a readable Parquet file, found a corrupt one "
-            f"({str(exc).splitlines()[0]}); nothing was written. Move it away and re-import its range"
-        ) from exc
+        raise _corrupt(target, exc) from exc
+
+
+def _read_stored_values(target: Path, schema, market: dict) -> pl.DataFrame | None:
+    """The stored file read without its partition columns, when they all hold ``market``'s values.
+
+    A stored file holds one partition (its folder), so those columns are constants: reading
+    them (four strings per candle) and hashing them in the join and the de-duplication cost
+    most of a merge's memory. None when the file holds anything else (then it is read whole).
+    """
+    try:
+        lazy = pl.scan_parquet(target)
+        names = lazy.collect_schema().names()
+        if not set(schema.partitions) <= set(names):
+            return None
+        same = lazy.select(pl.col(c).eq_missing(pl.lit(market[c])).all() for c in schema.partitions).collect()
+        if not all(same.row(0)):
+            return None
+        values = pl.read_parquet(target, columns=[c for c in names if c not in schema.partitions])
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _corrupt(target, exc) from exc
+    return values.with_columns(pl.lit(market[c]).alias(c) for c in schema.partitions)
 
 
 def _utc(ms: int) -> str:
@@ -91,21 +116,45 @@ def _strictly_increasing(frame: pl.DataFrame, schema) -> bool:
     return bool((frame[schema.time_column].diff().drop_nulls() > timedelta(0)).all())
 
 
+def _one_market(frame: pl.DataFrame, schema) -> dict | None:
+    """The partition values of ``frame`` when its key is the partition plus the time and every row
+    shares one partition (a candle or funding file period), else None."""
+    if not set(schema.keys) <= {*schema.partitions, schema.time_column} or frame.is_empty():
+        return None
+    first = frame.select(schema.partitions).row(0, named=True)
+    if None in first.values() or not all(frame.select(pl.col(c).eq(pl.lit(v)).all() for c, v in first.items()).row(0)):
+        return None
+    return first
+
+
 def plan_file(new: pl.DataFrame, target: Path, schema) -> FilePlan:
-    """Merge canonical rows of one file period into the stored file (in memory)."""
+    """Merge canonical rows of one file period into the stored file (in memory).
+
+    The merged rows are the stored rows whose key the new rows lack plus the new rows, in time
+    order (the newer write wins); ``merged`` stays None when nothing is added or changed. When
+    the key is the partition plus the time (candles, funding), rows are matched on the time
+    alone, and the stored file's constant partition columns are not read
+    (:func:`_read_stored_values`): the same merge, for a fraction of the memory.
+    """
     keys = list(schema.keys)
+    time = schema.time_column
     if not _strictly_increasing(new, schema):
         new = new.unique(subset=keys, keep="last", maintain_order=True)
-    old = _read_stored(target)
-    times = new[schema.time_column].dt.epoch("ms")
+    times = new[time].dt.epoch("ms")
     summary = {"range": [int(times.min()), int(times.max())], "rows": new.height}
-    if old is None:
-        merged = new if _strictly_increasing(new, schema) else new.sort(schema.time_column)
+    if not target.exists():
+        merged = new if _strictly_increasing(new, schema) else new.sort(time)
         return FilePlan(target, merged, added=new.height,
                         write_summary={**summary, "added": new.height, "replaced": 0})
+    market = _one_market(new, schema)
+    old = _read_stored_values(target, schema, market) if market is not None else None
+    if old is None:
+        old, on, right = _read_stored(target), keys, new
+    else:
+        on, right = [time], new.drop(schema.partitions)  # one partition on both sides: the time is the key
     old = conform(schema.name, old)  # a file of an older version may lack a nullable column
-    values = [c for c in schema.column_names if c not in keys]
-    both = old.join(new, on=keys, how="inner", suffix="__new", nulls_equal=True)
+    values = [c for c in right.columns if c not in on]
+    both = old.join(right, on=on, how="inner", suffix="__new", nulls_equal=True)
     differs = pl.any_horizontal([~pl.col(c).eq_missing(pl.col(f"{c}__new")) for c in values]) if values else pl.lit(False)
     changed = both.filter(differs)
     plan = FilePlan(target, None, added=new.height - both.height, changed=changed.height,
@@ -113,12 +162,17 @@ def plan_file(new: pl.DataFrame, target: Path, schema) -> FilePlan:
     for row in changed.head(3).iter_rows(named=True):
         diffs = [f"{c} {row[c]} -> {row[c + '__new']}" for c in values
                  if not (row[c] == row[c + "__new"] or (row[c] != row[c] and row[c + "__new"] != row[c + "__new"]))]
-        when = row[schema.time_column]
+        when = row[time]
         plan.samples.append(f"{when:%Y-%m-%d %H:%M} ({', '.join(diffs[:4])})")
+    del both, changed
     plan.writes = bool(plan.added or plan.changed)
-    plan.merged = (pl.concat([old, new], how="vertical")
-                   .unique(subset=keys, keep="last", maintain_order=True).sort(schema.time_column))
     plan.write_summary = {**summary, "added": plan.added, "replaced": plan.changed, "unchanged": plan.unchanged}
+    if on == keys:
+        plan.merged = (pl.concat([old, new], how="vertical")
+                       .unique(subset=keys, keep="last", maintain_order=True).sort(time))
+    elif plan.writes:  # the stored rows the new ones do not replace, then the new ones, in time order
+        kept = old.join(new.select(time), on=time, how="anti")
+        plan.merged = pl.concat([kept, new.select(old.columns)], how="vertical").sort(time)
     return plan
 
 
@@ -153,7 +207,17 @@ def refuse_non_finite(dataset: str, frame: pl.DataFrame, *, subject: str) -> Non
     Price columns are left to the quality check's own finite-and-positive rule, which lenient
     imports can repair by dropping the rows; every other number has no such rule.
     """
+    raise_non_finite(dataset, non_finite_found(dataset, frame), subject=subject)
+
+
+def non_finite_found(dataset: str, frame: pl.DataFrame, *, offset: int = 0) -> dict[str, tuple[int, dict]]:
+    """Per float column holding refused non-finite values: (rows, first such row with ``_row``).
+
+    ``offset`` is the frame row of ``frame``'s row 0 (an input checked chunk by chunk); the
+    columns come in schema order, so the first one is the one :func:`raise_non_finite` names.
+    """
     schema = get_schema(dataset)
+    found: dict[str, tuple[int, dict]] = {}
     for name, dtype in schema.columns:
         if not dtype.is_float() or name in schema.price_columns:
             continue
@@ -164,15 +228,23 @@ def refuse_non_finite(dataset: str, frame: pl.DataFrame, *, subject: str) -> Non
             bad = col.is_nan() | (col == -math.inf)
         elif allowed == "nan":
             bad = col.is_infinite()
-        rows = frame.with_row_index("_row").filter(bad.fill_null(False))
+        rows = frame.with_row_index("_row", offset=offset).filter(bad.fill_null(False))
         if rows.height:
-            first = rows.row(0, named=True)
-            raise DataValidationError(
-                f"{subject}: {dataset} column {name!r}: expected finite numbers, found {first[name]} in "
-                f"{rows.height:,} row(s) (first: row {first['_row'] + 1}, "
-                f"{get_schema(dataset).time_column} {first[get_schema(dataset).time_column]}); "
-                "nothing was written: fix or drop those rows in the source file"
-            )
+            found[name] = (rows.height, rows.row(0, named=True))
+    return found
+
+
+def raise_non_finite(dataset: str, found: dict[str, tuple[int, dict]], *, subject: str) -> None:
+    """Raise :class:`DataValidationError` for the first column of :func:`non_finite_found` (if any)."""
+    if not found:
+        return
+    name, (count, first) = next(iter(found.items()))
+    time_column = get_schema(dataset).time_column
+    raise DataValidationError(
+        f"{subject}: {dataset} column {name!r}: expected finite numbers, found {first[name]} in "
+        f"{count:,} row(s) (first: row {first['_row'] + 1}, {time_column} {first[time_column]}); "
+        "nothing was written: fix or drop those rows in the source file"
+    )
 
 
 def refuse_bad_tier_tables(plans: list[FilePlan], *, subject: str) -> None:
@@ -211,6 +283,38 @@ def removal_plan(path: Path, schema, start_ms: int | None, end_ms: int | None) -
     return plan
 
 
+def stage_plan(root: Path, plan: FilePlan, manifest: dict, time_column: str, write: dict,
+               swept: set[Path]) -> tuple[Path | None, Path]:
+    """Stage one plan that writes: its temporary file (or its deletion) and its manifest entry.
+
+    Returns the move for :func:`data_loaders.store_io.commit`. The caller holds the store lock.
+    Leftover temporary files of killed writes are swept once per folder (``swept``): sweeping
+    again before each plan would delete the files this write staged there already (a
+    multi-day trades write kept only its last day).
+    """
+    rel = plan.target.relative_to(root).as_posix()
+    if plan.merged is None or plan.merged.is_empty():
+        manifest["files"].pop(rel, None)
+        return None, plan.target
+    plan.target.parent.mkdir(parents=True, exist_ok=True)
+    if plan.target.parent not in swept:
+        swept.add(plan.target.parent)
+        for stale in plan.target.parent.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)  # a killed write's leftovers (we hold the lock)
+    tmp, digest = stage_parquet(plan.merged, plan.target)
+    Manifest.record(manifest, rel, sha256=digest, frame=plan.merged, time_column=time_column,
+                    write={**write, "written_at": datetime.now(timezone.utc).isoformat(), **plan.write_summary})
+    return tmp, plan.target
+
+
+def discard_staged(moves: list[tuple[Path | None, Path]]) -> None:
+    """Remove the temporary files of moves that will not be committed (the store is unchanged)."""
+    for tmp, _ in moves:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    moves.clear()
+
+
 def commit_plans(root: Path, plans: list[FilePlan], manifest: dict, time_column: str, write: dict) -> None:
     """Stage every file a write changes, then journal and apply them as one commit (store_io).
 
@@ -219,27 +323,13 @@ def commit_plans(root: Path, plans: list[FilePlan], manifest: dict, time_column:
     files and leaves the store unchanged.
     """
     moves: list[tuple[Path | None, Path]] = []
+    swept: set[Path] = set()
     try:
         for plan in plans:
-            if not plan.writes:
-                continue
-            rel = plan.target.relative_to(root).as_posix()
-            if plan.merged is None or plan.merged.is_empty():
-                moves.append((None, plan.target))
-                manifest["files"].pop(rel, None)
-                continue
-            plan.target.parent.mkdir(parents=True, exist_ok=True)
-            for stale in plan.target.parent.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)  # a killed write's leftovers (we hold the lock)
-            tmp, digest = stage_parquet(plan.merged, plan.target)
-            moves.append((tmp, plan.target))
-            Manifest.record(manifest, rel, sha256=digest, frame=plan.merged, time_column=time_column,
-                            write={**write, "written_at": datetime.now(timezone.utc).isoformat(),
-                                   **plan.write_summary})
+            if plan.writes:
+                moves.append(stage_plan(root, plan, manifest, time_column, write, swept))
     except BaseException:
-        for tmp, _ in moves:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        discard_staged(moves)
         raise
     if moves:
         commit(root, manifest, moves)

@@ -35,6 +35,12 @@ class TierArrays:
     @classmethod
     def from_table(cls, table) -> TierArrays:  # noqa: ANN001 - backtest.venues.tiers.TierTable
         tiers = table.tiers
+        if getattr(table, "basis", "notional") != "notional" and len(tiers) > 1:
+            # the cascade's population is in notional: a contract-count table (OKX's) would
+            # pick brackets by the wrong unit
+            raise CascadeError(
+                f"tiers {table.label}: the cascade looks brackets up by position notional, this table "
+                f"counts {table.basis}; pass a notional tier table (--tiers / the venue's built-in one)")
         return cls(np.array([t.floor for t in tiers], dtype=np.float64),
                    np.array([t.mmr for t in tiers], dtype=np.float64),
                    np.array([t.cum for t in tiers], dtype=np.float64))

@@ -106,6 +106,10 @@ def position_barrier(
             f"liquidation barrier: need a finite leverage >= 1, entry_price > 0, margin > 0 and side +1/-1; "
             f"found leverage={leverage}, entry_price={entry_price}, margin={margin}, side={side}"
         )
+    if tiers.basis != "notional" and len(tiers) > 1:  # Binance's brackets are by notional
+        raise RiskError(
+            f"liquidation barrier: the barrier solves Binance USDⓈ-M brackets by notional, tiers "
+            f"{tiers.label} count {tiers.basis}; use the venue's notional tier table")
     notional = margin * leverage
     if not notional < tiers.max_notional:  # no bracket holds it: the venue would refuse the position outright
         raise RiskError(

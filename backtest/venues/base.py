@@ -71,6 +71,8 @@ VENUES: MappingProxyType[str, str] = MappingProxyType({
     "bitmex_inverse": "backtest.venues.bitmex_inverse:VENUE",
     "hyperliquid": "backtest.venues.hyperliquid:VENUE",
     "dydx_v4": "backtest.venues.dydx_v4:VENUE",
+    "aave_v3": "backtest.venues.aave_loop:VENUE",
+    "compound_v3": "backtest.venues.compound_loop:VENUE",
 })
 
 #: Venue name -> "module:attribute" of its :class:`VenueRulebook` (venues the cascade lab
@@ -378,6 +380,13 @@ class Venue:
         mode is refused before it starts.
     label : str
         How messages name the venue's operator (``"Binance"``).
+    tier_basis : str
+        What the venue's own tier tables count (``backtest.venues.tiers.TIER_BASES``):
+        ``"notional"`` (margin asset) or ``"contracts"`` (OKX); its built-in tables are read so.
+    tier_bases : tuple of str
+        The bases its formulas can look a position up in; a run handing it another table is
+        refused before the loop (the engine looks positions up through
+        ``TierTable.for_position``, which honours each table's basis).
     partial_liquidation_fee : callable or None
         ``(*, fee_due, piece_above_bankruptcy, pool_left) -> float``: the fee of one partial
         liquidation step (dYdX: capped by what the closed piece holds above its bankruptcy
@@ -393,6 +402,20 @@ class Venue:
         The venue's whole ADL rule (ranking, quantiles, close price basis;
         :mod:`backtest.venues.adl_rules`); None: ``adl_score``/``adl_quantiles`` rank at the
         bankruptcy price (see :meth:`adl_ranking`).
+    prepare_market : callable or None
+        ``(data, config) -> MarketData``: the run's market as the venue sees it, applied once
+        when a run starts (Aave: marks replaced by its oracle's answers, funding by interest
+        settlements); None: the data as given.
+    short_refusal : str or None
+        Why the venue holds no short position (an order that would open or grow one is
+        rejected with reason ``short_unsupported`` and this text); None: shorts are allowed.
+    lending : bool
+        A lending protocol's account (Aave): a breached pool is reduced only by the plan's
+        partial steps, never taken over (a pool still breached waits for its next trigger);
+        the part of a step's liquidation bonus the pool cannot pay is bad debt (the
+        protocol's deficit); and ``funding_payment`` also receives the pool
+        (``entry_price``, ``wallet_balance``, ``ts_ms``, ``symbol``) to charge interest on
+        the debt.
     """
 
     name: str
@@ -419,10 +442,15 @@ class Venue:
     liquidation_fill_price: Callable[..., float] | None = None
     position_modes: tuple[str, ...] = ("one_way", "hedge")
     label: str = "the venue"
+    tier_basis: str = "notional"
+    tier_bases: tuple[str, ...] = ("notional",)
     adl_rule: AdlRule | None = None
     funding_maintenance_rate: Callable[[int, float], float] | None = None
     liquidation_block_s: float | None = None
     partial_liquidation_fee: Callable[..., float] | None = None
+    prepare_market: Callable[..., Any] | None = None
+    short_refusal: str | None = None
+    lending: bool = False
 
     def adl_ranking(self) -> AdlRule | None:
         """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""
@@ -472,8 +500,8 @@ class Venue:
         """
         takeover_all = LiquidationPlan((LiquidationStep(qty, bankruptcy_price, "takeover"),),
                                        0.0, True, clearance_rate)
-        if mode != "tier_down" or self.tier_down_plan is None:
-            return takeover_all
+        if (mode != "tier_down" and not self.lending) or self.tier_down_plan is None:
+            return takeover_all  # a lending venue's plan applies in every mode (Venue.lending)
         extra = {}
         if self.liquidation_block_s is not None and window_s is not None:
             extra["blocks"] = int(max(0.0, window_s) // self.liquidation_block_s)

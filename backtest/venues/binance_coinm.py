@@ -15,6 +15,12 @@ Sources:
   (Binance calculator: WB 101 BTC, long 100,000 BTCUSD @ 45,000 -> 33,599.40 with the
   level-7 maintenance amount 11.605 BTC).
 * margin_rules.md §1 (inverse PnL and LP derivation) and §2.2.
+
+Liquidation: the USDⓈ-M protocol applies ("the IF and ADL logic match USDⓈ-M", margin_rules.md
+§2.2; §2.1 "What happens at liquidation": smart liquidation reduces large positions towards
+lower brackets, then the takeover at the bankruptcy price), so :func:`tier_down_plan` is the
+shared step-down (``backtest.venues.stepdown``) with the COIN-M requirement ``N*MMR - cum`` in
+coin and brackets by coin notional.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from backtest.venues.binance_usdm import (adl_quantiles, adl_score, auto_exchang
                                           initial_margin, maintenance_margin)
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import VenueError
+from backtest.venues.stepdown import TierDownPlan, step_down_plan
 from backtest.venues.tiers import TierTable
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "liquidation_price_inverse_resolved",
     "maintenance_margin_inverse",
     "notional_inverse",
+    "tier_down_plan",
     "unrealized_pnl_inverse",
 ]
 
@@ -199,6 +207,51 @@ def funding_payment_inverse(*, signed_contracts: float, contract_size: float, ma
     return -signed_contracts * contract_size / mark_price * rate
 
 
+def tier_down_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: TierTable,
+                   clearance_rate: float, other_maintenance: float = 0.0, lot_size: float = 0.0,
+                   contract: Any = None) -> TierDownPlan:
+    """Binance smart liquidation on COIN-M: reduce a breached position bracket by bracket.
+
+    Source: margin_rules.md §2.1 "What happens at liquidation" step 2 (large positions are
+    reduced towards lower brackets, a liquidation fee on the liquidated amount only) and §2.2
+    ("the IF and ADL logic match USDⓈ-M"); the procedure is
+    :func:`backtest.venues.stepdown.step_down_plan`, the requirement the COIN-M maintenance
+    margin ``N * MMR - cum`` in coin ([FAQ-CM]) and each step's fee ``clearance_rate *
+    contracts * CS / mark`` (coin notional closed).
+
+    Parameters
+    ----------
+    qty : float
+        Position size in contracts (> 0).
+    mark_price : float
+        Mark at the trigger, USD per coin.
+    margin_balance : float
+        The pool's wallet plus unrealized PnL at the mark, coin.
+    tiers : TierTable
+        Brackets by coin notional.
+    clearance_rate : float
+        Liquidation fee fraction of the coin notional closed.
+    other_maintenance : float
+        Maintenance (coin) of the pool's other positions.
+    lot_size : float
+        Contract step (1 contract on Binance COIN-M); 0 = no rounding.
+    contract : InverseContract
+        The symbol's contract (its size in USD per contract).
+
+    Raises
+    ------
+    VenueError
+        Without an inverse contract (COIN-M quantities are contracts of a USD size).
+    """
+    if contract is None or not getattr(contract, "inverse", False):
+        raise VenueError(f"binance_coinm tier_down_plan: expected the symbol's inverse contract, "
+                         f"found {contract!r}; pass contract=contract_for(market)")
+    return step_down_plan(qty=qty, mark_price=mark_price, margin_balance=margin_balance,
+                          tiers=tiers, clearance_rate=clearance_rate,
+                          requirement=maintenance_margin, other_maintenance=other_maintenance,
+                          lot_size=lot_size, contract=contract)
+
+
 def _bankruptcy(*, wallet_balance: float, side: int, qty: float, entry_price: float,
                 other_unrealized: float = 0.0, contract_size: float) -> float:
     return bankruptcy_price_inverse(wallet_balance=wallet_balance, side=side, contracts=qty,
@@ -246,6 +299,7 @@ def _venue() -> Venue:
         unrealized_pnl=_pnl_needs_contract,
         initial_margin=initial_margin,
         contract_formulas=formulas_for,
+        tier_down_plan=tier_down_plan,  # smart liquidation as on USDⓈ-M (§2.1, §2.2)
         adl_score=adl_score,  # margin_rules.md §2.2: "the IF and ADL logic match USDⓈ-M"
         adl_quantiles=adl_quantiles,
         auto_exchange_amount=auto_exchange_amount,
@@ -254,7 +308,11 @@ def _venue() -> Venue:
             "liquidation_price": "https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46",
             "liquidation_price_reference": "https://dev.binance.vision/t/coin-margined-futures-liquidation-price-calculation-help-cm-variable/6292",
             "tiers": "built-in BTCUSD/ETHUSD tables partly DERIVED (backtest/venues/data/binance_coinm.toml)",
-            "clearance_fee": "ASSUMPTION 0.5 % (USDⓈ-M 2019-2020 rule text)",
+            "tier_down": "margin_rules.md §2.1 step 2 + §2.2 (smart liquidation as on USDⓈ-M), "
+                         "backtest/venues/stepdown.py",
+            "fees": "Binance FAQ 360033544231 (COIN-M commission on the coin notional; regular "
+                    "0.015 %/0.040 %), from 2023-09-26 ccxt's regular 0.010 %/0.050 % (dates ASSUMED)",
+            "clearance_fee": "ASSUMPTION 0.5 % (USDⓈ-M 2019-2020 rule text; no COIN-M source found)",
         }),
         max_open_orders=200,
         max_stop_orders=10,

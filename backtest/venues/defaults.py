@@ -26,7 +26,7 @@ from backtest.errors import utc_text
 from backtest.venues.errors import UnknownSymbolError, UnknownVenueError, VersionError
 from backtest.venues.fees import ClearanceFee, FeeRates, RateSchedule
 from backtest.venues.markets import MarketSpec
-from backtest.venues.tiers import Tier, TierSchedule, TierTable
+from backtest.venues.tiers import NOTIONAL, Tier, TierSchedule, TierTable
 
 __all__ = [
     "DATA_FILES",
@@ -53,6 +53,8 @@ DATA_FILES: MappingProxyType[str, str] = MappingProxyType({
     "bitmex_inverse": "bitmex_inverse.toml",
     "hyperliquid": "hyperliquid.toml",
     "dydx_v4": "dydx_v4.toml",
+    "aave_v3": "aave_v3.toml",
+    "compound_v3": "compound_v3.toml",
 })
 
 _IMPORT_HINT = (
@@ -106,12 +108,16 @@ def _parse(name: str, raw: dict[str, Any]) -> VenueData:
     for row in raw.get("markets", []):
         markets.setdefault(row["symbol"], []).append(row)
     versions: dict[str, list[tuple[int, TierTable]]] = {}
+    # what the file's tier bounds count: the venue's declared basis (``[venue] tier_basis``,
+    # default notional), or a block's own ``basis``
+    basis = venue.get("tier_basis", NOTIONAL)
     for block in raw.get("tiers", []):
         start = _ms(block["effective_from"])
         label = f"{exchange} {block['symbol']} {block['effective_from']:%Y-%m-%d}"
         tiers = [Tier(floor=float(r[0]), cap=float(r[1]), mmr=float(r[2]), cum=float(r[3]),
                       max_leverage=float(r[4])) for r in block["rows"]]
-        versions.setdefault(block["symbol"], []).append((start, TierTable(tiers, label=label)))
+        versions.setdefault(block["symbol"], []).append(
+            (start, TierTable(tiers, label=label, basis=block.get("basis", basis))))
     # ``[venue] symbol_aliases``: the venue's own ccxt symbol -> the file's key for the same
     # contract (Hyperliquid and dYdX settle in USDC; ccxt names them BTC/USDC:USDC, the store's
     # fetched rows carry that name, the built-in tables are keyed like the other venues')
@@ -358,7 +364,7 @@ def resolve_tier_schedule(exchange: str, symbol: str, stored: TierSchedule | Non
 
 def _labelled(versions: Any, source: str) -> list[tuple[int, TierTable]]:
     """The versions with their source in each table's label (shown by the manifest and ``mc``)."""
-    return [(start, TierTable(table.tiers, label=f"{table.label} ({source})")) for start, table in versions]
+    return [(start, table.relabelled(f"{table.label} ({source})")) for start, table in versions]
 
 
 def resolve_market(exchange: str, symbol: str, stored_rows: list[dict[str, Any]] | None, *,

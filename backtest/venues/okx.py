@@ -14,11 +14,11 @@ amount (margin_rules.md §4; the fee rate is the venue's taker rate, as in freqt
 Gate form), liquidation at ratio <= 100 %, partial liquidation tier by tier then a takeover at
 the bankruptcy price. OKX publishes its tiers by contract count (``minSz``/``maxSz``); a
 contract is ``ctVal`` base units (the market spec's ``contract_size``), so a tier of ``n``
-contracts holds ``n * ctVal`` base units (:func:`contracts_to_base`). The engine looks every
-tier table up by notional (margin_rules.md §1), so OKX tables in a run are keyed by notional:
-the built-in ones have one tier (the key does not matter); a store's OKX tiers, fetched in
-contracts (``data_loaders.ccxt_tiers.tier_bound_unit``), are refused before a run
-(``backtest.market_loader``) rather than misread as notional (issue 11); see docs/venues.md.
+contracts holds ``n * ctVal`` base units (:func:`contracts_to_base`). The venue declares that
+basis (``tier_basis="contracts"``): its tables, built-in or fetched
+(``data_loaders.ccxt_tiers.tier_bound_unit``), are looked up by the position's contract count
+(``TierTable.for_position`` with the symbol's contract), so an OKX position's tier does not
+move with the price; a notional-keyed table (a user's override) is read by notional.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from backtest.venues.binance_usdm import TierDownPlan, check_legs
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import VenueError
 from backtest.venues.stepdown import step_down_plan
-from backtest.venues.tiers import TierTable
+from backtest.venues.tiers import CONTRACTS, NOTIONAL, TierTable
 
 __all__ = ["VENUE", "contracts_to_base", "formulas_for", "isolated_liquidation_price",
            "liquidation_price", "liquidation_price_resolved", "maintenance_margin",
@@ -128,23 +128,28 @@ def liquidation_price(*, wallet_balance: float, both: Leg | None = None, long: L
 def liquidation_price_resolved(*, wallet_balance: float, tiers: TierTable, both: Leg | None = None,
                                long: Leg | None = None, short: Leg | None = None,
                                other_maintenance: float = 0.0, other_unrealized: float = 0.0,
-                               liquidation_fee_rate: float) -> float:
-    """:func:`liquidation_price` with the tier of the notional at the liquidation price.
+                               liquidation_fee_rate: float, contract: Any = None) -> float:
+    """:func:`liquidation_price` with each leg at the tier OKX applies to it.
 
-    OKX's requirement jumps at a tier boundary (whole-position rate), so a fixed point need
-    not exist. One leg: the first price, moving from the entry towards the loss, where
-    equity <= requirement: over each tier's price range the gap is linear, so the answer is
-    the best of ``min(LP_k, top of range k)`` (long; mirrored for a short) over the tiers
-    whose ``LP_k`` reaches their range. Several legs (hedge mode): each leg at the tier of
-    its notional at the first-tier LP (one refinement).
+    A contract-count table (OKX's own, ``tiers.basis == "contracts"``): the tier is fixed by
+    the leg's size (``contract``'s ``ctVal``), whatever the price, so the LP is the plain
+    solution at that tier. A notional table: OKX's requirement jumps at a tier boundary
+    (whole-position rate), so a fixed point need not exist. One leg: the first price, moving
+    from the entry towards the loss, where equity <= requirement: over each tier's price range
+    the gap is linear, so the answer is the best of ``min(LP_k, top of range k)`` (long;
+    mirrored for a short) over the tiers whose ``LP_k`` reaches their range. Several legs
+    (hedge mode): each leg at the tier of its notional at the first-tier LP (one refinement).
     """
     legs = check_legs(both, long, short)
     fee = liquidation_fee_rate
+    if tiers.basis == CONTRACTS:  # the size decides the tier; the price does not move it
+        legs = [leg.with_tier(tiers.for_position(leg.qty, leg.entry_price, contract)) for leg in legs]
+        return _solve(wallet_balance, legs, other_maintenance, other_unrealized, fee)
     if len(legs) > 1:
         first = [leg.with_tier(tiers.tiers[0]) for leg in legs]
         price = _solve(wallet_balance, first, other_maintenance, other_unrealized, fee)
         at = price if price == price and price > 0 else 0.0
-        legs = [leg.with_tier(tiers.for_notional(leg.qty * at)) for leg in legs]
+        legs = [leg.with_tier(tiers.for_position(leg.qty, at, contract)) for leg in legs]
         return _solve(wallet_balance, legs, other_maintenance, other_unrealized, fee)
     leg = legs[0]
     if leg.qty == 0.0:
@@ -207,7 +212,7 @@ def formulas_for(contract: Any) -> PoolFormulas:
     return PoolFormulas(
         liquidation_price=functools.partial(liquidation_price, liquidation_fee_rate=fee),
         liquidation_price_resolved=functools.partial(liquidation_price_resolved,
-                                                     liquidation_fee_rate=fee),
+                                                     liquidation_fee_rate=fee, contract=contract),
         bankruptcy_price=binance_usdm.bankruptcy_price,  # zero equity (margin_rules.md §1)
         funding_payment=binance_usdm.funding_payment,  # position value x rate (§4)
         brackets_at_entry=True)  # the resolver handles OKX's jumps itself
@@ -268,8 +273,10 @@ def _venue() -> Venue:
         rule_versions=MappingProxyType({
             "liquidation_price": "margin_rules.md §4 (OKX margin ratio, https://open-lib.com/11556.html); "
                                  "freqtrade/freqtrade@c9ae5e1e9ff25bb55dd61f5e5519f7c479291edb exchange.py",
-            "tiers": "ASSUMPTION one tier per symbol (no OKX position tiers in ../shared; "
-                     "backtest/venues/data/okx.toml)",
+            "tiers": "by contract count (margin_rules.md §4; "
+                     "https://www.okx.com/docs-v5/en/#public-data-rest-api-get-position-tiers): "
+                     "fetched tiers as OKX gives them; built-in ASSUMPTION one tier per symbol "
+                     "(no OKX position tiers in ../shared; backtest/venues/data/okx.toml)",
             "partial_liquidation": "margin_rules.md §4 (https://www.prjmp.com/9076.html summary)",
             "adl": "https://www.okx.com/help/iv-introduction-to-auto-deleveraging-adl "
                    "(PnL% x effective leverage; bankruptcy price once the fund is depleted)",
@@ -277,6 +284,8 @@ def _venue() -> Venue:
         }),
         max_open_orders=500,
         max_stop_orders=100,
+        tier_basis=CONTRACTS,  # OKX position tiers count contracts (minSz/maxSz)
+        tier_bases=(CONTRACTS, NOTIONAL),  # a user's notional table is read by notional
     )
 
 

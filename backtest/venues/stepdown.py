@@ -7,7 +7,10 @@ and differ in what a tier requires (Binance ``N*MMR - cum``; Bybit ``N*MMR - ded
 deduction). This module holds the procedure once; each venue passes its requirement.
 
 Units: quantities in the contract's units (base units linear, contracts inverse), money in the
-margin asset; the tier table is keyed by the notional in the margin asset (the engine's key).
+margin asset; the tier table is keyed by its own basis (notional in the margin asset, or a
+contract count for OKX), looked up through ``TierTable.index_for_position`` / ``qty_for_key``.
+Binance applies the same smart liquidation to COIN-M ("IF and ADL logic match USDⓈ-M",
+margin_rules.md §2.2), with its requirement in coin.
 """
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ def step_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
     margin_balance : float
         The pool's wallet plus unrealized PnL at the mark, margin asset.
     tiers : TierTable
-        The tier (risk-limit) table in force, keyed by notional in the margin asset.
+        The tier (risk-limit) table in force, keyed by its basis (notional or contracts).
     clearance_rate : float
         Fee fraction of each step's notional.
     requirement : callable
@@ -96,15 +99,13 @@ def step_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
                          f"qty={qty!r}, mark_price={mark_price!r}")
     notional: Callable[[float, float], float] = (
         contract.notional if contract is not None else _linear_notional)
-    qty_for = (contract.qty_for_notional if contract is not None
-               else (lambda n, p: n / p))
     steps: list[float] = []
     held = qty
     balance = margin_balance
-    index = tiers.index_for(notional(held, mark_price))
+    index = tiers.index_for_position(held, mark_price, contract)
     while index > 0:
         # just below the tier's floor, so the remainder is in the tier under it
-        keep = qty_for(tiers.tiers[index].floor, mark_price) * (1.0 - 1e-9)
+        keep = tiers.qty_for_key(tiers.tiers[index].floor, mark_price, contract) * (1.0 - 1e-9)
         if lot_size > 0:
             keep = math.floor(keep / lot_size + 1e-9) * lot_size
         keep = min(keep, held)
@@ -116,8 +117,8 @@ def step_down_plan(*, qty: float, mark_price: float, margin_balance: float, tier
             balance -= (step_fee(step, mark_price) if step_fee is not None
                         else clearance_rate * notional(step, mark_price))
             held = keep
-        index = tiers.index_for(notional(held, mark_price))
         remaining = notional(held, mark_price)
+        index = tiers.index_for_position(held, mark_price, contract, remaining)
         if balance - other_maintenance - requirement(remaining, tiers.tiers[index]) > 0.0:
             return TierDownPlan(tuple(steps), held, False)
     return TierDownPlan(tuple(steps), held, True)

@@ -14,6 +14,17 @@ Sources: Binance FAQ "How to Calculate Liquidation Price of USDⓈ-M Futures Con
 
 A table is immutable and validated when built; a :class:`TierSchedule` holds the tables of one
 symbol keyed by the UTC millisecond they took effect, because venues change their tables.
+
+**Tier basis.** What a table's floors and caps count is the table's :attr:`TierTable.basis`,
+declared by the venue that publishes it (``Venue.tier_basis``; for stored rows the exchange's
+unit, ``data_loaders.ccxt_tiers.tier_bound_unit``): ``"notional"`` (the position's notional in
+the margin asset: quote currency for linear contracts, coin for inverse ones, Binance USDⓈ-M
+and COIN-M, Bybit, Hyperliquid, dYdX, BitMEX) or ``"contracts"`` (the number of contracts: OKX
+position tiers ``minSz``/``maxSz``, margin_rules.md §4,
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-position-tiers). The one function
+that turns a position into the value a table is looked up by is :func:`tier_key`; the engine
+asks :meth:`TierTable.for_position` / :meth:`TierTable.index_for_position` and never computes
+the key itself.
 """
 from __future__ import annotations
 
@@ -22,6 +33,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from backtest.errors import utc_text
@@ -32,13 +44,110 @@ if TYPE_CHECKING:  # polars is only needed by the frame constructors
     import polars as pl
 
 __all__ = [
+    "CONTRACTS",
+    "NOTIONAL",
+    "TIER_BASES",
     "Tier",
     "TierError",
     "TierSchedule",
     "TierTable",
     "maintenance_amounts",
     "progressive_sum",
+    "qty_for_tier_key",
+    "tier_key",
+    "tier_unit",
 ]
+
+#: Basis of a table keyed by the position's notional in the margin asset.
+NOTIONAL = "notional"
+#: Basis of a table keyed by the number of contracts (OKX).
+CONTRACTS = "contracts"
+#: Every tier basis with what its bounds count (the one list; an unknown basis is an error).
+TIER_BASES: MappingProxyType[str, str] = MappingProxyType({
+    NOTIONAL: "the position notional in the margin asset (quote currency for linear contracts; "
+              "coin for inverse ones: contracts x contract size / mark)",
+    CONTRACTS: "the number of contracts (linear: quantity / contract size; inverse: the quantity)",
+})
+#: Decimals a contract count is kept to: ``qty / contract size`` may miss a whole count by an
+#: ulp (0.3 / 0.01 = 29.999999999999996) and a count equal to a floor belongs to the upper tier.
+_COUNT_DECIMALS = 9
+
+
+def _check_basis(basis: str, label: str) -> str:
+    if basis not in TIER_BASES:
+        raise TierError(f"{label}: tier basis {basis!r} is unknown; expected one of "
+                        f"{', '.join(sorted(TIER_BASES))}")
+    return basis
+
+
+def tier_key(basis: str, contract: Any, qty: Any, price: Any, notional: Any = None) -> Any:
+    """The value a tier table of ``basis`` is looked up by, for a position of ``qty`` at ``price``.
+
+    The one definition of a position's tier key (arrays work too when ``notional`` is given
+    or the basis is ``"contracts"``).
+
+    Parameters
+    ----------
+    basis : str
+        ``"notional"`` or ``"contracts"`` (:data:`TIER_BASES`).
+    contract : Contract or None
+        The symbol's :class:`backtest.contracts.Contract`; None means a linear contract in
+        base units (notional basis only).
+    qty : float or ndarray
+        Position size (sign ignored): base units (linear) or contracts (inverse).
+    price : float or ndarray
+        Mark price, quote per base unit. A price that is not > 0 (0, NaN: a resolver's first
+        step with no threshold) gives a notional key of 0, as the resolvers have always read it.
+    notional : float or ndarray, optional
+        The position's notional at ``price`` when the caller already has it (margin asset);
+        used as is for the notional basis (the same float, one computation less).
+
+    Returns
+    -------
+    float or ndarray
+        Notional in the margin asset, or a contract count (kept to 9 decimals).
+
+    Source: Binance USDⓈ-M / COIN-M brackets by notional (margin_rules.md §2.1, §2.2: COIN-M
+    notional in coin = contracts x CS / mark); OKX position tiers by contract count
+    (margin_rules.md §4; ``minSz``/``maxSz`` of /api/v5/public/position-tiers), a contract
+    being ``ctVal`` base units (the market spec's ``contract_size``).
+    """
+    if basis == NOTIONAL:
+        if notional is not None:
+            return notional
+        if not price > 0:
+            return 0.0
+        return abs(qty) * price if contract is None else contract.notional(qty, price)
+    if basis == CONTRACTS:
+        if contract is None:
+            raise TierError("a tier table counted in contracts needs the symbol's contract (its "
+                            "contract size) to look a position up; pass contract=")
+        count = abs(qty) if contract.inverse else abs(qty) / contract.contract_size
+        # (an array rounds itself: the equity table looks every bar up at once)
+        return count.round(_COUNT_DECIMALS) if hasattr(count, "round") else round(count, _COUNT_DECIMALS)
+    raise TierError(f"tier basis {basis!r} is unknown; expected one of {', '.join(sorted(TIER_BASES))}")
+
+
+def qty_for_tier_key(basis: str, contract: Any, key: float, price: float) -> float:
+    """The position size (base units linear, contracts inverse) whose :func:`tier_key` is ``key``.
+
+    The inverse of :func:`tier_key` at ``price`` (> 0): what a partial liquidation keeps to
+    land in a lower tier (``backtest.venues.stepdown``).
+    """
+    if basis == NOTIONAL:
+        return key / price if contract is None else contract.qty_for_notional(key, price)
+    if basis == CONTRACTS:
+        if contract is None:
+            raise TierError("a tier table counted in contracts needs the symbol's contract; pass contract=")
+        return key if contract.inverse else key * contract.contract_size
+    raise TierError(f"tier basis {basis!r} is unknown; expected one of {', '.join(sorted(TIER_BASES))}")
+
+
+def tier_unit(basis: str, contract: Any) -> str:
+    """The unit a table's bounds are written in, for messages (``USDT``, ``BTC``, ``contracts``)."""
+    if basis == CONTRACTS:
+        return "contracts"
+    return getattr(contract, "margin_asset", "USDT") if contract is not None else "USDT"
 
 
 
@@ -118,12 +227,18 @@ class TierTable:
         :func:`maintenance_amounts` (within 1e-9 relative / 1e-6 absolute).
     label : str, optional
         Names the table in error messages (e.g. ``"binanceusdm BTC/USDT:USDT 2022-02-13"``).
+    basis : str, optional
+        What the floors and caps count (:data:`TIER_BASES`): ``"notional"`` (default) or
+        ``"contracts"``. A position is looked up through :meth:`for_position`, which applies
+        :func:`tier_key` of this basis.
     """
 
-    __slots__ = ("_caps", "_floors", "label", "tiers")
+    __slots__ = ("_caps", "_floors", "basis", "label", "tiers")
 
-    def __init__(self, tiers: Sequence[Tier], *, label: str = "tier table") -> None:
+    def __init__(self, tiers: Sequence[Tier], *, label: str = "tier table",
+                 basis: str = NOTIONAL) -> None:
         self.label = label
+        self.basis = _check_basis(basis, label)
         self.tiers: tuple[Tier, ...] = tuple(tiers)
         _validate(self.tiers, label)
         self._floors = [tier.floor for tier in self.tiers]
@@ -138,6 +253,7 @@ class TierTable:
         max_leverage: Sequence[float] | None = None,
         last_cap: float = math.inf,
         label: str = "tier table",
+        basis: str = NOTIONAL,
     ) -> TierTable:
         """Build a table from ``(floor, mmr)`` or ``(floor, mmr, max_leverage)`` rows.
 
@@ -156,6 +272,8 @@ class TierTable:
             Cap of the last tier (default unbounded).
         label : str
             Table name for error messages.
+        basis : str
+            What the floors count (:data:`TIER_BASES`; default notional).
         """
         rows = [tuple(float(x) for x in row) for row in floors_rates]
         if not rows:
@@ -171,7 +289,7 @@ class TierTable:
                 leverage = math.inf
             cap = rows[index + 1][0] if index + 1 < len(rows) else last_cap
             tiers.append(Tier(row[0], cap, leverage, row[1], cums[index]))
-        return cls(tiers, label=label)
+        return cls(tiers, label=label, basis=basis)
 
     def __len__(self) -> int:
         return len(self.tiers)
@@ -180,35 +298,92 @@ class TierTable:
         return iter(self.tiers)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TierTable) and self.tiers == other.tiers
+        return isinstance(other, TierTable) and self.tiers == other.tiers and self.basis == other.basis
 
     def __hash__(self) -> int:
-        return hash(self.tiers)
+        return hash((self.tiers, self.basis))
 
     def __repr__(self) -> str:
-        return f"TierTable({self.label!r}, {len(self.tiers)} tiers)"
+        basis = "" if self.basis == NOTIONAL else f", by {self.basis}"
+        return f"TierTable({self.label!r}, {len(self.tiers)} tiers{basis})"
+
+    def relabelled(self, label: str) -> TierTable:
+        """The same table (tiers and basis) under another label."""
+        return TierTable(self.tiers, label=label, basis=self.basis)
 
     @property
     def max_notional(self) -> float:
-        """Cap of the last tier (``inf`` when unbounded), in the notional's unit."""
+        """Cap of the last tier (``inf`` when unbounded), in the table's basis unit."""
         return self.tiers[-1].cap
+
+    def index_for_key(self, key: float) -> int:
+        """Return the 0-based index of the bracket containing ``abs(key)`` (the table's unit).
+
+        A key equal to a floor belongs to the upper bracket. A key at or beyond the last cap
+        maps to the last bracket: the venue refuses to *open* such a size (see
+        :meth:`max_leverage_for`), but the maintenance formula of the last bracket still
+        applies to what is held.
+        """
+        value = abs(key)
+        if math.isnan(value):
+            raise TierError(f"{self.label}: {self.basis} is NaN; expected a finite number")
+        return max(0, bisect.bisect_right(self._floors, value) - 1)
 
     def index_for(self, notional: float) -> int:
         """Return the 0-based index of the bracket containing ``abs(notional)``.
 
-        A notional equal to a floor belongs to the upper bracket. A notional at or beyond the
-        last cap maps to the last bracket: the venue refuses to *open* such a size (see
-        :meth:`max_leverage_for`), but the maintenance formula of the last bracket still
-        applies to what is held.
+        For a notional-basis table only (see :meth:`index_for_key`); a position is better
+        looked up with :meth:`index_for_position`, which works for every basis.
+
+        Raises
+        ------
+        TierError
+            When the table counts contracts and has several tiers: a notional would pick the
+            wrong bracket (a one-tier table answers every key alike).
         """
-        value = abs(notional)
-        if math.isnan(value):
-            raise TierError(f"{self.label}: notional is NaN; expected a finite number")
-        return max(0, bisect.bisect_right(self._floors, value) - 1)
+        if self.basis != NOTIONAL and len(self._floors) > 1:
+            raise TierError(
+                f"{self.label}: the tiers count {self.basis}, asked by notional {notional!r}; look "
+                "the position up by its size with index_for_position(qty, price, contract)")
+        return self.index_for_key(notional)
 
     def for_notional(self, notional: float) -> Tier:
         """Return the bracket for ``abs(notional)`` (see :meth:`index_for`)."""
         return self.tiers[self.index_for(notional)]
+
+    def position_key(self, qty: Any, price: Any, contract: Any = None, notional: Any = None) -> Any:
+        """:func:`tier_key` of a position under this table's basis (see there for units)."""
+        return tier_key(self.basis, contract, qty, price, notional)
+
+    def index_for_position(self, qty: float, price: float, contract: Any = None,
+                           notional: float | None = None) -> int:
+        """0-based bracket of a position of ``qty`` at ``price`` (the one lookup of the engine).
+
+        Parameters
+        ----------
+        qty : float
+            Size (sign ignored): base units (linear) or contracts (inverse).
+        price : float
+            Mark price (quote per base unit); unused by a contract-count table.
+        contract : Contract, optional
+            The symbol's contract (None: linear base units; required by a contract-count table).
+        notional : float, optional
+            The position's notional at ``price`` if the caller has it (margin asset).
+        """
+        return self.index_for_key(tier_key(self.basis, contract, qty, price, notional))
+
+    def for_position(self, qty: float, price: float, contract: Any = None,
+                     notional: float | None = None) -> Tier:
+        """The bracket of a position (see :meth:`index_for_position`)."""
+        return self.tiers[self.index_for_key(tier_key(self.basis, contract, qty, price, notional))]
+
+    def qty_for_key(self, key: float, price: float, contract: Any = None) -> float:
+        """Position size whose key under this table's basis is ``key`` (:func:`qty_for_tier_key`)."""
+        return qty_for_tier_key(self.basis, contract, key, price)
+
+    def unit(self, contract: Any = None) -> str:
+        """Unit of the bounds for messages (:func:`tier_unit`)."""
+        return tier_unit(self.basis, contract)
 
     def max_leverage_for(self, notional: float) -> float:
         """Largest leverage allowed for a position of this notional.
@@ -218,6 +393,7 @@ class TierTable:
         TierError
             When the notional is at or above the last cap (the venue rejects such a size).
         """
+        self.index_for(notional)  # a contract-count table refuses a notional
         if abs(notional) >= self.max_notional:
             raise TierError(
                 f"{self.label}: notional {abs(notional):,.2f} is at or above the largest "
@@ -226,7 +402,7 @@ class TierTable:
         return self.for_notional(notional).max_leverage
 
     def maintenance_margin(self, notional: float) -> float:
-        """Maintenance margin ``|N| * mmr_k - cum_k`` with the bracket of ``N``."""
+        """Maintenance margin ``|N| * mmr_k - cum_k`` with the bracket of ``N`` (notional basis)."""
         return self.for_notional(notional).maintenance_margin(notional)
 
     def to_rows(self) -> list[dict[str, float | int]]:
@@ -336,7 +512,7 @@ class TierSchedule:
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, *, exchange: str | None = None,
-                   symbol: str | None = None) -> TierSchedule:
+                   symbol: str | None = None, basis: str = NOTIONAL) -> TierSchedule:
         """Build a schedule from a canonical ``risk_tiers`` frame (docs/CONTRACTS.md §3).
 
         Parameters
@@ -347,12 +523,15 @@ class TierSchedule:
             datetime column or int64 UTC ms.
         exchange, symbol : str, optional
             Select one market when the frame holds several; required if it does.
+        basis : str
+            What ``notional_floor``/``notional_cap`` count (:data:`TIER_BASES`): the stored
+            rows carry no unit, the exchange's (``data_loaders.ccxt_tiers.tier_bound_unit``).
         """
-        return cls.from_rows(frame.to_dicts(), exchange=exchange, symbol=symbol)
+        return cls.from_rows(frame.to_dicts(), exchange=exchange, symbol=symbol, basis=basis)
 
     @classmethod
     def from_rows(cls, rows: Sequence[dict[str, Any]], *, exchange: str | None = None,
-                  symbol: str | None = None) -> TierSchedule:
+                  symbol: str | None = None, basis: str = NOTIONAL) -> TierSchedule:
         """Build a schedule from ``risk_tiers`` rows given as dicts (see :meth:`from_frame`)."""
         selected = [
             row for row in rows
@@ -389,7 +568,7 @@ class TierSchedule:
                 )
                 for r in group
             ]
-            versions.append((start, TierTable(tiers, label=f"{label} {_iso(start)}")))
+            versions.append((start, TierTable(tiers, label=f"{label} {_iso(start)}", basis=basis)))
         return cls(versions, label=label)
 
     def to_rows(self, *, exchange: str, symbol: str) -> list[dict[str, Any]]:

@@ -130,3 +130,19 @@ def test_a_header_naming_other_columns_is_refused_in_blocks_as_in_one(tmp_path: 
     with pytest.raises(ImportFormatError) as blocks:
         dump.load_dump(path)
     assert str(blocks.value) == str(whole.value)
+
+
+@pytest.mark.parametrize("cut", range(1, 9))
+def test_utf8_scan_judges_a_character_cut_by_a_read(tmp_path: Path, monkeypatch, cut: int) -> None:
+    """ASCII reads skip the decoder, but a multi-byte character split between reads is still
+    checked as one, and an invalid byte after ASCII reads is still found."""
+    monkeypatch.setattr(dump, "_CHUNK_BYTES", cut)
+    good = tmp_path / "good.csv"
+    good.write_bytes("a,b\n1,2\ncomment é€ 😀 ok\n3,4\n".encode())
+    assert dump._plain_utf8_file(good)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\n1,2\n3,\xe9\n")  # latin-1 e-acute: not UTF-8
+    assert not dump._plain_utf8_file(bad)
+    cut_char = tmp_path / "cut.csv"
+    cut_char.write_bytes("ab€".encode()[:-1] + b"\n")  # a character missing its last byte
+    assert not dump._plain_utf8_file(cut_char)

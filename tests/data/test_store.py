@@ -74,6 +74,23 @@ def test_year_partitions_and_layout(tmp_path: Path) -> None:
     assert rel == [f"{base}/year=2020/part-2020.parquet", f"{base}/year=2021/part-2021.parquet"]
 
 
+def test_a_write_of_several_days_of_trades_keeps_every_day(tmp_path: Path) -> None:
+    """Trades files are daily and share their year folder: each day's staged file survives
+    until the commit (the per-file sweep of stale temp files once deleted the earlier days')."""
+    day = 86_400_000
+    t0 = 1_583_020_800_000  # 2020-03-01
+    times = [t0, t0 + 1000, t0 + day, t0 + 2 * day + 5]
+    trades = pl.DataFrame({"exchange": ["binanceusdm"] * 4, "symbol": ["BTC/USDT:USDT"] * 4, "ts": times,
+                           "price": [1.0, 2.0, 3.0, 4.0], "qty": [1.0] * 4, "side": ["buy"] * 4,
+                           "trade_id": [1, 2, 3, 4]})
+    store = MarketStore(tmp_path)
+    result = store.write("trades", trades, source="test")
+    names = [p.name for p in store.files("trades")]
+    assert names == ["part-2020-03-01.parquet", "part-2020-03-02.parquet", "part-2020-03-03.parquet"]
+    assert sorted(p.name for p in result.files) == names and store.verify() == []
+    assert store.read("trades", exchange="binanceusdm", symbol="BTC/USDT:USDT")["trade_id"].to_list() == [1, 2, 3, 4]
+
+
 def test_manifest_records_provenance_and_checksum(tmp_path: Path) -> None:
     store = MarketStore(tmp_path)
     store.write("ohlcv", candles([0, 1, 2]), source="dump:a.zip")

@@ -15,6 +15,7 @@ from backtest import MarketData, RunConfig, Strategy
 from backtest.engine import RunLoop
 from backtest.metrics import BarState, bar_chunks, summarize
 from backtest.results import OUTPUT_TABLES
+from backtest.runfolder import ROW_GROUP_ROWS
 from backtest.strategy import load_strategy
 from data_loaders.synthetic import engine_frames, generate_perpetual
 
@@ -93,25 +94,58 @@ def test_chunked_summary_is_the_whole_summary(finished: RunLoop, whole: dict, si
 
 
 @pytest.mark.parametrize("size", [7, 1000])
-def test_a_folder_written_in_row_groups_holds_the_whole_tables(tmp_path: Path, finished: RunLoop,
-                                                               size: int) -> None:
+@pytest.mark.parametrize("group_rows", [500, ROW_GROUP_ROWS])
+def test_a_streamed_folder_has_the_bytes_of_a_whole_one(tmp_path: Path, finished: RunLoop, size: int,
+                                                        group_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same run written streamed (chunks of ``size`` bars) and whole: every table has the
+    same sha256, in row groups of ``ROW_GROUP_ROWS`` rows that the chunks do not align with."""
+    import json
+
     import pyarrow.parquet as pq
 
-    result = finished.result()
-    result.chunk_bars = size
-    folder = result.write(tmp_path / "run")
+    from backtest import runfolder
+
+    monkeypatch.setattr(runfolder, "ROW_GROUP_ROWS", group_rows)
+    streamed = finished.result()
+    streamed.chunk_bars = size
+    chunks = []
+    for names, stream in list(streamed._streams.items()):
+        streamed._streams[names] = lambda n, stream=stream: (chunks.append(n) or chunk for chunk in stream(n))
+    whole = finished.result()
+    whole.chunk_bars = len(finished.data)  # not longer than a chunk: every table built whole
+    streamed_folder = streamed.write(tmp_path / "streamed")
+    whole_folder = whole.write(tmp_path / "whole")
+    assert len(chunks) > len(finished.data) // size  # the per-bar tables did go chunk by chunk
+    streamed_files = json.loads((streamed_folder / "manifest.json").read_text())["files"]
+    whole_files = json.loads((whole_folder / "manifest.json").read_text())["files"]
+    assert streamed_files == whole_files  # rows, bytes and sha256 of every table
     reference = finished.result()  # a fresh result: its tables built whole, in memory
     for name in OUTPUT_TABLES:
-        assert_frame_equal(pl.read_parquet(folder / f"{name}.parquet"), reference.frame(name))
-    groups = pq.ParquetFile(folder / "equity.parquet").metadata.num_row_groups
-    assert groups == -(-len(finished.data) // size)
+        assert_frame_equal(pl.read_parquet(streamed_folder / f"{name}.parquet"), reference.frame(name))
+    groups = pq.ParquetFile(streamed_folder / "equity.parquet").metadata
+    assert groups.num_row_groups == -(-len(finished.data) // group_rows)
+    assert groups.row_group(0).num_rows == min(group_rows, len(finished.data))
     from backtest.runfolder import open_results
 
-    con = open_results(folder)
+    con = open_results(streamed_folder)
     try:
         assert con.execute("SELECT count(*) FROM equity").fetchone()[0] == len(finished.data)
     finally:
         con.close()
+
+
+def test_empty_tables_keep_their_columns(tmp_path: Path) -> None:
+    """A table with no rows is written with its schema and no row group; it reads back equal."""
+    from backtest.runfolder import write_parquet
+
+    frame = pl.DataFrame({"ts": pl.Series([], dtype=pl.Datetime("ms", "UTC")), "symbol": pl.Series([], dtype=pl.Utf8),
+                          "qty": pl.Series([], dtype=pl.Float64)})
+    path = tmp_path / "empty.parquet"
+    assert write_parquet(path, [frame]) == 0
+    assert_frame_equal(pl.read_parquet(path), frame)
+    with pytest.raises(ValueError, match="no chunk"):
+        write_parquet(tmp_path / "none.parquet", [])
+    assert not (tmp_path / "none.parquet").exists()
 
 
 def test_drawdown_across_a_chunk_boundary() -> None:
@@ -133,7 +167,7 @@ def test_a_failing_streamed_write_leaves_no_folder(tmp_path: Path, finished: Run
     the run folder nor a partial one next to it."""
     result = finished.result()
     result.chunk_bars = 100
-    key = ("equity", "positions")
+    key = ("positions",)
     real = result._streams[key]
 
     def dying(size: int):  # noqa: ANN202 - a generator of chunks

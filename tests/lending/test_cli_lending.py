@@ -143,4 +143,4 @@ def test_position_monte_carlo_with_the_osm_lag(lending_store: Path, tmp_path: Pa
     assert json.loads((out / "manifest.json").read_text())["oracle"]["kind"] == "osm"
     bad = _invoke("--position", "0.5", "--oracle", "oms", "--paths", "10", "--crash", "2020-03-12",
                   "--store", str(lending_store), "--out", str(tmp_path / "bad"))
-    assert bad.exit_code == 1 and "did you mean 'osm'" in bad.output
+    assert bad.exit_code == 2 and "did you mean 'osm'" in bad.output

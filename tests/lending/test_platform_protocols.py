@@ -216,7 +216,7 @@ def test_protocol_grid_on_the_command_line(lending_store: Path, tmp_path: Path) 
     bad = CliRunner().invoke(build_app(), [*args[:1], "--grid", "maker.matt=1.5", "--generate", "10",
                                            "--store", str(lending_store), "--out",
                                            str(tmp_path / "bad")], env={"COLUMNS": "250"})
-    assert bad.exit_code == 1 and "did you mean 'maker.mat'" in bad.output
+    assert bad.exit_code == 2 and "did you mean 'maker.mat'" in bad.output
     assert not (tmp_path / "bad").exists()
 
 
@@ -236,4 +236,4 @@ def test_monte_carlo_from_a_fitted_model(lending_store: Path, tmp_path: Path) ->
     assert json.loads((out / "manifest.json").read_text())["montecarlo"]["model"] == "bootstrap"
     bad = CliRunner().invoke(build_app(), [*base, "--mc-model", "bootstrp", "--out",
                                            str(tmp_path / "bad")], env={"COLUMNS": "250"})
-    assert bad.exit_code == 1 and "bootstrp" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "bootstrp" in bad.output and "Traceback" not in bad.output

@@ -62,7 +62,7 @@ def test_unknown_symbol_lists_known_and_how_to_import() -> None:
     assert "BTC/USDT:USDT, ETH/USDT:USDT" in message and "margincall data import" in message
     with pytest.raises(UnknownSymbolError, match="market spec"):
         default_market("binanceusdm", "SOL/USDT:USDT")
-    with pytest.raises(UnknownVenueError, match="known: binance, binance_coinm, binance_usdm, binancecoinm, binanceusdm"):
+    with pytest.raises(UnknownVenueError, match="known: aave_v3, binance, binance_coinm, binance_usdm, binancecoinm, binanceusdm"):
         default_tier_schedule("kraken", "BTC/USD:USD")
     assert known_symbols("binance") == ("BTC/USDT:USDT", "ETH/USDT:USDT")
 

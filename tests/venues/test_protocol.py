@@ -218,8 +218,12 @@ def test_liquidation_procedure_as_a_result_object() -> None:
     assert [s.qty for s in plan.steps if s.kind == "tier_down"] == list(pure.steps)
     assert all(s.price == 30_000.0 for s in plan.steps if s.kind == "tier_down")
     assert plan.takeover == pure.takeover and plan.remainder == pure.remainder
-    coinm = get_venue("binance_coinm")  # no partial procedure: a full takeover
+    coinm = get_venue("binance_coinm")  # the shared step-down since COIN-M smart liquidation:
+    # 100 contracts of 100 USD at 30,000 are 0.33 BTC, in the first bracket: nothing to step
+    # down, the takeover follows (tests/engine/test_coinm_tier_down.py steps a larger one down)
+    from backtest.contracts import InverseContract
     inv = coinm.liquidation_procedure(mode="tier_down", qty=100.0, mark_price=30_000.0,
                                       bankruptcy_price=29_000.0, margin_balance=0.1,
-                                      tiers=table, clearance_rate=0.005)
+                                      tiers=table, clearance_rate=0.005,
+                                      contract=InverseContract("BTC", 100.0))
     assert [s.kind for s in inv.steps] == ["takeover"]

@@ -1,0 +1,269 @@
+"""Compound v3 (Comet) as a venue (``--venue compound_v3``): a looped long behind the venue protocol.
+
+A long of ``q`` units is a loop on the cUSDCv3 market: ``q`` WETH (or WBTC) supplied as
+collateral, USDC (the base asset) borrowed, ``D = q*E - W`` (:mod:`backtest.venues.lending_loop`:
+the price, oracle and interest every lending venue shares). The protocol's rules come from its
+own pure functions (:mod:`backtest.lending.compound_v3`; one definition):
+
+* **maintenance**: liquidatable when ``value*liquidateCF < debt`` ([COMET] ``isLiquidatable``),
+  i.e. when the equity falls below ``value*(1 - liquidateCF)`` (:func:`maintenance_margin`; the
+  data file's bracket has rate ``1 - liquidateCF``, pinned to the asset by a test);
+* **initial margin** from the borrow collateral factor: ``isBorrowCollateralized`` is the leverage
+  cap ``1/(1 - borrowCF)``;
+* **liquidation** is ``absorb`` (:func:`liquidation_plan`): the protocol seizes *all* the
+  collateral and credits ``value*liquidationFactor``; the account keeps any surplus, the
+  reserves absorb a shortfall. One step closes the whole loop, its cost the clearance fee
+  ``1 - liquidationFactor`` of the value, a shortfall bad debt (``Venue.lending``);
+* **no supply interest**: Comet pays interest on the base asset only; the debt pays the borrow
+  rate hourly.
+
+Sources:
+
+* [COMET] backtest/lending/compound_v3.py: ``is_liquidatable``, ``is_borrow_collateralized``,
+  ``absorb`` (its source compound-finance/comet @ d5a30b0a ``Comet.sol``);
+  ../shared/specs/margin_rules.md §9.
+* [LOOP] backtest/venues/lending_loop.py: liquidation price, oracle candles, interest.
+* [PARAMS] backtest/venues/data/compound_v3.toml: dated factors, oracle rule and rates (each with
+  its source; ASSUMPTION-marked where ../shared has no primary data).
+"""
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from backtest.lending import compound_v3 as comet
+from backtest.venues import lending_loop
+from backtest.venues.base import Venue
+from backtest.venues.catalog import RuleVersion, VenueInfo
+from backtest.venues.errors import VenueError
+
+__all__ = ["SHORT_REFUSAL", "VENUE", "VENUE_INFO", "VENUE_INFOS", "AbsorbPlan", "CometParameters",
+           "interest_payment", "interest_settlements", "liquidation_plan", "maintenance_margin",
+           "parameters", "pool_liquidation_price", "prepare_market"]
+
+SHORT_REFUSAL = lending_loop.short_refusal("Compound v3", "compound_v3", "USDC")
+
+_COLLATERAL = "collateral"  # the plan's asset name for the symbol's collateral
+#: Relative distance from the line within which a breach seen by the engine is the line itself.
+_AT_THE_LINE = 1e-9
+
+
+@dataclass(frozen=True)
+class CometParameters:
+    """The ``[comet]`` section of ``backtest/venues/data/compound_v3.toml`` (see its comments).
+
+    Attributes
+    ----------
+    assets : mapping
+        Collateral asset -> :class:`backtest.lending.compound_v3.AssetConfig`.
+    debt_asset : str
+        The market's base asset (``"USDC"``), valued at 1 USD.
+    collateral : mapping
+        Price symbol -> collateral asset.
+    heartbeat_s, deviation : float
+        The oracle's update rule.
+    rates : tuple of (int, mapping, mapping)
+        ``(effective_from ms, borrow APR per asset, supply APR per asset)``, in time order.
+    effective_from : int
+        UTC ms from which the parameters are used.
+    sources : mapping
+        What -> source text, for the catalog.
+    """
+
+    assets: MappingProxyType[str, comet.AssetConfig]
+    debt_asset: str
+    collateral: MappingProxyType[str, str]
+    heartbeat_s: float
+    deviation: float
+    rates: tuple[tuple[int, MappingProxyType[str, float], MappingProxyType[str, float]], ...]
+    effective_from: int
+    sources: MappingProxyType[str, str]
+
+    name = "compound_v3"
+    label = "Compound"
+
+    def reserve_of(self, symbol: str) -> str:
+        """The collateral asset a loop on ``symbol``'s prices supplies.
+
+        Raises
+        ------
+        VenueError
+            For a symbol without a collateral asset (names the ones there are).
+        """
+        try:
+            return self.collateral[symbol]
+        except KeyError:
+            raise VenueError(
+                f"compound_v3: no collateral asset for prices of {symbol}; expected one of "
+                f"{', '.join(sorted(self.collateral))} (backtest/venues/data/compound_v3.toml [comet] "
+                "collateral); pick one of those symbols") from None
+
+    def asset(self, symbol: str) -> comet.AssetConfig:
+        """The collateral factors of ``symbol``'s asset."""
+        return self.assets[self.reserve_of(symbol)]
+
+    def rates_at(self, ts_ms: int) -> tuple[MappingProxyType[str, float], MappingProxyType[str, float]]:
+        """``(borrow, supply)`` APRs per asset in force at ``ts_ms`` (the first version before it)."""
+        chosen = self.rates[0]
+        for version in self.rates:
+            if version[0] <= ts_ms:
+                chosen = version
+        return chosen[1], chosen[2]
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+@functools.cache
+def parameters() -> CometParameters:
+    """The venue's parameters, read once from its data file ([PARAMS])."""
+    text = resources.files("backtest.venues").joinpath("data", "compound_v3.toml").read_text("utf-8")
+    raw = tomllib.loads(text)["comet"]
+    assets = {a["asset"]: comet.AssetConfig(
+        asset=a["asset"], borrow_collateral_factor=float(a["borrow_collateral_factor"]),
+        liquidate_collateral_factor=float(a["liquidate_collateral_factor"]),
+        liquidation_factor=float(a["liquidation_factor"])) for a in raw["assets"]}
+    rates = tuple(sorted((_ms(v["effective_from"]),
+                          MappingProxyType({k: float(x) for k, x in v["borrow"].items()}),
+                          MappingProxyType({k: float(x) for k, x in v["supply"].items()}))
+                         for v in raw["rates"]))
+    sources = {f"asset {a['asset']}": a["source"] for a in raw["assets"]}
+    sources["oracle"] = raw["oracle"]["source"]
+    sources["rates"] = raw["rates"][-1]["source"]
+    return CometParameters(
+        assets=MappingProxyType(assets), debt_asset=str(raw["base_asset"]),
+        collateral=MappingProxyType(dict(raw["collateral"])),
+        heartbeat_s=float(raw["oracle"]["heartbeat_s"]), deviation=float(raw["oracle"]["deviation"]),
+        rates=rates, effective_from=_ms(raw["effective_from"]), sources=MappingProxyType(sources))
+
+
+def maintenance_margin(notional: Any, tier: Any) -> Any:
+    """Equity at the liquidation line, USDC: ``|N| - |N|*liquidateCF``.
+
+    [COMET] ``isLiquidatable`` is ``value*liquidateCF < debt``: with equity ``N - D`` that is
+    ``equity < N - N*liquidateCF``; the tier's rate is ``1 - liquidateCF`` (the data file's
+    bracket, pinned to the asset by a test). ``notional`` may be a float or an array.
+    """
+    value = abs(notional)
+    return value - value * (1.0 - tier.mmr)
+
+
+def pool_liquidation_price(**kwargs: Any) -> float:
+    """The oracle price at the liquidation line, USDC per unit: ``D/(q*liquidateCF)``
+    (:func:`backtest.venues.lending_loop.pool_liquidation_price` with :func:`maintenance_margin`)."""
+    return lending_loop.pool_liquidation_price(maintenance_margin, refusal=SHORT_REFUSAL, **kwargs)
+
+
+def interest_payment(**kwargs: Any) -> float:
+    """One hour of interest on the loop's debt, USDC (+ = received); the collateral earns
+    nothing (:func:`backtest.venues.lending_loop.interest_payment`)."""
+    return lending_loop.interest_payment(parameters(), **kwargs)
+
+
+def interest_settlements(ts: np.ndarray, interval_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly settlements and each hour's borrow interest (:mod:`lending_loop`)."""
+    return lending_loop.interest_settlements(parameters(), ts, interval_ms)
+
+
+def prepare_market(data: Any, config: Any) -> Any:
+    """Oracle marks and interest settlements (:func:`backtest.venues.lending_loop.prepare_market`)."""
+    return lending_loop.prepare_market(parameters(), data, config)
+
+
+@dataclass(frozen=True)
+class AbsorbPlan:
+    """The ``absorb`` one trigger makes (read by ``Venue.liquidation_procedure``).
+
+    Attributes
+    ----------
+    steps : tuple of float
+        The whole collateral, seized at once (empty when the account is not liquidatable).
+    remainder : float
+        Collateral left (0 after an absorb).
+    absorption : backtest.lending.compound_v3.Absorption
+        The protocol's outcome (value credited, new base balance, reserves' change).
+    takeover, kind
+        Not a takeover at the bankruptcy price: one ``"partial"`` step of the whole collateral.
+    """
+
+    steps: tuple[float, ...]
+    remainder: float
+    absorption: comet.Absorption
+    takeover: bool = False
+    kind: str = "partial"
+
+
+def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: Any,
+                     clearance_rate: float, other_maintenance: float = 0.0, lot_size: float = 0.0,
+                     contract: Any = None) -> AbsorbPlan:
+    """``absorb`` of a breached loop at the oracle price: all ``qty`` seized in one step.
+
+    The account holds ``qty`` at ``mark_price`` against ``qty*mark - margin_balance`` of
+    base; its factors are the run's bracket and clearance fee (``liquidateCF = 1 - mmr``,
+    ``liquidationFactor = 1 - clearance_rate``, ``borrowCF = 1 - 1/max_leverage``: the data
+    file's values, pinned by a test). A trigger on the line itself (the engine walks the
+    oracle's candle as a path) is absorbed as at an answer just below it.
+    """
+    params = parameters()
+    tier = tiers.tiers[0]
+    liquidate_cf = 1.0 - tier.mmr
+    config = comet.AssetConfig(asset=_COLLATERAL,
+                               borrow_collateral_factor=min(liquidate_cf, 1.0 - 1.0 / tier.max_leverage),
+                               liquidate_collateral_factor=liquidate_cf,
+                               liquidation_factor=1.0 - clearance_rate)
+    debt = max(0.0, qty * mark_price - margin_balance)
+    price = mark_price
+    if debt > 0.0 and 1.0 <= qty * mark_price * liquidate_cf / debt <= 1.0 + _AT_THE_LINE:
+        price = debt / (qty * liquidate_cf) * (1.0 - _AT_THE_LINE)
+    absorption = comet.absorb(base_balance=-debt, base_price=1.0,
+                              holdings=[comet.Holding(config, qty, price)], reserves=0.0)
+    if not absorption.absorbed:
+        return AbsorbPlan((), qty, absorption)
+    return AbsorbPlan((qty,), 0.0, absorption)
+
+
+def _venue() -> Venue:
+    params = parameters()
+    return Venue(
+        name="compound_v3", exchange="compound_v3", contract_type="linear",
+        maintenance_margin=maintenance_margin,
+        liquidation_price=pool_liquidation_price,
+        liquidation_price_resolved=pool_liquidation_price,
+        bankruptcy_price=lending_loop.bankruptcy_price, funding_payment=interest_payment,
+        unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
+            signed_qty * (mark_price - entry_price),
+        tier_down_plan=liquidation_plan,
+        position_modes=("one_way",),
+        label="Compound",
+        prepare_market=prepare_market, short_refusal=SHORT_REFUSAL, lending=True,
+        rule_versions=MappingProxyType({
+            "liquidatable": "backtest/lending/compound_v3.py is_liquidatable (comet@d5a30b0a Comet.sol)",
+            "liquidation": "backtest/lending/compound_v3.py absorb (comet@d5a30b0a absorbInternal)",
+            "oracle": f"Chainlink rule heartbeat {params.heartbeat_s:g} s, deviation {params.deviation:g} "
+                      "(backtest/lending/oracle.py)",
+            "interest": "hourly borrow interest, none on collateral (backtest/lending/interest.py; "
+                        "rates in backtest/venues/data/compound_v3.toml)",
+            "assets": "backtest/venues/data/compound_v3.toml [comet] (ASSUMPTION-marked values)",
+        }))
+
+
+#: The registered venue ``compound_v3`` (see :func:`backtest.venues.base.get_venue`).
+VENUE: Venue = _venue()
+
+#: Coverage for ``margincall venues``.
+VENUE_INFO = VenueInfo(
+    name="compound_v3", title="Compound v3 (cUSDCv3) looped long (collateral WETH/WBTC, USDC debt) as a venue",
+    modes=(("linear", "isolated"), ("linear", "cross")),
+    rule_versions=tuple(RuleVersion(what, parameters().effective_from, source, date_known=False)
+                        for what, source in parameters().sources.items()))
+
+#: The module's venues by name (the venue is not named after the module).
+VENUE_INFOS = {"compound_v3": VENUE_INFO}
