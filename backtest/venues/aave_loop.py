@@ -47,11 +47,7 @@ from __future__ import annotations
 
 import functools
 import math
-import tomllib
 from dataclasses import dataclass
-from datetime import datetime
-from importlib import resources
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -59,8 +55,6 @@ import numpy as np
 from backtest.lending import aave_v3 as aave
 from backtest.venues import lending_loop
 from backtest.venues.base import Venue
-from backtest.venues.catalog import RuleVersion, VenueInfo
-from backtest.venues.errors import VenueError
 from backtest.venues.lending_loop import INTEREST_INTERVAL_MS, oracle_bars
 
 __all__ = ["INTEREST_INTERVAL_MS", "SHORT_REFUSAL", "VENUE", "VENUE_INFO", "VENUE_INFOS", "AaveParameters",
@@ -76,8 +70,12 @@ _AT_THE_LINE = 1e-9
 
 
 @dataclass(frozen=True)
-class AaveParameters:
+class AaveParameters(lending_loop.LoopParameters):
     """The ``[aave]`` section of ``backtest/venues/data/aave_v3.toml`` (see its comments).
+
+    The loop's assets, oracle rule and rates are :class:`~backtest.venues.lending_loop.LoopParameters`'
+    fields (``debt_asset`` the borrowed reserve ``"USDC"``, ``collateral`` price symbol ->
+    collateral reserve); Aave adds:
 
     Attributes
     ----------
@@ -85,76 +83,30 @@ class AaveParameters:
         Reserves and e-mode categories.
     version : str
         Liquidation rules (``"3.3"``).
-    debt_asset : str
-        The borrowed reserve (``"USDC"``), valued at 1 USD.
     emode : int
         The account's e-mode category (0: none).
-    collateral : mapping
-        Price symbol -> collateral reserve (``"ETH/USDT:USDT"`` -> ``"WETH"``).
-    heartbeat_s, deviation : float
-        The oracle's update rule (seconds; relative move).
-    rates : tuple of (int, mapping, mapping)
-        ``(effective_from ms, borrow APR per asset, supply APR per asset)``, in time order.
-    effective_from : int
-        UTC ms from which the parameters are used.
-    sources : mapping
-        What -> source text, for the catalog.
     """
 
     market: aave.Market
     version: str
-    debt_asset: str
     emode: int
-    collateral: MappingProxyType[str, str]
-    heartbeat_s: float
-    deviation: float
-    rates: tuple[tuple[int, MappingProxyType[str, float], MappingProxyType[str, float]], ...]
-    effective_from: int
-    sources: MappingProxyType[str, str]
 
-    #: The venue's name and how messages name the protocol (``lending_loop``'s parameters).
     name = "aave_v3"
     label = "Aave"
-
-    def reserve_of(self, symbol: str) -> str:
-        """The collateral reserve a loop on ``symbol``'s prices supplies.
-
-        Raises
-        ------
-        VenueError
-            For a symbol without a collateral reserve (names the ones there are).
-        """
-        try:
-            return self.collateral[symbol]
-        except KeyError:
-            raise VenueError(
-                f"aave_v3: no collateral reserve for prices of {symbol}; expected one of "
-                f"{', '.join(sorted(self.collateral))} (backtest/venues/data/aave_v3.toml [aave] "
-                "collateral); pick one of those symbols") from None
+    data_file = "aave_v3.toml"
+    section = "aave"
+    collateral_word = "reserve"
 
     def risk(self, symbol: str) -> tuple[float, float, float]:
         """``(ltv, liquidation_threshold, liquidation_bonus)`` of ``symbol``'s collateral for
         the account's e-mode ([AAVE] ``Market.risk_params``)."""
         return self.market.risk_params(self.reserve_of(symbol), self.emode)
 
-    def rates_at(self, ts_ms: int) -> tuple[MappingProxyType[str, float], MappingProxyType[str, float]]:
-        """``(borrow, supply)`` APRs per asset in force at ``ts_ms`` (the first version before it)."""
-        chosen = self.rates[0]
-        for version in self.rates:
-            if version[0] <= ts_ms:
-                chosen = version
-        return chosen[1], chosen[2]
-
-
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
 
 @functools.cache
 def parameters() -> AaveParameters:
     """The venue's parameters, read once from its data file ([PARAMS])."""
-    text = resources.files("backtest.venues").joinpath("data", "aave_v3.toml").read_text("utf-8")
-    raw = tomllib.loads(text)["aave"]
+    raw = lending_loop.read_section(AaveParameters.data_file, AaveParameters.section)
     reserves = {r["asset"]: aave.ReserveConfig(
         asset=r["asset"], ltv=float(r["ltv"]), liquidation_threshold=float(r["liquidation_threshold"]),
         liquidation_bonus=float(r["liquidation_bonus"]),
@@ -164,21 +116,12 @@ def parameters() -> AaveParameters:
         liquidation_threshold=float(c["liquidation_threshold"]),
         liquidation_bonus=float(c["liquidation_bonus"]),
         collateral_assets=frozenset(c["collateral_assets"])) for c in raw.get("emode_categories", [])}
-    rates = tuple(sorted((_ms(v["effective_from"]),
-                          MappingProxyType({k: float(x) for k, x in v["borrow"].items()}),
-                          MappingProxyType({k: float(x) for k, x in v["supply"].items()}))
-                         for v in raw["rates"]))
     sources = {f"reserve {r['asset']}": r["source"] for r in raw["reserves"]}
     sources.update({f"e-mode {c['category_id']}": c["source"] for c in raw.get("emode_categories", [])})
-    sources["oracle"] = raw["oracle"]["source"]
-    sources["rates"] = raw["rates"][-1]["source"]
     market = aave.Market(reserves, categories)
     market.category(int(raw["emode"]))  # an undefined category fails here, not mid-run
-    return AaveParameters(
-        market=market, version=str(raw["version"]), debt_asset=str(raw["debt_asset"]),
-        emode=int(raw["emode"]), collateral=MappingProxyType(dict(raw["collateral"])),
-        heartbeat_s=float(raw["oracle"]["heartbeat_s"]), deviation=float(raw["oracle"]["deviation"]),
-        rates=rates, effective_from=_ms(raw["effective_from"]), sources=MappingProxyType(sources))
+    return AaveParameters(market=market, version=str(raw["version"]), emode=int(raw["emode"]),
+                          **lending_loop.loop_fields(raw, debt_key="debt_asset", sources=sources))
 
 
 # ---- maintenance and the liquidation price ---------------------------------------------------
@@ -344,19 +287,11 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
 
 def _venue() -> Venue:
     params = parameters()
-    return Venue(
-        name="aave_v3", exchange="aave_v3", contract_type="linear",
-        maintenance_margin=maintenance_margin,
-        liquidation_price=pool_liquidation_price,
-        liquidation_price_resolved=pool_liquidation_price,
-        bankruptcy_price=lending_loop.bankruptcy_price, funding_payment=interest_payment,
-        unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
-            signed_qty * (mark_price - entry_price),
-        tier_down_plan=liquidation_plan,
-        position_modes=("one_way",),  # one loop per asset
-        label="Aave",
-        prepare_market=prepare_market, short_refusal=SHORT_REFUSAL, lending=True,
-        rule_versions=MappingProxyType({
+    return lending_loop.loop_venue(
+        params, maintenance_margin=maintenance_margin, liquidation_price=pool_liquidation_price,
+        funding_payment=interest_payment, tier_down_plan=liquidation_plan,
+        prepare_market=prepare_market, short_refusal=SHORT_REFUSAL,
+        rule_versions={
             "health_factor": "backtest/lending/aave_v3.py health_factor (aave-v3-core@782f5191 GenericLogic)",
             "liquidation": f"backtest/lending/aave_v3.py liquidation_call v{params.version} "
                            "(aave-v3-origin@fd1fbd91 LiquidationLogic)",
@@ -366,19 +301,15 @@ def _venue() -> Venue:
                         "backtest/venues/data/aave_v3.toml)",
             "reserves": "backtest/venues/data/aave_v3.toml [aave] (ASSUMPTION-marked values)",
             "emode": str(params.emode),
-        }))
+        })
 
 
 #: The registered venue ``aave_v3`` (see :func:`backtest.venues.base.get_venue`).
 VENUE: Venue = _venue()
 
-#: Coverage for ``margincall venues``: a loop per isolated position, or the whole wallet as
-#: one account (cross, one symbol); the parameter versions of the data file's [aave] section.
-VENUE_INFO = VenueInfo(
-    name="aave_v3", title="Aave v3 looped long (collateral WETH/WBTC, USDC debt) as a venue",
-    modes=(("linear", "isolated"), ("linear", "cross")),
-    rule_versions=tuple(RuleVersion(what, parameters().effective_from, source, date_known=False)
-                        for what, source in parameters().sources.items()))
+#: Coverage for ``margincall venues`` (:func:`backtest.venues.lending_loop.loop_venue_info`).
+VENUE_INFO = lending_loop.loop_venue_info(
+    parameters(), "Aave v3 looped long (collateral WETH/WBTC, USDC debt) as a venue")
 
 #: The module's venues by name (the venue is not named after the module: ``aave_v3`` is the
 #: protocol module's name in backtest/lending).

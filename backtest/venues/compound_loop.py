@@ -29,10 +29,7 @@ Sources:
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass
-from datetime import datetime
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
@@ -41,8 +38,6 @@ import numpy as np
 from backtest.lending import compound_v3 as comet
 from backtest.venues import lending_loop
 from backtest.venues.base import Venue
-from backtest.venues.catalog import RuleVersion, VenueInfo
-from backtest.venues.errors import VenueError
 
 __all__ = ["SHORT_REFUSAL", "VENUE", "VENUE_INFO", "VENUE_INFOS", "AbsorbPlan", "CometParameters",
            "interest_payment", "interest_settlements", "liquidation_plan", "maintenance_margin",
@@ -56,93 +51,42 @@ _AT_THE_LINE = 1e-9
 
 
 @dataclass(frozen=True)
-class CometParameters:
+class CometParameters(lending_loop.LoopParameters):
     """The ``[comet]`` section of ``backtest/venues/data/compound_v3.toml`` (see its comments).
+
+    The loop's assets, oracle rule and rates are :class:`~backtest.venues.lending_loop.LoopParameters`'
+    fields (``debt_asset`` the market's base asset ``"USDC"``, ``collateral`` price symbol ->
+    collateral asset); Comet adds:
 
     Attributes
     ----------
     assets : mapping
         Collateral asset -> :class:`backtest.lending.compound_v3.AssetConfig`.
-    debt_asset : str
-        The market's base asset (``"USDC"``), valued at 1 USD.
-    collateral : mapping
-        Price symbol -> collateral asset.
-    heartbeat_s, deviation : float
-        The oracle's update rule.
-    rates : tuple of (int, mapping, mapping)
-        ``(effective_from ms, borrow APR per asset, supply APR per asset)``, in time order.
-    effective_from : int
-        UTC ms from which the parameters are used.
-    sources : mapping
-        What -> source text, for the catalog.
     """
 
     assets: MappingProxyType[str, comet.AssetConfig]
-    debt_asset: str
-    collateral: MappingProxyType[str, str]
-    heartbeat_s: float
-    deviation: float
-    rates: tuple[tuple[int, MappingProxyType[str, float], MappingProxyType[str, float]], ...]
-    effective_from: int
-    sources: MappingProxyType[str, str]
 
     name = "compound_v3"
     label = "Compound"
-
-    def reserve_of(self, symbol: str) -> str:
-        """The collateral asset a loop on ``symbol``'s prices supplies.
-
-        Raises
-        ------
-        VenueError
-            For a symbol without a collateral asset (names the ones there are).
-        """
-        try:
-            return self.collateral[symbol]
-        except KeyError:
-            raise VenueError(
-                f"compound_v3: no collateral asset for prices of {symbol}; expected one of "
-                f"{', '.join(sorted(self.collateral))} (backtest/venues/data/compound_v3.toml [comet] "
-                "collateral); pick one of those symbols") from None
+    data_file = "compound_v3.toml"
+    section = "comet"
 
     def asset(self, symbol: str) -> comet.AssetConfig:
         """The collateral factors of ``symbol``'s asset."""
         return self.assets[self.reserve_of(symbol)]
 
-    def rates_at(self, ts_ms: int) -> tuple[MappingProxyType[str, float], MappingProxyType[str, float]]:
-        """``(borrow, supply)`` APRs per asset in force at ``ts_ms`` (the first version before it)."""
-        chosen = self.rates[0]
-        for version in self.rates:
-            if version[0] <= ts_ms:
-                chosen = version
-        return chosen[1], chosen[2]
-
-
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
 
 @functools.cache
 def parameters() -> CometParameters:
     """The venue's parameters, read once from its data file ([PARAMS])."""
-    text = resources.files("backtest.venues").joinpath("data", "compound_v3.toml").read_text("utf-8")
-    raw = tomllib.loads(text)["comet"]
+    raw = lending_loop.read_section(CometParameters.data_file, CometParameters.section)
     assets = {a["asset"]: comet.AssetConfig(
         asset=a["asset"], borrow_collateral_factor=float(a["borrow_collateral_factor"]),
         liquidate_collateral_factor=float(a["liquidate_collateral_factor"]),
         liquidation_factor=float(a["liquidation_factor"])) for a in raw["assets"]}
-    rates = tuple(sorted((_ms(v["effective_from"]),
-                          MappingProxyType({k: float(x) for k, x in v["borrow"].items()}),
-                          MappingProxyType({k: float(x) for k, x in v["supply"].items()}))
-                         for v in raw["rates"]))
     sources = {f"asset {a['asset']}": a["source"] for a in raw["assets"]}
-    sources["oracle"] = raw["oracle"]["source"]
-    sources["rates"] = raw["rates"][-1]["source"]
-    return CometParameters(
-        assets=MappingProxyType(assets), debt_asset=str(raw["base_asset"]),
-        collateral=MappingProxyType(dict(raw["collateral"])),
-        heartbeat_s=float(raw["oracle"]["heartbeat_s"]), deviation=float(raw["oracle"]["deviation"]),
-        rates=rates, effective_from=_ms(raw["effective_from"]), sources=MappingProxyType(sources))
+    return CometParameters(assets=MappingProxyType(assets),
+                           **lending_loop.loop_fields(raw, debt_key="base_asset", sources=sources))
 
 
 def maintenance_margin(notional: Any, tier: Any) -> Any:
@@ -232,19 +176,11 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
 
 def _venue() -> Venue:
     params = parameters()
-    return Venue(
-        name="compound_v3", exchange="compound_v3", contract_type="linear",
-        maintenance_margin=maintenance_margin,
-        liquidation_price=pool_liquidation_price,
-        liquidation_price_resolved=pool_liquidation_price,
-        bankruptcy_price=lending_loop.bankruptcy_price, funding_payment=interest_payment,
-        unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
-            signed_qty * (mark_price - entry_price),
-        tier_down_plan=liquidation_plan,
-        position_modes=("one_way",),
-        label="Compound",
-        prepare_market=prepare_market, short_refusal=SHORT_REFUSAL, lending=True,
-        rule_versions=MappingProxyType({
+    return lending_loop.loop_venue(
+        params, maintenance_margin=maintenance_margin, liquidation_price=pool_liquidation_price,
+        funding_payment=interest_payment, tier_down_plan=liquidation_plan,
+        prepare_market=prepare_market, short_refusal=SHORT_REFUSAL,
+        rule_versions={
             "liquidatable": "backtest/lending/compound_v3.py is_liquidatable (comet@d5a30b0a Comet.sol)",
             "liquidation": "backtest/lending/compound_v3.py absorb (comet@d5a30b0a absorbInternal)",
             "oracle": f"Chainlink rule heartbeat {params.heartbeat_s:g} s, deviation {params.deviation:g} "
@@ -252,18 +188,15 @@ def _venue() -> Venue:
             "interest": "hourly borrow interest, none on collateral (backtest/lending/interest.py; "
                         "rates in backtest/venues/data/compound_v3.toml)",
             "assets": "backtest/venues/data/compound_v3.toml [comet] (ASSUMPTION-marked values)",
-        }))
+        })
 
 
 #: The registered venue ``compound_v3`` (see :func:`backtest.venues.base.get_venue`).
 VENUE: Venue = _venue()
 
-#: Coverage for ``margincall venues``.
-VENUE_INFO = VenueInfo(
-    name="compound_v3", title="Compound v3 (cUSDCv3) looped long (collateral WETH/WBTC, USDC debt) as a venue",
-    modes=(("linear", "isolated"), ("linear", "cross")),
-    rule_versions=tuple(RuleVersion(what, parameters().effective_from, source, date_known=False)
-                        for what, source in parameters().sources.items()))
+#: Coverage for ``margincall venues`` (:func:`backtest.venues.lending_loop.loop_venue_info`).
+VENUE_INFO = lending_loop.loop_venue_info(
+    parameters(), "Compound v3 (cUSDCv3) looped long (collateral WETH/WBTC, USDC debt) as a venue")
 
 #: The module's venues by name (the venue is not named after the module).
 VENUE_INFOS = {"compound_v3": VENUE_INFO}

@@ -13,8 +13,11 @@ liquidation; this module gives, for any of them:
 * :func:`interest_settlements` / :func:`interest_payment`: the debt charged the borrow rate, the
   collateral credited its supply rate, through the compounded index ([MATH]).
 
-A protocol's parameters object provides ``name``, ``label``, ``debt_asset``, ``heartbeat_s``,
-``deviation``, ``reserve_of(symbol)`` and ``rates_at(ts_ms) -> (borrow, supply)`` APRs.
+A protocol's parameters object is a :class:`LoopParameters` (``name``, ``label``,
+``debt_asset``, ``heartbeat_s``, ``deviation``, ``reserve_of(symbol)`` and
+``rates_at(ts_ms) -> (borrow, supply)`` APRs), read from its data file by
+:func:`read_section` and :func:`loop_fields`; :func:`loop_venue` and :func:`loop_venue_info`
+build the registered venue and its catalog entry around the protocol's own rules.
 
 Sources:
 
@@ -26,19 +29,25 @@ Sources:
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 
 from backtest.lending.interest import compounded_interest
 from backtest.lending.oracle import chainlink_path
-from backtest.venues.base import LONG, Leg, root_liquidation_price
+from backtest.venues.base import LONG, Leg, Venue, root_liquidation_price
+from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
+from data_loaders.schemas import to_ms
 
-__all__ = ["INTEREST_INTERVAL_MS", "bankruptcy_price", "interest_payment", "interest_settlements",
-           "oracle_bars", "pool_liquidation_price", "prepare_market", "short_refusal"]
+__all__ = ["INTEREST_INTERVAL_MS", "LoopParameters", "bankruptcy_price", "interest_payment",
+           "interest_settlements", "loop_fields", "loop_venue", "loop_venue_info", "oracle_bars",
+           "pool_liquidation_price", "prepare_market", "read_section", "short_refusal"]
 
 #: Interest settles every hour (the run's ``funding`` rows of a lending venue).
 INTEREST_INTERVAL_MS = 3_600_000
@@ -51,6 +60,129 @@ def short_refusal(label: str, venue: str, debt_asset: str) -> str:
             "collateral, whose liquidation line depends on that collateral and not on the notional; "
             f"it is not modelled. Trade the long side on {venue}, or the short on a perpetual venue "
             "(--venue binance_usdm)")
+
+
+# ---- the protocol's parameters --------------------------------------------------------------
+
+#: ``(effective_from ms, borrow APR per asset, supply APR per asset)`` versions, in time order.
+Rates = tuple[tuple[int, MappingProxyType[str, float], MappingProxyType[str, float]], ...]
+
+
+@dataclass(frozen=True)
+class LoopParameters:
+    """What every lending venue's data file gives: the loop's assets, oracle rule and rates.
+
+    A protocol subclasses it with its own risk parameters and the class attributes below.
+
+    Attributes
+    ----------
+    debt_asset : str
+        The borrowed asset (``"USDC"``), valued at 1 USD.
+    collateral : mapping
+        Price symbol -> collateral asset (``"ETH/USDT:USDT"`` -> ``"WETH"``).
+    heartbeat_s, deviation : float
+        The oracle's update rule (seconds; relative move).
+    rates : tuple of (int, mapping, mapping)
+        ``(effective_from ms, borrow APR per asset, supply APR per asset)``, in time order.
+    effective_from : int
+        UTC ms from which the parameters are used.
+    sources : mapping
+        What -> source text, for the catalog.
+    """
+
+    debt_asset: str
+    collateral: MappingProxyType[str, str]
+    heartbeat_s: float
+    deviation: float
+    rates: Rates
+    effective_from: int
+    sources: MappingProxyType[str, str]
+
+    #: The venue's name and how messages name the protocol.
+    name: ClassVar[str]
+    label: ClassVar[str]
+    #: Where the parameters come from (data file, TOML section) and what the protocol calls a
+    #: collateral (``"reserve"``, ``"asset"``), for the error naming a missing one.
+    data_file: ClassVar[str]
+    section: ClassVar[str]
+    collateral_word: ClassVar[str] = "asset"
+
+    def reserve_of(self, symbol: str) -> str:
+        """The collateral a loop on ``symbol``'s prices supplies.
+
+        Raises
+        ------
+        VenueError
+            For a symbol without a collateral (names the ones there are).
+        """
+        try:
+            return self.collateral[symbol]
+        except KeyError:
+            raise VenueError(
+                f"{self.name}: no collateral {self.collateral_word} for prices of {symbol}; expected one of "
+                f"{', '.join(sorted(self.collateral))} (backtest/venues/data/{self.data_file} "
+                f"[{self.section}] collateral); pick one of those symbols") from None
+
+    def rates_at(self, ts_ms: int) -> tuple[MappingProxyType[str, float], MappingProxyType[str, float]]:
+        """``(borrow, supply)`` APRs per asset in force at ``ts_ms`` (the first version before it)."""
+        chosen = self.rates[0]
+        for version in self.rates:
+            if version[0] <= ts_ms:
+                chosen = version
+        return chosen[1], chosen[2]
+
+
+def read_section(data_file: str, section: str) -> dict[str, Any]:
+    """The ``[section]`` of the packaged ``backtest/venues/data/<data_file>``."""
+    text = resources.files("backtest.venues").joinpath("data", data_file).read_text("utf-8")
+    return tomllib.loads(text)[section]
+
+
+def loop_fields(raw: Mapping[str, Any], *, debt_key: str, sources: dict[str, str]) -> dict[str, Any]:
+    """The :class:`LoopParameters` fields of a data file's section, as keyword arguments.
+
+    ``debt_key`` names the borrowed asset's key (``"debt_asset"``, Comet's ``"base_asset"``);
+    ``sources`` (the protocol's own) gains the oracle's and the latest rates' sources.
+    """
+    rates = tuple(sorted((to_ms(v["effective_from"]),
+                          MappingProxyType({k: float(x) for k, x in v["borrow"].items()}),
+                          MappingProxyType({k: float(x) for k, x in v["supply"].items()}))
+                         for v in raw["rates"]))
+    sources = {**sources, "oracle": raw["oracle"]["source"], "rates": raw["rates"][-1]["source"]}
+    return dict(debt_asset=str(raw[debt_key]), collateral=MappingProxyType(dict(raw["collateral"])),
+                heartbeat_s=float(raw["oracle"]["heartbeat_s"]), deviation=float(raw["oracle"]["deviation"]),
+                rates=rates, effective_from=to_ms(raw["effective_from"]), sources=MappingProxyType(sources))
+
+
+def loop_venue(params: LoopParameters, *, maintenance_margin: Callable[[Any, Any], Any],
+               liquidation_price: Callable[..., float], funding_payment: Callable[..., float],
+               tier_down_plan: Callable[..., Any], prepare_market: Callable[[Any, Any], Any],
+               short_refusal: str, rule_versions: Mapping[str, str]) -> Venue:
+    """The registered venue of a lending protocol: a linear, one-way loop whose equity is the
+    perpetual's (``q*(P - E)`` unrealized), with the protocol's maintenance, liquidation plan,
+    interest and oracle market, and its :func:`bankruptcy_price`."""
+    return Venue(
+        name=params.name, exchange=params.name, contract_type="linear",
+        maintenance_margin=maintenance_margin,
+        liquidation_price=liquidation_price,
+        liquidation_price_resolved=liquidation_price,
+        bankruptcy_price=bankruptcy_price, funding_payment=funding_payment,
+        unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
+            signed_qty * (mark_price - entry_price),
+        tier_down_plan=tier_down_plan,
+        position_modes=("one_way",),  # one loop per asset
+        label=params.label,
+        prepare_market=prepare_market, short_refusal=short_refusal, lending=True,
+        rule_versions=MappingProxyType(dict(rule_versions)))
+
+
+def loop_venue_info(params: LoopParameters, title: str) -> VenueInfo:
+    """Coverage for ``margincall venues``: a loop per isolated position, or the whole wallet as
+    one account (cross, one symbol); the parameter versions of the data file's section."""
+    return VenueInfo(
+        name=params.name, title=title, modes=(("linear", "isolated"), ("linear", "cross")),
+        rule_versions=tuple(RuleVersion(what, params.effective_from, source, date_known=False)
+                            for what, source in params.sources.items()))
 
 
 @dataclass(frozen=True, slots=True)
