@@ -50,8 +50,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from backtest.lending import aave_v3 as aave
 from backtest.venues import lending_loop
 from backtest.venues.base import Venue
@@ -139,61 +137,34 @@ def maintenance_margin(notional: Any, tier: Any) -> Any:
     ``HF = N*LT/D`` ([AAVE] ``health_factor``) is below 1 exactly when the equity ``N - D``
     is below ``N - N*LT``; the tier's rate is ``1 - LT`` (the data file's bracket, pinned to
     the reserve's LT by a test). ``notional`` may be a float or an array (per-bar metrics).
+    The liquidation price is the root of equity minus this: the gap is affine in the price, so
+    the first false-position step is the answer ``D/(q*LT)``.
     """
     value = abs(notional)
     return value - _debt_at_health_one(value, 1.0 - tier.mmr)
 
 
-def pool_liquidation_price(**kwargs: Any) -> float:
-    """The oracle price at which ``HF = 1``, USDC per unit: the root of equity minus
-    :func:`maintenance_margin` (:func:`backtest.venues.lending_loop.pool_liquidation_price`; the
-    gap is affine in the price, so its first false-position step is the answer ``D/(q*LT)``)."""
-    return lending_loop.pool_liquidation_price(maintenance_margin, refusal=SHORT_REFUSAL, **kwargs)
-
-
-def interest_payment(**kwargs: Any) -> float:
-    """One hour of interest on the loop, USDC (+ = received): ``-D*rate + q*P*supply``
-    (:func:`backtest.venues.lending_loop.interest_payment` with the data file's rates)."""
-    return lending_loop.interest_payment(parameters(), **kwargs)
-
-
-def interest_settlements(ts: np.ndarray, interval_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hourly settlements over the bars ``ts`` and each hour's borrow interest
-    (:func:`backtest.venues.lending_loop.interest_settlements`)."""
-    return lending_loop.interest_settlements(parameters(), ts, interval_ms)
-
-
-def prepare_market(data: Any, config: Any) -> Any:
-    """The run's market as Aave sees it: oracle marks, interest instead of funding
-    (:func:`backtest.venues.lending_loop.prepare_market` with the data file's oracle and rates)."""
-    return lending_loop.prepare_market(parameters(), data, config)
+#: The loop's shared functions (:func:`backtest.venues.lending_loop.loop_functions`) with these
+#: parameters, maintenance and short refusal.
+pool_liquidation_price, interest_payment, interest_settlements, prepare_market = \
+    lending_loop.loop_functions(parameters, maintenance_margin, SHORT_REFUSAL)
 
 
 # ---- the liquidation procedure --------------------------------------------------------------
 
 @dataclass(frozen=True)
-class LoopPlan:
-    """The liquidation calls one trigger makes (read by ``Venue.liquidation_procedure``).
+class LoopPlan(lending_loop.LoopLiquidation):
+    """The liquidation calls one trigger makes (read by ``Venue.liquidation_procedure``):
+    :class:`~backtest.venues.lending_loop.LoopLiquidation`'s steps (the collateral each call
+    seizes) and remainder, and
 
     Attributes
     ----------
-    steps : tuple of float
-        Collateral seized by each ``liquidationCall``, units of the asset.
-    remainder : float
-        Collateral left after the calls.
     calls : tuple of backtest.lending.aave_v3.Liquidation
         The protocol's outcome of each call (debt repaid, bonus, protocol fee, deficit).
-    takeover : bool
-        Always False: Aave never takes a position over.
-    kind : str
-        ``"partial"``: the name of every step.
     """
 
-    steps: tuple[float, ...]
-    remainder: float
     calls: tuple[aave.Liquidation, ...]
-    takeover: bool = False
-    kind: str = "partial"
 
 
 def _protocol_fee(params: AaveParameters, lt: float, bonus: float) -> float:

@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from backtest.lending import compound_v3 as comet
 from backtest.venues import lending_loop
 from backtest.venues.base import Venue
@@ -95,54 +93,31 @@ def maintenance_margin(notional: Any, tier: Any) -> Any:
     [COMET] ``isLiquidatable`` is ``value*liquidateCF < debt``: with equity ``N - D`` that is
     ``equity < N - N*liquidateCF``; the tier's rate is ``1 - liquidateCF`` (the data file's
     bracket, pinned to the asset by a test). ``notional`` may be a float or an array.
+    The liquidation price, the root of equity minus this, is ``D/(q*liquidateCF)``.
     """
     value = abs(notional)
     return value - value * (1.0 - tier.mmr)
 
 
-def pool_liquidation_price(**kwargs: Any) -> float:
-    """The oracle price at the liquidation line, USDC per unit: ``D/(q*liquidateCF)``
-    (:func:`backtest.venues.lending_loop.pool_liquidation_price` with :func:`maintenance_margin`)."""
-    return lending_loop.pool_liquidation_price(maintenance_margin, refusal=SHORT_REFUSAL, **kwargs)
-
-
-def interest_payment(**kwargs: Any) -> float:
-    """One hour of interest on the loop's debt, USDC (+ = received); the collateral earns
-    nothing (:func:`backtest.venues.lending_loop.interest_payment`)."""
-    return lending_loop.interest_payment(parameters(), **kwargs)
-
-
-def interest_settlements(ts: np.ndarray, interval_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hourly settlements and each hour's borrow interest (:mod:`lending_loop`)."""
-    return lending_loop.interest_settlements(parameters(), ts, interval_ms)
-
-
-def prepare_market(data: Any, config: Any) -> Any:
-    """Oracle marks and interest settlements (:func:`backtest.venues.lending_loop.prepare_market`)."""
-    return lending_loop.prepare_market(parameters(), data, config)
+#: The loop's shared functions (:func:`backtest.venues.lending_loop.loop_functions`) with these
+#: parameters, maintenance and short refusal.
+pool_liquidation_price, interest_payment, interest_settlements, prepare_market = \
+    lending_loop.loop_functions(parameters, maintenance_margin, SHORT_REFUSAL)
 
 
 @dataclass(frozen=True)
-class AbsorbPlan:
-    """The ``absorb`` one trigger makes (read by ``Venue.liquidation_procedure``).
+class AbsorbPlan(lending_loop.LoopLiquidation):
+    """The ``absorb`` one trigger makes (read by ``Venue.liquidation_procedure``):
+    :class:`~backtest.venues.lending_loop.LoopLiquidation`'s steps (the whole collateral, seized
+    at once; empty when the account is not liquidatable) and remainder (0 after an absorb), and
 
     Attributes
     ----------
-    steps : tuple of float
-        The whole collateral, seized at once (empty when the account is not liquidatable).
-    remainder : float
-        Collateral left (0 after an absorb).
     absorption : backtest.lending.compound_v3.Absorption
         The protocol's outcome (value credited, new base balance, reserves' change).
-    takeover, kind
-        Not a takeover at the bankruptcy price: one ``"partial"`` step of the whole collateral.
     """
 
-    steps: tuple[float, ...]
-    remainder: float
     absorption: comet.Absorption
-    takeover: bool = False
-    kind: str = "partial"
 
 
 def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, tiers: Any,
@@ -156,7 +131,6 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
     file's values, pinned by a test). A trigger on the line itself (the engine walks the
     oracle's candle as a path) is absorbed as at an answer just below it.
     """
-    params = parameters()
     tier = tiers.tiers[0]
     liquidate_cf = 1.0 - tier.mmr
     config = comet.AssetConfig(asset=_COLLATERAL,

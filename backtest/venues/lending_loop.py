@@ -29,12 +29,13 @@ Sources:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from backtest.venues.errors import VenueError
 from data_loaders.schemas import to_ms
 
 __all__ = ["INTEREST_INTERVAL_MS", "LoopParameters", "bankruptcy_price", "interest_payment",
-           "interest_settlements", "loop_fields", "loop_venue", "loop_venue_info", "oracle_bars",
+           "interest_settlements", "LoopFunctions", "LoopLiquidation", "loop_fields", "loop_functions", "loop_venue", "loop_venue_info", "oracle_bars",
            "pool_liquidation_price", "prepare_market", "read_section", "short_refusal"]
 
 #: Interest settles every hour (the run's ``funding`` rows of a lending venue).
@@ -152,6 +153,72 @@ def loop_fields(raw: Mapping[str, Any], *, debt_key: str, sources: dict[str, str
     return dict(debt_asset=str(raw[debt_key]), collateral=MappingProxyType(dict(raw["collateral"])),
                 heartbeat_s=float(raw["oracle"]["heartbeat_s"]), deviation=float(raw["oracle"]["deviation"]),
                 rates=rates, effective_from=to_ms(raw["effective_from"]), sources=MappingProxyType(sources))
+
+
+@dataclass(frozen=True)
+class LoopLiquidation:
+    """What a lending venue's liquidation plan gives ``Venue.liquidation_procedure``; a protocol
+    subclasses it with its own outcome (positional after ``remainder``).
+
+    Attributes
+    ----------
+    steps : tuple of float
+        Collateral seized by each of the protocol's liquidation steps, units of the asset.
+    remainder : float
+        Collateral left after the steps.
+    takeover : bool
+        Always False: no lending protocol takes a position over at the bankruptcy price.
+    kind : str
+        ``"partial"``: the name of every step.
+    """
+
+    steps: tuple[float, ...]
+    remainder: float
+    takeover: bool = field(default=False, kw_only=True)
+    kind: str = field(default="partial", kw_only=True)
+
+
+class LoopFunctions(NamedTuple):
+    """A protocol's loop functions, bound to its parameters and maintenance (:func:`loop_functions`)."""
+
+    pool_liquidation_price: Callable[..., float]
+    interest_payment: Callable[..., float]
+    interest_settlements: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+    prepare_market: Callable[[Any, Any], Any]
+
+
+def loop_functions(parameters: Callable[[], LoopParameters], maintenance_margin: Callable[[Any, Any], Any],
+                   refusal: str) -> LoopFunctions:
+    """This module's functions for one protocol: its (cached) ``parameters()``, its
+    ``maintenance_margin(notional, tier)`` and its short ``refusal`` filled in, so a venue module
+    exports them under the same names without restating them."""
+    label = parameters().label
+
+    def liquidation_price(**kwargs: Any) -> float:
+        return pool_liquidation_price(maintenance_margin, refusal=refusal, **kwargs)
+
+    def payment(**kwargs: Any) -> float:
+        return interest_payment(parameters(), **kwargs)
+
+    def settlements(ts: np.ndarray, interval_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        return interest_settlements(parameters(), ts, interval_ms)
+
+    def market(data: Any, config: Any) -> Any:
+        return prepare_market(parameters(), data, config)
+
+    bound = []
+    for function, shared, what in (
+            (liquidation_price, pool_liquidation_price, "the oracle price at the liquidation line, "
+             "USDC per unit, the root of equity minus the venue's maintenance_margin"),
+            (payment, interest_payment, "one hour of interest on the loop, USDC (+ = received)"),
+            (settlements, interest_settlements, "hourly settlements over the bars and each hour's "
+             "borrow interest"),
+            (market, prepare_market, "the run's market with oracle marks and interest instead of funding")):
+        functools.update_wrapper(function, shared, assigned=("__name__", "__qualname__"))
+        function.__doc__ = (f"{label}: {what} (:func:`backtest.venues.lending_loop.{shared.__name__}` "
+                            "with the venue's data file).")
+        bound.append(function)
+    return LoopFunctions(*bound)
 
 
 def loop_venue(params: LoopParameters, *, maintenance_margin: Callable[[Any, Any], Any],
