@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from backtest import MarketData, RunConfig, Strategy, run_backtest
-from backtest.slippage import NoSlippage
-from tests.engine.scenario import MINUTE, SYMBOL, T0, candles
+from tests.engine.scenario import MINUTE, SYMBOL, T0
+from tests.engine.venue_runs import run_held
 
 RISE = [(20_000 + 100 * k,) * 4 for k in range(10)]
 EVENT = T0 + 5 * MINUTE
@@ -25,29 +24,12 @@ BLACK_THURSDAY = 1_583_971_200_000  # 2020-03-12 00:00 UTC (BitMEX's 2020 rules)
 PNL_X_LEVERAGE = (40 / 2_010) * (2_050 / 241)
 
 
-class Buy(Strategy):
-    """Buy ``qty`` at the first close, then hold."""
-
-    def __init__(self, qty: float) -> None:
-        super().__init__()
-        self.qty = qty
-
-    def on_bar(self, ctx: Any) -> None:
-        if ctx.bar_index == 0:
-            ctx.buy(self.qty)
-
-
 def _run(venue: str, exchange: str, *, symbol: str = SYMBOL, rows: list = RISE, qty: float = 0.1,
          balance: float = 10_000.0, start: int = T0, event: dict | None = None,
          **config: Any) -> Any:
-    data = MarketData.from_frames({symbol: candles(rows, start=start)}, timeframe="1m",
-                                  exchange=exchange)
-    settings = dict(venue=venue, initial_balance=balance, leverage=10.0, margin_mode="isolated",
-                    fees=(0.0, 0.0), slippage=NoSlippage(), rounding=False,
-                    liquidation_latency_ms=0,
-                    adl_events=[event or {"ts": start + 5 * MINUTE}])
-    settings.update(config)
-    return run_backtest(data, Buy(qty), config=RunConfig(**settings))
+    """The held long (tests/engine/venue_runs.py) with one injected ADL event (bar 5's open)."""
+    return run_held(venue, exchange, symbol, rows, qty, balance, start=start,
+                    adl_events=[event or {"ts": start + 5 * MINUTE}], **config)
 
 
 @pytest.mark.parametrize(("venue", "exchange", "rule"), [

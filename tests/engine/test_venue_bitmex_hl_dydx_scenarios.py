@@ -15,40 +15,15 @@ from typing import Any
 
 import pytest
 
-from backtest import MarketData, RunConfig, Strategy, run_backtest
-from backtest.slippage import NoSlippage
-from tests.engine.scenario import SYMBOL, candles
+from backtest import MarketData
+from tests.engine.scenario import LATENCY, SYMBOL, T0, candles
+from tests.engine.venue_runs import Buy, run_held, run_venue
 
 #: BitMEX's XBTUSD under its ccxt unified name (the store's).
 SYMBOL_XBT = "BTC/USD:BTC"
 BLACK_THURSDAY = 1_583_971_200_000  # 2020-03-12 00:00 UTC
 #: How far the path's price moves in a millisecond at most here (800 USD over a 1m segment).
 PATH_MS = 0.5
-
-
-class Buy(Strategy):
-    """Buy ``qty`` at the first close (filled at the second bar's open), then hold."""
-
-    name = "buy_and_hold"
-
-    def __init__(self, qty: float) -> None:
-        super().__init__()
-        self.qty = qty
-
-    def on_bar(self, ctx: Any) -> None:
-        if ctx.bar_index == 0:
-            ctx.buy(self.qty)
-
-
-def _run(venue: str, exchange: str, symbol: str, rows: list[tuple], qty: float, balance: float,
-         start: int | None = None, **config: Any) -> Any:
-    bars = candles(rows) if start is None else candles(rows, start=start)
-    data = MarketData.from_frames({symbol: bars}, timeframe="1m", exchange=exchange)
-    settings = dict(venue=venue, initial_balance=balance, leverage=10.0,
-                    margin_mode="isolated", fees=(0.0, 0.0), slippage=NoSlippage(),
-                    rounding=False, liquidation_latency_ms=0)
-    settings.update(config)
-    return run_backtest(data, Buy(qty), config=RunConfig(**settings))
 
 
 # ---- BitMEX XBTUSD, 2020-03-12 rules ------------------------------------------------------
@@ -65,7 +40,7 @@ def test_bitmex_long_is_taken_over_and_the_maintenance_goes_to_the_fund() -> Non
     """
     rows = [(8_000, 8_000, 8_000, 8_000)] * 3 + [(8_000, 8_000, 7_200, 7_500)] + \
         [(7_500, 7_500, 7_500, 7_500)]
-    result = _run("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0, start=BLACK_THURSDAY)
+    result = run_held("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0, start=BLACK_THURSDAY)
     (liq,) = result.liquidations.iter_rows(named=True)
     lp = 10_000 / (1.25 + 0.125 - 0.00625)
     assert liq["liquidation_price"] == pytest.approx(lp)
@@ -86,7 +61,7 @@ def test_bitmex_gap_through_bankruptcy_is_paid_by_the_fund() -> None:
     0.125: the fund pays the 0.053571 XBT shortfall; the trader still loses only the margin.
     """
     rows = [(8_000, 8_000, 8_000, 8_000)] * 3 + [(7_000, 7_000, 7_000, 7_000)]
-    result = _run("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0, start=BLACK_THURSDAY)
+    result = run_held("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0, start=BLACK_THURSDAY)
     (liq,) = result.liquidations.iter_rows(named=True)
     assert liq["fill_price"] == 7_000
     shortfall = 10_000 * (1 / 7_000 - 1 / 8_000) - 0.125
@@ -112,7 +87,7 @@ def test_hyperliquid_large_position_loses_a_20_percent_slice_only() -> None:
     """
     rows = [(50_000, 50_000, 50_000, 50_000)] * 3 + [(50_000, 50_000, 45_400, 45_600)] + \
         [(45_600, 45_600, 45_600, 45_600)]
-    result = _run("hyperliquid", "hyperliquid", SYMBOL, rows, 4.0, 30_000.0, **HL)
+    result = run_held("hyperliquid", "hyperliquid", SYMBOL, rows, 4.0, 30_000.0, **HL)
     (liq,) = result.liquidations.iter_rows(named=True)
     lp = 180_000 / 3.96
     assert liq["liquidation_price"] == pytest.approx(lp)
@@ -131,7 +106,7 @@ def test_hyperliquid_gap_below_two_thirds_of_maintenance_is_the_backstop() -> No
     = -4,000 is below 2/3 of the maintenance (1,173.33): the backstop vault takes all 4 BTC,
     the trader loses the 20,000 margin and the 4,000 below bankruptcy is bad debt."""
     rows = [(50_000, 50_000, 50_000, 50_000)] * 3 + [(44_000, 44_000, 44_000, 44_000)]
-    result = _run("hyperliquid", "hyperliquid", SYMBOL, rows, 4.0, 30_000.0, **HL)
+    result = run_held("hyperliquid", "hyperliquid", SYMBOL, rows, 4.0, 30_000.0, **HL)
     (liq,) = result.liquidations.iter_rows(named=True)
     assert liq["qty"] == 4.0 and liq["fill_price"] == 44_000
     assert liq["bad_debt"] == pytest.approx(4_000.0)
@@ -153,7 +128,7 @@ def test_dydx_liquidation_fills_at_the_fillable_price_and_pays_the_fund() -> Non
     """
     rows = [(40_000, 40_000, 40_000, 40_000)] * 3 + [(40_000, 40_000, 36_000, 36_200)] + \
         [(36_200, 36_200, 36_200, 36_200)]
-    result = _run("dydx_v4", "dydx", SYMBOL, rows, 1.0, 5_000.0, **DYDX)
+    result = run_held("dydx_v4", "dydx", SYMBOL, rows, 1.0, 5_000.0, **DYDX)
     (liq,) = result.liquidations.iter_rows(named=True)
     lp = 36_000 / 0.988
     assert liq["liquidation_price"] == pytest.approx(lp)
@@ -167,7 +142,7 @@ def test_dydx_gap_fills_at_the_adjusted_fillable_price() -> None:
     35,000 x (1 - 150 % x 1.2 %) = 34,370; the fill is 5,630 below entry, 1,630 beyond the
     margin: bad debt paid by the insurance fund; the trader loses the 4,000 margin."""
     rows = [(40_000, 40_000, 40_000, 40_000)] * 3 + [(35_000, 35_000, 35_000, 35_000)]
-    result = _run("dydx_v4", "dydx", SYMBOL, rows, 1.0, 5_000.0, **DYDX)
+    result = run_held("dydx_v4", "dydx", SYMBOL, rows, 1.0, 5_000.0, **DYDX)
     (liq,) = result.liquidations.iter_rows(named=True)
     assert liq["fill_price"] == pytest.approx(34_370.0)
     assert liq["bad_debt"] == pytest.approx(1_630.0)
@@ -184,8 +159,8 @@ def test_hedge_mode_is_refused_before_the_run(venue: str, exchange: str, symbol:
 
     rows = [(40_000, 40_000, 40_000, 40_000)] * 3
     with pytest.raises(ConfigError, match="one_way"):
-        _run(venue, exchange, symbol, rows, 1.0, 5_000.0, start=BLACK_THURSDAY
-             if venue == "bitmex_inverse" else None, position_mode="hedge")
+        run_held(venue, exchange, symbol, rows, 1.0, 5_000.0, start=BLACK_THURSDAY
+                 if venue == "bitmex_inverse" else T0, position_mode="hedge")
 
 
 # ---- Black Thursday under BitMEX's rules ---------------------------------------------------
@@ -218,9 +193,8 @@ def test_black_thursday_replay_under_bitmex_rules(shared_data: Any) -> None:
     data = MarketData.from_frames({SYMBOL_XBT: frame}, timeframe="1h", exchange="bitmex",
                                   quality_warnings=(proxy,))
     contracts = 50_000.0
-    result = run_backtest(data, Buy(contracts), config=RunConfig(
-        venue="bitmex_inverse", initial_balance=1.0, leverage=10.0, margin_mode="isolated",
-        fees=(0.0, 0.0), slippage=NoSlippage(), rounding=False))
+    result = run_venue(data, Buy(contracts), venue="bitmex_inverse", balance=1.0,
+                       liquidation_latency_ms=LATENCY)
     assert proxy in result.manifest["quality_warnings"]
     (liq,) = result.liquidations.iter_rows(named=True)
     entry = liq["entry_price"]
@@ -246,9 +220,8 @@ def test_bitmex_short_above_a_risk_limit_step_keeps_its_step() -> None:
                 ctx.sell(self.qty)
 
     rows = [(10_000, 10_000, 10_000, 10_000)] * 4
-    bars = candles(rows, start=BLACK_THURSDAY)
-    data = MarketData.from_frames({SYMBOL_XBT: bars}, timeframe="1m", exchange="bitmex")
-    result = run_backtest(data, Sell(2_100_000.0), config=RunConfig(
-        venue="bitmex_inverse", initial_balance=50.0, leverage=10.0, margin_mode="isolated",
-        fees=(0.0, 0.0), slippage=NoSlippage(), rounding=False))
+    data = MarketData.from_frames({SYMBOL_XBT: candles(rows, start=BLACK_THURSDAY)}, timeframe="1m",
+                                  exchange="bitmex")
+    result = run_venue(data, Sell(2_100_000.0), venue="bitmex_inverse", balance=50.0,
+                       liquidation_latency_ms=LATENCY)
     assert result.positions["liquidation_price"][-1] == pytest.approx(2_100_000 / (210 - 18.9))

@@ -19,9 +19,9 @@ import polars as pl
 import pytest
 
 from backtest import MarketData, RunConfig, run_backtest
-from backtest.strategy import Strategy
 from backtest.venues.tiers import Tier, TierTable
 from tests.engine.scenario import LATENCY, MINUTE, SYMBOL, T0, Script, candles, path_at, trigger_ms
+from tests.engine.venue_runs import QUIET, Buy, run_venue
 
 FLAT = (100.0, 100.0, 100.0, 100.0)
 HOUR = 3_600_000
@@ -37,10 +37,7 @@ def _linear_data(rows: list[tuple], venue: str, tiers: TierTable | None = None) 
 
 
 def _config(venue: str, **kw: Any) -> RunConfig:
-    base = dict(venue=venue, initial_balance=10_000.0, leverage=10.0, margin_mode="isolated",
-                fees=(0.0, 0.0), slippage="none", rounding=False)
-    base.update(kw)
-    return RunConfig(**base)
+    return RunConfig(**{**QUIET, "venue": venue, "initial_balance": 10_000.0, **kw})
 
 
 def _one(frame: pl.DataFrame) -> dict:
@@ -145,20 +142,6 @@ def _hourly(prices: list[float]) -> pl.DataFrame:
                               mark_low=pl.col("low"), mark_close=pl.col("close"))
 
 
-class BuyContracts(Strategy):
-    """Buy ``contracts`` at the first close (filled at the next open), then hold."""
-
-    name = "buy_contracts"
-
-    def __init__(self, contracts: float) -> None:
-        super().__init__()
-        self.contracts = contracts
-
-    def on_bar(self, ctx: Any) -> None:
-        if ctx.bar_index == 0:
-            ctx.buy(self.contracts)
-
-
 def test_bybit_inverse_long_is_liquidated_at_the_coin_margined_price() -> None:
     """Bybit inverse (§3.3, UTA isolated form): ``LP(long) = Q / [PV + (IM - MM)]``, in coin.
 
@@ -172,10 +155,8 @@ def test_bybit_inverse_long_is_liquidated_at_the_coin_margined_price() -> None:
     symbol = "BTC/USD:BTC"
     data = MarketData.from_frames({symbol: _hourly([10_000.0] * 3 + [9_000.0] * 2)},
                                   timeframe="1h", exchange="bybit_inverse")
-    result = run_backtest(data, BuyContracts(10_000),
-                          config=RunConfig(venue="bybit_inverse", initial_balance=1.0,
-                                           leverage=10.0, margin_mode="isolated",
-                                           fees=(0.0, 0.0), slippage="none", rounding=False))
+    result = run_venue(data, Buy(10_000), venue="bybit_inverse", balance=1.0,
+                       liquidation_latency_ms=LATENCY)
     r = _one(result.liquidations)
     assert r["liquidation_price"] == pytest.approx(10_000.0 / (1.0 + 0.1 - 0.005), rel=1e-12)
     assert r["bankruptcy_price"] == pytest.approx(10_000.0 / 1.1, rel=1e-12)

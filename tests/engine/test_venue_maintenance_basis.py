@@ -1,8 +1,8 @@
 """Maintenance as each venue charges it, in runs: BitMEX's funding term (margin_rules.md §5)
 and the entry-value basis of Bybit and BitMEX in the liquidation price and the equity table.
 
-Tiny inline candles (tests/engine/scenario.py), no fees, no slippage, no latency; every number
-is worked here from the venue's formula.
+Tiny inline candles (tests/engine/scenario.py) and the held long of tests/engine/venue_runs.py:
+no fees, no slippage, no latency; every number is worked here from the venue's formula.
 """
 from __future__ import annotations
 
@@ -11,28 +11,15 @@ from typing import Any
 import polars as pl
 import pytest
 
-from backtest import MarketData, RunConfig, Strategy, run_backtest
-from backtest.slippage import NoSlippage
 from backtest.venues import bitmex
-from tests.engine.scenario import SYMBOL, T0, candles
+from tests.engine.scenario import SYMBOL
+from tests.engine.venue_runs import run_held
 
 SYMBOL_XBT = "BTC/USD:BTC"
 BLACK_THURSDAY = 1_583_971_200_000  # 2020-03-12 00:00 UTC
 HOUR = 3_600_000
 #: BitMEX: 8-hourly funding exchanged at 04:00, 12:00, 20:00 UTC.
 NEXT_SETTLEMENT = BLACK_THURSDAY + 4 * HOUR
-
-
-class Buy(Strategy):
-    """Buy ``qty`` at the first close (filled at the second bar's open), then hold."""
-
-    def __init__(self, qty: float) -> None:
-        super().__init__()
-        self.qty = qty
-
-    def on_bar(self, ctx: Any) -> None:
-        if ctx.bar_index == 0:
-            ctx.buy(self.qty)
 
 
 def _bitmex(rows: list[tuple], rate: float | None) -> Any:
@@ -43,12 +30,8 @@ def _bitmex(rows: list[tuple], rate: float | None) -> Any:
         funding = {SYMBOL_XBT: pl.DataFrame({"ts": [NEXT_SETTLEMENT], "rate": [rate],
                                              "interval_hours": [8.0]}).with_columns(
             pl.col("ts").cast(pl.Datetime("ms", "UTC")))}
-    data = MarketData.from_frames({SYMBOL_XBT: candles(rows, start=BLACK_THURSDAY)}, funding,
-                                  timeframe="1m", exchange="bitmex")
-    cfg = RunConfig(venue="bitmex_inverse", initial_balance=1.0, leverage=10.0,
-                    margin_mode="isolated", fees=(0.0, 0.0), slippage=NoSlippage(),
-                    rounding=False, liquidation_latency_ms=0)
-    return run_backtest(data, Buy(10_000), config=cfg)
+    return run_held("bitmex_inverse", "bitmex", SYMBOL_XBT, rows, 10_000, 1.0,
+                    start=BLACK_THURSDAY, funding=funding)
 
 
 #: A dip to 7,320: above BitMEX's plain liquidation price, below it with the funding term.
@@ -103,12 +86,7 @@ def test_bybit_maintenance_column_uses_the_entry_value_as_its_liquidation_price_
     maintenance. At the close 19,000 the equity table shows 100 (not 19,000 x 0.5 % = 95) and
     the margin ratio 100 / (2,000 - 1,000) = 10 %."""
     rows = [(20_000,) * 4] * 3 + [(20_000, 20_000, 19_000, 19_000)]
-    data = MarketData.from_frames({SYMBOL: candles(rows, start=T0)}, timeframe="1m",
-                                  exchange="bybit")
-    cfg = RunConfig(venue="bybit_linear", initial_balance=10_000.0, leverage=10.0,
-                    margin_mode="isolated", fees=(0.0, 0.0), slippage=NoSlippage(),
-                    rounding=False, liquidation_latency_ms=0)
-    result = run_backtest(data, Buy(1.0), config=cfg)
+    result = run_held("bybit_linear", "bybit", SYMBOL, rows, 1.0, 10_000.0)
     assert result.positions["liquidation_price"][-1] == pytest.approx(18_100.0)
     last = result.equity.row(-1, named=True)
     assert last["mark_price"] == 19_000
