@@ -17,7 +17,7 @@ import typer
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
-from backtest.cli.shared import print_data_warnings
+from backtest.cli.shared import McSeedOpt, McSigmaOpt, print_data_warnings
 
 __all__ = ["lending", "register"]
 
@@ -118,8 +118,8 @@ def lending(
     min_efficiency: Annotated[float, typer.Option("--min-efficiency", help="Platform: the recommended set must serve at least this share of the borrowing demand.")] = 0.9,
     shock: Annotated[Optional[str], typer.Option("--shock", help="Platform scenarios: falls as fractions, comma-separated (0.3 = -30 % over an hour, starting an hour in; negative = rally).")] = None,
     mc: Annotated[int, typer.Option("--mc", help="Platform scenarios: this many Monte Carlo paths from the risk lab (GBM, --mc-sigma), as in margincall platform.")] = 0,
-    mc_sigma: Annotated[float, typer.Option("--mc-sigma", help="Volatility of --mc paths: log-return sd per minute (0.004 = a stressed market).")] = 0.004,
-    mc_seed: Annotated[int, typer.Option("--mc-seed", help="Seed of the --mc paths.")] = 0,
+    mc_sigma: McSigmaOpt = 0.004,
+    mc_seed: McSeedOpt = 0,
     mc_model: Annotated[str, typer.Option("--mc-model", help="Return model of the --mc paths: gbm (--mc-sigma) or bootstrap, garch, jump fitted on the window's candles (risk lab model cache).")] = "gbm",
     mc_hours: Annotated[float, typer.Option("--mc-hours", help="Length of --shock and --mc paths, hours.")] = 24.0,
     depth_scale: Annotated[str, typer.Option("--depth-scale", help="Platform: liquidity multipliers of the pool liquidators sell into, comma-separated; every scenario runs at each (0.5 = half the depth).")] = "1",

@@ -17,7 +17,7 @@ import typer
 from backtest.cli.output import console as _console
 from backtest.cli.output import fail as _fail
 from backtest.cli.output import open_store as _store
-from backtest.cli.shared import DEFAULT_TIMEFRAME
+from backtest.cli.shared import DEFAULT_TIMEFRAME, McSeedOpt, McSigmaOpt
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -71,8 +71,8 @@ def platform(
     timeframe: Annotated[str, typer.Option("--timeframe", help="Candles of the stored windows.")] = DEFAULT_TIMEFRAME,
     shock: Annotated[Optional[str], typer.Option("--shock", help="Stress scenarios: falls as fractions, comma-separated (0.1 = -10 %; negative = rally).")] = None,
     mc: Annotated[int, typer.Option("--mc", help="Monte Carlo scenarios: this many GBM paths from the risk lab.")] = 0,
-    mc_sigma: Annotated[float, typer.Option("--mc-sigma", help="Volatility of --mc paths: log-return sd per minute (0.004 = a stressed market).")] = 0.004,
-    mc_seed: Annotated[int, typer.Option("--mc-seed", help="Seed of the Monte Carlo paths.")] = 0,
+    mc_sigma: McSigmaOpt = 0.004,
+    mc_seed: McSeedOpt = 0,
     depth_scale: Annotated[str, typer.Option("--depth-scale", help="Book-depth multipliers, comma-separated; every scenario runs at each (0.5 = half the depth).")] = "1",
     seconds: Annotated[int, typer.Option("--seconds", help="Length of shock and Monte Carlo paths, seconds.")] = 720,
     at: Annotated[str, typer.Option("--at", help="Start of shock and Monte Carlo paths, UTC (selects the tier tables in force).")] = "2025-10-10T21:00:00Z",

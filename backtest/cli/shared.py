@@ -20,7 +20,8 @@ import typer
 
 from backtest.cli.output import console, fail
 
-__all__ = ["HEADERS", "BalanceOpt", "ExchangeOpt", "LeverageOpt", "MarginModeOpt", "PathPolicyOpt", "SlippageOpt",
+__all__ = ["HEADERS", "BalanceOpt", "ExchangeOpt", "LeverageOpt", "MarginModeOpt", "McSeedOpt", "McSigmaOpt",
+           "PathPolicyOpt", "SlippageOpt",
            "StoreOpt", "StrategyOpt", "parse_floats", "parse_leverages", "print_data_warnings", "print_frame",
            "provenance_section", "risk_errors", "run_config"]
 
@@ -39,6 +40,10 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder 
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="Built-in strategy name or module:Class.")]
 LeverageOpt = Annotated[str, typer.Option("--leverage", help="Comma-separated leverages >= 1, e.g. 2,5,10,20,50.")]
 ExchangeOpt = Annotated[str, typer.Option("--exchange", help="ccxt exchange id of the stored data.")]
+#: The risk lab's Monte Carlo paths of ``--mc`` (``margincall platform``, ``lending --platform``).
+McSigmaOpt = Annotated[float, typer.Option(
+    "--mc-sigma", help="Volatility of --mc paths: log-return sd per minute (0.004 = a stressed market).")]
+McSeedOpt = Annotated[int, typer.Option("--mc-seed", help="Seed of the --mc (Monte Carlo) paths.")]
 
 
 def parse_floats(text: str, what: str) -> list[float]:
