@@ -101,8 +101,8 @@ def maintenance_margin(notional: Any, tier: Any) -> Any:
 
 #: The loop's shared functions (:func:`backtest.venues.lending_loop.loop_functions`) with these
 #: parameters, maintenance and short refusal.
-pool_liquidation_price, interest_payment, interest_settlements, prepare_market = \
-    lending_loop.loop_functions(parameters, maintenance_margin, SHORT_REFUSAL)
+_LOOP = lending_loop.loop_functions(parameters, maintenance_margin, SHORT_REFUSAL)
+pool_liquidation_price, interest_payment, interest_settlements, prepare_market = _LOOP
 
 
 @dataclass(frozen=True)
@@ -151,14 +151,11 @@ def liquidation_plan(*, qty: float, mark_price: float, margin_balance: float, ti
 def _venue() -> Venue:
     params = parameters()
     return lending_loop.loop_venue(
-        params, maintenance_margin=maintenance_margin, liquidation_price=pool_liquidation_price,
-        funding_payment=interest_payment, tier_down_plan=liquidation_plan,
-        prepare_market=prepare_market, short_refusal=SHORT_REFUSAL,
-        rule_versions={
+        params, _LOOP, maintenance_margin=maintenance_margin, tier_down_plan=liquidation_plan,
+        short_refusal=SHORT_REFUSAL, rule_versions={
             "liquidatable": "backtest/lending/compound_v3.py is_liquidatable (comet@d5a30b0a Comet.sol)",
             "liquidation": "backtest/lending/compound_v3.py absorb (comet@d5a30b0a absorbInternal)",
-            "oracle": f"Chainlink rule heartbeat {params.heartbeat_s:g} s, deviation {params.deviation:g} "
-                      "(backtest/lending/oracle.py)",
+            "oracle": lending_loop.oracle_rule(params),
             "interest": "hourly borrow interest, none on collateral (backtest/lending/interest.py; "
                         "rates in backtest/venues/data/compound_v3.toml)",
             "assets": "backtest/venues/data/compound_v3.toml [comet] (ASSUMPTION-marked values)",

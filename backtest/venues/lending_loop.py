@@ -46,9 +46,10 @@ from backtest.venues.catalog import RuleVersion, VenueInfo
 from backtest.venues.errors import VenueError
 from data_loaders.schemas import to_ms
 
-__all__ = ["INTEREST_INTERVAL_MS", "LoopParameters", "bankruptcy_price", "interest_payment",
-           "interest_settlements", "LoopFunctions", "LoopLiquidation", "loop_fields", "loop_functions", "loop_venue", "loop_venue_info", "oracle_bars",
-           "pool_liquidation_price", "prepare_market", "read_section", "short_refusal"]
+__all__ = ["INTEREST_INTERVAL_MS", "LoopFunctions", "LoopLiquidation", "LoopParameters", "bankruptcy_price",
+           "interest_payment", "interest_settlements", "loop_fields", "loop_functions", "loop_venue",
+           "loop_venue_info", "oracle_bars", "oracle_rule", "pool_liquidation_price", "prepare_market",
+           "read_section", "short_refusal"]
 
 #: Interest settles every hour (the run's ``funding`` rows of a lending venue).
 INTEREST_INTERVAL_MS = 3_600_000
@@ -221,25 +222,31 @@ def loop_functions(parameters: Callable[[], LoopParameters], maintenance_margin:
     return LoopFunctions(*bound)
 
 
-def loop_venue(params: LoopParameters, *, maintenance_margin: Callable[[Any, Any], Any],
-               liquidation_price: Callable[..., float], funding_payment: Callable[..., float],
-               tier_down_plan: Callable[..., Any], prepare_market: Callable[[Any, Any], Any],
+def oracle_rule(params: LoopParameters) -> str:
+    """The ``oracle`` entry of a lending venue's rule versions: its Chainlink rule ([ORACLE])."""
+    return (f"Chainlink rule heartbeat {params.heartbeat_s:g} s, deviation {params.deviation:g} "
+            "(backtest/lending/oracle.py)")
+
+
+def loop_venue(params: LoopParameters, functions: LoopFunctions, *,
+               maintenance_margin: Callable[[Any, Any], Any], tier_down_plan: Callable[..., Any],
                short_refusal: str, rule_versions: Mapping[str, str]) -> Venue:
     """The registered venue of a lending protocol: a linear, one-way loop whose equity is the
     perpetual's (``q*(P - E)`` unrealized), with the protocol's maintenance, liquidation plan,
-    interest and oracle market, and its :func:`bankruptcy_price`."""
+    :func:`loop_functions` (liquidation price, interest, oracle market) and
+    :func:`bankruptcy_price`."""
     return Venue(
         name=params.name, exchange=params.name, contract_type="linear",
         maintenance_margin=maintenance_margin,
-        liquidation_price=liquidation_price,
-        liquidation_price_resolved=liquidation_price,
-        bankruptcy_price=bankruptcy_price, funding_payment=funding_payment,
+        liquidation_price=functions.pool_liquidation_price,
+        liquidation_price_resolved=functions.pool_liquidation_price,
+        bankruptcy_price=bankruptcy_price, funding_payment=functions.interest_payment,
         unrealized_pnl=lambda *, signed_qty, entry_price, mark_price:
             signed_qty * (mark_price - entry_price),
         tier_down_plan=tier_down_plan,
         position_modes=("one_way",),  # one loop per asset
         label=params.label,
-        prepare_market=prepare_market, short_refusal=short_refusal, lending=True,
+        prepare_market=functions.prepare_market, short_refusal=short_refusal, lending=True,
         rule_versions=MappingProxyType(dict(rule_versions)))
 
 
