@@ -2,7 +2,8 @@
 
 ``numba.njit`` of the very functions the event path calls: ``backtest.intrabar._crossing``,
 ``backtest.ticks.high_first`` / ``tick_times`` and the venue's one-leg liquidation price
-(``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``);
+(``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``),
+the takeover settlement (``backtest.settlement.takeover_settlement``);
 plus the margin model's bracket lookup and one-leg solve (``TierTable.index_for``,
 ``MarginModel._solve_one`` and the venue's resolver for one leg). Without numba they stay
 plain Python (the kernel is then not used: ``backtest.kernel.have_numba``).
@@ -19,6 +20,7 @@ except ImportError:  # pragma: no cover - exercised by the fallback tests throug
     numba = None
 
 from backtest.intrabar import _crossing
+from backtest.settlement import takeover_settlement
 from backtest.ticks import high_first as _high_first, tick_times as _tick_times
 from backtest.contracts import LinearContract
 from backtest.venues.base import get_venue
@@ -27,7 +29,11 @@ from backtest.venues.base import get_venue
 #: the kernel implements ``binance_usdm`` (``backtest.kernel.kernel_scope``) and asks the venue.
 _liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("USDT", 1.0)).one_leg
 
-__all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "tick_times", "tier_index"]
+#: The engine's pure functions the kernel compiles as they are: their source files are part
+#: of the compile-cache digest (:func:`_cache_dir`), so a change to any of them recompiles.
+_ENGINE_FUNCTIONS = (_crossing, _high_first, _tick_times, _liquidation_price_one_leg, takeover_settlement)
+
+__all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "settlement", "tick_times", "tier_index"]
 
 #: True when numba compiled the loop (False: the functions below are plain Python).
 HAVE_NUMBA = numba is not None
@@ -49,7 +55,7 @@ def _cache_dir() -> str:
 
     here = Path(__file__).parent  # the modules holding compiled code (not the Python glue)
     files = [here / f"{name}.py" for name in ("bars", "book", "compiled", "core", "layout", "walk")]
-    files += [Path(inspect.getsourcefile(f)) for f in (_crossing, _high_first, _liquidation_price_one_leg)]
+    files += [Path(inspect.getsourcefile(f)) for f in _ENGINE_FUNCTIONS]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
@@ -91,6 +97,7 @@ crossing = _jit(_crossing)
 high_first = _jit(_high_first)
 tick_times = _jit(_tick_times)
 one_leg = _jit(_liquidation_price_one_leg)
+settlement = _jit(takeover_settlement)
 
 
 @_jit

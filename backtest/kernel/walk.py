@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from backtest.kernel.book import apply_fill, book_fund, close_trade, credit, refresh, slipped_price
-from backtest.kernel.compiled import _inline, crossing, high_first, tick_times, tier_index
+from backtest.kernel.compiled import _inline, crossing, high_first, settlement, tick_times, tier_index
 from backtest.kernel.layout import (
     BAD_DEBT, BAIL, BP, CLEARANCE_FEES, ENTRY, FULL, FUND_OWN, LIQ_PENALTY, LP, MARGIN, N_FILLS, N_LIQS, N_ORDERS,
     NEXT_ID, O_FILLS, O_FILLS_F, O_LIQS, O_LIQS_F, O_ORDERS, O_ORDERS_F, P_CLEARANCE, P_FORCED, P_INTERVAL,
@@ -109,15 +109,8 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     pnl_total = 0.0 + qty * (price - entry)
     fee_due = 0.0 + abs(q) * price * params[P_CLEARANCE]
     pool_wallet = S[MARGIN]
-    remaining = pool_wallet + pnl_total
-    fee = min(fee_due, max(remaining, 0.0))
-    if params[P_REMAINDER_TRADER] != 0.0 and remaining >= 0.0:
-        trader_delta = remaining - fee - pool_wallet
-        fund_delta = fee
-    else:
-        trader_delta = -max(pool_wallet, 0.0)
-        fund_delta = remaining
-    bad_debt = max(0.0, -remaining)
+    fee, trader_delta, fund_delta, bad_debt = settlement(
+        pool_wallet, pnl_total, fee_due, params[P_REMAINDER_TRADER] != 0.0)
     shortfall = credit(S, C, out, trader_delta, now)
     if shortfall:
         bad_debt += shortfall
