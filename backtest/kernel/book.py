@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from backtest.kernel.compiled import _inline, lp_one, tier_index
+from backtest.kernel.compiled import _inline, bankruptcy, funding, lp_one, tier_index
 from backtest.kernel.layout import (
     ABOVE, BAD_DEBT, BAIL, BELOW, BP, ENTRY, FEES, FULL, FUND_OWN, FUNDING_PAID, FUNDING_RECEIVED,
     LP, MARGIN, N_FILLS, N_FUND, N_FUNDING, N_ORDERS, N_SNAPS, N_TRADES, NEXT_ID, O_FILLS, O_FILLS_F, O_FUND,
@@ -274,7 +274,7 @@ def settle(S, C, out, ts, rate, mark):
     qty = S[QTY]
     if qty == 0.0:
         return False
-    payment = -qty * mark * rate  # binance_usdm.funding_payment
+    payment = funding(qty, mark, rate)  # binance_usdm.funding_payment
     credit(S, C, out, payment, ts)
     S[T_FUNDING] += payment
     k = C[N_FUNDING]
@@ -307,7 +307,7 @@ def refresh(S, C, out, bar, tiers):
             return
         side = 1 if qty > 0 else -1
         S[LP] = lp
-        S[BP] = S[ENTRY] - side * (S[MARGIN] + 0.0) / abs(qty)  # binance_usdm.bankruptcy_price
+        S[BP] = bankruptcy(S[MARGIN], side, abs(qty), S[ENTRY], 0.0)  # binance_usdm.bankruptcy_price
         if lp == lp:
             if qty > 0:
                 if lp > 0:

@@ -3,7 +3,9 @@
 ``numba.njit`` of the very functions the event path calls: ``backtest.intrabar._crossing``,
 ``backtest.ticks.high_first`` / ``tick_times`` and the venue's one-leg liquidation price
 (``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``),
-the takeover settlement (``backtest.settlement.takeover_settlement``);
+the takeover settlement (``backtest.settlement.takeover_settlement``), the venue's
+maintenance margin, bankruptcy price and funding payment (``binance_usdm._maintenance_margin``,
+``_bankruptcy_price``, ``_funding_payment``);
 plus the margin model's bracket lookup and one-leg solve (``TierTable.index_for``,
 ``MarginModel._solve_one`` and the venue's resolver for one leg). Without numba they stay
 plain Python (the kernel is then not used: ``backtest.kernel.have_numba``).
@@ -24,6 +26,7 @@ from backtest.settlement import takeover_settlement
 from backtest.ticks import high_first as _high_first, tick_times as _tick_times
 from backtest.contracts import LinearContract
 from backtest.venues.base import get_venue
+from backtest.venues.binance_usdm import _bankruptcy_price, _funding_payment, _maintenance_margin
 
 #: The venue's one-leg liquidation price of a linear contract (its ``PoolFormulas.one_leg``):
 #: the kernel implements ``binance_usdm`` (``backtest.kernel.kernel_scope``) and asks the venue.
@@ -31,9 +34,11 @@ _liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("
 
 #: The engine's pure functions the kernel compiles as they are: their source files are part
 #: of the compile-cache digest (:func:`_cache_dir`), so a change to any of them recompiles.
-_ENGINE_FUNCTIONS = (_crossing, _high_first, _tick_times, _liquidation_price_one_leg, takeover_settlement)
+_ENGINE_FUNCTIONS = (_crossing, _high_first, _tick_times, _liquidation_price_one_leg, takeover_settlement,
+                     _maintenance_margin, _bankruptcy_price, _funding_payment)
 
-__all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "settlement", "tick_times", "tier_index"]
+__all__ = ["HAVE_NUMBA", "bankruptcy", "crossing", "funding", "high_first", "lp_one", "maintenance", "one_leg",
+           "settlement", "tick_times", "tier_index"]
 
 #: True when numba compiled the loop (False: the functions below are plain Python).
 HAVE_NUMBA = numba is not None
@@ -98,6 +103,9 @@ high_first = _jit(_high_first)
 tick_times = _jit(_tick_times)
 one_leg = _jit(_liquidation_price_one_leg)
 settlement = _jit(takeover_settlement)
+maintenance = _jit(_maintenance_margin)
+bankruptcy = _jit(_bankruptcy_price)
+funding = _jit(_funding_payment)
 
 
 @_jit

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from backtest.kernel.book import apply_fill, book_fund, close_trade, credit, refresh, slipped_price
-from backtest.kernel.compiled import _inline, crossing, high_first, settlement, tick_times, tier_index
+from backtest.kernel.compiled import _inline, crossing, high_first, maintenance, settlement, tick_times, tier_index
 from backtest.kernel.layout import (
     BAD_DEBT, BAIL, BP, CLEARANCE_FEES, ENTRY, FULL, FUND_OWN, LIQ_PENALTY, LP, MARGIN, N_FILLS, N_LIQS, N_ORDERS,
     NEXT_ID, O_FILLS, O_FILLS_F, O_LIQS, O_LIQS_F, O_ORDERS, O_ORDERS_F, P_CLEARANCE, P_FORCED, P_INTERVAL,
@@ -95,9 +95,9 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     equity_before = S[WALLET] + (0.0 + upnl)  # Account.equity: wallet + sum(upnl)
     notional = abs(qty) * mark
     tier = tier_index(tiers[0], notional)
-    maintenance = 0.0 + (abs(notional) * tiers[2][tier] - tiers[3][tier])
+    required = 0.0 + maintenance(notional, tiers[2][tier], tiers[3][tier])  # binance_usdm.maintenance_margin
     balance = 0.0 + (S[MARGIN] + upnl)
-    ratio = maintenance / balance if balance > 0 else math.inf
+    ratio = required / balance if balance > 0 else math.inf
     if ratio > S[TRIG_RATIO]:  # Journal.note_margin_ratio
         S[TRIG_RATIO] = ratio
         C[TRIG_TS] = trig_ts
