@@ -22,7 +22,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["Contract", "InverseContract", "LinearContract", "contract_for"]
+__all__ = ["Contract", "InverseContract", "LinearContract", "contract_for", "linear_pnl"]
+
+
+def linear_pnl(signed_qty: float, entry_price: float, mark_price: float) -> float:
+    """PnL ``q * (mark - entry)`` of a linear contract, ``q`` signed (+ long), margin asset.
+
+    Source: margin_rules.md §1 ("linear: UPNL = s*Q*(P - EP)"). The one definition:
+    :meth:`LinearContract.unrealized_pnl` is this function, ``binance_usdm.unrealized_pnl``
+    calls it and the kernel compiles it (``backtest.kernel.compiled``; positional-or-keyword,
+    as numba compiles no keyword-only function).
+    """
+    return signed_qty * (mark_price - entry_price)
 
 
 class Contract:
@@ -75,9 +86,9 @@ class LinearContract(Contract):
         """Quantity (base units) whose notional at ``price`` is ``notional``."""
         return notional / price
 
-    def unrealized_pnl(self, *, signed_qty: float, entry_price: float, mark_price: float) -> float:
-        """``q * (mark - entry)``, q signed (+ long), margin asset (margin_rules.md §1)."""
-        return signed_qty * (mark_price - entry_price)
+    #: ``unrealized_pnl(signed_qty=, entry_price=, mark_price=)``: :func:`linear_pnl` itself
+    #: (a static method, no wrapper call on the event path's hottest formula).
+    unrealized_pnl = staticmethod(linear_pnl)
 
     def average_entry(self, qty: float, entry_price: float, add_qty: float, price: float) -> float:
         """Entry after adding ``add_qty`` (same sign as ``qty``) at ``price``: arithmetic mean."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from backtest.kernel.compiled import _inline, bankruptcy, funding, lp_one, tier_index
+from backtest.kernel.compiled import _inline, bankruptcy, funding, lp_one, pnl, tier_index
 from backtest.kernel.layout import (
     ABOVE, BAD_DEBT, BAIL, BELOW, BP, ENTRY, FEES, FULL, FUND_OWN, FUNDING_PAID, FUNDING_RECEIVED,
     LP, MARGIN, N_FILLS, N_FUND, N_FUNDING, N_ORDERS, N_SNAPS, N_TRADES, NEXT_ID, O_FILLS, O_FILLS_F, O_FUND,
@@ -80,7 +80,7 @@ def apply_fill(S, C, signed, price, now):
         S[T_ENTRY_NOTIONAL] += size * price
         return 0.0
     closed = min(abs(signed), abs(qty))
-    realized = (closed if qty > 0 else -closed) * (price - S[ENTRY])
+    realized = pnl(closed if qty > 0 else -closed, S[ENTRY], price)  # contract.unrealized_pnl
     remaining = qty + signed
     if abs(remaining) <= 1e-12 * max(1.0, abs(qty)):
         remaining = 0.0
@@ -198,7 +198,7 @@ def execute_target(S, C, out, ref, mark, now, params, tiers):
         if params[P_SIZING_EQUITY] != 0.0:
             unrealized = 0.0
             if S[QTY] != 0.0:
-                unrealized = S[QTY] * (mark - S[ENTRY])
+                unrealized = pnl(S[QTY], S[ENTRY], mark)
             basis = S[WALLET] + unrealized
         else:
             basis = S[WALLET]

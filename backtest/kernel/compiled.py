@@ -5,7 +5,7 @@
 (``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``),
 the takeover settlement (``backtest.settlement.takeover_settlement``), the venue's
 maintenance margin, bankruptcy price and funding payment (``binance_usdm._maintenance_margin``,
-``_bankruptcy_price``, ``_funding_payment``);
+``_bankruptcy_price``, ``_funding_payment``) and the linear PnL (``contracts.linear_pnl``);
 plus the margin model's bracket lookup and one-leg solve (``TierTable.index_for``,
 ``MarginModel._solve_one`` and the venue's resolver for one leg). Without numba they stay
 plain Python (the kernel is then not used: ``backtest.kernel.have_numba``).
@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - exercised by the fallback tests throug
 from backtest.intrabar import _crossing
 from backtest.settlement import takeover_settlement
 from backtest.ticks import high_first as _high_first, tick_times as _tick_times
-from backtest.contracts import LinearContract
+from backtest.contracts import LinearContract, linear_pnl
 from backtest.venues.base import get_venue
 from backtest.venues.binance_usdm import _bankruptcy_price, _funding_payment, _maintenance_margin
 
@@ -35,10 +35,10 @@ _liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("
 #: The engine's pure functions the kernel compiles as they are: their source files are part
 #: of the compile-cache digest (:func:`_cache_dir`), so a change to any of them recompiles.
 _ENGINE_FUNCTIONS = (_crossing, _high_first, _tick_times, _liquidation_price_one_leg, takeover_settlement,
-                     _maintenance_margin, _bankruptcy_price, _funding_payment)
+                     _maintenance_margin, _bankruptcy_price, _funding_payment, linear_pnl)
 
 __all__ = ["HAVE_NUMBA", "bankruptcy", "crossing", "funding", "high_first", "lp_one", "maintenance", "one_leg",
-           "settlement", "tick_times", "tier_index"]
+           "pnl", "settlement", "tick_times", "tier_index"]
 
 #: True when numba compiled the loop (False: the functions below are plain Python).
 HAVE_NUMBA = numba is not None
@@ -106,6 +106,7 @@ settlement = _jit(takeover_settlement)
 maintenance = _jit(_maintenance_margin)
 bankruptcy = _jit(_bankruptcy_price)
 funding = _jit(_funding_payment)
+pnl = _jit(linear_pnl)
 
 
 @_jit

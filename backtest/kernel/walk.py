@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from backtest.kernel.book import apply_fill, book_fund, close_trade, credit, refresh, slipped_price
-from backtest.kernel.compiled import _inline, crossing, high_first, maintenance, settlement, tick_times, tier_index
+from backtest.kernel.compiled import _inline, crossing, high_first, maintenance, pnl, settlement, tick_times, tier_index
 from backtest.kernel.layout import (
     BAD_DEBT, BAIL, BP, CLEARANCE_FEES, ENTRY, FULL, FUND_OWN, LIQ_PENALTY, LP, MARGIN, N_FILLS, N_LIQS, N_ORDERS,
     NEXT_ID, O_FILLS, O_FILLS_F, O_LIQS, O_LIQS_F, O_ORDERS, O_ORDERS_F, P_CLEARANCE, P_FORCED, P_INTERVAL,
@@ -91,7 +91,7 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     qty = S[QTY]
     entry = S[ENTRY]
     # ---- trigger ----
-    upnl = qty * (mark - entry)
+    upnl = pnl(qty, entry, mark)
     equity_before = S[WALLET] + (0.0 + upnl)  # Account.equity: wallet + sum(upnl)
     notional = abs(qty) * mark
     tier = tier_index(tiers[0], notional)
@@ -106,7 +106,7 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     side = -1 if qty > 0 else 1
     q = abs(qty)
     price = slipped_price(ref, side, params[P_FORCED])
-    pnl_total = 0.0 + qty * (price - entry)
+    pnl_total = 0.0 + pnl(qty, entry, price)
     fee_due = 0.0 + abs(q) * price * params[P_CLEARANCE]
     pool_wallet = S[MARGIN]
     fee, trader_delta, fund_delta, bad_debt = settlement(

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from backtest.contracts import linear_pnl
 from backtest.venues.base import LONG, SHORT, Leg, Venue
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import TierError
@@ -99,7 +100,7 @@ def unrealized_pnl(*, signed_qty: float, entry_price: float, mark_price: float) 
     Source: margin_rules.md §1 ("linear: UPNL = s*Q*(P - EP)"); Binance evaluates it at the
     mark price ([FAQ-LP], mark-price FAQ).
     """
-    return signed_qty * (mark_price - entry_price)
+    return linear_pnl(signed_qty, entry_price, mark_price)
 
 
 def leg_unrealized_pnl(leg: Leg, mark_price: float) -> float:
