@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from backtest.kernel.compiled import _inline, bankruptcy, funding, lp_one, pnl, tier_index
+from backtest.kernel.compiled import (
+    _inline, average_entry, bankruptcy, funding, lp_one, move_value, notional_of, pnl, tier_index)
 from backtest.kernel.layout import (
     ABOVE, BAD_DEBT, BAIL, BELOW, BP, ENTRY, FEES, FULL, FUND_OWN, FUNDING_PAID, FUNDING_RECEIVED,
     LP, MARGIN, N_FILLS, N_FUND, N_FUNDING, N_ORDERS, N_SNAPS, N_TRADES, NEXT_ID, O_FILLS, O_FILLS_F, O_FUND,
@@ -73,7 +74,7 @@ def apply_fill(S, C, signed, price, now):
             C[T_OPEN_TS] = now
             C[T_SIDE] = 1 if signed > 0 else -1
         else:
-            S[ENTRY] = (qty * S[ENTRY] + signed * price) / (qty + signed)
+            S[ENTRY] = average_entry(qty, S[ENTRY], signed, price)
         S[QTY] = new_qty
         size = abs(signed)
         S[T_QTY] += size
@@ -125,10 +126,10 @@ def taker_fill(S, C, out, oid, signed, price, ref, now, params):
     """``Broker._fill`` of a strategy order (taker, at ``price`` already slipped)."""
     side = 1 if signed > 0 else -1
     q = abs(signed)
-    notional = abs(q) * price
+    notional = notional_of(q, price)
     fee = notional * params[P_TAKER]
     slip = abs(price - ref)
-    slip_cost = q * abs(price - ref)
+    slip_cost = move_value(q, ref, price)
     before = S[QTY]
     increasing = before == 0.0 or (before > 0) == (signed > 0)
     if increasing:
@@ -230,8 +231,8 @@ def execute_target(S, C, out, ref, mark, now, params, tiers):
 def rejected(S, qty, price, held, params, tiers):
     """Whether ``Broker._check_increase`` refuses the increase (tier cap, initial margin)."""
     leverage = params[P_LEVERAGE]
-    notional = abs(qty) * price
-    total = abs(abs(held) + qty) * price if (held > 0) == (qty > 0) or held == 0 else notional
+    notional = notional_of(qty, price)
+    total = notional_of(abs(held) + qty, price) if (held > 0) == (qty > 0) or held == 0 else notional
     if abs(total) >= params[P_MAX_NOTIONAL]:
         cap = 0.0
     else:

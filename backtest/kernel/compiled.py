@@ -5,7 +5,9 @@
 (``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``),
 the takeover settlement (``backtest.settlement.takeover_settlement``), the venue's
 maintenance margin, bankruptcy price and funding payment (``binance_usdm._maintenance_margin``,
-``_bankruptcy_price``, ``_funding_payment``) and the linear PnL (``contracts.linear_pnl``);
+``_bankruptcy_price``, ``_funding_payment``) and the linear contract's PnL, notional, average entry and
+price-move value (``contracts.linear_pnl``, ``linear_notional``, ``linear_average_entry``,
+``linear_price_move_value``);
 plus the margin model's bracket lookup and one-leg solve (``TierTable.index_for``,
 ``MarginModel._solve_one`` and the venue's resolver for one leg). Without numba they stay
 plain Python (the kernel is then not used: ``backtest.kernel.have_numba``).
@@ -24,7 +26,8 @@ except ImportError:  # pragma: no cover - exercised by the fallback tests throug
 from backtest.intrabar import _crossing
 from backtest.settlement import takeover_settlement
 from backtest.ticks import high_first as _high_first, tick_times as _tick_times
-from backtest.contracts import LinearContract, linear_pnl
+from backtest.contracts import (
+    LinearContract, linear_average_entry, linear_notional, linear_pnl, linear_price_move_value)
 from backtest.venues.base import get_venue
 from backtest.venues.binance_usdm import _bankruptcy_price, _funding_payment, _maintenance_margin
 
@@ -35,10 +38,12 @@ _liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("
 #: The engine's pure functions the kernel compiles as they are: their source files are part
 #: of the compile-cache digest (:func:`_cache_dir`), so a change to any of them recompiles.
 _ENGINE_FUNCTIONS = (_crossing, _high_first, _tick_times, _liquidation_price_one_leg, takeover_settlement,
-                     _maintenance_margin, _bankruptcy_price, _funding_payment, linear_pnl)
+                     _maintenance_margin, _bankruptcy_price, _funding_payment, linear_pnl,
+                     linear_notional, linear_average_entry, linear_price_move_value)
 
-__all__ = ["HAVE_NUMBA", "bankruptcy", "crossing", "funding", "high_first", "lp_one", "maintenance", "one_leg",
-           "pnl", "settlement", "tick_times", "tier_index"]
+__all__ = ["HAVE_NUMBA", "average_entry", "bankruptcy", "crossing", "funding", "high_first", "lp_one",
+           "maintenance", "move_value", "notional_of", "one_leg", "pnl", "settlement", "tick_times",
+           "tier_index"]
 
 #: True when numba compiled the loop (False: the functions below are plain Python).
 HAVE_NUMBA = numba is not None
@@ -107,6 +112,9 @@ maintenance = _jit(_maintenance_margin)
 bankruptcy = _jit(_bankruptcy_price)
 funding = _jit(_funding_payment)
 pnl = _jit(linear_pnl)
+notional_of = _jit(linear_notional)
+average_entry = _jit(linear_average_entry)
+move_value = _jit(linear_price_move_value)
 
 
 @_jit

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from backtest.contracts import LinearContract, linear_pnl
+from backtest.contracts import (
+    LinearContract, linear_average_entry, linear_notional, linear_pnl, linear_price_move_value)
 from backtest.kernel import have_numba
 from backtest.settlement import takeover_settlement
 from backtest.venues import binance_usdm as um
@@ -36,7 +37,9 @@ def _compiled():
 def test_kernel_compiles_the_engine_functions_themselves():
     c = _compiled()
     pairs = {c.settlement: takeover_settlement, c.maintenance: um._maintenance_margin,
-             c.bankruptcy: um._bankruptcy_price, c.funding: um._funding_payment, c.pnl: linear_pnl}
+             c.bankruptcy: um._bankruptcy_price, c.funding: um._funding_payment, c.pnl: linear_pnl,
+             c.notional_of: linear_notional, c.average_entry: linear_average_entry,
+             c.move_value: linear_price_move_value}
     for dispatcher, function in pairs.items():
         assert dispatcher.py_func is function, dispatcher
 
@@ -55,6 +58,10 @@ def test_every_compiled_engine_function_is_in_the_cache_digest():
 
 def test_public_wrappers_are_the_one_definition():
     assert LinearContract.unrealized_pnl is linear_pnl
+    assert LinearContract.notional is linear_notional
+    assert LinearContract.average_entry is linear_average_entry
+    assert LinearContract.price_move_value is linear_price_move_value
+    assert LinearContract("USDT", 1.0).average_entry(1.0, 100.0, 3.0, 200.0) == 175.0
     assert LinearContract("USDT", 1.0).unrealized_pnl(signed_qty=-2.0, entry_price=100.0,
                                                       mark_price=90.0) == 20.0
     assert um.maintenance_margin(-50_000.0, Tier(0.0, 250_000.0, 125.0, 0.01, 0.0)) == 500.0
@@ -96,3 +103,6 @@ def test_venue_cores_compiled_are_bit_identical(a, b, c, side, q, rate):
     assert k.bankruptcy(a, side, q, b, c) == um._bankruptcy_price(a, side, q, b, c)
     assert k.funding(a, b, rate / 1e9) == um._funding_payment(a, b, rate / 1e9)
     assert k.pnl(a, b, c) == linear_pnl(a, b, c)
+    assert k.notional_of(a, b) == linear_notional(a, b)
+    assert k.move_value(q, b, c) == linear_price_move_value(q, b, c)
+    assert k.average_entry(q, b, q, c) == linear_average_entry(q, b, q, c)
