@@ -29,11 +29,16 @@ from backtest.ticks import high_first as _high_first, tick_times as _tick_times
 from backtest.contracts import (
     LinearContract, linear_average_entry, linear_notional, linear_pnl, linear_price_move_value)
 from backtest.venues.base import get_venue
-from backtest.venues.binance_usdm import _bankruptcy_price, _funding_payment, _maintenance_margin
 
 #: The venue's one-leg liquidation price of a linear contract (its ``PoolFormulas.one_leg``):
 #: the kernel implements ``binance_usdm`` (``backtest.kernel.kernel_scope``) and asks the venue.
 _liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("USDT", 1.0)).one_leg
+#: The venue's positional money formulas (``Venue.positional_formulas``: the definitions its
+#: keyword-only ``maintenance_margin``, ``bankruptcy_price`` and ``funding_payment`` wrap).
+_POSITIONAL = get_venue("binance_usdm").positional_formulas
+_maintenance_margin = _POSITIONAL["maintenance_margin"]
+_bankruptcy_price = _POSITIONAL["bankruptcy_price"]
+_funding_payment = _POSITIONAL["funding_payment"]
 
 #: The engine's pure functions the kernel compiles as they are: their source files are part
 #: of the compile-cache digest (:func:`_cache_dir`), so a change to any of them recompiles.

@@ -495,6 +495,9 @@ def _venue() -> Venue:
         unrealized_pnl=unrealized_pnl,
         tier_down_plan=tier_down_plan,
         one_leg_liquidation_price=_liquidation_price_one_leg,
+        positional_formulas=MappingProxyType({
+            "maintenance_margin": _maintenance_margin, "bankruptcy_price": _bankruptcy_price,
+            "funding_payment": _funding_payment}),
         resolve_liquidation=resolve_liquidation,
         adl_score=adl_score,
         adl_quantiles=adl_quantiles,
