@@ -355,10 +355,14 @@ def resolve_tier_schedule(exchange: str, symbol: str, stored: TierSchedule | Non
                   "`margincall data import PATH` (risk_tiers) for exact dated tables" if cutoff is None else
                   f"the stored risk_tiers start {utc_text(cutoff)}")
         until = starts[index + 1] if index + 1 < len(starts) else None
-        lo = starts[index] if start_ms is None else max(start_ms, starts[index])
+        early = index == 0 and start_ms is not None and start_ms < starts[0]
+        # a window opening before the first version runs on it from its own start (the engine allows
+        # that only with allow_tiers_before_first), so the span begins at the window, not the table
+        lo = starts[index] if start_ms is None else (start_ms if early else max(start_ms, starts[index]))
         hi = until if end_ms is None else (end_ms if until is None else min(end_ms, until))
+        before = ", before its effective_from (allow_tiers_before_first)" if early else ""
         warnings.append(f"tiers {symbol}: {source}, table effective_from {utc_text(starts[index])}, used for "
-                        f"{_span_text(lo, hi)} ({reason})")
+                        f"{_span_text(lo, hi)}{before} ({reason})")
     return schedule
 
 

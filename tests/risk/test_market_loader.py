@@ -267,3 +267,15 @@ def test_resolve_tier_schedule_switches_at_the_first_stored_version_and_names_th
                                  end_ms=_ms("2023-02-01T00:00"), warnings=warnings).at(_ms("2023-01-02T00:00")) \
         == stored.at(_ms("2023-01-02T00:00"))
     assert warnings == []
+
+
+def test_a_window_before_the_first_built_in_table_names_its_own_start():
+    from backtest.venues.defaults import resolve_tier_schedule
+
+    # Binance's first built-in USDⓈ-M table is effective from 2019-09-08; a 2019-08 window runs on it
+    # only under allow_tiers_before_first, and the warning's span starts at the window, never after its end
+    warnings: list[str] = []
+    resolve_tier_schedule(EXCHANGE, BTC, None, start_ms=_ms("2019-08-01T00:00"), end_ms=_ms("2019-08-03T00:00"),
+                          warnings=warnings)
+    assert len(warnings) == 1
+    assert "used for 2019-08-01 00:00:00 UTC .. 2019-08-03 00:00:00 UTC, before its effective_from" in warnings[0]
