@@ -22,7 +22,37 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["Contract", "InverseContract", "LinearContract", "contract_for"]
+__all__ = ["Contract", "InverseContract", "LinearContract", "contract_for", "linear_average_entry",
+           "linear_notional", "linear_pnl", "linear_price_move_value"]
+
+
+def linear_pnl(signed_qty: float, entry_price: float, mark_price: float) -> float:
+    """PnL ``q * (mark - entry)`` of a linear contract, ``q`` signed (+ long), margin asset.
+
+    Source: margin_rules.md §1 ("linear: UPNL = s*Q*(P - EP)"). The one definition:
+    :meth:`LinearContract.unrealized_pnl` is this function, ``binance_usdm.unrealized_pnl``
+    calls it and the kernel compiles it (``backtest.kernel.compiled``; positional-or-keyword,
+    as numba compiles no keyword-only function).
+    """
+    return signed_qty * (mark_price - entry_price)
+
+
+def linear_notional(qty: float, price: float) -> float:
+    """Absolute notional ``|qty| * price`` of a linear contract, margin asset (margin_rules.md
+    §1); :meth:`LinearContract.notional`, compiled by the kernel too."""
+    return abs(qty) * price
+
+
+def linear_average_entry(qty: float, entry_price: float, add_qty: float, price: float) -> float:
+    """Entry after adding ``add_qty`` (same sign as ``qty``) at ``price``: the arithmetic mean
+    (USDT); :meth:`LinearContract.average_entry`, compiled by the kernel too."""
+    return (qty * entry_price + add_qty * price) / (qty + add_qty)
+
+
+def linear_price_move_value(qty: float, price_from: float, price_to: float) -> float:
+    """Value (margin asset, >= 0) of moving ``qty`` from one price to another (slippage);
+    :meth:`LinearContract.price_move_value`, compiled by the kernel too."""
+    return qty * abs(price_to - price_from)
 
 
 class Contract:
@@ -67,25 +97,17 @@ class LinearContract(Contract):
 
     __slots__ = ()
 
-    def notional(self, qty: float, price: float) -> float:
-        """Absolute notional ``|qty| * price``, margin asset (margin_rules.md §1)."""
-        return abs(qty) * price
+    # The money formulas are the module's functions themselves (static methods: one
+    # definition, shared with the compiled kernel, and no extra call on the event path).
+    notional = staticmethod(linear_notional)
 
     def qty_for_notional(self, notional: float, price: float) -> float:
         """Quantity (base units) whose notional at ``price`` is ``notional``."""
         return notional / price
 
-    def unrealized_pnl(self, *, signed_qty: float, entry_price: float, mark_price: float) -> float:
-        """``q * (mark - entry)``, q signed (+ long), margin asset (margin_rules.md §1)."""
-        return signed_qty * (mark_price - entry_price)
-
-    def average_entry(self, qty: float, entry_price: float, add_qty: float, price: float) -> float:
-        """Entry after adding ``add_qty`` (same sign as ``qty``) at ``price``: arithmetic mean."""
-        return (qty * entry_price + add_qty * price) / (qty + add_qty)
-
-    def price_move_value(self, qty: float, price_from: float, price_to: float) -> float:
-        """Value (margin asset, >= 0) of moving ``qty`` from one price to another (slippage)."""
-        return qty * abs(price_to - price_from)
+    unrealized_pnl = staticmethod(linear_pnl)  # called unrealized_pnl(signed_qty=, entry_price=, mark_price=)
+    average_entry = staticmethod(linear_average_entry)
+    price_move_value = staticmethod(linear_price_move_value)
 
     def price_weight(self, qty: float, price: float) -> float:
         """A fill's weight in an average price: ``qty * price`` (arithmetic mean)."""

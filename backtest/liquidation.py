@@ -29,6 +29,7 @@ import math
 
 from backtest.orders import Order
 from backtest.positions import Position
+from backtest.settlement import takeover_settlement
 from backtest.state import RunState
 
 __all__ = ["Liquidator", "Trigger"]
@@ -156,15 +157,8 @@ class Liquidator:
             pnl_total += pnl
             fee_due += pos.contract.notional(qty, price) * st.clearance[pos.sym]
             fills.append((pos, side, qty, ref, price, pnl))
-        remaining = pool_wallet + pnl_total
-        fee = min(fee_due, max(remaining, 0.0))
-        if st.config.liquidation_remainder == "trader" and remaining >= 0.0:
-            trader_delta = remaining - fee - pool_wallet
-            fund_delta = fee
-        else:
-            trader_delta = -max(pool_wallet, 0.0)
-            fund_delta = remaining
-        bad_debt = max(0.0, -remaining)
+        fee, trader_delta, fund_delta, bad_debt = takeover_settlement(
+            pool_wallet, pnl_total, fee_due, st.config.liquidation_remainder == "trader")
         shortfall = acct.credit(trader_delta, positions[0] if not cross else None)
         if shortfall:  # already booked by the wallet floor; the rows show it too
             bad_debt += shortfall

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from backtest.kernel.compiled import _inline, lp_one, tier_index
+from backtest.kernel.compiled import (
+    _inline, average_entry, bankruptcy, funding, lp_one, move_value, notional_of, pnl, tier_index)
 from backtest.kernel.layout import (
     ABOVE, BAD_DEBT, BAIL, BELOW, BP, ENTRY, FEES, FULL, FUND_OWN, FUNDING_PAID, FUNDING_RECEIVED,
     LP, MARGIN, N_FILLS, N_FUND, N_FUNDING, N_ORDERS, N_SNAPS, N_TRADES, NEXT_ID, O_FILLS, O_FILLS_F, O_FUND,
@@ -73,14 +74,14 @@ def apply_fill(S, C, signed, price, now):
             C[T_OPEN_TS] = now
             C[T_SIDE] = 1 if signed > 0 else -1
         else:
-            S[ENTRY] = (qty * S[ENTRY] + signed * price) / (qty + signed)
+            S[ENTRY] = average_entry(qty, S[ENTRY], signed, price)
         S[QTY] = new_qty
         size = abs(signed)
         S[T_QTY] += size
         S[T_ENTRY_NOTIONAL] += size * price
         return 0.0
     closed = min(abs(signed), abs(qty))
-    realized = (closed if qty > 0 else -closed) * (price - S[ENTRY])
+    realized = pnl(closed if qty > 0 else -closed, S[ENTRY], price)  # contract.unrealized_pnl
     remaining = qty + signed
     if abs(remaining) <= 1e-12 * max(1.0, abs(qty)):
         remaining = 0.0
@@ -125,10 +126,10 @@ def taker_fill(S, C, out, oid, signed, price, ref, now, params):
     """``Broker._fill`` of a strategy order (taker, at ``price`` already slipped)."""
     side = 1 if signed > 0 else -1
     q = abs(signed)
-    notional = abs(q) * price
+    notional = notional_of(q, price)
     fee = notional * params[P_TAKER]
     slip = abs(price - ref)
-    slip_cost = q * abs(price - ref)
+    slip_cost = move_value(q, ref, price)
     before = S[QTY]
     increasing = before == 0.0 or (before > 0) == (signed > 0)
     if increasing:
@@ -198,7 +199,7 @@ def execute_target(S, C, out, ref, mark, now, params, tiers):
         if params[P_SIZING_EQUITY] != 0.0:
             unrealized = 0.0
             if S[QTY] != 0.0:
-                unrealized = S[QTY] * (mark - S[ENTRY])
+                unrealized = pnl(S[QTY], S[ENTRY], mark)
             basis = S[WALLET] + unrealized
         else:
             basis = S[WALLET]
@@ -230,8 +231,8 @@ def execute_target(S, C, out, ref, mark, now, params, tiers):
 def rejected(S, qty, price, held, params, tiers):
     """Whether ``Broker._check_increase`` refuses the increase (tier cap, initial margin)."""
     leverage = params[P_LEVERAGE]
-    notional = abs(qty) * price
-    total = abs(abs(held) + qty) * price if (held > 0) == (qty > 0) or held == 0 else notional
+    notional = notional_of(qty, price)
+    total = notional_of(abs(held) + qty, price) if (held > 0) == (qty > 0) or held == 0 else notional
     if abs(total) >= params[P_MAX_NOTIONAL]:
         cap = 0.0
     else:
@@ -274,7 +275,7 @@ def settle(S, C, out, ts, rate, mark):
     qty = S[QTY]
     if qty == 0.0:
         return False
-    payment = -qty * mark * rate  # binance_usdm.funding_payment
+    payment = funding(qty, mark, rate)  # binance_usdm.funding_payment
     credit(S, C, out, payment, ts)
     S[T_FUNDING] += payment
     k = C[N_FUNDING]
@@ -307,7 +308,7 @@ def refresh(S, C, out, bar, tiers):
             return
         side = 1 if qty > 0 else -1
         S[LP] = lp
-        S[BP] = S[ENTRY] - side * (S[MARGIN] + 0.0) / abs(qty)  # binance_usdm.bankruptcy_price
+        S[BP] = bankruptcy(S[MARGIN], side, abs(qty), S[ENTRY], 0.0)  # binance_usdm.bankruptcy_price
         if lp == lp:
             if qty > 0:
                 if lp > 0:

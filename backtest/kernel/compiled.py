@@ -2,7 +2,12 @@
 
 ``numba.njit`` of the very functions the event path calls: ``backtest.intrabar._crossing``,
 ``backtest.ticks.high_first`` / ``tick_times`` and the venue's one-leg liquidation price
-(``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``);
+(``backtest.venues.binance_usdm._liquidation_price_one_leg``, its ``one_leg_liquidation_price``),
+the takeover settlement (``backtest.settlement.takeover_settlement``), the venue's
+maintenance margin, bankruptcy price and funding payment (``binance_usdm._maintenance_margin``,
+``_bankruptcy_price``, ``_funding_payment``) and the linear contract's PnL, notional, average entry and
+price-move value (``contracts.linear_pnl``, ``linear_notional``, ``linear_average_entry``,
+``linear_price_move_value``);
 plus the margin model's bracket lookup and one-leg solve (``TierTable.index_for``,
 ``MarginModel._solve_one`` and the venue's resolver for one leg). Without numba they stay
 plain Python (the kernel is then not used: ``backtest.kernel.have_numba``).
@@ -19,15 +24,31 @@ except ImportError:  # pragma: no cover - exercised by the fallback tests throug
     numba = None
 
 from backtest.intrabar import _crossing
+from backtest.settlement import takeover_settlement
 from backtest.ticks import high_first as _high_first, tick_times as _tick_times
-from backtest.contracts import LinearContract
+from backtest.contracts import (
+    LinearContract, linear_average_entry, linear_notional, linear_pnl, linear_price_move_value)
 from backtest.venues.base import get_venue
 
 #: The venue's one-leg liquidation price of a linear contract (its ``PoolFormulas.one_leg``):
 #: the kernel implements ``binance_usdm`` (``backtest.kernel.kernel_scope``) and asks the venue.
 _liquidation_price_one_leg = get_venue("binance_usdm").formulas(LinearContract("USDT", 1.0)).one_leg
+#: The venue's positional money formulas (``Venue.positional_formulas``: the definitions its
+#: keyword-only ``maintenance_margin``, ``bankruptcy_price`` and ``funding_payment`` wrap).
+_POSITIONAL = get_venue("binance_usdm").positional_formulas
+_maintenance_margin = _POSITIONAL["maintenance_margin"]
+_bankruptcy_price = _POSITIONAL["bankruptcy_price"]
+_funding_payment = _POSITIONAL["funding_payment"]
 
-__all__ = ["HAVE_NUMBA", "crossing", "high_first", "lp_one", "one_leg", "tick_times", "tier_index"]
+#: The engine's pure functions the kernel compiles as they are: their source files are part
+#: of the compile-cache digest (:func:`_cache_dir`), so a change to any of them recompiles.
+_ENGINE_FUNCTIONS = (_crossing, _high_first, _tick_times, _liquidation_price_one_leg, takeover_settlement,
+                     _maintenance_margin, _bankruptcy_price, _funding_payment, linear_pnl,
+                     linear_notional, linear_average_entry, linear_price_move_value)
+
+__all__ = ["HAVE_NUMBA", "average_entry", "bankruptcy", "crossing", "funding", "high_first", "lp_one",
+           "maintenance", "move_value", "notional_of", "one_leg", "pnl", "settlement", "tick_times",
+           "tier_index"]
 
 #: True when numba compiled the loop (False: the functions below are plain Python).
 HAVE_NUMBA = numba is not None
@@ -49,7 +70,7 @@ def _cache_dir() -> str:
 
     here = Path(__file__).parent  # the modules holding compiled code (not the Python glue)
     files = [here / f"{name}.py" for name in ("bars", "book", "compiled", "core", "layout", "walk")]
-    files += [Path(inspect.getsourcefile(f)) for f in (_crossing, _high_first, _liquidation_price_one_leg)]
+    files += [Path(inspect.getsourcefile(f)) for f in _ENGINE_FUNCTIONS]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
@@ -91,6 +112,14 @@ crossing = _jit(_crossing)
 high_first = _jit(_high_first)
 tick_times = _jit(_tick_times)
 one_leg = _jit(_liquidation_price_one_leg)
+settlement = _jit(takeover_settlement)
+maintenance = _jit(_maintenance_margin)
+bankruptcy = _jit(_bankruptcy_price)
+funding = _jit(_funding_payment)
+pnl = _jit(linear_pnl)
+notional_of = _jit(linear_notional)
+average_entry = _jit(linear_average_entry)
+move_value = _jit(linear_price_move_value)
 
 
 @_jit

@@ -17,13 +17,15 @@ it calls) so that each float is produced by the same operations in the same orde
   ``Liquidator.execute`` at the trigger time plus the latency);
 * the strategy phase: a target order where the signal wants another side.
 
-The pure float helpers of the engine are not copied: the kernel compiles the very functions
-the event path calls (:mod:`backtest.kernel.compiled`). The parts: :mod:`backtest.kernel.book`
-(account, position, fills, funding, refresh), :mod:`backtest.kernel.walk` (the intrabar walk
-and the takeover); the state and tables: :mod:`backtest.kernel.layout`. The venue's keyword-only formulas (maintenance margin,
-bankruptcy price, funding payment, unrealized PnL: ``backtest.venues.binance_usdm``; the
-linear contract's arithmetic: ``backtest.contracts.LinearContract``) are written here in the
-same expression (numba compiles no keyword-only function); ``tests/engine/test_kernel*.py``
+The pure float helpers and money rules of the engine are not copied: the kernel compiles the
+very functions the event path calls (:mod:`backtest.kernel.compiled`), among them the
+takeover settlement (``backtest.settlement.takeover_settlement``), the venue's maintenance
+margin, bankruptcy price and funding payment (positional cores in
+``backtest.venues.binance_usdm``, which its keyword-only public functions wrap: numba compiles
+no keyword-only function) and the linear PnL (``backtest.contracts.linear_pnl``). The parts:
+:mod:`backtest.kernel.book` (account, position, fills, funding, refresh),
+:mod:`backtest.kernel.walk` (the intrabar walk and the takeover); the state and tables:
+:mod:`backtest.kernel.layout`. ``tests/engine/test_kernel*.py`` and the parity tests
 compare every table and the summary of kernel runs with the event path's, exactly, so any
 drift of either fails loudly.
 

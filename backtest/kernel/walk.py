@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from backtest.kernel.book import apply_fill, book_fund, close_trade, credit, refresh, slipped_price
-from backtest.kernel.compiled import _inline, crossing, high_first, tick_times, tier_index
+from backtest.kernel.compiled import (
+    _inline, crossing, high_first, maintenance, move_value, notional_of, pnl, settlement, tick_times, tier_index)
 from backtest.kernel.layout import (
     BAD_DEBT, BAIL, BP, CLEARANCE_FEES, ENTRY, FULL, FUND_OWN, LIQ_PENALTY, LP, MARGIN, N_FILLS, N_LIQS, N_ORDERS,
     NEXT_ID, O_FILLS, O_FILLS_F, O_LIQS, O_LIQS_F, O_ORDERS, O_ORDERS_F, P_CLEARANCE, P_FORCED, P_INTERVAL,
@@ -91,13 +92,13 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     qty = S[QTY]
     entry = S[ENTRY]
     # ---- trigger ----
-    upnl = qty * (mark - entry)
+    upnl = pnl(qty, entry, mark)
     equity_before = S[WALLET] + (0.0 + upnl)  # Account.equity: wallet + sum(upnl)
-    notional = abs(qty) * mark
+    notional = notional_of(qty, mark)
     tier = tier_index(tiers[0], notional)
-    maintenance = 0.0 + (abs(notional) * tiers[2][tier] - tiers[3][tier])
+    required = 0.0 + maintenance(notional, tiers[2][tier], tiers[3][tier])  # binance_usdm.maintenance_margin
     balance = 0.0 + (S[MARGIN] + upnl)
-    ratio = maintenance / balance if balance > 0 else math.inf
+    ratio = required / balance if balance > 0 else math.inf
     if ratio > S[TRIG_RATIO]:  # Journal.note_margin_ratio
         S[TRIG_RATIO] = ratio
         C[TRIG_TS] = trig_ts
@@ -106,18 +107,11 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     side = -1 if qty > 0 else 1
     q = abs(qty)
     price = slipped_price(ref, side, params[P_FORCED])
-    pnl_total = 0.0 + qty * (price - entry)
-    fee_due = 0.0 + abs(q) * price * params[P_CLEARANCE]
+    pnl_total = 0.0 + pnl(qty, entry, price)
+    fee_due = 0.0 + notional_of(q, price) * params[P_CLEARANCE]
     pool_wallet = S[MARGIN]
-    remaining = pool_wallet + pnl_total
-    fee = min(fee_due, max(remaining, 0.0))
-    if params[P_REMAINDER_TRADER] != 0.0 and remaining >= 0.0:
-        trader_delta = remaining - fee - pool_wallet
-        fund_delta = fee
-    else:
-        trader_delta = -max(pool_wallet, 0.0)
-        fund_delta = remaining
-    bad_debt = max(0.0, -remaining)
+    fee, trader_delta, fund_delta, bad_debt = settlement(
+        pool_wallet, pnl_total, fee_due, params[P_REMAINDER_TRADER] != 0.0)
     shortfall = credit(S, C, out, trader_delta, now)
     if shortfall:
         bad_debt += shortfall
@@ -127,11 +121,11 @@ def take_over(S, C, out, i, mark, last, trig_ts, now, ref, params, tiers):
     S[BAD_DEBT] += bad_debt - shortfall
     S[CLEARANCE_FEES] += fee
     S[LIQ_PENALTY] += trader_delta - pnl_total
-    total = 0.0 + abs(q) * price
+    total = 0.0 + notional_of(q, price)
     if total == 0.0:
         total = 1.0
-    share = abs(q) * price / total
-    slip_cost = q * abs(price - ref)
+    share = notional_of(q, price) / total
+    slip_cost = move_value(q, ref, price)
     S[SLIPPAGE] += slip_cost
     k, j, r = C[N_ORDERS], C[N_FILLS], C[N_LIQS]
     if k >= out[O_ORDERS].shape[0] or j >= out[O_FILLS].shape[0] or r >= out[O_LIQS].shape[0]:

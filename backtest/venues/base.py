@@ -355,6 +355,12 @@ class Venue:
     contract_formulas : callable or None
         ``(contract) -> PoolFormulas`` for a venue whose formulas depend on the contract
         (inverse contract size); None: the plain fields serve every symbol.
+    positional_formulas : mapping or None
+        The one definition behind some keyword-only formulas, as plain positional functions a
+        compiled path can compile (numba compiles no keyword-only function; the kernel asks
+        ``binance_usdm``'s): ``"maintenance_margin"`` ``(notional, mmr, cum)``,
+        ``"bankruptcy_price"`` ``(wallet, side, qty, entry, other_unrealized)``,
+        ``"funding_payment"`` ``(signed_qty, mark, rate)``. None: the venue has none.
     initial_margin : callable
         ``(notional, leverage) -> float``, margin asset (default ``|N| / leverage``).
     adl_score : callable or None
@@ -451,6 +457,7 @@ class Venue:
     prepare_market: Callable[..., Any] | None = None
     short_refusal: str | None = None
     lending: bool = False
+    positional_formulas: Any = None  # Mapping[str, Callable[..., float]] | None
 
     def adl_ranking(self) -> AdlRule | None:
         """The venue's ADL rule: ``adl_rule``, else one built from ``adl_score`` (None: no ADL)."""

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from backtest.contracts import linear_pnl
 from backtest.venues.base import LONG, SHORT, Leg, Venue
 from backtest.venues.catalog import VenueInfo
 from backtest.venues.errors import TierError
@@ -79,7 +80,13 @@ def maintenance_margin(notional: float, tier: Tier) -> float:
     Source: [FAQ-LP] (MM = notional x maintenance margin rate - maintenance amount) and
     margin_rules.md §1. ``N`` is evaluated at the mark price.
     """
-    return abs(notional) * tier.mmr - tier.cum
+    return _maintenance_margin(notional, tier.mmr, tier.cum)
+
+
+def _maintenance_margin(notional: float, mmr: float, cum: float) -> float:
+    """:func:`maintenance_margin` of a bracket's ``mmr`` and ``cum`` (USDT): the one
+    definition, positional so the kernel compiles it (``backtest.kernel.compiled``)."""
+    return abs(notional) * mmr - cum
 
 
 def leg_maintenance_margin(leg: Leg, mark_price: float) -> float:
@@ -93,7 +100,7 @@ def unrealized_pnl(*, signed_qty: float, entry_price: float, mark_price: float) 
     Source: margin_rules.md §1 ("linear: UPNL = s*Q*(P - EP)"); Binance evaluates it at the
     mark price ([FAQ-LP], mark-price FAQ).
     """
-    return signed_qty * (mark_price - entry_price)
+    return linear_pnl(signed_qty, entry_price, mark_price)
 
 
 def leg_unrealized_pnl(leg: Leg, mark_price: float) -> float:
@@ -361,7 +368,14 @@ def bankruptcy_price(*, wallet_balance: float, side: int, qty: float, entry_pric
         raise ValueError(f"bankruptcy_price: side must be +1 or -1, found {side!r}")
     if not qty > 0:
         raise ValueError(f"bankruptcy_price: qty must be > 0, found {qty}")
-    return entry_price - side * (wallet_balance + other_unrealized) / qty
+    return _bankruptcy_price(wallet_balance, side, qty, entry_price, other_unrealized)
+
+
+def _bankruptcy_price(wallet: float, side: int, qty: float, entry: float,
+                      other_unrealized: float) -> float:
+    """:func:`bankruptcy_price` without the input checks (USDT): the one definition,
+    positional so the kernel compiles it (``backtest.kernel.compiled``)."""
+    return entry - side * (wallet + other_unrealized) / qty
 
 
 def funding_payment(*, signed_qty: float, mark_price: float, rate: float) -> float:
@@ -373,6 +387,12 @@ def funding_payment(*, signed_qty: float, mark_price: float, rate: float) -> flo
     [FT] ``test_calculate_funding_fees`` (short 10 @ mark 2.5, rate 0.0002 -> 0.005
     received).
     """
+    return _funding_payment(signed_qty, mark_price, rate)
+
+
+def _funding_payment(signed_qty: float, mark_price: float, rate: float) -> float:
+    """:func:`funding_payment` (USDT, + received): the one definition, positional so the
+    kernel compiles it (``backtest.kernel.compiled``)."""
     return -signed_qty * mark_price * rate
 
 
@@ -475,6 +495,9 @@ def _venue() -> Venue:
         unrealized_pnl=unrealized_pnl,
         tier_down_plan=tier_down_plan,
         one_leg_liquidation_price=_liquidation_price_one_leg,
+        positional_formulas=MappingProxyType({
+            "maintenance_margin": _maintenance_margin, "bankruptcy_price": _bankruptcy_price,
+            "funding_payment": _funding_payment}),
         resolve_liquidation=resolve_liquidation,
         adl_score=adl_score,
         adl_quantiles=adl_quantiles,
