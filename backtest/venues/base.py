@@ -50,6 +50,7 @@ from typing import Any
 from backtest.venues.adl_rules import AdlRule, legacy_rule
 from backtest.venues.errors import UnknownVenueError, VenueError
 from backtest.venues.fees import FeeRates
+from backtest.venues.liquidation_plan import LiquidationPlan, LiquidationStep, SlicedLiquidation
 from backtest.venues.markets import MarketSpec
 from backtest.venues.tiers import Tier, TierSchedule, TierTable
 
@@ -213,52 +214,6 @@ def inverse_pool_formulas(contract: Any, *, venue: str, hint: str,
         bankruptcy_price=functools.partial(bankruptcy_price, contract_size=size),
         funding_payment=functools.partial(funding_payment, contract_size=size),
         brackets_at_entry=brackets_at_entry, maintenance_at_entry=maintenance_at_entry)
-
-
-@dataclass(frozen=True)
-class LiquidationStep:
-    """One forced order of a liquidation procedure.
-
-    Attributes
-    ----------
-    qty : float
-        Quantity closed (> 0), base units or contracts.
-    price : float
-        The price the venue closes it at before market impact: the trigger mark for a
-        tier-down step, the bankruptcy price for a takeover.
-    kind : str
-        ``"tier_down"``, ``"partial"``, ``"takeover"`` or ``"backstop"``.
-    """
-
-    qty: float
-    price: float
-    kind: str
-
-
-@dataclass(frozen=True)
-class LiquidationPlan:
-    """What a venue does to one breached position (the liquidation procedure as data).
-
-    Attributes
-    ----------
-    steps : tuple of LiquidationStep
-        The forced orders, in order.
-    remainder : float
-        Size left after ``steps`` (0 after a takeover).
-    takeover : bool
-        True when the venue takes over what is left at the bankruptcy price.
-    clearance_fee_rate : float
-        Fee fraction charged on each step's liquidated notional.
-    deferred : bool
-        True when the venue cannot liquidate more now (dYdX v4's per-block limits over the
-        time left): the remainder waits for the next trigger, it is not taken over.
-    """
-
-    steps: tuple[LiquidationStep, ...]
-    remainder: float
-    takeover: bool
-    clearance_fee_rate: float
-    deferred: bool = False
 
 
 def root_liquidation_price(gap: Callable[[float], float], *, side: int, entry_price: float,
@@ -547,25 +502,6 @@ class Venue:
     def describe(self) -> dict[str, Any]:
         """``{name, rule_versions}`` for the run manifest."""
         return {"name": self.name, "rule_versions": dict(self.rule_versions)}
-
-
-@dataclass(frozen=True)
-class SlicedLiquidation:
-    """A venue that sends a large liquidated position to the book in slices.
-
-    Attributes
-    ----------
-    large_notional : float
-        Positions above this notional (margin asset, e.g. USDC) are sliced.
-    first_fraction : float
-        Share of such a position sent at once (0 < f <= 1).
-    cooldown_s : float
-        Seconds before the remainder is sent.
-    """
-
-    large_notional: float
-    first_fraction: float
-    cooldown_s: float
 
 
 @dataclass(frozen=True)
