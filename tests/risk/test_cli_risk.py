@@ -8,18 +8,15 @@ import pytest
 from typer.testing import CliRunner
 
 from backtest.cli import build_app
-from tests.risk.conftest import read_shared_bars
+from tests.risk.conftest import AUG5_5M, store_shared_window
 
 SYMBOL = "BTC/USDT:USDT"
 
 
 @pytest.fixture(scope="module")
 def store_dir(shared_data: Path, tmp_path_factory) -> Path:
-    from data_loaders.store import MarketStore
     root = tmp_path_factory.mktemp("risk-cli") / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2024-08-05/binance_um_BTCUSDT_5m_2024-08-04_2024-08-06.parquet")
-    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(SYMBOL),
-                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")), source="test")
+    store_shared_window(shared_data, root, SYMBOL, AUG5_5M)
     return root
 
 

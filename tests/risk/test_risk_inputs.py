@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from backtest.cli import build_app
 from backtest.risk.errors import RiskError, ScenarioError
 from backtest.risk.scenarios import FundingSpike, LiquidityDrought, Shock, VolatilityScale, parse_scenario
-from tests.risk.conftest import read_shared_bars
+from tests.risk.conftest import AUG5_5M, store_shared_window
 
 BTC = "BTC/USDT:USDT"
 DAY = 86_400_000
@@ -21,13 +21,8 @@ DAY = 86_400_000
 
 @pytest.fixture(scope="module")
 def store_dir(shared_data: Path, tmp_path_factory) -> Path:
-    from data_loaders.store import MarketStore
-
     root = tmp_path_factory.mktemp("inputs") / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2024-08-05/binance_um_BTCUSDT_5m_2024-08-04_2024-08-06.parquet")
-    MarketStore(root).write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(BTC),
-                                                       timeframe=pl.lit("5m"), price_type=pl.lit("last")),
-                            source="test")
+    store_shared_window(shared_data, root, BTC, AUG5_5M)
     return root
 
 
@@ -92,10 +87,8 @@ def test_a_documented_funding_window_runs_on_the_command_line(store_dir, shared_
     from data_loaders.store import MarketStore
 
     root = tmp_path / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2024-08-05/binance_um_BTCUSDT_5m_2024-08-04_2024-08-06.parquet")
+    store_shared_window(shared_data, root, BTC, AUG5_5M)
     store = MarketStore(root)
-    store.write("ohlcv", bars.with_columns(exchange=pl.lit("binanceusdm"), symbol=pl.lit(BTC), timeframe=pl.lit("5m"),
-                                           price_type=pl.lit("last")), source="test")
     funding = pl.read_parquet(shared_data / "funding/binance_um_BTCUSDT_funding_8h.parquet").select(
         exchange=pl.lit("binanceusdm"), symbol=pl.lit(BTC), ts=pl.col("funding_time_utc"), rate=pl.col("funding_rate"),
         interval_hours=pl.col("funding_interval_hours").cast(pl.Float64), mark_price=pl.lit(None, pl.Float64))

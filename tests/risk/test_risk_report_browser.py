@@ -20,7 +20,7 @@ from tests.reports.browser import (
     require_chromium,
     screenshot,
 )
-from tests.risk.conftest import read_shared_bars
+from tests.risk.conftest import AUG5_5M, store_shared_window
 
 pytestmark = pytest.mark.browser
 SYMBOL = "BTC/USDT:USDT"
@@ -77,13 +77,9 @@ def test_risk_page_renders_every_chart_offline(btc_tiers, tmp_path: Path) -> Non
 
 def test_replay_page_draws_each_crash_with_its_liquidation_prices(shared_data: Path, tmp_path: Path) -> None:
     require_chromium()
-    from data_loaders.store import MarketStore
 
     store = tmp_path / "store"
-    bars = read_shared_bars(shared_data / "klines/crash_2024-08-05/binance_um_BTCUSDT_5m_2024-08-04_2024-08-06.parquet")
-    MarketStore(store).write("ohlcv", bars.with_columns(
-        exchange=pl.lit("binanceusdm"), symbol=pl.lit(SYMBOL), timeframe=pl.lit("5m"),
-        price_type=pl.lit("last")), source="test")
+    store_shared_window(shared_data, store, SYMBOL, AUG5_5M)
     html, table = tmp_path / "replay.html", tmp_path / "replay.parquet"
     result = CliRunner().invoke(build_app(), [
         "replay", "--crash", "2024-08-05", "--leverage", "2,20,50", "--param", "side=long",
